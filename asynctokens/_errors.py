@@ -1,0 +1,28 @@
+"""The exceptions asynctokens raises, in one place so users can catch the family.
+
+    AsyncTokensError
+    ├── TrackerClosedError   logging to a tracker that was closed
+    ├── LogDirError          the log directory is missing, unreadable or not a directory
+    └── PricingError         a pricing file cannot be read or a model has no price
+
+Call-site mistakes (a negative token count, a model name that is not a string) raise the
+builtin ``ValueError``/``TypeError`` instead, because that is what Python code expects.
+"""
+
+from __future__ import annotations
+
+
+class AsyncTokensError(Exception):
+    """Base class of every error asynctokens raises on purpose."""
+
+
+class TrackerClosedError(AsyncTokensError, RuntimeError):
+    """Raised when an event is logged to a tracker after it was closed."""
+
+
+class LogDirError(AsyncTokensError, OSError):
+    """Raised when a log directory cannot be used for reading or writing."""
+
+
+class PricingError(AsyncTokensError, ValueError):
+    """Raised when a pricing table cannot be loaded or used."""

@@ -1,0 +1,197 @@
+"""The queued event record and the call-site checks behind ``log_tokens()``.
+
+The hot path queues a plain tuple in the order of :data:`RECORD_FIELDS`: a tuple of atoms
+is the cheapest thing to build and the garbage collector does not scan it (a backlog of
+queued dicts caused 25–144 ms stalls, see PERF.md). The dict and the text of the line are
+built on the worker. The tracker inlines the cheap type test; the functions here run only
+when that test fails or an optional argument was given, so their cost is off the hot path.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import operator
+from typing import Any, Final
+
+import orjson
+
+#: Position of each value in a queued record tuple.
+RECORD_FIELDS: Final = (
+    "ts_ns",
+    "prompt_tokens",
+    "completion_tokens",
+    "api_type",
+    "model",
+    "success",
+    "error_message",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "latency_ms",
+    "api_key_suffix",
+    "request_id",
+    "metadata_json",
+)
+Record = tuple[
+    int, int, int, str, str, bool, "str | None", int, int, int,
+    "float | None", "str | None", "str | None", "str | None",
+]
+
+#: Longest error message kept: enough for "429 quota exceeded ..." and a provider's reason,
+#: short enough that a response body pasted into it does not end up in the log.
+MAX_ERROR_CHARS: Final = 500
+#: Keys this short are not stored at all, since their last 4 characters are most of the key.
+MIN_KEY_CHARS_FOR_SUFFIX: Final = 12
+_TOKEN_FIELDS: Final = (
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+
+
+def check_token_count(name: str, value: object) -> int:
+    """``value`` as an int, or a TypeError/ValueError that names the field."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got bool {value!r}")
+    try:
+        count = operator.index(value)  # int subclasses and numpy integers pass
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an int, got {type(value).__name__} {value!r}"
+        ) from None
+    if count < 0:
+        raise ValueError(f"{name} must be >= 0, got {count}")
+    return count
+
+
+def check_counts(
+    prompt: object, completion: object, cached: object, cache_write: object, reasoning: object
+) -> tuple[int, int, int, int, int]:
+    """All five counts checked, and the parts checked against their wholes."""
+    values = tuple(
+        check_token_count(n, v)
+        for n, v in zip(_TOKEN_FIELDS, (prompt, completion, cached, cache_write, reasoning))
+    )
+    p, c, ca, cw, r = values
+    if ca + cw > p:
+        raise ValueError(
+            f"cached_tokens ({ca}) + cache_write_tokens ({cw}) cannot exceed prompt_tokens ({p}):"
+            " prompt_tokens counts all input, cached and cache-written included"
+        )
+    if r > c:
+        raise ValueError(
+            f"reasoning_tokens ({r}) cannot exceed completion_tokens ({c}):"
+            " completion_tokens counts all output, reasoning included"
+        )
+    return p, c, ca, cw, r
+
+
+def check_text(name: str, value: object, *, optional: bool) -> str | None:
+    if value is None and optional:
+        return None
+    if type(value) is not str:
+        raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_success(value: object) -> bool:
+    if type(value) is not bool:
+        raise TypeError(
+            f"success must be a bool, got {type(value).__name__} {value!r}"
+            " (pass success=False with an error_message for a failed call)"
+        )
+    return value
+
+
+def check_error_message(value: object) -> str | None:
+    text = check_text("error_message", value, optional=True)
+    if text is not None and len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 1] + "…"
+    return text
+
+
+def key_suffix(api_key: object) -> str | None:
+    """The last 4 characters of a key, never more; None for keys too short to hide."""
+    if api_key is None:
+        return None
+    if type(api_key) is not str:
+        raise TypeError(f"api_key must be a str, got {type(api_key).__name__}")
+    if len(api_key) < MIN_KEY_CHARS_FOR_SUFFIX:
+        return None
+    return api_key[-4:]
+
+
+def encode_metadata(metadata: object) -> str | None:
+    """Metadata frozen to JSON text at the call site.
+
+    Serialising here, not on the worker, means a caller that mutates its dict after the call
+    cannot change what is logged, and an unserialisable value fails in the caller's frame
+    with orjson's message, not later in the worker. Text rather than bytes, because orjson
+    keeps a ~4 KiB buffer alive behind each bytes it returns (PERF.md).
+    """
+    if metadata is None:
+        return None
+    if type(metadata) is not dict:
+        raise TypeError(f"metadata must be a dict, got {type(metadata).__name__}")
+    if not metadata:
+        return None
+    try:
+        return orjson.dumps(metadata).decode()
+    except orjson.JSONEncodeError as exc:
+        raise TypeError(f"metadata cannot be stored as JSON: {exc}") from None
+
+
+def check_latency(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"latency_ms must be a number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"latency_ms must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def timestamp_ns(ts: object) -> int:
+    """A caller-supplied event time as integer nanoseconds since the epoch, UTC."""
+    if isinstance(ts, _dt.datetime):
+        if ts.tzinfo is None:
+            raise ValueError("ts must be timezone-aware (e.g. datetime.now(timezone.utc))")
+        delta = ts - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        raise TypeError(
+            f"ts must be an aware datetime or epoch seconds, got {type(ts).__name__} {ts!r}"
+        )
+    if not math.isfinite(ts) or ts < 0:
+        raise ValueError(f"ts must be finite epoch seconds >= 0, got {ts!r}")
+    return round(ts * 1_000_000) * 1000
+
+
+def as_event_dict(record: Record, event_id: str, iso_ts: str, pid: int) -> dict[str, Any]:
+    """The line's dict for one record, in FORMAT.md's field order."""
+    (
+        _ts, p, c, api_type, model, success, error, cached, cache_write, reasoning,
+        latency, suffix, request_id, meta,
+    ) = record
+    return {
+        "event_id": event_id,
+        "ts": iso_ts,
+        "api_type": api_type,
+        "model": model,
+        "prompt_tokens": p,
+        "completion_tokens": c,
+        "total_tokens": p + c,
+        "cached_tokens": cached,
+        "cache_write_tokens": cache_write,
+        "reasoning_tokens": reasoning,
+        "success": success,
+        "error_message": error,
+        "latency_ms": latency,
+        "api_key_suffix": suffix,
+        "request_id": request_id,
+        "metadata": orjson.Fragment(meta) if meta is not None else {},
+        "pid": pid,
+    }

@@ -1,0 +1,121 @@
+"""File-system primitives: owner-only creation, advisory locks, locked append, atomic replace.
+
+Several processes (uvicorn/gunicorn workers) append to the same daily file. Each append
+happens under an exclusive ``flock`` on that file and is one ``write`` of whole lines, so
+lines never interleave. A process killed mid-write leaves a last line without its ``\\n``;
+the next appender sees that under the lock and ends it with a ``\\n`` first, so the torn
+fragment stays one bad line that readers skip, instead of gluing itself to good lines.
+
+POSIX only for locking: on platforms without ``fcntl`` the lock is a no-op (one writer
+process per directory is then the user's responsibility).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+_WRITE_FLAGS: Final = (
+    os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)  # a planted symlink must not redirect our appends
+)
+
+
+def ensure_dir(path: Path, mode: int) -> None:
+    """Create the log directory (and parents) if missing; the leaf gets ``mode``.
+
+    An existing directory, or a symlink to one, is used as it is: users point ``logs/tokens``
+    at another volume on purpose, and we do not change the permissions of what they made.
+    """
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        path.chmod(mode)
+
+
+def _lock(fd: int, exclusive: bool) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+
+
+def _unlock(fd: int) -> None:
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def locked_file(path: Path, mode: int) -> Iterator[int]:
+    """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` body."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        _lock(fd, exclusive=True)
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def append_lines(path: Path, data: bytes | bytearray, mode: int) -> tuple[int, int, bool]:
+    """Append whole lines under the file's lock; return (start, end, repaired_torn_tail).
+
+    ``start``/``end`` are the byte offsets our lines occupy, which lets the stats update
+    skip re-reading what this process wrote itself. On a failed or short write the file is
+    cut back to where it was, so a retry of the same batch cannot duplicate lines.
+    """
+    fd = os.open(path, _WRITE_FLAGS, mode)
+    try:
+        _lock(fd, exclusive=True)
+        size = os.fstat(fd).st_size
+        repaired = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        payload = b"\n" + data if repaired else data  # bytes or bytearray: both write
+        try:
+            view = memoryview(payload)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+        start = size + 1 if repaired else size
+        return start, start + len(data), repaired
+    finally:
+        os.close(fd)
+
+
+def read_range(path: Path, start: int, end: int | None = None) -> bytes:
+    """Bytes ``[start, end)`` of a file read under a shared lock, so no append is half seen."""
+    with open(path, "rb") as f:
+        _lock(f.fileno(), exclusive=False)
+        f.seek(start)
+        return f.read() if end is None else f.read(max(0, end - start))
+
+
+def replace_atomically(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to a temp file beside ``path`` and rename it over ``path``.
+
+    Readers see the old file or the new one, never half of one. No fsync: the stats file is
+    a cache that is rebuilt from the JSONL files if a power cut leaves it empty.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

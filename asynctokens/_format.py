@@ -1,0 +1,168 @@
+"""The on-disk contract shared by the writer and the reader (see FORMAT.md).
+
+Everything that decides what a byte in ``logs/tokens`` means lives here: file names, the
+timestamp text, the fields of a line and how a line is judged valid. Both sides import this
+module and nothing of each other, so the reader keeps working on files written by another
+process, another version, or another tool.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+FORMAT_VERSION: Final = 1
+ENV_LOG_DIR: Final = "ASYNCTOKENS_LOG_DIR"
+DEFAULT_LOG_DIR: Final = Path("logs") / "tokens"
+STATS_FILE: Final = "token_stats.json"
+STATS_LOCK_FILE: Final = ".token_stats.lock"
+DEBUG_LOG_FILE: Final = "token_debug.log"
+DAILY_PREFIX: Final = "tokens_"
+DAILY_SUFFIX: Final = ".jsonl"
+
+_DAILY_RE: Final = re.compile(r"^tokens_(\d{4}-\d{2}-\d{2})\.jsonl$")
+_NS_PER_DAY: Final = 86_400 * 1_000_000_000
+_NS_PER_S: Final = 1_000_000_000
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+#: Fields every valid line carries, with the types a reader accepts for them.
+INT_FIELDS: Final = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
+STR_FIELDS: Final = ("event_id", "ts", "api_type", "model")
+
+#: Column order of CSV exports and of the canonical event dict.
+EVENT_FIELDS: Final = (
+    "event_id",
+    "ts",
+    "api_type",
+    "model",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "success",
+    "error_message",
+    "latency_ms",
+    "api_key_suffix",
+    "request_id",
+    "metadata",
+    "pid",
+)
+
+
+def resolve_log_dir(log_dir: str | os.PathLike[str] | None) -> Path:
+    """The directory a tracker or a report uses: the argument, else the env var, else the default."""
+    if log_dir is not None:
+        return Path(log_dir)
+    env = os.environ.get(ENV_LOG_DIR)
+    return Path(env) if env else DEFAULT_LOG_DIR
+
+
+def daily_file_name(day: str) -> str:
+    return f"{DAILY_PREFIX}{day}{DAILY_SUFFIX}"
+
+
+def day_of_file(name: str) -> str | None:
+    """The ``YYYY-MM-DD`` a daily file holds, or None for any other file name."""
+    m = _DAILY_RE.match(name)
+    return m.group(1) if m else None
+
+
+def daily_files(log_dir: Path) -> list[tuple[str, Path]]:
+    """(day, path) of every daily file in the directory, oldest day first."""
+    found = []
+    with os.scandir(log_dir) as it:
+        for entry in it:
+            day = day_of_file(entry.name)
+            if day is not None and entry.is_file():
+                found.append((day, Path(entry.path)))
+    found.sort()
+    return found
+
+
+class _DayCache:
+    """Turns nanosecond timestamps into day and second text, one strftime per new second.
+
+    The writer formats every event's timestamp; events arrive in bursts within the same
+    second, so caching the second's text turns a datetime construction per event into an
+    integer division and a dict hit.
+    """
+
+    __slots__ = ("_days", "_secs")
+
+    def __init__(self) -> None:
+        self._days: dict[int, str] = {}
+        self._secs: dict[int, str] = {}
+
+    def day(self, ts_ns: int) -> str:
+        d = ts_ns // _NS_PER_DAY
+        text = self._days.get(d)
+        if text is None:
+            text = (_EPOCH + _dt.timedelta(days=d)).strftime("%Y-%m-%d")
+            if len(self._days) > 64:
+                self._days.clear()
+            self._days[d] = text
+        return text
+
+    def iso(self, ts_ns: int) -> str:
+        s, rem = divmod(ts_ns, _NS_PER_S)
+        prefix = self._secs.get(s)
+        if prefix is None:
+            prefix = (_EPOCH + _dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S")
+            if len(self._secs) > 256:
+                self._secs.clear()
+            self._secs[s] = prefix
+        return f"{prefix}.{rem // 1000:06d}+00:00"
+
+
+def new_day_cache() -> _DayCache:
+    return _DayCache()
+
+
+def parse_ts(text: str) -> _dt.datetime:
+    """The aware datetime of a line's ``ts`` (any ISO 8601 offset, naive taken as UTC)."""
+    ts = _dt.datetime.fromisoformat(text)
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=_dt.timezone.utc)
+    return ts
+
+
+def decode_line(line: bytes) -> dict[str, Any] | None:
+    """The event a line holds, or None when the line is torn, garbage or lacks a field.
+
+    Only what reports depend on is checked: the string fields, the non-negative integer
+    token counts and ``success``. Unknown fields pass through untouched, as FORMAT.md asks.
+    """
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not is_valid_event(obj):
+        return None
+    return obj  # type: ignore[no-any-return]
+
+
+def is_valid_event(obj: Any) -> bool:
+    if type(obj) is not dict:
+        return False
+    for name in STR_FIELDS:
+        if type(obj.get(name)) is not str:
+            return False
+    for name in INT_FIELDS:
+        v = obj.get(name)
+        if type(v) is not int or v < 0:
+            return False
+    return type(obj.get("success")) is bool

@@ -1,0 +1,194 @@
+"""The aggregate of token events: a pure fold, no I/O.
+
+The finest grain kept is a *cell* per (UTC day, api_type, model). Totals and the
+``by_model``/``by_api``/``by_day`` views are sums of cells, so two aggregates merge by adding
+cells, and a report filtered by day, model or provider can be answered from the cells alone.
+The writer folds what it writes; the reader folds what it reads; both use this module, which
+is how "stats are exact sums of the lines" stays true.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+#: Counters kept per cell, in storage order.
+_REQ, _OK, _PROMPT, _COMPLETION, _CACHED, _CACHE_WRITE, _REASONING = range(7)
+_WIDTH: Final = 7
+CellKey = tuple[str, str, str]  # (day, api_type, model)
+
+#: The counter names of every row in a summary, totals and breakdowns alike.
+COUNTER_NAMES: Final = (
+    "total_prompt_tokens",
+    "total_completion_tokens",
+    "total_tokens",
+    "total_cached_tokens",
+    "total_cache_write_tokens",
+    "total_reasoning_tokens",
+    "total_requests",
+    "successful_requests",
+    "failed_requests",
+    "success_rate",
+)
+
+
+class Aggregate:
+    """Counters per (day, api_type, model), and how many bad lines were skipped."""
+
+    __slots__ = ("cells", "invalid_lines")
+
+    def __init__(self) -> None:
+        self.cells: dict[CellKey, list[int]] = {}
+        self.invalid_lines = 0
+
+    def add(
+        self,
+        day: str,
+        api_type: str,
+        model: str,
+        success: bool,
+        prompt: int,
+        completion: int,
+        cached: int,
+        cache_write: int,
+        reasoning: int,
+    ) -> None:
+        key = (day, api_type, model)
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = [0] * _WIDTH
+        cell[_REQ] += 1
+        if success:
+            cell[_OK] += 1
+        cell[_PROMPT] += prompt
+        cell[_COMPLETION] += completion
+        cell[_CACHED] += cached
+        cell[_CACHE_WRITE] += cache_write
+        cell[_REASONING] += reasoning
+
+    def add_event(self, event: Mapping[str, Any], day: str) -> None:
+        """Fold one decoded line (see ``_format.decode_line``) of the daily file of ``day``."""
+        self.add(
+            day,
+            event["api_type"],
+            event["model"],
+            event["success"],
+            event["prompt_tokens"],
+            event["completion_tokens"],
+            event["cached_tokens"],
+            event["cache_write_tokens"],
+            event["reasoning_tokens"],
+        )
+
+    def merge(self, other: Aggregate) -> None:
+        for key, counts in other.cells.items():
+            cell = self.cells.get(key)
+            if cell is None:
+                self.cells[key] = list(counts)
+            else:
+                for i, v in enumerate(counts):
+                    cell[i] += v
+        self.invalid_lines += other.invalid_lines
+
+    def __bool__(self) -> bool:
+        return bool(self.cells) or self.invalid_lines > 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Aggregate):
+            return NotImplemented
+        return self.cells == other.cells and self.invalid_lines == other.invalid_lines
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def filtered(
+        self,
+        *,
+        days: Iterable[str] | None = None,
+        models: Iterable[str] | None = None,
+        apis: Iterable[str] | None = None,
+    ) -> Aggregate:
+        """The cells whose day, model and provider are all among those given (None = any)."""
+        day_set = None if days is None else set(days)
+        model_set = None if models is None else set(models)
+        api_set = None if apis is None else set(apis)
+        out = Aggregate()
+        for (day, api, model), counts in self.cells.items():
+            if (
+                (day_set is None or day in day_set)
+                and (model_set is None or model in model_set)
+                and (api_set is None or api in api_set)
+            ):
+                out.cells[(day, api, model)] = list(counts)
+        return out
+
+    # -- views -------------------------------------------------------------------------
+    def totals(self) -> dict[str, int | float]:
+        return _row(_sum(self.cells.values()))
+
+    def by(self, dimension: str) -> dict[str, dict[str, int | float]]:
+        """Rows keyed by ``day``, ``api`` or ``model``, sorted by key."""
+        index = {"day": 0, "api": 1, "model": 2}[dimension]
+        groups: dict[str, list[int]] = {}
+        for key, counts in self.cells.items():
+            acc = groups.get(key[index])
+            if acc is None:
+                groups[key[index]] = list(counts)
+            else:
+                for i, v in enumerate(counts):
+                    acc[i] += v
+        return {name: _row(groups[name]) for name in sorted(groups)}
+
+    def summary(self) -> dict[str, Any]:
+        """Totals plus the three breakdowns: what ``token_stats.json`` and get_summary() show."""
+        out: dict[str, Any] = dict(self.totals())
+        out["by_model"] = self.by("model")
+        out["by_api"] = self.by("api")
+        out["by_day"] = self.by("day")
+        out["invalid_lines"] = self.invalid_lines
+        return out
+
+    # -- persistence ---------------------------------------------------------------------
+    def cells_json(self) -> list[list[Any]]:
+        return [[*key, *counts] for key, counts in sorted(self.cells.items())]
+
+    @classmethod
+    def from_cells_json(cls, rows: Any, invalid_lines: Any = 0) -> Aggregate:
+        """Rebuild from ``cells_json()`` output; ValueError when it is not that shape."""
+        agg = cls()
+        if not isinstance(rows, list) or type(invalid_lines) is not int:
+            raise ValueError("cells must be a list")
+        for row in rows:
+            if (
+                not isinstance(row, list)
+                or len(row) != 3 + _WIDTH
+                or not all(type(x) is str for x in row[:3])
+                or not all(type(x) is int and x >= 0 for x in row[3:])
+            ):
+                raise ValueError(f"bad cell {row!r}")
+            agg.cells[(row[0], row[1], row[2])] = row[3:]
+        agg.invalid_lines = invalid_lines
+        return agg
+
+
+def _sum(rows: Iterable[list[int]]) -> list[int]:
+    acc = [0] * _WIDTH
+    for counts in rows:
+        for i, v in enumerate(counts):
+            acc[i] += v
+    return acc
+
+
+def _row(c: list[int]) -> dict[str, int | float]:
+    req, ok = c[_REQ], c[_OK]
+    return {
+        "total_prompt_tokens": c[_PROMPT],
+        "total_completion_tokens": c[_COMPLETION],
+        "total_tokens": c[_PROMPT] + c[_COMPLETION],
+        "total_cached_tokens": c[_CACHED],
+        "total_cache_write_tokens": c[_CACHE_WRITE],
+        "total_reasoning_tokens": c[_REASONING],
+        "total_requests": req,
+        "successful_requests": ok,
+        "failed_requests": req - ok,
+        "success_rate": round(100.0 * ok / req, 2) if req else 0.0,
+    }

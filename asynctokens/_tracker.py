@@ -1,0 +1,704 @@
+"""TokenTracker: the in-process queue, the worker that drains it, and the tracker's lifetime.
+
+The caller's side is one check and one ``deque.append`` of a tuple: ``deque.append`` is atomic
+under the GIL, so any thread may log with no lock, no await and no syscall. A single consumer
+pops records in FIFO order, encodes and appends them on a worker thread, and folds them into
+``token_stats.json`` on an interval (see ``_writer``). Nothing signals the worker from the hot
+path: it polls every few milliseconds, which costs nothing measurable when idle and keeps
+the caller free of any cross-thread wake-up.
+
+Where the worker runs:
+
+* ``async with TokenTracker(...)`` runs it as a task of the running event loop (asyncio or
+  trio, via anyio); the encoding and file I/O of each batch go to anyio's worker threads,
+  so the loop only sleeps and hands off.
+* otherwise (the first ``log()`` starts it) it runs on a daemon thread with its own anyio
+  event loop. The process-wide tracker behind ``log_tokens()`` always does this, because
+  it must outlive any one event loop; it is drained at interpreter exit and on SIGTERM.
+
+``flush()`` puts a marker in the queue and waits until the worker has written everything
+before it and updated the stats: FIFO order is what makes "everything logged so far" exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import enum
+import os
+import signal
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from time import time_ns
+from types import FrameType, TracebackType
+from typing import Any, Final, Literal
+
+import anyio
+
+from asynctokens import _event, _statsfile, _text
+from asynctokens._errors import TrackerClosedError
+from asynctokens._event import Record
+from asynctokens._format import resolve_log_dir
+from asynctokens._stats import Aggregate
+from asynctokens._writer import BatchWriter
+
+#: How often an idle worker looks at the queue. Bounds flush() latency and the delay of a
+#: close(); too small to notice in CPU (a few dozen wake-ups a second).
+_POLL_S: Final = 0.02
+_RETRY_MIN_S: Final = 0.05
+_RETRY_MAX_S: Final = 5.0
+_BLOCK_STEP_S: Final = 0.001
+
+OverflowPolicy = Literal["block", "drop"]
+
+
+class TrackerState(enum.Enum):
+    """A tracker's lifetime: UNSTARTED -> RUNNING -> CLOSING -> CLOSED."""
+
+    UNSTARTED = "unstarted"
+    RUNNING = "running"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
+_UNSTARTED, _RUNNING, _CLOSING, _CLOSED = (
+    TrackerState.UNSTARTED,
+    TrackerState.RUNNING,
+    TrackerState.CLOSING,
+    TrackerState.CLOSED,
+)
+
+
+@dataclass(frozen=True)
+class TrackerHealth:
+    """What the worker has done so far, for dashboards and alerts."""
+
+    state: str
+    worker: str | None  # "thread", "task" or None before the first event
+    log_dir: str
+    queue_depth: int
+    pending_write: int  # encoded, waiting for a retry after a write error
+    written: int
+    dropped: int
+    write_errors: int
+    last_error: str | None
+    last_error_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _in_event_loop() -> bool:
+    """True on a thread that runs an asyncio or trio loop, where blocking would stall it."""
+    if asyncio._get_running_loop() is not None:
+        return True
+    trio = sys.modules.get("trio")
+    return bool(trio is not None and trio.lowlevel.in_trio_run())
+
+
+class TokenTracker:
+    """Records token events without making the caller wait for any I/O."""
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str] | None = None,
+        *,
+        batch_size: int = 2000,
+        flush_interval_s: float = 1.0,
+        stats_interval_s: float = 5.0,
+        max_queue_events: int = 200_000,
+        overflow: OverflowPolicy = "block",
+        block_timeout_s: float = 1.0,
+        close_timeout_s: float = 10.0,
+        file_mode: int = 0o600,
+        dir_mode: int = 0o700,
+    ) -> None:
+        self._set_options(
+            log_dir,
+            batch_size=batch_size,
+            flush_interval_s=flush_interval_s,
+            stats_interval_s=stats_interval_s,
+            max_queue_events=max_queue_events,
+            overflow=overflow,
+            block_timeout_s=block_timeout_s,
+            close_timeout_s=close_timeout_s,
+            file_mode=file_mode,
+            dir_mode=dir_mode,
+        )
+        self._init_runtime()
+        _ALL_TRACKERS.add(self)
+
+    def _set_options(
+        self,
+        log_dir: str | os.PathLike[str] | None,
+        *,
+        batch_size: int,
+        flush_interval_s: float,
+        stats_interval_s: float,
+        max_queue_events: int,
+        overflow: OverflowPolicy,
+        block_timeout_s: float,
+        close_timeout_s: float,
+        file_mode: int,
+        dir_mode: int,
+    ) -> None:
+        for name, value in (("batch_size", batch_size), ("max_queue_events", max_queue_events)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        for name, fvalue in (
+            ("flush_interval_s", flush_interval_s),
+            ("stats_interval_s", stats_interval_s),
+            ("close_timeout_s", close_timeout_s),
+        ):
+            if not isinstance(fvalue, (int, float)) or not fvalue > 0:
+                raise ValueError(f"{name} must be > 0, got {fvalue!r}")
+        if not isinstance(block_timeout_s, (int, float)) or not block_timeout_s >= 0:
+            raise ValueError(f"block_timeout_s must be >= 0, got {block_timeout_s!r}")
+        if overflow not in ("block", "drop"):
+            raise ValueError(f"overflow must be 'block' or 'drop', got {overflow!r}")
+        self._log_dir_arg = log_dir
+        self._log_dir: Path | None = None
+        self.batch_size = batch_size
+        self.flush_interval_s = float(flush_interval_s)
+        self.stats_interval_s = float(stats_interval_s)
+        self.max_queue_events = max_queue_events
+        self.overflow: OverflowPolicy = overflow
+        self.block_timeout_s = float(block_timeout_s)
+        self.close_timeout_s = float(close_timeout_s)
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
+
+    def _init_runtime(self) -> None:
+        """Fresh per-process state; also what a fork child starts from."""
+        self._queue: deque[Record | threading.Event] = deque()
+        self._state = _UNSTARTED
+        self._worker_kind: str | None = None
+        self._writer: BatchWriter | None = None
+        self._thread: threading.Thread | None = None
+        self._loop_thread: int | None = None
+        self._task_group: Any = None
+        self._done = threading.Event()
+        self._lock = threading.Lock()  # guards start-up and the counters of the slow paths
+        self._dropped = 0
+        self._dropped_reported = 0
+        self._write_errors = 0
+        self._last_error: str | None = None
+        self._last_error_at: str | None = None
+        self._flush_waiters: list[threading.Event] = []
+        self._flush_requested = 0  # markers put in the queue ...
+        self._flush_taken = 0  # ... and popped by the worker: unequal means a flush waits
+        self._close_deadline = float("inf")
+
+    # -- the hot path --------------------------------------------------------------------
+    def log(
+        self,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        api_type: str = "gemini",
+        model: str = "unknown",
+        success: bool = True,
+        error_message: str | None = None,
+        *,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        latency_ms: float | None = None,
+        api_key: str | None = None,
+        request_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        ts: Any = None,
+    ) -> None:
+        """Queue one API call's token counts and return at once. Never performs I/O.
+
+        ``prompt_tokens`` counts all input (cached and cache-written included);
+        ``completion_tokens`` counts all output (reasoning included). Only the last 4
+        characters of ``api_key`` are kept. ``metadata`` is serialised now, so later changes
+        to the dict are not logged and values JSON cannot hold raise ``TypeError`` here.
+        ``ts`` (an aware datetime or epoch seconds) defaults to now.
+        """
+        if not (
+            type(prompt_tokens) is int
+            and type(completion_tokens) is int
+            and type(cached_tokens) is int
+            and type(cache_write_tokens) is int
+            and type(reasoning_tokens) is int
+            and 0 <= cached_tokens + cache_write_tokens <= prompt_tokens
+            and 0 <= reasoning_tokens <= completion_tokens
+            and cached_tokens >= 0
+            and cache_write_tokens >= 0
+        ):
+            prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens = (
+                _event.check_counts(
+                    prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,
+                    reasoning_tokens,
+                )
+            )
+        if type(model) is not str or type(api_type) is not str or type(success) is not bool:
+            _event.check_text("model", model, optional=False)
+            _event.check_text("api_type", api_type, optional=False)
+            _event.check_success(success)
+        if error_message is not None:
+            error_message = _event.check_error_message(error_message)
+        if (
+            latency_ms is not None
+            or api_key is not None
+            or request_id is not None
+            or metadata is not None
+        ):
+            latency_ms = _event.check_latency(latency_ms)
+            api_key = _event.key_suffix(api_key)
+            _event.check_text("request_id", request_id, optional=True)
+            metadata = _event.encode_metadata(metadata)  # type: ignore[assignment]
+        if self._state is not _RUNNING:
+            self._start_for_log()
+        record = (
+            time_ns() if ts is None else _event.timestamp_ns(ts),
+            prompt_tokens,
+            completion_tokens,
+            api_type,
+            model,
+            success,
+            error_message,
+            cached_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+            latency_ms,
+            api_key,
+            request_id,
+            metadata,
+        )
+        if len(self._queue) < self.max_queue_events:
+            self._queue.append(record)  # type: ignore[arg-type]
+        else:
+            self._on_full(record)  # type: ignore[arg-type]
+
+    def _on_full(self, record: Record) -> None:
+        """The queue is full: wait briefly (threads without a loop, policy "block") or drop."""
+        if self.overflow == "block" and self.block_timeout_s > 0 and not _in_event_loop():
+            deadline = time.monotonic() + self.block_timeout_s
+            while self._state is _RUNNING and time.monotonic() < deadline:
+                time.sleep(_BLOCK_STEP_S)
+                if len(self._queue) < self.max_queue_events:
+                    self._queue.append(record)
+                    return
+        with self._lock:
+            self._dropped += 1
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def state(self) -> TrackerState:
+        return self._state
+
+    @property
+    def log_dir(self) -> Path:
+        """The absolute directory this tracker writes (resolved when it starts)."""
+        if self._log_dir is None:
+            return resolve_log_dir(self._log_dir_arg).absolute()
+        return self._log_dir
+
+    def _start_for_log(self) -> None:
+        state = self._state
+        if state is _UNSTARTED:
+            self._start_thread()
+        elif state is not _RUNNING:
+            raise TrackerClosedError(
+                "Cannot log tokens, as the tracker has been closed. Log before aclose()/close(),"
+                " or create a new TokenTracker."
+            )
+
+    def _prepare(self, kind: str) -> None:
+        self._log_dir = resolve_log_dir(self._log_dir_arg).absolute()
+        self._writer = BatchWriter(self._log_dir, file_mode=self.file_mode, dir_mode=self.dir_mode)
+        self._worker_kind = kind
+        self._done.clear()
+
+    def _start_thread(self) -> None:
+        with self._lock:
+            if self._state is not _UNSTARTED:
+                return
+            self._prepare("thread")
+            self._thread = threading.Thread(
+                target=anyio.run, args=(self._run, False), name="asynctokens-writer", daemon=True
+            )
+            self._state = _RUNNING
+            self._thread.start()
+        _register_exit_hooks(self)
+
+    async def __aenter__(self) -> TokenTracker:
+        """Run the worker as a task of the current event loop until the block exits."""
+        with self._lock:
+            if self._state is not _UNSTARTED:
+                raise RuntimeError(
+                    f"Cannot enter the tracker, as it is already {self._state.value}."
+                    " Use a new TokenTracker for each `async with` block."
+                )
+            self._prepare("task")
+            self._state = _RUNNING
+        self._loop_thread = threading.get_ident()
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._task_group.start_soon(self._run, True)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        try:
+            await self.aclose()
+        finally:
+            if not self._done.is_set():
+                self._task_group.cancel_scope.cancel()
+            result = await self._task_group.__aexit__(exc_type, exc, tb)
+        return bool(result) if result is not None else None
+
+    async def aclose(self, timeout: float | None = None) -> bool:
+        """Drain everything queued, write stats and stop. Idempotent.
+
+        Returns False when the timeout (default ``close_timeout_s``) passed before the queue
+        was on disk, e.g. while the disk is full; the count of what was left is in
+        ``token_debug.log`` and ``health()``.
+        """
+        if self._worker_kind == "thread":
+            return await anyio.to_thread.run_sync(self.close, timeout)
+        self._begin_close(timeout)
+        return await self._wait_async(self._done, self._close_deadline)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Blocking form of :meth:`aclose`, for scripts and threads. Idempotent."""
+        self._begin_close(timeout)
+        if self._worker_kind is None:
+            return True
+        if self._worker_kind == "task" and threading.get_ident() == self._loop_thread:
+            return self._done.is_set()  # cannot block the loop the worker runs on
+        return self._done.wait(max(0.0, self._close_deadline - time.monotonic()))
+
+    def _begin_close(self, timeout: float | None) -> None:
+        with self._lock:
+            if self._state is _UNSTARTED:
+                self._state = _CLOSED
+                self._done.set()
+            elif self._state is _RUNNING:
+                wait = self.close_timeout_s if timeout is None else timeout
+                self._close_deadline = time.monotonic() + wait
+                self._state = _CLOSING
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything logged so far is on disk and in ``token_stats.json``."""
+        marker = self._request_flush()
+        if marker is None:
+            return True
+        deadline = time.monotonic() + (self.close_timeout_s if timeout is None else timeout)
+        return await self._wait_async(marker, deadline)
+
+    def flush_sync(self, timeout: float | None = None) -> bool:
+        """Blocking form of :meth:`flush`; not for the event loop a task worker runs on."""
+        if self._worker_kind == "task" and threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                "flush_sync() would block the event loop the tracker's worker runs on;"
+                " use `await tracker.flush()` there."
+            )
+        marker = self._request_flush()
+        if marker is None:
+            return True
+        return marker.wait(self.close_timeout_s if timeout is None else timeout)
+
+    def _request_flush(self) -> threading.Event | None:
+        if self._state is _UNSTARTED or (self._state is _CLOSED and not self._queue):
+            return None
+        marker = threading.Event()
+        with self._lock:
+            self._flush_requested += 1
+            self._queue.append(marker)
+        return marker
+
+    @staticmethod
+    async def _wait_async(event: threading.Event, deadline: float) -> bool:
+        while not event.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            await anyio.sleep(min(_POLL_S / 4, left))
+        return True
+
+    # -- reading back --------------------------------------------------------------------
+    def health(self) -> TrackerHealth:
+        writer = self._writer
+        return TrackerHealth(
+            state=self._state.value,
+            worker=self._worker_kind,
+            log_dir=str(self.log_dir),
+            queue_depth=len(self._queue),
+            pending_write=writer.pending_events if writer else 0,
+            written=writer.written if writer else 0,
+            dropped=self._dropped,
+            write_errors=self._write_errors,
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
+        )
+
+    def get_summary(self) -> dict[str, Any]:
+        """Totals and per-model/per-provider/per-day rows of the whole log directory.
+
+        Flushes first where it may block (not on the event loop of a task worker, where
+        ``await flush()`` first gives the exact figure), then reads what is on disk, so the
+        result covers every process writing the directory.
+        """
+        if self._state is _RUNNING and not (
+            self._worker_kind == "task" and threading.get_ident() == self._loop_thread
+        ):
+            self.flush_sync()
+        if not self.log_dir.is_dir():
+            return Aggregate().summary()
+        return _statsfile.current(self.log_dir).agg.summary()
+
+    def print_summary(self, file: Any = None) -> None:
+        print(_text.render_summary(self.get_summary()), file=file or sys.stdout)
+
+    # -- the worker ----------------------------------------------------------------------
+    async def _run(self, offload: bool) -> None:
+        """Poll the queue and hand work to :meth:`_cycle` until closed and drained."""
+        run: Callable[[], float | None]
+        self._next_stats = time.monotonic() + self.stats_interval_s
+        self._last_write = time.monotonic()
+        self._retry_at = 0.0
+        self._retry_delay = _RETRY_MIN_S
+        try:
+            while True:
+                if not self._has_work():
+                    await anyio.sleep(_POLL_S)
+                    continue
+                if offload:
+                    delay = await anyio.to_thread.run_sync(self._safe_cycle)
+                else:
+                    delay = self._safe_cycle()
+                if delay is None:
+                    return
+                await anyio.sleep(delay)
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self._state is _RUNNING:
+                    self._state = _CLOSING
+                    self._close_deadline = time.monotonic() + self.close_timeout_s
+                while not self._done.is_set():
+                    run = self._safe_cycle
+                    delay = await anyio.to_thread.run_sync(run) if offload else run()
+                    if delay is None:
+                        break
+                    await anyio.sleep(delay)
+
+    def _has_work(self) -> bool:
+        """Cheap test, on the loop, of whether a cycle is due (avoids idle thread hops)."""
+        q = self._queue
+        now = time.monotonic()
+        writer = self._writer
+        assert writer is not None
+        return bool(
+            self._state is not _RUNNING
+            or len(q) >= self.batch_size
+            or (q and now - self._last_write >= self.flush_interval_s)
+            or self._flush_requested != self._flush_taken
+            or (writer.pending_events and now >= self._retry_at)
+            or (writer.stats_dirty and now >= self._next_stats)
+        )
+
+    def _safe_cycle(self) -> float | None:
+        try:
+            return self._cycle()
+        except Exception as exc:  # a bug must not kill the worker or reach the application
+            self._record_error(f"internal error: {exc!r}")
+            return _RETRY_MAX_S
+
+    def _cycle(self) -> float | None:
+        """Write at most one batch and maybe the stats; return the delay before the next call.
+
+        None means closed and drained: the worker stops.
+        """
+        writer = self._writer
+        assert writer is not None
+        closing = self._state is not _RUNNING
+        now = time.monotonic()
+        give_up = closing and now >= self._close_deadline
+        if writer.pending_events and now < self._retry_at and not give_up:
+            return min(self._retry_at - now, _POLL_S)
+        if not writer.pending_events:
+            self._take_batch(writer)
+        if writer.pending_events:
+            try:
+                writer.write_pending()
+            except OSError as exc:
+                self._write_failed(writer, exc)
+                if not give_up:
+                    return min(self._retry_delay, _POLL_S * 5)
+            else:
+                self._last_write = now
+                self._retry_delay = _RETRY_MIN_S
+        self._report_drops(writer)
+        more = bool(self._queue) and (
+            closing
+            or len(self._queue) >= self.batch_size
+            or self._flush_requested != self._flush_taken
+        )
+        stats_due = writer.stats_dirty and (
+            now >= self._next_stats or self._flush_waiters or (closing and not self._queue)
+        )
+        if stats_due and not writer.pending_events:
+            try:
+                writer.update_stats()
+            except OSError as exc:
+                self._record_error(f"updating token_stats.json failed: {exc}")
+            self._next_stats = now + self.stats_interval_s
+        if self._flush_waiters and not writer.pending_events and not writer.stats_dirty:
+            for marker in self._flush_waiters:
+                marker.set()
+            self._flush_waiters.clear()
+        if more and not give_up:
+            return 0
+        if closing and (give_up or (not self._queue and not writer.pending_events)):
+            self._finish(writer, lost=give_up)
+            return None
+        return _POLL_S
+
+    def _take_batch(self, writer: BatchWriter) -> None:
+        """Pop up to batch_size records; a flush marker ends the batch."""
+        q = self._queue
+        popleft = q.popleft
+        batch: list[Record] = []
+        append = batch.append
+        for _ in range(min(self.batch_size, len(q))):
+            item = popleft()
+            if type(item) is tuple:
+                append(item)
+            else:
+                self._flush_waiters.append(item)  # type: ignore[arg-type]
+                self._flush_taken += 1
+                break
+        if batch:
+            writer.add_batch(batch)
+
+    def _write_failed(self, writer: BatchWriter, exc: OSError) -> None:
+        self._write_errors += 1
+        self._record_error(
+            f"writing {writer.pending_events} events to {writer.log_dir} failed: {exc};"
+            f" retrying in {self._retry_delay:.2f}s"
+        )
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX_S)
+
+    def _record_error(self, message: str) -> None:
+        self._last_error = message
+        self._last_error_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        if self._writer is not None:
+            self._writer.debug(message)
+
+    def _report_drops(self, writer: BatchWriter) -> None:
+        dropped = self._dropped
+        if dropped != self._dropped_reported:
+            writer.debug(
+                f"queue full ({self.max_queue_events} events): dropped"
+                f" {dropped - self._dropped_reported} events ({dropped} in all)"
+            )
+            self._dropped_reported = dropped
+
+    def _finish(self, writer: BatchWriter, *, lost: bool) -> None:
+        if lost:
+            left = writer.pending_events + sum(1 for r in self._queue if type(r) is tuple)
+            message = (
+                f"closed with {left} events not written after {self.close_timeout_s}s"
+                f" (last error: {self._last_error})"
+            )
+            self._record_error(message)
+            print(f"asynctokens: {message}", file=sys.stderr)
+        for marker in self._flush_waiters:
+            if not lost:
+                marker.set()
+        self._flush_waiters.clear()
+        self._state = _CLOSED
+        self._done.set()
+
+    def _after_fork_in_child(self) -> None:
+        """The parent writes what was queued before the fork; the child starts empty."""
+        if self._state is not _UNSTARTED:
+            was_closed = self._state is _CLOSED
+            self._init_runtime()
+            if was_closed:
+                self._state = _CLOSED
+
+
+# -- process-wide machinery ------------------------------------------------------------------
+_ALL_TRACKERS: weakref.WeakSet[TokenTracker] = weakref.WeakSet()
+_hooks_lock = threading.Lock()
+_atexit_registered = False
+
+
+def _close_all_at_exit() -> None:
+    for tracker in list(_ALL_TRACKERS):
+        if tracker._worker_kind == "thread" and tracker.state in (_RUNNING, _CLOSING):
+            tracker.close()
+
+
+def _register_exit_hooks(tracker: TokenTracker) -> None:
+    global _atexit_registered
+    with _hooks_lock:
+        if not _atexit_registered:
+            atexit.register(_close_all_at_exit)
+            _atexit_registered = True
+    if tracker is _DEFAULT and threading.current_thread() is threading.main_thread():
+        _install_sigterm_handler()
+
+
+def _install_sigterm_handler() -> None:
+    """Turn SIGTERM into SystemExit, so atexit drains, unless the app has its own handler."""
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
+        pass
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise SystemExit(128 + signum)
+
+
+def _after_fork_in_child() -> None:
+    global _hooks_lock
+    _hooks_lock = threading.Lock()
+    for tracker in list(_ALL_TRACKERS):
+        tracker._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+#: The tracker behind ``log_tokens()``; its directory is resolved when it first logs.
+_DEFAULT = TokenTracker()
+
+
+def get_tracker() -> TokenTracker:
+    """The process-wide tracker that ``log_tokens()`` writes to."""
+    return _DEFAULT
+
+
+def configure(**options: Any) -> TokenTracker:
+    """Set the default tracker's options (log_dir, batch_size, ...) before its first event."""
+    if _DEFAULT.state is not _UNSTARTED:
+        raise RuntimeError(
+            "configure() must be called before the first log_tokens() call:"
+            " the default tracker is already running."
+        )
+    defaults = TokenTracker.__init__.__kwdefaults__ or {}
+    _DEFAULT._set_options(options.pop("log_dir", None), **{**defaults, **options})
+    return _DEFAULT
+
+
+log_tokens = _DEFAULT.log

@@ -1,0 +1,142 @@
+"""One batch of records -> one locked append per daily file, and the stats update.
+
+Synchronous on purpose: the tracker runs it on a worker thread (or its own background
+thread), so encoding and file I/O never run on the application's event loop. A batch is
+encoded once into a ``bytearray`` per day; if the append fails, those exact bytes are kept and
+retried, so a retry cannot assign new event ids or duplicate lines.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections import deque
+from pathlib import Path
+from typing import Final
+
+import orjson
+
+from asynctokens import _files, _statsfile
+from asynctokens._event import Record
+from asynctokens._format import DEBUG_LOG_FILE, daily_file_name, new_day_cache
+from asynctokens._stats import Aggregate
+
+_DUMPS_OPTS: Final = orjson.OPT_APPEND_NEWLINE
+_MAX_DEBUG_LOG_BYTES: Final = 4 << 20
+
+
+class _Chunk:
+    """The encoded lines of one day from one batch, waiting to be appended."""
+
+    __slots__ = ("agg", "count", "data", "day")
+
+    def __init__(self, day: str) -> None:
+        self.day = day
+        self.data = bytearray()
+        self.agg = Aggregate()
+        self.count = 0
+
+
+class BatchWriter:
+    """Encodes records and appends them; remembers what it appended for the stats update."""
+
+    def __init__(self, log_dir: Path, *, file_mode: int, dir_mode: int) -> None:
+        self.log_dir = log_dir
+        self.file_mode = file_mode
+        self.dir_mode = dir_mode
+        self.pid = os.getpid()
+        # pid alone repeats across containers and reboots; 4 random bytes make ids unique.
+        self._id_prefix = f"{self.pid:x}.{os.urandom(4).hex()}-"
+        self._next_id = 0
+        self._clock = new_day_cache()
+        self._pending: deque[_Chunk] = deque()
+        self._own: dict[str, list[_statsfile.OwnRange]] = {}
+        self.written = 0
+
+    @property
+    def pending_events(self) -> int:
+        return sum(c.count for c in self._pending)
+
+    @property
+    def stats_dirty(self) -> bool:
+        return bool(self._own)
+
+    def add_batch(self, records: list[Record]) -> None:
+        """Encode records into per-day chunks queued for :meth:`write_pending`."""
+        chunks: dict[str, _Chunk] = {}
+        day_of, iso_of = self._clock.day, self._clock.iso
+        dumps, fragment = orjson.dumps, orjson.Fragment
+        prefix, pid, n = self._id_prefix, self.pid, self._next_id
+        for (
+            ts, p, c, api, model, success, error, cached, cache_write, reasoning,
+            latency, suffix, request_id, meta,
+        ) in records:
+            day = day_of(ts)
+            chunk = chunks.get(day)
+            if chunk is None:
+                chunk = chunks[day] = _Chunk(day)
+            ok = bool(success)
+            chunk.data += dumps(
+                {
+                    "event_id": f"{prefix}{n:x}",
+                    "ts": iso_of(ts),
+                    "api_type": api,
+                    "model": model,
+                    "prompt_tokens": p,
+                    "completion_tokens": c,
+                    "total_tokens": p + c,
+                    "cached_tokens": cached,
+                    "cache_write_tokens": cache_write,
+                    "reasoning_tokens": reasoning,
+                    "success": ok,
+                    "error_message": error,
+                    "latency_ms": latency,
+                    "api_key_suffix": suffix,
+                    "request_id": request_id,
+                    "metadata": {} if meta is None else fragment(meta),
+                    "pid": pid,
+                },
+                option=_DUMPS_OPTS,
+            )
+            chunk.agg.add(day, api, model, ok, p, c, cached, cache_write, reasoning)
+            chunk.count += 1
+            n += 1
+        self._next_id = n
+        self._pending.extend(chunks[d] for d in sorted(chunks))
+
+    def write_pending(self) -> int:
+        """Append every pending chunk; return events written. OSError leaves the rest pending."""
+        done = 0
+        while self._pending:
+            chunk = self._pending[0]
+            _files.ensure_dir(self.log_dir, self.dir_mode)
+            name = daily_file_name(chunk.day)
+            start, end, repaired = _files.append_lines(
+                self.log_dir / name, chunk.data, self.file_mode
+            )
+            self._pending.popleft()
+            self._own.setdefault(name, []).append(_statsfile.OwnRange(start, end, chunk.agg))
+            done += chunk.count
+            if repaired:
+                self.debug(f"ended a torn last line in {name} at byte {start - 1}")
+        self.written += done
+        return done
+
+    def update_stats(self) -> Aggregate:
+        """Merge what was written into ``token_stats.json``; OSError keeps it for next time."""
+        _files.ensure_dir(self.log_dir, self.dir_mode)
+        snap = _statsfile.update(self.log_dir, self._own, self.file_mode)
+        self._own = {}
+        return snap.agg
+
+    def debug(self, message: str) -> None:
+        """Best effort line in ``token_debug.log``; a failure here must not hide the real one."""
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+        line = f"{stamp} pid={self.pid} {message}\n".encode()
+        path = self.log_dir / DEBUG_LOG_FILE
+        try:
+            if path.exists() and path.stat().st_size > _MAX_DEBUG_LOG_BYTES:
+                path.replace(path.with_name(DEBUG_LOG_FILE + ".1"))
+            _files.append_lines(path, line, self.file_mode)
+        except OSError:
+            pass
