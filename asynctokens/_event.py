@@ -2,7 +2,7 @@
 
 The hot path queues a plain tuple in the order of :data:`RECORD_FIELDS`: a tuple of atoms
 is the cheapest thing to build and the garbage collector does not scan it (a backlog of
-queued dicts caused 25–144 ms stalls, see PERF.md). The dict and the text of the line are
+queued dicts caused 25 to 144 ms stalls, see PERF.md). The dict and the text of the line are
 built on the worker. The tracker inlines the cheap type test; the functions here run only
 when that test fails or an optional argument was given, so their cost is off the hot path.
 """
@@ -34,8 +34,20 @@ RECORD_FIELDS: Final = (
     "metadata_json",
 )
 Record = tuple[
-    int, int, int, str, str, bool, "str | None", int, int, int,
-    "float | None", "str | None", "str | None", "str | None",
+    int,
+    int,
+    int,
+    str,
+    str,
+    bool,
+    "str | None",
+    int,
+    int,
+    int,
+    "float | None",
+    "str | None",
+    "str | None",
+    "str | None",
 ]
 
 #: Longest error message kept: enough for "429 quota exceeded ..." and a provider's reason,
@@ -57,11 +69,9 @@ def check_token_count(name: str, value: object) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got bool {value!r}")
     try:
-        count = operator.index(value)  # int subclasses and numpy integers pass
+        count = operator.index(value)  # type: ignore[arg-type]  # int subclasses and numpy integers pass
     except TypeError:
-        raise TypeError(
-            f"{name} must be an int, got {type(value).__name__} {value!r}"
-        ) from None
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
     if count < 0:
         raise ValueError(f"{name} must be >= 0, got {count}")
     return count
@@ -73,7 +83,9 @@ def check_counts(
     """All five counts checked, and the parts checked against their wholes."""
     values = tuple(
         check_token_count(n, v)
-        for n, v in zip(_TOKEN_FIELDS, (prompt, completion, cached, cache_write, reasoning))
+        for n, v in zip(
+            _TOKEN_FIELDS, (prompt, completion, cached, cache_write, reasoning), strict=True
+        )
     )
     p, c, ca, cw, r = values
     if ca + cw > p:
@@ -173,8 +185,20 @@ def timestamp_ns(ts: object) -> int:
 def as_event_dict(record: Record, event_id: str, iso_ts: str, pid: int) -> dict[str, Any]:
     """The line's dict for one record, in FORMAT.md's field order."""
     (
-        _ts, p, c, api_type, model, success, error, cached, cache_write, reasoning,
-        latency, suffix, request_id, meta,
+        _ts,
+        p,
+        c,
+        api_type,
+        model,
+        success,
+        error,
+        cached,
+        cache_write,
+        reasoning,
+        latency,
+        suffix,
+        request_id,
+        meta,
     ) = record
     return {
         "event_id": event_id,

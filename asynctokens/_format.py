@@ -64,7 +64,7 @@ EVENT_FIELDS: Final = (
 
 
 def resolve_log_dir(log_dir: str | os.PathLike[str] | None) -> Path:
-    """The directory a tracker or a report uses: the argument, else the env var, else the default."""
+    """The directory to use: the argument, else $ASYNCTOKENS_LOG_DIR, else logs/tokens."""
     if log_dir is not None:
         return Path(log_dir)
     env = os.environ.get(ENV_LOG_DIR)

@@ -160,4 +160,3 @@ def encode(snap: Snapshot) -> bytes:
     doc["cells"] = snap.agg.cells_json()
     doc["files"] = dict(sorted(snap.offsets.items()))
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
-

@@ -233,12 +233,15 @@ class TokenTracker:
             and cached_tokens >= 0
             and cache_write_tokens >= 0
         ):
-            prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens = (
-                _event.check_counts(
-                    prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,
-                    reasoning_tokens,
-                )
+            counts = _event.check_counts(
+                prompt_tokens,
+                completion_tokens,
+                cached_tokens,
+                cache_write_tokens,
+                reasoning_tokens,
             )
+            prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens = counts[:4]
+            reasoning_tokens = counts[4]
         if type(model) is not str or type(api_type) is not str or type(success) is not bool:
             _event.check_text("model", model, optional=False)
             _event.check_text("api_type", api_type, optional=False)
@@ -255,10 +258,11 @@ class TokenTracker:
             api_key = _event.key_suffix(api_key)
             _event.check_text("request_id", request_id, optional=True)
             metadata = _event.encode_metadata(metadata)  # type: ignore[assignment]
+        ts_ns = time_ns() if ts is None else _event.timestamp_ns(ts)
         if self._state is not _RUNNING:
             self._start_for_log()
         record = (
-            time_ns() if ts is None else _event.timestamp_ns(ts),
+            ts_ns,
             prompt_tokens,
             completion_tokens,
             api_type,

@@ -23,6 +23,7 @@ from asynctokens._stats import Aggregate
 
 _DUMPS_OPTS: Final = orjson.OPT_APPEND_NEWLINE
 _MAX_DEBUG_LOG_BYTES: Final = 4 << 20
+_MAX_DEBUG_BACKLOG: Final = 100
 
 
 class _Chunk:
@@ -52,6 +53,7 @@ class BatchWriter:
         self._pending: deque[_Chunk] = deque()
         self._own: dict[str, list[_statsfile.OwnRange]] = {}
         self.written = 0
+        self._debug_backlog: deque[str] = deque(maxlen=_MAX_DEBUG_BACKLOG)
 
     @property
     def pending_events(self) -> int:
@@ -68,8 +70,20 @@ class BatchWriter:
         dumps, fragment = orjson.dumps, orjson.Fragment
         prefix, pid, n = self._id_prefix, self.pid, self._next_id
         for (
-            ts, p, c, api, model, success, error, cached, cache_write, reasoning,
-            latency, suffix, request_id, meta,
+            ts,
+            p,
+            c,
+            api,
+            model,
+            success,
+            error,
+            cached,
+            cache_write,
+            reasoning,
+            latency,
+            suffix,
+            request_id,
+            meta,
         ) in records:
             day = day_of(ts)
             chunk = chunks.get(day)
@@ -120,6 +134,7 @@ class BatchWriter:
             if repaired:
                 self.debug(f"ended a torn last line in {name} at byte {start - 1}")
         self.written += done
+        self.flush_debug()
         return done
 
     def update_stats(self) -> Aggregate:
@@ -130,13 +145,24 @@ class BatchWriter:
         return snap.agg
 
     def debug(self, message: str) -> None:
-        """Best effort line in ``token_debug.log``; a failure here must not hide the real one."""
+        """Add a line to ``token_debug.log``, keeping it for later if the disk refuses.
+
+        The messages matter most when the directory cannot be written (it was removed, the
+        disk is full), so up to ``_MAX_DEBUG_BACKLOG`` of them wait and are written with the
+        next message after the fault clears. A failure here never hides the real one.
+        """
         stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-        line = f"{stamp} pid={self.pid} {message}\n".encode()
+        self._debug_backlog.append(f"{stamp} pid={self.pid} {message}\n")
+        self.flush_debug()
+
+    def flush_debug(self) -> None:
+        if not self._debug_backlog:
+            return
         path = self.log_dir / DEBUG_LOG_FILE
         try:
             if path.exists() and path.stat().st_size > _MAX_DEBUG_LOG_BYTES:
                 path.replace(path.with_name(DEBUG_LOG_FILE + ".1"))
-            _files.append_lines(path, line, self.file_mode)
+            _files.append_lines(path, "".join(self._debug_backlog).encode(), self.file_mode)
         except OSError:
-            pass
+            return
+        self._debug_backlog.clear()
