@@ -41,24 +41,30 @@ def make_tracker(log_dir: Path) -> Iterator[Any]:
 
 def read_lines(log_dir: Path) -> list[dict[str, Any]]:
     """Every line of every daily file, parsed with the stdlib (independent of our reader)."""
-    events = []
-    for path in sorted(log_dir.glob("tokens_*.jsonl")):
-        for line in path.read_text().splitlines():
-            events.append(json.loads(line))
-    return events
+    return [
+        json.loads(line)
+        for path in sorted(log_dir.glob("tokens_*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
 
 
 def read_stats(log_dir: Path) -> dict[str, Any]:
     return json.loads((log_dir / "token_stats.json").read_text())  # type: ignore[no-any-return]
 
 
-def run_script(code: str, *, cwd: Path, env: dict[str, str] | None = None,
-               timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_script(
+    code: str, *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter, as a user's script would run."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 

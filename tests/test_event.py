@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import read_lines
 
 
@@ -75,9 +74,17 @@ async def test_kept_values_are_exactly_what_the_caller_gave(
     tracker = make_tracker()
     meta: dict[str, Any] = {"article_id": 7, "tags": ["a", "é"]}
     tracker.log(
-        120, 40, "openai", "gpt-4o",
-        api_key="sk-proj-0123456789abcdef9f3a", metadata=meta, cached_tokens=64,
-        cache_write_tokens=6, reasoning_tokens=10, latency_ms=812.5, request_id="req_123",
+        120,
+        40,
+        "openai",
+        "gpt-4o",
+        api_key="sk-proj-0123456789abcdef9f3a",
+        metadata=meta,
+        cached_tokens=64,
+        cache_write_tokens=6,
+        reasoning_tokens=10,
+        latency_ms=812.5,
+        request_id="req_123",
         ts=dt.datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=dt.timezone.utc),
     )
     meta["article_id"] = 8  # changed after the call: must not change what was logged
@@ -87,23 +94,40 @@ async def test_kept_values_are_exactly_what_the_caller_gave(
     del first["event_id"], first["pid"], second["event_id"], second["pid"], second["ts"]
     assert first == {
         "ts": "2026-03-04T05:06:07.890123+00:00",
-        "api_type": "openai", "model": "gpt-4o",
-        "prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160,
-        "cached_tokens": 64, "cache_write_tokens": 6, "reasoning_tokens": 10,
-        "success": True, "error_message": None, "latency_ms": 812.5,
-        "api_key_suffix": "9f3a", "request_id": "req_123",
+        "api_type": "openai",
+        "model": "gpt-4o",
+        "prompt_tokens": 120,
+        "completion_tokens": 40,
+        "total_tokens": 160,
+        "cached_tokens": 64,
+        "cache_write_tokens": 6,
+        "reasoning_tokens": 10,
+        "success": True,
+        "error_message": None,
+        "latency_ms": 812.5,
+        "api_key_suffix": "9f3a",
+        "request_id": "req_123",
         "metadata": {"article_id": 7, "tags": ["a", "é"]},
     }
     assert second == {
-        "api_type": "gemini", "model": "unknown",
-        "prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11,
-        "cached_tokens": 0, "cache_write_tokens": 0, "reasoning_tokens": 0,
-        "success": False, "error_message": "x" * 499 + "…", "latency_ms": None,
-        "api_key_suffix": None, "request_id": None, "metadata": {},
+        "api_type": "gemini",
+        "model": "unknown",
+        "prompt_tokens": 5,
+        "completion_tokens": 6,
+        "total_tokens": 11,
+        "cached_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+        "success": False,
+        "error_message": "x" * 499 + "…",
+        "latency_ms": None,
+        "api_key_suffix": None,
+        "request_id": None,
+        "metadata": {},
     }
 
 
-class np_int:  # noqa: N801 - stands in for numpy.int64: an integer type that is not int
+class np_int:
     def __init__(self, value: int) -> None:
         self.value = value
 

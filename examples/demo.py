@@ -1,0 +1,56 @@
+"""Demo: an async service logs the tokens of a burst of LLM calls, then prints what they cost.
+
+Run: python examples/demo.py   (writes under logs/tokens, or $ASYNCTOKENS_LOG_DIR)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+
+from asynctokens import TokenTracker
+
+CALLS = [
+    # (api_type, model, prompt, completion, cached, reasoning)
+    ("openai", "gpt-4o", 1_200, 350, 512, 0),
+    ("openai", "gpt-4o-mini", 800, 120, 0, 0),
+    ("openai", "o3-mini", 900, 2_400, 0, 1_800),
+    ("anthropic", "claude-sonnet-4-5", 3_000, 600, 2_048, 0),
+    ("gemini", "gemini-2.5-flash", 150, 320, 0, 0),
+    ("gemini", "gemini-2.5-flash-lite", 250, 500, 0, 0),
+]
+
+
+async def fake_llm_call(tracker: TokenTracker, rng: random.Random) -> None:
+    api_type, model, prompt, completion, cached, reasoning = rng.choice(CALLS)
+    await asyncio.sleep(rng.random() / 1000)  # the "network"
+    if rng.random() < 0.05:
+        tracker.log(0, 0, api_type, model, success=False, error_message="429 quota exceeded")
+        return
+    tracker.log(
+        prompt,
+        completion,
+        api_type,
+        model,
+        cached_tokens=cached,
+        reasoning_tokens=reasoning,
+        latency_ms=round(rng.uniform(200, 2_000), 1),
+        metadata={"demo": True},
+    )
+
+
+async def main() -> None:
+    rng = random.Random(42)
+    async with TokenTracker() as tracker:  # worker runs as a task of this event loop
+        await asyncio.gather(*(fake_llm_call(tracker, rng) for _ in range(500)))
+    print(f"logged 500 calls to {tracker.log_dir}\n")
+    tracker.print_summary()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
+    if "--no-report" not in sys.argv:
+        # the read-only report command, if this version has it
+        subprocess.run([sys.executable, "-m", "asynctokens", "summary"], check=False)

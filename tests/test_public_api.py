@@ -1,0 +1,26 @@
+"""The package root re-exports the public API and nothing else."""
+
+from __future__ import annotations
+
+import asynctokens
+
+
+def test_all_names_exactly_the_public_api() -> None:
+    assert sorted(asynctokens.__all__) == [
+        "AsyncTokensError",
+        "LogDirError",
+        "PricingError",
+        "TokenTracker",
+        "TrackerClosedError",
+        "TrackerHealth",
+        "TrackerState",
+        "configure",
+        "get_tracker",
+        "log_tokens",
+    ]
+    for name in asynctokens.__all__:
+        assert getattr(asynctokens, name) is not None
+
+
+def test_log_tokens_is_the_default_trackers_log() -> None:
+    assert asynctokens.log_tokens.__self__ is asynctokens.get_tracker()  # type: ignore[attr-defined]
