@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import operator
-from typing import Any, Final
+import time
+from typing import Final
 
 import orjson
 
@@ -101,9 +102,13 @@ def check_counts(
     return p, c, ca, cw, r
 
 
-def check_text(name: str, value: object, *, optional: bool) -> str | None:
-    if value is None and optional:
+def check_optional_text(name: str, value: object) -> str | None:
+    if value is None:
         return None
+    return check_name(name, value)
+
+
+def check_name(name: str, value: object) -> str:
     if type(value) is not str:
         raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
     return value
@@ -119,7 +124,7 @@ def check_success(value: object) -> bool:
 
 
 def check_error_message(value: object) -> str | None:
-    text = check_text("error_message", value, optional=True)
+    text = check_optional_text("error_message", value)
     if text is not None and len(text) > MAX_ERROR_CHARS:
         text = text[: MAX_ERROR_CHARS - 1] + "…"
     return text
@@ -182,40 +187,39 @@ def timestamp_ns(ts: object) -> int:
     return round(ts * 1_000_000) * 1000
 
 
-def as_event_dict(record: Record, event_id: str, iso_ts: str, pid: int) -> dict[str, Any]:
-    """The line's dict for one record, in FORMAT.md's field order."""
-    (
-        _ts,
+def build_record(
+    prompt_tokens: object,
+    completion_tokens: object,
+    api_type: object,
+    model: object,
+    success: object,
+    error_message: object,
+    cached_tokens: object,
+    cache_write_tokens: object,
+    reasoning_tokens: object,
+    latency_ms: object,
+    api_key: object,
+    request_id: object,
+    metadata: object,
+    ts: object,
+) -> Record:
+    """The record of one call with every argument checked; raises on the first bad one."""
+    p, c, cached, cache_write, reasoning = check_counts(
+        prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
+    )
+    return (
+        time.time_ns() if ts is None else timestamp_ns(ts),
         p,
         c,
-        api_type,
-        model,
-        success,
-        error,
+        check_name("api_type", api_type),
+        check_name("model", model),
+        check_success(success),
+        check_error_message(error_message),
         cached,
         cache_write,
         reasoning,
-        latency,
-        suffix,
-        request_id,
-        meta,
-    ) = record
-    return {
-        "event_id": event_id,
-        "ts": iso_ts,
-        "api_type": api_type,
-        "model": model,
-        "prompt_tokens": p,
-        "completion_tokens": c,
-        "total_tokens": p + c,
-        "cached_tokens": cached,
-        "cache_write_tokens": cache_write,
-        "reasoning_tokens": reasoning,
-        "success": success,
-        "error_message": error,
-        "latency_ms": latency,
-        "api_key_suffix": suffix,
-        "request_id": request_id,
-        "metadata": orjson.Fragment(meta) if meta is not None else {},
-        "pid": pid,
-    }
+        check_latency(latency_ms),
+        key_suffix(api_key),
+        check_optional_text("request_id", request_id),
+        encode_metadata(metadata),
+    )

@@ -58,6 +58,9 @@ _BUSY_FOR_S: Final = 0.2
 _RETRY_MIN_S: Final = 0.05
 _RETRY_MAX_S: Final = 5.0
 _BLOCK_STEP_S: Final = 0.001
+#: ``x is _ZERO`` is true only for the int 0 (not False, 0.0 or a numpy zero): CPython keeps
+#: one 0 object. Where an implementation does not, the full type check below still runs.
+_ZERO: Final = 0
 
 OverflowPolicy = Literal["block", "drop"]
 
@@ -182,6 +185,7 @@ class TokenTracker:
         """Fresh per-process state; also what a fork child starts from."""
         self._queue: deque[Record | threading.Event] = deque()
         self._state = _UNSTARTED
+        self._capacity = 0  # max_queue_events while running, else 0 to divert log() to checks
         self._worker_kind: str | None = None
         self._writer: BatchWriter | None = None
         self._thread: threading.Thread | None = None
@@ -226,47 +230,57 @@ class TokenTracker:
         to the dict are not logged and values JSON cannot hold raise ``TypeError`` here.
         ``ts`` (an aware datetime or epoch seconds) defaults to now.
         """
-        if not (
-            type(prompt_tokens) is int
-            and type(completion_tokens) is int
-            and type(cached_tokens) is int
-            and type(cache_write_tokens) is int
-            and type(reasoning_tokens) is int
-            and 0 <= cached_tokens + cache_write_tokens <= prompt_tokens
-            and 0 <= reasoning_tokens <= completion_tokens
-            and cached_tokens >= 0
-            and cache_write_tokens >= 0
-        ):
-            counts = _event.check_counts(
-                prompt_tokens,
-                completion_tokens,
-                cached_tokens,
-                cache_write_tokens,
-                reasoning_tokens,
-            )
-            prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens = counts[:4]
-            reasoning_tokens = counts[4]
-        if type(model) is not str or type(api_type) is not str or type(success) is not bool:
-            _event.check_text("model", model, optional=False)
-            _event.check_text("api_type", api_type, optional=False)
-            _event.check_success(success)
-        if error_message is not None:
-            error_message = _event.check_error_message(error_message)
+        # The fast path: plain ints, str names, no optional field, room in the queue. One
+        # expression and one append; anything else (including a stopped worker or a full
+        # queue, signalled by _capacity == 0) takes _log_checked, which explains or handles it.
+        q = self._queue
         if (
-            latency_ms is not None
-            or api_key is not None
-            or request_id is not None
-            or metadata is not None
+            int is type(prompt_tokens) is type(completion_tokens)
+            and (prompt_tokens | completion_tokens) >= 0  # both >= 0 in one test
+            and (
+                # the usual call leaves the three parts at their default: the int 0 object
+                (
+                    cached_tokens is _ZERO
+                    and cache_write_tokens is _ZERO
+                    and reasoning_tokens is _ZERO
+                )
+                or (
+                    int is type(cached_tokens) is type(cache_write_tokens) is type(reasoning_tokens)
+                    and (cached_tokens | cache_write_tokens | reasoning_tokens) >= 0
+                    and cached_tokens + cache_write_tokens <= prompt_tokens
+                    and reasoning_tokens <= completion_tokens
+                )
+            )
+            and str is type(model) is type(api_type)
+            and (success is True or success is False)
+            and error_message is None
+            and latency_ms is None
+            and api_key is None
+            and request_id is None
+            and metadata is None
+            and ts is None
+            and len(q) < self._capacity
         ):
-            latency_ms = _event.check_latency(latency_ms)
-            api_key = _event.key_suffix(api_key)
-            _event.check_text("request_id", request_id, optional=True)
-            metadata = _event.encode_metadata(metadata)  # type: ignore[assignment]
-        ts_ns = time_ns() if ts is None else _event.timestamp_ns(ts)
-        if self._state is not _RUNNING:
-            self._start_for_log()
-        record = (
-            ts_ns,
+            q.append(
+                (
+                    time_ns(),
+                    prompt_tokens,
+                    completion_tokens,
+                    api_type,
+                    model,
+                    success,
+                    None,
+                    cached_tokens,
+                    cache_write_tokens,
+                    reasoning_tokens,
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            )
+            return
+        record = _event.build_record(
             prompt_tokens,
             completion_tokens,
             api_type,
@@ -280,11 +294,24 @@ class TokenTracker:
             api_key,
             request_id,
             metadata,
+            ts,
         )
+        self._enqueue(record)
+
+    def _enqueue(self, record: Record) -> None:
+        """Queue a checked record: start the worker, refuse after close, or handle a full queue."""
+        state = self._state
+        if state is _UNSTARTED:
+            self._start_thread()
+        elif state is not _RUNNING:
+            raise TrackerClosedError(
+                "Cannot log tokens, as the tracker has been closed. Log before aclose()/close(),"
+                " or create a new TokenTracker."
+            )
         if len(self._queue) < self.max_queue_events:
-            self._queue.append(record)  # type: ignore[arg-type]
+            self._queue.append(record)
         else:
-            self._on_full(record)  # type: ignore[arg-type]
+            self._on_full(record)
 
     def _on_full(self, record: Record) -> None:
         """The queue is full: wait briefly (threads without a loop, policy "block") or drop."""
@@ -310,16 +337,6 @@ class TokenTracker:
             return resolve_log_dir(self._log_dir_arg).absolute()
         return self._log_dir
 
-    def _start_for_log(self) -> None:
-        state = self._state
-        if state is _UNSTARTED:
-            self._start_thread()
-        elif state is not _RUNNING:
-            raise TrackerClosedError(
-                "Cannot log tokens, as the tracker has been closed. Log before aclose()/close(),"
-                " or create a new TokenTracker."
-            )
-
     def _prepare(self, kind: str) -> None:
         self._log_dir = resolve_log_dir(self._log_dir_arg).absolute()
         self._writer = BatchWriter(self._log_dir, file_mode=self.file_mode, dir_mode=self.dir_mode)
@@ -335,6 +352,7 @@ class TokenTracker:
                 target=anyio.run, args=(self._run, False), name="asynctokens-writer", daemon=True
             )
             self._state = _RUNNING
+            self._capacity = self.max_queue_events
             self._thread.start()
         _register_exit_hooks(self)
 
@@ -348,6 +366,7 @@ class TokenTracker:
                 )
             self._prepare("task")
             self._state = _RUNNING
+            self._capacity = self.max_queue_events
         self._loop_thread = threading.get_ident()
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
@@ -397,6 +416,7 @@ class TokenTracker:
             elif self._state is _RUNNING:
                 wait = self.close_timeout_s if timeout is None else timeout
                 self._close_deadline = time.monotonic() + wait
+                self._capacity = 0
                 self._state = _CLOSING
 
     async def flush(self, timeout: float | None = None) -> bool:
@@ -495,6 +515,7 @@ class TokenTracker:
         finally:
             with anyio.CancelScope(shield=True):
                 if self._state is _RUNNING:
+                    self._capacity = 0
                     self._state = _CLOSING
                     self._close_deadline = time.monotonic() + self.close_timeout_s
                 while not self._done.is_set():
