@@ -117,6 +117,16 @@ class _DayCache:
             self._days[d] = text
         return text
 
+    def second(self, epoch_s: int) -> tuple[str, str]:
+        """("YYYY-MM-DDTHH:MM:SS", "YYYY-MM-DD") of a whole UTC second since the epoch."""
+        text = self._secs.get(epoch_s)
+        if text is None:
+            text = (_EPOCH + _dt.timedelta(seconds=epoch_s)).strftime("%Y-%m-%dT%H:%M:%S")
+            if len(self._secs) > 256:
+                self._secs.clear()
+            self._secs[epoch_s] = text
+        return text, text[:10]
+
     def iso(self, ts_ns: int) -> str:
         s, rem = divmod(ts_ns, _NS_PER_S)
         prefix = self._secs.get(s)

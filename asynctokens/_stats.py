@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 #: Counters kept per cell, in storage order.
-_REQ, _OK, _PROMPT, _COMPLETION, _CACHED, _CACHE_WRITE, _REASONING = range(7)
+REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING = range(7)
 _WIDTH: Final = 7
 CellKey = tuple[str, str, str]  # (day, api_type, model)
 
@@ -41,6 +41,20 @@ class Aggregate:
         self.cells: dict[CellKey, list[int]] = {}
         self.invalid_lines = 0
 
+    def cell(self, day: str, api_type: str, model: str) -> list[int]:
+        """The counters of one cell, created at zero, for callers that fold in bulk.
+
+        Indices are REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING.
+        """
+        key = (day, api_type, model)
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = [0] * _WIDTH
+        return cell
+
+    def requests(self) -> int:
+        return sum(cell[REQUESTS] for cell in self.cells.values())
+
     def add(
         self,
         day: str,
@@ -57,14 +71,14 @@ class Aggregate:
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = [0] * _WIDTH
-        cell[_REQ] += 1
+        cell[REQUESTS] += 1
         if success:
-            cell[_OK] += 1
-        cell[_PROMPT] += prompt
-        cell[_COMPLETION] += completion
-        cell[_CACHED] += cached
-        cell[_CACHE_WRITE] += cache_write
-        cell[_REASONING] += reasoning
+            cell[SUCCESSES] += 1
+        cell[PROMPT] += prompt
+        cell[COMPLETION] += completion
+        cell[CACHED] += cached
+        cell[CACHE_WRITE] += cache_write
+        cell[REASONING] += reasoning
 
     def add_event(self, event: Mapping[str, Any], day: str) -> None:
         """Fold one decoded line (see ``_format.decode_line``) of the daily file of ``day``."""
@@ -179,14 +193,14 @@ def _sum(rows: Iterable[list[int]]) -> list[int]:
 
 
 def _row(c: list[int]) -> dict[str, int | float]:
-    req, ok = c[_REQ], c[_OK]
+    req, ok = c[REQUESTS], c[SUCCESSES]
     return {
-        "total_prompt_tokens": c[_PROMPT],
-        "total_completion_tokens": c[_COMPLETION],
-        "total_tokens": c[_PROMPT] + c[_COMPLETION],
-        "total_cached_tokens": c[_CACHED],
-        "total_cache_write_tokens": c[_CACHE_WRITE],
-        "total_reasoning_tokens": c[_REASONING],
+        "total_prompt_tokens": c[PROMPT],
+        "total_completion_tokens": c[COMPLETION],
+        "total_tokens": c[PROMPT] + c[COMPLETION],
+        "total_cached_tokens": c[CACHED],
+        "total_cache_write_tokens": c[CACHE_WRITE],
+        "total_reasoning_tokens": c[REASONING],
         "total_requests": req,
         "successful_requests": ok,
         "failed_requests": req - ok,

@@ -601,22 +601,23 @@ class TokenTracker:
         return _BUSY_POLL_S if time.monotonic() < self._busy_until else _POLL_S
 
     def _take_batch(self, writer: BatchWriter) -> None:
-        """Pop up to batch_size records; a flush marker ends the batch."""
+        """Pop up to batch_size items; flush markers among them are answered after this batch.
+
+        A marker is satisfied once everything queued before it is written; writing a few
+        records queued after it too does no harm, and lets the pop be one comprehension.
+        """
         q = self._queue
         popleft = q.popleft
-        batch: list[Record] = []
-        append = batch.append
-        for _ in range(min(self.batch_size, len(q))):
-            item = popleft()
-            if type(item) is tuple:
-                append(item)
-            else:
-                self._flush_waiters.append(item)  # type: ignore[arg-type]
-                self._flush_taken += 1
-                break
-        if batch:
-            writer.add_batch(batch)
-            if len(batch) == self.batch_size:
+        items = [popleft() for _ in range(min(self.batch_size, len(q)))]
+        if self._flush_requested != self._flush_taken:
+            markers = [m for m in items if type(m) is threading.Event]
+            if markers:
+                self._flush_waiters.extend(markers)
+                self._flush_taken += len(markers)
+                items = [r for r in items if type(r) is tuple]
+        if items:
+            writer.add_batch(items)  # type: ignore[arg-type]
+            if len(items) == self.batch_size:
                 self._busy_until = time.monotonic() + _BUSY_FOR_S
 
     def _write_failed(self, writer: BatchWriter, exc: OSError) -> None:
