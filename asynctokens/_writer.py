@@ -83,7 +83,7 @@ class BatchWriter:
         second = self._clock.second
         dumps, fragment, opts = orjson.dumps, orjson.Fragment, _DUMPS_OPTS
         prefix, pid, n = self._id_prefix, self.pid, self._next_id
-        last_s, sec_text, day = -1, "", ""
+        base, sec_dot, day = -(10**18), "", ""
         data = bytearray()
         agg = Aggregate()
         cell: list[int] = []
@@ -93,10 +93,12 @@ class BatchWriter:
             ts, p, c, api, model, success, error, cached, cache_write, reasoning,
             latency, suffix, request_id, meta,
         ) in records:  # fmt: skip
-            s, ns = divmod(ts, 1_000_000_000)
-            if s != last_s:
-                last_s = s
+            off = ts - base
+            if not 0 <= off < 1_000_000_000:
+                s = ts // 1_000_000_000
+                base, off = s * 1_000_000_000, ts - s * 1_000_000_000
                 sec_text, new_day = second(s)
+                sec_dot = sec_text + "."
                 if new_day != day:
                     day = new_day
                     chunk = chunks.get(day)
@@ -108,8 +110,9 @@ class BatchWriter:
                 cell = agg.cell(day, api, model)
             data += dumps(
                 {
-                    "event_id": f"{prefix}{n:x}",
-                    "ts": f"{sec_text}.{ns // 1000:06d}+00:00",
+                    "event_id": f"{prefix}{n}",
+                    # zero-padded microseconds without a format spec: measurably cheaper
+                    "ts": f"{sec_dot}{str(1_000_000 + off // 1000)[1:]}+00:00",
                     "api_type": api,
                     "model": model,
                     "prompt_tokens": p,

@@ -98,9 +98,7 @@ def run(contender: Contender, mode: str, n: int, log_dir: Path) -> dict[str, Any
     return result
 
 
-def _run_async(
-    contender: Any, mode: str, n: int, log_dir: Path, result: dict[str, Any]
-) -> float:
+def _run_async(contender: Any, mode: str, n: int, log_dir: Path, result: dict[str, Any]) -> float:
     async def main(sleep0: Any) -> float:
         log = await contender.astart(log_dir)
         t0 = time.perf_counter()
