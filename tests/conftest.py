@@ -75,3 +75,39 @@ def sums(events: list[dict[str, Any]]) -> tuple[int, int, int]:
         sum(e["prompt_tokens"] for e in events),
         sum(e["completion_tokens"] for e in events),
     )
+
+
+def _utc(day: int, hour: int, minute: int = 0) -> Any:
+    import datetime as dt
+
+    return dt.datetime(2026, 11, day, hour, minute, tzinfo=dt.timezone.utc)
+
+
+#: The reading tests' directory: 3 UTC days, 3 providers, a failure, cached and cache-write
+#: input, reasoning output and one model with no price. Expected figures are in the tests.
+FIXTURE_CALLS: list[dict[str, Any]] = [
+    dict(prompt_tokens=1_000_000, completion_tokens=200_000, api_type="openai", model="gpt-4o",
+         cached_tokens=400_000, latency_ms=812.5, ts=_utc(20, 10)),
+    dict(prompt_tokens=2_000_000, completion_tokens=500_000, api_type="openai",
+         model="gpt-4o-mini", reasoning_tokens=100_000, ts=_utc(20, 12)),
+    dict(prompt_tokens=3_000_000, completion_tokens=600_000, api_type="anthropic",
+         model="claude-sonnet-4-5", cached_tokens=1_000_000, cache_write_tokens=500_000,
+         ts=_utc(20, 23, 30)),
+    dict(prompt_tokens=0, completion_tokens=0, api_type="gemini", model="gemini-2.5-flash",
+         success=False, error_message="429 quota exceeded", ts=_utc(21, 0, 30)),
+    dict(prompt_tokens=150_000, completion_tokens=320_000, api_type="gemini",
+         model="gemini-2.5-flash", ts=_utc(21, 9)),
+    dict(prompt_tokens=100, completion_tokens=100, api_type="local", model="my-local-llama",
+         metadata={"article_id": 7}, ts=_utc(22, 15)),
+]  # fmt: skip
+
+
+@pytest.fixture
+def fixture_dir(tmp_path: Path) -> Path:
+    """A log directory written through the public API, closed, with its stats file."""
+    log_dir = tmp_path / "fixture"
+    tracker = TokenTracker(log_dir)
+    for call in FIXTURE_CALLS:
+        tracker.log(**call)
+    assert tracker.close() is True
+    return log_dir

@@ -1,0 +1,291 @@
+"""The asynctokens command, run as a real subprocess: each report, exports and error exits."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, read_lines
+
+
+def run_cli(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "asynctokens", *args],
+        input=stdin, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, **(env or {})}, cwd=cwd,
+    )  # fmt: skip
+
+
+def table_rows(out: str) -> dict[str, list[str]]:
+    """Rows of a rich table keyed by their first cell."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+        if len(cells) > 2:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_summary_shows_totals_and_unpriced_models(fixture_dir: Path) -> None:
+    result = run_cli("summary", "--log-dir", str(fixture_dir))
+    assert (result.returncode, result.stderr) == (0, "")
+    out = result.stdout
+    for label, value in (("Input tokens", "6,150,100"), ("Output tokens", "1,620,100"),
+                         ("Total tokens", "7,770,200"), ("Requests", "6"), ("Failed", "1"),
+                         ("Success rate", "83.3%"), ("Cost (USD)", "n/a")):  # fmt: skip
+        assert f"│ {label}" in out and f"{value} │" in out.split(f"│ {label}")[1].splitlines()[0]
+    assert "No price for: my-local-llama (cost n/a; priced part $21.12)." in out
+
+
+def test_models_table_rows(fixture_dir: Path) -> None:
+    result = run_cli("models", "--log-dir", str(fixture_dir))
+    assert result.returncode == 0, result.stderr
+    rows = table_rows(result.stdout)
+    assert rows["gpt-4o"] == ["1,000,000", "200,000", "1,200,000", "400,000", "1", "100.0%",
+                              "$4.00"]  # fmt: skip
+    assert rows["claude-sonnet-4-5"][-1] == "$15.68"
+    assert rows["my-local-llama"][-1] == "n/a"
+    assert rows["Total"][:6] == ["6,150,100", "1,620,100", "7,770,200", "1,400,000", "6",
+                                 "83.3%"]  # fmt: skip
+
+
+def test_apis_json_is_the_same_numbers(fixture_dir: Path) -> None:
+    result = run_cli("apis", "--log-dir", str(fixture_dir), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {a: r["total_tokens"] for a, r in report["rows"].items()} == {
+        "anthropic": 3_600_000, "gemini": 470_000, "local": 200, "openai": 3_700_000,
+    }  # fmt: skip
+
+
+def test_daily_chart_and_timezone(fixture_dir: Path) -> None:
+    utc = table_rows(run_cli("daily", "--log-dir", str(fixture_dir)).stdout)
+    assert [utc[d][4] for d in ("2026-11-20", "2026-11-21", "2026-11-22")] == ["3", "2", "1"]
+    assert utc["2026-11-20"][-1] == "█" * 30  # the biggest day fills the bar
+    ny = table_rows(
+        run_cli("daily", "--log-dir", str(fixture_dir), "--timezone", "America/New_York").stdout
+    )
+    assert [ny[d][4] for d in ("2026-11-20", "2026-11-21", "2026-11-22")] == ["4", "1", "1"]
+    monthly = table_rows(run_cli("monthly", "--log-dir", str(fixture_dir), "--chart",
+                                 "cost").stdout)  # fmt: skip
+    assert monthly["2026-11"][4] == "6"
+
+
+def test_recent_reads_the_newest_calls(fixture_dir: Path) -> None:
+    result = run_cli("recent", "-n", "2", "--log-dir", str(fixture_dir), "--json")
+    events = json.loads(result.stdout)["events"]
+    assert [e["model"] for e in events] == ["my-local-llama", "gemini-2.5-flash"]
+    table = run_cli("recent", "--log-dir", str(fixture_dir), "--api", "gemini").stdout
+    assert "FAILED 429 quota exceeded" in table
+    assert "gpt-4o" not in table
+
+
+def test_env_var_selects_the_log_dir(fixture_dir: Path) -> None:
+    result = run_cli("summary", "--json", env={"ASYNCTOKENS_LOG_DIR": str(fixture_dir)})
+    assert json.loads(result.stdout)["totals"]["requests"] == 6
+
+
+def test_csv_export_round_trips_every_call(fixture_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "calls.csv"
+    result = run_cli("export", "--format", "csv", "-o", str(out), "--log-dir", str(fixture_dir))
+    assert (result.returncode, result.stderr) == (0, f"wrote 6 calls to {out}\n")
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    lines = read_lines(fixture_dir)
+    assert [r["event_id"] for r in rows] == [e["event_id"] for e in lines]
+    assert list(rows[0]) == [
+        "event_id", "ts", "api_type", "model", "prompt_tokens", "completion_tokens",
+        "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "success",
+        "error_message", "latency_ms", "api_key_suffix", "request_id", "metadata", "pid",
+        "cost_usd",
+    ]  # fmt: skip
+    for row, line in zip(rows, lines, strict=True):
+        assert int(row["prompt_tokens"]) == line["prompt_tokens"]
+        assert int(row["completion_tokens"]) == line["completion_tokens"]
+        assert row["success"] == ("true" if line["success"] else "false")
+        assert json.loads(row["metadata"]) == line["metadata"]
+        assert row["ts"] == line["ts"]
+    assert rows[0]["cost_usd"] == "4.00000000"
+    assert rows[0]["latency_ms"] == "812.5"
+    assert rows[3]["error_message"] == "429 quota exceeded"
+    assert rows[5]["cost_usd"] == ""
+
+
+class _Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.cells: dict[str, str] = {}
+        self._id: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self._id = dict(attrs).get("id")
+
+    def handle_data(self, data: str) -> None:
+        if self._id:
+            self.cells[self._id] = data
+            self._id = None
+
+
+def test_html_export_is_self_contained_with_chart_and_numbers(
+    fixture_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.html"
+    result = run_cli("export", "--format", "html", "-o", str(out), "--log-dir", str(fixture_dir))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    page = _Collect()
+    page.feed(text)
+    assert page.tags.count("svg") == 1
+    assert page.tags.count("rect") == 3  # one bar per day
+    assert page.cells == {"input": "6,150,100", "output": "1,620,100", "total": "7,770,200",
+                          "requests": "6", "failed": "1", "cost": "n/a"}  # fmt: skip
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in text and "<script" not in text
+
+
+def test_json_export_holds_every_report(fixture_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    assert run_cli("export", "--format", "json", "-o", str(out), "--log-dir",
+                   str(fixture_dir)).returncode == 0  # fmt: skip
+    doc = json.loads(out.read_text())
+    assert doc["summary"]["totals"]["total_tokens"] == 7_770_200
+    assert list(doc["daily"]) == ["2026-11-20", "2026-11-21", "2026-11-22"]
+    assert doc["by_model"]["gpt-4o"]["cost_usd"] == 4.0
+
+
+def test_bad_lines_are_a_warning_not_a_crash(fixture_dir: Path) -> None:
+    with (fixture_dir / "tokens_2026-11-22.jsonl").open("ab") as f:
+        f.write(b'garbage\n{"torn')
+    result = run_cli("models", "--log-dir", str(fixture_dir))
+    assert result.returncode == 0
+    # from token_stats.json + the new tail: the ended garbage line counts, the torn tail is
+    # not yet a line; a scan (another zone) sees both
+    assert result.stderr == "asynctokens: warning: skipped 1 bad line(s)\n"
+    scan = run_cli("models", "--log-dir", str(fixture_dir), "--timezone", "Europe/Lisbon")
+    assert scan.stderr == (
+        "asynctokens: warning: skipped 2 bad line(s)"
+        " (first: tokens_2026-11-22.jsonl:2: not a valid event line)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["summary", "--log-dir", "/nonexistent/dir"],
+         "asynctokens: error: log directory '/nonexistent/dir' does not exist"),
+        (["summary", "--since", "2026-02-30"],
+         "asynctokens: error: bad date '2026-02-30': use YYYY-MM-DD"),
+        (["export", "--format", "xml", "-o", "x"],
+         "asynctokens export: error: argument --format: invalid choice: 'xml'"),
+        (["daily", "--timezone", "Nowhere/City"],
+         "asynctokens: error: unknown time zone 'Nowhere/City'"),
+        (["summary", "--pricing", "/nonexistent.json"],
+         "asynctokens: error: cannot read pricing file '/nonexistent.json'"),
+        (["frobnicate"], "asynctokens: error: argument command: invalid choice: 'frobnicate'"),
+    ],
+)  # fmt: skip
+def test_errors_are_one_line_and_exit_2(fixture_dir: Path, args: list[str], message: str) -> None:
+    if "--log-dir" not in args and args[0] != "frobnicate":
+        args = [*args, "--log-dir", str(fixture_dir)]
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_empty_directory_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli("summary", "--log-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "no tokens_YYYY-MM-DD.jsonl files in" in result.stderr
+
+
+def test_dashboard_with_piped_stdin_runs_reports_and_quits(
+    fixture_dir: Path, tmp_path: Path
+) -> None:
+    result = run_cli("dashboard", "--log-dir", str(fixture_dir), stdin="1\n3\n9\n6\n\nq\n",
+                     cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Total tokens  │ 7,770,200" in result.stdout
+    assert "Token usage by model" in result.stdout
+    assert "unknown choice '9': type 1-6 or q" in result.stdout
+    assert (tmp_path / "tokens_export.csv").read_text().count("\n") == 7
+
+
+def test_dashboard_exits_cleanly_on_eof(fixture_dir: Path) -> None:
+    result = run_cli("dashboard", "--log-dir", str(fixture_dir), stdin="2\n")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "Token usage by provider" in result.stdout
+
+
+def test_dashboard_in_a_real_terminal_exits_on_ctrl_c(fixture_dir: Path) -> None:
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command in a pseudo-terminal
+        os.execv(sys.executable, [sys.executable, "-m", "asynctokens", "dashboard",
+                                  "--log-dir", str(fixture_dir)])  # fmt: skip
+    output = b""
+
+    def read_until(marker: bytes, timeout: float = 30) -> None:
+        nonlocal output
+        deadline = time.monotonic() + timeout
+        while marker not in output and time.monotonic() < deadline:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    output += os.read(fd, 65536)
+                except OSError:
+                    break
+
+    read_until(b"choice> ")
+    os.write(fd, b"1\r")
+    read_until(b"Total tokens")
+    os.write(fd, b"\x03")  # Ctrl-C
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert b"7,770,200" in output
+
+
+READ_SIDE = ("reader.py", "summary.py", "cli.py", "pricing.py", "_html.py", "_statsfile.py",
+             "_format.py", "_stats.py")  # fmt: skip
+
+
+@pytest.mark.parametrize("module", READ_SIDE)
+def test_the_read_side_never_imports_the_writer(module: str) -> None:
+    tree = ast.parse((REPO / "asynctokens" / module).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+            imported.update(f"{node.module}.{a.name}" for a in node.names)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    writer = {"asynctokens._writer", "asynctokens._tracker", "anyio", "aiofiles"}
+    assert not {m for m in imported if m in writer or m.endswith(("._writer", "._tracker"))}
+
+
+def test_running_a_report_loads_no_writer_module(fixture_dir: Path) -> None:
+    code = (
+        "import sys, asynctokens.cli as c\n"
+        f"c.main(['summary', '--json', '--log-dir', {str(fixture_dir)!r}])\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('asynctokens._writer',"
+        " 'asynctokens._tracker', 'anyio'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=False)  # fmt: skip
+    assert result.stdout.splitlines()[-1] == "[]"

@@ -1,0 +1,132 @@
+"""summary and pricing: exact totals, per-dimension rows and cost to the cent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from asynctokens import PricingError, TokenTracker, summary
+from asynctokens.pricing import default_table, load_pricing
+
+
+def test_totals_and_cost_of_the_fixture(fixture_dir: Path) -> None:
+    report = summary.summary(summary.Query(log_dir=fixture_dir))
+    t = report["totals"]
+    assert (t["input_tokens"], t["output_tokens"], t["total_tokens"]) == (
+        6_150_100, 1_620_100, 7_770_200,
+    )  # fmt: skip
+    assert (t["cached_tokens"], t["cache_write_tokens"], t["reasoning_tokens"]) == (
+        1_400_000, 500_000, 100_000,
+    )  # fmt: skip
+    assert (t["requests"], t["successful"], t["failed"], t["success_rate"]) == (6, 5, 1, 83.3)
+    assert t["cost_usd"] is None  # one model has no price: never a silent $0
+    assert report["unpriced_models"] == ["my-local-llama"]
+    # gpt-4o 4.00 + gpt-4o-mini 0.60 + claude-sonnet-4-5 15.675 + gemini-2.5-flash 0.845
+    assert report["priced_cost_usd"] == pytest.approx(21.12, abs=0.005)
+
+
+def test_cost_per_model_prices_cached_input_at_the_cached_rate(fixture_dir: Path) -> None:
+    rows = summary.breakdown(summary.Query(log_dir=fixture_dir), "model")["rows"]
+    costs = {m: r["cost_usd"] for m, r in rows.items()}
+    assert costs == {
+        "claude-sonnet-4-5": pytest.approx(15.675),  # 1.5M*3 + 1M*0.30 + 0.5M*3.75 + 0.6M*15
+        "gemini-2.5-flash": pytest.approx(0.845),
+        "gpt-4o": pytest.approx(4.00),  # 0.6M*2.50 + 0.4M*1.25 + 0.2M*10
+        "gpt-4o-mini": pytest.approx(0.60),
+        "my-local-llama": None,
+    }
+    assert rows["gemini-2.5-flash"]["success_rate"] == 50.0
+
+
+def test_filters_and_breakdowns(fixture_dir: Path) -> None:
+    q = summary.Query(log_dir=fixture_dir, apis=["openai"])
+    report = summary.breakdown(q, "day")
+    assert list(report["rows"]) == ["2026-11-20"]
+    assert report["totals"]["cost_usd"] == pytest.approx(4.60)
+    by_api = summary.breakdown(summary.Query(log_dir=fixture_dir), "api")["rows"]
+    assert {a: r["requests"] for a, r in by_api.items()} == {
+        "anthropic": 1, "gemini": 2, "local": 1, "openai": 2,
+    }  # fmt: skip
+    monthly = summary.breakdown(summary.Query(log_dir=fixture_dir), "month")["rows"]
+    assert list(monthly) == ["2026-11"]
+    only = summary.summary(summary.Query(log_dir=fixture_dir, models=["gpt-4o"]))
+    assert (only["totals"]["requests"], only["totals"]["cost_usd"]) == (1, pytest.approx(4.0))
+
+
+def test_seed_example_summary(tmp_path: Path) -> None:
+    tracker = TokenTracker(tmp_path)
+    tracker.log(150, 320, "gemini", "gemini-2.5-flash")
+    tracker.log(300, 450, model="gemini-2.5-flash")
+    tracker.log(0, 0, success=False, error_message="429", model="gemini-2.5-flash")
+    tracker.log(250, 500, model="gemini-2.5-flash-lite")
+    tracker.close()
+    t = summary.summary(summary.Query(log_dir=tmp_path))["totals"]
+    assert (t["input_tokens"], t["output_tokens"], t["total_tokens"], t["requests"],
+            t["successful"], t["success_rate"]) == (700, 1270, 1970, 4, 3, 75.0)  # fmt: skip
+
+
+def test_recent_returns_the_newest_calls_with_their_cost(fixture_dir: Path) -> None:
+    events = summary.recent(summary.Query(log_dir=fixture_dir), 2)["events"]
+    assert [(e["model"], e["cost_usd"]) for e in events] == [
+        ("my-local-llama", None),
+        ("gemini-2.5-flash", pytest.approx(0.845)),
+    ]
+    with pytest.raises(ValueError, match="-n must be >= 1, got 0"):
+        summary.recent(summary.Query(log_dir=fixture_dir), 0)
+
+
+def test_litellm_pricing_file_prices_unknown_models(fixture_dir: Path, tmp_path: Path) -> None:
+    prices = tmp_path / "model_prices_and_context_window.json"
+    prices.write_text(json.dumps({
+        "sample_spec": {"input_cost_per_token": 0, "output_cost_per_token": 0},
+        "my-local-llama": {"input_cost_per_token": 1e-3, "output_cost_per_token": 2e-3,
+                           "litellm_provider": "ollama"},
+        "gpt-4o": {"input_cost_per_token": 5e-06, "output_cost_per_token": 1.5e-05,
+                   "cache_read_input_token_cost": 2.5e-06},
+    }))  # fmt: skip
+    table = load_pricing(prices)
+    report = summary.summary(summary.Query(log_dir=fixture_dir, prices=table))
+    # llama 100*1e-3 + 100*2e-3 = 0.30; gpt-4o repriced: 0.6M*5 + 0.4M*2.5 + 0.2M*15 = 7.00
+    assert report["totals"]["cost_usd"] == pytest.approx(0.30 + 7.00 + 0.60 + 15.675 + 0.845)
+    assert report["unpriced_models"] == []
+    assert report["pricing"] == (
+        "model_prices_and_context_window.json (2 models) over built-in prices"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ("[1, 2]", "must hold an object of model names"),
+        ('{"m": {"input_cost_per_token": "cheap"}}', "has no entry with input_cost_per_token"),
+    ],
+)
+def test_bad_pricing_files_say_what_is_wrong(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text(content)
+    with pytest.raises(PricingError, match=message):
+        load_pricing(path)
+    with pytest.raises(PricingError, match="cannot read pricing file"):
+        load_pricing(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("openai/gpt-4o", "gpt-4o"),
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("anthropic.claude-3-5-sonnet-20240620-v1:0", "claude-3-5-sonnet"),
+        ("claude-3-5-sonnet@20240620", "claude-3-5-sonnet"),
+        ("models/gemini-2.5-flash", "gemini-2.5-flash"),
+        ("gemini-2.0-flash-001", "gemini-2.0-flash"),
+        ("gpt-4o-audio-preview", None),
+    ],
+)
+def test_snapshot_and_route_names_find_their_base_price(name: str, expected: str | None) -> None:
+    table = default_table()
+    assert table.get(name) == (None if expected is None else table.prices[expected])
