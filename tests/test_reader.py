@@ -113,7 +113,7 @@ def test_iter_recent_crosses_block_boundaries(tmp_path: Path) -> None:
 def test_missing_and_empty_directories_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(LogDirError, match="does not exist: pass --log-dir, or set"):
         list(reader.iter_events(tmp_path / "nope"))
-    with pytest.raises(LogDirError, match="no tokens_YYYY-MM-DD.jsonl files in"):
+    with pytest.raises(LogDirError, match=r"no tokens_YYYY-MM-DD\.jsonl files in"):
         list(reader.iter_events(tmp_path))
 
 
