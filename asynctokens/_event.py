@@ -51,6 +51,9 @@ Record = tuple[
     "str | None",
 ]
 
+#: Token counts at or above this are refused: no API call comes near it (2**40, about 10**12),
+#: and keeping sums far below 2**63 means the files and stats stay within JSON's int range.
+TOKENS_LIMIT: Final = 2**40
 #: Longest error message kept: enough for "429 quota exceeded ..." and a provider's reason,
 #: short enough that a response body pasted into it does not end up in the log.
 MAX_ERROR_CHARS: Final = 500
@@ -75,6 +78,10 @@ def check_token_count(name: str, value: object) -> int:
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}") from None
     if count < 0:
         raise ValueError(f"{name} must be >= 0, got {count}")
+    if count >= TOKENS_LIMIT:
+        raise ValueError(
+            f"{name} must be < {TOKENS_LIMIT:,} (no API call uses that many tokens), got {count}"
+        )
     return count
 
 

@@ -43,6 +43,7 @@ import anyio
 
 from asynctokens import _event, _statsfile, _text
 from asynctokens._errors import TrackerClosedError
+from asynctokens._event import TOKENS_LIMIT as _TOKENS_LIMIT
 from asynctokens._event import Record
 from asynctokens._format import resolve_log_dir
 from asynctokens._stats import Aggregate
@@ -236,7 +237,7 @@ class TokenTracker:
         q = self._queue
         if (
             int is type(prompt_tokens) is type(completion_tokens)
-            and (prompt_tokens | completion_tokens) >= 0  # both >= 0 in one test
+            and 0 <= (prompt_tokens | completion_tokens) < _TOKENS_LIMIT  # both, one test
             and (
                 # the usual call leaves the three parts at their default: the int 0 object
                 (
@@ -246,7 +247,7 @@ class TokenTracker:
                 )
                 or (
                     int is type(cached_tokens) is type(cache_write_tokens) is type(reasoning_tokens)
-                    and (cached_tokens | cache_write_tokens | reasoning_tokens) >= 0
+                    and 0 <= (cached_tokens | cache_write_tokens | reasoning_tokens) < _TOKENS_LIMIT
                     and cached_tokens + cache_write_tokens <= prompt_tokens
                     and reasoning_tokens <= completion_tokens
                 )
@@ -464,7 +465,8 @@ class TokenTracker:
             state=self._state.value,
             worker=self._worker_kind,
             log_dir=str(self.log_dir),
-            queue_depth=len(self._queue),
+            # flush markers still queued are not events
+            queue_depth=len(self._queue) - (self._flush_requested - self._flush_taken),
             pending_write=writer.pending_events if writer else 0,
             written=writer.written if writer else 0,
             dropped=self._dropped,

@@ -12,7 +12,7 @@ import datetime as _dt
 import os
 from collections import deque
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -62,6 +62,7 @@ class BatchWriter:
         self._pending: deque[_Chunk] = deque()
         self._own: dict[str, list[_statsfile.OwnRange]] = {}
         self.written = 0
+        self.rejected = 0  # events no encoding could write (none known; counted, not hidden)
         self._debug_backlog: deque[str] = deque(maxlen=_MAX_DEBUG_BACKLOG)
 
     @property
@@ -105,32 +106,38 @@ class BatchWriter:
                     if chunk is None:
                         chunk = chunks[day] = _Chunk(day)
                     data, agg, last_api = chunk.data, chunk.agg, None
+            event: dict[str, Any] = {
+                "event_id": f"{prefix}{n}",
+                # zero-padded microseconds without a format spec: measurably cheaper
+                "ts": f"{sec_dot}{str(1_000_000 + off // 1000)[1:]}+00:00",
+                "api_type": api,
+                "model": model,
+                "prompt_tokens": p,
+                "completion_tokens": c,
+                "total_tokens": p + c,
+                "cached_tokens": cached,
+                "cache_write_tokens": cache_write,
+                "reasoning_tokens": reasoning,
+                "success": success,
+                "error_message": error,
+                "latency_ms": latency,
+                "api_key_suffix": suffix,
+                "request_id": request_id,
+                "metadata": {} if meta is None else fragment(meta),
+                "pid": pid,
+            }
+            n += 1
+            try:
+                data += dumps(event, option=opts)
+            except TypeError:  # orjson.JSONEncodeError: a str that is not valid Unicode
+                line = self._encode_repaired(event)
+                if line is None:
+                    continue
+                data += line
+                api, model = event["api_type"], event["model"]
             if api is not last_api or model is not last_model:
                 last_api, last_model = api, model
                 cell = agg.cell(day, api, model)
-            data += dumps(
-                {
-                    "event_id": f"{prefix}{n}",
-                    # zero-padded microseconds without a format spec: measurably cheaper
-                    "ts": f"{sec_dot}{str(1_000_000 + off // 1000)[1:]}+00:00",
-                    "api_type": api,
-                    "model": model,
-                    "prompt_tokens": p,
-                    "completion_tokens": c,
-                    "total_tokens": p + c,
-                    "cached_tokens": cached,
-                    "cache_write_tokens": cache_write,
-                    "reasoning_tokens": reasoning,
-                    "success": success,
-                    "error_message": error,
-                    "latency_ms": latency,
-                    "api_key_suffix": suffix,
-                    "request_id": request_id,
-                    "metadata": {} if meta is None else fragment(meta),
-                    "pid": pid,
-                },
-                option=opts,
-            )
             cell[REQUESTS] += 1
             if success:
                 cell[SUCCESSES] += 1
@@ -140,11 +147,26 @@ class BatchWriter:
                 cell[CACHED] += cached
                 cell[CACHE_WRITE] += cache_write
                 cell[REASONING] += reasoning
-            n += 1
         self._next_id = n
         for d in sorted(chunks):
             chunks[d].count = chunks[d].agg.requests()
             self._pending.append(chunks[d])
+
+    def _encode_repaired(self, event: dict[str, Any]) -> bytes | None:
+        """The line of an event orjson refused, with its strings made valid; None if hopeless.
+
+        Lone surrogates (from bad decoding upstream) are the one thing the call-site checks
+        let through that JSON cannot hold: each becomes U+FFFD and the event is kept.
+        """
+        for key, value in event.items():
+            if type(value) is str:
+                event[key] = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+        try:
+            return orjson.dumps(event, option=_DUMPS_OPTS)
+        except TypeError as exc:
+            self.rejected += 1
+            self.debug(f"could not encode event {event['event_id']}, skipped: {exc}")
+            return None
 
     def write_pending(self) -> int:
         """Append every pending chunk; return events written. OSError leaves the rest pending."""

@@ -204,7 +204,11 @@ def recent(query: Query, n: int = 20) -> dict[str, Any]:
     for event in reader.iter_recent(query.log_dir, report=report):
         if not query.matches(event):
             continue
-        ts = parse_ts(event["ts"])
+        try:
+            ts = parse_ts(event["ts"])
+        except ValueError:
+            report.bad_lines += 1
+            continue
         if rng.end is not None and ts >= rng.end:
             continue
         if rng.start is not None and ts < rng.start:

@@ -154,10 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         report: dict[str, Any] = {"contenders": table, "python": sys.version.split()[0]}
         text = render(table)
         if not args.skip_extras:
-            from benchmarks import loop_lag
+            from benchmarks import loop_lag, reader_bench
 
+            print("loop lag", file=sys.stderr, flush=True)
             report["loop_lag"] = loop_lag.measure(rounds=args.rounds)
             text += "\n\n" + loop_lag.render(report["loop_lag"])
+            print("reader", file=sys.stderr, flush=True)
+            report["reader"] = reader_bench.measure(args.events, args.rounds)
+            text += "\n\n" + reader_bench.render(report["reader"])
     print(text)
     if args.json:
         args.json.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))

@@ -24,9 +24,12 @@ CALLS = [
 
 
 async def fake_llm_call(tracker: TokenTracker, rng: random.Random) -> None:
+    # every random draw before the first await, so the demo's totals are the same each run
     api_type, model, prompt, completion, cached, reasoning = rng.choice(CALLS)
-    await asyncio.sleep(rng.random() / 1000)  # the "network"
-    if rng.random() < 0.05:
+    failed = rng.random() < 0.05
+    latency_ms = round(rng.uniform(200, 2_000), 1)
+    await asyncio.sleep(latency_ms / 1_000_000)  # the "network"
+    if failed:
         tracker.log(0, 0, api_type, model, success=False, error_message="429 quota exceeded")
         return
     tracker.log(
@@ -36,7 +39,7 @@ async def fake_llm_call(tracker: TokenTracker, rng: random.Random) -> None:
         model,
         cached_tokens=cached,
         reasoning_tokens=reasoning,
-        latency_ms=round(rng.uniform(200, 2_000), 1),
+        latency_ms=latency_ms,
         metadata={"demo": True},
     )
 

@@ -1,0 +1,99 @@
+"""Safe by default: no full key on disk, owner-only files, symlinks handled as documented."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+KEY = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789wxyz"
+
+
+def every_byte_written(root: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file())
+
+
+def test_no_file_ever_holds_more_than_the_last_four_characters_of_a_key(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    tracker.log(1, 1, api_key=KEY)
+    tracker.log(1, 1, api_key=KEY, success=False, error_message="401 invalid key")
+    tracker.close()
+    data = every_byte_written(log_dir)
+    assert data.count(b'"api_key_suffix":"wxyz"') == 2
+    for size in range(5, len(KEY) + 1):  # no run of 5+ characters of the key, anywhere
+        assert all(KEY[i : i + size].encode() not in data for i in range(len(KEY) - size + 1))
+
+
+def test_directory_and_files_are_owner_only_whatever_the_umask(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    old = os.umask(0)
+    try:
+        tracker = make_tracker()
+        tracker.log(1, 1)
+        tracker.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(log_dir.stat().st_mode) == 0o700
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in log_dir.iterdir()} == {
+        name: 0o600 for name in (p.name for p in log_dir.iterdir())
+    }
+
+
+def test_symlinked_log_directory_is_followed(make_tracker: Any, tmp_path: Path) -> None:
+    real = tmp_path / "volume"
+    real.mkdir()
+    link = tmp_path / "tokens"
+    link.symlink_to(real, target_is_directory=True)
+    tracker = make_tracker(log_dir=link)
+    tracker.log(3, 4)
+    tracker.close()
+    assert len(list(real.glob("tokens_*.jsonl"))) == 1
+    assert link.is_symlink()
+
+
+def test_a_planted_symlink_in_place_of_a_daily_file_is_refused(
+    make_tracker: Any, log_dir: Path, tmp_path: Path
+) -> None:
+    import datetime as dt
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not touch\n")
+    log_dir.mkdir(parents=True)
+    (log_dir / "tokens_2026-01-02.jsonl").symlink_to(victim)
+    tracker = make_tracker()
+    tracker.log(1, 1, ts=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))
+    assert tracker.flush_sync(timeout=0.5) is False
+    assert tracker.close(timeout=0.2) is False  # the event cannot be written there
+    assert victim.read_text() == "do not touch\n"
+    health = tracker.health()
+    assert health.last_error is not None and "Too many levels of symbolic links" in (
+        health.last_error
+    )
+
+
+def test_existing_file_permissions_are_left_as_the_user_set_them(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    import datetime as dt
+
+    log_dir.mkdir(parents=True)
+    existing = log_dir / "tokens_2026-01-03.jsonl"
+    existing.write_text("")
+    existing.chmod(0o640)  # e.g. readable by a log shipper's group
+    tracker = make_tracker()
+    tracker.log(1, 1, ts=dt.datetime(2026, 1, 3, tzinfo=dt.timezone.utc))
+    tracker.close()
+    assert stat.S_IMODE(existing.stat().st_mode) == 0o640
+    assert existing.read_text().count("\n") == 1
+
+
+@pytest.mark.parametrize("field", ["prompt", "response", "messages", "content"])
+def test_prompt_and_response_text_are_not_accepted(make_tracker: Any, field: str) -> None:
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{field}'"):
+        make_tracker().log(1, 1, **{field: "secret text"})
