@@ -27,7 +27,7 @@ from asynctokens._format import (
     STATS_FILE,
     STATS_LOCK_FILE,
     daily_files,
-    decode_line,
+    event_values,
 )
 from asynctokens._stats import Aggregate
 
@@ -73,14 +73,16 @@ def fold_lines(agg: Aggregate, data: bytes, day: str) -> int:
     end = data.rfind(b"\n") + 1
     if end == 0:
         return 0
+    loads, values_of, add = orjson.loads, event_values, agg.add
     for line in data[:end].split(b"\n"):
-        if not line.strip():
-            continue  # a blank line is no event and no error (the reader agrees)
-        event = decode_line(line)
-        if event is None:
+        try:
+            values = values_of(loads(line))
+        except orjson.JSONDecodeError:
+            values = None
+        if values is not None:
+            add(day, *values)
+        elif line.strip():  # a blank line is no event and no error (the reader agrees)
             agg.invalid_lines += 1
-        else:
-            agg.add_event(event, day)
     return end
 
 

@@ -20,7 +20,13 @@ import orjson
 
 from asynctokens import _statsfile
 from asynctokens._errors import LogDirError
-from asynctokens._format import daily_files, decode_line, is_valid_event, parse_ts, resolve_log_dir
+from asynctokens._format import (
+    daily_files,
+    decode_line,
+    event_values,
+    parse_ts,
+    resolve_log_dir,
+)
 from asynctokens._stats import Aggregate
 
 UTC: Final = _dt.timezone.utc
@@ -164,30 +170,18 @@ def _decode_file(data: bytes, path: Path, report: ReadReport) -> Iterator[dict[s
     lines = data.split(b"\n")
     tail = lines.pop()  # b"" when the file ends with "\n"
     report.lines_read += len(lines)
-    # Fast path: one orjson call over a block of lines joined as an array; any bad line in
-    # the block sends that block through the careful per-line path.
-    step = 4096
-    for base in range(0, len(lines), step):
-        block = lines[base : base + step]
+    loads, values_of = orjson.loads, event_values
+    for lineno, line in enumerate(lines, 1):
         try:
-            parsed = orjson.loads(b"[" + b",".join(block) + b"]")
+            obj = loads(line)
         except orjson.JSONDecodeError:
-            parsed = None
-        if parsed is not None and len(parsed) == len(block):
-            for offset, obj in enumerate(parsed):
-                if is_valid_event(obj):
-                    yield obj
-                else:
-                    report.bad(path, base + offset + 1, "missing or invalid field")
+            if line.strip():  # a blank line is no event and no error
+                report.bad(path, lineno, "not a valid event line")
             continue
-        for offset, line in enumerate(block):
-            if not line.strip():
-                continue
-            event = decode_line(line)
-            if event is None:
-                report.bad(path, base + offset + 1, "not a valid event line")
-            else:
-                yield event
+        if values_of(obj) is None:
+            report.bad(path, lineno, "missing or invalid field")
+        else:
+            yield obj
     if tail.strip():
         report.lines_read += 1
         report.bad(path, len(lines) + 1, "unterminated last line (a write cut short)")
