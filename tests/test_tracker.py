@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import stat
 import threading
@@ -171,8 +172,6 @@ def test_batch_across_midnight_goes_to_two_daily_files(make_tracker: Any, log_di
 
 
 def read_lines_of(path: Path) -> list[dict[str, Any]]:
-    import json
-
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
@@ -383,3 +382,20 @@ def test_health_reports_what_was_written(make_tracker: Any, log_dir: Path) -> No
         7,
         0,
     )
+
+
+def test_plain_and_optional_field_lines_have_one_shape(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    tracker.log(7, 8, "openai", 'gpt-"quoted"-\u00e9\u4e2d')  # the template path
+    tracker.log(7, 8, "openai", 'gpt-"quoted"-\u00e9\u4e2d', request_id="r-1")  # the dict path
+    tracker.close()
+    raw = sorted(log_dir.glob("tokens_*.jsonl"))[0].read_bytes().splitlines()
+    plain, full = (json.loads(line) for line in raw)
+    assert list(plain) == list(full)  # same fields, same order
+    for event in (plain, full):
+        del event["event_id"], event["ts"]
+    assert full.pop("request_id") == "r-1"
+    assert plain.pop("request_id") is None
+    assert plain == full
+    assert plain["model"] == 'gpt-"quoted"-\u00e9\u4e2d'
+    assert b"\\u" not in raw[0]  # UTF-8 as orjson writes it, not \\u escapes
