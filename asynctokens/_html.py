@@ -14,8 +14,8 @@ def _usd(value: float | None) -> str:
     return "n/a" if value is None else f"${value:,.2f}"
 
 
-def _rate(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}%"
+def _rate(row: dict[str, Any]) -> str:
+    return f"{row['success_rate']:.1f}%" if row["total_requests"] else ""
 
 
 def _table(title: str, label: str, rows: dict[str, dict[str, Any]]) -> str:
@@ -24,10 +24,10 @@ def _table(title: str, label: str, rows: dict[str, dict[str, Any]]) -> str:
         "<th>Cached</th><th>Requests</th><th>Success</th><th>Cost</th></tr>"
     )
     body = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{_n(r['input_tokens'])}</td>"
-        f"<td>{_n(r['output_tokens'])}</td><td>{_n(r['total_tokens'])}</td>"
-        f"<td>{_n(r['cached_tokens'])}</td><td>{_n(r['requests'])}</td>"
-        f"<td>{_rate(r['success_rate'])}</td>"
+        f"<tr><td>{html.escape(name)}</td><td>{_n(r['total_prompt_tokens'])}</td>"
+        f"<td>{_n(r['total_completion_tokens'])}</td><td>{_n(r['total_tokens'])}</td>"
+        f"<td>{_n(r['total_cached_tokens'])}</td><td>{_n(r['total_requests'])}</td>"
+        f"<td>{_rate(r)}</td>"
         f"<td>{_usd(r['cost_usd'])}</td></tr>"
         for name, r in rows.items()
     )
@@ -92,11 +92,11 @@ th:first-child,td:first-child{{text-align:left}}
 <p>{html.escape(report["log_dir"])} &middot; generated {html.escape(report["generated_at"])}
  &middot; prices: {html.escape(s["pricing"])}</p>
 <table>
-<tr><th>Input tokens</th><td id="input">{_n(t["input_tokens"])}</td></tr>
-<tr><th>Output tokens</th><td id="output">{_n(t["output_tokens"])}</td></tr>
+<tr><th>Input tokens</th><td id="input">{_n(t["total_prompt_tokens"])}</td></tr>
+<tr><th>Output tokens</th><td id="output">{_n(t["total_completion_tokens"])}</td></tr>
 <tr><th>Total tokens</th><td id="total">{_n(t["total_tokens"])}</td></tr>
-<tr><th>Requests</th><td id="requests">{_n(t["requests"])}</td></tr>
-<tr><th>Failed</th><td id="failed">{_n(t["failed"])}</td></tr>
+<tr><th>Requests</th><td id="requests">{_n(t["total_requests"])}</td></tr>
+<tr><th>Failed</th><td id="failed">{_n(t["failed_requests"])}</td></tr>
 <tr><th>Cost</th><td id="cost">{_usd(t["cost_usd"])}</td></tr>
 </table>{unpriced}
 <h2>Daily tokens and cost</h2>

@@ -137,7 +137,7 @@ class Aggregate:
 
     # -- views -------------------------------------------------------------------------
     def totals(self) -> dict[str, int | float]:
-        return _row(_sum(self.cells.values()))
+        return row(_sum(self.cells.values()))
 
     def by(self, dimension: str) -> dict[str, dict[str, int | float]]:
         """Rows keyed by ``day``, ``api`` or ``model``, sorted by key."""
@@ -150,7 +150,7 @@ class Aggregate:
             else:
                 for i, v in enumerate(counts):
                     acc[i] += v
-        return {name: _row(groups[name]) for name in sorted(groups)}
+        return {name: row(groups[name]) for name in sorted(groups)}
 
     def summary(self) -> dict[str, Any]:
         """Totals plus the three breakdowns: what ``token_stats.json`` and get_summary() show."""
@@ -192,7 +192,8 @@ def _sum(rows: Iterable[list[int]]) -> list[int]:
     return acc
 
 
-def _row(c: list[int]) -> dict[str, int | float]:
+def row(c: list[int]) -> dict[str, int | float]:
+    """The named counters of one row: the vocabulary of token_stats.json and every report."""
     req, ok = c[REQUESTS], c[SUCCESSES]
     return {
         "total_prompt_tokens": c[PROMPT],

@@ -103,8 +103,8 @@ def _usd(value: float | None) -> str:
     return f"${value:,.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
 
 
-def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}%"
+def _rate(row: dict[str, Any]) -> str:
+    return f"{row['success_rate']:.1f}%" if row["total_requests"] else "-"
 
 
 def _warn_bad_lines(report: dict[str, Any]) -> None:
@@ -135,16 +135,16 @@ def _render_summary(report: dict[str, Any]) -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     for label, value in (
-        ("Input tokens", f"{t['input_tokens']:,}"),
-        ("  cached", f"{t['cached_tokens']:,}"),
-        ("  cache write", f"{t['cache_write_tokens']:,}"),
-        ("Output tokens", f"{t['output_tokens']:,}"),
-        ("  reasoning", f"{t['reasoning_tokens']:,}"),
+        ("Input tokens", f"{t['total_prompt_tokens']:,}"),
+        ("  cached", f"{t['total_cached_tokens']:,}"),
+        ("  cache write", f"{t['total_cache_write_tokens']:,}"),
+        ("Output tokens", f"{t['total_completion_tokens']:,}"),
+        ("  reasoning", f"{t['total_reasoning_tokens']:,}"),
         ("Total tokens", f"{t['total_tokens']:,}"),
-        ("Requests", f"{t['requests']:,}"),
-        ("Successful", f"{t['successful']:,}"),
-        ("Failed", f"{t['failed']:,}"),
-        ("Success rate", _rate(t["success_rate"])),
+        ("Requests", f"{t['total_requests']:,}"),
+        ("Successful", f"{t['successful_requests']:,}"),
+        ("Failed", f"{t['failed_requests']:,}"),
+        ("Success rate", _rate(t)),
         ("Cost (USD)", _usd(t["cost_usd"])),
     ):
         table.add_row(label, value)
@@ -154,6 +154,19 @@ def _render_summary(report: dict[str, Any]) -> None:
 
 
 _LABELS = {"model": "Model", "api": "Provider", "day": "Day", "month": "Month"}
+
+
+def _row_cells(name: str, r: dict[str, Any]) -> list[str]:
+    return [
+        name,
+        f"{r['total_prompt_tokens']:,}",
+        f"{r['total_completion_tokens']:,}",
+        f"{r['total_tokens']:,}",
+        f"{r['total_cached_tokens']:,}",
+        f"{r['total_requests']:,}",
+        _rate(r),
+        _usd(r["cost_usd"]),
+    ]
 
 
 def _render_breakdown(report: dict[str, Any], chart: str | None = None) -> None:
@@ -173,33 +186,10 @@ def _render_breakdown(report: dict[str, Any], chart: str | None = None) -> None:
     key = "total_tokens" if chart == "tokens" else "cost_usd"
     top = max((r[key] or 0 for r in rows.values()), default=0) or 1
     for name, r in rows.items():
-        cells = [
-            name,
-            f"{r['input_tokens']:,}",
-            f"{r['output_tokens']:,}",
-            f"{r['total_tokens']:,}",
-            f"{r['cached_tokens']:,}",
-            f"{r['requests']:,}",
-            _rate(r["success_rate"]),
-            _usd(r["cost_usd"]),
-        ]
-        if chart:
-            table.add_row(*cells, Bar(size=top, begin=0, end=r[key] or 0, width=30))
-        else:
-            table.add_row(*cells)
-    t = report["totals"]
+        bar = [Bar(size=top, begin=0, end=r[key] or 0, width=30)] if chart else []
+        table.add_row(*_row_cells(name, r), *bar)
     table.add_section()
-    totals = [
-        "Total",
-        f"{t['input_tokens']:,}",
-        f"{t['output_tokens']:,}",
-        f"{t['total_tokens']:,}",
-        f"{t['cached_tokens']:,}",
-        f"{t['requests']:,}",
-        _rate(t["success_rate"]),
-        _usd(t["cost_usd"]),
-    ]
-    table.add_row(*totals, *([""] if chart else []))
+    table.add_row(*_row_cells("Total", report["totals"]), *([""] if chart else []))
     console.print(table)
     _unpriced_note(console, report)
 
@@ -293,7 +283,7 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
             sys.stdout.write(text)
         else:
             out_path.write_text(text, encoding="utf-8")
-        what = f"{full['summary']['totals']['requests']:,} calls"
+        what = f"{full['summary']['totals']['total_requests']:,} calls"
     if out_path is not None:
         print(f"wrote {what} to {out_path}", file=sys.stderr)
     return 0

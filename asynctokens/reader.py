@@ -222,19 +222,26 @@ def _in_range(event: dict[str, Any], rng: TimeRange, path: Path, report: ReadRep
 
 def iter_recent(
     log_dir: str | os.PathLike[str] | None = None,
+    since: DateLike = None,
+    until: DateLike = None,
     *,
+    tz: _dt.tzinfo = UTC,
     report: ReadReport | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Events newest first, reading files backwards from their end in blocks.
+    """Events newest first (in file order, backwards), reading files from their end.
 
     ``recent -n 20`` touches only the last few kilobytes of the newest file, however large
-    the directory is.
+    the directory is. With a range, only the files whose day can overlap it are read.
     """
     path = open_log_dir(log_dir)
+    rng = time_range(since, until, tz)
     report = report if report is not None else ReadReport()
-    for _, file_path in reversed(daily_files(path)):
+    exact = rng.whole_utc_days
+    for _, file_path in reversed(_selected_files(path, rng)):
         report.files_read += 1
-        yield from _reverse_events(file_path, report)
+        for event in _reverse_events(file_path, report):
+            if exact or _in_range(event, rng, file_path, report):
+                yield event
 
 
 def _reverse_events(path: Path, report: ReadReport) -> Iterator[dict[str, Any]]:

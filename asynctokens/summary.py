@@ -18,16 +18,14 @@ from typing import Any
 import orjson
 
 from asynctokens import reader
-from asynctokens._format import EVENT_FIELDS, parse_ts, resolve_log_dir
+from asynctokens._format import EVENT_FIELDS, resolve_log_dir
 from asynctokens._stats import (
     CACHE_WRITE,
     CACHED,
     COMPLETION,
     PROMPT,
-    REASONING,
-    REQUESTS,
-    SUCCESSES,
     Aggregate,
+    row,
 )
 from asynctokens.pricing import PriceTable, default_table
 
@@ -65,20 +63,8 @@ def load(query: Query, report: reader.ReadReport | None = None) -> Aggregate:
 
 
 def _row(counts: list[int], cost: float | None) -> dict[str, Any]:
-    req, ok = counts[REQUESTS], counts[SUCCESSES]
-    return {
-        "input_tokens": counts[PROMPT],
-        "output_tokens": counts[COMPLETION],
-        "total_tokens": counts[PROMPT] + counts[COMPLETION],
-        "cached_tokens": counts[CACHED],
-        "cache_write_tokens": counts[CACHE_WRITE],
-        "reasoning_tokens": counts[REASONING],
-        "requests": req,
-        "successful": ok,
-        "failed": req - ok,
-        "success_rate": round(100.0 * ok / req, 1) if req else None,
-        "cost_usd": None if cost is None else round(cost, 6),
-    }
+    """The counters under the names token_stats.json uses, plus the cost."""
+    return {**row(counts), "cost_usd": None if cost is None else round(cost, 6)}
 
 
 def _key(dimension: str, day: str, api: str, model: str) -> str:
@@ -199,23 +185,15 @@ def recent(query: Query, n: int = 20) -> dict[str, Any]:
     if n < 1:
         raise ValueError(f"-n must be >= 1, got {n}")
     report = reader.ReadReport()
-    rng = reader.time_range(query.since, query.until, query.tz)
     events = []
-    for event in reader.iter_recent(query.log_dir, report=report):
-        if not query.matches(event):
-            continue
-        try:
-            ts = parse_ts(event["ts"])
-        except ValueError:
-            report.bad_lines += 1
-            continue
-        if rng.end is not None and ts >= rng.end:
-            continue
-        if rng.start is not None and ts < rng.start:
-            break
-        events.append({**event, "cost_usd": event_cost(event, query.prices)})
-        if len(events) == n:
-            break
+    recent_events = reader.iter_recent(
+        query.log_dir, query.since, query.until, tz=query.tz, report=report
+    )
+    for event in recent_events:
+        if query.matches(event):
+            events.append({**event, "cost_usd": event_cost(event, query.prices)})
+            if len(events) == n:
+                break
     return {"events": events, "bad_lines": report.bad_lines, "bad_line_samples": report.samples}
 
 

@@ -94,7 +94,7 @@ def test_recent_reads_the_newest_calls(fixture_dir: Path) -> None:
 
 def test_env_var_selects_the_log_dir(fixture_dir: Path) -> None:
     result = run_cli("summary", "--json", env={"ASYNCTOKENS_LOG_DIR": str(fixture_dir)})
-    assert json.loads(result.stdout)["totals"]["requests"] == 6
+    assert json.loads(result.stdout)["totals"]["total_requests"] == 6
 
 
 def test_csv_export_round_trips_every_call(fixture_dir: Path, tmp_path: Path) -> None:

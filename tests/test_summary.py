@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,16 +12,26 @@ from asynctokens import PricingError, TokenTracker, summary
 from asynctokens.pricing import default_table, load_pricing
 
 
+def pick(row: dict[str, Any]) -> dict[str, Any]:
+    """The counters of a report row, without its cost."""
+    return {k: v for k, v in row.items() if k != "cost_usd"}
+
+
 def test_totals_and_cost_of_the_fixture(fixture_dir: Path) -> None:
     report = summary.summary(summary.Query(log_dir=fixture_dir))
     t = report["totals"]
-    assert (t["input_tokens"], t["output_tokens"], t["total_tokens"]) == (
-        6_150_100, 1_620_100, 7_770_200,
-    )  # fmt: skip
-    assert (t["cached_tokens"], t["cache_write_tokens"], t["reasoning_tokens"]) == (
-        1_400_000, 500_000, 100_000,
-    )  # fmt: skip
-    assert (t["requests"], t["successful"], t["failed"], t["success_rate"]) == (6, 5, 1, 83.3)
+    assert pick(t) == {
+        "total_prompt_tokens": 6_150_100,
+        "total_completion_tokens": 1_620_100,
+        "total_tokens": 7_770_200,
+        "total_cached_tokens": 1_400_000,
+        "total_cache_write_tokens": 500_000,
+        "total_reasoning_tokens": 100_000,
+        "total_requests": 6,
+        "successful_requests": 5,
+        "failed_requests": 1,
+        "success_rate": 83.33,
+    }
     assert t["cost_usd"] is None  # one model has no price: never a silent $0
     assert report["unpriced_models"] == ["my-local-llama"]
     # gpt-4o 4.00 + gpt-4o-mini 0.60 + claude-sonnet-4-5 15.675 + gemini-2.5-flash 0.845
@@ -46,13 +57,13 @@ def test_filters_and_breakdowns(fixture_dir: Path) -> None:
     assert list(report["rows"]) == ["2026-11-20"]
     assert report["totals"]["cost_usd"] == pytest.approx(4.60)
     by_api = summary.breakdown(summary.Query(log_dir=fixture_dir), "api")["rows"]
-    assert {a: r["requests"] for a, r in by_api.items()} == {
+    assert {a: r["total_requests"] for a, r in by_api.items()} == {
         "anthropic": 1, "gemini": 2, "local": 1, "openai": 2,
     }  # fmt: skip
     monthly = summary.breakdown(summary.Query(log_dir=fixture_dir), "month")["rows"]
     assert list(monthly) == ["2026-11"]
     only = summary.summary(summary.Query(log_dir=fixture_dir, models=["gpt-4o"]))
-    assert (only["totals"]["requests"], only["totals"]["cost_usd"]) == (1, pytest.approx(4.0))
+    assert (only["totals"]["total_requests"], only["totals"]["cost_usd"]) == (1, pytest.approx(4.0))
 
 
 def test_seed_example_summary(tmp_path: Path) -> None:
@@ -63,8 +74,18 @@ def test_seed_example_summary(tmp_path: Path) -> None:
     tracker.log(250, 500, model="gemini-2.5-flash-lite")
     tracker.close()
     t = summary.summary(summary.Query(log_dir=tmp_path))["totals"]
-    assert (t["input_tokens"], t["output_tokens"], t["total_tokens"], t["requests"],
-            t["successful"], t["success_rate"]) == (700, 1270, 1970, 4, 3, 75.0)  # fmt: skip
+    assert pick(t) == {
+        "total_prompt_tokens": 700,
+        "total_completion_tokens": 1270,
+        "total_tokens": 1970,
+        "total_cached_tokens": 0,
+        "total_cache_write_tokens": 0,
+        "total_reasoning_tokens": 0,
+        "total_requests": 4,
+        "successful_requests": 3,
+        "failed_requests": 1,
+        "success_rate": 75.0,
+    }
 
 
 def test_recent_returns_the_newest_calls_with_their_cost(fixture_dir: Path) -> None:
@@ -130,3 +151,14 @@ def test_bad_pricing_files_say_what_is_wrong(tmp_path: Path, content: str, messa
 def test_snapshot_and_route_names_find_their_base_price(name: str, expected: str | None) -> None:
     table = default_table()
     assert table.get(name) == (None if expected is None else table.prices[expected])
+
+
+def test_recent_within_a_range_reads_only_its_days(fixture_dir: Path) -> None:
+    q = summary.Query(log_dir=fixture_dir, since="2026-11-21", until="2026-11-21")
+    events = summary.recent(q, 10)["events"]
+    assert [(e["model"], e["success"]) for e in events] == [
+        ("gemini-2.5-flash", True),
+        ("gemini-2.5-flash", False),
+    ]
+    instant = summary.Query(log_dir=fixture_dir, until="2026-11-20T12:00:00+00:00")
+    assert [e["model"] for e in summary.recent(instant, 10)["events"]] == ["gpt-4o"]
