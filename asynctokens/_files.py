@@ -8,12 +8,19 @@ fragment stays one bad line that readers skip, instead of gluing itself to good 
 
 POSIX only for locking: on platforms without ``fcntl`` the lock is a no-op (one writer
 process per directory is then the user's responsibility).
+
+A ``flock`` belongs to the open file description, which a fork child shares: a fork taken
+while a worker thread holds a lock would leave the lock held by a child that has no thread
+to release it, and both processes would then wait on it forever. So every locked span here
+also holds ``_FORK_GUARD``, and ``os.fork`` takes that guard first (``register_at_fork``):
+a fork waits the few milliseconds an append takes instead.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -22,6 +29,21 @@ try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
+
+_FORK_GUARD = threading.RLock()
+
+
+def _reset_fork_guard() -> None:
+    global _FORK_GUARD
+    _FORK_GUARD = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(
+        before=lambda: _FORK_GUARD.acquire(),
+        after_in_parent=lambda: _FORK_GUARD.release(),
+        after_in_child=_reset_fork_guard,
+    )
 
 _WRITE_FLAGS: Final = (
     os.O_RDWR  # read access for the torn-tail check
@@ -58,12 +80,13 @@ def _unlock(fd: int) -> None:
 @contextlib.contextmanager
 def locked_file(path: Path, mode: int) -> Iterator[int]:
     """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` body."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), mode)
-    try:
-        _lock(fd, exclusive=True)
-        yield fd
-    finally:
-        os.close(fd)  # closing releases the lock
+    with _FORK_GUARD:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), mode)
+        try:
+            _lock(fd, exclusive=True)
+            yield fd
+        finally:
+            os.close(fd)  # closing releases the lock
 
 
 def append_lines(path: Path, data: bytes | bytearray, mode: int) -> tuple[int, int, bool]:
@@ -73,30 +96,31 @@ def append_lines(path: Path, data: bytes | bytearray, mode: int) -> tuple[int, i
     skip re-reading what this process wrote itself. On a failed or short write the file is
     cut back to where it was, so a retry of the same batch cannot duplicate lines.
     """
-    fd = os.open(path, _WRITE_FLAGS, mode)
-    try:
-        _lock(fd, exclusive=True)
-        size = os.fstat(fd).st_size
-        repaired = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-        payload = b"\n" + data if repaired else data  # bytes or bytearray: both write
+    with _FORK_GUARD:
+        fd = os.open(path, _WRITE_FLAGS, mode)
         try:
-            view = memoryview(payload)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, size)
-            raise
-        start = size + 1 if repaired else size
-        return start, start + len(data), repaired
-    finally:
-        os.close(fd)
+            _lock(fd, exclusive=True)
+            size = os.fstat(fd).st_size
+            repaired = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+            payload = b"\n" + data if repaired else data  # bytes or bytearray: both write
+            try:
+                view = memoryview(payload)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise
+            start = size + 1 if repaired else size
+            return start, start + len(data), repaired
+        finally:
+            os.close(fd)
 
 
 def read_range(path: Path, start: int, end: int | None = None) -> bytes:
     """Bytes ``[start, end)`` of a file read under a shared lock, so no append is half seen."""
-    with open(path, "rb") as f:
+    with _FORK_GUARD, open(path, "rb") as f:
         _lock(f.fileno(), exclusive=False)
         f.seek(start)
         return f.read() if end is None else f.read(max(0, end - start))

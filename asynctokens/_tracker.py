@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import enum
+import importlib
 import os
 import signal
 import sys
@@ -100,6 +102,11 @@ class TrackerHealth:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _import_backend() -> None:
+    with contextlib.suppress(ImportError):
+        importlib.import_module("anyio._backends._asyncio")
 
 
 def _in_event_loop() -> bool:
@@ -349,6 +356,10 @@ class TokenTracker:
             if self._state is not _UNSTARTED:
                 return
             self._prepare("thread")
+            # anyio imports its backend on first run; doing that on the new thread could
+            # leave a module import lock held in a child forked meanwhile, and the child's
+            # own worker would then hang importing it. Import it here, before the thread.
+            _import_backend()
             self._thread = threading.Thread(
                 target=anyio.run, args=(self._run, False), name="asynctokens-writer", daemon=True
             )

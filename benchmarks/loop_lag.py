@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,19 @@ PER_TICK = 100
 TICK_S = 0.001
 
 
+def _percentile(hist: Counter[int], q: float) -> int:
+    rank, seen = q * sum(hist.values()), 0
+    for value in sorted(hist):
+        seen += hist[value]
+        if seen >= rank:
+            return value
+    return max(hist)
+
+
 async def _app(log: Any, seconds: float) -> dict[str, Any]:
-    lags: list[float] = []
+    # a histogram in whole microseconds, not a list: a list of millions of samples would
+    # itself grow the RSS this run watches
+    lags: Counter[int] = Counter()
     stop = time.perf_counter() + seconds
     logged = 0
 
@@ -43,21 +55,31 @@ async def _app(log: Any, seconds: float) -> dict[str, Any]:
             tick += 1
             await asyncio.sleep(max(0.0, start + tick * TICK_S - time.perf_counter()))
 
+    rss: list[float] = []
+
+    async def sample_rss() -> None:  # resident set now (not the peak), every 250 ms
+        page = os.sysconf("SC_PAGE_SIZE")
+        while time.perf_counter() < stop:
+            with open("/proc/self/statm") as f:  # noqa: ASYNC230 - procfs never blocks
+                rss.append(int(f.read().split()[1]) * page / 2**20)
+            await asyncio.sleep(0.25)
+
     async def probe() -> None:
         while time.perf_counter() < stop:
             t0 = time.perf_counter()
             await asyncio.sleep(0)
-            lags.append(time.perf_counter() - t0)
+            lags[int((time.perf_counter() - t0) * 1e6)] += 1
 
     t0 = time.perf_counter()
-    await asyncio.gather(produce(), probe())
+    await asyncio.gather(produce(), probe(), sample_rss())
     elapsed = time.perf_counter() - t0
-    lags.sort()
     return {
         "events_per_s": logged / elapsed,
-        "lag_p50_us": lags[len(lags) // 2] * 1e6,
-        "lag_p99_us": lags[int(len(lags) * 0.99)] * 1e6,
-        "lag_max_us": lags[-1] * 1e6,
+        "lag_p50_us": _percentile(lags, 0.50),
+        "lag_p99_us": _percentile(lags, 0.99),
+        "lag_max_us": max(lags),
+        "rss_after_1s_mb": rss[min(4, len(rss) - 1)],
+        "rss_end_mb": rss[-1],
     }
 
 
@@ -77,7 +99,7 @@ async def _run_variant(variant: str, seconds: float, log_dir: Path) -> dict[str,
     return result
 
 
-def measure(rounds: int = 3, seconds: float = 3.0) -> dict[str, list[dict[str, Any]]]:
+def measure(rounds: int = 3, seconds: float = 10.0) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for _ in range(rounds):
@@ -92,15 +114,17 @@ def measure(rounds: int = 3, seconds: float = 3.0) -> dict[str, list[dict[str, A
 
 def render(results: dict[str, list[dict[str, Any]]]) -> str:
     lines = [
-        "| asyncio app, ~100k events/s | events/s logged | sleep(0) p50 µs | p99 µs | max µs |",
-        "|---|---:|---:|---:|---:|",
+        "| asyncio app, ~100k events/s | events/s logged | sleep(0) p50 µs | p99 µs | max µs"
+        " | RSS after 1 s → end, MB |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for variant, runs in results.items():
         runs = sorted(runs, key=lambda r: r["lag_p99_us"])
         mid = runs[len(runs) // 2]
         lines.append(
             f"| {variant} | {mid['events_per_s']:,.0f} | {mid['lag_p50_us']:.0f}"
-            f" | {mid['lag_p99_us']:.0f} | {mid['lag_max_us']:,.0f} |"
+            f" | {mid['lag_p99_us']:.0f} | {mid['lag_max_us']:,.0f}"
+            f" | {mid['rss_after_1s_mb']:.0f} → {mid['rss_end_mb']:.0f} |"
         )
     return "\n".join(lines)
 

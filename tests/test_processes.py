@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from conftest import read_lines, read_stats, run_script, sums
 
 
@@ -159,3 +160,59 @@ def test_app_sigterm_handler_is_left_alone(tmp_path: Path) -> None:
     )
     assert (result.returncode, result.stdout) == (0, "handled by the app\n"), result.stderr
     assert len(read_lines(tmp_path / "logs" / "tokens")) == 1
+
+
+def test_ctrl_c_in_a_script_keeps_what_was_logged(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(
+            """
+            import time
+            from asynctokens import configure, log_tokens
+            configure(flush_interval_s=3600, stats_interval_s=3600)
+            for _ in range(2_000):
+                log_tokens(1, 1)
+            print("ready", flush=True)
+            time.sleep(60)
+            """
+        )],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1  # KeyboardInterrupt's exit status
+    assert "KeyboardInterrupt" in err
+    assert sums(read_lines(tmp_path / "logs" / "tokens")) == (2_000, 2_000, 2_000)
+
+
+ASYNC_APP = """
+import asyncio, signal, sys
+from asynctokens import TokenTracker
+
+async def main():
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)   # what uvicorn-style servers do
+    async with TokenTracker(sys.argv[1], flush_interval_s=3600, stats_interval_s=3600) as t:
+        for _ in range(3_000):
+            t.log(2, 1, model="app")
+        print("ready", flush=True)
+        await stop.wait()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_asyncio_app_stopped_by_a_signal_keeps_what_was_logged(tmp_path: Path, sig: int) -> None:
+    proc = subprocess.Popen([sys.executable, "-c", ASYNC_APP, str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "ready\n"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (0, "")
+    assert sums(read_lines(tmp_path)) == (3_000, 6_000, 3_000)
+    assert read_stats(tmp_path)["total_requests"] == 3_000
