@@ -53,7 +53,8 @@ Record = tuple[
 
 #: Token counts at or above this are refused: no API call comes near it (2**40, about 10**12),
 #: and keeping sums far below 2**63 means the files and stats stay within JSON's int range.
-TOKENS_LIMIT: Final = 2**40
+TOKENS_BITS: Final = 40
+TOKENS_LIMIT: Final = 2**TOKENS_BITS
 #: Longest error message kept: enough for "429 quota exceeded ..." and a provider's reason,
 #: short enough that a response body pasted into it does not end up in the log.
 MAX_ERROR_CHARS: Final = 500

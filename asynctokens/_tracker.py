@@ -45,7 +45,6 @@ import anyio
 
 from asynctokens import _event, _statsfile, _text
 from asynctokens._errors import TrackerClosedError
-from asynctokens._event import TOKENS_LIMIT as _TOKENS_LIMIT
 from asynctokens._event import Record
 from asynctokens._format import resolve_log_dir
 from asynctokens._stats import Aggregate
@@ -240,21 +239,19 @@ class TokenTracker:
         """
         # The fast path: plain ints, str names, no optional field, room in the queue. One
         # expression and one append; anything else (including a stopped worker or a full
-        # queue, signalled by _capacity == 0) takes _log_checked, which explains or handles it.
+        # queue, signalled by _capacity == 0) goes through build_record and _enqueue, which
+        # explain or handle it.
         q = self._queue
         if (
             int is type(prompt_tokens) is type(completion_tokens)
-            and 0 <= (prompt_tokens | completion_tokens) < _TOKENS_LIMIT  # both, one test
+            # both >= 0 and < 2**40 in one test: a negative int shifts to -1, a big one to > 0
+            and not (prompt_tokens | completion_tokens) >> 40
             and (
                 # the usual call leaves the three parts at their default: the int 0 object
-                (
-                    cached_tokens is _ZERO
-                    and cache_write_tokens is _ZERO
-                    and reasoning_tokens is _ZERO
-                )
+                cached_tokens is cache_write_tokens is reasoning_tokens is _ZERO
                 or (
                     int is type(cached_tokens) is type(cache_write_tokens) is type(reasoning_tokens)
-                    and 0 <= (cached_tokens | cache_write_tokens | reasoning_tokens) < _TOKENS_LIMIT
+                    and not (cached_tokens | cache_write_tokens | reasoning_tokens) >> 40
                     and cached_tokens + cache_write_tokens <= prompt_tokens
                     and reasoning_tokens <= completion_tokens
                 )
