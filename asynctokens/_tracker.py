@@ -209,6 +209,12 @@ class TokenTracker:
         self._flush_requested = 0  # markers put in the queue ...
         self._flush_taken = 0  # ... and popped by the worker: unequal means a flush waits
         self._close_deadline = float("inf")
+        # the worker's clocks (time.monotonic()), reset when it starts
+        self._next_stats = 0.0
+        self._last_write = 0.0
+        self._retry_at = 0.0
+        self._retry_delay = _RETRY_MIN_S
+        self._busy_until = 0.0
 
     # -- the hot path --------------------------------------------------------------------
     def log(
@@ -507,9 +513,6 @@ class TokenTracker:
         run: Callable[[], float | None]
         self._next_stats = time.monotonic() + self.stats_interval_s
         self._last_write = time.monotonic()
-        self._retry_at = 0.0
-        self._retry_delay = _RETRY_MIN_S
-        self._busy_until = 0.0
         try:
             while True:
                 if not self._has_work():
