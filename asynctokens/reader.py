@@ -201,13 +201,32 @@ def iter_events(
     (exact instant, ``until`` excluded) or a string of either. Only files whose UTC day can
     overlap the range are opened.
     """
+    return _ranged(log_dir, since, until, tz, report, newest_first=False)
+
+
+def _ranged(
+    log_dir: str | os.PathLike[str] | None,
+    since: DateLike,
+    until: DateLike,
+    tz: _dt.tzinfo,
+    report: ReadReport | None,
+    *,
+    newest_first: bool,
+) -> Iterator[dict[str, Any]]:
+    """The events of the files the range selects, oldest first or newest first."""
     path = open_log_dir(log_dir)
     rng = time_range(since, until, tz)
     report = report if report is not None else ReadReport()
-    exact = rng.whole_utc_days
-    for _, file_path in _selected_files(path, rng):
+    exact = rng.whole_utc_days  # file days alone decide; no ts needs parsing
+    files = _selected_files(path, rng)
+    for _, file_path in reversed(files) if newest_first else files:
         report.files_read += 1
-        for event in _decode_file(_read_bytes(file_path), file_path, report):
+        events = (
+            _reverse_events(file_path, report)
+            if newest_first
+            else _decode_file(_read_bytes(file_path), file_path, report)
+        )
+        for event in events:
             if exact or _in_range(event, rng, file_path, report):
                 yield event
 
@@ -233,15 +252,7 @@ def iter_recent(
     ``recent -n 20`` touches only the last few kilobytes of the newest file, however large
     the directory is. With a range, only the files whose day can overlap it are read.
     """
-    path = open_log_dir(log_dir)
-    rng = time_range(since, until, tz)
-    report = report if report is not None else ReadReport()
-    exact = rng.whole_utc_days
-    for _, file_path in reversed(_selected_files(path, rng)):
-        report.files_read += 1
-        for event in _reverse_events(file_path, report):
-            if exact or _in_range(event, rng, file_path, report):
-                yield event
+    return _ranged(log_dir, since, until, tz, report, newest_first=True)
 
 
 def _reverse_events(path: Path, report: ReadReport) -> Iterator[dict[str, Any]]:
