@@ -45,10 +45,10 @@ def _chart(daily: dict[str, dict[str, Any]]) -> str:
     top_cost = max(costs) or 1.0
     step = (width - 2 * pad) / len(days)
     parts = [
+        f'<p class="legend">Bars: total tokens (tallest {top_tokens:,}). Red dots: cost'
+        f" (highest ${top_cost:,.2f}). Hover a bar for its day.</p>",
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 60}"'
         f' role="img" aria-label="Daily tokens and cost">',
-        f'<text x="{pad}" y="14" class="legend">bars: total tokens (max {top_tokens:,});'
-        f" dots: cost (max ${top_cost:,.2f})</text>",
     ]
     for i, day in enumerate(days):
         row = daily[day]
@@ -86,7 +86,8 @@ body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
 table{{border-collapse:collapse;margin-bottom:1.5em}}
 th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
 th:first-child,td:first-child{{text-align:left}}
-.bar{{fill:#4c78a8}} .cost{{fill:#e45756}} .day,.legend{{font-size:11px}} .warn{{color:#b00}}
+.bar{{fill:#4c78a8}} .cost{{fill:#e45756}} .day{{font-size:11px}} .legend{{font-size:13px}}
+.warn{{color:#b00}}
 </style></head><body>
 <h1>Token usage</h1>
 <p>{html.escape(report["log_dir"])} &middot; generated {html.escape(report["generated_at"])}
