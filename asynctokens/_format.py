@@ -27,8 +27,6 @@ DAILY_PREFIX: Final = "tokens_"
 DAILY_SUFFIX: Final = ".jsonl"
 
 _DAILY_RE: Final = re.compile(r"^tokens_(\d{4}-\d{2}-\d{2})\.jsonl$")
-_NS_PER_DAY: Final = 86_400 * 1_000_000_000
-_NS_PER_S: Final = 1_000_000_000
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
 #: Column order of CSV exports and of the canonical event dict.
@@ -83,29 +81,18 @@ def daily_files(log_dir: Path) -> list[tuple[str, Path]]:
     return found
 
 
-class _DayCache:
-    """Turns nanosecond timestamps into day and second text, one strftime per new second.
+class _SecondCache:
+    """UTC second -> its ISO text and day, one strftime per new second.
 
     The writer formats every event's timestamp; events arrive in bursts within the same
     second, so caching the second's text turns a datetime construction per event into an
-    integer division and a dict hit.
+    integer comparison.
     """
 
-    __slots__ = ("_days", "_secs")
+    __slots__ = ("_secs",)
 
     def __init__(self) -> None:
-        self._days: dict[int, str] = {}
         self._secs: dict[int, str] = {}
-
-    def day(self, ts_ns: int) -> str:
-        d = ts_ns // _NS_PER_DAY
-        text = self._days.get(d)
-        if text is None:
-            text = (_EPOCH + _dt.timedelta(days=d)).strftime("%Y-%m-%d")
-            if len(self._days) > 64:
-                self._days.clear()
-            self._days[d] = text
-        return text
 
     def second(self, epoch_s: int) -> tuple[str, str]:
         """("YYYY-MM-DDTHH:MM:SS", "YYYY-MM-DD") of a whole UTC second since the epoch."""
@@ -117,19 +104,9 @@ class _DayCache:
             self._secs[epoch_s] = text
         return text, text[:10]
 
-    def iso(self, ts_ns: int) -> str:
-        s, rem = divmod(ts_ns, _NS_PER_S)
-        prefix = self._secs.get(s)
-        if prefix is None:
-            prefix = (_EPOCH + _dt.timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%S")
-            if len(self._secs) > 256:
-                self._secs.clear()
-            self._secs[s] = prefix
-        return f"{prefix}.{rem // 1000:06d}+00:00"
 
-
-def new_day_cache() -> _DayCache:
-    return _DayCache()
+def new_second_cache() -> _SecondCache:
+    return _SecondCache()
 
 
 def parse_ts(text: str) -> _dt.datetime:

@@ -2,8 +2,8 @@
 
 Synchronous on purpose: the tracker runs it on a worker thread (or its own background
 thread), so encoding and file I/O never run on the application's event loop. A batch is
-encoded once into a ``bytearray`` per day; if the append fails, those exact bytes are kept and
-retried, so a retry cannot assign new event ids or duplicate lines.
+encoded once into bytes per day; if the append fails, those exact bytes are kept and retried,
+so a retry cannot assign new event ids or duplicate lines.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import orjson
 
 from asynctokens import _files, _statsfile
 from asynctokens._event import Record
-from asynctokens._format import DEBUG_LOG_FILE, daily_file_name, new_day_cache
+from asynctokens._format import DEBUG_LOG_FILE, daily_file_name, new_second_cache
 from asynctokens._stats import (
     CACHE_WRITE,
     CACHED,
@@ -59,7 +59,7 @@ class BatchWriter:
         # pid alone repeats across containers and reboots; 4 random bytes make ids unique.
         self._id_prefix = f"{self.pid:x}.{os.urandom(4).hex()}-"
         self._next_id = 0
-        self._clock = new_day_cache()
+        self._clock = new_second_cache()
         self._pending: deque[_Chunk] = deque()
         self._own: dict[str, list[_statsfile.OwnRange]] = {}
         self.written = 0
