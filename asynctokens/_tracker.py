@@ -250,7 +250,8 @@ class TokenTracker:
         q = self._queue
         if (
             int is type(prompt_tokens) is type(completion_tokens)
-            # both >= 0 and < 2**40 in one test: a negative int shifts to -1, a big one to > 0
+            # both >= 0 and < 2**40 (_event.TOKENS_BITS) in one test: a negative int shifts
+            # to -1, a big one to > 0
             and not (prompt_tokens | completion_tokens) >> 40
             and (
                 # the usual call leaves the three parts at their default: the int 0 object

@@ -156,13 +156,17 @@ def _selected_files(log_dir: Path, rng: TimeRange) -> list[tuple[str, Path]]:
     ]
 
 
+def _unreadable(path: Path, exc: OSError) -> LogDirError:
+    return LogDirError(f"cannot read {str(path)!r}: {exc.strerror or exc}")
+
+
 def _read_bytes(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
         return b""  # removed between listing and reading: nothing to read
     except OSError as exc:
-        raise LogDirError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+        raise _unreadable(path, exc) from None
 
 
 def _decode_file(data: bytes, path: Path, report: ReadReport) -> Iterator[dict[str, Any]]:
@@ -261,7 +265,7 @@ def _reverse_events(path: Path, report: ReadReport) -> Iterator[dict[str, Any]]:
     except FileNotFoundError:
         return
     except OSError as exc:
-        raise LogDirError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+        raise _unreadable(path, exc) from None
     with f:
         end = f.seek(0, os.SEEK_END)
         carry = b""

@@ -96,6 +96,11 @@ def test_log_refuses_at_the_call_site_or_reads_back_equal(
 def test_counts_beyond_any_real_call_are_refused(fuzz_tracker: TokenTracker) -> None:
     with pytest.raises(ValueError, match="prompt_tokens must be < 1,099,511,627,776"):
         fuzz_tracker.log(2**40, 0)
+    fuzz_tracker.log(2**40 - 1, 0)  # the fast path's shift and the checked path agree
+    fuzz_tracker.log(0, 5, cached_tokens=0, reasoning_tokens=5)
+    assert fuzz_tracker.flush_sync() is True
+    newest = list(reader.iter_recent(fuzz_tracker.log_dir))[:2]
+    assert [e["prompt_tokens"] for e in newest] == [0, 2**40 - 1]
     with pytest.raises(ValueError, match="cached_tokens must be < 1,099,511,627,776"):
         fuzz_tracker.log(5, 0, cached_tokens=2**40)
 
