@@ -14,6 +14,9 @@ from asynctokens._errors import AsyncTokensError as AsyncTokensError
 from asynctokens._errors import LogDirError as LogDirError
 from asynctokens._errors import PricingError as PricingError
 from asynctokens._errors import TrackerClosedError as TrackerClosedError
+from asynctokens._errors import UsageMissingWarning as UsageMissingWarning
+from asynctokens.integrations import Usage as Usage
+from asynctokens.integrations import usage_from as usage_from
 
 if TYPE_CHECKING:
     from asynctokens._tracker import TokenTracker as TokenTracker
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from asynctokens._tracker import TrackerState as TrackerState
     from asynctokens._tracker import configure as configure
     from asynctokens._tracker import get_tracker as get_tracker
+    from asynctokens._tracker import log_response as log_response
     from asynctokens._tracker import log_tokens as log_tokens
 
 __version__ = "0.1.0"
@@ -33,13 +37,25 @@ __all__ = [
     "TrackerClosedError",
     "TrackerHealth",
     "TrackerState",
+    "Usage",
+    "UsageMissingWarning",
     "configure",
     "get_tracker",
+    "log_response",
     "log_tokens",
+    "usage_from",
 ]
 
 _WRITER_NAMES = frozenset(
-    {"TokenTracker", "TrackerHealth", "TrackerState", "configure", "get_tracker", "log_tokens"}
+    {
+        "TokenTracker",
+        "TrackerHealth",
+        "TrackerState",
+        "configure",
+        "get_tracker",
+        "log_response",
+        "log_tokens",
+    }
 )
 
 

@@ -5,6 +5,8 @@
     ├── LogDirError          the log directory is missing, unreadable or not a directory
     └── PricingError         a pricing file cannot be read or a model has no price
 
+    UsageMissingWarning      a response carried no token usage, so nothing was logged
+
 Call-site mistakes (a negative token count, a model name that is not a string) raise the
 builtin ``ValueError``/``TypeError`` instead, because that is what Python code expects.
 """
@@ -26,3 +28,7 @@ class LogDirError(AsyncTokensError, OSError):
 
 class PricingError(AsyncTokensError, ValueError):
     """Raised when a pricing table cannot be loaded or used."""
+
+
+class UsageMissingWarning(UserWarning):
+    """Shown once per call site when a response or stream carries no usage to log."""

@@ -49,6 +49,9 @@ from asynctokens._event import Record
 from asynctokens._format import resolve_log_dir
 from asynctokens._stats import Aggregate
 from asynctokens._writer import BatchWriter
+from asynctokens.integrations import _call, _instrument, _stream, _track
+from asynctokens.integrations._dispatch import usage_from
+from asynctokens.integrations._usage import Usage
 
 #: How often an idle worker looks at the queue. Bounds flush() latency and the delay of a
 #: close(); too small to notice in CPU (a few dozen wake-ups a second).
@@ -336,6 +339,67 @@ class TokenTracker:
                     return
         with self._lock:
             self._dropped += 1
+
+    # -- straight from the SDKs ----------------------------------------------------------
+    def log_response(
+        self,
+        obj: Any,
+        *,
+        latency_ms: float | None = None,
+        api_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        model: str | None = None,
+    ) -> Usage | None:
+        """Log the usage an SDK response (or SDK exception, or stream's items) carries.
+
+        Exactly one event, with the counts in the file format's meaning whatever the
+        provider (see ``usage_from``). ``model`` is used only when the object names none.
+        An object with no usage is not logged: a ``UsageMissingWarning`` says so, once per
+        call site, and None is returned; otherwise the ``Usage`` that was logged.
+        """
+        usage = usage_from(obj)
+        if usage is None:
+            _call.warn_no_usage(obj, None)
+            return None
+        _call.log_usage(
+            self, usage, latency_ms=latency_ms, api_key=api_key, metadata=metadata, model=model
+        )
+        return usage
+
+    def wrap_stream(
+        self,
+        stream: Any,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Any:
+        """Pass a sync or async stream through unchanged and log its call once at its end.
+
+        Logged when the stream is read to the end, raises (a failure), or is left early
+        (``break``, ``close()``, garbage: marked as such); latency runs to that moment.
+        """
+        call = _call.CallLog(
+            self, model=model, api_key=api_key, metadata=metadata, site=_call.call_site(1)
+        )
+        return _stream.wrap(stream, call)
+
+    def instrument(self, client: Any) -> Any:
+        """Log every call of one OpenAI, Anthropic or google.genai client (returned as is)."""
+        return _instrument.instrument(self, client)
+
+    def track(
+        self,
+        *,
+        api_type: str,
+        model: str,
+        api_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> _track.TrackedCall:
+        """Time a call to any other API: a (sync or async) context manager or a decorator."""
+        return _track.TrackedCall(
+            self, api_type=api_type, model=model, api_key=api_key, metadata=metadata
+        )
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -752,3 +816,4 @@ def configure(**options: Any) -> TokenTracker:
 
 
 log_tokens = _DEFAULT.log
+log_response = _DEFAULT.log_response

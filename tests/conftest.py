@@ -111,3 +111,41 @@ def fixture_dir(tmp_path: Path) -> Path:
         tracker.log(**call)
     assert tracker.close() is True
     return log_dir
+
+
+#: Fields of a line that vary from run to run (time, process, ids the writer makes).
+VOLATILE = ("event_id", "ts", "pid", "latency_ms")
+
+
+def logged(tracker: TokenTracker, log_dir: Path) -> list[dict[str, Any]]:
+    """Close ``tracker`` and return its lines without the fields that vary between runs.
+
+    Each line's ``latency_ms`` is checked to be a number >= 0 before it is dropped.
+    """
+    assert tracker.close() is True
+    lines = read_lines(log_dir)
+    for line in lines:
+        assert isinstance(line["latency_ms"], float) and line["latency_ms"] >= 0
+    return [{k: v for k, v in line.items() if k not in VOLATILE} for line in lines]
+
+
+def event(**fields: Any) -> dict[str, Any]:
+    """An expected line (volatile fields left out), defaults as the writer writes them."""
+    line: dict[str, Any] = {
+        "api_type": "unknown",
+        "model": "unknown",
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "total_tokens": 0,
+        "cached_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+        "success": True,
+        "error_message": None,
+        "api_key_suffix": None,
+        "request_id": None,
+        "metadata": {},
+    }
+    line.update(fields)
+    line["total_tokens"] = line["prompt_tokens"] + line["completion_tokens"]
+    return line

@@ -1,0 +1,173 @@
+"""Turning a ``Usage`` (or an exception) into one logged event: shared by every wrapper.
+
+Each wrapper ends a call in one of four ways, and each has one meaning in the log:
+
+* the provider reported usage: logged as it is;
+* the call raised: a failure (``success=False``) with the error's status and type, plus any
+  counts reported before the error (a stream that failed midway was billed for them);
+* a stream was left before its end (``break``, ``close()``, garbage): a failure whose
+  ``error_message`` says the counts are only those reported so far, or unknown;
+* the call succeeded but the object carries no usage (an OpenAI stream without
+  ``include_usage``): nothing is logged, and a :class:`UsageMissingWarning` is shown once
+  per call site, because a 0/0 success would be a wrong number on the bill.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from asynctokens._errors import UsageMissingWarning
+from asynctokens.integrations._dispatch import usage_from
+from asynctokens.integrations._usage import ABANDONED_UNKNOWN, Usage, error_text
+
+if TYPE_CHECKING:
+    from asynctokens._tracker import TokenTracker
+
+
+def failure(exc: BaseException, api_type: str, partial: Usage | None = None) -> Usage:
+    """The usage of a call that raised ``exc``, keeping any counts reported before it."""
+    try:
+        error = usage_from(exc)
+    except Exception:  # an exception whose attributes do not read as expected
+        error = None
+    if error is None:
+        error = Usage(
+            0,
+            0,
+            api_type=api_type,
+            success=False,
+            error_message=error_text(None, type(exc).__name__, str(exc)),
+        )
+    if partial is None:
+        return error
+    return replace(
+        partial,
+        success=False,
+        error_message=error.error_message,
+        request_id=partial.request_id or error.request_id,
+    )
+
+
+def abandoned(partial: Usage | None, api_type: str) -> Usage:
+    """The usage of a stream left before its end."""
+    if partial is not None:
+        return partial.abandoned()
+    return Usage(0, 0, api_type=api_type, success=False, error_message=ABANDONED_UNKNOWN)
+
+
+def warn_no_usage(obj: Any, site: tuple[str, int, str, dict[str, Any]] | None) -> None:
+    """Say once per call site that a call was not logged because it carried no usage."""
+    message = (
+        f"asynctokens: {type(obj).__name__} carries no token usage, so this call was not"
+        " logged (for an OpenAI chat stream, pass stream_options={'include_usage': True},"
+        " or use tracker.instrument(client), which asks for it)"
+    )
+    if site is None:
+        warnings.warn(message, UsageMissingWarning, stacklevel=3)
+        return
+    filename, lineno, module, module_globals = site
+    warnings.warn_explicit(
+        message,
+        UsageMissingWarning,
+        filename,
+        lineno,
+        module=module,
+        registry=module_globals.setdefault("__warningregistry__", {}),
+    )
+
+
+def call_site(depth: int) -> tuple[str, int, str, dict[str, Any]] | None:
+    """Where the user called us, ``depth`` frames up, for a warning shown later."""
+    try:
+        frame = sys._getframe(depth + 1)
+    except ValueError:
+        return None
+    g = frame.f_globals
+    return frame.f_code.co_filename, frame.f_lineno, str(g.get("__name__", "?")), g
+
+
+class CallLog:
+    """One call being tracked: what to log it with, and when it started."""
+
+    __slots__ = ("_done", "api_key", "api_type", "metadata", "model", "site", "start", "tracker")
+
+    def __init__(
+        self,
+        tracker: TokenTracker,
+        *,
+        api_type: str = "unknown",
+        model: str | None = None,
+        api_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        site: tuple[str, int, str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.tracker = tracker
+        self.api_type = api_type
+        self.model = model
+        self.api_key = api_key
+        self.metadata = metadata
+        self.site = site
+        self.start = time.perf_counter()
+        self._done = False
+
+    @property
+    def done(self) -> bool:
+        return self._done
+
+    def latency_ms(self) -> float:
+        return (time.perf_counter() - self.start) * 1000.0
+
+    def end(self, usage: Usage | None, obj: Any = None) -> None:
+        """Log the call once; later calls do nothing (a stream ends only once)."""
+        if self._done:
+            return
+        self._done = True
+        if usage is None:
+            warn_no_usage(obj, self.site)
+            return
+        try:
+            log_usage(
+                self.tracker,
+                usage,
+                latency_ms=self.latency_ms(),
+                api_key=self.api_key,
+                metadata=self.metadata,
+                model=self.model,
+            )
+        except Exception as exc:  # a closed tracker must not break the user's call
+            warnings.warn(
+                f"asynctokens could not log a {usage.api_type} call: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+
+def log_usage(
+    tracker: TokenTracker,
+    usage: Usage,
+    *,
+    latency_ms: float | None,
+    api_key: str | None,
+    metadata: dict[str, Any] | None,
+    model: str | None,
+) -> None:
+    """Log one call's usage: the model the response names, else the one asked for."""
+    tracker.log(
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        usage.api_type,
+        usage.model or model or "unknown",
+        usage.success,
+        usage.error_message,
+        cached_tokens=usage.cached_tokens,
+        cache_write_tokens=usage.cache_write_tokens,
+        reasoning_tokens=usage.reasoning_tokens,
+        latency_ms=latency_ms,
+        api_key=api_key,
+        request_id=usage.request_id,
+        metadata=metadata,
+    )

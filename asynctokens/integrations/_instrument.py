@@ -1,0 +1,223 @@
+"""``tracker.instrument(client)``: log every call one SDK client makes, once.
+
+Only the given client instance changes: its resource objects (``client.chat.completions``,
+``client.messages``, ``client.models`` ...) are cached per client by the SDKs, and the
+wrapped method is set on that object, so other clients and the SDK module stay as they were.
+The public method is what is wrapped, so the SDK's own retries and Gemini's automatic
+continuation hops happen inside one logged call. Errors are logged as failures and
+re-raised unchanged; nothing the tracker does can raise into the call.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Final
+
+from asynctokens.integrations._call import CallLog, abandoned, call_site, failure
+from asynctokens.integrations._dispatch import usage_from
+from asynctokens.integrations._stream import wrap
+from asynctokens.integrations._usage import Usage
+
+if TYPE_CHECKING:
+    from asynctokens._tracker import TokenTracker
+
+_MARK: Final = "__asynctokens_tracker__"
+
+
+def instrument(tracker: TokenTracker, client: Any) -> Any:
+    """Instrument ``client`` in place and return it; instrumenting twice changes nothing."""
+    module = type(client).__module__.split(".")[0]
+    if module == "openai":
+        key = getattr(client, "api_key", None)
+        chat = client.chat.completions
+        _wrap(tracker, chat, "create", "openai", key, _openai_stream, inject_usage=True)
+        _wrap(tracker, client.responses, "create", "openai", key, _openai_stream)
+        _wrap(tracker, client.embeddings, "create", "openai", key, _never)
+    elif module == "anthropic":
+        key = getattr(client, "api_key", None)
+        _wrap(tracker, client.messages, "create", "anthropic", key, _openai_stream)
+        _wrap_stream_manager(tracker, client.messages, key)
+    elif module == "google" and type(client).__module__.startswith("google.genai"):
+        key = getattr(getattr(client, "_api_client", None), "api_key", None)
+        for models in (client.models, client.aio.models):
+            _wrap(tracker, models, "generate_content", "gemini", key, _never)
+            _wrap(tracker, models, "generate_content_stream", "gemini", key, _always)
+    else:
+        raise TypeError(
+            f"instrument() takes an OpenAI, Anthropic or google.genai client, got"
+            f" {type(client).__module__}.{type(client).__qualname__}; for other APIs use"
+            " tracker.track(...) or tracker.log_response(...)"
+        )
+    return client
+
+
+def _openai_stream(kwargs: dict[str, Any]) -> bool:
+    return kwargs.get("stream") is True
+
+
+def _never(kwargs: dict[str, Any]) -> bool:
+    return False
+
+
+def _always(kwargs: dict[str, Any]) -> bool:
+    return True
+
+
+def _usage_of(result: Any) -> Usage | None:
+    try:
+        return usage_from(result)
+    except Exception:  # a reply of an unexpected shape is not the user's error
+        return None
+
+
+def _already(owner: Any, name: str) -> bool:
+    return getattr(getattr(owner, name, None), _MARK, None) is not None
+
+
+def _wrap(
+    tracker: TokenTracker,
+    owner: Any,
+    name: str,
+    api_type: str,
+    api_key: Any,
+    streaming: Callable[[dict[str, Any]], bool],
+    *,
+    inject_usage: bool = False,
+) -> None:
+    """Replace ``owner.name`` (sync or async) by a version that logs each call once."""
+    if _already(owner, name):
+        return
+    original = getattr(owner, name)
+    key = api_key if isinstance(api_key, str) else None
+
+    def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
+        if stream:
+            return wrap(result, call, hide_usage_chunk=hide)
+        call.end(_usage_of(result), result)
+        return result
+
+    async def finish_async(pending: Awaitable[Any], call: CallLog, stream: bool, hide: bool) -> Any:
+        try:
+            result = await pending
+        except BaseException as exc:
+            call.end(failure(exc, api_type))
+            raise
+        return finish(result, call, stream, hide)
+
+    @functools.wraps(original)
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        stream = streaming(kwargs)
+        hide = False
+        if stream and inject_usage:
+            options = kwargs.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage") is True):
+                # the usage arrives in one extra chunk with no choices: ask for it, and keep
+                # that chunk from the user, who then sees the stream they asked for
+                kwargs["stream_options"] = {
+                    **(options if isinstance(options, dict) else {}),
+                    "include_usage": True,
+                }
+                hide = True
+        model = kwargs.get("model")
+        call = CallLog(
+            tracker,
+            api_type=api_type,
+            model=model if isinstance(model, str) else None,
+            api_key=key,
+            site=call_site(1),
+        )
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            call.end(failure(exc, api_type))
+            raise
+        if inspect.isawaitable(result):
+            return finish_async(result, call, stream, hide)
+        return finish(result, call, stream, hide)
+
+    setattr(tracked, _MARK, tracker)
+    setattr(owner, name, tracked)
+
+
+def _wrap_stream_manager(tracker: TokenTracker, messages: Any, api_key: Any) -> None:
+    """Anthropic's ``messages.stream()``: log from the SDK's own accumulated message.
+
+    The manager's stream keeps a snapshot of the message with the cumulative usage of every
+    event read; at the block's exit that snapshot is the call's usage, whichever way the user
+    read the stream (events, ``text_stream``, ``get_final_message()``).
+    """
+    if _already(messages, "stream"):
+        return
+    original = messages.stream
+    key = api_key if isinstance(api_key, str) else None
+
+    @functools.wraps(original)
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        model = kwargs.get("model")
+        call = CallLog(
+            tracker,
+            api_type="anthropic",
+            model=model if isinstance(model, str) else None,
+            api_key=key,
+            site=call_site(1),
+        )
+        return _TrackedManager(original(*args, **kwargs), call)
+
+    setattr(tracked, _MARK, tracker)
+    messages.stream = tracked
+
+
+class _TrackedManager:
+    """Wraps a ``MessageStreamManager`` (sync) or ``AsyncMessageStreamManager``."""
+
+    def __init__(self, manager: Any, call: CallLog) -> None:
+        self._manager = manager
+        self._call = call
+        self._stream: Any = None
+
+    def _end(self, exc: BaseException | None) -> None:
+        try:
+            snapshot = self._stream.current_message_snapshot
+        except (AssertionError, AttributeError):  # no message_start read yet
+            snapshot = None
+        usage = _usage_of(snapshot) if snapshot is not None else None
+        if usage is not None:
+            request_id = getattr(self._stream, "request_id", None)
+            if isinstance(request_id, str):
+                usage = replace(usage, request_id=request_id)
+        if exc is not None:
+            self._call.end(failure(exc, "anthropic", usage))
+        elif usage is None or getattr(snapshot, "stop_reason", None) is None:
+            self._call.end(abandoned(usage, "anthropic"))
+        else:
+            self._call.end(usage)
+
+    def _failed_to_open(self, exc: BaseException) -> None:
+        self._call.end(failure(exc, "anthropic"))
+
+    def __enter__(self) -> Any:
+        try:
+            self._stream = self._manager.__enter__()
+        except BaseException as exc:
+            self._failed_to_open(exc)
+            raise
+        return self._stream
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        self._end(exc)
+        return self._manager.__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> Any:
+        try:
+            self._stream = await self._manager.__aenter__()
+        except BaseException as exc:
+            self._failed_to_open(exc)
+            raise
+        return self._stream
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
+        self._end(exc)
+        return await self._manager.__aexit__(exc_type, exc, tb)

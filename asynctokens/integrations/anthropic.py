@@ -1,0 +1,154 @@
+"""Anthropic: Messages, whole or as the raw events of a stream.
+
+Anthropic's ``input_tokens`` is only the input that was neither read from nor written to the
+prompt cache: the whole prompt is ``input_tokens + cache_read_input_tokens +
+cache_creation_input_tokens``, and that sum is what ``prompt_tokens`` holds. ``output_tokens``
+already includes thinking (``output_tokens_details.thinking_tokens`` is a part of it).
+
+A stream starts with ``message_start`` (the input counts, a first output count) and each
+``message_delta`` carries *cumulative* counts: a field it carries replaces the one before,
+never adds to it. An ``error`` event mid-stream makes the call a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Final
+
+from asynctokens.integrations._usage import Usage, count, error_text, get, header, text
+
+API_TYPE: Final = "anthropic"
+_EVENTS: Final = frozenset(
+    {
+        "message",
+        "message_start",
+        "message_delta",
+        "message_stop",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "ping",
+    }
+)
+#: The usage fields a stream accumulates, in the order :func:`_usage` takes them.
+_FIELDS: Final = (
+    "input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "output_tokens",
+)
+
+
+def is_anthropic(obj: Any) -> bool:
+    """True for a dict in Anthropic's shape (its ``type`` names a message or stream event)."""
+    kind = get(obj, "type")
+    return kind in _EVENTS or (kind == "error" and isinstance(get(obj, "error"), dict))
+
+
+def _usage(
+    counts: dict[str, Any], thinking: Any, model: str | None, request_id: str | None
+) -> Usage:
+    fresh, read, written, output = (count(counts.get(name)) for name in _FIELDS)
+    return Usage(
+        prompt_tokens=fresh + read + written,
+        completion_tokens=output,
+        cached_tokens=read,
+        cache_write_tokens=written,
+        reasoning_tokens=count(thinking),
+        api_type=API_TYPE,
+        model=model,
+        request_id=request_id,
+    )
+
+
+def usage_of(obj: Any) -> Usage | None:
+    """The usage of a ``Message`` (or a ``message_start`` event), or None."""
+    if get(obj, "type") == "message_start":
+        obj = get(obj, "message")
+    usage = get(obj, "usage")
+    if usage is None:
+        return None
+    if get(obj, "type") == "error":
+        return _error_event(obj)
+    counts = {name: get(usage, name) for name in _FIELDS}
+    return _usage(
+        counts,
+        get(get(usage, "output_tokens_details"), "thinking_tokens"),
+        text(get(obj, "model")),
+        text(get(obj, "_request_id")) or text(get(obj, "id")),
+    )
+
+
+def _error_event(event: Any) -> Usage:
+    error = get(event, "error")
+    return Usage(
+        0,
+        0,
+        api_type=API_TYPE,
+        success=False,
+        error_message=error_text(None, get(error, "type"), get(error, "message")),
+    )
+
+
+def usage_of_error(exc: BaseException) -> Usage:
+    """An ``anthropic`` exception as a failed call: ``429 rate_limit_error: ...``."""
+    kind = getattr(exc, "type", None)
+    message = getattr(exc, "api_message", None)
+    return Usage(
+        0,
+        0,
+        api_type=API_TYPE,
+        request_id=text(getattr(exc, "request_id", None)),
+        success=False,
+        error_message=error_text(
+            getattr(exc, "status_code", None),
+            kind if isinstance(kind, str) else type(exc).__name__,
+            message if isinstance(message, str) else getattr(exc, "message", str(exc)),
+        ),
+    )
+
+
+class StreamUsage:
+    """Usage of an Anthropic stream, fed one raw event at a time."""
+
+    __slots__ = ("_counts", "_error", "_id", "_model", "_request_id", "_started", "_thinking")
+
+    def __init__(self, stream: Any = None) -> None:
+        self._counts: dict[str, Any] = {}
+        self._thinking: Any = None
+        self._model: str | None = None
+        self._id: str | None = None
+        self._error: Usage | None = None
+        self._started = False
+        self._request_id = header(stream, "request-id")
+
+    def feed(self, item: Any) -> bool:
+        kind = get(item, "type")
+        if kind == "message_start":
+            message = get(item, "message")
+            usage = get(message, "usage")
+            self._counts = {name: get(usage, name) for name in _FIELDS}
+            self._thinking = get(get(usage, "output_tokens_details"), "thinking_tokens")
+            self._model = text(get(message, "model"))
+            self._id = text(get(message, "id"))
+            self._started = True
+        elif kind == "message_delta":
+            usage = get(item, "usage")
+            for name in _FIELDS:
+                value = get(usage, name)
+                if value is not None:  # cumulative: replaces, never adds
+                    self._counts[name] = value
+            thinking = get(get(usage, "output_tokens_details"), "thinking_tokens")
+            if thinking is not None:
+                self._thinking = thinking
+        elif kind == "error":
+            self._error = _error_event(item)
+        return False
+
+    def result(self) -> Usage | None:
+        if not self._started:
+            return self._error
+        usage = _usage(self._counts, self._thinking, self._model, self._request_id or self._id)
+        if self._error is not None:
+            return replace(usage, success=False, error_message=self._error.error_message)
+        return usage

@@ -1,0 +1,307 @@
+"""OpenAI SDK objects, built by the real client from canned HTTP, logged with their bill's numbers.
+
+OpenAI's counts already have the file format's meaning (input includes cached, output includes
+reasoning), so every expected line below carries them unchanged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from asynctokens import Usage, UsageMissingWarning, usage_from
+from tests.conftest import event, logged
+from tests.sdk_replies import (
+    Replies,
+    openai_chat,
+    openai_chat_stream,
+    openai_client,
+    openai_embeddings,
+    openai_rate_limited,
+    openai_response,
+    openai_responses_stream,
+)
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+CHAT_LINE = event(
+    api_type="openai",
+    model="gpt-4o-2024-08-06",
+    prompt_tokens=1200,
+    completion_tokens=300,
+    cached_tokens=1024,
+    reasoning_tokens=128,
+    api_key_suffix="abcd",
+    request_id="req_chat_1",
+)
+STREAM_LINE = event(
+    api_type="openai",
+    model="gpt-4o-mini-2024-07-18",
+    prompt_tokens=50,
+    completion_tokens=7,
+    api_key_suffix="abcd",
+    request_id="req_stream_1",
+)
+RESPONSES_LINE = event(
+    api_type="openai",
+    model="o3-2025-04-16",
+    prompt_tokens=2000,
+    completion_tokens=900,
+    cached_tokens=1500,
+    reasoning_tokens=700,
+    api_key_suffix="abcd",
+    request_id="resp_R1",
+)
+
+
+def test_usage_from_a_chat_completion_reads_every_part() -> None:
+    client = openai_client(Replies(openai_chat()))
+    reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert usage_from(reply) == Usage(
+        prompt_tokens=1200,
+        completion_tokens=300,
+        cached_tokens=1024,
+        reasoning_tokens=128,
+        api_type="openai",
+        model="gpt-4o-2024-08-06",
+        request_id="req_chat_1",
+    )
+
+
+def test_instrumented_chat_call_logs_one_line_with_the_served_model(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_chat())))
+    reply = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert reply.choices[0].message.content == "Hello"
+    assert logged(tracker, log_dir) == [CHAT_LINE]
+
+
+def test_log_response_logs_one_event_with_latency_and_metadata(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    reply = openai_client(Replies(openai_chat())).chat.completions.create(
+        model="gpt-4o", messages=MESSAGES
+    )
+    usage = tracker.log_response(
+        reply, latency_ms=812.5, api_key="sk-test-0000000000000000abcd", metadata={"job": 7}
+    )
+    assert usage is not None and usage.total_tokens == 1500
+    tracker.close()
+    from tests.conftest import read_lines
+
+    (line,) = read_lines(log_dir)
+    assert line["latency_ms"] == 812.5
+    assert {k: line[k] for k in ("prompt_tokens", "metadata", "api_key_suffix")} == {
+        "prompt_tokens": 1200,
+        "metadata": {"job": 7},
+        "api_key_suffix": "abcd",
+    }
+
+
+def test_instrumented_stream_asks_for_usage_and_hides_the_usage_chunk(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    replies = Replies(openai_chat_stream())
+    client = tracker.instrument(openai_client(replies))
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    seen = [chunk.choices[0].delta.content for chunk in stream]
+    assert seen == ["Hel", "lo", "!"]  # the usage-only chunk (no choices) never reaches the user
+    assert replies.bodies[0]["stream_options"] == {"include_usage": True}
+    assert logged(tracker, log_dir) == [STREAM_LINE]
+
+
+def test_a_stream_that_asked_for_usage_itself_gets_the_usage_chunk(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_chat_stream())))
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    assert [len(c.choices) for c in chunks] == [1, 1, 1, 0]
+    assert chunks[-1].usage.prompt_tokens == 50
+    assert logged(tracker, log_dir) == [STREAM_LINE]
+
+
+def test_wrap_stream_without_usage_warns_and_logs_nothing(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = openai_client(Replies(openai_chat_stream(with_usage=False)))
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    with pytest.warns(UsageMissingWarning, match="include_usage"):
+        assert len(list(tracker.wrap_stream(stream))) == 3
+    assert tracker.close() is True
+    assert not list(log_dir.glob("tokens_*.jsonl"))
+
+
+def test_wrap_stream_of_a_stream_with_usage_logs_it(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    client = openai_client(Replies(openai_chat_stream()))
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
+    with tracker.wrap_stream(stream, api_key="sk-test-0000000000000000abcd") as wrapped:
+        assert len(list(wrapped)) == 4
+    assert logged(tracker, log_dir) == [STREAM_LINE]
+
+
+def test_a_stream_left_early_is_logged_once_and_marked(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_chat_stream())))
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    for _chunk in stream:
+        break
+    stream.close()
+    stream.close()
+    assert logged(tracker, log_dir) == [
+        event(
+            api_type="openai",
+            model="gpt-4o-mini",
+            success=False,
+            error_message="stream closed before usage was reported: token counts unknown",
+            api_key_suffix="abcd",
+        )
+    ]
+
+
+def test_a_stream_dropped_without_close_is_logged_when_collected(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_chat_stream())))
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    next(stream)
+    del stream
+    import gc
+
+    gc.collect()
+    lines = logged(tracker, log_dir)
+    assert [(line["success"], line["error_message"]) for line in lines] == [
+        (False, "stream closed before usage was reported: token counts unknown")
+    ]
+
+
+def test_responses_api_call_and_truncated_call_are_billed_successes(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    import httpx2
+
+    tracker = make_tracker()
+    replies = Replies(
+        httpx2.Response(200, json=openai_response()),
+        httpx2.Response(200, json=openai_response("incomplete")),
+    )
+    client = tracker.instrument(openai_client(replies))
+    client.responses.create(model="o3", input="Hi")
+    truncated = client.responses.create(model="o3", input="Hi", max_output_tokens=900)
+    assert truncated.status == "incomplete"
+    assert logged(tracker, log_dir) == [RESPONSES_LINE, RESPONSES_LINE]
+
+
+def test_a_failed_response_is_a_failure_with_its_usage() -> None:
+    body = {**openai_response("failed"), "error": {"code": "server_error", "message": "boom"}}
+    usage = usage_from(body)
+    assert usage is not None
+    assert (usage.success, usage.error_message, usage.prompt_tokens) == (
+        False,
+        "server_error: boom",
+        2000,
+    )
+
+
+def test_responses_stream_takes_usage_from_the_completed_event(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_responses_stream())))
+    events = [e.type for e in client.responses.create(model="o3", input="Hi", stream=True)]
+    assert events == ["response.created", "response.output_text.delta", "response.completed"]
+    assert logged(tracker, log_dir) == [RESPONSES_LINE]
+
+
+def test_embeddings_log_input_only(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_embeddings())))
+    client.embeddings.create(model="text-embedding-3-small", input="Hi")
+    assert logged(tracker, log_dir) == [
+        event(
+            api_type="openai",
+            model="text-embedding-3-small",
+            prompt_tokens=8,
+            api_key_suffix="abcd",
+        )
+    ]
+
+
+def test_rate_limit_is_logged_as_a_failure_and_reraised_unchanged(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_rate_limited())))
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert caught.value.status_code == 429
+    assert usage_from(caught.value) == Usage(
+        0,
+        0,
+        api_type="openai",
+        request_id="req_429",
+        success=False,
+        error_message="429 insufficient_quota: You exceeded your current quota.",
+    )
+    assert logged(tracker, log_dir) == [
+        event(
+            api_type="openai",
+            model="gpt-4o",
+            success=False,
+            error_message="429 insufficient_quota: You exceeded your current quota.",
+            api_key_suffix="abcd",
+            request_id="req_429",
+        )
+    ]
+
+
+async def test_async_client_calls_and_streams_are_logged(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    replies = Replies(openai_chat(), openai_chat_stream(), openai_rate_limited())
+    client = tracker.instrument(openai_client(replies, asynchronous=True))
+    await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    stream = await client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    )
+    assert [c.choices[0].delta.content async for c in stream] == ["Hel", "lo", "!"]
+    with pytest.raises(openai.RateLimitError):
+        await client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    lines = logged(tracker, log_dir)
+    assert lines[:2] == [CHAT_LINE, STREAM_LINE]
+    assert (lines[2]["success"], lines[2]["request_id"]) == (False, "req_429")
+
+
+def test_instrument_twice_still_logs_each_call_once(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    client = openai_client(Replies(openai_chat()))
+    assert tracker.instrument(tracker.instrument(client)) is client
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert logged(tracker, log_dir) == [CHAT_LINE]
+
+
+def test_instrument_changes_only_the_given_client(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    tracker.instrument(openai_client(Replies()))
+    other = openai_client(Replies(openai_chat()))
+    other.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert tracker.close() is True
+    assert not list(log_dir.glob("tokens_*.jsonl"))
