@@ -234,7 +234,7 @@ ANTHROPIC_USAGE = {
 
 
 def anthropic_message() -> httpx2.Response:
-    """claude-sonnet-4-5: 100 fresh + 2,000 cache-read + 500 cache-write input, 300 output."""
+    """claude-opus-4-5: 100 fresh + 2,000 cache-read + 500 cache-write input, 300 output."""
     return httpx2.Response(
         200,
         headers={"request-id": "req_ant_1"},
@@ -242,7 +242,7 @@ def anthropic_message() -> httpx2.Response:
             "id": "msg_01",
             "type": "message",
             "role": "assistant",
-            "model": "claude-sonnet-4-5-20250929",
+            "model": "claude-opus-4-5-20251101",
             "content": [{"type": "text", "text": "Hello"}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
@@ -258,7 +258,7 @@ def anthropic_stream_events(*, error: bool = False) -> list[tuple[str | None, An
         "id": "msg_02",
         "type": "message",
         "role": "assistant",
-        "model": "claude-sonnet-4-5-20250929",
+        "model": "claude-opus-4-5-20251101",
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,

@@ -133,9 +133,7 @@ def test_a_stream_that_asked_for_usage_itself_gets_the_usage_chunk(
     assert logged(tracker, log_dir) == [STREAM_LINE]
 
 
-def test_wrap_stream_without_usage_warns_and_logs_nothing(
-    make_tracker: Any, log_dir: Path
-) -> None:
+def test_wrap_stream_without_usage_warns_and_logs_nothing(make_tracker: Any, log_dir: Path) -> None:
     tracker = make_tracker()
     client = openai_client(Replies(openai_chat_stream(with_usage=False)))
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
@@ -272,9 +270,7 @@ def test_rate_limit_is_logged_as_a_failure_and_reraised_unchanged(
     ]
 
 
-async def test_async_client_calls_and_streams_are_logged(
-    make_tracker: Any, log_dir: Path
-) -> None:
+async def test_async_client_calls_and_streams_are_logged(make_tracker: Any, log_dir: Path) -> None:
     tracker = make_tracker()
     replies = Replies(openai_chat(), openai_chat_stream(), openai_rate_limited())
     client = tracker.instrument(openai_client(replies, asynchronous=True))

@@ -1,0 +1,226 @@
+"""What holds for every provider: shapes, warnings, track(), and no SDK import."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asynctokens import Usage, UsageMissingWarning, usage_from
+from tests.conftest import REPO, event, logged, read_lines, run_script
+
+
+def test_importing_asynctokens_and_reading_usage_imports_no_sdk() -> None:
+    code = (
+        "import sys, asynctokens\n"
+        "from asynctokens import usage_from, log_response, get_tracker\n"
+        "u = usage_from({'object': 'chat.completion', 'model': 'm',"
+        " 'usage': {'prompt_tokens': 3, 'completion_tokens': 2}})\n"
+        "assert u.total_tokens == 5, u\n"
+        "get_tracker().instrument\n"
+        "loaded = sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('openai', 'anthropic', 'google', 'httpx', 'httpx2', 'pydantic'))\n"
+        "print(loaded)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert out.stdout == "[]\n"
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        None,
+        42,
+        "text",
+        {"no": "usage"},
+        {"object": "chat.completion.chunk", "choices": []},
+        ValueError("not from an SDK"),
+        [],
+        [{"object": "chat.completion.chunk", "choices": []}],
+    ],
+)
+def test_objects_without_usage_give_none(obj: Any) -> None:
+    assert usage_from(obj) is None
+
+
+def test_a_bare_usage_dict_whose_provider_cannot_be_told_is_refused() -> None:
+    with pytest.raises(ValueError, match="cannot tell which provider"):
+        usage_from({"usage": {"input_tokens": 10, "output_tokens": 2}})
+
+
+def test_bare_usage_dicts_with_a_providers_own_fields_are_read_by_its_rule() -> None:
+    anthropic_like = {"usage": {"input_tokens": 10, "cache_read_input_tokens": 90,
+                                "output_tokens": 2}}  # fmt: skip
+    openai_like = {"usage": {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 90},
+                             "output_tokens": 2}}  # fmt: skip
+    assert usage_from(anthropic_like) == Usage(100, 2, 90, api_type="anthropic")
+    assert usage_from(openai_like) == Usage(100, 2, 90, api_type="openai")
+
+
+def test_log_response_without_usage_warns_once_per_call_site_and_logs_nothing(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("default")  # Python's own default: once per location
+        for _ in range(3):
+            assert tracker.log_response({"object": "chat.completion"}) is None
+        assert tracker.log_response({"object": "chat.completion"}) is None
+    assert [(w.category, w.filename) for w in record] == [
+        (UsageMissingWarning, __file__),
+        (UsageMissingWarning, __file__),
+    ]
+    assert record[0].lineno != record[1].lineno
+    assert tracker.close() is True
+    assert read_lines(log_dir) == []
+
+
+def test_log_response_model_is_a_fallback_for_objects_that_name_none(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    tracker.log_response(
+        {"object": "chat.completion", "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+        model="asked-for",
+    )
+    tracker.log_response(
+        {"object": "chat.completion", "model": "served",
+         "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
+        model="asked-for",
+    )  # fmt: skip
+    assert [line["model"] for line in read_lines_after_close(tracker, log_dir)] == [
+        "asked-for",
+        "served",
+    ]
+
+
+def read_lines_after_close(tracker: Any, log_dir: Path) -> list[dict[str, Any]]:
+    assert tracker.close() is True
+    return read_lines(log_dir)
+
+
+def test_track_context_manager_logs_recorded_counts(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    with tracker.track(api_type="acme", model="acme-1", metadata={"job": 1}) as call:
+        call.record(prompt_tokens=10, completion_tokens=5, reasoning_tokens=2, request_id="r1")
+    assert logged(tracker, log_dir) == [
+        event(api_type="acme", model="acme-1", prompt_tokens=10, completion_tokens=5,
+              reasoning_tokens=2, request_id="r1", metadata={"job": 1})
+    ]  # fmt: skip
+
+
+def test_track_logs_a_failure_and_reraises(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    with pytest.raises(TimeoutError), tracker.track(api_type="acme", model="acme-1"):
+        raise TimeoutError("upstream took too long")
+    assert logged(tracker, log_dir) == [
+        event(api_type="acme", model="acme-1", success=False,
+              error_message="TimeoutError: upstream took too long")
+    ]  # fmt: skip
+
+
+def test_track_without_counts_warns_and_logs_nothing(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    with pytest.warns(UsageMissingWarning), tracker.track(api_type="acme", model="acme-1"):
+        pass
+    assert read_lines_after_close(tracker, log_dir) == []
+
+
+def test_a_track_block_is_used_once(make_tracker: Any) -> None:
+    tracker = make_tracker()
+    block = tracker.track(api_type="acme", model="acme-1")
+    with block:
+        block.record(1, 1)
+    with pytest.raises(RuntimeError, match="already used"), block:
+        pass
+
+
+def test_track_as_decorator_reads_what_the_function_returns(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+
+    @tracker.track(api_type="acme", model="acme-1")
+    def call_sync(n: int) -> Usage:
+        return Usage(n, 1, api_type="acme")
+
+    @tracker.track(api_type="acme", model="acme-2")
+    async def call_async() -> dict[str, Any]:
+        return {"object": "chat.completion", "usage": {"prompt_tokens": 7, "completion_tokens": 3}}
+
+    assert call_sync(4).prompt_tokens == 4
+    assert call_sync(6).prompt_tokens == 6
+    asyncio.run(call_async())
+    assert [(line["model"], line["prompt_tokens"], line["api_type"])
+            for line in read_lines_after_close(tracker, log_dir)] == [
+        ("acme-1", 4, "acme"), ("acme-1", 6, "acme"), ("acme-2", 7, "openai")
+    ]  # fmt: skip
+
+
+async def test_track_as_async_context_manager(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    async with tracker.track(api_type="acme", model="acme-1") as call:
+        call.record_usage(Usage(8, 2, api_type="acme", model="acme-1-0423"))
+    lines = read_lines_after_close(tracker, log_dir)
+    assert [(line["model"], line["total_tokens"]) for line in lines] == [("acme-1-0423", 10)]
+
+
+def test_track_refuses_non_str_names(make_tracker: Any) -> None:
+    with pytest.raises(TypeError, match="api_type and model as str"):
+        make_tracker().track(api_type="acme", model=None)
+
+
+def test_wrap_stream_of_a_generator_that_raises_logs_a_failure_with_counts_so_far(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    chunks = [{"usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2}}]
+
+    def stream() -> Any:
+        yield from chunks
+        raise ConnectionResetError("peer went away")
+
+    tracker = make_tracker()
+    with pytest.raises(ConnectionResetError):
+        list(tracker.wrap_stream(stream(), model="gemini-x"))
+    assert logged(tracker, log_dir) == [
+        event(api_type="gemini", model="gemini-x", prompt_tokens=5, completion_tokens=2,
+              success=False, error_message="ConnectionResetError: peer went away")
+    ]  # fmt: skip
+
+
+def test_instrument_refuses_an_unknown_client(make_tracker: Any) -> None:
+    with pytest.raises(TypeError, match=r"OpenAI, Anthropic or google\.genai client"):
+        make_tracker().instrument(object())
+
+
+def test_a_closed_tracker_never_breaks_an_instrumented_call(make_tracker: Any) -> None:
+    tracker = make_tracker()
+    tracker.close()
+    with (
+        pytest.warns(RuntimeWarning, match="could not log"),
+        tracker.track(api_type="acme", model="acme-1") as call,
+    ):
+        call.record(1, 1)
+
+
+def test_module_level_log_response_writes_through_the_default_tracker(tmp_path: Path) -> None:
+    result = run_script(
+        """
+        from asynctokens import configure, log_response
+        configure(log_dir="out")
+        log_response({"type": "message", "model": "claude-x",
+                      "usage": {"input_tokens": 1, "cache_read_input_tokens": 9,
+                                "output_tokens": 4}})
+        """,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = read_lines(tmp_path / "out")
+    assert (line["prompt_tokens"], line["cached_tokens"], line["completion_tokens"]) == (10, 9, 4)

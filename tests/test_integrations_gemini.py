@@ -1,0 +1,124 @@
+"""Google GenAI SDK objects, built by the real client from canned HTTP, logged as billed.
+
+Gemini reports thinking apart from the answer and tool-use input apart from the prompt: the
+call below is 1,000 + 50 = 1,050 input (400 cached) and 200 + 100 = 300 output (100
+thinking), which adds up to the response's ``totalTokenCount`` of 1,350. Stream chunks carry
+running totals: the last one with counts is the call's usage, never their sum.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.genai import errors
+
+from asynctokens import Usage, usage_from
+from tests.conftest import event, logged
+from tests.sdk_replies import (
+    GEMINI_USAGE,
+    Replies,
+    gemini_body,
+    gemini_client,
+    gemini_exhausted,
+    gemini_reply,
+    gemini_stream,
+    gemini_stream_bodies,
+)
+
+USAGE = Usage(
+    prompt_tokens=1050,
+    completion_tokens=300,
+    cached_tokens=400,
+    reasoning_tokens=100,
+    api_type="gemini",
+    model="gemini-2.5-pro",
+    request_id="resp-gem-1",
+)
+LINE = event(
+    api_type="gemini",
+    model="gemini-2.5-pro",
+    prompt_tokens=1050,
+    completion_tokens=300,
+    cached_tokens=400,
+    reasoning_tokens=100,
+    api_key_suffix="gk42",
+    request_id="resp-gem-1",
+)
+
+
+def test_usage_from_a_response_adds_thoughts_to_output_and_tool_use_to_input() -> None:
+    client = gemini_client(Replies(gemini_reply()))
+    response = client.models.generate_content(model="gemini-2.5-pro", contents="Hi")
+    usage = usage_from(response)
+    assert usage == USAGE
+    assert usage is not None and usage.total_tokens == GEMINI_USAGE["totalTokenCount"]
+
+
+def test_usage_from_rest_json_in_camel_case() -> None:
+    assert usage_from(gemini_body(GEMINI_USAGE)) == USAGE
+
+
+def test_instrumented_generate_content_logs_one_line(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(gemini_reply())))
+    assert client.models.generate_content(model="gemini-2.5-pro", contents="Hi").text == "Hi"
+    assert logged(tracker, log_dir) == [LINE]
+
+
+def test_stream_takes_the_last_chunk_with_counts_never_a_sum(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(gemini_stream())))
+    chunks = client.models.generate_content_stream(model="gemini-2.5-pro", contents="Hi")
+    assert "".join(chunk.text for chunk in chunks) == "Hello!"
+    assert logged(tracker, log_dir) == [LINE]
+
+
+def test_usage_from_a_list_of_chunks_skips_chunks_with_unset_counts() -> None:
+    bodies = gemini_stream_bodies()
+    assert usage_from(bodies) == USAGE
+    assert usage_from(bodies[:1]) is None  # Vertex's first chunk: usage with no counts
+
+
+def test_resource_exhausted_is_logged_as_a_failure_and_reraised(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(gemini_exhausted(), gemini_exhausted())))
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(model="gemini-2.5-pro", contents="Hi")
+    assert caught.value.code == 429
+    with pytest.raises(errors.ClientError):
+        for _chunk in client.models.generate_content_stream(model="gemini-2.5-pro", contents="Hi"):
+            pass
+    failure = event(
+        api_type="gemini",
+        model="gemini-2.5-pro",
+        success=False,
+        error_message="429 RESOURCE_EXHAUSTED: Resource has been exhausted (e.g. check quota).",
+        api_key_suffix="gk42",
+    )
+    assert logged(tracker, log_dir) == [failure, failure]
+
+
+async def test_aio_generate_content_and_stream(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(gemini_reply(), gemini_stream())))
+    await client.aio.models.generate_content(model="gemini-2.5-pro", contents="Hi")
+    stream = await client.aio.models.generate_content_stream(model="gemini-2.5-pro", contents="Hi")
+    assert len([chunk async for chunk in stream]) == 3
+    assert logged(tracker, log_dir) == [LINE, LINE]
+
+
+def test_a_chat_session_on_an_instrumented_client_logs_each_message(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(gemini_reply(), gemini_reply())))
+    chat = client.chats.create(model="gemini-2.5-pro")
+    chat.send_message("Hi")
+    chat.send_message("Again")
+    assert logged(tracker, log_dir) == [LINE, LINE]
