@@ -66,6 +66,9 @@ _BLOCK_STEP_S: Final = 0.001
 #: ``x is _ZERO`` is true only for the int 0 (not False, 0.0 or a numpy zero): CPython keeps
 #: one 0 object. Where an implementation does not, the full type check below still runs.
 _ZERO: Final = 0
+_INF: Final = float("inf")
+_MAX_ERROR: Final = _event.MAX_ERROR_CHARS
+_MIN_KEY: Final = _event.MIN_KEY_CHARS_FOR_SUFFIX
 
 OverflowPolicy = Literal["block", "drop"]
 
@@ -246,10 +249,13 @@ class TokenTracker:
         to the dict are not logged and values JSON cannot hold raise ``TypeError`` here.
         ``ts`` (an aware datetime or epoch seconds) defaults to now.
         """
-        # The fast path: plain ints, str names, no optional field, room in the queue. One
-        # expression and one append; anything else (including a stopped worker or a full
-        # queue, signalled by _capacity == 0) goes through build_record and _enqueue, which
-        # explain or handle it.
+        # The fast path: plain ints, str names, and the optional fields the realistic call
+        # passes (latency, request id, key, an error message) already in their final form;
+        # room in the queue. One expression and one append; anything else (metadata, ts, an
+        # int latency, a long message, a stopped worker or a full queue, signalled by
+        # _capacity == 0) goes through build_record and _enqueue, which explain or handle it.
+        # The record built here must equal what build_record builds for the same arguments
+        # (tests/test_event.py compares them).
         q = self._queue
         if (
             int is type(prompt_tokens) is type(completion_tokens)
@@ -257,7 +263,7 @@ class TokenTracker:
             # to -1, a big one to > 0
             and not (prompt_tokens | completion_tokens) >> 40
             and (
-                # the usual call leaves the three parts at their default: the int 0 object
+                # the bare call leaves the three parts at their default: the int 0 object
                 cached_tokens is cache_write_tokens is reasoning_tokens is _ZERO
                 or (
                     int is type(cached_tokens) is type(cache_write_tokens) is type(reasoning_tokens)
@@ -268,12 +274,16 @@ class TokenTracker:
             )
             and str is type(model) is type(api_type)
             and (success is True or success is False)
-            and error_message is None
-            and latency_ms is None
-            and api_key is None
-            and request_id is None
             and metadata is None
             and ts is None
+            # a float in [0, inf): NaN fails both comparisons
+            and (latency_ms is None or (type(latency_ms) is float and 0.0 <= latency_ms < _INF))
+            and (request_id is None or type(request_id) is str)
+            and (api_key is None or type(api_key) is str)
+            and (
+                error_message is None
+                or (type(error_message) is str and len(error_message) <= _MAX_ERROR)
+            )
             and len(q) < self._capacity
         ):
             q.append(
@@ -284,13 +294,14 @@ class TokenTracker:
                     api_type,
                     model,
                     success,
-                    None,
+                    error_message,
                     cached_tokens,
                     cache_write_tokens,
                     reasoning_tokens,
-                    None,
-                    None,
-                    None,
+                    latency_ms,
+                    # _event.key_suffix: the last 4 characters of keys long enough to hide
+                    None if api_key is None or len(api_key) < _MIN_KEY else api_key[-4:],
+                    request_id,
                     None,
                 )
             )

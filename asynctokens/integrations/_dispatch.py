@@ -25,14 +25,27 @@ class StreamUsage(Protocol):
     def result(self) -> Usage | None: ...
 
 
-def provider_of(obj: Any) -> ModuleType | None:
-    """The reader module for ``obj``, or None when no provider's shape fits it."""
-    module = type(obj).__module__
+#: SDK class -> its reader (None: no SDK's class), filled as classes are first seen.
+_BY_CLASS: dict[type, ModuleType | None] = {}
+
+
+def _reader_of_class(cls: type) -> ModuleType | None:
+    module = cls.__module__
     for prefix, reader in _BY_MODULE:
         if module.startswith(prefix) and module[len(prefix) : len(prefix) + 1] in (".", ""):
             return reader
-    if type(obj) is not dict:
-        return None
+    return None
+
+
+def provider_of(obj: Any) -> ModuleType | None:
+    """The reader module for ``obj``, or None when no provider's shape fits it."""
+    cls = type(obj)
+    if cls is not dict:
+        try:
+            return _BY_CLASS[cls]
+        except KeyError:
+            reader = _BY_CLASS[cls] = _reader_of_class(cls)
+            return reader
     if gemini.is_gemini(obj):
         return gemini
     if anthropic.is_anthropic(obj):

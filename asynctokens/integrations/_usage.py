@@ -16,7 +16,7 @@ ABANDONED: Final = "stream closed before its end: token counts are those reporte
 ABANDONED_UNKNOWN: Final = "stream closed before usage was reported: token counts unknown"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Usage:
     """The tokens of one API call, in the file format's meanings.
 
@@ -47,11 +47,106 @@ class Usage:
         return replace(self, success=False, error_message=ABANDONED)
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def make_usage(
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_tokens: int,
+    cache_write_tokens: int,
+    reasoning_tokens: int,
+    api_type: str,
+    model: str | None,
+    request_id: str | None,
+    success: bool = True,
+    error_message: str | None = None,
+    operation: str = "chat",
+) -> Usage:
+    """``Usage(...)`` for the readers, in a third of the time.
+
+    A frozen dataclass sets its 11 fields one ``object.__setattr__`` at a time (about 1.7 us
+    here); the readers run on every logged response, so they fill the instance dict at once.
+    The result is an ordinary ``Usage``: equal, hashable and ``replace()``-able as any other.
+    """
+    usage = _new(Usage)
+    _set(
+        usage,
+        "__dict__",
+        {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "cached_tokens": cached_tokens,
+            "cache_write_tokens": cache_write_tokens,
+            "reasoning_tokens": reasoning_tokens,
+            "api_type": api_type,
+            "model": model,
+            "request_id": request_id,
+            "success": success,
+            "error_message": error_message,
+            "operation": operation,
+        },
+    )
+    return usage
+
+
+def failed(api_type: str, error_message: str, request_id: str | None = None) -> Usage:
+    """A call that failed before any usage was reported."""
+    return make_usage(0, 0, 0, 0, 0, api_type, None, request_id, False, error_message)
+
+
+class _Attributes:
+    """``.get(name)`` over the attributes of an object that is neither a dict nor a model."""
+
+    __slots__ = ("_obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self._obj = obj
+
+    def get(self, name: str) -> Any:
+        return getattr(self._obj, name, None)
+
+
+_EMPTY: Final[dict[str, Any]] = {}
+#: Per class: is it a pydantic model? (Each SDK's objects are.)
+_PYDANTIC: dict[type, bool] = {}
+
+
+def view(obj: Any) -> Any:
+    """Something with ``.get(name)`` (None when absent) over a dict, a model or an object.
+
+    A pydantic model (every SDK object) keeps its fields in ``__dict__`` and the fields the
+    installed SDK does not know yet in ``__pydantic_extra__``: the view is those dicts,
+    because ``getattr`` of an absent name on a model costs about 3 us (pydantic builds an
+    error message), 25 times a present one, and the readers ask for absent names on every
+    object: that is how shapes are told apart.
+    """
+    if type(obj) is dict:
+        return obj
+    if obj is None:
+        return _EMPTY
+    cls = type(obj)
+    pydantic = _PYDANTIC.get(cls)
+    if pydantic is None:
+        pydantic = _PYDANTIC[cls] = hasattr(cls, "__pydantic_fields__")
+    if pydantic:
+        extra = obj.__pydantic_extra__
+        return {**obj.__dict__, **extra} if extra else obj.__dict__
+    return _Attributes(obj)
+
+
 def get(obj: Any, name: str) -> Any:
     """``obj[name]`` for a dict (REST JSON), ``obj.name`` for anything else; None if absent."""
-    if type(obj) is dict:
-        return obj.get(name)
-    return getattr(obj, name, None)
+    return view(obj).get(name)
+
+
+def request_id_of(v: Any) -> str | None:
+    """The provider's request id the SDKs attach to a response (from its request-id header).
+
+    The SDKs set it as ``_request_id`` on the model, which keeps it in the instance dict.
+    """
+    return text(v.get("_request_id"))
 
 
 def count(value: Any) -> int:

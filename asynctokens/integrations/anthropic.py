@@ -15,7 +15,21 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Final
 
-from asynctokens.integrations._usage import Usage, count, error_text, get, header, text
+from asynctokens.integrations._usage import (
+    _EMPTY as _NO_USAGE,
+)
+from asynctokens.integrations._usage import (
+    Usage,
+    count,
+    error_text,
+    failed,
+    get,
+    header,
+    make_usage,
+    request_id_of,
+    text,
+    view,
+)
 
 API_TYPE: Final = "anthropic"
 _EVENTS: Final = frozenset(
@@ -39,72 +53,61 @@ _FIELDS: Final = (
 )
 
 
-def is_anthropic(obj: Any) -> bool:
+def is_anthropic(obj: dict[str, Any]) -> bool:
     """True for a dict in Anthropic's shape (its ``type`` names a message or stream event)."""
-    kind = get(obj, "type")
-    return kind in _EVENTS or (kind == "error" and isinstance(get(obj, "error"), dict))
+    kind = obj.get("type")
+    return kind in _EVENTS or (kind == "error" and isinstance(obj.get("error"), dict))
 
 
-def _usage(
-    counts: dict[str, Any], thinking: Any, model: str | None, request_id: str | None
-) -> Usage:
-    fresh, read, written, output = (count(counts.get(name)) for name in _FIELDS)
-    return Usage(
-        prompt_tokens=fresh + read + written,
-        completion_tokens=output,
-        cached_tokens=read,
-        cache_write_tokens=written,
-        reasoning_tokens=count(thinking),
-        api_type=API_TYPE,
-        model=model,
-        request_id=request_id,
+def _usage(counts: Any, thinking: Any, model: str | None, request_id: str | None) -> Usage:
+    fresh, read, written, output = (
+        count(counts.get("input_tokens")),
+        count(counts.get("cache_read_input_tokens")),
+        count(counts.get("cache_creation_input_tokens")),
+        count(counts.get("output_tokens")),
+    )
+    return make_usage(
+        fresh + read + written, output, read, written, count(thinking), API_TYPE, model, request_id
     )
 
 
 def usage_of(obj: Any) -> Usage | None:
     """The usage of a ``Message`` (or a ``message_start`` event), or None."""
-    if get(obj, "type") == "message_start":
-        obj = get(obj, "message")
-    usage = get(obj, "usage")
-    if usage is None:
+    v = view(obj)
+    kind = v.get("type")
+    if kind == "message_start":
+        obj = v.get("message")
+        v = view(obj)
+    elif kind == "error":
+        return _error_event(v)
+    usage = view(v.get("usage"))
+    if usage is _NO_USAGE:
         return None
-    if get(obj, "type") == "error":
-        return _error_event(obj)
-    counts = {name: get(usage, name) for name in _FIELDS}
     return _usage(
-        counts,
-        get(get(usage, "output_tokens_details"), "thinking_tokens"),
-        text(get(obj, "model")),
-        text(get(obj, "_request_id")) or text(get(obj, "id")),
+        usage,
+        view(usage.get("output_tokens_details")).get("thinking_tokens"),
+        text(v.get("model")),
+        request_id_of(v) or text(v.get("id")),
     )
 
 
 def _error_event(event: Any) -> Usage:
-    error = get(event, "error")
-    return Usage(
-        0,
-        0,
-        api_type=API_TYPE,
-        success=False,
-        error_message=error_text(None, get(error, "type"), get(error, "message")),
-    )
+    error = view(view(event).get("error"))
+    return failed(API_TYPE, error_text(None, error.get("type"), error.get("message")))
 
 
 def usage_of_error(exc: BaseException) -> Usage:
     """An ``anthropic`` exception as a failed call: ``429 rate_limit_error: ...``."""
     kind = getattr(exc, "type", None)
     message = getattr(exc, "api_message", None)
-    return Usage(
-        0,
-        0,
-        api_type=API_TYPE,
-        request_id=text(getattr(exc, "request_id", None)),
-        success=False,
-        error_message=error_text(
+    return failed(
+        API_TYPE,
+        error_text(
             getattr(exc, "status_code", None),
             kind if isinstance(kind, str) else type(exc).__name__,
             message if isinstance(message, str) else getattr(exc, "message", str(exc)),
         ),
+        text(getattr(exc, "request_id", None)),
     )
 
 

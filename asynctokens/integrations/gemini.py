@@ -18,16 +18,25 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Final
 
-from asynctokens.integrations._usage import Usage, count, error_text, get, text
+from asynctokens.integrations._usage import (
+    Usage,
+    count,
+    error_text,
+    failed,
+    get,
+    make_usage,
+    text,
+    view,
+)
 
 API_TYPE: Final = "gemini"
+#: The counts read, in the order usage_of takes them, as the SDK and the REST API name them.
 _SNAKE: Final = (
     "prompt_token_count",
     "tool_use_prompt_token_count",
     "cached_content_token_count",
     "candidates_token_count",
     "thoughts_token_count",
-    "total_token_count",
 )
 _CAMEL: Final = (
     "promptTokenCount",
@@ -35,46 +44,42 @@ _CAMEL: Final = (
     "cachedContentTokenCount",
     "candidatesTokenCount",
     "thoughtsTokenCount",
-    "totalTokenCount",
 )
 
 
-def is_gemini(obj: Any) -> bool:
+def is_gemini(obj: dict[str, Any]) -> bool:
     """True for a dict in the GenAI shape (it has ``usage_metadata`` or ``usageMetadata``)."""
-    return type(obj) is dict and ("usage_metadata" in obj or "usageMetadata" in obj)
-
-
-def _counts(obj: Any) -> tuple[Any, ...] | None:
-    """The six counts of a response's usage, or None when none of them is set."""
-    usage = get(obj, "usage_metadata")
-    names = _SNAKE
-    if usage is None:
-        usage = get(obj, "usageMetadata")
-        names = _CAMEL
-        if usage is None:
-            return None
-    elif type(usage) is dict and not any(name in usage for name in _SNAKE):
-        names = _CAMEL  # SDK-shaped keys outside, REST-shaped inside: read what is there
-    values = tuple(get(usage, name) for name in names)
-    if all(value is None for value in values):
-        return None
-    return values
+    return "usage_metadata" in obj or "usageMetadata" in obj
 
 
 def usage_of(obj: Any) -> Usage | None:
     """The usage of one response or chunk, or None when its counts are unset."""
-    counts = _counts(obj)
-    if counts is None:
-        return None
-    prompt, tool_use, cached, candidates, thoughts, _total = (count(v) for v in counts)
-    return Usage(
-        prompt_tokens=prompt + tool_use,
-        completion_tokens=candidates + thoughts,
-        cached_tokens=cached,
-        reasoning_tokens=thoughts,
-        api_type=API_TYPE,
-        model=text(get(obj, "model_version")) or text(get(obj, "modelVersion")),
-        request_id=text(get(obj, "response_id")) or text(get(obj, "responseId")),
+    v = view(obj)
+    usage = v.get("usage_metadata")
+    if usage is not None:
+        names = _SNAKE
+        model, request_id = v.get("model_version"), v.get("response_id")
+    else:
+        usage = v.get("usageMetadata")
+        if usage is None:
+            return None
+        names = _CAMEL
+        model, request_id = v.get("modelVersion"), v.get("responseId")
+    u = view(usage)
+    prompt_name, tool_name, cached_name, candidates_name, thoughts_name = names
+    prompt, candidates, thoughts = u.get(prompt_name), u.get(candidates_name), u.get(thoughts_name)
+    if prompt is None and candidates is None and thoughts is None:
+        return None  # Vertex's early chunks: usage with every count unset
+    thoughts = count(thoughts)
+    return make_usage(
+        count(prompt) + count(u.get(tool_name)),
+        count(candidates) + thoughts,
+        count(u.get(cached_name)),
+        0,
+        thoughts,
+        API_TYPE,
+        text(model),
+        text(request_id),
     )
 
 
@@ -82,12 +87,9 @@ def usage_of_error(exc: BaseException) -> Usage:
     """A ``google.genai.errors.APIError`` as a failed call: ``429 RESOURCE_EXHAUSTED: ...``."""
     status = getattr(exc, "status", None)
     message = getattr(exc, "message", None)
-    return Usage(
-        0,
-        0,
-        api_type=API_TYPE,
-        success=False,
-        error_message=error_text(
+    return failed(
+        API_TYPE,
+        error_text(
             getattr(exc, "code", None),
             status if isinstance(status, str) else type(exc).__name__,
             message if isinstance(message, str) else str(exc),

@@ -13,106 +13,99 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any, Final
 
-from asynctokens.integrations._usage import Usage, count, error_text, get, header, text
+from asynctokens.integrations._usage import (
+    Usage,
+    count,
+    error_text,
+    failed,
+    get,
+    header,
+    make_usage,
+    request_id_of,
+    text,
+    view,
+)
 
 API_TYPE: Final = "openai"
 _FINAL_EVENTS: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-def is_openai(obj: Any) -> bool:
+def is_openai(obj: dict[str, Any]) -> bool:
     """True for a dict in OpenAI's shape: its ``object`` field names the kind of reply."""
-    kind = get(obj, "object")
-    if kind in ("chat.completion", "chat.completion.chunk", "list", "response"):
+    if obj.get("object") in ("chat.completion", "chat.completion.chunk", "list", "response"):
         return True
-    event = get(obj, "type")
+    event = obj.get("type")
     return isinstance(event, str) and (event.startswith("response.") or event == "error")
 
 
 def usage_of(obj: Any) -> Usage | None:
     """The usage of one reply object, or None when it carries none (a chunk mid-stream)."""
-    event = get(obj, "type")
-    if isinstance(event, str) and event.startswith("response."):
-        return usage_of(get(obj, "response")) if event in _FINAL_EVENTS else None
-    if event == "error" and get(obj, "object") is None:
-        return _error_event(obj)
-    usage = get(obj, "usage")
-    if usage is None:
+    v = view(obj)
+    event = v.get("type")
+    if event is not None:
+        if event in _FINAL_EVENTS:
+            return usage_of(v.get("response"))
+        if event == "error":
+            return failed(API_TYPE, error_text(None, v.get("code"), v.get("message")))
         return None
-    request_id = text(get(obj, "_request_id")) or text(get(obj, "id"))
-    model = text(get(obj, "model"))
-    if get(usage, "prompt_tokens") is not None:
-        return _chat_usage(usage, model, request_id, get(obj, "object") == "list")
-    if get(usage, "input_tokens") is not None:
-        return _responses_usage(obj, usage, model, request_id)
-    return None
-
-
-def _chat_usage(usage: Any, model: str | None, request_id: str | None, embeddings: bool) -> Usage:
-    prompt_details = get(usage, "prompt_tokens_details")
-    completion_details = get(usage, "completion_tokens_details")
-    return Usage(
-        prompt_tokens=count(get(usage, "prompt_tokens")),
-        completion_tokens=count(get(usage, "completion_tokens")),
-        cached_tokens=count(get(prompt_details, "cached_tokens")),
-        cache_write_tokens=count(get(prompt_details, "cache_write_tokens")),
-        reasoning_tokens=count(get(completion_details, "reasoning_tokens")),
-        api_type=API_TYPE,
-        model=model,
-        request_id=request_id,
-        operation="embeddings" if embeddings else "chat",
-    )
-
-
-def _responses_usage(obj: Any, usage: Any, model: str | None, request_id: str | None) -> Usage:
-    input_details = get(usage, "input_tokens_details")
-    output_details = get(usage, "output_tokens_details")
-    status = get(obj, "status")
-    # "incomplete" (max_output_tokens reached, content filter) is billed and succeeded;
-    # "failed" and "cancelled" are failures, with whatever the response used.
-    failed = status in ("failed", "cancelled")
-    error = get(obj, "error")
-    message = error_text(None, get(error, "code") or status, get(error, "message"))
-    return Usage(
-        prompt_tokens=count(get(usage, "input_tokens")),
-        completion_tokens=count(get(usage, "output_tokens")),
-        cached_tokens=count(get(input_details, "cached_tokens")),
-        cache_write_tokens=count(get(input_details, "cache_write_tokens")),
-        reasoning_tokens=count(get(output_details, "reasoning_tokens")),
-        api_type=API_TYPE,
-        model=model,
-        request_id=request_id,
-        success=not failed,
-        error_message=message if failed else None,
-    )
-
-
-def _error_event(event: Any) -> Usage:
-    """An ``error`` event inside a Responses stream: the call failed."""
-    return Usage(
-        0,
-        0,
-        api_type=API_TYPE,
-        success=False,
-        error_message=error_text(None, get(event, "code"), get(event, "message")),
+    usage = view(v.get("usage"))
+    request_id = request_id_of(v) or text(v.get("id"))
+    model = text(v.get("model"))
+    prompt = usage.get("prompt_tokens")
+    if prompt is not None:  # Chat Completions and embeddings
+        prompt_details = view(usage.get("prompt_tokens_details"))
+        completion_details = view(usage.get("completion_tokens_details"))
+        return make_usage(
+            prompt,
+            count(usage.get("completion_tokens")),
+            count(prompt_details.get("cached_tokens")),
+            count(prompt_details.get("cache_write_tokens")),
+            count(completion_details.get("reasoning_tokens")),
+            API_TYPE,
+            model,
+            request_id,
+            operation="embeddings" if v.get("object") == "list" else "chat",
+        )
+    prompt = usage.get("input_tokens")
+    if prompt is None:
+        return None
+    # the Responses API: "incomplete" (max_output_tokens reached, content filter) is billed
+    # and succeeded; "failed" and "cancelled" are failures, with whatever they used
+    input_details = view(usage.get("input_tokens_details"))
+    output_details = view(usage.get("output_tokens_details"))
+    status = v.get("status")
+    error = None
+    if status in ("failed", "cancelled"):
+        reason = view(v.get("error"))
+        error = error_text(None, reason.get("code") or status, reason.get("message"))
+    return make_usage(
+        prompt,
+        count(usage.get("output_tokens")),
+        count(input_details.get("cached_tokens")),
+        count(input_details.get("cache_write_tokens")),
+        count(output_details.get("reasoning_tokens")),
+        API_TYPE,
+        model,
+        request_id,
+        error is None,
+        error,
+        "chat",
     )
 
 
 def usage_of_error(exc: BaseException) -> Usage:
     """An ``openai`` exception as a failed call (the SDK puts the error object in ``body``)."""
     body = getattr(exc, "body", None)
-    kind = (get(body, "code") or get(body, "type")) if isinstance(body, dict) else None
-    message = get(body, "message") if isinstance(body, dict) else None
-    return Usage(
-        0,
-        0,
-        api_type=API_TYPE,
-        request_id=text(getattr(exc, "request_id", None)),
-        success=False,
-        error_message=error_text(
+    kind = (body.get("code") or body.get("type")) if isinstance(body, dict) else None
+    message = body.get("message") if isinstance(body, dict) else None
+    return failed(
+        API_TYPE,
+        error_text(
             getattr(exc, "status_code", None),
             kind if isinstance(kind, str) else type(exc).__name__,
             message if isinstance(message, str) else getattr(exc, "message", str(exc)),
         ),
+        text(getattr(exc, "request_id", None)),
     )
 
 

@@ -1,0 +1,221 @@
+"""What logging straight from the SDKs costs the caller.
+
+    python -m benchmarks.sdk_bench [--calls 100000] [--sdk-calls 3000] [--rounds 3]
+
+1. ``log_response(resp)`` on real SDK objects (an OpenAI ``ChatCompletion``, an Anthropic
+   ``Message``, a GenAI ``GenerateContentResponse``, each built by its SDK from canned HTTP),
+   timed call by call, next to ``log_tokens()`` with the same fields written out by hand: the
+   difference is what reading the response adds.
+2. One SDK call on an instrumented client against the same call on a bare client, both on
+   the same mock transport, in alternating blocks so drift hits both alike: the ratio is what
+   instrumenting adds to a call (the mock transport makes the call itself as cheap as it gets,
+   so this is the worst case; a real network call is 1,000 times longer).
+
+The canned replies are the integration tests' (``tests/sdk_replies.py``); run from the
+repository root. Figures are medians over rounds; read the ratios, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from asynctokens import TokenTracker
+from tests import sdk_replies as r
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+
+
+def _per_call_ns(fn: Callable[[], Any], n: int) -> list[int]:
+    clock = time.perf_counter_ns
+    out = [0] * n
+    for i in range(n):
+        t0 = clock()
+        fn()
+        out[i] = clock() - t0
+    return out
+
+
+def _timer_ns(n: int = 100_000) -> float:
+    clock = time.perf_counter_ns
+    return statistics.median(-clock() + clock() for _ in range(n))
+
+
+def _objects() -> dict[str, Any]:
+    """One real response per SDK, and the log_tokens() call that logs the same event."""
+    chat = r.openai_client(r.Replies(r.openai_chat())).chat.completions.create(
+        model="gpt-4o", messages=MESSAGES
+    )
+    message = r.anthropic_client(r.Replies(r.anthropic_message())).messages.create(
+        model="claude-opus-4-5", max_tokens=10, messages=MESSAGES
+    )
+    gemini = r.gemini_client(r.Replies(r.gemini_reply())).models.generate_content(
+        model="gemini-2.5-pro", contents="Hi"
+    )
+    return {"openai": chat, "anthropic": message, "gemini": gemini}
+
+
+def measure_log_response(calls: int, rounds: int) -> dict[str, Any]:
+    objects = _objects()
+    hand = {
+        "openai": dict(prompt_tokens=1200, completion_tokens=300, api_type="openai",
+                       model="gpt-4o-2024-08-06", cached_tokens=1024, reasoning_tokens=128,
+                       request_id="req_chat_1"),
+        "anthropic": dict(prompt_tokens=2600, completion_tokens=300, api_type="anthropic",
+                          model="claude-opus-4-5-20251101", cached_tokens=2000,
+                          cache_write_tokens=500, reasoning_tokens=120, request_id="req_ant_1"),
+        "gemini": dict(prompt_tokens=1050, completion_tokens=300, api_type="gemini",
+                       model="gemini-2.5-pro", cached_tokens=400, reasoning_tokens=100,
+                       request_id="resp-gem-1"),
+    }  # fmt: skip
+    names = ("log_response", "log_tokens", "usage_from")
+    results: dict[str, dict[str, list[float]]] = {
+        p: {key: [] for name in names for key in (name, name + "_p99")} for p in objects
+    }
+    from asynctokens import usage_from
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = TokenTracker(Path(tmp), max_queue_events=4 * calls * rounds + 10)
+        for _ in range(rounds):
+            for provider, obj in objects.items():
+                fields = hand[provider]
+                runs: dict[str, Callable[[], Any]] = {
+                    "log_response": lambda obj=obj: tracker.log_response(obj, latency_ms=812.5),
+                    "log_tokens": lambda f=fields: tracker.log(**f, latency_ms=812.5),
+                    "usage_from": lambda obj=obj: usage_from(obj),
+                }
+                for name, fn in runs.items():
+                    gc.collect()
+                    samples = _per_call_ns(fn, calls)
+                    results[provider][name].append(statistics.median(samples))
+                    p99 = sorted(samples)[int(len(samples) * 0.99)]
+                    results[provider][name + "_p99"].append(p99)
+        tracker.close()
+    timer = _timer_ns()
+    return {
+        provider: {name: statistics.median(v) - (timer if "p99" not in name else 0)
+                   for name, v in by_name.items()}
+        for provider, by_name in results.items()
+    } | {"timer_ns": timer}  # fmt: skip
+
+
+def _calls(tracker: TokenTracker | None) -> dict[str, Callable[[], Any]]:
+    """One sync call per SDK on a client (instrumented by ``tracker`` when given)."""
+
+    def forever(reply: Callable[[], Any]) -> r.Replies:
+        replies = r.Replies()
+        replies.queue = _Endless(reply)  # type: ignore[assignment]
+        return replies
+
+    openai = r.openai_client(forever(r.openai_chat))
+    anthropic = r.anthropic_client(forever(r.anthropic_message))
+    gemini = r.gemini_client(forever(r.gemini_reply))
+    if tracker is not None:
+        for client in (openai, anthropic, gemini):
+            tracker.instrument(client)
+    return {
+        "openai": lambda: openai.chat.completions.create(model="gpt-4o", messages=MESSAGES),
+        "anthropic": lambda: anthropic.messages.create(
+            model="claude-opus-4-5", max_tokens=10, messages=MESSAGES
+        ),
+        "gemini": lambda: gemini.models.generate_content(model="gemini-2.5-pro", contents="Hi"),
+    }
+
+
+class _Endless:
+    """A reply queue that never runs out: pop() builds a fresh reply every time."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self.make = make
+
+    def pop(self, _index: int) -> Any:
+        return self.make()
+
+
+def measure_instrumented(sdk_calls: int, rounds: int, block: int = 20) -> dict[str, Any]:
+    """Per SDK: bare and instrumented calls in alternating blocks; the median paired ratio.
+
+    Pairing each instrumented block with the bare block just before it cancels the slow
+    drift of a shared machine; the median of the pairs' ratios ignores the blocks a
+    background task happened to hit.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = TokenTracker(Path(tmp), max_queue_events=sdk_calls * rounds * 3 + 10)
+        bare, tracked = _calls(None), _calls(tracker)
+        out: dict[str, Any] = {}
+        clock = time.perf_counter_ns
+        for provider in bare:
+            for fn in (bare[provider], tracked[provider]):  # warm up both
+                for _ in range(50):
+                    fn()
+            pairs: list[tuple[float, float]] = []
+            for _ in range(rounds * (sdk_calls // block)):
+                times = []
+                for fn in (bare[provider], tracked[provider]):
+                    t0 = clock()
+                    for _ in range(block):
+                        fn()
+                    times.append((clock() - t0) / block)
+                pairs.append((times[0], times[1]))
+            ratio = statistics.median(t / b for b, t in pairs)
+            out[provider] = {
+                "bare_us": statistics.median(b for b, _ in pairs) / 1000,
+                "instrumented_us": statistics.median(t for _, t in pairs) / 1000,
+                "overhead_pct": 100 * (ratio - 1),
+                "calls": len(pairs) * block,
+            }
+        assert tracker.close() is True
+    return out
+
+
+def render(log_response: dict[str, Any], instrumented: dict[str, Any]) -> str:
+    lines = [
+        "| SDK object | `log_response(resp)` p50 ns | p99 ns | `log_tokens(...)` by hand p50 ns"
+        " | added by reading the response ns | `usage_from(resp)` p50 ns |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for provider in ("openai", "anthropic", "gemini"):
+        row = log_response[provider]
+        lines.append(
+            f"| {provider} | {row['log_response']:,.0f} | {row['log_response_p99']:,.0f}"
+            f" | {row['log_tokens']:,.0f} | {row['log_response'] - row['log_tokens']:,.0f}"
+            f" | {row['usage_from']:,.0f} |"
+        )
+    lines += [
+        "",
+        "| SDK call on a mock transport | bare client µs | instrumented µs"
+        " | added (median of paired blocks) |",
+        "|---|---:|---:|---:|",
+    ]
+    for provider, row in instrumented.items():
+        lines.append(
+            f"| {provider} | {row['bare_us']:,.1f} | {row['instrumented_us']:,.1f}"
+            f" | {row['overhead_pct']:+.1f} % |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sdk_bench", description=__doc__)
+    parser.add_argument("--calls", type=int, default=100_000, help="timed log_response calls")
+    parser.add_argument("--sdk-calls", type=int, default=3_000, help="SDK calls per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    print(
+        render(
+            measure_log_response(args.calls, args.rounds),
+            measure_instrumented(args.sdk_calls, args.rounds),
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The caller's fast path: taken by the bare and the realistic call, equal to the checked path.
+
+``log()`` has one inlined test and one append for calls whose arguments are already in their
+final form; everything else goes through ``_event.build_record``. These tests make the fast
+path's silent loss fail: a spy on ``build_record`` shows which path a call took, and the line
+each path writes for the same arguments is compared field by field.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asynctokens import _event
+from tests.conftest import VOLATILE, read_lines
+
+BARE: dict[str, Any] = {"prompt_tokens": 120, "completion_tokens": 30, "api_type": "openai",
+                        "model": "gpt-4o"}  # fmt: skip
+REALISTIC: dict[str, Any] = {
+    **BARE,
+    "cached_tokens": 100,
+    "cache_write_tokens": 10,
+    "reasoning_tokens": 12,
+    "latency_ms": 812.5,
+    "request_id": "req_123",
+    "api_key": "sk-test-0000000000000000abcd",
+}
+FAILED: dict[str, Any] = {**BARE, "success": False, "error_message": "429 rate_limit: slow down"}
+SHORT_KEY: dict[str, Any] = {**BARE, "api_key": "short-key"}
+
+
+@pytest.fixture
+def slow_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Every call that reached the checked path, with its arguments."""
+    calls: list[tuple[Any, ...]] = []
+    real = _event.build_record
+
+    def spy(*args: Any) -> Any:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(_event, "build_record", spy)
+    return calls
+
+
+@pytest.mark.parametrize("call", [BARE, REALISTIC, FAILED, SHORT_KEY], ids=["bare", "realistic",
+                         "failed", "short-key"])  # fmt: skip
+def test_the_fast_path_is_taken_and_writes_what_the_checked_path_writes(
+    call: dict[str, Any], make_tracker: Any, log_dir: Path, slow_calls: list[tuple[Any, ...]]
+) -> None:
+    tracker = make_tracker()
+    assert tracker.flush_sync() is True  # nothing logged: the worker is not started yet
+    tracker.log(**BARE, metadata={})  # the first call starts the worker: never the fast path
+    slow_calls.clear()
+    tracker.log(**call)
+    assert slow_calls == []  # the fast path took it
+    tracker.log(**call, metadata={})  # an empty dict stores nothing, but is not the fast path
+    assert len(slow_calls) == 1
+    assert tracker.close() is True
+    _first, fast, checked = ({k: v for k, v in line.items() if k not in VOLATILE}
+                             for line in read_lines(log_dir))  # fmt: skip
+    assert fast == checked
+    if "latency_ms" in call:
+        assert [line["latency_ms"] for line in read_lines(log_dir)[1:]] == [812.5, 812.5]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"latency_ms": 5},  # an int latency is stored as a float by the checked path
+        {"latency_ms": float("nan")},
+        {"latency_ms": -1.0},
+        {"error_message": "x" * 501},  # cut to 500 characters by the checked path
+        {"request_id": 7},
+        {"api_key": b"sk-bytes-0000000000"},
+        {"metadata": {"job": 1}},
+        {"ts": 1_700_000_000.0},
+        {"cached_tokens": 121},  # more cached than prompt
+    ],
+)
+def test_arguments_not_in_final_form_take_the_checked_path(
+    extra: dict[str, Any], make_tracker: Any, slow_calls: list[tuple[Any, ...]]
+) -> None:
+    tracker = make_tracker()
+    tracker.log(**BARE)  # starts the worker
+    slow_calls.clear()
+    # refused or not by the checked path: what matters is that it got there
+    with contextlib.suppress(TypeError, ValueError):
+        tracker.log(**{**BARE, **extra})
+    assert len(slow_calls) == 1
