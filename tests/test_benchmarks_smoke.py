@@ -32,3 +32,16 @@ def test_reader_benchmark_runs_on_a_small_directory() -> None:
     result = reader_bench.measure(events=2_000, rounds=1)
     assert result["scanned"] == 2_000
     assert "| `asynctokens daily` (token_stats.json) |" in reader_bench.render(result)
+
+
+def test_sdk_benchmark_runs_with_tiny_counts() -> None:
+    from benchmarks import sdk_bench
+
+    log_response = sdk_bench.measure_log_response(calls=200, rounds=1)
+    instrumented = sdk_bench.measure_instrumented(sdk_calls=40, rounds=1)
+    table = sdk_bench.render(log_response, instrumented)
+    assert [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| o")] == [
+        "| openai",
+        "| openai",
+    ]
+    assert instrumented["gemini"]["calls"] == 40

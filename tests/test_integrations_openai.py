@@ -301,3 +301,29 @@ def test_instrument_changes_only_the_given_client(make_tracker: Any, log_dir: Pa
     other.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert tracker.close() is True
     assert not list(log_dir.glob("tokens_*.jsonl"))
+
+
+def test_parse_is_logged_like_create(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_chat())))
+    client.chat.completions.parse(model="gpt-4o", messages=MESSAGES)
+    assert logged(tracker, log_dir) == [CHAT_LINE]
+
+
+async def test_a_reply_without_usage_warns_at_the_users_call_and_logs_nothing(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    import httpx2
+
+    body = openai_chat().json()
+    body["usage"] = None
+    tracker = make_tracker()
+    sync = tracker.instrument(openai_client(Replies(httpx2.Response(200, json=body))))
+    asynchronous = tracker.instrument(
+        openai_client(Replies(httpx2.Response(200, json=body)), asynchronous=True)
+    )
+    with pytest.warns(UsageMissingWarning) as record:
+        sync.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        await asynchronous.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert [w.filename for w in record] == [__file__, __file__]
+    assert logged(tracker, log_dir) == []

@@ -59,7 +59,9 @@ def abandoned(partial: Usage | None, api_type: str) -> Usage:
     return Usage(0, 0, api_type=api_type, success=False, error_message=ABANDONED_UNKNOWN)
 
 
-def warn_no_usage(obj: Any, site: tuple[str, int, str, dict[str, Any]] | None) -> None:
+def warn_no_usage(
+    obj: Any, site: tuple[str, int, str, dict[str, Any]] | None, stacklevel: int = 3
+) -> None:
     """Say once per call site that a call was not logged because it carried no usage."""
     message = (
         f"asynctokens: {type(obj).__name__} carries no token usage, so this call was not"
@@ -67,7 +69,7 @@ def warn_no_usage(obj: Any, site: tuple[str, int, str, dict[str, Any]] | None) -
         " or use tracker.instrument(client), which asks for it)"
     )
     if site is None:
-        warnings.warn(message, UsageMissingWarning, stacklevel=3)
+        warnings.warn(message, UsageMissingWarning, stacklevel=stacklevel)
         return
     filename, lineno, module, module_globals = site
     warnings.warn_explicit(
@@ -98,7 +100,6 @@ class CallLog:
     def __init__(
         self,
         tracker: TokenTracker,
-        *,
         api_type: str = "unknown",
         model: str | None = None,
         api_key: str | None = None,
@@ -121,13 +122,17 @@ class CallLog:
     def latency_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000.0
 
-    def end(self, usage: Usage | None, obj: Any = None) -> None:
-        """Log the call once; later calls do nothing (a stream ends only once)."""
+    def end(self, usage: Usage | None, obj: Any = None, stacklevel: int = 1) -> None:
+        """Log the call once; later calls do nothing (a stream ends only once).
+
+        A missing usage is warned about at ``site``, else ``stacklevel`` frames above the
+        caller of this method (1: that caller itself).
+        """
         if self._done:
             return
         self._done = True
         if usage is None:
-            warn_no_usage(obj, self.site)
+            warn_no_usage(obj, self.site, stacklevel + 2)  # + this method, + warn_no_usage
             return
         try:
             log_usage(

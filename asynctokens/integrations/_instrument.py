@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import replace
+from types import CoroutineType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
+from asynctokens.integrations import anthropic, gemini, openai
 from asynctokens.integrations._call import CallLog, abandoned, call_site, failure
-from asynctokens.integrations._dispatch import usage_from
 from asynctokens.integrations._stream import wrap
 from asynctokens.integrations._usage import Usage
 
@@ -33,18 +34,20 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
     if module == "openai":
         key = getattr(client, "api_key", None)
         chat = client.chat.completions
-        _wrap(tracker, chat, "create", "openai", key, _openai_stream, inject_usage=True)
-        _wrap(tracker, client.responses, "create", "openai", key, _openai_stream)
-        _wrap(tracker, client.embeddings, "create", "openai", key, _never)
+        _wrap(tracker, chat, "create", openai, key, _IF_ASKED, inject_usage=True)
+        _wrap(tracker, chat, "parse", openai, key, _NEVER)
+        _wrap(tracker, client.responses, "create", openai, key, _IF_ASKED)
+        _wrap(tracker, client.responses, "parse", openai, key, _NEVER)
+        _wrap(tracker, client.embeddings, "create", openai, key, _NEVER)
     elif module == "anthropic":
         key = getattr(client, "api_key", None)
-        _wrap(tracker, client.messages, "create", "anthropic", key, _openai_stream)
+        _wrap(tracker, client.messages, "create", anthropic, key, _IF_ASKED)
         _wrap_stream_manager(tracker, client.messages, key)
     elif module == "google" and type(client).__module__.startswith("google.genai"):
         key = getattr(getattr(client, "_api_client", None), "api_key", None)
         for models in (client.models, client.aio.models):
-            _wrap(tracker, models, "generate_content", "gemini", key, _never)
-            _wrap(tracker, models, "generate_content_stream", "gemini", key, _always)
+            _wrap(tracker, models, "generate_content", gemini, key, _NEVER)
+            _wrap(tracker, models, "generate_content_stream", gemini, key, _ALWAYS)
     else:
         raise TypeError(
             f"instrument() takes an OpenAI, Anthropic or google.genai client, got"
@@ -54,49 +57,46 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
     return client
 
 
-def _openai_stream(kwargs: dict[str, Any]) -> bool:
-    return kwargs.get("stream") is True
+#: Whether a wrapped method returns a stream: never, always, or when called with stream=True.
+_NEVER, _ALWAYS, _IF_ASKED = 0, 1, 2
 
 
-def _never(kwargs: dict[str, Any]) -> bool:
-    return False
-
-
-def _always(kwargs: dict[str, Any]) -> bool:
-    return True
-
-
-def _usage_of(result: Any) -> Usage | None:
+def _usage_of(reader: ModuleType, result: Any) -> Usage | None:
     try:
-        return usage_from(result)
+        return reader.usage_of(result)  # type: ignore[no-any-return]
     except Exception:  # a reply of an unexpected shape is not the user's error
         return None
-
-
-def _already(owner: Any, name: str) -> bool:
-    return getattr(getattr(owner, name, None), _MARK, None) is not None
 
 
 def _wrap(
     tracker: TokenTracker,
     owner: Any,
     name: str,
-    api_type: str,
+    reader: ModuleType,
     api_key: Any,
-    streaming: Callable[[dict[str, Any]], bool],
+    streams: int,
     *,
     inject_usage: bool = False,
 ) -> None:
-    """Replace ``owner.name`` (sync or async) by a version that logs each call once."""
-    if _already(owner, name):
-        return
-    original = getattr(owner, name)
+    """Replace ``owner.name`` (sync or async) by a version that logs each call once.
+
+    The added work is kept small and flat (it runs around every SDK call, with cold caches
+    after the SDK's own work): no stack inspection unless the call streams, one reader
+    called directly, one log call.
+    """
+    original = getattr(owner, name, None)
+    if original is None or getattr(original, _MARK, None) is not None:
+        return  # a method this SDK version lacks, or one wrapped already
     key = api_key if isinstance(api_key, str) else None
+    api_type: str = reader.API_TYPE
+    # decided once: the async SDK methods are coroutine functions under their decorators
+    asynchronous = inspect.iscoroutinefunction(inspect.unwrap(original))
 
     def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
         if stream:
             return wrap(result, call, hide_usage_chunk=hide)
-        call.end(_usage_of(result), result)
+        # the user's call is 3 frames up from here (finish, then tracked or finish_async)
+        call.end(_usage_of(reader, result), result, stacklevel=3)
         return result
 
     async def finish_async(pending: Awaitable[Any], call: CallLog, stream: bool, hide: bool) -> Any:
@@ -109,7 +109,7 @@ def _wrap(
 
     @functools.wraps(original)
     def tracked(*args: Any, **kwargs: Any) -> Any:
-        stream = streaming(kwargs)
+        stream = streams == _ALWAYS or (streams == _IF_ASKED and kwargs.get("stream") is True)
         hide = False
         if stream and inject_usage:
             options = kwargs.get("stream_options")
@@ -122,19 +122,21 @@ def _wrap(
                 }
                 hide = True
         model = kwargs.get("model")
+        # a stream ends later, elsewhere: remember where it was asked for, for a warning
         call = CallLog(
             tracker,
-            api_type=api_type,
-            model=model if isinstance(model, str) else None,
-            api_key=key,
-            site=call_site(1),
+            api_type,
+            model if type(model) is str else None,
+            key,
+            None,
+            call_site(1) if stream else None,
         )
         try:
             result = original(*args, **kwargs)
         except BaseException as exc:
             call.end(failure(exc, api_type))
             raise
-        if inspect.isawaitable(result):
+        if asynchronous or type(result) is CoroutineType:
             return finish_async(result, call, stream, hide)
         return finish(result, call, stream, hide)
 
@@ -149,20 +151,16 @@ def _wrap_stream_manager(tracker: TokenTracker, messages: Any, api_key: Any) -> 
     event read; at the block's exit that snapshot is the call's usage, whichever way the user
     read the stream (events, ``text_stream``, ``get_final_message()``).
     """
-    if _already(messages, "stream"):
+    original = getattr(messages, "stream", None)
+    if original is None or getattr(original, _MARK, None) is not None:
         return
-    original = messages.stream
     key = api_key if isinstance(api_key, str) else None
 
     @functools.wraps(original)
     def tracked(*args: Any, **kwargs: Any) -> Any:
         model = kwargs.get("model")
         call = CallLog(
-            tracker,
-            api_type="anthropic",
-            model=model if isinstance(model, str) else None,
-            api_key=key,
-            site=call_site(1),
+            tracker, "anthropic", model if type(model) is str else None, key, None, call_site(1)
         )
         return _TrackedManager(original(*args, **kwargs), call)
 
@@ -183,7 +181,7 @@ class _TrackedManager:
             snapshot = self._stream.current_message_snapshot
         except (AssertionError, AttributeError):  # no message_start read yet
             snapshot = None
-        usage = _usage_of(snapshot) if snapshot is not None else None
+        usage = _usage_of(anthropic, snapshot) if snapshot is not None else None
         if usage is not None:
             request_id = getattr(self._stream, "request_id", None)
             if isinstance(request_id, str):
