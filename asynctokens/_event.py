@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+import numbers
 import operator
 import time
 from typing import Final
@@ -58,6 +59,9 @@ TOKENS_LIMIT: Final = 2**TOKENS_BITS
 #: Longest error message kept: enough for "429 quota exceeded ..." and a provider's reason,
 #: short enough that a response body pasted into it does not end up in the log.
 MAX_ERROR_CHARS: Final = 500
+#: Epoch seconds of 10000-01-01T00:00:00Z: the first instant no daily file name can hold.
+MAX_EPOCH_S: Final = 253_402_300_800
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 #: Keys this short are not stored at all, since their last 4 characters are most of the key.
 MIN_KEY_CHARS_FOR_SUFFIX: Final = 12
 _TOKEN_FIELDS: Final = (
@@ -117,9 +121,12 @@ def check_optional_text(name: str, value: object) -> str | None:
 
 
 def check_name(name: str, value: object) -> str:
-    if type(value) is not str:
+    """``value`` as a plain ``str``: a subclass (a ``StrEnum`` member) is stored as its text."""
+    if type(value) is str:
+        return value
+    if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__} {value!r}")
-    return value
+    return str.__str__(value)  # the text itself, as an exact str (not the enum's repr)
 
 
 def check_success(value: object) -> bool:
@@ -170,29 +177,47 @@ def encode_metadata(metadata: object) -> str | None:
 
 
 def check_latency(value: object) -> float | None:
+    """A float >= 0; any real number type is taken (numpy's float32 and int64 register as such)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"latency_ms must be a number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value) or value < 0:
+    latency = float(value)
+    if not math.isfinite(latency) or latency < 0:
         raise ValueError(f"latency_ms must be a finite number >= 0, got {value!r}")
-    return float(value)
+    return latency
 
 
 def timestamp_ns(ts: object) -> int:
-    """A caller-supplied event time as integer nanoseconds since the epoch, UTC."""
+    """A caller-supplied event time as integer nanoseconds since the epoch, UTC.
+
+    Checked here, at the call, against the range every reader and daily file name can hold
+    (1970 to the end of 9999): a time the worker could not turn into a day must not reach it.
+    """
     if isinstance(ts, _dt.datetime):
         if ts.tzinfo is None:
             raise ValueError("ts must be timezone-aware (e.g. datetime.now(timezone.utc))")
-        delta = ts - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+        delta = ts - _EPOCH
+        if delta.days < 0:
+            raise ValueError(f"ts must be in 1970 or later, got {ts.isoformat()}")
         return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+    if isinstance(ts, bool) or not isinstance(ts, numbers.Real):
         raise TypeError(
             f"ts must be an aware datetime or epoch seconds, got {type(ts).__name__} {ts!r}"
         )
-    if not math.isfinite(ts) or ts < 0:
+    seconds = float(ts)
+    if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"ts must be finite epoch seconds >= 0, got {ts!r}")
-    return round(ts * 1_000_000) * 1000
+    if seconds >= MAX_EPOCH_S:
+        hint = (
+            " (that looks like epoch milliseconds: divide by 1000)"
+            if seconds / 1000 < MAX_EPOCH_S
+            else ""
+        )
+        raise ValueError(
+            f"ts must be epoch seconds before the year 10000 (< {MAX_EPOCH_S:,}), got {ts!r}{hint}"
+        )
+    return round(seconds * 1_000_000) * 1000
 
 
 def build_record(

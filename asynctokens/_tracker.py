@@ -101,6 +101,7 @@ class TrackerHealth:
     pending_write: int  # encoded, waiting for a retry after a write error
     written: int
     dropped: int
+    rejected: int  # passed the call-site checks yet could not be written: counted, never hidden
     write_errors: int
     last_error: str | None
     last_error_at: str | None
@@ -560,6 +561,7 @@ class TokenTracker:
             pending_write=writer.pending_events if writer else 0,
             written=writer.written if writer else 0,
             dropped=self._dropped,
+            rejected=writer.rejected if writer else 0,
             write_errors=self._write_errors,
             last_error=self._last_error,
             last_error_at=self._last_error_at,

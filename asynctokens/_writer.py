@@ -104,8 +104,16 @@ class BatchWriter:
             off = ts - base
             if not 0 <= off < 1_000_000_000:
                 s = ts // 1_000_000_000
+                try:
+                    sec_text, new_day = second(s)
+                except (ValueError, OverflowError) as exc:
+                    # checked at the call (1970 to 9999), so only a bug gets here: this
+                    # event alone is lost, counted and said, never its batch
+                    self.rejected += 1
+                    self.debug(f"event {prefix}{n} has a time no file can hold ({ts} ns): {exc}")
+                    n += 1
+                    continue
                 base, off = s * 1_000_000_000, ts - s * 1_000_000_000
-                sec_text, new_day = second(s)
                 sec_dot = sec_text + "."
                 if new_day != day:
                     day = new_day

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import math
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,18 @@ from conftest import read_lines
         ({"metadata": {1: "non-str key"}}, TypeError, "metadata cannot be stored as JSON"),
         ({"ts": dt.datetime(2026, 1, 1)}, ValueError, "ts must be timezone-aware"),
         ({"ts": "2026-01-01"}, TypeError, "ts must be an aware datetime or epoch seconds"),
+        (
+            {"ts": 1_767_225_599_999},
+            ValueError,
+            "ts must be epoch seconds before the year 10000 (< 253,402,300,800), got"
+            " 1767225599999 (that looks like epoch milliseconds: divide by 1000)",
+        ),
+        ({"ts": 1e300}, ValueError, "before the year 10000 (< 253,402,300,800), got 1e+300"),
+        (
+            {"ts": dt.datetime(1969, 12, 31, 23, 59, tzinfo=dt.timezone.utc)},
+            ValueError,
+            "ts must be in 1970 or later, got 1969-12-31T23:59:00+00:00",
+        ),
     ],
 )
 def test_bad_argument_raises_at_the_call_site_naming_the_field(
@@ -144,3 +157,34 @@ async def test_epoch_seconds_timestamp_is_kept_to_the_microsecond(
     (event,) = read_lines(log_dir)
     assert event["ts"] == "2025-12-31T23:59:59.999999+00:00"
     assert (log_dir / "tokens_2025-12-31.jsonl").exists()
+
+
+class Model(str, enum.Enum):
+    GPT_4O = "gpt-4o"
+
+
+class Provider(str, enum.Enum):
+    OPENAI = "openai"
+
+
+def test_str_subclasses_are_stored_as_their_plain_text(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    tracker.log(3, 2, Provider.OPENAI, Model.GPT_4O, request_id=Model.GPT_4O)
+    assert tracker.close() is True
+    (line,) = read_lines(log_dir)
+    assert (line["api_type"], line["model"], line["request_id"]) == ("openai", "gpt-4o", "gpt-4o")
+
+
+def test_numpy_scalars_are_taken_for_counts_and_latency(make_tracker: Any, log_dir: Path) -> None:
+    np = pytest.importorskip("numpy")
+    tracker = make_tracker()
+    tracker.log(np.int64(1200), np.int32(300), "openai", "gpt-4o", cached_tokens=np.uint16(100),
+                latency_ms=np.float32(812.5))  # fmt: skip
+    assert tracker.close() is True
+    (line,) = read_lines(log_dir)
+    assert (line["prompt_tokens"], line["completion_tokens"], line["cached_tokens"]) == (
+        1200,
+        300,
+        100,
+    )
+    assert line["latency_ms"] == 812.5
