@@ -9,11 +9,13 @@ fragment stays one bad line that readers skip, instead of gluing itself to good 
 POSIX only for locking: on platforms without ``fcntl`` the lock is a no-op (one writer
 process per directory is then the user's responsibility).
 
-A ``flock`` belongs to the open file description, which a fork child shares: a fork taken
-while a worker thread holds a lock would leave the lock held by a child that has no thread
-to release it, and both processes would then wait on it forever. So every locked span here
-also holds ``_FORK_GUARD``, and ``os.fork`` takes that guard first (``register_at_fork``):
-a fork waits the few milliseconds an append takes instead.
+A ``flock`` belongs to the open file description, which a fork child shares: a child
+forked while a worker thread has one of these files open would keep the description (and
+so the lock) alive after the parent closed it, with no thread to close it, and the parent's
+next lock would wait forever. So every descriptor opened here is recorded in ``_OPEN_FDS``
+while it is open, and a fork child closes its copies first thing (``register_at_fork``).
+The fork waits only for that bookkeeping (``_FD_GUARD`` is held around an ``open`` and a
+``close``, never across I/O), not for an append or a stats rebuild.
 """
 
 from __future__ import annotations
@@ -30,20 +32,40 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-_FORK_GUARD = threading.RLock()
+_FD_GUARD = threading.Lock()
+_OPEN_FDS: set[int] = set()
 
 
-def _reset_fork_guard() -> None:
-    global _FORK_GUARD
-    _FORK_GUARD = threading.RLock()
+def _close_inherited_fds() -> None:
+    """In a fork child: drop the copies of the parent's open lock files, then start afresh."""
+    global _FD_GUARD
+    for fd in _OPEN_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _OPEN_FDS.clear()
+    _FD_GUARD = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(
-        before=lambda: _FORK_GUARD.acquire(),
-        after_in_parent=lambda: _FORK_GUARD.release(),
-        after_in_child=_reset_fork_guard,
+        before=lambda: _FD_GUARD.acquire(),
+        after_in_parent=lambda: _FD_GUARD.release(),
+        after_in_child=_close_inherited_fds,
     )
+
+
+def _open(path: Path, flags: int, mode: int = 0o600) -> int:
+    """``os.open``, recorded for fork children (see the module docstring)."""
+    with _FD_GUARD:
+        fd = os.open(path, flags, mode)
+        _OPEN_FDS.add(fd)
+    return fd
+
+
+def _close(fd: int) -> None:
+    with _FD_GUARD:
+        _OPEN_FDS.discard(fd)
+        os.close(fd)
 
 _WRITE_FLAGS: Final = (
     os.O_RDWR  # read access for the torn-tail check
@@ -80,13 +102,12 @@ def _unlock(fd: int) -> None:
 @contextlib.contextmanager
 def locked_file(path: Path, mode: int) -> Iterator[int]:
     """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` body."""
-    with _FORK_GUARD:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), mode)
-        try:
-            _lock(fd, exclusive=True)
-            yield fd
-        finally:
-            os.close(fd)  # closing releases the lock
+    fd = _open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        _lock(fd, exclusive=True)
+        yield fd
+    finally:
+        _close(fd)  # closing releases the lock
 
 
 def append_lines(path: Path, data: bytes | bytearray, mode: int) -> tuple[int, int, bool]:
@@ -96,34 +117,37 @@ def append_lines(path: Path, data: bytes | bytearray, mode: int) -> tuple[int, i
     skip re-reading what this process wrote itself. On a failed or short write the file is
     cut back to where it was, so a retry of the same batch cannot duplicate lines.
     """
-    with _FORK_GUARD:
-        fd = os.open(path, _WRITE_FLAGS, mode)
+    fd = _open(path, _WRITE_FLAGS, mode)
+    try:
+        _lock(fd, exclusive=True)
+        size = os.fstat(fd).st_size
+        repaired = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        payload = b"\n" + data if repaired else data  # bytes or bytearray: both write
         try:
-            _lock(fd, exclusive=True)
-            size = os.fstat(fd).st_size
-            repaired = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
-            payload = b"\n" + data if repaired else data  # bytes or bytearray: both write
-            try:
-                view = memoryview(payload)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(fd, size)
-                raise
-            start = size + 1 if repaired else size
-            return start, start + len(data), repaired
-        finally:
-            os.close(fd)
+            view = memoryview(payload)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+        start = size + 1 if repaired else size
+        return start, start + len(data), repaired
+    finally:
+        _close(fd)
 
 
 def read_range(path: Path, start: int, end: int | None = None) -> bytes:
     """Bytes ``[start, end)`` of a file read under a shared lock, so no append is half seen."""
-    with _FORK_GUARD, open(path, "rb") as f:
-        _lock(f.fileno(), exclusive=False)
-        f.seek(start)
-        return f.read() if end is None else f.read(max(0, end - start))
+    fd = _open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _lock(fd, exclusive=False)
+        with open(fd, "rb", closefd=False) as f:
+            f.seek(start)
+            return f.read() if end is None else f.read(max(0, end - start))
+    finally:
+        _close(fd)
 
 
 def replace_atomically(path: Path, data: bytes, mode: int) -> None:
