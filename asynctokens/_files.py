@@ -67,6 +67,7 @@ def _close(fd: int) -> None:
         _OPEN_FDS.discard(fd)
         os.close(fd)
 
+
 _WRITE_FLAGS: Final = (
     os.O_RDWR  # read access for the torn-tail check
     | os.O_APPEND

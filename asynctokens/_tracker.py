@@ -27,6 +27,7 @@ import atexit
 import contextlib
 import enum
 import importlib
+import itertools
 import os
 import signal
 import sys
@@ -183,6 +184,11 @@ class TokenTracker:
             raise ValueError(f"block_timeout_s must be >= 0, got {block_timeout_s!r}")
         if overflow not in ("block", "drop"):
             raise ValueError(f"overflow must be 'block' or 'drop', got {overflow!r}")
+        if max_queue_events < batch_size:
+            raise ValueError(
+                f"max_queue_events ({max_queue_events}) must be >= batch_size ({batch_size}):"
+                " a queue smaller than one batch drops events on a healthy disk"
+            )
         self._log_dir_arg = log_dir
         self._log_dir: Path | None = None
         self.batch_size = batch_size
@@ -206,9 +212,21 @@ class TokenTracker:
         self._loop_thread: int | None = None
         self._task_group: Any = None
         self._done = threading.Event()
-        self._lock = threading.Lock()  # guards start-up and the counters of the slow paths
+        # guards start-up and flush requests; re-entrant because a signal handler that logs
+        # may run on this thread while it holds the lock (the first log() starting the worker)
+        self._lock = threading.RLock()
+        self._starting = False
+        # counted without a lock for the same reason: next() on a count is atomic, and the
+        # largest value taken is the number of drops whatever the interleaving
+        self._drop_count = itertools.count(1)
         self._dropped = 0
         self._dropped_reported = 0
+        # the worker's sleep when it has nothing to do: the slow path of log(), flush() and
+        # close() wake it; the fast path never does (it sees _capacity == 0 while the worker
+        # sleeps, so the next log() takes the slow path, which wakes it)
+        self._wake = threading.Event()
+        self._asleep = False
+        self._loss_reported = False
         self._write_errors = 0
         self._last_error: str | None = None
         self._last_error_at: str | None = None
@@ -216,6 +234,7 @@ class TokenTracker:
         self._flush_requested = 0  # markers put in the queue ...
         self._flush_taken = 0  # ... and popped by the worker: unequal means a flush waits
         self._close_deadline = float("inf")
+        self._close_wait = self.close_timeout_s
         # the worker's clocks (time.monotonic()), reset when it starts
         self._next_stats = 0.0
         self._last_write = 0.0
@@ -329,6 +348,9 @@ class TokenTracker:
         """Queue a checked record: start the worker, refuse after close, or handle a full queue."""
         state = self._state
         if state is _UNSTARTED:
+            # may return with the tracker still starting, when this call interrupted the
+            # start on this very thread (a signal handler): the record then waits in the
+            # queue, which the worker reads once it runs
             self._start_thread()
         elif state is not _RUNNING:
             raise TrackerClosedError(
@@ -339,6 +361,15 @@ class TokenTracker:
             self._queue.append(record)
         else:
             self._on_full(record)
+        if self._asleep:
+            self._wake_worker()
+
+    def _wake_worker(self) -> None:
+        """Undo the worker's sleep: the fast path is open again and the worker runs."""
+        self._asleep = False
+        if self._state is _RUNNING:
+            self._capacity = self.max_queue_events
+        self._wake.set()
 
     def _on_full(self, record: Record) -> None:
         """The queue is full: wait briefly (threads without a loop, policy "block") or drop."""
@@ -349,8 +380,9 @@ class TokenTracker:
                 if len(self._queue) < self.max_queue_events:
                     self._queue.append(record)
                     return
-        with self._lock:
-            self._dropped += 1
+        dropped = next(self._drop_count)
+        if dropped > self._dropped:
+            self._dropped = dropped
 
     # -- straight from the SDKs ----------------------------------------------------------
     def log_response(
@@ -433,8 +465,9 @@ class TokenTracker:
 
     def _start_thread(self) -> None:
         with self._lock:
-            if self._state is not _UNSTARTED:
-                return
+            if self._state is not _UNSTARTED or self._starting:
+                return  # started, or being started by the call this one interrupted
+            self._starting = True
             self._prepare("thread")
             # anyio imports its backend on first run; doing that on the new thread could
             # leave a module import lock held in a child forked meanwhile, and the child's
@@ -446,6 +479,7 @@ class TokenTracker:
             self._state = _RUNNING
             self._capacity = self.max_queue_events
             self._thread.start()
+            self._starting = False
         _register_exit_hooks(self)
 
     async def __aenter__(self) -> TokenTracker:
@@ -498,7 +532,30 @@ class TokenTracker:
             return True
         if self._worker_kind == "task" and threading.get_ident() == self._loop_thread:
             return self._done.is_set()  # cannot block the loop the worker runs on
-        return self._done.wait(max(0.0, self._close_deadline - time.monotonic()))
+        done = self._done.wait(max(0.0, self._close_deadline - time.monotonic()))
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            # the worker sets _done as its last act: its thread ends right after
+            thread.join(max(0.0, self._close_deadline - time.monotonic()) if done else 0)
+        if not done:
+            self._report_loss()
+        return done
+
+    def _report_loss(self) -> None:
+        """Say once, on stderr and in the debug log, what a close left unwritten."""
+        with self._lock:
+            if self._loss_reported:
+                return
+            self._loss_reported = True
+        writer = self._writer
+        pending = writer.pending_events if writer is not None else 0
+        left = pending + sum(1 for r in list(self._queue) if type(r) is tuple)
+        message = (
+            f"closed with {left} events not written after {self._close_wait:g}s"
+            f" (last error: {self._last_error})"
+        )
+        self._record_error(message)
+        print(f"asynctokens: {message}", file=sys.stderr)
 
     def _begin_close(self, timeout: float | None) -> None:
         with self._lock:
@@ -507,9 +564,11 @@ class TokenTracker:
                 self._done.set()
             elif self._state is _RUNNING:
                 wait = self.close_timeout_s if timeout is None else timeout
+                self._close_wait = wait
                 self._close_deadline = time.monotonic() + wait
                 self._capacity = 0
                 self._state = _CLOSING
+        self._wake.set()
 
     async def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything logged so far is on disk and in ``token_stats.json``."""
@@ -538,6 +597,7 @@ class TokenTracker:
         with self._lock:
             self._flush_requested += 1
             self._queue.append(marker)
+        self._wake_worker()
         return marker
 
     @staticmethod
@@ -587,14 +647,17 @@ class TokenTracker:
 
     # -- the worker ----------------------------------------------------------------------
     async def _run(self, offload: bool) -> None:
-        """Poll the queue and hand work to :meth:`_cycle` until closed and drained."""
+        """Hand work to :meth:`_cycle` until closed and drained; sleep when there is none."""
         run: Callable[[], float | None]
         self._next_stats = time.monotonic() + self.stats_interval_s
         self._last_write = time.monotonic()
         try:
             while True:
                 if not self._has_work():
-                    await anyio.sleep(self._idle_delay())
+                    if self._queue or self._writer_busy():
+                        await anyio.sleep(self._idle_delay())  # a batch is filling: look again
+                    else:
+                        await self._sleep(offload)
                     continue
                 if offload:
                     delay = await anyio.to_thread.run_sync(self._safe_cycle)
@@ -615,6 +678,33 @@ class TokenTracker:
                     if delay is None:
                         break
                     await anyio.sleep(delay)
+
+    def _writer_busy(self) -> bool:
+        writer = self._writer
+        return writer is not None and bool(writer.pending_events or writer.stats_dirty)
+
+    async def _sleep(self, offload: bool) -> None:
+        """Nothing queued, nothing pending: sleep until an event, a flush or close wakes us.
+
+        The fast path of ``log()`` cannot wake a sleeping worker (it makes no call that
+        could), so ``_capacity`` goes to 0 first: the next ``log()`` takes the slow path,
+        which wakes the worker. An event appended by a call that had read the old capacity
+        just before is found at the latest after ``flush_interval_s``, the timeout here, the
+        same delay as a batch that is filling. An idle tracker wakes once per interval.
+        """
+        self._wake.clear()
+        self._asleep = True
+        self._capacity = 0
+        if self._queue or self._state is not _RUNNING or self._flush_requested != self._flush_taken:
+            self._wake_worker()  # raced with a log(), flush() or close(): not asleep after all
+            return
+        timeout = self.flush_interval_s
+        if offload:  # a task of the app's loop: wait on a worker thread, not on the loop
+            await anyio.to_thread.run_sync(self._wake.wait, timeout, abandon_on_cancel=True)
+        else:  # our own thread and loop: nothing else runs on it
+            self._wake.wait(timeout)
+        if self._asleep:
+            self._wake_worker()
 
     def _has_work(self) -> bool:
         """Cheap test, on the loop, of whether a cycle is due (avoids idle thread hops)."""
@@ -737,13 +827,7 @@ class TokenTracker:
 
     def _finish(self, writer: BatchWriter, *, lost: bool) -> None:
         if lost:
-            left = writer.pending_events + sum(1 for r in self._queue if type(r) is tuple)
-            message = (
-                f"closed with {left} events not written after {self.close_timeout_s}s"
-                f" (last error: {self._last_error})"
-            )
-            self._record_error(message)
-            print(f"asynctokens: {message}", file=sys.stderr)
+            self._report_loss()
         for marker in self._flush_waiters:
             if not lost:
                 marker.set()
@@ -778,12 +862,16 @@ def _register_exit_hooks(tracker: TokenTracker) -> None:
         if not _atexit_registered:
             atexit.register(_close_all_at_exit)
             _atexit_registered = True
-    if tracker is _DEFAULT and threading.current_thread() is threading.main_thread():
-        _install_sigterm_handler()
 
 
 def _install_sigterm_handler() -> None:
-    """Turn SIGTERM into SystemExit, so atexit drains, unless the app has its own handler."""
+    """Turn SIGTERM into SystemExit, so atexit drains, unless the app has its own handler.
+
+    Installed when this module is imported on the main thread, because only the main
+    thread may install a handler and the first event may come from any thread (a thread
+    pool). Until something is logged the handler does what the default would: it
+    re-delivers the signal with the default action.
+    """
     try:
         if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
             return
@@ -794,6 +882,9 @@ def _install_sigterm_handler() -> None:
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if not any(t._worker_kind == "thread" and t.state is _RUNNING for t in list(_ALL_TRACKERS)):
+        signal.raise_signal(signum)  # nothing to drain: die as if we were never there
+        return
     raise SystemExit(128 + signum)
 
 
@@ -817,16 +908,30 @@ def get_tracker() -> TokenTracker:
 
 
 def configure(**options: Any) -> TokenTracker:
-    """Set the default tracker's options (log_dir, batch_size, ...) before its first event."""
+    """Change some of the default tracker's options before its first event.
+
+    Options not given keep their current value (a second ``configure()`` does not undo the
+    first); every option is checked before any is changed.
+    """
     if _DEFAULT.state is not _UNSTARTED:
         raise RuntimeError(
             "configure() must be called before the first log_tokens() call:"
             " the default tracker is already running."
         )
-    defaults = TokenTracker.__init__.__kwdefaults__ or {}
-    _DEFAULT._set_options(options.pop("log_dir", None), **{**defaults, **options})
+    names = TokenTracker.__init__.__kwdefaults__ or {}
+    unknown = sorted(set(options) - set(names) - {"log_dir"})
+    if unknown:
+        raise TypeError(
+            f"configure() got unknown options {unknown}; known: {['log_dir', *sorted(names)]}"
+        )
+    current = {name: getattr(_DEFAULT, name) for name in names}
+    log_dir = options.pop("log_dir", _DEFAULT._log_dir_arg)
+    _DEFAULT._set_options(log_dir, **{**current, **options})
     return _DEFAULT
 
+
+if threading.current_thread() is threading.main_thread():
+    _install_sigterm_handler()
 
 log_tokens = _DEFAULT.log
 log_response = _DEFAULT.log_response

@@ -32,7 +32,7 @@ def write_fixture(log_dir: Path, events: int) -> None:
 
     start = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp()
     step = 30 * 86_400 / events
-    tracker = TokenTracker(log_dir, max_queue_events=events + 1)
+    tracker = TokenTracker(log_dir, max_queue_events=max(events + 1, 2000))
     for i in range(events):
         api, model = MODELS[i % 4]
         tracker.log(100 + i % 900, 50 + i % 400, api, model, success=i % 50 != 0,

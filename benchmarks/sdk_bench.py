@@ -82,7 +82,7 @@ def measure_log_response(calls: int, rounds: int) -> dict[str, Any]:
     from asynctokens import usage_from
 
     with tempfile.TemporaryDirectory() as tmp:
-        tracker = TokenTracker(Path(tmp), max_queue_events=4 * calls * rounds + 10)
+        tracker = TokenTracker(Path(tmp), max_queue_events=4 * calls * rounds + 2000)
         for _ in range(rounds):
             for provider, obj in objects.items():
                 fields = hand[provider]
@@ -147,7 +147,7 @@ def measure_instrumented(sdk_calls: int, rounds: int, block: int = 20) -> dict[s
     background task happened to hit.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        tracker = TokenTracker(Path(tmp), max_queue_events=sdk_calls * rounds * 3 + 10)
+        tracker = TokenTracker(Path(tmp), max_queue_events=sdk_calls * rounds * 3 + 2000)
         bare, tracked = _calls(None), _calls(tracker)
         out: dict[str, Any] = {}
         clock = time.perf_counter_ns

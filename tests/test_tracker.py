@@ -217,7 +217,7 @@ async def test_entering_a_started_tracker_says_why_it_cannot(make_tracker: Any) 
 async def test_full_queue_with_drop_policy_counts_every_dropped_event(
     make_tracker: Any, log_dir: Path
 ) -> None:
-    async with make_tracker(max_queue_events=10, overflow="drop") as tracker:
+    async with make_tracker(max_queue_events=10, batch_size=10, overflow="drop") as tracker:
         for _ in range(100):  # no await: the worker task cannot run in between
             tracker.log(1, 1)
         assert tracker.health().dropped == 90
@@ -228,7 +228,9 @@ async def test_full_queue_with_drop_policy_counts_every_dropped_event(
 async def test_block_policy_never_blocks_the_loop_the_worker_runs_on(
     make_tracker: Any, log_dir: Path
 ) -> None:
-    async with make_tracker(max_queue_events=5, overflow="block", block_timeout_s=30) as tracker:
+    async with make_tracker(
+        max_queue_events=5, batch_size=5, overflow="block", block_timeout_s=30
+    ) as tracker:
         for _ in range(8):
             tracker.log(1, 1)
         assert tracker.health().dropped == 3

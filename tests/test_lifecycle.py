@@ -1,0 +1,197 @@
+"""The worker's life: it sleeps when idle, wakes for work, and is gone when close() returns."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from asynctokens import TokenTracker
+from tests.conftest import read_lines, run_script
+
+
+def writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "asynctokens-writer"]
+
+
+def test_close_returns_after_the_worker_thread_has_ended(make_tracker: Any) -> None:
+    before = len(writer_threads())
+    tracker = make_tracker()
+    tracker.log(1, 1)
+    assert len(writer_threads()) == before + 1
+    assert tracker.close() is True
+    assert len(writer_threads()) == before
+
+
+def test_an_idle_worker_wakes_for_the_next_event(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker(flush_interval_s=30.0)  # a sleep far longer than the test
+    tracker.log(1, 1)
+    assert tracker.flush_sync(timeout=5) is True
+    time.sleep(0.05)  # the worker is asleep now: nothing queued, nothing pending
+    tracker.log(2, 2)
+    assert tracker.flush_sync(timeout=5) is True  # woken by the flush, long before 30 s
+    assert [line["prompt_tokens"] for line in read_lines(log_dir)] == [1, 2]
+
+
+def test_idle_trackers_cost_no_cpu(tmp_path: Path) -> None:
+    result = run_script(
+        """
+        import time
+        from asynctokens import TokenTracker
+        trackers = [TokenTracker(f"logs/{i}") for i in range(50)]
+        for t in trackers:
+            t.log(1, 1)
+            assert t.flush_sync(timeout=10)
+        time.sleep(0.2)
+        cpu = time.process_time()
+        time.sleep(1.0)
+        print(round(time.process_time() - cpu, 4))
+        """,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    # 50 sleeping workers wake once per flush interval (1 s): well under 2 % of a core
+    assert float(result.stdout) < 0.02, result.stdout
+
+
+def test_a_never_closed_tracker_is_drained_at_exit(tmp_path: Path) -> None:
+    result = run_script(
+        """
+        from asynctokens import TokenTracker
+        tracker = TokenTracker("out", flush_interval_s=60)
+        for i in range(1000):
+            tracker.log(i, 1)
+        """,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(read_lines(tmp_path / "out")) == 1000
+
+
+def test_a_timed_out_close_says_how_many_events_and_which_timeout(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the log directory should be")
+    result = run_script(
+        f"""
+        from asynctokens import TokenTracker
+        tracker = TokenTracker({str(blocked / "tokens")!r})
+        for i in range(3):
+            tracker.log(1, 1)
+        print(tracker.close(timeout=0.3))
+        """,
+        cwd=tmp_path,
+    )
+    assert result.stdout == "False\n"
+    lines = [line for line in result.stderr.splitlines() if line.startswith("asynctokens:")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("asynctokens: closed with 3 events not written after 0.3s")
+
+
+def test_logging_from_a_signal_handler_never_deadlocks(tmp_path: Path) -> None:
+    # an alarm every 0.5 ms logs from its handler while the main thread makes the first call
+    # (which starts the worker under the tracker's lock) and then many more
+    script = """
+        import signal
+        from asynctokens import configure, log_tokens
+        configure(log_dir="out")
+        def on_alarm(signum, frame):
+            log_tokens(0, 1, "alarm", "handler")
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, 0.0005, 0.0005)
+        for i in range(2000):
+            log_tokens(1, 0, "main", "loop")
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        print("done")
+    """
+    for attempt in range(5):
+        run = tmp_path / str(attempt)
+        run.mkdir()
+        result = run_script(script, cwd=run, timeout=60)
+        assert result.returncode == 0 and result.stdout == "done\n", result.stderr
+        lines = read_lines(run / "out")
+        assert sum(1 for line in lines if line["api_type"] == "main") == 2000
+        assert sum(1 for line in lines if line["api_type"] == "alarm") >= 1
+
+
+def test_the_first_event_of_a_process_logged_from_a_thread_is_drained_by_sigterm(
+    tmp_path: Path,
+) -> None:
+    import signal
+    import subprocess
+
+    script = """
+        import threading, time, sys
+        from asynctokens import configure, log_tokens
+        configure(log_dir="out", flush_interval_s=60)
+        def work():
+            for i in range(500):
+                log_tokens(1, 1)
+            print("logged", flush=True)
+        threading.Thread(target=work).start()
+        time.sleep(60)
+    """
+    import textwrap
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == "logged\n"
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert len(read_lines(tmp_path / "out")) == 500
+
+
+def test_tracker_option_mistakes_are_refused_up_front() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match=r"max_queue_events \(100\) must be >= batch_size"):
+        TokenTracker(batch_size=2000, max_queue_events=100)
+
+
+def test_sigterm_before_anything_was_logged_ends_the_process_as_usual(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time, asynctokens; asynctokens.log_tokens; print('up',"
+         " flush=True); time.sleep(60)"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGTERM
+
+
+def test_configure_changes_only_the_options_it_is_given(tmp_path: Path) -> None:
+    result = run_script(
+        """
+        from asynctokens import configure, get_tracker
+        configure(log_dir="out", batch_size=500)
+        configure(flush_interval_s=0.5)
+        t = get_tracker()
+        print(t.log_dir.name, t.batch_size, t.flush_interval_s, t.max_queue_events)
+        try:
+            configure(batch_size=10, flush_intervall_s=1)
+        except TypeError as exc:
+            print(exc)
+        print(t.batch_size)
+        """,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "out 500 0.5 200000",
+        "configure() got unknown options ['flush_intervall_s']; known: ['log_dir',"
+        " 'batch_size', 'block_timeout_s', 'close_timeout_s', 'dir_mode', 'file_mode',"
+        " 'flush_interval_s', 'max_queue_events', 'overflow', 'stats_interval_s']",
+        "500",
+    ]
