@@ -848,20 +848,35 @@ class TokenTracker:
 _ALL_TRACKERS: weakref.WeakSet[TokenTracker] = weakref.WeakSet()
 _hooks_lock = threading.Lock()
 _atexit_registered = False
+_draining_at_exit = False
+_mp_finalizer_pid = 0
 
 
 def _close_all_at_exit() -> None:
+    global _draining_at_exit
+    _draining_at_exit = True
     for tracker in list(_ALL_TRACKERS):
         if tracker._worker_kind == "thread" and tracker.state in (_RUNNING, _CLOSING):
             tracker.close()
 
 
 def _register_exit_hooks(tracker: TokenTracker) -> None:
-    global _atexit_registered
+    """Drain at exit: atexit, and in a multiprocessing child its own exit hooks.
+
+    A child of ``multiprocessing`` (``Process``, ``Pool`` and ``ProcessPoolExecutor``
+    workers, whatever the start method) leaves through ``os._exit``, which skips atexit;
+    before that it runs the finalizers of ``multiprocessing.util``, so the drain is
+    registered there too, once per process.
+    """
+    global _atexit_registered, _mp_finalizer_pid
     with _hooks_lock:
         if not _atexit_registered:
             atexit.register(_close_all_at_exit)
             _atexit_registered = True
+        mp = sys.modules.get("multiprocessing")
+        if mp is not None and _mp_finalizer_pid != os.getpid() and mp.parent_process() is not None:
+            mp.util.Finalize(None, _close_all_at_exit, exitpriority=100)
+            _mp_finalizer_pid = os.getpid()
 
 
 def _install_sigterm_handler() -> None:
@@ -881,16 +896,29 @@ def _install_sigterm_handler() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """Drain every thread-worker tracker, then leave as SystemExit (exit code 143).
+
+    The drain runs here, in the handler, before the exit unwinds anything: a process may be
+    in the middle of its own exit when SIGTERM arrives (a ``Pool`` terminates workers that
+    are running their exit hooks), and an exception raised there would skip the hooks that
+    would have drained. A SIGTERM that arrives during the drain is ignored (the drain is
+    bounded by ``close_timeout_s``).
+    """
+    if _draining_at_exit:
+        return
     if not any(t._worker_kind == "thread" and t.state is _RUNNING for t in list(_ALL_TRACKERS)):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.raise_signal(signum)  # nothing to drain: die as if we were never there
         return
+    _close_all_at_exit()
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise SystemExit(128 + signum)
 
 
 def _after_fork_in_child() -> None:
-    global _hooks_lock
+    global _hooks_lock, _draining_at_exit
     _hooks_lock = threading.Lock()
+    _draining_at_exit = False
     for tracker in list(_ALL_TRACKERS):
         tracker._after_fork_in_child()
 
