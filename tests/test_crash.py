@@ -60,7 +60,10 @@ def kill_one(log_dir: Path, run: str, rng: random.Random) -> tuple[int, float]:
     return required, delay
 
 
-@pytest.mark.parametrize("kills", [pytest.param(20, id="20-kills")])
+@pytest.mark.parametrize(
+    "kills",
+    [pytest.param(6, id="6-kills"), pytest.param(20, id="20-kills", marks=pytest.mark.slow)],
+)
 def test_sigkill_at_random_moments_keeps_every_file_usable(tmp_path: Path, kills: int) -> None:
     rng = random.Random(20261123)
     log_dir = tmp_path / "tokens"
