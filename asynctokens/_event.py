@@ -2,7 +2,7 @@
 
 The hot path queues a plain tuple in the order of :data:`RECORD_FIELDS`: a tuple of atoms
 is the cheapest thing to build and the garbage collector does not scan it (a backlog of
-queued dicts caused 25 to 144 ms stalls, see PERF.md). The dict and the text of the line are
+queued dicts caused 25 to 144 ms stalls, see docs/PERF.md). The dict and the text of the line are
 built on the worker. The tracker inlines the cheap type test; the functions here run only
 when that test fails or an optional argument was given, so their cost is off the hot path.
 """
@@ -162,7 +162,7 @@ def encode_metadata(metadata: object) -> str | None:
     Serialising here, not on the worker, means a caller that mutates its dict after the call
     cannot change what is logged, and an unserialisable value fails in the caller's frame
     with orjson's message, not later in the worker. Text rather than bytes, because orjson
-    keeps a ~4 KiB buffer alive behind each bytes it returns (PERF.md).
+    keeps a ~4 KiB buffer alive behind each bytes it returns (docs/PERF.md).
     """
     if metadata is None:
         return None

@@ -1,4 +1,4 @@
-"""The on-disk contract shared by the writer and the reader (see FORMAT.md).
+"""The on-disk contract shared by the writer and the reader (see docs/FORMAT.md).
 
 Everything that decides what a byte in ``logs/tokens`` means lives here: file names, the
 timestamp text, the fields of a line and how a line is judged valid. Both sides import this
@@ -128,8 +128,9 @@ def event_values(obj: Any) -> EventValues | None:
     """(api_type, model, success, prompt, completion, cached, cache_write, reasoning) of a
     parsed line, or None when the line is not a valid event.
 
-    Only what reports depend on is checked: the string fields, the non-negative integer
-    token counts and ``success``. Unknown fields pass through untouched, as FORMAT.md asks.
+    Only what reports depend on is checked: the string fields, the integer token counts
+    (from 0 to what a writer can write) and ``success``. Unknown fields pass through
+    untouched, as docs/FORMAT.md asks.
     One itemgetter call and chained identity tests: this runs for every line of a scan.
     """
     try:
@@ -140,7 +141,11 @@ def event_values(obj: Any) -> EventValues | None:
         type(obj) is dict
         and str is type(api) is type(model) is type(event_id) is type(ts)
         and int is type(p) is type(c) is type(ca) is type(cw) is type(r) is type(total)
-        and (p | c | ca | cw | r | total) >= 0
+        # every count >= 0 and < 2**41 in one test (a negative one shifts to -1): the writer
+        # never writes a count of 2**40 or more (_event.TOKENS_LIMIT) nor so a total of
+        # 2**41, so a larger one was edited in, and sums of such lines would overflow the
+        # 64 bits the stats file holds
+        and not (p | c | ca | cw | r | total) >> 41
         and (ok is True or ok is False)
     ):
         return api, model, ok, p, c, ca, cw, r

@@ -74,6 +74,16 @@ _MIN_KEY: Final = _event.MIN_KEY_CHARS_FOR_SUFFIX
 OverflowPolicy = Literal["block", "drop"]
 
 
+class _FlushMarker(threading.Event):
+    """A flush request in the queue: set once everything before it is written.
+
+    ``ok`` is False when the lines were written but ``token_stats.json`` could not be
+    updated (the error is in ``health()``): the flush returns at once, with False.
+    """
+
+    ok = True
+
+
 class TrackerState(enum.Enum):
     """A tracker's lifetime: UNSTARTED -> RUNNING -> CLOSING -> CLOSED."""
 
@@ -102,6 +112,7 @@ class TrackerHealth:
     pending_write: int  # encoded, waiting for a retry after a write error
     written: int
     dropped: int
+    stats_errors: int  # failed updates of token_stats.json (the lines were written)
     rejected: int  # passed the call-site checks yet could not be written: counted, never hidden
     write_errors: int
     last_error: str | None
@@ -203,7 +214,7 @@ class TokenTracker:
 
     def _init_runtime(self) -> None:
         """Fresh per-process state; also what a fork child starts from."""
-        self._queue: deque[Record | threading.Event] = deque()
+        self._queue: deque[Record | _FlushMarker] = deque()
         self._state = _UNSTARTED
         self._capacity = 0  # max_queue_events while running, else 0 to divert log() to checks
         self._worker_kind: str | None = None
@@ -230,7 +241,8 @@ class TokenTracker:
         self._write_errors = 0
         self._last_error: str | None = None
         self._last_error_at: str | None = None
-        self._flush_waiters: list[threading.Event] = []
+        self._flush_waiters: list[_FlushMarker] = []
+        self._stats_errors = 0
         self._flush_requested = 0  # markers put in the queue ...
         self._flush_taken = 0  # ... and popped by the worker: unequal means a flush waits
         self._close_deadline = float("inf")
@@ -576,7 +588,7 @@ class TokenTracker:
         if marker is None:
             return True
         deadline = time.monotonic() + (self.close_timeout_s if timeout is None else timeout)
-        return await self._wait_async(marker, deadline)
+        return await self._wait_async(marker, deadline) and marker.ok
 
     def flush_sync(self, timeout: float | None = None) -> bool:
         """Blocking form of :meth:`flush`; not for the event loop a task worker runs on."""
@@ -588,12 +600,12 @@ class TokenTracker:
         marker = self._request_flush()
         if marker is None:
             return True
-        return marker.wait(self.close_timeout_s if timeout is None else timeout)
+        return marker.wait(self.close_timeout_s if timeout is None else timeout) and marker.ok
 
-    def _request_flush(self) -> threading.Event | None:
+    def _request_flush(self) -> _FlushMarker | None:
         if self._state is _UNSTARTED or (self._state is _CLOSED and not self._queue):
             return None
-        marker = threading.Event()
+        marker = _FlushMarker()
         with self._lock:
             self._flush_requested += 1
             self._queue.append(marker)
@@ -621,6 +633,7 @@ class TokenTracker:
             pending_write=writer.pending_events if writer else 0,
             written=writer.written if writer else 0,
             dropped=self._dropped,
+            stats_errors=self._stats_errors,
             rejected=writer.rejected if writer else 0,
             write_errors=self._write_errors,
             last_error=self._last_error,
@@ -628,19 +641,39 @@ class TokenTracker:
         )
 
     def get_summary(self) -> dict[str, Any]:
-        """Totals and per-model/per-provider/per-day rows of the whole log directory.
+        """Totals and per-model/per-provider/per-day rows; never raises, never blocks a loop.
 
-        Flushes first where it may block (not on the event loop of a task worker, where
-        ``await flush()`` first gives the exact figure), then reads what is on disk, so the
-        result covers every process writing the directory.
+        Off an event loop: flushes, then reads the whole log directory (every process that
+        writes it), with ``"scope": "directory"``. On a thread that runs an event loop, where
+        reading files could stall every other task: what this tracker itself has written,
+        from memory, with ``"scope": "process"`` (``await aget_summary()`` gives the
+        directory there). When the directory cannot be read, the in-memory figures too,
+        with the reason in ``"error"``.
         """
-        if self._state is _RUNNING and not (
-            self._worker_kind == "task" and threading.get_ident() == self._loop_thread
-        ):
+        if _in_event_loop():
+            return self._own_summary()
+        if self._state is _RUNNING:
             self.flush_sync()
-        if not self.log_dir.is_dir():
-            return Aggregate().summary()
-        return _statsfile.current(self.log_dir).agg.summary()
+        return self._directory_summary()
+
+    async def aget_summary(self) -> dict[str, Any]:
+        """The whole directory's summary, read on a worker thread so the loop runs on."""
+        await self.flush()
+        return await anyio.to_thread.run_sync(self._directory_summary)
+
+    def _directory_summary(self) -> dict[str, Any]:
+        try:
+            if not self.log_dir.is_dir():
+                return {**Aggregate().summary(), "scope": "directory"}
+            return {**_statsfile.current(self.log_dir).agg.summary(), "scope": "directory"}
+        except Exception as exc:  # e.g. sums an edited line pushed past 64 bits, EACCES
+            self._record_error(f"reading {self.log_dir} for a summary failed: {exc!r}")
+            return {**self._own_summary(), "error": f"{type(exc).__name__}: {exc}"}
+
+    def _own_summary(self) -> dict[str, Any]:
+        writer = self._writer
+        totals = writer.totals if writer is not None else Aggregate()
+        return {**totals.summary(), "scope": "process"}
 
     def print_summary(self, file: Any = None) -> None:
         print(_text.render_summary(self.get_summary()), file=file or sys.stdout)
@@ -762,11 +795,20 @@ class TokenTracker:
             now >= self._next_stats or self._flush_waiters or (closing and not self._queue)
         )
         if stats_due and not writer.pending_events:
+            stats_ok = True
             try:
                 writer.update_stats()
-            except OSError as exc:
-                self._record_error(f"updating token_stats.json failed: {exc}")
+            except Exception as exc:  # an unusable stats file must never wedge the writer
+                stats_ok = False
+                self._stats_errors += 1
+                self._record_error(
+                    f"updating token_stats.json failed: {exc!r}; the lines are written and"
+                    " the next update (or any reader) folds them from the files"
+                )
+                writer.forget_own()  # an optimisation only: nothing is lost by dropping it
             self._next_stats = now + self.stats_interval_s
+            for marker in self._flush_waiters:
+                marker.ok = stats_ok
         if self._flush_waiters and not writer.pending_events and not writer.stats_dirty:
             for marker in self._flush_waiters:
                 marker.set()
@@ -791,7 +833,7 @@ class TokenTracker:
         popleft = q.popleft
         items = [popleft() for _ in range(min(self.batch_size, len(q)))]
         if self._flush_requested != self._flush_taken:
-            markers = [m for m in items if type(m) is threading.Event]
+            markers = [m for m in items if type(m) is _FlushMarker]
             if markers:
                 self._flush_waiters.extend(markers)
                 self._flush_taken += len(markers)

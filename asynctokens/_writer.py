@@ -63,6 +63,8 @@ class BatchWriter:
         self._pending: deque[_Chunk] = deque()
         self._own: dict[str, list[_statsfile.OwnRange]] = {}
         self.written = 0
+        #: Everything this writer has appended, for a summary that needs no file (on a loop).
+        self.totals = Aggregate()
         self._quoted: dict[str, str] = {}
         self.rejected = 0  # events no encoding could write (none known; counted, not hidden)
         self._debug_backlog: deque[str] = deque(maxlen=_MAX_DEBUG_BACKLOG)
@@ -78,7 +80,7 @@ class BatchWriter:
     def add_batch(self, records: list[Record]) -> None:
         """Encode records into per-day chunks queued for :meth:`write_pending`.
 
-        The hottest loop of the writer (PERF.md: per-event work on the writer is what lets a
+        The hottest loop of the writer (docs/PERF.md: per-event work on the writer is what lets a
         queue grow on 2 cores; py-spy put the dict build and ``orjson.dumps`` at 28 % of an
         end-to-end run). A record with no optional field, by far the common case, is written
         through one f-string template whose strings were JSON-quoted by orjson when its
@@ -238,12 +240,21 @@ class BatchWriter:
             )
             self._pending.popleft()
             self._own.setdefault(name, []).append(_statsfile.OwnRange(start, end, chunk.agg))
+            self.totals.merge(chunk.agg)
             done += chunk.count
             if repaired:
                 self.debug(f"ended a torn last line in {name} at byte {start - 1}")
         self.written += done
         self.flush_debug()
         return done
+
+    def forget_own(self) -> None:
+        """Drop the record of what we appended (after a failed stats update).
+
+        The stats file folds whatever lies past the offsets it recorded, whoever wrote it,
+        so the next update reads our lines from the files instead: slower, never wrong.
+        """
+        self._own = {}
 
     def update_stats(self) -> Aggregate:
         """Merge what was written into ``token_stats.json``; OSError keeps it for next time."""
