@@ -44,7 +44,7 @@ from typing import Any, Final, Literal
 
 import anyio
 
-from asynctokens import _event, _statsfile, _text
+from asynctokens import _event, _files, _statsfile, _text
 from asynctokens._errors import TrackerClosedError
 from asynctokens._event import Record
 from asynctokens._format import resolve_log_dir
@@ -252,6 +252,7 @@ class TokenTracker:
         self._last_write = 0.0
         self._retry_at = 0.0
         self._retry_delay = _RETRY_MIN_S
+        self._writes_failing = False
         self._busy_until = 0.0
 
     # -- the hot path --------------------------------------------------------------------
@@ -384,14 +385,33 @@ class TokenTracker:
         self._wake.set()
 
     def _on_full(self, record: Record) -> None:
-        """The queue is full: wait briefly (threads without a loop, policy "block") or drop."""
-        if self.overflow == "block" and self.block_timeout_s > 0 and not _in_event_loop():
+        """The queue is full: wait for room (threads without a loop, policy "block") or drop.
+
+        "block" waits as long as the worker keeps writing, whatever the number of threads
+        waiting: ``block_timeout_s`` is how long it may make no progress at all. While the
+        writes fail (a full disk, an unwritable directory) it does not wait: each call would
+        stall for nothing, so the event is dropped and counted at once.
+        """
+        writer = self._writer
+        if (
+            self.overflow == "block"
+            and self.block_timeout_s > 0
+            and not self._writes_failing
+            and writer is not None
+            and not _in_event_loop()
+        ):
+            seen = writer.written
             deadline = time.monotonic() + self.block_timeout_s
-            while self._state is _RUNNING and time.monotonic() < deadline:
+            while self._state is _RUNNING and not self._writes_failing:
                 time.sleep(_BLOCK_STEP_S)
                 if len(self._queue) < self.max_queue_events:
                     self._queue.append(record)
                     return
+                now = time.monotonic()
+                if writer.written != seen:  # progress: the wait goes on
+                    seen, deadline = writer.written, now + self.block_timeout_s
+                elif now >= deadline:
+                    break
         dropped = next(self._drop_count)
         if dropped > self._dropped:
             self._dropped = dropped
@@ -474,6 +494,27 @@ class TokenTracker:
         self._writer = BatchWriter(self._log_dir, file_mode=self.file_mode, dir_mode=self.dir_mode)
         self._worker_kind = kind
         self._done.clear()
+        self._check_log_dir(self._log_dir)
+
+    def _check_log_dir(self, log_dir: Path) -> None:
+        """Say at once, not after the first batch, when the directory cannot be written.
+
+        Nothing is raised (the application never sees a writer fault): the events stay
+        queued and the worker retries, so a directory fixed in time loses nothing.
+        """
+        try:
+            _files.ensure_dir(log_dir, self.dir_mode)
+            if not os.access(log_dir, os.W_OK | os.X_OK):
+                raise PermissionError(f"no write permission on {log_dir}")
+        except OSError as exc:
+            self._writes_failing = True
+            message = (
+                f"cannot write token logs to {log_dir}: {exc}. Events are kept in memory"
+                f" (up to max_queue_events={self.max_queue_events}, then dropped and counted)"
+                " and the writes are retried; fix the directory or pass another log_dir."
+            )
+            self._record_error(message)
+            print(f"asynctokens: {message}", file=sys.stderr)
 
     def _start_thread(self) -> None:
         with self._lock:
@@ -785,6 +826,7 @@ class TokenTracker:
             else:
                 self._last_write = now
                 self._retry_delay = _RETRY_MIN_S
+                self._writes_failing = False
         self._report_drops(writer)
         more = bool(self._queue) and (
             closing
@@ -845,6 +887,7 @@ class TokenTracker:
 
     def _write_failed(self, writer: BatchWriter, exc: OSError) -> None:
         self._write_errors += 1
+        self._writes_failing = True
         self._record_error(
             f"writing {writer.pending_events} events to {writer.log_dir} failed: {exc};"
             f" retrying in {self._retry_delay:.2f}s"

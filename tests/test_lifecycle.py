@@ -85,8 +85,9 @@ def test_a_timed_out_close_says_how_many_events_and_which_timeout(tmp_path: Path
     )
     assert result.stdout == "False\n"
     lines = [line for line in result.stderr.splitlines() if line.startswith("asynctokens:")]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("asynctokens: closed with 3 events not written after 0.3s")
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith("asynctokens: cannot write token logs to ")  # at the first log
+    assert lines[1].startswith("asynctokens: closed with 3 events not written after 0.3s")
 
 
 def test_logging_from_a_signal_handler_never_deadlocks(tmp_path: Path) -> None:
@@ -195,3 +196,39 @@ def test_configure_changes_only_the_options_it_is_given(tmp_path: Path) -> None:
         " 'flush_interval_s', 'max_queue_events', 'overflow', 'stats_interval_s']",
         "500",
     ]
+
+
+def test_an_unwritable_directory_is_reported_at_once_and_never_stalls_the_caller(
+    tmp_path: Path,
+) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the log directory should be")
+    tracker = TokenTracker(blocked / "tokens", max_queue_events=10, batch_size=10)
+    started = time.monotonic()
+    for _ in range(100):
+        tracker.log(1, 1)  # a full queue, a failing writer: dropped at once, not after 1 s
+    assert time.monotonic() - started < 5
+    health = tracker.health()
+    assert health.last_error is not None and "cannot write token logs to" in health.last_error
+    assert health.dropped + health.queue_depth + health.pending_write == 100
+    assert health.dropped >= 90
+    assert tracker.close(timeout=0.2) is False
+
+
+def test_the_block_policy_drops_nothing_whatever_the_number_of_threads(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker(max_queue_events=200, batch_size=200, block_timeout_s=0.05)
+
+    def work() -> None:
+        for i in range(2000):
+            tracker.log(i, 1)
+
+    threads = [threading.Thread(target=work) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert tracker.close() is True
+    assert tracker.health().dropped == 0
+    assert len(read_lines(log_dir)) == 64_000
