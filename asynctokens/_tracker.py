@@ -238,6 +238,7 @@ class TokenTracker:
         self._wake = threading.Event()
         self._asleep = False
         self._loss_reported = False
+        self._closed_at_exit = False
         self._write_errors = 0
         self._last_error: str | None = None
         self._last_error_at: str | None = None
@@ -359,6 +360,9 @@ class TokenTracker:
 
     def _enqueue(self, record: Record) -> None:
         """Queue a checked record: start the worker, refuse after close, or handle a full queue."""
+        if _draining_at_exit and (self._state is _UNSTARTED or self._closed_at_exit):
+            self._write_at_exit(record)
+            return
         state = self._state
         if state is _UNSTARTED:
             # may return with the tracker still starting, when this call interrupted the
@@ -376,6 +380,40 @@ class TokenTracker:
             self._on_full(record)
         if self._asleep:
             self._wake_worker()
+
+    def _write_at_exit(self, record: Record) -> None:
+        """An event logged after the exit drain (a late atexit handler, a ``__del__``).
+
+        There is no worker any more, and at interpreter shutdown no thread can start: the
+        event is written here, in the caller's thread, or refused on stderr and counted.
+        """
+        if sys.is_finalizing():
+            self._note_drop()
+            print(
+                "asynctokens: an event logged during interpreter shutdown (after the exit"
+                " drain, e.g. from __del__) cannot be written; log it before exit",
+                file=sys.stderr,
+            )
+            return
+        with self._lock:
+            try:
+                if self._writer is None:
+                    self._log_dir = resolve_log_dir(self._log_dir_arg).absolute()
+                    self._writer = BatchWriter(
+                        self._log_dir, file_mode=self.file_mode, dir_mode=self.dir_mode
+                    )
+                self._writer.add_batch([record])
+                self._writer.write_pending()
+                self._writer.update_stats()
+            except Exception as exc:  # the app is exiting: say it, never raise into it
+                self._note_drop()
+                print(f"asynctokens: an event logged at exit was not written: {exc}",
+                      file=sys.stderr)  # fmt: skip
+
+    def _note_drop(self) -> None:
+        dropped = next(self._drop_count)
+        if dropped > self._dropped:
+            self._dropped = dropped
 
     def _wake_worker(self) -> None:
         """Undo the worker's sleep: the fast path is open again and the worker runs."""
@@ -412,9 +450,7 @@ class TokenTracker:
                     seen, deadline = writer.written, now + self.block_timeout_s
                 elif now >= deadline:
                     break
-        dropped = next(self._drop_count)
-        if dropped > self._dropped:
-            self._dropped = dropped
+        self._note_drop()
 
     # -- straight from the SDKs ----------------------------------------------------------
     def log_response(
@@ -934,7 +970,7 @@ _ALL_TRACKERS: weakref.WeakSet[TokenTracker] = weakref.WeakSet()
 _hooks_lock = threading.Lock()
 _atexit_registered = False
 _draining_at_exit = False
-_mp_finalizer_pid = 0
+_mp_finalizer: Any = None  # the multiprocessing.util.Finalize of this process, if any
 
 
 def _close_all_at_exit() -> None:
@@ -942,6 +978,7 @@ def _close_all_at_exit() -> None:
     _draining_at_exit = True
     for tracker in list(_ALL_TRACKERS):
         if tracker._worker_kind == "thread" and tracker.state in (_RUNNING, _CLOSING):
+            tracker._closed_at_exit = True
             tracker.close()
 
 
@@ -953,15 +990,25 @@ def _register_exit_hooks(tracker: TokenTracker) -> None:
     before that it runs the finalizers of ``multiprocessing.util``, so the drain is
     registered there too, once per process.
     """
-    global _atexit_registered, _mp_finalizer_pid
+    global _mp_finalizer
+    _register_atexit()
+    with _hooks_lock:
+        mp = sys.modules.get("multiprocessing")
+        if (
+            mp is not None
+            and mp.parent_process() is not None
+            # a child's registry is emptied when it starts running: register after that
+            and (_mp_finalizer is None or not _mp_finalizer.still_active())
+        ):
+            _mp_finalizer = mp.util.Finalize(None, _close_all_at_exit, exitpriority=100)
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
     with _hooks_lock:
         if not _atexit_registered:
             atexit.register(_close_all_at_exit)
             _atexit_registered = True
-        mp = sys.modules.get("multiprocessing")
-        if mp is not None and _mp_finalizer_pid != os.getpid() and mp.parent_process() is not None:
-            mp.util.Finalize(None, _close_all_at_exit, exitpriority=100)
-            _mp_finalizer_pid = os.getpid()
 
 
 def _install_sigterm_handler() -> None:
@@ -1045,6 +1092,9 @@ def configure(**options: Any) -> TokenTracker:
 
 if threading.current_thread() is threading.main_thread():
     _install_sigterm_handler()
+# registered now, early, so it runs after the atexit handlers an application registers later
+# (atexit runs last-registered first) and their events are drained with the rest
+_register_atexit()
 
 log_tokens = _DEFAULT.log
 log_response = _DEFAULT.log_response

@@ -232,3 +232,55 @@ def test_the_block_policy_drops_nothing_whatever_the_number_of_threads(
     assert tracker.close() is True
     assert tracker.health().dropped == 0
     assert len(read_lines(log_dir)) == 64_000
+
+
+def test_a_first_event_logged_in_a_late_atexit_handler_is_written(tmp_path: Path) -> None:
+    result = run_script(
+        """
+        import atexit
+        from asynctokens import configure, log_tokens
+        configure(log_dir="out")
+        @atexit.register  # registered after asynctokens': runs before its drain
+        def early():
+            log_tokens(1, 1, "exit", "registered-after")
+        """,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [line["model"] for line in read_lines(tmp_path / "out")] == ["registered-after"]
+
+
+def test_an_event_logged_after_the_exit_drain_is_written_there(tmp_path: Path) -> None:
+    result = run_script(
+        """
+        import atexit
+        @atexit.register  # registered before asynctokens is imported: runs after its drain
+        def late():
+            from asynctokens import log_tokens
+            log_tokens(2, 2, "exit", "after-drain")
+        from asynctokens import configure, log_tokens
+        configure(log_dir="out")
+        for i in range(10):
+            log_tokens(1, 1, "main", "loop")
+        """,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    models = [line["model"] for line in read_lines(tmp_path / "out")]
+    assert models == ["loop"] * 10 + ["after-drain"]
+
+
+def test_an_event_logged_during_interpreter_shutdown_is_refused_out_loud(tmp_path: Path) -> None:
+    result = run_script(
+        """
+        from asynctokens import configure, log_tokens
+        configure(log_dir="out")
+        class LogsWhenCollected:
+            def __del__(self):
+                log_tokens(3, 3, "exit", "from-del")
+        keep = LogsWhenCollected()  # collected with the module, after atexit
+        """,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "asynctokens: an event logged during interpreter shutdown" in result.stderr

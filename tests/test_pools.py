@@ -52,8 +52,17 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("shape", ["process", "pool", "pool-close", "executor"])
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+#: In the default run: the shapes that lost events, each under a start method; the whole
+#: matrix under ``-m slow``.
+QUICK = {("fork", "pool"), ("forkserver", "pool"), ("spawn", "executor"), ("fork", "executor")}
+CASES = [
+    pytest.param(method, shape, marks=() if (method, shape) in QUICK else pytest.mark.slow)
+    for method in ("fork", "forkserver", "spawn")
+    for shape in ("process", "pool", "pool-close", "executor")
+]
+
+
+@pytest.mark.parametrize(("method", "shape"), CASES)
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # 3.12+: fork with threads
 def test_every_event_of_every_child_is_written(tmp_path: Path, method: str, shape: str) -> None:
     import subprocess
