@@ -17,6 +17,8 @@ from asynctokens._errors import TrackerClosedError as TrackerClosedError
 from asynctokens._errors import UsageMissingWarning as UsageMissingWarning
 from asynctokens.integrations import Usage as Usage
 from asynctokens.integrations import usage_from as usage_from
+from asynctokens.sinks import Sink as Sink
+from asynctokens.sinks import TokenEvent as TokenEvent
 
 if TYPE_CHECKING:
     from asynctokens._tracker import TokenTracker as TokenTracker
@@ -33,6 +35,8 @@ __all__ = [
     "AsyncTokensError",
     "LogDirError",
     "PricingError",
+    "Sink",
+    "TokenEvent",
     "TokenTracker",
     "TrackerClosedError",
     "TrackerHealth",

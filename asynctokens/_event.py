@@ -14,27 +14,38 @@ import math
 import numbers
 import operator
 import time
-from typing import Final
+from typing import Final, NamedTuple
 
 import orjson
 
-#: Position of each value in a queued record tuple.
-RECORD_FIELDS: Final = (
-    "ts_ns",
-    "prompt_tokens",
-    "completion_tokens",
-    "api_type",
-    "model",
-    "success",
-    "error_message",
-    "cached_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "latency_ms",
-    "api_key_suffix",
-    "request_id",
-    "metadata_json",
-)
+
+class TokenEvent(NamedTuple):
+    """One logged call as the worker hands it to sinks: a queued record, with names.
+
+    The hot path queues a plain tuple in this order (naming it there would cost a
+    NamedTuple construction per call); sinks get it as ``TokenEvent._make(record)``.
+    ``ts_ns`` is nanoseconds since the epoch (UTC), ``metadata_json`` the caller's metadata
+    already serialised (or None), ``api_key_suffix`` at most the key's last 4 characters.
+    """
+
+    ts_ns: int
+    prompt_tokens: int
+    completion_tokens: int
+    api_type: str
+    model: str
+    success: bool
+    error_message: str | None
+    cached_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    latency_ms: float | None
+    api_key_suffix: str | None
+    request_id: str | None
+    metadata_json: str | None
+
+
+#: Position of each value in a queued record tuple: TokenEvent's fields, stated once.
+RECORD_FIELDS: Final = TokenEvent._fields
 Record = tuple[
     int,
     int,

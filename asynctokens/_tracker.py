@@ -35,7 +35,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import time_ns
@@ -46,13 +46,14 @@ import anyio
 
 from asynctokens import _event, _files, _statsfile, _text
 from asynctokens._errors import TrackerClosedError
-from asynctokens._event import Record
+from asynctokens._event import Record, TokenEvent
 from asynctokens._format import resolve_log_dir
 from asynctokens._stats import Aggregate
 from asynctokens._writer import BatchWriter
 from asynctokens.integrations import _call, _instrument, _stream, _track
 from asynctokens.integrations._dispatch import usage_from
 from asynctokens.integrations._usage import Usage
+from asynctokens.sinks import Sink
 
 #: How often an idle worker looks at the queue. Bounds flush() latency and the delay of a
 #: close(); too small to notice in CPU (a few dozen wake-ups a second).
@@ -113,6 +114,7 @@ class TrackerHealth:
     written: int
     dropped: int
     stats_errors: int  # failed updates of token_stats.json (the lines were written)
+    sink_errors: int  # batches an extra sink failed on (the files are not affected)
     rejected: int  # passed the call-site checks yet could not be written: counted, never hidden
     write_errors: int
     last_error: str | None
@@ -151,6 +153,7 @@ class TokenTracker:
         close_timeout_s: float = 10.0,
         file_mode: int = 0o600,
         dir_mode: int = 0o700,
+        sinks: Sequence[Sink] = (),
     ) -> None:
         self._set_options(
             log_dir,
@@ -163,6 +166,7 @@ class TokenTracker:
             close_timeout_s=close_timeout_s,
             file_mode=file_mode,
             dir_mode=dir_mode,
+            sinks=sinks,
         )
         self._init_runtime()
         _ALL_TRACKERS.add(self)
@@ -180,7 +184,16 @@ class TokenTracker:
         close_timeout_s: float,
         file_mode: int,
         dir_mode: int,
+        sinks: Sequence[Sink],
     ) -> None:
+        for sink in sinks:
+            if not callable(getattr(sink, "export", None)) or not callable(
+                getattr(sink, "shutdown", None)
+            ):
+                raise TypeError(
+                    f"each sink needs export(events) and shutdown() methods, got {sink!r}"
+                    " (see asynctokens.sinks.Sink)"
+                )
         for name, value in (("batch_size", batch_size), ("max_queue_events", max_queue_events)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -211,6 +224,7 @@ class TokenTracker:
         self.close_timeout_s = float(close_timeout_s)
         self.file_mode = file_mode
         self.dir_mode = dir_mode
+        self.sinks: tuple[Sink, ...] = tuple(sinks)
 
     def _init_runtime(self) -> None:
         """Fresh per-process state; also what a fork child starts from."""
@@ -244,6 +258,8 @@ class TokenTracker:
         self._last_error_at: str | None = None
         self._flush_waiters: list[_FlushMarker] = []
         self._stats_errors = 0
+        self._sink_errors = 0
+        self._unexported: list[Record] = []  # taken from the queue, for the sinks once written
         self._flush_requested = 0  # markers put in the queue ...
         self._flush_taken = 0  # ... and popped by the worker: unequal means a flush waits
         self._close_deadline = float("inf")
@@ -711,6 +727,7 @@ class TokenTracker:
             written=writer.written if writer else 0,
             dropped=self._dropped,
             stats_errors=self._stats_errors,
+            sink_errors=self._sink_errors,
             rejected=writer.rejected if writer else 0,
             write_errors=self._write_errors,
             last_error=self._last_error,
@@ -863,6 +880,9 @@ class TokenTracker:
                 self._last_write = now
                 self._retry_delay = _RETRY_MIN_S
                 self._writes_failing = False
+                if self._unexported:
+                    self._export(self._unexported)
+                    self._unexported = []
         self._report_drops(writer)
         more = bool(self._queue) and (
             closing
@@ -918,8 +938,27 @@ class TokenTracker:
                 items = [r for r in items if type(r) is tuple]
         if items:
             writer.add_batch(items)  # type: ignore[arg-type]
+            if self.sinks:
+                self._unexported.extend(items)  # type: ignore[arg-type]
             if len(items) == self.batch_size:
                 self._busy_until = time.monotonic() + _BUSY_FOR_S
+
+    def _export(self, records: list[Record]) -> None:
+        """Hand written records to each sink; a failing sink costs only its own batch."""
+        events = [TokenEvent._make(r) for r in records]
+        for sink in self.sinks:
+            self._call_sink(sink, "export", events)
+
+    def _shutdown_sinks(self) -> None:
+        for sink in self.sinks:
+            self._call_sink(sink, "shutdown")
+
+    def _call_sink(self, sink: Sink, method: str, *args: Any) -> None:
+        try:
+            getattr(sink, method)(*args)
+        except Exception as exc:  # one sink's fault never reaches the files or the app
+            self._sink_errors += 1
+            self._record_error(f"sink {type(sink).__name__}.{method}() failed: {exc!r}")
 
     def _write_failed(self, writer: BatchWriter, exc: OSError) -> None:
         self._write_errors += 1
@@ -949,6 +988,7 @@ class TokenTracker:
     def _finish(self, writer: BatchWriter, *, lost: bool) -> None:
         if lost:
             self._report_loss()
+        self._shutdown_sinks()
         for marker in self._flush_waiters:
             if not lost:
                 marker.set()

@@ -193,7 +193,7 @@ def test_configure_changes_only_the_options_it_is_given(tmp_path: Path) -> None:
         "out 500 0.5 200000",
         "configure() got unknown options ['flush_intervall_s']; known: ['log_dir',"
         " 'batch_size', 'block_timeout_s', 'close_timeout_s', 'dir_mode', 'file_mode',"
-        " 'flush_interval_s', 'max_queue_events', 'overflow', 'stats_interval_s']",
+        " 'flush_interval_s', 'max_queue_events', 'overflow', 'sinks', 'stats_interval_s']",
         "500",
     ]
 

@@ -10,6 +10,8 @@ def test_all_names_exactly_the_public_api() -> None:
         "AsyncTokensError",
         "LogDirError",
         "PricingError",
+        "Sink",
+        "TokenEvent",
         "TokenTracker",
         "TrackerClosedError",
         "TrackerHealth",

@@ -371,6 +371,7 @@ def test_health_reports_what_was_written(make_tracker: Any, log_dir: Path) -> No
         "written": 0,
         "dropped": 0,
         "stats_errors": 0,
+        "sink_errors": 0,
         "rejected": 0,
         "write_errors": 0,
         "last_error": None,

@@ -1,0 +1,30 @@
+"""Where the worker sends what it wrote, beside the JSONL files.
+
+The daily files and ``token_stats.json`` are the source of truth and are always written;
+a sink receives the same events after they are on disk, in the worker's batches, on the
+worker (never on the caller's path, so a sink adds nothing to ``log_tokens()``). A sink that
+raises is counted in ``health().sink_errors`` and said in ``token_debug.log``; the files,
+the other sinks and the application carry on. A sink should be quick (an in-memory counter,
+a buffer handed to its own exporter): a slow one delays the next batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from asynctokens._event import TokenEvent
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Receives every written event, in batches, then one ``shutdown()`` at close."""
+
+    def export(self, events: Sequence[TokenEvent]) -> None:
+        """Take one batch of events already written to the files."""
+
+    def shutdown(self) -> None:
+        """The tracker closed: flush what is buffered and release resources."""
+
+
+__all__ = ["Sink", "TokenEvent"]

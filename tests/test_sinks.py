@@ -1,0 +1,110 @@
+"""Sinks beside the files: every written event, in order; a failing sink costs nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asynctokens import Sink, TokenEvent, TokenTracker
+from asynctokens._event import RECORD_FIELDS
+from asynctokens.testing import InMemorySink
+from tests.conftest import read_lines, run_script
+
+
+class Exploding:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def export(self, events: Sequence[TokenEvent]) -> None:
+        self.calls += 1
+        raise ConnectionError("collector down")
+
+    def shutdown(self) -> None:
+        raise ConnectionError("collector still down")
+
+
+def test_the_in_memory_sink_gets_every_written_event_with_its_fields(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    sink = InMemorySink()
+    assert isinstance(sink, Sink)
+    tracker = make_tracker(sinks=[sink])
+    tracker.log(450, 770, "openai", "gpt-4o", cached_tokens=100, latency_ms=812.5,
+                request_id="req_1", api_key="sk-test-0000000000000000abcd")  # fmt: skip
+    tracker.log(0, 0, "gemini", "gemini-2.5-flash", False, "429 quota exceeded")
+    assert tracker.flush_sync() is True
+    events = sink.events
+    assert [e._replace(ts_ns=0) for e in events] == [
+        TokenEvent(0, 450, 770, "openai", "gpt-4o", True, None, 100, 0, 0, 812.5, "abcd",
+                   "req_1", None),
+        TokenEvent(0, 0, 0, "gemini", "gemini-2.5-flash", False, "429 quota exceeded", 0, 0, 0,
+                   None, None, None, None),
+    ]  # fmt: skip
+    assert tracker.close() is True
+    assert sink.is_shutdown
+    lines = read_lines(log_dir)
+    assert [line["ts"][:26] for line in lines] == [_iso(e.ts_ns) for e in events]
+
+
+def _iso(ts_ns: int) -> str:
+    import datetime as dt
+
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    return (epoch + dt.timedelta(microseconds=ts_ns // 1000)).isoformat()[:26]
+
+
+def test_a_failing_sink_never_affects_the_files_other_sinks_or_the_app(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    exploding, kept = Exploding(), InMemorySink()
+    tracker = make_tracker(sinks=[exploding, kept])
+    for i in range(5):
+        tracker.log(i, 1)
+        assert tracker.flush_sync() is True
+    assert tracker.close() is True
+    assert len(read_lines(log_dir)) == 5
+    assert [e.prompt_tokens for e in kept.events] == [0, 1, 2, 3, 4]
+    health = tracker.health()
+    assert health.sink_errors == exploding.calls + 1  # five batches and the shutdown
+    assert health.last_error == (
+        "sink Exploding.shutdown() failed: ConnectionError('collector still down')"
+    )
+    assert "sink Exploding.export() failed" in (log_dir / "token_debug.log").read_text()
+
+
+def test_a_sink_without_the_methods_is_refused_up_front() -> None:
+    with pytest.raises(TypeError, match=r"each sink needs export\(events\) and shutdown\(\)"):
+        TokenTracker(sinks=[object()])
+
+
+def test_token_event_fields_are_the_record_order() -> None:
+    assert TokenEvent._fields == RECORD_FIELDS
+    assert RECORD_FIELDS[:3] == ("ts_ns", "prompt_tokens", "completion_tokens")
+
+
+async def test_sinks_work_with_a_task_worker(tmp_path: Path) -> None:
+    sink = InMemorySink()
+    async with TokenTracker(tmp_path, sinks=[sink]) as tracker:
+        tracker.log(3, 2, "openai", "gpt-4o")
+        assert await tracker.flush() is True
+        assert [(e.model, e.prompt_tokens) for e in sink.events] == [("gpt-4o", 3)]
+    assert sink.is_shutdown
+
+
+def test_configure_adds_sinks_to_the_default_tracker(tmp_path: Path) -> None:
+    result = run_script(
+        """
+        from asynctokens import configure, log_tokens, get_tracker
+        from asynctokens.testing import InMemorySink
+        sink = InMemorySink()
+        configure(log_dir="out", sinks=[sink])
+        log_tokens(7, 3, "openai", "gpt-4o")
+        get_tracker().close()
+        print([(e.model, e.prompt_tokens) for e in sink.events], sink.is_shutdown)
+        """,
+        cwd=tmp_path,
+    )
+    assert result.stdout == "[('gpt-4o', 7)] True\n", result.stderr
