@@ -35,6 +35,35 @@ _MAX_DEBUG_LOG_BYTES: Final = 4 << 20
 _MAX_DEBUG_BACKLOG: Final = 100
 
 
+_NULLS: Final = ("null", "null", "null", "null")
+_dumps: Final = orjson.dumps
+
+
+def _optional_json(
+    error: str | None,
+    latency: float | None,
+    suffix: str | None,
+    request_id: str | None,
+    quote: Any,
+) -> tuple[str, str, str, str] | None:
+    """error, latency, key suffix and request id as orjson writes them, or None if unsure.
+
+    ``repr`` of a float equals orjson's text from 1e-4 to below 1e16 and for 0.0 (tested
+    against the dict path byte for byte); outside that only orjson itself is trusted.
+    """
+    if latency is not None and not (latency == 0.0 or 1e-4 <= latency < 1e16):
+        return None
+    try:
+        err_j = "null" if error is None else _dumps(error).decode()
+        rid_j = "null" if request_id is None else _dumps(request_id).decode()
+    except TypeError:  # a lone surrogate
+        return None
+    suf_j = "null" if suffix is None else quote(suffix)  # few distinct keys: cached
+    if suf_j is None:
+        return None
+    return err_j, "null" if latency is None else repr(latency), suf_j, rid_j
+
+
 class _Chunk:
     """The encoded lines of one day from one batch, waiting to be appended."""
 
@@ -80,13 +109,14 @@ class BatchWriter:
     def add_batch(self, records: list[Record]) -> None:
         """Encode records into per-day chunks queued for :meth:`write_pending`.
 
-        The hottest loop of the writer (docs/PERF.md: per-event work on the writer is what lets a
-        queue grow on 2 cores; py-spy put the dict build and ``orjson.dumps`` at 28 % of an
-        end-to-end run). A record with no optional field, by far the common case, is written
-        through one f-string template whose strings were JSON-quoted by orjson when its
-        model or provider was first seen: byte-identical to ``orjson.dumps`` of the dict, in
-        about 60 % of the time. Any other record takes the dict path. Timestamp text, day and
-        stats cell are recomputed only when their inputs change.
+        The hottest loop of the writer (docs/PERF.md: per-event work on the writer is what
+        lets a queue grow on 2 cores; py-spy put the dict build and ``orjson.dumps`` at 28 %
+        of an end-to-end run). A record without metadata is written through one f-string
+        template whose provider and model were JSON-quoted by orjson when first seen and
+        whose optional fields (latency, request id, key, an error) come from
+        :func:`_optional_json`: byte-identical to ``orjson.dumps`` of the dict, in about 60 %
+        of the time. Metadata, and the rare value only orjson is trusted with, take the dict
+        path. Timestamp text, day and stats cell are recomputed only when their inputs change.
         """
         chunks: dict[str, _Chunk] = {}
         second, quote = self._clock.second, self._quote
@@ -132,22 +162,26 @@ class BatchWriter:
             # zero-padded microseconds without a format spec: measurably cheaper
             iso = f"{sec_dot}{str(1_000_000 + off // 1000)[1:]}+00:00"
             target = cell
+            # the optional fields as JSON text, or None where only the dict path can write
+            # them: a latency whose repr is not orjson's (exponent forms, below 1e-4 or from
+            # 1e16 on), a string with a lone surrogate (the dict path repairs it)
+            opt: tuple[str, str, str, str] | None = _NULLS
             if (
-                api_q is not None
-                and model_q is not None
-                and error is None
-                and latency is None
-                and suffix is None
-                and request_id is None
-                and meta is None
+                error is not None
+                or latency is not None
+                or suffix is not None
+                or request_id is not None
             ):
+                opt = _optional_json(error, latency, suffix, request_id, quote)
+            if api_q is not None and model_q is not None and meta is None and opt is not None:
+                err_j, lat_j, suf_j, rid_j = opt
                 parts.append(
                     f'{{"event_id":"{prefix}{n}","ts":"{iso}","api_type":{api_q},'
                     f'"model":{model_q},"prompt_tokens":{p},"completion_tokens":{c},'
                     f'"total_tokens":{p + c},"cached_tokens":{cached},'
                     f'"cache_write_tokens":{cache_write},"reasoning_tokens":{reasoning},'
-                    f'"success":{"true" if success else "false"},"error_message":null,'
-                    f'"latency_ms":null,"api_key_suffix":null,"request_id":null,'
+                    f'"success":{"true" if success else "false"},"error_message":{err_j},'
+                    f'"latency_ms":{lat_j},"api_key_suffix":{suf_j},"request_id":{rid_j},'
                     f'"metadata":{{}},"pid":{pid}}}\n'
                 )
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from asynctokens._event import build_record
 from asynctokens._writer import BatchWriter
@@ -21,3 +22,65 @@ def test_a_record_no_file_can_hold_is_skipped_alone_and_counted(tmp_path: Path) 
     assert [line["event_id"].rsplit("-", 1)[1] for line in lines] == ["0", "2"]
     debug = (tmp_path / "token_debug.log").read_text()
     assert "has a time no file can hold (300000000000000000000 ns)" in debug
+
+
+def test_the_line_template_writes_what_orjson_writes_for_the_dict_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    import random
+
+    import orjson
+
+    rng = random.Random(7)
+    latencies = [None, 0.0, 1e-4, 5.0, 812.5, 0.1, 1e16 * 0.999, 1e-5, 1e16, 2.5e17]
+    latencies += [rng.random() * 10 ** rng.uniform(-6, 18) for _ in range(300)]
+    texts = [None, "req_1", 'q"uote\\back', "é中😀", "tab\tnew\nline\x00", "</script>"]
+    records = []
+    for i, latency in enumerate(latencies):
+        error = texts[i % len(texts)]
+        records.append(build_record(
+            i + 10, 3, "openai", 'gpt-"4o"', error is None, error, 2, 1, 1, latency,
+            None if i % 3 else f"sk-{texts[(i + 1) % len(texts)]}-00000000000{i % 10}",
+            texts[(i + 2) % len(texts)], None, 1_767_225_600.0 + i,
+        ))  # fmt: skip
+    writer = BatchWriter(tmp_path, file_mode=0o600, dir_mode=0o700)
+    writer.add_batch(records)
+    writer.write_pending()
+    raw = b"".join(path.read_bytes() for path in sorted(tmp_path.glob("tokens_*.jsonl")))
+    lines = raw.splitlines(keepends=True)
+    assert len(lines) == len(records)
+    for line, record in zip(lines, records, strict=True):
+        written = orjson.loads(line)
+        expected = {
+            "event_id": written["event_id"], "ts": written["ts"], "api_type": record[3],
+            "model": record[4], "prompt_tokens": record[1], "completion_tokens": record[2],
+            "total_tokens": record[1] + record[2], "cached_tokens": record[7],
+            "cache_write_tokens": record[8], "reasoning_tokens": record[9],
+            "success": record[5], "error_message": record[6], "latency_ms": record[10],
+            "api_key_suffix": record[11], "request_id": record[12], "metadata": {},
+            "pid": written["pid"],
+        }  # fmt: skip
+        assert line == orjson.dumps(expected, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def test_realistic_records_take_the_template_not_the_dict_path(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    dict_path: list[object] = []
+    real = BatchWriter._encode
+
+    def spy(self: BatchWriter, event: dict[str, object]) -> str | None:
+        dict_path.append(event["event_id"])
+        return real(self, event)
+
+    monkeypatch.setattr(BatchWriter, "_encode", spy)
+    writer = BatchWriter(tmp_path, file_mode=0o600, dir_mode=0o700)
+    realistic = build_record(1200, 300, "openai", "gpt-4o", True, None, 1024, 0, 128, 812.5,
+                             "sk-test-0000000000000000abcd", "req_1", None, None)  # fmt: skip
+    failed = build_record(0, 0, "gemini", "gemini-2.5-flash", False, "429 quota exceeded",
+                          0, 0, 0, 95.0, None, None, None, None)  # fmt: skip
+    with_metadata = build_record(1, 1, "openai", "gpt-4o", True, None, 0, 0, 0, None, None,
+                                 None, {"job": 7}, None)  # fmt: skip
+    writer.add_batch([realistic, failed, with_metadata])
+    assert len(dict_path) == 1  # only the record with metadata
+    assert writer.write_pending() == 3
