@@ -29,7 +29,7 @@ LINE = (
 
 def test_fork_during_a_stats_rebuild_takes_milliseconds(make_tracker: Any, log_dir: Path) -> None:
     log_dir.mkdir(parents=True)
-    events = 400_000
+    events = 300_000
     (log_dir / "tokens_2026-11-20.jsonl").write_text(
         "".join(LINE.format(n=n) for n in range(events))
     )
