@@ -22,29 +22,23 @@ before it and updated the stats: FIFO order is what makes "everything logged so 
 
 from __future__ import annotations
 
-import asyncio
-import atexit
-import contextlib
 import enum
-import importlib
 import itertools
 import os
-import signal
 import sys
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import time_ns
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, Final, Literal
 
 import anyio
 
-from asynctokens import _event, _files, _statsfile, _text
+from asynctokens import _event, _files, _runtime, _statsfile, _text
 from asynctokens._errors import TrackerClosedError
 from asynctokens._event import Record, TokenEvent
 from asynctokens._format import resolve_log_dir
@@ -124,19 +118,6 @@ class TrackerHealth:
         return asdict(self)
 
 
-def _import_backend() -> None:
-    with contextlib.suppress(ImportError):
-        importlib.import_module("anyio._backends._asyncio")
-
-
-def _in_event_loop() -> bool:
-    """True on a thread that runs an asyncio or trio loop, where blocking would stall it."""
-    if asyncio._get_running_loop() is not None:
-        return True
-    trio = sys.modules.get("trio")
-    return bool(trio is not None and trio.lowlevel.in_trio_run())
-
-
 class TokenTracker:
     """Records token events without making the caller wait for any I/O."""
 
@@ -169,7 +150,7 @@ class TokenTracker:
             sinks=sinks,
         )
         self._init_runtime()
-        _ALL_TRACKERS.add(self)
+        _runtime.track(self)
 
     def _set_options(
         self,
@@ -376,7 +357,7 @@ class TokenTracker:
 
     def _enqueue(self, record: Record) -> None:
         """Queue a checked record: start the worker, refuse after close, or handle a full queue."""
-        if _draining_at_exit and (self._state is _UNSTARTED or self._closed_at_exit):
+        if _runtime.draining and (self._state is _UNSTARTED or self._closed_at_exit):
             self._write_at_exit(record)
             return
         state = self._state
@@ -452,7 +433,7 @@ class TokenTracker:
             and self.block_timeout_s > 0
             and not self._writes_failing
             and writer is not None
-            and not _in_event_loop()
+            and not _runtime.in_event_loop()
         ):
             seen = writer.written
             deadline = time.monotonic() + self.block_timeout_s
@@ -577,7 +558,7 @@ class TokenTracker:
             # anyio imports its backend on first run; doing that on the new thread could
             # leave a module import lock held in a child forked meanwhile, and the child's
             # own worker would then hang importing it. Import it here, before the thread.
-            _import_backend()
+            _runtime.import_backend()
             self._thread = threading.Thread(
                 target=anyio.run, args=(self._run, False), name="asynctokens-writer", daemon=True
             )
@@ -585,7 +566,7 @@ class TokenTracker:
             self._capacity = self.max_queue_events
             self._thread.start()
             self._starting = False
-        _register_exit_hooks(self)
+        _runtime.register_exit_hooks()
 
     async def __aenter__(self) -> TokenTracker:
         """Run the worker as a task of the current event loop until the block exits."""
@@ -744,7 +725,7 @@ class TokenTracker:
         directory there). When the directory cannot be read, the in-memory figures too,
         with the reason in ``"error"``.
         """
-        if _in_event_loop():
+        if _runtime.in_event_loop():
             return self._own_summary()
         if self._state is _RUNNING:
             self.flush_sync()
@@ -996,6 +977,14 @@ class TokenTracker:
         self._state = _CLOSED
         self._done.set()
 
+    def _needs_drain(self) -> bool:
+        return self._worker_kind == "thread" and self._state is _RUNNING
+
+    def _drain_at_exit(self) -> None:
+        if self._worker_kind == "thread" and self._state in (_RUNNING, _CLOSING):
+            self._closed_at_exit = True
+            self.close()
+
     def _after_fork_in_child(self) -> None:
         """The parent writes what was queued before the fork; the child starts empty."""
         if self._state is not _UNSTARTED:
@@ -1004,99 +993,6 @@ class TokenTracker:
             if was_closed:
                 self._state = _CLOSED
 
-
-# -- process-wide machinery ------------------------------------------------------------------
-_ALL_TRACKERS: weakref.WeakSet[TokenTracker] = weakref.WeakSet()
-_hooks_lock = threading.Lock()
-_atexit_registered = False
-_draining_at_exit = False
-_mp_finalizer: Any = None  # the multiprocessing.util.Finalize of this process, if any
-
-
-def _close_all_at_exit() -> None:
-    global _draining_at_exit
-    _draining_at_exit = True
-    for tracker in list(_ALL_TRACKERS):
-        if tracker._worker_kind == "thread" and tracker.state in (_RUNNING, _CLOSING):
-            tracker._closed_at_exit = True
-            tracker.close()
-
-
-def _register_exit_hooks(tracker: TokenTracker) -> None:
-    """Drain at exit: atexit, and in a multiprocessing child its own exit hooks.
-
-    A child of ``multiprocessing`` (``Process``, ``Pool`` and ``ProcessPoolExecutor``
-    workers, whatever the start method) leaves through ``os._exit``, which skips atexit;
-    before that it runs the finalizers of ``multiprocessing.util``, so the drain is
-    registered there too, once per process.
-    """
-    global _mp_finalizer
-    _register_atexit()
-    with _hooks_lock:
-        mp = sys.modules.get("multiprocessing")
-        if (
-            mp is not None
-            and mp.parent_process() is not None
-            # a child's registry is emptied when it starts running: register after that
-            and (_mp_finalizer is None or not _mp_finalizer.still_active())
-        ):
-            _mp_finalizer = mp.util.Finalize(None, _close_all_at_exit, exitpriority=100)
-
-
-def _register_atexit() -> None:
-    global _atexit_registered
-    with _hooks_lock:
-        if not _atexit_registered:
-            atexit.register(_close_all_at_exit)
-            _atexit_registered = True
-
-
-def _install_sigterm_handler() -> None:
-    """Turn SIGTERM into SystemExit, so atexit drains, unless the app has its own handler.
-
-    Installed when this module is imported on the main thread, because only the main
-    thread may install a handler and the first event may come from any thread (a thread
-    pool). Until something is logged the handler does what the default would: it
-    re-delivers the signal with the default action.
-    """
-    try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
-        pass
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """Drain every thread-worker tracker, then leave as SystemExit (exit code 143).
-
-    The drain runs here, in the handler, before the exit unwinds anything: a process may be
-    in the middle of its own exit when SIGTERM arrives (a ``Pool`` terminates workers that
-    are running their exit hooks), and an exception raised there would skip the hooks that
-    would have drained. A SIGTERM that arrives during the drain is ignored (the drain is
-    bounded by ``close_timeout_s``).
-    """
-    if _draining_at_exit:
-        return
-    if not any(t._worker_kind == "thread" and t.state is _RUNNING for t in list(_ALL_TRACKERS)):
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.raise_signal(signum)  # nothing to drain: die as if we were never there
-        return
-    _close_all_at_exit()
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise SystemExit(128 + signum)
-
-
-def _after_fork_in_child() -> None:
-    global _hooks_lock, _draining_at_exit
-    _hooks_lock = threading.Lock()
-    _draining_at_exit = False
-    for tracker in list(_ALL_TRACKERS):
-        tracker._after_fork_in_child()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 #: The tracker behind ``log_tokens()``; its directory is resolved when it first logs.
 _DEFAULT = TokenTracker()
@@ -1131,10 +1027,10 @@ def configure(**options: Any) -> TokenTracker:
 
 
 if threading.current_thread() is threading.main_thread():
-    _install_sigterm_handler()
+    _runtime.install_sigterm_handler()
 # registered now, early, so it runs after the atexit handlers an application registers later
 # (atexit runs last-registered first) and their events are drained with the rest
-_register_atexit()
+_runtime.register_atexit()
 
 log_tokens = _DEFAULT.log
 log_response = _DEFAULT.log_response
