@@ -34,11 +34,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import time_ns
 from types import TracebackType
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import anyio
 
 from asynctokens import _event, _files, _runtime, _statsfile, _text
+from asynctokens._config import OverflowPolicy, TrackerConfig
 from asynctokens._errors import TrackerClosedError
 from asynctokens._event import Record, TokenEvent
 from asynctokens._format import resolve_log_dir
@@ -65,8 +66,6 @@ _ZERO: Final = 0
 _INF: Final = float("inf")
 _MAX_ERROR: Final = _event.MAX_ERROR_CHARS
 _MIN_KEY: Final = _event.MIN_KEY_CHARS_FOR_SUFFIX
-
-OverflowPolicy = Literal["block", "drop"]
 
 
 class _FlushMarker(threading.Event):
@@ -137,75 +136,38 @@ class TokenTracker:
         sinks: Sequence[Sink] = (),
     ) -> None:
         self._set_options(
-            log_dir,
-            batch_size=batch_size,
-            flush_interval_s=flush_interval_s,
-            stats_interval_s=stats_interval_s,
-            max_queue_events=max_queue_events,
-            overflow=overflow,
-            block_timeout_s=block_timeout_s,
-            close_timeout_s=close_timeout_s,
-            file_mode=file_mode,
-            dir_mode=dir_mode,
-            sinks=sinks,
+            TrackerConfig(
+                log_dir,
+                batch_size,
+                flush_interval_s,
+                stats_interval_s,
+                max_queue_events,
+                overflow,
+                block_timeout_s,
+                close_timeout_s,
+                file_mode,
+                dir_mode,
+                sinks,
+            )
         )
         self._init_runtime()
         _runtime.track(self)
 
-    def _set_options(
-        self,
-        log_dir: str | os.PathLike[str] | None,
-        *,
-        batch_size: int,
-        flush_interval_s: float,
-        stats_interval_s: float,
-        max_queue_events: int,
-        overflow: OverflowPolicy,
-        block_timeout_s: float,
-        close_timeout_s: float,
-        file_mode: int,
-        dir_mode: int,
-        sinks: Sequence[Sink],
-    ) -> None:
-        for sink in sinks:
-            if not callable(getattr(sink, "export", None)) or not callable(
-                getattr(sink, "shutdown", None)
-            ):
-                raise TypeError(
-                    f"each sink needs export(events) and shutdown() methods, got {sink!r}"
-                    " (see asynctokens.sinks.Sink)"
-                )
-        for name, value in (("batch_size", batch_size), ("max_queue_events", max_queue_events)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        for name, fvalue in (
-            ("flush_interval_s", flush_interval_s),
-            ("stats_interval_s", stats_interval_s),
-            ("close_timeout_s", close_timeout_s),
-        ):
-            if not isinstance(fvalue, (int, float)) or not fvalue > 0:
-                raise ValueError(f"{name} must be > 0, got {fvalue!r}")
-        if not isinstance(block_timeout_s, (int, float)) or not block_timeout_s >= 0:
-            raise ValueError(f"block_timeout_s must be >= 0, got {block_timeout_s!r}")
-        if overflow not in ("block", "drop"):
-            raise ValueError(f"overflow must be 'block' or 'drop', got {overflow!r}")
-        if max_queue_events < batch_size:
-            raise ValueError(
-                f"max_queue_events ({max_queue_events}) must be >= batch_size ({batch_size}):"
-                " a queue smaller than one batch drops events on a healthy disk"
-            )
-        self._log_dir_arg = log_dir
+    def _set_options(self, config: TrackerConfig) -> None:
+        """Take a validated config; the worker reads the options as plain attributes."""
+        self.config = config
+        self._log_dir_arg = config.log_dir
         self._log_dir: Path | None = None
-        self.batch_size = batch_size
-        self.flush_interval_s = float(flush_interval_s)
-        self.stats_interval_s = float(stats_interval_s)
-        self.max_queue_events = max_queue_events
-        self.overflow: OverflowPolicy = overflow
-        self.block_timeout_s = float(block_timeout_s)
-        self.close_timeout_s = float(close_timeout_s)
-        self.file_mode = file_mode
-        self.dir_mode = dir_mode
-        self.sinks: tuple[Sink, ...] = tuple(sinks)
+        self.batch_size = config.batch_size
+        self.flush_interval_s = config.flush_interval_s
+        self.stats_interval_s = config.stats_interval_s
+        self.max_queue_events = config.max_queue_events
+        self.overflow: OverflowPolicy = config.overflow
+        self.block_timeout_s = config.block_timeout_s
+        self.close_timeout_s = config.close_timeout_s
+        self.file_mode = config.file_mode
+        self.dir_mode = config.dir_mode
+        self.sinks: tuple[Sink, ...] = tuple(config.sinks)
 
     def _init_runtime(self) -> None:
         """Fresh per-process state; also what a fork child starts from."""
@@ -1014,15 +976,11 @@ def configure(**options: Any) -> TokenTracker:
             "configure() must be called before the first log_tokens() call:"
             " the default tracker is already running."
         )
-    names = TokenTracker.__init__.__kwdefaults__ or {}
-    unknown = sorted(set(options) - set(names) - {"log_dir"})
-    if unknown:
-        raise TypeError(
-            f"configure() got unknown options {unknown}; known: {['log_dir', *sorted(names)]}"
-        )
-    current = {name: getattr(_DEFAULT, name) for name in names}
-    log_dir = options.pop("log_dir", _DEFAULT._log_dir_arg)
-    _DEFAULT._set_options(log_dir, **{**current, **options})
+    try:
+        config = _DEFAULT.config.merged(**options)
+    except TypeError as exc:
+        raise TypeError(f"configure() got {exc}") from None
+    _DEFAULT._set_options(config)
     return _DEFAULT
 
 

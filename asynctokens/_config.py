@@ -1,0 +1,79 @@
+"""One frozen, validated set of tracker options.
+
+Every option is checked when a config is made (``ValueError("flush_interval_s must be > 0,
+got 0")``), so a bad value fails where it is written, not on the worker later.
+``configure()`` changes the default tracker's options with :meth:`TrackerConfig.merged`:
+the options not given keep their value, and nothing changes unless all are valid.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+from asynctokens.sinks import Sink
+
+OverflowPolicy = Literal["block", "drop"]
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """A tracker's options; see ``TokenTracker`` for what each one does."""
+
+    log_dir: str | os.PathLike[str] | None = None
+    batch_size: int = 2000
+    flush_interval_s: float = 1.0
+    stats_interval_s: float = 5.0
+    max_queue_events: int = 200_000
+    overflow: OverflowPolicy = "block"
+    block_timeout_s: float = 1.0
+    close_timeout_s: float = 10.0
+    file_mode: int = 0o600
+    dir_mode: int = 0o700
+    sinks: Sequence[Sink] = ()
+
+    def __post_init__(self) -> None:
+        for sink in self.sinks:
+            if not callable(getattr(sink, "export", None)) or not callable(
+                getattr(sink, "shutdown", None)
+            ):
+                raise TypeError(
+                    f"each sink needs export(events) and shutdown() methods, got {sink!r}"
+                    " (see asynctokens.sinks.Sink)"
+                )
+        for name in ("batch_size", "max_queue_events", "file_mode", "dir_mode"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        for name in ("flush_interval_s", "stats_interval_s", "close_timeout_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        timeout = self.block_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+            raise ValueError(f"block_timeout_s must be >= 0, got {timeout!r}")
+        if self.overflow not in ("block", "drop"):
+            raise ValueError(f"overflow must be 'block' or 'drop', got {self.overflow!r}")
+        if self.max_queue_events < self.batch_size:
+            raise ValueError(
+                f"max_queue_events ({self.max_queue_events}) must be >= batch_size"
+                f" ({self.batch_size}): a queue smaller than one batch drops events on a"
+                " healthy disk"
+            )
+        # one type per option from here on: floats for the intervals, a tuple of sinks
+        for name in ("flush_interval_s", "stats_interval_s", "close_timeout_s", "block_timeout_s"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "sinks", tuple(self.sinks))
+
+    def merged(self, **changes: Any) -> TrackerConfig:
+        """This config with ``changes`` applied; an unknown name is a ``TypeError``."""
+        unknown = sorted(set(changes) - set(OPTION_NAMES))
+        if unknown:
+            raise TypeError(f"unknown options {unknown}; known: {list(OPTION_NAMES)}")
+        return replace(self, **changes)
+
+
+#: Every option, in the order ``TokenTracker`` takes them.
+OPTION_NAMES: tuple[str, ...] = tuple(f.name for f in fields(TrackerConfig))
