@@ -96,6 +96,22 @@ def failed(api_type: str, error_message: str, request_id: str | None = None) -> 
     return make_usage(0, 0, 0, 0, 0, api_type, None, request_id, False, error_message)
 
 
+def sdk_error(
+    api_type: str, exc: BaseException, kind: object, message: object, status: object = None
+) -> Usage:
+    """An SDK exception as a failed call: status (``status_code`` unless given), error type
+    (the class name when the SDK gives none), message, and the request id it carries."""
+    return failed(
+        api_type,
+        error_text(
+            getattr(exc, "status_code", None) if status is None else status,
+            kind if isinstance(kind, str) and kind else type(exc).__name__,
+            message if isinstance(message, str) else getattr(exc, "message", str(exc)),
+        ),
+        text(getattr(exc, "request_id", None)),
+    )
+
+
 class _Attributes:
     """``.get(name)`` over the attributes of an object that is neither a dict nor a model."""
 

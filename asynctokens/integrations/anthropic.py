@@ -27,6 +27,7 @@ from asynctokens.integrations._usage import (
     header,
     make_usage,
     request_id_of,
+    sdk_error,
     text,
     view,
 )
@@ -98,17 +99,7 @@ def _error_event(event: Any) -> Usage:
 
 def usage_of_error(exc: BaseException) -> Usage:
     """An ``anthropic`` exception as a failed call: ``429 rate_limit_error: ...``."""
-    kind = getattr(exc, "type", None)
-    message = getattr(exc, "api_message", None)
-    return failed(
-        API_TYPE,
-        error_text(
-            getattr(exc, "status_code", None),
-            kind if isinstance(kind, str) else type(exc).__name__,
-            message if isinstance(message, str) else getattr(exc, "message", str(exc)),
-        ),
-        text(getattr(exc, "request_id", None)),
-    )
+    return sdk_error(API_TYPE, exc, getattr(exc, "type", None), getattr(exc, "api_message", None))
 
 
 class StreamUsage:

@@ -21,10 +21,9 @@ from typing import Any, Final
 from asynctokens.integrations._usage import (
     Usage,
     count,
-    error_text,
-    failed,
     get,
     make_usage,
+    sdk_error,
     text,
     view,
 )
@@ -85,15 +84,12 @@ def usage_of(obj: Any) -> Usage | None:
 
 def usage_of_error(exc: BaseException) -> Usage:
     """A ``google.genai.errors.APIError`` as a failed call: ``429 RESOURCE_EXHAUSTED: ...``."""
-    status = getattr(exc, "status", None)
-    message = getattr(exc, "message", None)
-    return failed(
+    return sdk_error(
         API_TYPE,
-        error_text(
-            getattr(exc, "code", None),
-            status if isinstance(status, str) else type(exc).__name__,
-            message if isinstance(message, str) else str(exc),
-        ),
+        exc,
+        getattr(exc, "status", None),
+        getattr(exc, "message", None),
+        status=getattr(exc, "code", None),
     )
 
 

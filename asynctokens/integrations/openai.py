@@ -22,6 +22,7 @@ from asynctokens.integrations._usage import (
     header,
     make_usage,
     request_id_of,
+    sdk_error,
     text,
     view,
 )
@@ -98,15 +99,7 @@ def usage_of_error(exc: BaseException) -> Usage:
     body = getattr(exc, "body", None)
     kind = (body.get("code") or body.get("type")) if isinstance(body, dict) else None
     message = body.get("message") if isinstance(body, dict) else None
-    return failed(
-        API_TYPE,
-        error_text(
-            getattr(exc, "status_code", None),
-            kind if isinstance(kind, str) else type(exc).__name__,
-            message if isinstance(message, str) else getattr(exc, "message", str(exc)),
-        ),
-        text(getattr(exc, "request_id", None)),
-    )
+    return sdk_error(API_TYPE, exc, kind, message)
 
 
 class StreamUsage:
