@@ -363,11 +363,15 @@ class TokenTracker:
                     )
                 self._writer.add_batch([record])
                 self._writer.write_pending()
-                self._writer.update_stats()
             except Exception as exc:  # the app is exiting: say it, never raise into it
                 self._note_drop()
                 print(f"asynctokens: an event logged at exit was not written: {exc}",
                       file=sys.stderr)  # fmt: skip
+                return
+            try:
+                self._writer.update_stats()
+            except Exception as exc:  # the line is written; readers fold it from the file
+                self._record_error(f"updating token_stats.json at exit failed: {exc!r}")
 
     def _note_drop(self) -> None:
         dropped = next(self._drop_count)
@@ -375,10 +379,15 @@ class TokenTracker:
             self._dropped = dropped
 
     def _wake_worker(self) -> None:
-        """Undo the worker's sleep: the fast path is open again and the worker runs."""
-        self._asleep = False
-        if self._state is _RUNNING:
-            self._capacity = self.max_queue_events
+        """Undo the worker's sleep: the fast path is open again and the worker runs.
+
+        Under the lock that ``_begin_close`` holds, so a wake racing a close cannot open
+        the fast path of a closing tracker again.
+        """
+        with self._lock:
+            self._asleep = False
+            if self._state is _RUNNING:
+                self._capacity = self.max_queue_events
         self._wake.set()
 
     def _on_full(self, record: Record) -> None:
