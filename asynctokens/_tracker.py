@@ -248,7 +248,7 @@ class TokenTracker:
         # int latency, a long message, a stopped worker or a full queue, signalled by
         # _capacity == 0) goes through build_record and _enqueue, which explain or handle it.
         # The record built here must equal what build_record builds for the same arguments
-        # (tests/test_event.py compares them).
+        # (tests/test_fast_path.py compares the lines they make).
         q = self._queue
         if (
             int is type(prompt_tokens) is type(completion_tokens)
@@ -525,18 +525,28 @@ class TokenTracker:
             if self._state is not _UNSTARTED or self._starting:
                 return  # started, or being started by the call this one interrupted
             self._starting = True
-            self._prepare("thread")
-            # anyio imports its backend on first run; doing that on the new thread could
-            # leave a module import lock held in a child forked meanwhile, and the child's
-            # own worker would then hang importing it. Import it here, before the thread.
-            _runtime.import_backend()
-            self._thread = threading.Thread(
-                target=anyio.run, args=(self._run, False), name="asynctokens-writer", daemon=True
-            )
-            self._state = _RUNNING
-            self._capacity = self.max_queue_events
-            self._thread.start()
-            self._starting = False
+            try:
+                self._prepare("thread")
+                # anyio imports its backend on first run; doing that on the new thread could
+                # leave a module import lock held in a child forked meanwhile, and the child's
+                # own worker would then hang importing it. Import it here, before the thread.
+                _runtime.import_backend()
+                self._thread = threading.Thread(
+                    target=anyio.run,
+                    args=(self._run, False),
+                    name="asynctokens-writer",
+                    daemon=True,
+                )
+                self._state = _RUNNING  # before start(): the worker reads it at once
+                self._capacity = self.max_queue_events
+                self._thread.start()
+            except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
+                self._state, self._capacity = _UNSTARTED, 0
+                raise TrackerClosedError(
+                    f"Cannot log tokens: the writer thread could not start ({exc})."
+                ) from None
+            finally:
+                self._starting = False
         _runtime.register_exit_hooks()
 
     async def __aenter__(self) -> TokenTracker:
