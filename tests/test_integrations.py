@@ -224,3 +224,16 @@ def test_module_level_log_response_writes_through_the_default_tracker(tmp_path: 
     assert result.returncode == 0, result.stderr
     (line,) = read_lines(tmp_path / "out")
     assert (line["prompt_tokens"], line["cached_tokens"], line["completion_tokens"]) == (10, 9, 4)
+
+
+def test_usage_read_from_an_object_is_an_ordinary_frozen_usage() -> None:
+    import dataclasses
+
+    read = usage_from({"object": "chat.completion", "model": "m",
+                       "usage": {"prompt_tokens": 3, "completion_tokens": 2}})  # fmt: skip
+    made = Usage(3, 2, api_type="openai", model="m")
+    assert read == made and hash(read) == hash(made)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        read.prompt_tokens = 4  # type: ignore[misc]
+    assert dataclasses.replace(read, success=False).success is False
+    assert read.total_tokens == 5
