@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from time import time_ns
@@ -40,8 +40,9 @@ import anyio
 
 from asynctokens import _event, _files, _runtime, _statsfile, _text
 from asynctokens._config import OverflowPolicy, TrackerConfig
+from asynctokens._engine import POLL_S, RETRY_MAX_S, Engine, FlushMarker
 from asynctokens._errors import TrackerClosedError
-from asynctokens._event import Record, TokenEvent
+from asynctokens._event import Record
 from asynctokens._format import resolve_log_dir
 from asynctokens._stats import Aggregate
 from asynctokens._writer import BatchWriter
@@ -50,15 +51,6 @@ from asynctokens.integrations._dispatch import usage_from
 from asynctokens.integrations._usage import Usage
 from asynctokens.sinks import Sink
 
-#: How often an idle worker looks at the queue. Bounds flush() latency and the delay of a
-#: close(); too small to notice in CPU (a few dozen wake-ups a second).
-_POLL_S: Final = 0.02
-#: After a full batch the worker polls this often for a while: under load the queue refills
-#: within microseconds, and a 20 ms nap would cap throughput at batch_size / 20 ms.
-_BUSY_POLL_S: Final = 0.001
-_BUSY_FOR_S: Final = 0.2
-_RETRY_MIN_S: Final = 0.05
-_RETRY_MAX_S: Final = 5.0
 _BLOCK_STEP_S: Final = 0.001
 #: ``x is _ZERO`` is true only for the int 0 (not False, 0.0 or a numpy zero): CPython keeps
 #: one 0 object. Where an implementation does not, the full type check below still runs.
@@ -66,16 +58,6 @@ _ZERO: Final = 0
 _INF: Final = float("inf")
 _MAX_ERROR: Final = _event.MAX_ERROR_CHARS
 _MIN_KEY: Final = _event.MIN_KEY_CHARS_FOR_SUFFIX
-
-
-class _FlushMarker(threading.Event):
-    """A flush request in the queue: set once everything before it is written.
-
-    ``ok`` is False when the lines were written but ``token_stats.json`` could not be
-    updated (the error is in ``health()``): the flush returns at once, with False.
-    """
-
-    ok = True
 
 
 class TrackerState(enum.Enum):
@@ -171,7 +153,7 @@ class TokenTracker:
 
     def _init_runtime(self) -> None:
         """Fresh per-process state; also what a fork child starts from."""
-        self._queue: deque[Record | _FlushMarker] = deque()
+        self._queue: deque[Record | FlushMarker] = deque()
         self._state = _UNSTARTED
         self._capacity = 0  # max_queue_events while running, else 0 to divert log() to checks
         self._worker_kind: str | None = None
@@ -196,24 +178,11 @@ class TokenTracker:
         self._asleep = False
         self._loss_reported = False
         self._closed_at_exit = False
-        self._write_errors = 0
         self._last_error: str | None = None
         self._last_error_at: str | None = None
-        self._flush_waiters: list[_FlushMarker] = []
-        self._stats_errors = 0
-        self._sink_errors = 0
-        self._unexported: list[Record] = []  # taken from the queue, for the sinks once written
-        self._flush_requested = 0  # markers put in the queue ...
-        self._flush_taken = 0  # ... and popped by the worker: unequal means a flush waits
+        self._engine: Engine | None = None  # made when the worker starts
         self._close_deadline = float("inf")
         self._close_wait = self.close_timeout_s
-        # the worker's clocks (time.monotonic()), reset when it starts
-        self._next_stats = 0.0
-        self._last_write = 0.0
-        self._retry_at = 0.0
-        self._retry_delay = _RETRY_MIN_S
-        self._writes_failing = False
-        self._busy_until = 0.0
 
     # -- the hot path --------------------------------------------------------------------
     def log(
@@ -398,17 +367,18 @@ class TokenTracker:
         writes fail (a full disk, an unwritable directory) it does not wait: each call would
         stall for nothing, so the event is dropped and counted at once.
         """
-        writer = self._writer
+        writer, engine = self._writer, self._engine
         if (
             self.overflow == "block"
             and self.block_timeout_s > 0
-            and not self._writes_failing
             and writer is not None
+            and engine is not None
+            and not engine.writes_failing
             and not _runtime.in_event_loop()
         ):
             seen = writer.written
             deadline = time.monotonic() + self.block_timeout_s
-            while self._state is _RUNNING and not self._writes_failing:
+            while self._state is _RUNNING and not engine.writes_failing:
                 time.sleep(_BLOCK_STEP_S)
                 if len(self._queue) < self.max_queue_events:
                     self._queue.append(record)
@@ -496,11 +466,20 @@ class TokenTracker:
     def _prepare(self, kind: str) -> None:
         self._log_dir = resolve_log_dir(self._log_dir_arg).absolute()
         self._writer = BatchWriter(self._log_dir, file_mode=self.file_mode, dir_mode=self.dir_mode)
+        self._engine = Engine(
+            self._queue,
+            self._writer,
+            batch_size=self.batch_size,
+            flush_interval_s=self.flush_interval_s,
+            stats_interval_s=self.stats_interval_s,
+            sinks=self.sinks,
+            on_error=self._record_error,
+        )
         self._worker_kind = kind
         self._done.clear()
-        self._check_log_dir(self._log_dir)
+        self._check_log_dir(self._log_dir, self._engine)
 
-    def _check_log_dir(self, log_dir: Path) -> None:
+    def _check_log_dir(self, log_dir: Path, engine: Engine) -> None:
         """Say at once, not after the first batch, when the directory cannot be written.
 
         Nothing is raised (the application never sees a writer fault): the events stay
@@ -511,7 +490,7 @@ class TokenTracker:
             if not os.access(log_dir, os.W_OK | os.X_OK):
                 raise PermissionError(f"no write permission on {log_dir}")
         except OSError as exc:
-            self._writes_failing = True
+            engine.writes_failing = True
             message = (
                 f"cannot write token logs to {log_dir}: {exc}. Events are kept in memory"
                 f" (up to max_queue_events={self.max_queue_events}, then dropped and counted)"
@@ -614,9 +593,8 @@ class TokenTracker:
             if self._loss_reported:
                 return
             self._loss_reported = True
-        writer = self._writer
-        pending = writer.pending_events if writer is not None else 0
-        left = pending + sum(1 for r in list(self._queue) if type(r) is tuple)
+        engine = self._engine
+        left = engine.unwritten() if engine is not None else 0
         message = (
             f"closed with {left} events not written after {self._close_wait:g}s"
             f" (last error: {self._last_error})"
@@ -657,12 +635,15 @@ class TokenTracker:
             return True
         return marker.wait(self.close_timeout_s if timeout is None else timeout) and marker.ok
 
-    def _request_flush(self) -> _FlushMarker | None:
+    def _request_flush(self) -> FlushMarker | None:
         if self._state is _UNSTARTED or (self._state is _CLOSED and not self._queue):
             return None
-        marker = _FlushMarker()
+        engine = self._engine
+        if engine is None:  # a flush from a signal handler while the worker starts
+            return None
+        marker = FlushMarker()
         with self._lock:
-            self._flush_requested += 1
+            engine.flush_requested += 1
             self._queue.append(marker)
         self._wake_worker()
         return marker
@@ -673,25 +654,26 @@ class TokenTracker:
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            await anyio.sleep(min(_POLL_S / 4, left))
+            await anyio.sleep(min(POLL_S / 4, left))
         return True
 
     # -- reading back --------------------------------------------------------------------
     def health(self) -> TrackerHealth:
-        writer = self._writer
+        writer, engine = self._writer, self._engine
         return TrackerHealth(
             state=self._state.value,
             worker=self._worker_kind,
             log_dir=str(self.log_dir),
             # flush markers still queued are not events
-            queue_depth=len(self._queue) - (self._flush_requested - self._flush_taken),
+            queue_depth=len(self._queue)
+            - (engine.flush_requested - engine.flush_taken if engine else 0),
             pending_write=writer.pending_events if writer else 0,
             written=writer.written if writer else 0,
             dropped=self._dropped,
-            stats_errors=self._stats_errors,
-            sink_errors=self._sink_errors,
+            stats_errors=engine.stats_errors if engine else 0,
+            sink_errors=engine.sink_errors if engine else 0,
             rejected=writer.rejected if writer else 0,
-            write_errors=self._write_errors,
+            write_errors=engine.write_errors if engine else 0,
             last_error=self._last_error,
             last_error_at=self._last_error_at,
         )
@@ -737,21 +719,20 @@ class TokenTracker:
     # -- the worker ----------------------------------------------------------------------
     async def _run(self, offload: bool) -> None:
         """Hand work to :meth:`_cycle` until closed and drained; sleep when there is none."""
-        run: Callable[[], float | None]
-        self._next_stats = time.monotonic() + self.stats_interval_s
-        self._last_write = time.monotonic()
+        engine = self._engine
+        assert engine is not None
         try:
             while True:
-                if not self._has_work():
-                    if self._queue or self._writer_busy():
-                        await anyio.sleep(self._idle_delay())  # a batch is filling: look again
+                if not engine.has_work(self._state is not _RUNNING):
+                    if self._queue or engine.busy():
+                        await anyio.sleep(engine.idle_delay())  # a batch is filling: look again
                     else:
                         await self._sleep(offload)
                     continue
                 if offload:
-                    delay = await anyio.to_thread.run_sync(self._safe_cycle)
+                    delay = await anyio.to_thread.run_sync(self._safe_step)
                 else:
-                    delay = self._safe_cycle()
+                    delay = self._safe_step()
                 if delay is None:
                     return
                 await anyio.sleep(delay)
@@ -762,15 +743,11 @@ class TokenTracker:
                     self._state = _CLOSING
                     self._close_deadline = time.monotonic() + self.close_timeout_s
                 while not self._done.is_set():
-                    run = self._safe_cycle
+                    run = self._safe_step
                     delay = await anyio.to_thread.run_sync(run) if offload else run()
                     if delay is None:
                         break
                     await anyio.sleep(delay)
-
-    def _writer_busy(self) -> bool:
-        writer = self._writer
-        return writer is not None and bool(writer.pending_events or writer.stats_dirty)
 
     async def _sleep(self, offload: bool) -> None:
         """Nothing queued, nothing pending: sleep until an event, a flush or close wakes us.
@@ -785,7 +762,13 @@ class TokenTracker:
         self._wake.clear()
         self._asleep = True
         self._capacity = 0
-        if self._queue or self._state is not _RUNNING or self._flush_requested != self._flush_taken:
+        engine = self._engine
+        assert engine is not None
+        if (
+            self._queue
+            or self._state is not _RUNNING
+            or engine.flush_requested != engine.flush_taken
+        ):
             self._wake_worker()  # raced with a log(), flush() or close(): not asleep after all
             return
         timeout = 10 * self.flush_interval_s
@@ -796,142 +779,19 @@ class TokenTracker:
         if self._asleep:
             self._wake_worker()
 
-    def _has_work(self) -> bool:
-        """Cheap test, on the loop, of whether a cycle is due (avoids idle thread hops)."""
-        q = self._queue
-        now = time.monotonic()
-        writer = self._writer
-        assert writer is not None
-        return bool(
-            self._state is not _RUNNING
-            or len(q) >= self.batch_size
-            or (q and now - self._last_write >= self.flush_interval_s)
-            or self._flush_requested != self._flush_taken
-            or (writer.pending_events and now >= self._retry_at)
-            or (writer.stats_dirty and now >= self._next_stats)
-        )
-
-    def _safe_cycle(self) -> float | None:
+    def _safe_step(self) -> float | None:
+        """One engine step; the tracker's own bookkeeping around it; None when it is over."""
+        engine = self._engine
+        assert engine is not None
         try:
-            return self._cycle()
+            delay = engine.step(self._state is not _RUNNING, self._close_deadline)
         except Exception as exc:  # a bug must not kill the worker or reach the application
             self._record_error(f"internal error: {exc!r}")
-            return _RETRY_MAX_S
-
-    def _cycle(self) -> float | None:
-        """Write at most one batch and maybe the stats; return the delay before the next call.
-
-        None means closed and drained: the worker stops.
-        """
-        writer = self._writer
-        assert writer is not None
-        closing = self._state is not _RUNNING
-        now = time.monotonic()
-        give_up = closing and now >= self._close_deadline
-        if writer.pending_events and now < self._retry_at and not give_up:
-            return min(self._retry_at - now, _POLL_S)
-        if not writer.pending_events:
-            self._take_batch(writer)
-        if writer.pending_events:
-            try:
-                writer.write_pending()
-            except OSError as exc:
-                self._write_failed(writer, exc)
-                if not give_up:
-                    return min(self._retry_delay, _POLL_S * 5)
-            else:
-                self._last_write = now
-                self._retry_delay = _RETRY_MIN_S
-                self._writes_failing = False
-                if self._unexported:
-                    self._export(self._unexported)
-                    self._unexported = []
-        self._report_drops(writer)
-        more = bool(self._queue) and (
-            closing
-            or len(self._queue) >= self.batch_size
-            or self._flush_requested != self._flush_taken
-        )
-        stats_due = writer.stats_dirty and (
-            now >= self._next_stats or self._flush_waiters or (closing and not self._queue)
-        )
-        if stats_due and not writer.pending_events:
-            stats_ok = True
-            try:
-                writer.update_stats()
-            except Exception as exc:  # an unusable stats file must never wedge the writer
-                stats_ok = False
-                self._stats_errors += 1
-                self._record_error(
-                    f"updating token_stats.json failed: {exc!r}; the lines are written and"
-                    " the next update (or any reader) folds them from the files"
-                )
-                writer.forget_own()  # an optimisation only: nothing is lost by dropping it
-            self._next_stats = now + self.stats_interval_s
-            for marker in self._flush_waiters:
-                marker.ok = stats_ok
-        if self._flush_waiters and not writer.pending_events and not writer.stats_dirty:
-            for marker in self._flush_waiters:
-                marker.set()
-            self._flush_waiters.clear()
-        if more and not give_up:
-            return 0
-        if closing and (give_up or (not self._queue and not writer.pending_events)):
-            self._finish(writer, lost=give_up)
-            return None
-        return self._idle_delay()
-
-    def _idle_delay(self) -> float:
-        return _BUSY_POLL_S if time.monotonic() < self._busy_until else _POLL_S
-
-    def _take_batch(self, writer: BatchWriter) -> None:
-        """Pop up to batch_size items; flush markers among them are answered after this batch.
-
-        A marker is satisfied once everything queued before it is written; writing a few
-        records queued after it too does no harm, and lets the pop be one comprehension.
-        """
-        q = self._queue
-        popleft = q.popleft
-        items = [popleft() for _ in range(min(self.batch_size, len(q)))]
-        if self._flush_requested != self._flush_taken:
-            markers = [m for m in items if type(m) is _FlushMarker]
-            if markers:
-                self._flush_waiters.extend(markers)
-                self._flush_taken += len(markers)
-                items = [r for r in items if type(r) is tuple]
-        if items:
-            writer.add_batch(items)  # type: ignore[arg-type]
-            if self.sinks:
-                self._unexported.extend(items)  # type: ignore[arg-type]
-            if len(items) == self.batch_size:
-                self._busy_until = time.monotonic() + _BUSY_FOR_S
-
-    def _export(self, records: list[Record]) -> None:
-        """Hand written records to each sink; a failing sink costs only its own batch."""
-        events = [TokenEvent._make(r) for r in records]
-        for sink in self.sinks:
-            self._call_sink(sink, "export", events)
-
-    def _shutdown_sinks(self) -> None:
-        for sink in self.sinks:
-            self._call_sink(sink, "shutdown")
-
-    def _call_sink(self, sink: Sink, method: str, *args: Any) -> None:
-        try:
-            getattr(sink, method)(*args)
-        except Exception as exc:  # one sink's fault never reaches the files or the app
-            self._sink_errors += 1
-            self._record_error(f"sink {type(sink).__name__}.{method}() failed: {exc!r}")
-
-    def _write_failed(self, writer: BatchWriter, exc: OSError) -> None:
-        self._write_errors += 1
-        self._writes_failing = True
-        self._record_error(
-            f"writing {writer.pending_events} events to {writer.log_dir} failed: {exc};"
-            f" retrying in {self._retry_delay:.2f}s"
-        )
-        self._retry_at = time.monotonic() + self._retry_delay
-        self._retry_delay = min(self._retry_delay * 2, _RETRY_MAX_S)
+            return RETRY_MAX_S
+        self._report_drops(engine)
+        if delay is None:
+            self._finish(engine, lost=bool(engine.unwritten()))
+        return delay
 
     def _record_error(self, message: str) -> None:
         self._last_error = message
@@ -939,23 +799,19 @@ class TokenTracker:
         if self._writer is not None:
             self._writer.debug(message)
 
-    def _report_drops(self, writer: BatchWriter) -> None:
+    def _report_drops(self, engine: Engine) -> None:
         dropped = self._dropped
         if dropped != self._dropped_reported:
-            writer.debug(
+            engine.writer.debug(
                 f"queue full ({self.max_queue_events} events): dropped"
                 f" {dropped - self._dropped_reported} events ({dropped} in all)"
             )
             self._dropped_reported = dropped
 
-    def _finish(self, writer: BatchWriter, *, lost: bool) -> None:
+    def _finish(self, engine: Engine, *, lost: bool) -> None:
         if lost:
             self._report_loss()
-        self._shutdown_sinks()
-        for marker in self._flush_waiters:
-            if not lost:
-                marker.set()
-        self._flush_waiters.clear()
+        engine.finish(lost=lost)
         self._state = _CLOSED
         self._done.set()
 
