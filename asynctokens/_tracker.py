@@ -1,11 +1,12 @@
-"""TokenTracker: the in-process queue, the worker that drains it, and the tracker's lifetime.
+"""TokenTracker: the facade (log, flush, close, health, summaries) and where its worker runs.
 
 The caller's side is one check and one ``deque.append`` of a tuple: ``deque.append`` is atomic
-under the GIL, so any thread may log with no lock, no await and no syscall. A single consumer
-pops records in FIFO order, encodes and appends them on a worker thread, and folds them into
-``token_stats.json`` on an interval (see ``_writer``). Nothing signals the worker from the hot
-path: it polls every few milliseconds, which costs nothing measurable when idle and keeps
-the caller free of any cross-thread wake-up.
+under the GIL, so any thread may log with no lock, no await and no syscall. The worker's
+decisions (batches, retries, stats, flush answers, sinks) are the ``Engine``'s (``_engine``);
+this module runs its steps, owns the lifetime (UNSTARTED -> RUNNING -> CLOSING -> CLOSED) and
+lets the worker sleep when there is nothing to do: the fast path never signals it; while it
+sleeps the fast path is closed (``_capacity`` 0), so the next ``log()`` takes the slow path,
+which wakes it. Exit hooks, signals and fork are ``_runtime``'s.
 
 Where the worker runs:
 
@@ -14,7 +15,8 @@ Where the worker runs:
   so the loop only sleeps and hands off.
 * otherwise (the first ``log()`` starts it) it runs on a daemon thread with its own anyio
   event loop. The process-wide tracker behind ``log_tokens()`` always does this, because
-  it must outlive any one event loop; it is drained at interpreter exit and on SIGTERM.
+  it must outlive any one event loop; it is drained at exit, on SIGTERM and when a
+  multiprocessing child ends.
 
 ``flush()`` puts a marker in the queue and waits until the worker has written everything
 before it and updated the stats: FIFO order is what makes "everything logged so far" exact.
