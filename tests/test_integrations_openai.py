@@ -23,6 +23,7 @@ from tests.sdk_replies import (
     openai_rate_limited,
     openai_response,
     openai_responses_stream,
+    sse,
 )
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
@@ -327,3 +328,56 @@ async def test_a_reply_without_usage_warns_at_the_users_call_and_logs_nothing(
         await asynchronous.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert [w.filename for w in record] == [__file__, __file__]
     assert logged(tracker, log_dir) == []
+
+
+def test_the_chat_stream_helper_is_logged_from_its_snapshot(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    replies = Replies(openai_chat_stream(), openai_chat_stream())
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(replies))
+    with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+        deltas = [e.delta for e in stream if e.type == "content.delta"]
+    assert deltas == ["Hel", "lo", "!"]
+    assert replies.bodies[0]["stream_options"] == {"include_usage": True}
+    with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+        stream.get_final_completion()
+    assert logged(tracker, log_dir) == [STREAM_LINE, STREAM_LINE]
+
+
+async def test_the_async_chat_stream_helper_left_early_is_marked(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_chat_stream()), asynchronous=True))
+    async with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+        async for _event in stream:
+            break
+    # the helper's async generator is closed by the loop soon after, and with it our wrapper
+    del stream, _event
+    import asyncio
+    import gc
+
+    for _ in range(3):
+        gc.collect()
+        await asyncio.sleep(0)
+    (line,) = logged(tracker, log_dir)
+    assert (line["success"], line["error_message"]) == (
+        False,
+        "stream closed before usage was reported: token counts unknown",
+    )
+
+
+def test_the_responses_stream_helper_is_logged_once(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    created = {**openai_response(), "status": "in_progress", "usage": None}
+    events: list[tuple[str | None, Any]] = [
+        ("response.created", {"type": "response.created", "sequence_number": 0,
+                              "response": created}),
+        ("response.completed", {"type": "response.completed", "sequence_number": 1,
+                                "response": openai_response()}),
+    ]  # fmt: skip
+    client = tracker.instrument(openai_client(Replies(sse(events))))
+    with client.responses.stream(model="o3", input="Hi") as stream:
+        assert stream.get_final_response().usage.output_tokens == 900
+    assert logged(tracker, log_dir) == [RESPONSES_LINE]

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable
-from dataclasses import replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from types import CoroutineType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens.integrations import anthropic, gemini, openai
 from asynctokens.integrations._call import CallLog, abandoned, call_site, failure
 from asynctokens.integrations._stream import wrap
-from asynctokens.integrations._usage import Usage
+from asynctokens.integrations._usage import Usage, text
 
 if TYPE_CHECKING:
     from asynctokens._tracker import TokenTracker
@@ -36,13 +36,15 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
         chat = client.chat.completions
         _wrap(tracker, chat, "create", openai, key, _IF_ASKED, inject_usage=True)
         _wrap(tracker, chat, "parse", openai, key, _NEVER)
+        # chat.completions.stream() and responses.stream() call the create() wrapped here:
+        # their streams are logged through it, once
         _wrap(tracker, client.responses, "create", openai, key, _IF_ASKED)
         _wrap(tracker, client.responses, "parse", openai, key, _NEVER)
         _wrap(tracker, client.embeddings, "create", openai, key, _NEVER)
     elif module == "anthropic":
         key = getattr(client, "api_key", None)
         _wrap(tracker, client.messages, "create", anthropic, key, _IF_ASKED)
-        _wrap_stream_manager(tracker, client.messages, key)
+        _wrap_stream_manager(tracker, client.messages, key, _ANTHROPIC_HELPER)
     elif module == "google" and type(client).__module__.startswith("google.genai"):
         key = getattr(getattr(client, "_api_client", None), "api_key", None)
         for models in (client.models, client.aio.models):
@@ -112,15 +114,9 @@ def _wrap(
         stream = streams == _ALWAYS or (streams == _IF_ASKED and kwargs.get("stream") is True)
         hide = False
         if stream and inject_usage:
-            options = kwargs.get("stream_options")
-            if not (isinstance(options, dict) and options.get("include_usage") is True):
-                # the usage arrives in one extra chunk with no choices: ask for it, and keep
-                # that chunk from the user, who then sees the stream they asked for
-                kwargs["stream_options"] = {
-                    **(options if isinstance(options, dict) else {}),
-                    "include_usage": True,
-                }
-                hide = True
+            # the usage arrives in one extra chunk with no choices: ask for it, and keep that
+            # chunk from the user, who then sees the stream they asked for
+            hide = _ask_for_usage(kwargs)
         model = kwargs.get("model")
         # a stream ends later, elsewhere: remember where it was asked for, for a warning
         call = CallLog(
@@ -144,57 +140,93 @@ def _wrap(
     setattr(owner, name, tracked)
 
 
-def _wrap_stream_manager(tracker: TokenTracker, messages: Any, api_key: Any) -> None:
-    """Anthropic's ``messages.stream()``: log from the SDK's own accumulated message.
+@dataclass(frozen=True)
+class _HelperKind:
+    """How to read one SDK's stream helper at the end of its ``with`` block."""
 
-    The manager's stream keeps a snapshot of the message with the cumulative usage of every
+    reader: ModuleType
+    snapshot: str  # the stream's property holding the accumulated reply
+    ended: Callable[[Any], bool]  # did the snapshot reach the end of the reply?
+    request_id: Callable[[Any], str | None]
+
+
+#: Anthropic's ``messages.stream()``: the message snapshot ends with a stop reason.
+_ANTHROPIC_HELPER: Final = _HelperKind(
+    anthropic,
+    "current_message_snapshot",
+    lambda snapshot: getattr(snapshot, "stop_reason", None) is not None,
+    lambda stream: text(getattr(stream, "request_id", None)),
+)
+
+
+def _wrap_stream_manager(
+    tracker: TokenTracker, owner: Any, api_key: Any, kind: _HelperKind
+) -> None:
+    """An SDK's ``.stream()`` helper: log from the SDK's own accumulated reply.
+
+    The helper's stream keeps a snapshot of the reply with the cumulative usage of every
     event read; at the block's exit that snapshot is the call's usage, whichever way the user
     read the stream (events, ``text_stream``, ``get_final_message()``).
     """
-    original = getattr(messages, "stream", None)
+    original = getattr(owner, "stream", None)
     if original is None or getattr(original, _MARK, None) is not None:
         return
     key = api_key if isinstance(api_key, str) else None
+    api_type: str = kind.reader.API_TYPE
 
     @functools.wraps(original)
     def tracked(*args: Any, **kwargs: Any) -> Any:
         model = kwargs.get("model")
         call = CallLog(
-            tracker, "anthropic", model if type(model) is str else None, key, None, call_site(1)
+            tracker, api_type, model if type(model) is str else None, key, None, call_site(1)
         )
-        return _TrackedManager(original(*args, **kwargs), call)
+        return _TrackedManager(original(*args, **kwargs), call, kind)
 
     setattr(tracked, _MARK, tracker)
-    messages.stream = tracked
+    owner.stream = tracked
+
+
+def _ask_for_usage(kwargs: dict[str, Any]) -> bool:
+    """Ask an OpenAI chat stream for its usage chunk; True if the caller had not."""
+    options = kwargs.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is True:
+        return False
+    kwargs["stream_options"] = {
+        **(options if isinstance(options, dict) else {}),
+        "include_usage": True,
+    }
+    return True
 
 
 class _TrackedManager:
-    """Wraps a ``MessageStreamManager`` (sync) or ``AsyncMessageStreamManager``."""
+    """Wraps a stream helper's manager, sync or async (``MessageStreamManager``, ...)."""
 
-    def __init__(self, manager: Any, call: CallLog) -> None:
+    def __init__(self, manager: Any, call: CallLog, kind: _HelperKind) -> None:
         self._manager = manager
         self._call = call
+        self._kind = kind
         self._stream: Any = None
 
     def _end(self, exc: BaseException | None) -> None:
+        kind, api_type = self._kind, self._call.api_type
         try:
-            snapshot = self._stream.current_message_snapshot
-        except (AssertionError, AttributeError):  # no message_start read yet
+            snapshot = getattr(self._stream, kind.snapshot)
+        except (AssertionError, AttributeError):  # nothing read yet
             snapshot = None
-        usage = _usage_of(anthropic, snapshot) if snapshot is not None else None
+        usage = _usage_of(kind.reader, snapshot) if snapshot is not None else None
         if usage is not None:
-            request_id = getattr(self._stream, "request_id", None)
-            if isinstance(request_id, str):
+            request_id = kind.request_id(self._stream)
+            if request_id is not None:
                 usage = replace(usage, request_id=request_id)
         if exc is not None:
-            self._call.end(failure(exc, "anthropic", usage))
-        elif usage is None or getattr(snapshot, "stop_reason", None) is None:
-            self._call.end(abandoned(usage, "anthropic"))
+            self._call.end(failure(exc, api_type, usage))
+        elif usage is None or not kind.ended(snapshot):
+            self._call.end(abandoned(usage, api_type))
         else:
             self._call.end(usage)
 
     def _failed_to_open(self, exc: BaseException) -> None:
-        self._call.end(failure(exc, "anthropic"))
+        self._call.end(failure(exc, self._call.api_type))
 
     def __enter__(self) -> Any:
         try:
