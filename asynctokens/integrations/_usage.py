@@ -2,7 +2,7 @@
 
 A reader never imports an SDK: it recognises objects by shape (attribute or key names), so
 the same code reads a pydantic model built by the SDK and the JSON of the REST API given as a
-dict. ``get`` is the one accessor that makes those two look alike.
+dict. ``view`` is the one accessor that makes those two look alike: ``view(obj).get(name)``.
 """
 
 from __future__ import annotations
@@ -150,11 +150,6 @@ def view(obj: Any) -> Any:
         extra = obj.__pydantic_extra__
         return {**obj.__dict__, **extra} if extra else obj.__dict__
     return _Attributes(obj)
-
-
-def get(obj: Any, name: str) -> Any:
-    """``obj[name]`` for a dict (REST JSON), ``obj.name`` for anything else; None if absent."""
-    return view(obj).get(name)
 
 
 def request_id_of(v: Any) -> str | None:

@@ -23,7 +23,6 @@ from asynctokens.integrations._usage import (
     count,
     error_text,
     failed,
-    get,
     header,
     make_usage,
     request_id_of,
@@ -117,26 +116,27 @@ class StreamUsage:
         self._request_id = header(stream, "request-id")
 
     def feed(self, item: Any) -> bool:
-        kind = get(item, "type")
+        event = view(item)
+        kind = event.get("type")
         if kind == "message_start":
-            message = get(item, "message")
-            usage = get(message, "usage")
-            self._counts = {name: get(usage, name) for name in _FIELDS}
-            self._thinking = get(get(usage, "output_tokens_details"), "thinking_tokens")
-            self._model = text(get(message, "model"))
-            self._id = text(get(message, "id"))
+            message = view(event.get("message"))
+            usage = view(message.get("usage"))
+            self._counts = {name: usage.get(name) for name in _FIELDS}
+            self._thinking = view(usage.get("output_tokens_details")).get("thinking_tokens")
+            self._model = text(message.get("model"))
+            self._id = text(message.get("id"))
             self._started = True
         elif kind == "message_delta":
-            usage = get(item, "usage")
+            usage = view(event.get("usage"))
             for name in _FIELDS:
-                value = get(usage, name)
+                value = usage.get(name)
                 if value is not None:  # cumulative: replaces, never adds
                     self._counts[name] = value
-            thinking = get(get(usage, "output_tokens_details"), "thinking_tokens")
+            thinking = view(usage.get("output_tokens_details")).get("thinking_tokens")
             if thinking is not None:
                 self._thinking = thinking
         elif kind == "error":
-            self._error = _error_event(item)
+            self._error = _error_event(event)
         return False
 
     def result(self) -> Usage | None:

@@ -21,7 +21,6 @@ from typing import Any, Final
 from asynctokens.integrations._usage import (
     Usage,
     count,
-    get,
     make_usage,
     sdk_error,
     text,
@@ -107,10 +106,12 @@ class StreamUsage:
         usage = usage_of(item)
         if usage is not None:
             self._last = usage
-        if self._model is None:
-            self._model = text(get(item, "model_version")) or text(get(item, "modelVersion"))
-        if self._response_id is None:
-            self._response_id = text(get(item, "response_id")) or text(get(item, "responseId"))
+        if self._model is None or self._response_id is None:  # the first chunks only
+            v = view(item)
+            self._model = self._model or text(v.get("model_version")) or text(v.get("modelVersion"))
+            self._response_id = (
+                self._response_id or text(v.get("response_id")) or text(v.get("responseId"))
+            )
         return False
 
     def result(self) -> Usage | None:

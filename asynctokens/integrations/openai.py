@@ -18,7 +18,6 @@ from asynctokens.integrations._usage import (
     count,
     error_text,
     failed,
-    get,
     header,
     make_usage,
     request_id_of,
@@ -117,15 +116,15 @@ class StreamUsage:
         self._request_id = header(stream, "x-request-id")
 
     def feed(self, item: Any) -> bool:
-        usage = get(item, "usage")
-        if usage is not None and get(item, "object") == "chat.completion.chunk":
+        v = view(item)
+        if v.get("usage") is not None and v.get("object") == "chat.completion.chunk":
             self._usage = usage_of(item)
-            return not get(item, "choices")
-        event = get(item, "type")
+            return not v.get("choices")
+        event = v.get("type")
         if event in _FINAL_EVENTS or event == "error":
             self._usage = usage_of(item)
         elif self._model is None:
-            self._model = text(get(item, "model")) or text(get(get(item, "response"), "model"))
+            self._model = text(v.get("model")) or text(view(v.get("response")).get("model"))
         return False
 
     def result(self) -> Usage | None:
