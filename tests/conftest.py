@@ -68,6 +68,34 @@ def run_script(
     )
 
 
+def sigterm_when_ready(
+    code: str, *, cwd: Path, ready: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter, send it SIGTERM once it prints ``ready``, and wait.
+
+    The script says when it has logged what the test needs, so the signal arrives at a
+    known point instead of after a sleep.
+    """
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    if first == f"{ready}\n":
+        proc.send_signal(signal.SIGTERM)
+    else:
+        proc.kill()
+    out, err = proc.communicate(timeout=timeout)
+    assert first == f"{ready}\n", f"the script did not get ready: {first!r}\n{err}"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, first + out, err)
+
+
 def sums(events: list[dict[str, Any]]) -> tuple[int, int, int]:
     """(requests, prompt tokens, completion tokens) over parsed lines."""
     return (

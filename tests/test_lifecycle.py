@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import sys
+import signal
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from asynctokens import TokenTracker
-from tests.conftest import read_lines, run_script
+from tests.conftest import read_lines, run_script, sigterm_when_ready
 
 
 def writer_threads() -> list[threading.Thread]:
@@ -119,11 +121,9 @@ def test_logging_from_a_signal_handler_never_deadlocks(tmp_path: Path) -> None:
 def test_the_first_event_of_a_process_logged_from_a_thread_is_drained_by_sigterm(
     tmp_path: Path,
 ) -> None:
-    import signal
-    import subprocess
-
-    script = """
-        import threading, time, sys
+    result = sigterm_when_ready(
+        """
+        import threading, time
         from asynctokens import configure, log_tokens
         configure(log_dir="out", flush_interval_s=60)
         def work():
@@ -132,44 +132,31 @@ def test_the_first_event_of_a_process_logged_from_a_thread_is_drained_by_sigterm
             print("logged", flush=True)
         threading.Thread(target=work).start()
         time.sleep(60)
-    """
-    import textwrap
-
-    proc = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(script)],
+        """,
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        ready="logged",
     )
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == "logged\n"
-    proc.send_signal(signal.SIGTERM)
-    _out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 143, err
+    assert result.returncode == 143, result.stderr
     assert len(read_lines(tmp_path / "out")) == 500
 
 
 def test_tracker_option_mistakes_are_refused_up_front() -> None:
-    import pytest
-
     with pytest.raises(ValueError, match=r"max_queue_events \(100\) must be >= batch_size"):
         TokenTracker(batch_size=2000, max_queue_events=100)
 
 
 def test_sigterm_before_anything_was_logged_ends_the_process_as_usual(tmp_path: Path) -> None:
-    import signal
-    import subprocess
-
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import time, asynctokens; asynctokens.log_tokens; print('up',"
-         " flush=True); time.sleep(60)"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stdout.readline() == "up\n"
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=30)
-    assert proc.returncode == -signal.SIGTERM
+    result = sigterm_when_ready(
+        """
+        import time, asynctokens
+        asynctokens.log_tokens  # the tracker module is imported: its handler is installed
+        print("up", flush=True)
+        time.sleep(60)
+        """,
+        cwd=tmp_path,
+        ready="up",
+    )
+    assert result.returncode == -signal.SIGTERM
 
 
 def test_configure_changes_only_the_options_it_is_given(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import read_lines, read_stats, run_script, sums
+from conftest import read_lines, read_stats, run_script, sigterm_when_ready, sums
 
 
 def test_script_that_never_closes_is_drained_at_exit(tmp_path: Path) -> None:
@@ -113,32 +113,20 @@ def test_fork_child_starts_with_a_fresh_queue(tmp_path: Path) -> None:
 
 
 def test_sigterm_drains_what_was_logged(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(
-                """
-            import sys, time
-            from asynctokens import configure, log_tokens
-            configure(flush_interval_s=3600, stats_interval_s=3600)
-            for _ in range(3_000):
-                log_tokens(2, 3)
-            print("ready", flush=True)
-            time.sleep(60)
-            """
-            ),
-        ],
+    result = sigterm_when_ready(
+        """
+        import sys, time
+        from asynctokens import configure, log_tokens
+        configure(flush_interval_s=3600, stats_interval_s=3600)
+        for _ in range(3_000):
+            log_tokens(2, 3)
+        print("ready", flush=True)
+        time.sleep(60)
+        """,
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        ready="ready",
     )
-    assert proc.stdout is not None
-    assert proc.stdout.readline() == "ready\n"
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
-    assert (proc.returncode, err) == (128 + signal.SIGTERM, "")
+    assert (result.returncode, result.stderr) == (128 + signal.SIGTERM, "")
     log_dir = tmp_path / "logs" / "tokens"
     assert sums(read_lines(log_dir)) == (3_000, 6_000, 9_000)
     assert read_stats(log_dir)["total_requests"] == 3_000
