@@ -117,14 +117,17 @@ class TrackedCall:
             metadata=self._metadata,
         )
 
-    def _take_result(self, result: Any) -> None:
+    def _returned(self, result: Any) -> Any:
+        """A decorated call returned ``result``: log its counts (a Usage, or a reply)."""
         if isinstance(result, Usage):
             self._usage = result
-            return
-        try:
-            self._usage = usage_from(result)
-        except ValueError:
-            self._usage = None
+        else:
+            try:
+                self._usage = usage_from(result)
+            except ValueError:  # a bare usage dict whose provider cannot be told
+                self._usage = None
+        self._end(None)
+        return result
 
     def __call__(self, fn: F) -> F:
         """As a decorator: every call of ``fn`` is one tracked call."""
@@ -138,9 +141,7 @@ class TrackedCall:
                 except BaseException as exc:
                     call._end(exc)
                     raise
-                call._take_result(result)
-                call._end(None)
-                return result
+                return call._returned(result)
 
             return run_async  # type: ignore[return-value]
 
@@ -152,8 +153,6 @@ class TrackedCall:
             except BaseException as exc:
                 call._end(exc)
                 raise
-            call._take_result(result)
-            call._end(None)
-            return result
+            return call._returned(result)
 
         return run  # type: ignore[return-value]
