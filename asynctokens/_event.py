@@ -72,7 +72,7 @@ TOKENS_LIMIT: Final = 2**TOKENS_BITS
 MAX_ERROR_CHARS: Final = 500
 #: Epoch seconds of 10000-01-01T00:00:00Z: the first instant no daily file name can hold.
 MAX_EPOCH_S: Final = 253_402_300_800
-_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 #: Keys this short are not stored at all, since their last 4 characters are most of the key.
 MIN_KEY_CHARS_FOR_SUFFIX: Final = 12
 _TOKEN_FIELDS: Final = (

@@ -18,6 +18,25 @@ from typing import Any, Final
 import orjson
 
 FORMAT_VERSION: Final = 1
+#: Version of token_stats.json's layout. 2 added the prompt band to each cell; a stats file
+#: of another version is rebuilt from the lines, which is how it migrates.
+STATS_VERSION: Final = 2
+#: The prompt sizes at which providers switch a whole request to another rate (long-context
+#: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``
+#: fields). Stats cells are split by how many of these a request's prompt exceeds, so a
+#: report from the stats alone prices each request at its own tier. A tier at any other
+#: size is still priced exactly, by a scan (see summary.load).
+PROMPT_BANDS: Final = (
+    32_000,
+    100_000,
+    128_000,
+    199_999,
+    200_000,
+    256_000,
+    272_000,
+    512_000,
+    524_288,
+)
 ENV_LOG_DIR: Final = "ASYNCTOKENS_LOG_DIR"
 DEFAULT_LOG_DIR: Final = Path("logs") / "tokens"
 STATS_FILE: Final = "token_stats.json"
@@ -27,7 +46,7 @@ DAILY_PREFIX: Final = "tokens_"
 DAILY_SUFFIX: Final = ".jsonl"
 
 _DAILY_RE: Final = re.compile(r"^tokens_(\d{4}-\d{2}-\d{2})\.jsonl$")
-_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 #: Column order of CSV exports and of the canonical event dict.
 EVENT_FIELDS: Final = (
@@ -113,7 +132,7 @@ def parse_ts(text: str) -> _dt.datetime:
     """The aware datetime of a line's ``ts`` (any ISO 8601 offset, naive taken as UTC)."""
     ts = _dt.datetime.fromisoformat(text)
     if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=_dt.timezone.utc)
+        ts = ts.replace(tzinfo=_dt.UTC)
     return ts
 
 

@@ -91,7 +91,7 @@ th:first-child,td:first-child{{text-align:left}}
 </style></head><body>
 <h1>Token usage</h1>
 <p>{html.escape(report["log_dir"])} &middot; generated {html.escape(report["generated_at"])}
- &middot; prices: {html.escape(s["pricing"])}</p>
+ &middot; prices: {html.escape(s["pricing"]["text"])}</p>
 <table>
 <tr><th>Input tokens</th><td id="input">{_n(t["total_prompt_tokens"])}</td></tr>
 <tr><th>Output tokens</th><td id="output">{_n(t["total_completion_tokens"])}</td></tr>

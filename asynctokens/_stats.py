@@ -1,21 +1,33 @@
 """The aggregate of token events: a pure fold, no I/O.
 
-The finest grain kept is a *cell* per (UTC day, api_type, model). Totals and the
-``by_model``/``by_api``/``by_day`` views are sums of cells, so two aggregates merge by adding
-cells, and a report filtered by day, model or provider can be answered from the cells alone.
-The writer folds what it writes; the reader folds what it reads; both use this module, which
-is how "stats are exact sums of the lines" stays true.
+The finest grain kept is a *cell* per (day, api_type, model, prompt band, price day). Totals
+and the ``by_model``/``by_api``/``by_day`` views are sums of cells, so two aggregates merge by
+adding cells, and a report filtered by day, model or provider can be answered from the cells
+alone. The writer folds what it writes; the reader folds what it reads; both use this module,
+which is how "stats are exact sums of the lines" stays true.
+
+Two parts of the key exist for pricing, which must stay exact from the cells alone:
+
+* the *prompt band*: providers bill a whole request at a higher rate once its prompt passes a
+  threshold (200k tokens for gemini-2.5-pro), so a cell holds only requests on the same side
+  of every threshold in ``bands``; the band is how many thresholds the prompt exceeds.
+* the *price day*: the UTC day whose prices apply. It is the day itself in the stats file
+  (UTC days); a scan that groups by days of another time zone keeps the UTC day apart, so an
+  event is priced at the price in force at its own instant.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
+
+from asynctokens._format import PROMPT_BANDS
 
 #: Counters kept per cell, in storage order.
 REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING = range(7)
 _WIDTH: Final = 7
-CellKey = tuple[str, str, str]  # (day, api_type, model)
+CellKey = tuple[str, str, str, int, str]  # (day, api_type, model, band, price day)
 
 #: The counter names of every row in a summary, totals and breakdowns alike.
 COUNTER_NAMES: Final = (
@@ -32,21 +44,29 @@ COUNTER_NAMES: Final = (
 )
 
 
+def band_of(prompt: int, bands: tuple[int, ...] = PROMPT_BANDS) -> int:
+    """How many of the ascending thresholds ``bands`` the prompt exceeds (``prompt > t``)."""
+    return bisect_left(bands, prompt)
+
+
 class Aggregate:
-    """Counters per (day, api_type, model), and how many bad lines were skipped."""
+    """Counters per cell (see the module docstring), and how many bad lines were skipped."""
 
-    __slots__ = ("cells", "invalid_lines")
+    __slots__ = ("bands", "cells", "invalid_lines")
 
-    def __init__(self) -> None:
+    def __init__(self, bands: tuple[int, ...] = PROMPT_BANDS) -> None:
+        self.bands = bands
         self.cells: dict[CellKey, list[int]] = {}
         self.invalid_lines = 0
 
-    def cell(self, day: str, api_type: str, model: str) -> list[int]:
+    def cell(
+        self, day: str, api_type: str, model: str, band: int = 0, price_day: str | None = None
+    ) -> list[int]:
         """The counters of one cell, created at zero, for callers that fold in bulk.
 
         Indices are REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING.
         """
-        key = (day, api_type, model)
+        key = (day, api_type, model, band, day if price_day is None else price_day)
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = [0] * _WIDTH
@@ -66,8 +86,10 @@ class Aggregate:
         cached: int,
         cache_write: int,
         reasoning: int,
+        price_day: str | None = None,
     ) -> None:
-        key = (day, api_type, model)
+        band = bisect_left(self.bands, prompt)
+        key = (day, api_type, model, band, day if price_day is None else price_day)
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = [0] * _WIDTH
@@ -80,8 +102,8 @@ class Aggregate:
         cell[CACHE_WRITE] += cache_write
         cell[REASONING] += reasoning
 
-    def add_event(self, event: Mapping[str, Any], day: str) -> None:
-        """Fold one decoded line (see ``_format.decode_line``) of the daily file of ``day``."""
+    def add_event(self, event: Mapping[str, Any], day: str, price_day: str | None = None) -> None:
+        """Fold one decoded line (see ``_format.decode_line``) under ``day``."""
         self.add(
             day,
             event["api_type"],
@@ -92,9 +114,12 @@ class Aggregate:
             event["cached_tokens"],
             event["cache_write_tokens"],
             event["reasoning_tokens"],
+            price_day,
         )
 
     def merge(self, other: Aggregate) -> None:
+        if other.bands != self.bands:
+            raise ValueError("cannot merge aggregates split by different prompt bands")
         for key, counts in other.cells.items():
             cell = self.cells.get(key)
             if cell is None:
@@ -110,7 +135,11 @@ class Aggregate:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Aggregate):
             return NotImplemented
-        return self.cells == other.cells and self.invalid_lines == other.invalid_lines
+        return (
+            self.bands == other.bands
+            and self.cells == other.cells
+            and self.invalid_lines == other.invalid_lines
+        )
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -125,14 +154,15 @@ class Aggregate:
         day_set = None if days is None else set(days)
         model_set = None if models is None else set(models)
         api_set = None if apis is None else set(apis)
-        out = Aggregate()
-        for (day, api, model), counts in self.cells.items():
+        out = Aggregate(self.bands)
+        for key, counts in self.cells.items():
+            day, api, model = key[:3]
             if (
                 (day_set is None or day in day_set)
                 and (model_set is None or model in model_set)
                 and (api_set is None or api in api_set)
             ):
-                out.cells[(day, api, model)] = list(counts)
+                out.cells[key] = list(counts)
         return out
 
     # -- views -------------------------------------------------------------------------
@@ -144,9 +174,10 @@ class Aggregate:
         index = {"day": 0, "api": 1, "model": 2}[dimension]
         groups: dict[str, list[int]] = {}
         for key, counts in self.cells.items():
-            acc = groups.get(key[index])
+            name = key[:3][index]
+            acc = groups.get(name)
             if acc is None:
-                groups[key[index]] = list(counts)
+                groups[name] = list(counts)
             else:
                 for i, v in enumerate(counts):
                     acc[i] += v
@@ -163,23 +194,32 @@ class Aggregate:
 
     # -- persistence ---------------------------------------------------------------------
     def cells_json(self) -> list[list[Any]]:
-        return [[*key, *counts] for key, counts in sorted(self.cells.items())]
+        """``[day, api_type, model, band, *counters]`` per cell (UTC days: price day = day)."""
+        out: list[list[Any]] = []
+        for key, counts in sorted(self.cells.items()):
+            if key[4] != key[0]:
+                raise ValueError("only an aggregate of UTC days is stored")
+            out.append([*key[:4], *counts])
+        return out
 
     @classmethod
-    def from_cells_json(cls, rows: Any, invalid_lines: Any = 0) -> Aggregate:
+    def from_cells_json(
+        cls, rows: Any, invalid_lines: Any = 0, bands: tuple[int, ...] = PROMPT_BANDS
+    ) -> Aggregate:
         """Rebuild from ``cells_json()`` output; ValueError when it is not that shape."""
-        agg = cls()
+        agg = cls(bands)
         if not isinstance(rows, list) or type(invalid_lines) is not int:
             raise ValueError("cells must be a list")
         for row in rows:
             if (
                 not isinstance(row, list)
-                or len(row) != 3 + _WIDTH
+                or len(row) != 4 + _WIDTH
                 or not all(type(x) is str for x in row[:3])
                 or not all(type(x) is int and x >= 0 for x in row[3:])
+                or row[3] > len(bands)
             ):
                 raise ValueError(f"bad cell {row!r}")
-            agg.cells[(row[0], row[1], row[2])] = row[3:]
+            agg.cells[(row[0], row[1], row[2], row[3], row[0])] = row[4:]
         agg.invalid_lines = invalid_lines
         return agg
 

@@ -23,9 +23,10 @@ import orjson
 
 from asynctokens import _files
 from asynctokens._format import (
-    FORMAT_VERSION,
+    PROMPT_BANDS,
     STATS_FILE,
     STATS_LOCK_FILE,
+    STATS_VERSION,
     daily_files,
     event_values,
 )
@@ -55,8 +56,10 @@ def load(log_dir: Path) -> Snapshot | None:
         return None
     try:
         obj = orjson.loads(raw)
-        if obj.get("format_version") != FORMAT_VERSION:
-            return None
+        if obj.get("format_version") != STATS_VERSION or obj.get("prompt_bands") != list(
+            PROMPT_BANDS
+        ):
+            return None  # an older layout: rebuilt from the lines, its migration
         agg = Aggregate.from_cells_json(obj["cells"], obj.get("invalid_lines", 0))
         offsets = obj["files"]
         if not isinstance(offsets, dict) or not all(
@@ -156,8 +159,8 @@ def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snaps
 
 
 def encode(snap: Snapshot) -> bytes:
-    doc: dict[str, Any] = {"format_version": FORMAT_VERSION}
-    doc["updated_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat()
+    doc: dict[str, Any] = {"format_version": STATS_VERSION, "prompt_bands": PROMPT_BANDS}
+    doc["updated_at"] = _dt.datetime.now(_dt.UTC).isoformat()
     doc.update(snap.agg.summary())
     doc["cells"] = snap.agg.cells_json()
     doc["files"] = dict(sorted(snap.offsets.items()))

@@ -18,7 +18,7 @@ import orjson
 
 from asynctokens import _files, _statsfile
 from asynctokens._event import Record
-from asynctokens._format import DEBUG_LOG_FILE, daily_file_name, new_second_cache
+from asynctokens._format import DEBUG_LOG_FILE, PROMPT_BANDS, daily_file_name, new_second_cache
 from asynctokens._stats import (
     CACHE_WRITE,
     CACHED,
@@ -28,11 +28,13 @@ from asynctokens._stats import (
     REQUESTS,
     SUCCESSES,
     Aggregate,
+    band_of,
 )
 
 _DUMPS_OPTS: Final = orjson.OPT_APPEND_NEWLINE
 _MAX_DEBUG_LOG_BYTES: Final = 4 << 20
 _MAX_DEBUG_BACKLOG: Final = 100
+_FIRST_BAND: Final = PROMPT_BANDS[0]
 
 
 _NULLS: Final = ("null", "null", "null", "null")
@@ -161,7 +163,10 @@ class BatchWriter:
                 cell = agg.cell(day, api, model) if valid else [0] * 7
             # zero-padded microseconds without a format spec: measurably cheaper
             iso = f"{sec_dot}{str(1_000_000 + off // 1000)[1:]}+00:00"
-            target = cell
+            # the cached cell is band 0; a long prompt finds its own (see _stats)
+            target = (
+                cell if p <= _FIRST_BAND or not valid else agg.cell(day, api, model, band_of(p))
+            )
             # the optional fields as JSON text, or None where only the dict path can write
             # them: a latency whose repr is not orjson's (exponent forms, below 1e-4 or from
             # 1e16 on), a string with a lone surrogate (the dict path repairs it)
@@ -210,7 +215,9 @@ class BatchWriter:
                     continue
                 parts.append(line)
                 if event["api_type"] is not api or event["model"] is not model:
-                    target = agg.cell(day, event["api_type"], event["model"])  # repaired names
+                    target = agg.cell(  # repaired names
+                        day, event["api_type"], event["model"], band_of(p)
+                    )
             n += 1
             target[REQUESTS] += 1
             if success:
@@ -224,6 +231,10 @@ class BatchWriter:
         self._next_id = n
         for d in sorted(chunks):
             chunk = chunks[d]
+            # the band-0 cell made ahead for each name stays empty when all its prompts were long
+            cells = chunk.agg.cells
+            for key in [k for k, v in cells.items() if not v[REQUESTS]]:
+                del cells[key]
             chunk.count = chunk.agg.requests()
             chunk.data = "".join(chunk.parts).encode()
             chunk.parts = []
@@ -304,7 +315,7 @@ class BatchWriter:
         disk is full), so up to ``_MAX_DEBUG_BACKLOG`` of them wait and are written with the
         next message after the fault clears. A failure here never hides the real one.
         """
-        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+        stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
         self._debug_backlog.append(f"{stamp} pid={self.pid} {message}\n")
         self.flush_debug()
 

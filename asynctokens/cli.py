@@ -19,7 +19,7 @@ import orjson
 from asynctokens import summary
 from asynctokens._errors import AsyncTokensError
 from asynctokens._format import resolve_log_dir
-from asynctokens.pricing import default_table, load_pricing
+from asynctokens.pricing import PriceBook, load_prices
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -46,9 +46,25 @@ def _common() -> _Parser:
     p.add_argument(
         "--timezone", help="day boundaries in this IANA zone, e.g. Europe/Lisbon (default UTC)"
     )
-    p.add_argument("--pricing", help="LiteLLM-format price file overriding built-in prices")
+    _pricing_options(p)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
+
+
+def _pricing_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pricing",
+        action="append",
+        metavar="FILE",
+        help="prices that override genai-prices': LiteLLM's JSON, or a .toml in asynctokens'"
+        " format (repeatable; the last file wins)",
+    )
+    p.add_argument(
+        "--update-prices",
+        action="store_true",
+        help="fetch the latest prices with genai-prices' updater (network) instead of the"
+        " prices bundled with it",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,11 +87,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--format", required=True, choices=("csv", "json", "html"))
     export.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
     sub.add_parser("dashboard", parents=[common], help="interactive menu")
+    prices = sub.add_parser(
+        "prices", help="the price a model is billed at, by tier and date, and its source"
+    )
+    prices.add_argument("models", nargs="+", metavar="MODEL", help="model names as logged")
+    prices.add_argument("--api", help="the api_type the model is logged with, e.g. gemini")
+    prices.add_argument("--date", help="the UTC day whose price to mark (default today)")
+    _pricing_options(prices)
+    prices.add_argument("--json", action="store_true", help="print the prices as JSON")
     return parser
 
 
+def _book(args: argparse.Namespace) -> PriceBook:
+    return load_prices(args.pricing or (), update=args.update_prices)
+
+
 def _query(args: argparse.Namespace) -> summary.Query:
-    prices = load_pricing(args.pricing) if args.pricing else default_table()
+    prices = _book(args)
     query = summary.Query(
         log_dir=args.log_dir,
         since=args.since,
@@ -119,10 +147,19 @@ def _warn_bad_lines(report: dict[str, Any]) -> None:
 
 def _unpriced_note(console: Console, report: dict[str, Any]) -> None:
     if report["unpriced_models"]:
-        names = ", ".join(report["unpriced_models"])
+        names = ", ".join(f"{m} ({n:,} tokens)" for m, n in report["unpriced_tokens"].items())
         console.print(
             f"No price for: {names} (cost n/a; priced part {_usd(report['priced_cost_usd'])})."
-            " Pass --pricing FILE with LiteLLM's model_prices_and_context_window.json."
+            " Pass --pricing FILE: LiteLLM's JSON or a .toml of your own (see the README).",
+            markup=False,
+        )
+    if report.get("upper_bound_models"):
+        names = ", ".join(report["upper_bound_models"])
+        console.print(
+            f"Cost of {names} is an upper bound: the price changes by time of day, and these"
+            " totals price each day at its highest rate; `export --format csv` prices each"
+            " call at its own time.",
+            markup=False,
         )
 
 
@@ -150,7 +187,7 @@ def _render_summary(report: dict[str, Any]) -> None:
         table.add_row(label, value)
     console.print(table)
     _unpriced_note(console, report)
-    console.print(f"Prices: {report['pricing']}")
+    console.print(f"Prices: {report['pricing']['text']}", markup=False)
 
 
 _LABELS = {"model": "Model", "api": "Provider", "day": "Day", "month": "Month"}
@@ -299,6 +336,71 @@ _MENU = (
 )
 
 
+def _prices(args: argparse.Namespace) -> int:
+    """``asynctokens prices MODEL...``: exit 1 when a model has no price anywhere."""
+    import datetime as _dt
+
+    day = _dt.datetime.now(_dt.UTC).date()
+    if args.date:
+        try:
+            day = _dt.date.fromisoformat(args.date)
+        except ValueError:
+            raise ValueError(f"bad --date {args.date!r}: use YYYY-MM-DD") from None
+    book = _book(args)
+    found = {m: book.explain(args.api or "", m, day) for m in args.models}
+    if args.json:
+        _print_json({"pricing": book.describe(), "models": found})
+    else:
+        _render_prices(found, book.text)
+    return 0 if all(found.values()) else 1
+
+
+def _render_prices(found: dict[str, dict[str, Any] | None], source: str) -> None:
+    from rich.table import Table
+
+    console = _console()
+    for model, info in found.items():
+        if info is None:
+            console.print(
+                f"{model}: no price (shown as n/a in reports). Pass --pricing FILE, or --api"
+                " with the provider it is logged under.",
+                markup=False,
+            )
+            continue
+        title = (
+            f"{model}: {info['provider']} {info['matched']}, from {info['source']}"
+            f" (USD per 1M tokens)"
+        )
+        table = Table(title=title, title_justify="left")
+        for col in ("Period", "Prompt", "Input", "Cached input", "Cache write", "Output", ""):
+            table.add_column(col, justify="left" if col in ("Period", "Prompt", "") else "right")
+        in_force = [seg["tiers"] for seg in info["in_force"]]
+        for period in info["periods"]:
+            label = f"from {period['since']}" if period["since"] else "from the start"
+            if period["utc_window"]:
+                label = f"daily {period['utc_window']} UTC"
+            mark = f"in force {info['date']}" if period["tiers"] in in_force else ""
+            for i, tier in enumerate(period["tiers"]):
+                table.add_row(
+                    label if i == 0 else "",
+                    f"> {tier['prompt_above']:,}" if tier["prompt_above"] else "any",
+                    _rate_cell(tier["input"]),
+                    _rate_cell(tier["cached_input"], tier["input"]),
+                    _rate_cell(tier["cache_write"], tier["input"]),
+                    _rate_cell(tier["output"]),
+                    mark if i == 0 else "",
+                )
+        table.title = title  # text, not markup: model names come from outside
+        console.print(table, markup=False)
+    console.print(f"Prices: {source}", markup=False)
+
+
+def _rate_cell(rate: float | None, fallback: float | None = None) -> str:
+    if rate is None:
+        return f"{fallback:g} (as input)" if fallback is not None else "-"
+    return f"{rate:g}"
+
+
 def _dashboard(args: argparse.Namespace, query: summary.Query) -> int:
     """The seed's menu: pick a report by number; q, EOF or Ctrl-C leaves cleanly."""
     print(f"asynctokens dashboard: {resolve_log_dir(query.log_dir)}")
@@ -330,6 +432,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command == "prices":
+            return _prices(args)
         query = _query(args)
         if args.command == "export":
             return _export(args, query)

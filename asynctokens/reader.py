@@ -21,6 +21,7 @@ import orjson
 from asynctokens import _statsfile
 from asynctokens._errors import LogDirError
 from asynctokens._format import (
+    PROMPT_BANDS,
     daily_files,
     decode_line,
     event_values,
@@ -29,7 +30,7 @@ from asynctokens._format import (
 )
 from asynctokens._stats import Aggregate
 
-UTC: Final = _dt.timezone.utc
+UTC: Final = _dt.UTC
 _CHUNK: Final = 4 << 20
 _MAX_SAMPLES: Final = 10
 
@@ -300,17 +301,19 @@ def aggregate(
     *,
     tz: _dt.tzinfo = UTC,
     report: ReadReport | None = None,
+    bands: tuple[int, ...] = PROMPT_BANDS,
 ) -> Aggregate:
-    """Counters per (day in ``tz``, api_type, model) over the range.
+    """Counters per (day in ``tz``, api_type, model, prompt band, UTC day) over the range.
 
-    With whole UTC days (the default time zone) this comes from ``token_stats.json`` plus
-    whatever was appended since it was written, without scanning; otherwise the files of
-    the range are scanned and each event's day is taken in ``tz``.
+    With whole UTC days (the default time zone) and the stats file's prompt bands this comes
+    from ``token_stats.json`` plus whatever was appended since it was written, without
+    scanning; otherwise the files of the range are scanned, each event's day is taken in
+    ``tz`` and its prompt is banded by ``bands``.
     """
     path = open_log_dir(log_dir)
     rng = time_range(since, until, tz)
     report = report if report is not None else ReadReport()
-    if tz is UTC and rng.whole_utc_days:
+    if tz is UTC and rng.whole_utc_days and bands == PROMPT_BANDS:
         snap = _statsfile.current(path)
         first, last = rng.utc_days()
         days = {
@@ -320,29 +323,33 @@ def aggregate(
         report.bad_lines += snap.agg.invalid_lines
         report.files_read += len(days)
         return agg
-    agg = Aggregate()
-    day_of = _LocalDay(tz)
+    agg = Aggregate(bands)
+    days_of = _Days(tz)
     for event in iter_events(path, since, until, tz=tz, report=report):
-        agg.add_event(event, day_of(event["ts"]))
+        agg.add_event(event, *days_of(event["ts"]))
     return agg
 
 
-class _LocalDay:
-    """ts text -> local date text, cached per minute (zone offsets change on minute bounds)."""
+class _Days:
+    """ts text -> (day in the zone, UTC day), cached per minute (offsets change on minutes)."""
 
     def __init__(self, tz: _dt.tzinfo) -> None:
         self.tz = tz
-        self.cache: dict[str, str] = {}
+        self.cache: dict[str, tuple[str, str]] = {}
 
-    def __call__(self, ts: str) -> str:
+    def __call__(self, ts: str) -> tuple[str, str]:
         key = ts[:16] if ts.endswith("+00:00") else ts
-        day = self.cache.get(key)
-        if day is None:
+        days = self.cache.get(key)
+        if days is None:
             try:
-                day = parse_ts(ts).astimezone(self.tz).date().isoformat()
+                instant = parse_ts(ts)
+                days = (
+                    instant.astimezone(self.tz).date().isoformat(),
+                    instant.astimezone(UTC).date().isoformat(),
+                )
             except ValueError:
-                day = ts[:10]
+                days = (ts[:10], ts[:10])
             if len(self.cache) > 100_000:
                 self.cache.clear()
-            self.cache[key] = day
-        return day
+            self.cache[key] = days
+        return days

@@ -18,16 +18,17 @@ from typing import Any
 import orjson
 
 from asynctokens import reader
-from asynctokens._format import EVENT_FIELDS, resolve_log_dir
+from asynctokens._format import EVENT_FIELDS, PROMPT_BANDS, resolve_log_dir
 from asynctokens._stats import (
     CACHE_WRITE,
     CACHED,
     COMPLETION,
     PROMPT,
+    SUCCESSES,
     Aggregate,
     row,
 )
-from asynctokens.pricing import PriceTable, default_table
+from asynctokens.pricing import PriceBook
 
 DIMENSIONS = ("model", "api", "day", "month")
 
@@ -42,7 +43,7 @@ class Query:
     models: list[str] | None = None
     apis: list[str] | None = None
     timezone: str | None = None
-    prices: PriceTable = field(default_factory=default_table)
+    prices: PriceBook = field(default_factory=PriceBook)
 
     @property
     def tz(self) -> _dt.tzinfo:
@@ -55,8 +56,33 @@ class Query:
 
 
 def load(query: Query, report: reader.ReadReport | None = None) -> Aggregate:
-    """The cells the query selects (days in the query's zone)."""
-    agg = reader.aggregate(query.log_dir, query.since, query.until, tz=query.tz, report=report)
+    """The cells the query selects (days in the query's zone), split finely enough to price.
+
+    The stats file splits prompts at every long-context threshold known when it was written
+    (``_format.PROMPT_BANDS``). A price with a threshold of its own (a ``--pricing`` file's,
+    or newer data's) makes the range be scanned once more with that threshold added, so
+    every request is still priced at its own tier.
+    """
+    first = reader.ReadReport()
+    agg = _select(query, first, PROMPT_BANDS)
+    needed: set[int] = set()
+    for api, model in {(k[1], k[2]) for k in agg.cells}:
+        needed |= query.prices.thresholds(api, model)
+    if not needed <= set(agg.bands):
+        first = reader.ReadReport()
+        agg = _select(query, first, tuple(sorted(needed | set(agg.bands))))
+    if report is not None:
+        report.files_read += first.files_read
+        report.lines_read += first.lines_read
+        report.bad_lines += first.bad_lines
+        report.samples.extend(first.samples)
+    return agg
+
+
+def _select(query: Query, report: reader.ReadReport, bands: tuple[int, ...]) -> Aggregate:
+    agg = reader.aggregate(
+        query.log_dir, query.since, query.until, tz=query.tz, report=report, bands=bands
+    )
     if query.models or query.apis:
         agg = agg.filtered(models=query.models, apis=query.apis)
     return agg
@@ -77,43 +103,50 @@ def _key(dimension: str, day: str, api: str, model: str) -> str:
     return day
 
 
-def _group(
-    agg: Aggregate, prices: PriceTable, dimension: str | None
-) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Rows keyed by the dimension (one row "total" when None) and the unpriced models."""
+@dataclass
+class _Priced:
+    """Rows of one grouping, and what pricing them met."""
+
+    rows: dict[str, dict[str, Any]]
+    priced_cost: float
+    unpriced: dict[str, int]  # model -> its tokens, which no price covers
+    upper_bound: list[str]
+
+
+def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
+    """Rows keyed by the dimension (one row "total" when None), each cell at its own price."""
     sums: dict[str, list[int]] = {}
     costs: dict[str, float | None] = {}
-    unpriced: set[str] = set()
-    for (day, api, model), counts in agg.cells.items():
+    unpriced: dict[str, int] = {}
+    bounded: set[str] = set()
+    priced = 0.0
+    for (day, api, model, band, price_day), counts in agg.cells.items():
         key = "total" if dimension is None else _key(dimension, day, api, model)
         acc = sums.setdefault(key, [0] * len(counts))
         for i, v in enumerate(counts):
             acc[i] += v
-        price = prices.get(model)
-        if price is None:
+        rates, upper = prices.cell_rates(api, model, price_day, band, agg.bands)
+        if rates is None:
             if counts[PROMPT] or counts[COMPLETION]:
-                unpriced.add(model)
+                unpriced[model] = unpriced.get(model, 0) + counts[PROMPT] + counts[COMPLETION]
                 costs[key] = None
             else:
                 costs.setdefault(key, 0.0)
             continue
-        cell_cost = price.cost(
-            counts[PROMPT], counts[COMPLETION], counts[CACHED], counts[CACHE_WRITE]
+        if upper:
+            bounded.add(model)
+        cell_cost = rates.cost(
+            counts[PROMPT],
+            counts[COMPLETION],
+            counts[CACHED],
+            counts[CACHE_WRITE],
+            counts[SUCCESSES],
         )
+        priced += cell_cost
         previous = costs.get(key, 0.0)
         costs[key] = None if previous is None else previous + cell_cost
     rows = {key: _row(sums[key], costs.get(key)) for key in sorted(sums)}
-    return rows, sorted(unpriced)
-
-
-def _priced_part(agg: Aggregate, prices: PriceTable) -> float:
-    """Cost of the priced models alone, shown beside "n/a" so known spend is not hidden."""
-    total = 0.0
-    for (_, _, model), c in agg.cells.items():
-        price = prices.get(model)
-        if price is not None:
-            total += price.cost(c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE])
-    return round(total, 6)
+    return _Priced(rows, round(priced, 6), dict(sorted(unpriced.items())), sorted(bounded))
 
 
 def summary(query: Query) -> dict[str, Any]:
@@ -135,7 +168,7 @@ def full_report(query: Query) -> dict[str, Any]:
     report = reader.ReadReport()
     agg = load(query, report)
     return {
-        "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "log_dir": str(resolve_log_dir(query.log_dir)),
         "summary": _summary_of(agg, query, report),
         "by_model": _breakdown_of(agg, query, report, "model")["rows"],
@@ -145,12 +178,14 @@ def full_report(query: Query) -> dict[str, Any]:
 
 
 def _summary_of(agg: Aggregate, query: Query, report: reader.ReadReport) -> dict[str, Any]:
-    rows, unpriced = _group(agg, query.prices, None)
+    priced = _group(agg, query.prices, None)
     return {
-        "totals": rows.get("total") or _row([0] * 7, 0.0),
-        "priced_cost_usd": _priced_part(agg, query.prices),
-        "unpriced_models": unpriced,
-        "pricing": query.prices.source,
+        "totals": priced.rows.get("total") or _row([0] * 7, 0.0),
+        "priced_cost_usd": priced.priced_cost,
+        "unpriced_models": list(priced.unpriced),
+        "unpriced_tokens": priced.unpriced,
+        "upper_bound_models": priced.upper_bound,
+        "pricing": query.prices.describe(),
         "timezone": query.timezone or "UTC",
         "bad_lines": report.bad_lines,
         "bad_line_samples": report.samples,
@@ -160,24 +195,16 @@ def _summary_of(agg: Aggregate, query: Query, report: reader.ReadReport) -> dict
 def _breakdown_of(
     agg: Aggregate, query: Query, report: reader.ReadReport, dimension: str
 ) -> dict[str, Any]:
-    rows, _ = _group(agg, query.prices, dimension)
     return {
         "dimension": dimension,
-        "rows": rows,
+        "rows": _group(agg, query.prices, dimension).rows,
         **_summary_of(agg, query, report),
     }
 
 
-def event_cost(event: dict[str, Any], prices: PriceTable) -> float | None:
-    price = prices.get(event["model"])
-    if price is None:
-        return None
-    return price.cost(
-        event["prompt_tokens"],
-        event["completion_tokens"],
-        event["cached_tokens"],
-        event["cache_write_tokens"],
-    )
+def event_cost(event: dict[str, Any], prices: PriceBook) -> float | None:
+    """One call's cost at the price in force at its own instant; None when unpriced."""
+    return prices.event_cost(event)
 
 
 def recent(query: Query, n: int = 20) -> dict[str, Any]:
@@ -208,9 +235,7 @@ def iter_filtered(query: Query, report: reader.ReadReport) -> Iterator[dict[str,
 CSV_COLUMNS = (*EVENT_FIELDS, "cost_usd")
 
 
-def write_csv(
-    events: Iterable[dict[str, Any]], out: io.TextIOBase | Any, prices: PriceTable
-) -> int:
+def write_csv(events: Iterable[dict[str, Any]], out: io.TextIOBase | Any, prices: PriceBook) -> int:
     """One row per call in a stable column order; metadata as JSON text. Returns rows."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

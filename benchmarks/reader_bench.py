@@ -30,7 +30,7 @@ MODELS = (("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude
 def write_fixture(log_dir: Path, events: int) -> None:
     from asynctokens import TokenTracker
 
-    start = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc).timestamp()
+    start = dt.datetime(2026, 10, 1, tzinfo=dt.UTC).timestamp()
     step = 30 * 86_400 / events
     tracker = TokenTracker(log_dir, max_queue_events=max(events + 1, 2000))
     for i in range(events):

@@ -108,7 +108,7 @@ def sums(events: list[dict[str, Any]]) -> tuple[int, int, int]:
 def _utc(day: int, hour: int, minute: int = 0) -> Any:
     import datetime as dt
 
-    return dt.datetime(2026, 11, day, hour, minute, tzinfo=dt.timezone.utc)
+    return dt.datetime(2026, 11, day, hour, minute, tzinfo=dt.UTC)
 
 
 #: The reading tests' directory: 3 UTC days, 3 providers, a failure, cached and cache-write

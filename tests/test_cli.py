@@ -46,7 +46,7 @@ def test_summary_shows_totals_and_unpriced_models(fixture_dir: Path) -> None:
                          ("Total tokens", "7,770,200"), ("Requests", "6"), ("Failed", "1"),
                          ("Success rate", "83.3%"), ("Cost (USD)", "n/a")):  # fmt: skip
         assert f"│ {label}" in out and f"{value} │" in out.split(f"│ {label}")[1].splitlines()[0]
-    assert "No price for: my-local-llama (cost n/a; priced part $21.12)." in out
+    assert "No price for: my-local-llama (200 tokens) (cost n/a; priced part $32.30)." in out
 
 
 def test_models_table_rows(fixture_dir: Path) -> None:
@@ -55,7 +55,7 @@ def test_models_table_rows(fixture_dir: Path) -> None:
     rows = table_rows(result.stdout)
     assert rows["gpt-4o"] == ["1,000,000", "200,000", "1,200,000", "400,000", "1", "100.0%",
                               "$4.00"]  # fmt: skip
-    assert rows["claude-sonnet-4-5"][-1] == "$15.68"
+    assert rows["claude-sonnet-4-5"][-1] == "$26.85"  # past the 200k tier
     assert rows["my-local-llama"][-1] == "n/a"
     assert rows["Total"][:6] == ["6,150,100", "1,620,100", "7,770,200", "1,400,000", "6",
                                  "83.3%"]  # fmt: skip
@@ -260,8 +260,9 @@ def test_dashboard_in_a_real_terminal_exits_on_ctrl_c(fixture_dir: Path) -> None
     assert b"7,770,200" in output
 
 
-READ_SIDE = ("reader.py", "summary.py", "cli.py", "pricing.py", "_html.py", "_statsfile.py",
-             "_format.py", "_stats.py")  # fmt: skip
+READ_SIDE = ("reader.py", "summary.py", "cli.py", "_html.py", "_statsfile.py", "_format.py",
+             "_stats.py", "pricing/__init__.py", "pricing/_files.py", "pricing/_genai.py",
+             "pricing/_names.py", "pricing/_rates.py")  # fmt: skip
 
 
 @pytest.mark.parametrize("module", READ_SIDE)

@@ -57,7 +57,7 @@ from conftest import read_lines
         ),
         ({"ts": 1e300}, ValueError, "before the year 10000 (< 253,402,300,800), got 1e+300"),
         (
-            {"ts": dt.datetime(1969, 12, 31, 23, 59, tzinfo=dt.timezone.utc)},
+            {"ts": dt.datetime(1969, 12, 31, 23, 59, tzinfo=dt.UTC)},
             ValueError,
             "ts must be in 1970 or later, got 1969-12-31T23:59:00+00:00",
         ),
@@ -98,7 +98,7 @@ async def test_kept_values_are_exactly_what_the_caller_gave(
         reasoning_tokens=10,
         latency_ms=812.5,
         request_id="req_123",
-        ts=dt.datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=dt.timezone.utc),
+        ts=dt.datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=dt.UTC),
     )
     meta["article_id"] = 8  # changed after the call: must not change what was logged
     tracker.log(np_int(5), 6, error_message="x" * 600, success=False, api_key="short")
@@ -159,11 +159,11 @@ async def test_epoch_seconds_timestamp_is_kept_to_the_microsecond(
     assert (log_dir / "tokens_2025-12-31.jsonl").exists()
 
 
-class Model(str, enum.Enum):
+class Model(str, enum.Enum):  # noqa: UP042  (the pre-3.11 spelling users still have)
     GPT_4O = "gpt-4o"
 
 
-class Provider(str, enum.Enum):
+class Provider(str, enum.Enum):  # noqa: UP042
     OPENAI = "openai"
 
 

@@ -110,7 +110,7 @@ async def test_asyncio_tasks_and_threads_mixed(tmp_path: Path) -> None:
 def test_out_of_order_caller_timestamps_land_in_their_days(tmp_path: Path) -> None:
     import datetime as dt
 
-    utc = dt.timezone.utc
+    utc = dt.UTC
     days = [dt.datetime(2026, 1, d, 12, tzinfo=utc) for d in (3, 1, 2, 1, 3, 2, 1)]
     tracker = TokenTracker(tmp_path)
     for i, ts in enumerate(days):

@@ -67,7 +67,7 @@ def test_a_planted_symlink_in_place_of_a_daily_file_is_refused(
     log_dir.mkdir(parents=True)
     (log_dir / "tokens_2026-01-02.jsonl").symlink_to(victim)
     tracker = make_tracker()
-    tracker.log(1, 1, ts=dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc))
+    tracker.log(1, 1, ts=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
     assert tracker.flush_sync(timeout=0.5) is False
     assert tracker.close(timeout=0.2) is False  # the event cannot be written there
     assert victim.read_text() == "do not touch\n"
@@ -87,7 +87,7 @@ def test_existing_file_permissions_are_left_as_the_user_set_them(
     existing.write_text("")
     existing.chmod(0o640)  # e.g. readable by a log shipper's group
     tracker = make_tracker()
-    tracker.log(1, 1, ts=dt.datetime(2026, 1, 3, tzinfo=dt.timezone.utc))
+    tracker.log(1, 1, ts=dt.datetime(2026, 1, 3, tzinfo=dt.UTC))
     tracker.close()
     assert stat.S_IMODE(existing.stat().st_mode) == 0o640
     assert existing.read_text().count("\n") == 1

@@ -52,7 +52,7 @@ def test_the_in_memory_sink_gets_every_written_event_with_its_fields(
 def _iso(ts_ns: int) -> str:
     import datetime as dt
 
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     return (epoch + dt.timedelta(microseconds=ts_ns // 1000)).isoformat()[:26]
 
 

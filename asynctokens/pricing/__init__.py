@@ -1,0 +1,213 @@
+"""Prices per token, and the cost of what was logged, computed when a report is read.
+
+Costs are never stored with the events: prices change, and logs are priced with the prices
+in force on each event's own date. Where a price comes from, in order:
+
+1. ``--pricing FILE`` files (LiteLLM's JSON or asynctokens' TOML, see ``_files``), for
+   private models and negotiated rates; a later file wins over an earlier one;
+2. genai-prices, maintained upstream: its bundled data (offline, the default), or the
+   latest data when ``--update-prices`` asks for it.
+
+A model found in neither has no price: reports show it as unpriced ("n/a"), never as $0.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from asynctokens._errors import PricingError
+from asynctokens._format import parse_ts
+from asynctokens.pricing._files import PriceFile
+from asynctokens.pricing._files import load as load_file
+from asynctokens.pricing._rates import ModelPrices, Period, Rates, Tiers
+
+if TYPE_CHECKING:
+    from asynctokens.pricing._genai import GenaiSource
+
+__all__ = [
+    "ModelPrices",
+    "Period",
+    "PriceBook",
+    "PricingError",
+    "Rates",
+    "Tiers",
+    "load_prices",
+]
+
+_UTC = _dt.UTC
+
+
+class PriceBook:
+    """Finds each model's price, once per (api_type, model), and prices counts with it."""
+
+    def __init__(self, files: Sequence[PriceFile] = (), genai: GenaiSource | None = None) -> None:
+        if genai is None:
+            from asynctokens.pricing import _genai
+
+            genai = _genai.bundled()
+        self.files = list(files)
+        self.genai = genai
+        self._found: dict[tuple[str, str], ModelPrices | None] = {}
+        self._cells: dict[
+            tuple[str, str, str, int, tuple[int, ...]], tuple[Rates | None, bool]
+        ] = {}
+        self._days: dict[tuple[str, str, str], Tiers | None] = {}
+
+    # -- where prices come from ----------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """The sources, for JSON reports: which data and version produced their costs."""
+        return {
+            "source": "genai-prices",
+            "version": self.genai.version,
+            "data": self.genai.data,
+            "files": [f.label for f in reversed(self.files)],
+            "text": self.text,
+        }
+
+    @property
+    def text(self) -> str:
+        base = f"{self.genai.name} ({self.genai.data})"
+        if not self.files:
+            return base
+        return f"{', '.join(f.label for f in reversed(self.files))}, then {base}"
+
+    def find(self, api_type: str, model: str) -> ModelPrices | None:
+        """The price entry a model resolves to, or None when no source knows it."""
+        key = (api_type, model)
+        if key in self._found:
+            return self._found[key]
+        found = None
+        for f in reversed(self.files):
+            found = f.find(api_type, model)
+            if found is not None:
+                break
+        else:
+            found = self.genai.find(api_type, model)
+        self._found[key] = found
+        return found
+
+    def thresholds(self, api_type: str, model: str) -> frozenset[int]:
+        """The prompt sizes at which this model's rate changes (empty if unpriced or flat)."""
+        found = self.find(api_type, model)
+        return frozenset() if found is None else found.thresholds
+
+    # -- pricing -------------------------------------------------------------------------------
+    def cell_rates(
+        self, api_type: str, model: str, price_day: str, band: int, bands: tuple[int, ...]
+    ) -> tuple[Rates | None, bool]:
+        """Rates for a stats cell: requests of one UTC day whose prompts lie in one band.
+
+        The band is exact for a tier whose threshold is one of ``bands`` (summary.load sees to
+        that); the second value is True when the rates are an upper bound (a price that
+        changes within the day).
+        """
+        key = (api_type, model, price_day, band, bands)
+        hit = self._cells.get(key)
+        if hit is None:
+            found = self.find(api_type, model)
+            if found is None:
+                hit = (None, False)
+            else:
+                tiers, varies = found.on_day(_dt.date.fromisoformat(price_day))
+                prompt = 0 if band == 0 else bands[band - 1] + 1  # any prompt of the band
+                hit = (tiers.for_prompt(prompt), varies)
+            self._cells[key] = hit
+        return hit
+
+    def event_cost(self, event: Mapping[str, Any]) -> float | None:
+        """The cost of one logged call at the price in force at its ``ts``; None if unpriced."""
+        api, model, ts = event["api_type"], event["model"], event["ts"]
+        utc = ts.endswith("+00:00")
+        key = (api, model, ts[:10] if utc else ts)
+        tiers = self._days.get(key)
+        if tiers is None:
+            found = self.find(api, model)
+            if found is None:
+                return None
+            try:
+                instant = parse_ts(ts)
+            except ValueError:
+                return None
+            if found.boundaries:  # a price by time of day: this instant's, not memoised
+                tiers = found.at(instant)
+            else:
+                tiers = found.at(instant.astimezone(_UTC).replace(hour=0, minute=0, second=0))
+                if len(self._days) > 100_000:
+                    self._days.clear()
+                self._days[key] = tiers
+        prompt = event["prompt_tokens"]
+        return tiers.for_prompt(prompt).cost(
+            prompt,
+            event["completion_tokens"],
+            event["cached_tokens"],
+            event["cache_write_tokens"],
+            1 if event["success"] else 0,
+        )
+
+    # -- explaining ----------------------------------------------------------------------------
+    def explain(self, api_type: str, model: str, day: _dt.date) -> dict[str, Any] | None:
+        """What ``asynctokens prices`` shows: the entry matched, its source, the rates in
+        force on ``day`` (one segment per time-of-day change) and every dated period, in
+        USD per million tokens. None when no source knows the model."""
+        found = self.find(api_type, model)
+        if found is None:
+            return None
+        segments: list[dict[str, Any]] = []
+        last: Tiers | None = None
+        for t in (_dt.time(0), *found.boundaries):
+            tiers = found.at(_dt.datetime.combine(day, t, tzinfo=_UTC))
+            if tiers != last:
+                segments.append({"utc_from": t.strftime("%H:%M"), "tiers": _tiers_json(tiers)})
+                last = tiers
+        return {
+            "model": model,
+            "api_type": api_type,
+            "matched": found.model,
+            "provider": found.provider,
+            "source": found.source,
+            "date": day.isoformat(),
+            "in_force": segments,
+            "periods": [
+                {
+                    "since": None if p.since is None else p.since.isoformat(),
+                    "utc_window": None
+                    if p.window is None
+                    else f"{p.window[0]:%H:%M}-{p.window[1]:%H:%M}",
+                    "tiers": _tiers_json(p.tiers),
+                }
+                for p in found.periods
+            ],
+        }
+
+
+def _per_million(rate: float | None) -> float | None:
+    return None if rate is None else round(rate * 1_000_000, 9)
+
+
+def _tiers_json(tiers: Tiers) -> list[dict[str, Any]]:
+    rows = []
+    for above, rates in ((0, tiers.base), *tiers.above):
+        rows.append(
+            {
+                "prompt_above": above,
+                "input": _per_million(rates.input),
+                "cached_input": _per_million(rates.cache_read),
+                "cache_write": _per_million(rates.cache_write),
+                "output": _per_million(rates.output),
+                "per_request": rates.request,
+            }
+        )
+    return rows
+
+
+def load_prices(
+    files: Sequence[str | Any] = (), *, update: bool = False, timeout: float = 30.0
+) -> PriceBook:
+    """A PriceBook over ``--pricing`` files and genai-prices (fetched anew if ``update``)."""
+    from asynctokens.pricing import _genai
+
+    loaded = [load_file(f) for f in files]
+    genai = _genai.update_prices(timeout) if update else _genai.bundled()
+    return PriceBook(loaded, genai)

@@ -1,0 +1,185 @@
+"""Prices from the maintained genai-prices package: its bundled data, or an opted-in update.
+
+genai-prices keeps 2,000+ models with dated prices, long-context tiers and cache rates, and
+matches the many names a model is called by. This module asks it for a model's entry and
+turns the entry's prices into :class:`~asynctokens.pricing._rates.Tiers`, using the
+package's own rule for which price is in force at an instant (``ModelInfo.get_prices``) and
+for which tier a prompt size falls in (``calc_unit_price``). It is imported only when a
+report prices something, never by the writer.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from importlib.metadata import version
+from typing import Any, Final
+
+from genai_prices import data_snapshot
+from genai_prices.types import (
+    ConditionalPrice,
+    ModelInfo,
+    ModelPrice,
+    StartDateConstraint,
+    TieredPrices,
+    TimeOfDateConstraint,
+    calc_unit_price,
+)
+
+from asynctokens._errors import PricingError
+from asynctokens.pricing._names import PROVIDER_IDS, readings
+from asynctokens.pricing._rates import ModelPrices, Period, Rates, Tiers
+
+#: Environment variable naming the URL ``--update-prices`` fetches (tests point it at a
+#: local server; the default is genai-prices' own).
+ENV_UPDATE_URL: Final = "ASYNCTOKENS_PRICES_URL"
+_PARTS: Final = ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+_MILLION: Final = 1_000_000
+
+
+class GenaiSource:
+    """Looks models up in one genai-prices data snapshot."""
+
+    def __init__(self, snapshot: Any, data: str) -> None:
+        self._snapshot = snapshot
+        self.version = version("genai-prices")
+        self.data = data
+
+    @property
+    def name(self) -> str:
+        return f"genai-prices {self.version}"
+
+    def find(self, api_type: str, model: str) -> ModelPrices | None:
+        provider_id = PROVIDER_IDS.get(api_type.lower())
+        for hint, name in readings(model):
+            tried: list[str | None] = []
+            for pid in (provider_id, PROVIDER_IDS.get((hint or "").lower()), None):
+                if pid in tried:
+                    continue
+                tried.append(pid)
+                try:
+                    provider, info = self._snapshot.find_provider_model(name, None, pid, None)
+                except LookupError:
+                    continue
+                return _model_prices(info, provider.id, self.name)
+        return None
+
+
+def bundled() -> GenaiSource:
+    """The data that ships with the installed genai-prices: offline, the default."""
+    snapshot = data_snapshot.get_snapshot()
+    if snapshot.from_auto_update:  # an update in this process (update_prices) stays in use
+        return GenaiSource(snapshot, f"updated at {snapshot.timestamp:%Y-%m-%d %H:%M}")
+    return GenaiSource(snapshot, "bundled data")
+
+
+def update_prices(timeout: float = 30.0) -> GenaiSource:
+    """Fetch the latest prices with genai-prices' own updater; PricingError if it fails."""
+    from genai_prices import UpdatePrices
+    from genai_prices.update_prices import DEFAULT_UPDATE_URL
+
+    url = os.environ.get(ENV_UPDATE_URL) or DEFAULT_UPDATE_URL
+    # the updater logs its failure too; the PricingError below says it once, in one line
+    logging.getLogger("genai-prices").addHandler(logging.NullHandler())
+    updater = UpdatePrices(url=url)
+    try:
+        updated = updater.start(wait=timeout) or updater.wait(0)
+    except Exception as exc:  # the updater re-raises whatever its fetch met
+        raise PricingError(
+            f"could not update prices from {url}: {_first_line(exc)}; run without"
+            " --update-prices to use"
+            " the prices bundled with genai-prices"
+        ) from None
+    finally:
+        updater.stop()  # type: ignore[no-untyped-call]  # genai-prices leaves it untyped
+    snapshot = data_snapshot.get_snapshot()
+    if not updated or not snapshot.from_auto_update:
+        raise PricingError(
+            f"could not update prices from {url} within {timeout:g} s; run without"
+            " --update-prices to use the prices bundled with genai-prices"
+        )
+    return GenaiSource(snapshot, f"updated from {url} at {snapshot.timestamp:%Y-%m-%d %H:%M}")
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _model_prices(info: ModelInfo, provider: str, source: str) -> ModelPrices:
+    conditional = info.prices if isinstance(info.prices, list) else None
+    periods: list[Period] = []
+    boundaries: set[_dt.time] = set()
+    for cp in conditional or [ConditionalPrice(prices=info.prices)]:  # type: ignore[arg-type]
+        tiers = _tiers(cp.prices)
+        if tiers is None:
+            continue
+        c = cp.constraint
+        if isinstance(c, StartDateConstraint):
+            periods.append(Period(c.start_date, tiers))
+        elif isinstance(c, TimeOfDateConstraint):
+            start, end = _utc_time(c.start_time), _utc_time(c.end_time)
+            boundaries.update((start, end))
+            periods.append(Period(None, tiers, (start, end)))
+        else:
+            periods.append(Period(None, tiers))
+
+    def at(instant: _dt.datetime) -> Tiers:
+        tiers = _tiers(info.get_prices(instant))
+        return tiers if tiers is not None else Tiers(Rates(0.0, 0.0))
+
+    return ModelPrices(
+        model=info.id,
+        provider=provider,
+        source=source,
+        periods=tuple(periods),
+        at=at,
+        boundaries=tuple(sorted(boundaries)),
+    )
+
+
+def _utc_time(t: _dt.time) -> _dt.time:
+    if t.tzinfo is None:
+        return t
+    moment = _dt.datetime.combine(_dt.date(2000, 1, 1), t).astimezone(_dt.UTC)
+    return moment.time()
+
+
+#: id(ModelPrice) -> (that price, its Tiers): the snapshot keeps its prices alive, and the
+#: price is kept here too, so an id is never reused while its entry exists.
+_CONVERTED: dict[int, tuple[ModelPrice, Tiers | None]] = {}
+
+
+def _tiers(price: ModelPrice) -> Tiers | None:
+    """The token rates of a genai-prices ModelPrice; None when it prices no tokens."""
+    hit = _CONVERTED.get(id(price))
+    if hit is not None and hit[0] is price:
+        return hit[1]
+    tiers = _convert(price)
+    _CONVERTED[id(price)] = (price, tiers)
+    return tiers
+
+
+def _convert(price: ModelPrice) -> Tiers | None:
+    fields = price.__dict__
+    values = [fields.get(k) for k in _PARTS]
+    if values[0] is None and values[1] is None:
+        return None  # priced per image, per second...: not by tokens
+    request = fields.get("requests_kcount")
+    points = sorted({t.start for v in values if isinstance(v, TieredPrices) for t in v.tiers})
+
+    def rates(prompt: int) -> Rates:
+        # the package's own tier rule: which rate a prompt of this size pays, per token
+        per = [
+            None if v is None else float(calc_unit_price(v, 1, prompt, _MILLION)) for v in values
+        ]
+        return Rates(
+            per[0] or 0.0,
+            per[1] or 0.0,
+            per[2],
+            per[3],
+            0.0 if request is None else float(calc_unit_price(request, 1, prompt, 1000)),
+        )
+
+    return Tiers(rates(0), tuple((t, rates(t + 1)) for t in points))

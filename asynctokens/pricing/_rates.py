@@ -1,0 +1,147 @@
+"""What a request costs, given the rates in force: pure arithmetic on token counts.
+
+Input is split into the parts providers bill apart, so cached input is charged once, at the
+cache-read rate, and never again at the full rate:
+
+    cost = (prompt - cached - cache_write) * input + cached * cache_read
+           + cache_write * cache_write_rate + completion * output + requests * request
+
+Reasoning tokens are part of ``completion`` (the file format's contract) and billed as
+output, never a second time. A part without a rate of its own (``None``) is billed as
+input, as genai-prices does for a model that has no cache price.
+
+Long-context tiers follow the providers' bills and genai-prices: once a request's prompt
+exceeds a tier's threshold the *whole* request is billed at that tier's rates, not only the
+tokens above it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """USD per token of each part of a request, and per successful request, in one tier."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+    request: float = 0.0
+
+    def cost(
+        self, prompt: int, completion: int, cached: int, cache_write: int, requests: int = 1
+    ) -> float:
+        """Cost of requests totalling these counts, all billed in this tier."""
+        fresh = prompt
+        total = completion * self.output
+        if requests and self.request:
+            total += requests * self.request
+        if self.cache_read is not None:
+            fresh -= cached
+            total += cached * self.cache_read
+        if self.cache_write is not None:
+            fresh -= cache_write
+            total += cache_write * self.cache_write
+        return total + max(fresh, 0) * self.input
+
+    def highest(self, other: Rates) -> Rates:
+        """Each part at the higher of the two rates: an upper bound of both."""
+        return Rates(
+            max(self.input, other.input),
+            max(self.output, other.output),
+            _max(self.cache_read, other.cache_read, self.input, other.input),
+            _max(self.cache_write, other.cache_write, self.input, other.input),
+            max(self.request, other.request),
+        )
+
+
+def _max(a: float | None, b: float | None, a_input: float, b_input: float) -> float | None:
+    if a is None and b is None:
+        return None
+    return max(a_input if a is None else a, b_input if b is None else b)
+
+
+@dataclass(frozen=True, slots=True)
+class Tiers:
+    """A model's rates at one moment: the base rates and those above prompt thresholds.
+
+    ``above`` holds ``(threshold, rates)`` in ascending order; a request whose prompt exceeds
+    ``threshold`` tokens is billed entirely at ``rates``.
+    """
+
+    base: Rates
+    above: tuple[tuple[int, Rates], ...] = ()
+
+    def for_prompt(self, prompt: int) -> Rates:
+        rates = self.base
+        for threshold, tier in self.above:
+            if prompt <= threshold:
+                break
+            rates = tier
+        return rates
+
+    @property
+    def thresholds(self) -> tuple[int, ...]:
+        return tuple(t for t, _ in self.above)
+
+    def highest(self, other: Tiers) -> Tiers:
+        """An upper bound of both at every prompt size."""
+        points = sorted(set(self.thresholds) | set(other.thresholds))
+        return Tiers(
+            self.base.highest(other.base),
+            tuple((t, self.for_prompt(t + 1).highest(other.for_prompt(t + 1))) for t in points),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Tiers in force from ``since`` (a UTC date; None: from the start), for display.
+
+    ``window`` is a daily UTC time window where the price applies only at those hours (off-
+    peak pricing); None means all day.
+    """
+
+    since: _dt.date | None
+    tiers: Tiers
+    window: tuple[_dt.time, _dt.time] | None = None
+
+
+@dataclass(frozen=True)
+class ModelPrices:
+    """One model's price entry: what matched, where it came from, and its periods.
+
+    ``at`` answers the source's own rule for the tiers in force at an instant;
+    ``boundaries`` are the UTC times of day at which a windowed price starts or ends.
+    """
+
+    model: str
+    provider: str
+    source: str
+    periods: tuple[Period, ...]
+    at: Callable[[_dt.datetime], Tiers]
+    boundaries: tuple[_dt.time, ...] = ()
+
+    @property
+    def thresholds(self) -> frozenset[int]:
+        """Every prompt threshold of every period: what exact cells must be split by."""
+        return frozenset(t for p in self.periods for t in p.tiers.thresholds)
+
+    def on_day(self, day: _dt.date) -> tuple[Tiers, bool]:
+        """The tiers for requests of one UTC day, and whether they are an upper bound.
+
+        Exact unless the price changes within the day (a time-of-day window): then each
+        part at the day's highest rate, flagged, since counts summed per day cannot be split
+        by hour.
+        """
+        start = _dt.datetime.combine(day, _dt.time(0), tzinfo=_dt.UTC)
+        tiers = self.at(start)
+        varies = False
+        for t in self.boundaries:
+            other = self.at(_dt.datetime.combine(day, t).replace(tzinfo=_dt.UTC))
+            if other != tiers:
+                tiers, varies = tiers.highest(other), True
+        return tiers, varies

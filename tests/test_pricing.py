@@ -1,0 +1,448 @@
+"""Costs as providers bill them: tiers, dated prices, cache rates, unknown models, price files.
+
+Prices of real models come from the genai-prices data installed (past prices that will not
+change); the tier, date and refusal rules are also tested on prices written out here.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import http.server
+import io
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from conftest import read_lines
+from test_cli import run_cli
+
+from asynctokens import PricingError, TokenTracker, reader, summary
+from asynctokens._format import PROMPT_BANDS
+from asynctokens.pricing import load_prices
+
+
+def at(day: str, hour: int = 12, minute: int = 0) -> dt.datetime:
+    return dt.datetime.fromisoformat(f"{day}T{hour:02}:{minute:02}:00+00:00")
+
+
+def write(log_dir: Path, *calls: dict[str, Any]) -> Path:
+    tracker = TokenTracker(log_dir)
+    for call in calls:
+        tracker.log(**call)
+    assert tracker.close() is True
+    return log_dir
+
+
+def costs(log_dir: Path, dimension: str = "model", **query: Any) -> dict[str, Any]:
+    rows = summary.breakdown(summary.Query(log_dir=log_dir, **query), dimension)["rows"]
+    return {k: r["cost_usd"] for k, r in rows.items()}
+
+
+def csv_costs(log_dir: Path, **query: Any) -> list[tuple[str, str]]:
+    q = summary.Query(log_dir=log_dir, **query)
+    out = io.StringIO()
+    summary.write_csv(summary.iter_filtered(q, reader.ReadReport()), out, q.prices)
+    return [(r["model"], r["cost_usd"]) for r in csv.DictReader(io.StringIO(out.getvalue()))]
+
+
+# -- long-context tiers -----------------------------------------------------------------------
+def test_a_tiered_request_is_billed_whole_at_the_rate_of_its_side_of_the_threshold(
+    tmp_path: Path,
+) -> None:
+    # gemini-2.5-pro: $1.25 / $10 per 1M up to 200k prompt tokens, $2.50 / $15 above
+    log_dir = write(
+        tmp_path,
+        dict(prompt_tokens=200_000, completion_tokens=1_000, api_type="gemini",
+             model="gemini-2.5-pro", ts=at("2026-11-20", 9)),
+        dict(prompt_tokens=200_001, completion_tokens=1_000, api_type="gemini",
+             model="gemini-2.5-pro", ts=at("2026-11-21", 9)),
+        # the issue's example: 250k in, 1k out is $0.64 as Google bills it (not $0.3225)
+        dict(prompt_tokens=250_000, completion_tokens=1_000, api_type="gemini",
+             model="gemini-2.5-pro", ts=at("2026-11-22", 9)),
+        dict(prompt_tokens=250_000, completion_tokens=1_000, api_type="gemini",
+             model="gemini-3-pro-preview", ts=at("2026-11-22", 10)),
+    )  # fmt: skip
+    assert costs(log_dir, "day") == {
+        "2026-11-20": 0.26,  # 200,000 * 1.25e-6 + 1,000 * 10e-6
+        "2026-11-21": 0.515003,  # 200,001 * 2.5e-6 + 1,000 * 15e-6 = 0.5150025
+        "2026-11-22": 0.64 + 1.018,  # gemini-3-pro-preview: 250k * 4e-6 + 1k * 18e-6
+    }
+    # the stats file kept the two sides apart, so the report above needed no scan
+    stats = orjson.loads((log_dir / "token_stats.json").read_bytes())
+    assert stats["prompt_bands"] == list(PROMPT_BANDS)
+    assert [c[:4] for c in stats["cells"]] == [
+        ["2026-11-20", "gemini", "gemini-2.5-pro", 4],
+        ["2026-11-21", "gemini", "gemini-2.5-pro", 5],
+        ["2026-11-22", "gemini", "gemini-2.5-pro", 5],
+        ["2026-11-22", "gemini", "gemini-3-pro-preview", 5],
+    ]
+    # each call priced on its own in the CSV agrees with the report
+    assert csv_costs(log_dir) == [
+        ("gemini-2.5-pro", "0.26000000"),
+        ("gemini-2.5-pro", "0.51500250"),
+        ("gemini-2.5-pro", "0.64000000"),
+        ("gemini-3-pro-preview", "1.01800000"),
+    ]
+
+
+def test_many_small_requests_of_a_day_stay_at_the_base_rate(tmp_path: Path) -> None:
+    """Tiers go by each request's own prompt, never by a day's sum of prompts."""
+    calls = [
+        dict(prompt_tokens=150_000, completion_tokens=0, api_type="gemini",
+             model="gemini-2.5-pro", ts=at("2026-11-20", h))
+        for h in range(3)
+    ]  # fmt: skip
+    assert costs(write(tmp_path, *calls)) == {"gemini-2.5-pro": 0.5625}  # 450k * 1.25e-6
+
+
+# -- dated prices -----------------------------------------------------------------------------
+def test_each_event_is_priced_at_the_price_in_force_on_its_date(tmp_path: Path) -> None:
+    # o3 cost $10 / $40 per 1M until OpenAI cut it to $2 / $8 on 2025-06-10
+    log_dir = write(
+        tmp_path,
+        dict(prompt_tokens=1_000_000, completion_tokens=100_000, api_type="openai", model="o3",
+             ts=at("2025-05-10")),
+        dict(prompt_tokens=1_000_000, completion_tokens=100_000, api_type="openai", model="o3",
+             ts=at("2025-06-09", 23, 59)),
+        dict(prompt_tokens=1_000_000, completion_tokens=100_000, api_type="openai", model="o3",
+             ts=at("2025-06-10", 0, 1)),
+    )  # fmt: skip
+    assert costs(log_dir, "day") == {"2025-05-10": 14.0, "2025-06-09": 14.0, "2025-06-10": 2.8}
+    assert [c for _, c in csv_costs(log_dir)] == ["14.00000000", "14.00000000", "2.80000000"]
+    # a day of another zone that spans the change prices each event at its own UTC date
+    lisbon_summer = costs(log_dir, "day", timezone="Europe/Lisbon")  # UTC+1 in June
+    assert lisbon_summer == {"2025-05-10": 14.0, "2025-06-10": 16.8}
+
+
+# -- cache and reasoning ------------------------------------------------------------------------
+def test_cached_and_cache_written_input_at_their_rates_reasoning_billed_once(
+    tmp_path: Path,
+) -> None:
+    # claude-sonnet-4-5: input $3, cache read $0.30, cache write $3.75, output $15 per 1M.
+    # prompt 2,600 = 100 fresh + 2,000 cache read + 500 cache write; 300 output of which
+    # 100 were thinking: those are inside the 300 and not billed again.
+    log_dir = write(
+        tmp_path,
+        dict(prompt_tokens=2_600, completion_tokens=300, cached_tokens=2_000,
+             cache_write_tokens=500, reasoning_tokens=100, api_type="anthropic",
+             model="claude-sonnet-4-5", ts=at("2026-11-20")),
+    )  # fmt: skip
+    expected = 100 * 3e-6 + 2_000 * 0.3e-6 + 500 * 3.75e-6 + 300 * 15e-6  # 0.007275
+    assert costs(log_dir) == {"claude-sonnet-4-5": round(expected, 6)}
+    assert csv_costs(log_dir) == [("claude-sonnet-4-5", f"{expected:.8f}")]
+
+
+# -- unknown models -------------------------------------------------------------------------------
+def test_an_unknown_model_is_never_zero(tmp_path: Path) -> None:
+    log_dir = write(
+        tmp_path,
+        dict(prompt_tokens=1_000, completion_tokens=500, api_type="local", model="my-llama",
+             ts=at("2026-11-20")),
+        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="openai", model="gpt-4o",
+             ts=at("2026-11-20")),
+        # a failed call with no tokens costs nothing even unpriced
+        dict(prompt_tokens=0, completion_tokens=0, api_type="local", model="other",
+             success=False, ts=at("2026-11-20")),
+    )  # fmt: skip
+    report = summary.summary(summary.Query(log_dir=log_dir))
+    assert report["totals"]["cost_usd"] is None
+    assert report["priced_cost_usd"] == 2.5
+    assert report["unpriced_models"] == ["my-llama"]
+    assert report["unpriced_tokens"] == {"my-llama": 1_500}
+    assert costs(log_dir) == {"gpt-4o": 2.5, "my-llama": None, "other": 0.0}
+    assert csv_costs(log_dir)[0] == ("my-llama", "")
+
+
+@pytest.mark.parametrize(
+    ("api_type", "name", "matched"),
+    [
+        ("openai", "gpt-4o-2024-08-06", "gpt-4o"),
+        ("gemini", "models/gemini-2.5-flash", "gemini-2.5-flash"),
+        ("openai", "openai/gpt-4o", "gpt-4o"),
+        ("custom-router", "openai/gpt-4o", "gpt-4o"),
+        ("anthropic", "claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("vertex", "gemini-2.0-flash-001", "gemini-2.0-flash"),
+        ("local", "my-local-llama", None),
+    ],
+)
+def test_names_as_logged_find_their_model(api_type: str, name: str, matched: str | None) -> None:
+    found = load_prices().find(api_type, name)
+    assert (found and found.model) == matched
+
+
+# -- time-of-day prices ---------------------------------------------------------------------------
+def test_a_price_by_time_of_day_is_an_upper_bound_in_totals_and_exact_per_call(
+    tmp_path: Path,
+) -> None:
+    # deepseek-chat in genai-prices: $0.27 / $1.10 from 00:30 to 16:30 UTC, else $0.135 / $0.55
+    log_dir = write(
+        tmp_path,
+        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="deepseek",
+             model="deepseek-chat", ts=at("2026-11-20", 1)),
+        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="deepseek",
+             model="deepseek-chat", ts=at("2026-11-20", 20)),
+    )  # fmt: skip
+    report = summary.summary(summary.Query(log_dir=log_dir))
+    assert report["totals"]["cost_usd"] == 0.54  # both at the day's highest rate
+    assert report["upper_bound_models"] == ["deepseek-chat"]
+    assert csv_costs(log_dir) == [("deepseek-chat", "0.27000000"), ("deepseek-chat", "0.13500000")]
+
+
+# -- price files ------------------------------------------------------------------------------
+OWN = """
+# USD per million tokens
+[[model]]
+name = "my-llama"
+input = 1.0
+output = 2.0
+cache_read = 0.1
+[[model.above]]
+tokens = 50000
+input = 3.0
+output = 4.0
+
+[[model]]
+name = "my-llama"
+since = 2026-11-21
+input = 0.5
+output = 1.0
+
+[[model]]
+name = "gpt-4o"
+api_type = "azure"
+input = 2.0
+output = 6.0
+"""
+
+
+def test_own_toml_prices_tiers_at_any_threshold_and_dates(tmp_path: Path) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text(OWN)
+    log_dir = write(
+        tmp_path / "logs",
+        dict(prompt_tokens=50_000, completion_tokens=1_000, cached_tokens=10_000,
+             api_type="vllm", model="my-llama", ts=at("2026-11-20", 1)),
+        dict(prompt_tokens=50_001, completion_tokens=1_000, api_type="vllm",
+             model="my-llama", ts=at("2026-11-20", 2)),
+        dict(prompt_tokens=50_001, completion_tokens=1_000, api_type="vllm",
+             model="my-llama", ts=at("2026-11-21", 2)),
+        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="azure", model="gpt-4o",
+             ts=at("2026-11-21", 3)),
+        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="openai", model="gpt-4o",
+             ts=at("2026-11-21", 4)),
+    )  # fmt: skip
+    book = load_prices([prices])
+    # 50,000 is not past 50,000: 40k * 1 + 10k * 0.1 + 1k * 2 = 0.043
+    # 50,001 is: 50,001 * 3 + 1k * 4 = 0.154003; from 2026-11-21 no tier: 0.0250005 + 0.001
+    assert costs(log_dir, "day", prices=book) == {
+        "2026-11-20": round(0.043 + 0.154003, 6),
+        "2026-11-21": round(0.0260005 + 2.0 + 2.5, 6),  # azure's own price, openai's list price
+    }
+    assert [c for _, c in csv_costs(log_dir, prices=book)] == [
+        "0.04300000", "0.15400300", "0.02600050", "2.00000000", "2.50000000",
+    ]  # fmt: skip
+    assert book.text.startswith("prices.toml (2 models), then genai-prices ")
+
+
+def test_litellm_tier_and_cache_fields(tmp_path: Path) -> None:
+    prices = tmp_path / "litellm.json"
+    prices.write_text(json.dumps({
+        "my-pro": {
+            "input_cost_per_token": 1e-6, "output_cost_per_token": 2e-6,
+            "cache_read_input_token_cost": 1e-7, "cache_creation_input_token_cost": 1.5e-6,
+            "input_cost_per_token_above_128k_tokens": 3e-6,
+            "output_cost_per_token_above_128k_tokens": 4e-6,
+            "cache_read_input_token_cost_above_128k_tokens": 3e-7,
+            "input_cost_per_token_priority": 9e-6,  # another service tier: not standard calls
+            "litellm_provider": "openai", "mode": "chat", "max_input_tokens": 1_000_000,
+        },
+    }))  # fmt: skip
+    log_dir = write(
+        tmp_path / "logs",
+        dict(prompt_tokens=128_000, completion_tokens=1_000, cached_tokens=100_000,
+             cache_write_tokens=10_000, api_type="openai", model="my-pro", ts=at("2026-11-20")),
+        dict(prompt_tokens=128_001, completion_tokens=1_000, cached_tokens=100_000,
+             cache_write_tokens=10_000, api_type="openai", model="my-pro", ts=at("2026-11-21")),
+    )  # fmt: skip
+    book = load_prices([prices])
+    assert costs(log_dir, "day", prices=book) == {
+        # 18,000 * 1e-6 + 100,000 * 1e-7 + 10,000 * 1.5e-6 + 1,000 * 2e-6
+        "2026-11-20": 0.045,
+        # 18,001 * 3e-6 + 100,000 * 3e-7 + 10,000 * 1.5e-6 (no tier of its own) + 1,000 * 4e-6
+        "2026-11-21": 0.103003,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("p.json", '{"m": {"input_cost_per_token": true, "output_cost_per_token": 1e-6}}',
+         "model 'm': input_cost_per_token must be a finite number >= 0 (USD), not true"),
+        ("p.json", '{"m": {"input_cost_per_token": "cheap", "output_cost_per_token": 1e-6}}',
+         "model 'm': input_cost_per_token must be a finite number >= 0 (USD), not \"cheap\""),
+        ("p.json", '{"m": {"input_cost_per_token": 1e-6, "output_cost_per_token": -1e-6}}',
+         "model 'm': output_cost_per_token must be a finite number >= 0 (USD), not -1e-06"),
+        ("p.json", '{"m": {"input_cost_per_token": 1e999, "output_cost_per_token": 1e-6}}',
+         "model 'm': input_cost_per_token must be a finite number >= 0 (USD), not inf"),
+        ("p.json", '{"m": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6,'
+                   ' "output_cost_per_audio_token": "x"}}',
+         "model 'm': output_cost_per_audio_token must be a finite number >= 0"),
+        ("p.toml", '[[model]]\nname = "m"\ninput = inf\noutput = 1',
+         "model 'm': input must be a finite number >= 0 (USD per million tokens), not inf"),
+        ("p.toml", '[[model]]\nname = "m"\ninput = 1\noutput = true',
+         "model 'm': output must be a finite number >= 0 (USD per million tokens), not true"),
+        ("p.toml", '[[model]]\nname = "m"\ninput = 1\noutput = 1\n[[model.above]]\n'
+                   'tokens = 10\ninput = -2',
+         "model 'm': above 10: input must be a finite number >= 0"),
+        ("p.toml", '[[model]]\nname = "m"\ninptu = 1\noutput = 1',
+         "model 'm': unknown key 'inptu'"),
+        ("p.toml", '[[model]]\nname = "m"\noutput = 1', "model 'm' has no input price"),
+        ("p.toml", '[[model]]\nname = "m"\ninput = 1\noutput = 1\nsince = "May"',
+         "model 'm': since must be a date such as 2026-01-01, not 'May'"),
+        ("p.json", "{not json", "is not valid JSON"),
+        ("p.json", "[1, 2]", "must hold an object of model names"),
+        ("p.json", '{"m": {"output_cost_per_token": 1e-6}}',
+         "has no entry with input_cost_per_token and output_cost_per_token"),
+        ("p.toml", "x = 1", "must hold [[model]] tables"),
+    ],
+)  # fmt: skip
+def test_bad_price_files_are_refused_naming_the_entry(
+    tmp_path: Path, name: str, content: str, message: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(PricingError) as info:
+        load_prices([path])
+    assert message in str(info.value)
+    assert str(info.value).startswith(f"pricing file {str(path)!r}")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("p.json", '{"m": {"input_cost_per_token": true, "output_cost_per_token": 1}}'),
+     ("p.toml", '[[model]]\nname = "m"\ninput = inf\noutput = 1')],
+)  # fmt: skip
+def test_the_command_refuses_a_bad_price_file_in_one_line(
+    tmp_path: Path, fixture_dir: Path, name: str, content: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    result = run_cli("summary", "--log-dir", str(fixture_dir), "--pricing", str(path))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.startswith(f"asynctokens: error: pricing file {str(path)!r}: model 'm'")
+    assert result.stderr.count("\n") == 1
+
+
+# -- the stats file migrates ----------------------------------------------------------------------
+def test_a_stats_file_of_the_previous_layout_is_rebuilt(tmp_path: Path) -> None:
+    log_dir = write(
+        tmp_path,
+        dict(prompt_tokens=250_000, completion_tokens=1_000, api_type="gemini",
+             model="gemini-2.5-pro", ts=at("2026-11-20")),
+    )  # fmt: skip
+    # what version 1 wrote: cells of (day, api, model) without a prompt band
+    old = {"format_version": 1, "total_requests": 1, "invalid_lines": 0,
+           "cells": [["2026-11-20", "gemini", "gemini-2.5-pro", 1, 1, 250000, 1000, 0, 0, 0]],
+           "files": {"tokens_2026-11-20.jsonl": 0}}  # fmt: skip
+    (log_dir / "token_stats.json").write_bytes(orjson.dumps(old))
+    assert costs(log_dir) == {"gemini-2.5-pro": 0.64}
+    write(log_dir, dict(prompt_tokens=1, completion_tokens=0, api_type="gemini",
+                        model="gemini-2.5-pro", ts=at("2026-11-20")))  # fmt: skip
+    stats = orjson.loads((log_dir / "token_stats.json").read_bytes())
+    assert stats["format_version"] == 2
+    assert [c[:5] for c in stats["cells"]] == [
+        ["2026-11-20", "gemini", "gemini-2.5-pro", 0, 1],
+        ["2026-11-20", "gemini", "gemini-2.5-pro", 5, 1],
+    ]
+    assert len(read_lines(log_dir)) == 2
+
+
+# -- the command ----------------------------------------------------------------------------------
+def test_prices_command_shows_tiers_dates_and_source(tmp_path: Path) -> None:
+    result = run_cli("prices", "o3", "--date", "2025-05-10", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    o3 = doc["models"]["o3"]
+    assert (o3["matched"], o3["provider"], o3["date"]) == ("o3", "openai", "2025-05-10")
+    assert o3["source"].startswith("genai-prices ")
+    assert o3["in_force"] == [{"utc_from": "00:00", "tiers": [
+        {"prompt_above": 0, "input": 10.0, "cached_input": 0.5, "cache_write": None,
+         "output": 40.0, "per_request": 0.0}]}]  # fmt: skip
+    assert [(p["since"], p["tiers"][0]["input"]) for p in o3["periods"]] == [
+        (None, 10.0), ("2025-06-10", 2.0),
+    ]  # fmt: skip
+    assert doc["pricing"]["data"] == "bundled data"
+
+    text = run_cli("prices", "gemini-2.5-pro", "nope", "--api", "gemini")
+    assert text.returncode == 1  # a model with no price, as grep says "not found"
+    lines = text.stdout.splitlines()
+    assert any("> 200,000" in line and "2.5" in line and "15" in line for line in lines)
+    assert "nope: no price (shown as n/a in reports)." in text.stdout
+
+
+def test_json_reports_say_which_prices_produced_their_costs(fixture_dir: Path) -> None:
+    result = run_cli("summary", "--json", "--log-dir", str(fixture_dir))
+    pricing = json.loads(result.stdout)["pricing"]
+    assert pricing["source"] == "genai-prices"
+    assert pricing["data"] == "bundled data"
+    assert pricing["version"] and pricing["files"] == []
+
+
+# -- --update-prices, against a local server (tests never touch the network) ---------------------
+UPDATED = [{
+    "id": "openai", "name": "OpenAI", "api_pattern": r"https://api\.openai\.com",
+    "models": [{"id": "gpt-4o", "match": {"equals": "gpt-4o"},
+                "prices": {"input_mtok": 7, "output_mtok": 21}}],
+}]  # fmt: skip
+
+
+@pytest.fixture
+def price_server() -> Iterator[str]:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path == "/data.json"
+            body = json.dumps(UPDATED).encode() if ok else b"gone"
+            self.send_response(200 if ok else 500)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+def test_update_prices_uses_the_fetched_data(fixture_dir: Path, price_server: str) -> None:
+    env = {"ASYNCTOKENS_PRICES_URL": f"{price_server}/data.json"}
+    result = run_cli("models", "--json", "--log-dir", str(fixture_dir), "--update-prices", env=env)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    # gpt-4o at the served $7 / $21, cached input billed as input (the data has no cache price)
+    assert doc["rows"]["gpt-4o"]["cost_usd"] == 1_000_000 * 7e-6 + 200_000 * 21e-6
+    assert doc["pricing"]["data"].startswith(f"updated from {price_server}/data.json at ")
+    # models the fetched data lacks are unpriced, never priced from elsewhere silently
+    assert "claude-sonnet-4-5" in doc["unpriced_models"]
+
+
+def test_a_failed_update_is_one_line(fixture_dir: Path, price_server: str) -> None:
+    env = {"ASYNCTOKENS_PRICES_URL": f"{price_server}/missing.json"}
+    result = run_cli("summary", "--log-dir", str(fixture_dir), "--update-prices", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"asynctokens: error: could not update prices from {price_server}"
+    )
+    assert "run without --update-prices" in result.stderr
+    assert result.stderr.count("\n") == 1
