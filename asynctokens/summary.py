@@ -240,8 +240,9 @@ def write_csv(events: Iterable[dict[str, Any]], out: io.TextIOBase | Any, prices
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     rows = 0
+    cost_of = prices.event_cost
     for event in events:
-        cost = event_cost(event, prices)
+        cost = cost_of(event)
         values = []
         for name in EVENT_FIELDS:
             value = event.get(name)

@@ -45,3 +45,11 @@ def test_sdk_benchmark_runs_with_tiny_counts() -> None:
         "| openai",
     ]
     assert instrumented["gemini"]["calls"] == 40
+
+
+def test_pricing_benchmark_runs_on_a_small_directory() -> None:
+    from benchmarks import pricing_bench
+
+    result = pricing_bench.measure(events=400, rounds=1)
+    assert result["events"] == 400 and result["csv_unpriced_s"] > 0
+    assert "| what pricing adds |" in pricing_bench.render(result)

@@ -11,6 +11,8 @@ import datetime as dt
 import http.server
 import io
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -446,3 +448,18 @@ def test_a_failed_update_is_one_line(fixture_dir: Path, price_server: str) -> No
     )
     assert "run without --update-prices" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def test_the_writer_never_imports_the_price_data(tmp_path: Path) -> None:
+    code = (
+        "import sys, asynctokens\n"
+        f"t = asynctokens.TokenTracker({str(tmp_path)!r})\n"
+        "t.log(250_000, 10, 'gemini', 'gemini-2.5-pro')\n"
+        "assert t.close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('genai_prices',"
+        " 'asynctokens.pricing'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr

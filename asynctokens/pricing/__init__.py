@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asynctokens._errors import PricingError
 from asynctokens._format import parse_ts
@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 _UTC = _dt.UTC
+_Parts = tuple[float, float, float, float, float]
+_UNSEEN = object()
+_BY_TIME = object()  # a price that changes within the day: looked up per instant
 
 
 class PriceBook:
@@ -53,7 +56,7 @@ class PriceBook:
         self._cells: dict[
             tuple[str, str, str, int, tuple[int, ...]], tuple[Rates | None, bool]
         ] = {}
-        self._days: dict[tuple[str, str, str], Tiers | None] = {}
+        self._days: dict[tuple[str, str, str], object] = {}
 
     # -- where prices come from ----------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -117,34 +120,56 @@ class PriceBook:
         return hit
 
     def event_cost(self, event: Mapping[str, Any]) -> float | None:
-        """The cost of one logged call at the price in force at its ``ts``; None if unpriced."""
-        api, model, ts = event["api_type"], event["model"], event["ts"]
-        utc = ts.endswith("+00:00")
-        key = (api, model, ts[:10] if utc else ts)
-        tiers = self._days.get(key)
-        if tiers is None:
-            found = self.find(api, model)
-            if found is None:
-                return None
+        """The cost of one logged call at the price in force at its ``ts``; None if unpriced.
+
+        Runs once per row of a CSV export (docs/PERF.md budget: pricing adds at most 10 %):
+        the price is memoised per (provider, model, UTC day) as the five rates of a flat
+        price, Tiers, or None, and the sum is written out here rather than called.
+        """
+        ts = event["ts"]
+        key = (event["api_type"], event["model"], ts[:10] if ts.endswith("+00:00") else ts)
+        price = self._days.get(key, _UNSEEN)
+        if price is _UNSEEN:
+            price = self._day_price(key, ts)
+        if price is None:
+            return None
+        prompt = event["prompt_tokens"]
+        if type(price) is not tuple:
+            if price is _BY_TIME:  # a price by time of day: this instant's
+                found = self.find(key[0], key[1])
+                assert found is not None
+                price = found.at(parse_ts(ts))
+            price = cast(Tiers, price).for_prompt(prompt).parts
+        rate_in, rate_out, rate_read, rate_write, rate_request = cast(_Parts, price)
+        cached, cache_write = event["cached_tokens"], event["cache_write_tokens"]
+        fresh = prompt - cached - cache_write
+        cost: float = (
+            (fresh if fresh > 0 else 0) * rate_in
+            + cached * rate_read
+            + cache_write * rate_write
+            + event["completion_tokens"] * rate_out
+            + (rate_request if event["success"] else 0.0)
+        )
+        return cost
+
+    def _day_price(self, key: tuple[str, str, str], ts: str) -> object:
+        found = self.find(key[0], key[1])
+        price: object = None
+        if found is not None:
             try:
                 instant = parse_ts(ts)
             except ValueError:
-                return None
-            if found.boundaries:  # a price by time of day: this instant's, not memoised
-                tiers = found.at(instant)
+                return None  # not memoised: a bad ts is rare and has no day
+            if found.boundaries:
+                price = _BY_TIME
             else:
-                tiers = found.at(instant.astimezone(_UTC).replace(hour=0, minute=0, second=0))
-                if len(self._days) > 100_000:
-                    self._days.clear()
-                self._days[key] = tiers
-        prompt = event["prompt_tokens"]
-        return tiers.for_prompt(prompt).cost(
-            prompt,
-            event["completion_tokens"],
-            event["cached_tokens"],
-            event["cache_write_tokens"],
-            1 if event["success"] else 0,
-        )
+                day = instant.astimezone(_UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+                tiers = found.at(day)
+                price = tiers.base.parts if not tiers.above else tiers
+        if len(self._days) > 100_000:
+            self._days.clear()
+        self._days[key] = price
+        return price
 
     # -- explaining ----------------------------------------------------------------------------
     def explain(self, api_type: str, model: str, day: _dt.date) -> dict[str, Any] | None:

@@ -36,17 +36,27 @@ class Rates:
         self, prompt: int, completion: int, cached: int, cache_write: int, requests: int = 1
     ) -> float:
         """Cost of requests totalling these counts, all billed in this tier."""
-        fresh = prompt
-        total = completion * self.output
-        if requests and self.request:
-            total += requests * self.request
-        if self.cache_read is not None:
-            fresh -= cached
-            total += cached * self.cache_read
-        if self.cache_write is not None:
-            fresh -= cache_write
-            total += cache_write * self.cache_write
-        return total + max(fresh, 0) * self.input
+        rate_in, rate_out, rate_read, rate_write, rate_request = self.parts
+        fresh = prompt - cached - cache_write
+        return (
+            (fresh if fresh > 0 else 0) * rate_in
+            + cached * rate_read
+            + cache_write * rate_write
+            + completion * rate_out
+            + requests * rate_request
+        )
+
+    @property
+    def parts(self) -> tuple[float, float, float, float, float]:
+        """(input, output, cache read, cache write, request) with no None: a part without a
+        rate of its own at the input rate, which bills it as input."""
+        return (
+            self.input,
+            self.output,
+            self.input if self.cache_read is None else self.cache_read,
+            self.input if self.cache_write is None else self.cache_write,
+            self.request,
+        )
 
     def highest(self, other: Rates) -> Rates:
         """Each part at the higher of the two rates: an upper bound of both."""
