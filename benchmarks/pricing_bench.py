@@ -4,8 +4,8 @@
 
 Writes N events over 30 days (four models, one of them tiered with one prompt in ten past
 its 200k threshold) through the public API, then times, in this process, a CSV export of
-every event priced with genai-prices against the same export with a price book that knows
-no model (the cost column left empty, every other step the same); and, as a user runs it,
+every event priced with genai-prices against the same export with pricing taken out (the
+cost column left empty, no lookup at all); and, as a user runs it,
 ``asynctokens summary`` on a directory of 100 events (median wall of fresh processes).
 """
 
@@ -46,9 +46,9 @@ def write_fixture(log_dir: Path, events: int) -> None:
 
 
 class _NoPrices(PriceBook):
-    """Knows no model: the export does everything but price."""
+    """Prices nothing, at no cost: the export with pricing taken out entirely."""
 
-    def find(self, api_type: str, model: str) -> None:
+    def event_cost(self, event: Any) -> None:
         return None
 
 

@@ -14,6 +14,7 @@ A model found in neither has no price: reports show it as unpriced ("n/a"), neve
 from __future__ import annotations
 
 import datetime as _dt
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -124,7 +125,8 @@ class PriceBook:
 
         Runs once per row of a CSV export (docs/PERF.md budget: pricing adds at most 10 %):
         the price is memoised per (provider, model, UTC day) as the five rates of a flat
-        price, Tiers, or None, and the sum is written out here rather than called.
+        price, the thresholds and rates per band of a tiered one, or None, and the sum is
+        written out here rather than called.
         """
         ts = event["ts"]
         key = (event["api_type"], event["model"], ts[:10] if ts.endswith("+00:00") else ts)
@@ -134,12 +136,13 @@ class PriceBook:
         if price is None:
             return None
         prompt = event["prompt_tokens"]
-        if type(price) is not tuple:
-            if price is _BY_TIME:  # a price by time of day: this instant's
-                found = self.find(key[0], key[1])
-                assert found is not None
-                price = found.at(parse_ts(ts))
-            price = cast(Tiers, price).for_prompt(prompt).parts
+        if price is _BY_TIME:  # a price by time of day: this instant's
+            found = self.find(key[0], key[1])
+            assert found is not None
+            price = found.at(parse_ts(ts)).for_prompt(prompt).parts
+        elif len(price) == 2:  # type: ignore[arg-type]  # tiered: (thresholds, parts per band)
+            thresholds, banded = cast(tuple[tuple[int, ...], list[_Parts]], price)
+            price = banded[bisect_left(thresholds, prompt)]
         rate_in, rate_out, rate_read, rate_write, rate_request = cast(_Parts, price)
         cached, cache_write = event["cached_tokens"], event["cache_write_tokens"]
         fresh = prompt - cached - cache_write
@@ -165,7 +168,12 @@ class PriceBook:
             else:
                 day = instant.astimezone(_UTC).replace(hour=0, minute=0, second=0, microsecond=0)
                 tiers = found.at(day)
-                price = tiers.base.parts if not tiers.above else tiers
+                price = tiers.base.parts
+                if tiers.above:
+                    price = (
+                        tiers.thresholds,
+                        [tiers.base.parts, *(r.parts for _, r in tiers.above)],
+                    )
         if len(self._days) > 100_000:
             self._days.clear()
         self._days[key] = price

@@ -18,7 +18,6 @@ from typing import Any, Final
 
 from genai_prices import data_snapshot
 from genai_prices.types import (
-    ConditionalPrice,
     ModelInfo,
     ModelPrice,
     StartDateConstraint,
@@ -62,7 +61,9 @@ class GenaiSource:
                     provider, info = self._snapshot.find_provider_model(name, None, pid, None)
                 except LookupError:
                     continue
-                return _model_prices(info, provider.id, self.name)
+                found = _model_prices(info, provider.id, self.name)
+                if found is not None:
+                    return found
         return None
 
 
@@ -107,27 +108,35 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _model_prices(info: ModelInfo, provider: str, source: str) -> ModelPrices:
-    conditional = info.prices if isinstance(info.prices, list) else None
+def _model_prices(info: ModelInfo, provider: str, source: str) -> ModelPrices | None:
+    """The entry's token prices, or None when it prices no tokens (images, audio seconds)."""
+    if isinstance(info.prices, list):
+        entries = [(cp.constraint, cp.prices) for cp in info.prices]
+    else:
+        entries = [(None, info.prices)]
     periods: list[Period] = []
     boundaries: set[_dt.time] = set()
-    for cp in conditional or [ConditionalPrice(prices=info.prices)]:  # type: ignore[arg-type]
-        tiers = _tiers(cp.prices)
+    for constraint, price in entries:
+        tiers = _tiers(price)
         if tiers is None:
             continue
-        c = cp.constraint
-        if isinstance(c, StartDateConstraint):
-            periods.append(Period(c.start_date, tiers))
-        elif isinstance(c, TimeOfDateConstraint):
-            start, end = _utc_time(c.start_time), _utc_time(c.end_time)
+        if isinstance(constraint, StartDateConstraint):
+            periods.append(Period(constraint.start_date, tiers))
+        elif isinstance(constraint, TimeOfDateConstraint):
+            start, end = _utc_time(constraint.start_time), _utc_time(constraint.end_time)
             boundaries.update((start, end))
             periods.append(Period(None, tiers, (start, end)))
         else:
             periods.append(Period(None, tiers))
+    if not periods:
+        return None
+    fallback = periods[0].tiers
 
     def at(instant: _dt.datetime) -> Tiers:
+        # genai-prices' own rule for the price in force; a period that prices no tokens
+        # (none known) falls back to the first that does, never to $0
         tiers = _tiers(info.get_prices(instant))
-        return tiers if tiers is not None else Tiers(Rates(0.0, 0.0))
+        return fallback if tiers is None else tiers
 
     return ModelPrices(
         model=info.id,
