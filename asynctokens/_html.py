@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import Any, Final
+
+from asynctokens._show import literal
+
+#: No script, no network, no form: a page of logged (untrusted) text can do nothing.
+CSP: Final = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none';"
+    " form-action 'none'"
+)
+
+
+def _text(value: object) -> str:
+    """Outside text for HTML: control characters made visible, then escaped."""
+    return html.escape(literal(value))
 
 
 def _n(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else html.escape(str(value))
+    return f"{value:,}" if isinstance(value, int) else _text(value)
 
 
 def _usd(value: float | None) -> str:
@@ -24,7 +37,7 @@ def _table(title: str, label: str, rows: dict[str, dict[str, Any]]) -> str:
         "<th>Cached</th><th>Requests</th><th>Success</th><th>Cost</th></tr>"
     )
     body = "".join(
-        f"<tr><td>{html.escape(name)}</td><td>{_n(r['total_prompt_tokens'])}</td>"
+        f"<tr><td>{_text(name)}</td><td>{_n(r['total_prompt_tokens'])}</td>"
         f"<td>{_n(r['total_completion_tokens'])}</td><td>{_n(r['total_tokens'])}</td>"
         f"<td>{_n(r['total_cached_tokens'])}</td><td>{_n(r['total_requests'])}</td>"
         f"<td>{_rate(r)}</td>"
@@ -52,19 +65,20 @@ def _chart(daily: dict[str, dict[str, Any]]) -> str:
     ]
     for i, day in enumerate(days):
         row = daily[day]
+        label = _text(day)  # a day comes from a line's ts: outside text
         x = pad + i * step
         bar = (height - 30) * row["total_tokens"] / top_tokens
         y = height - bar
         parts.append(
             f'<rect class="bar" x="{x + 2:.1f}" y="{y:.1f}" width="{max(1.0, step - 4):.1f}"'
-            f' height="{bar:.1f}"><title>{day}: {row["total_tokens"]:,} tokens,'
+            f' height="{bar:.1f}"><title>{label}: {row["total_tokens"]:,} tokens,'
             f" {_usd(row['cost_usd'])}</title></rect>"
         )
         cy = height - (height - 30) * (costs[i] / top_cost)
         parts.append(f'<circle class="cost" cx="{x + step / 2:.1f}" cy="{cy:.1f}" r="3"/>')
         parts.append(
             f'<text x="{x + step / 2:.1f}" y="{height + 14}" class="day"'
-            f' transform="rotate(45 {x + step / 2:.1f} {height + 14})">{day}</text>'
+            f' transform="rotate(45 {x + step / 2:.1f} {height + 14})">{label}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -75,12 +89,15 @@ def render(report: dict[str, Any]) -> str:
     t = s["totals"]
     unpriced = (
         f"<p class='warn'>Unpriced models (cost shown as n/a):"
-        f" {html.escape(', '.join(s['unpriced_models']))}</p>"
+        f" {_text(', '.join(s['unpriced_models']))}</p>"
         if s["unpriced_models"]
         else ""
     )
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>asynctokens report</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{CSP}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>asynctokens report</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
 table{{border-collapse:collapse;margin-bottom:1.5em}}
@@ -90,8 +107,8 @@ th:first-child,td:first-child{{text-align:left}}
 .warn{{color:#b00}}
 </style></head><body>
 <h1>Token usage</h1>
-<p>{html.escape(report["log_dir"])} &middot; generated {html.escape(report["generated_at"])}
- &middot; prices: {html.escape(s["pricing"]["text"])}</p>
+<p>{_text(report["log_dir"])} &middot; generated {_text(report["generated_at"])}
+ &middot; prices: {_text(s["pricing"]["text"])}</p>
 <table>
 <tr><th>Input tokens</th><td id="input">{_n(t["total_prompt_tokens"])}</td></tr>
 <tr><th>Output tokens</th><td id="output">{_n(t["total_completion_tokens"])}</td></tr>

@@ -12,13 +12,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import orjson
 
-from asynctokens import summary
+from asynctokens import __version__, summary
 from asynctokens._errors import AsyncTokensError
 from asynctokens._format import resolve_log_dir
+from asynctokens._show import literal
 from asynctokens.pricing import PriceBook, load_prices
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="asynctokens",
         description="Reports over the token logs written by asynctokens (read-only).",
     )
+    parser.add_argument("--version", action="version", version=f"asynctokens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("summary", parents=[common], help="totals: tokens, requests, cost")
     sub.add_parser("models", parents=[common], help="one row per model")
@@ -119,10 +121,14 @@ def _query(args: argparse.Namespace) -> summary.Query:
 
 # -- rendering ---------------------------------------------------------------------------------
 def _console() -> Console:
+    """Markup, emoji codes and highlighting off: every cell shows its text as it is.
+
+    Not on a terminal, tables are 160 columns wide unless ``COLUMNS`` says otherwise.
+    """
     from rich.console import Console
 
-    width = None if sys.stdout.isatty() else 160
-    return Console(width=width, highlight=False, soft_wrap=False)
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+    return Console(width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
 
 
 def _usd(value: float | None) -> str:
@@ -140,26 +146,26 @@ def _warn_bad_lines(report: dict[str, Any]) -> None:
         first = report["bad_line_samples"][0] if report["bad_line_samples"] else ""
         print(
             f"asynctokens: warning: skipped {report['bad_lines']:,} bad line(s)"
-            f"{f' (first: {first})' if first else ''}",
+            f"{f' (first: {literal(first)})' if first else ''}",
             file=sys.stderr,
         )
 
 
 def _unpriced_note(console: Console, report: dict[str, Any]) -> None:
     if report["unpriced_models"]:
-        names = ", ".join(f"{m} ({n:,} tokens)" for m, n in report["unpriced_tokens"].items())
+        names = ", ".join(
+            f"{literal(m)} ({n:,} tokens)" for m, n in report["unpriced_tokens"].items()
+        )
         console.print(
             f"No price for: {names} (cost n/a; priced part {_usd(report['priced_cost_usd'])})."
             " Pass --pricing FILE: LiteLLM's JSON or a .toml of your own (see the README).",
-            markup=False,
         )
     if report.get("upper_bound_models"):
-        names = ", ".join(report["upper_bound_models"])
+        names = ", ".join(literal(m) for m in report["upper_bound_models"])
         console.print(
             f"Cost of {names} is an upper bound: the price changes by time of day, and these"
             " totals price each day at its highest rate; `export --format csv` prices each"
             " call at its own time.",
-            markup=False,
         )
 
 
@@ -187,7 +193,7 @@ def _render_summary(report: dict[str, Any]) -> None:
         table.add_row(label, value)
     console.print(table)
     _unpriced_note(console, report)
-    console.print(f"Prices: {report['pricing']['text']}", markup=False)
+    console.print(f"Prices: {report['pricing']['text']}")
 
 
 _LABELS = {"model": "Model", "api": "Provider", "day": "Day", "month": "Month"}
@@ -224,7 +230,7 @@ def _render_breakdown(report: dict[str, Any], chart: str | None = None) -> None:
     top = max((r[key] or 0 for r in rows.values()), default=0) or 1
     for name, r in rows.items():
         bar = [Bar(size=top, begin=0, end=r[key] or 0, width=30)] if chart else []
-        table.add_row(*_row_cells(name, r), *bar)
+        table.add_row(*_row_cells(literal(name), r), *bar)
     table.add_section()
     table.add_row(*_row_cells("Total", report["totals"]), *([""] if chart else []))
     console.print(table)
@@ -249,12 +255,12 @@ def _render_recent(report: dict[str, Any]) -> None:
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for e in report["events"]:
-        status = "ok" if e["success"] else f"FAILED {e.get('error_message') or ''}".strip()
+        status = "ok" if e["success"] else f"FAILED {literal(e.get('error_message') or '')}".strip()
         latency = e.get("latency_ms")
         table.add_row(
-            e["ts"][:19].replace("T", " "),
-            e["api_type"],
-            e["model"],
+            literal(e["ts"][:19].replace("T", " ")),
+            literal(e["api_type"]),
+            literal(e["model"]),
             f"{e['prompt_tokens']:,}",
             f"{e['completion_tokens']:,}",
             f"{e['cached_tokens']:,}",
@@ -294,6 +300,17 @@ def _run_report(args: argparse.Namespace, query: summary.Query) -> int:
     return 0
 
 
+def _create_private(path: Path) -> TextIO:
+    """An export for writing, owner-only (0600) like the logs it copies, even if it existed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        return open(fd, "w", encoding="utf-8", newline="")  # the caller closes
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _export(args: argparse.Namespace, query: summary.Query) -> int:
     out_path = None if args.output == "-" else Path(args.output)
     if args.format == "csv":
@@ -303,7 +320,7 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
         if out_path is None:
             rows = summary.write_csv(summary.iter_filtered(query, report), sys.stdout, query.prices)
         else:
-            with out_path.open("w", encoding="utf-8", newline="") as f:
+            with _create_private(out_path) as f:
                 rows = summary.write_csv(summary.iter_filtered(query, report), f, query.prices)
         _warn_bad_lines({"bad_lines": report.bad_lines, "bad_line_samples": report.samples})
         what = f"{rows:,} calls"
@@ -319,7 +336,8 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
         if out_path is None:
             sys.stdout.write(text)
         else:
-            out_path.write_text(text, encoding="utf-8")
+            with _create_private(out_path) as f:
+                f.write(text)
         what = f"{full['summary']['totals']['total_requests']:,} calls"
     if out_path is not None:
         print(f"wrote {what} to {out_path}", file=sys.stderr)
@@ -362,14 +380,13 @@ def _render_prices(found: dict[str, dict[str, Any] | None], source: str) -> None
     for model, info in found.items():
         if info is None:
             console.print(
-                f"{model}: no price (shown as n/a in reports). Pass --pricing FILE, or --api"
-                " with the provider it is logged under.",
-                markup=False,
+                f"{literal(model)}: no price (shown as n/a in reports). Pass --pricing FILE,"
+                " or --api with the provider it is logged under.",
             )
             continue
         title = (
-            f"{model}: {info['provider']} {info['matched']}, from {info['source']}"
-            f" (USD per 1M tokens)"
+            f"{literal(model)}: {literal(info['provider'])} {literal(info['matched'])}, from"
+            f" {literal(info['source'])} (USD per 1M tokens)"
         )
         table = Table(title=title, title_justify="left")
         for col in ("Period", "Prompt", "Input", "Cached input", "Cache write", "Output", ""):
@@ -390,9 +407,8 @@ def _render_prices(found: dict[str, dict[str, Any] | None], source: str) -> None
                     _rate_cell(tier["output"]),
                     mark if i == 0 else "",
                 )
-        table.title = title  # text, not markup: model names come from outside
-        console.print(table, markup=False)
-    console.print(f"Prices: {source}", markup=False)
+        console.print(table)
+    console.print(f"Prices: {source}")
 
 
 def _rate_cell(rate: float | None, fallback: float | None = None) -> str:

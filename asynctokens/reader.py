@@ -326,7 +326,11 @@ def aggregate(
     agg = Aggregate(bands)
     days_of = _Days(tz)
     for event in iter_events(path, since, until, tz=tz, report=report):
-        agg.add_event(event, *days_of(event["ts"]))
+        local_and_utc = days_of(event["ts"])
+        if local_and_utc is None:  # no instant, so no day in any zone: a bad line, said so
+            report.bad(path, 0, f"bad ts {event['ts']!r}")
+            continue
+        agg.add_event(event, *local_and_utc)
     return agg
 
 
@@ -335,21 +339,23 @@ class _Days:
 
     def __init__(self, tz: _dt.tzinfo) -> None:
         self.tz = tz
-        self.cache: dict[str, tuple[str, str]] = {}
+        self.cache: dict[str, tuple[str, str] | None] = {}
 
-    def __call__(self, ts: str) -> tuple[str, str]:
+    def __call__(self, ts: str) -> tuple[str, str] | None:
+        """None when ``ts`` is no instant: such a line has no day in any zone."""
         key = ts[:16] if ts.endswith("+00:00") else ts
-        days = self.cache.get(key)
-        if days is None:
-            try:
-                instant = parse_ts(ts)
-                days = (
-                    instant.astimezone(self.tz).date().isoformat(),
-                    instant.astimezone(UTC).date().isoformat(),
-                )
-            except ValueError:
-                days = (ts[:10], ts[:10])
-            if len(self.cache) > 100_000:
-                self.cache.clear()
-            self.cache[key] = days
+        if key in self.cache:
+            return self.cache[key]
+        days: tuple[str, str] | None
+        try:
+            instant = parse_ts(ts)
+            days = (
+                instant.astimezone(self.tz).date().isoformat(),
+                instant.astimezone(UTC).date().isoformat(),
+            )
+        except ValueError:
+            days = None
+        if len(self.cache) > 100_000:
+            self.cache.clear()
+        self.cache[key] = days
         return days
