@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 
@@ -26,6 +27,7 @@ def test_harness_runs_and_reports_every_line_on_disk() -> None:
         assert by_name[name].endswith("| 0 / 0 / 0 |"), by_name[name]
 
 
+@pytest.mark.slow  # 2 s of fixture writing and CLI processes
 def test_reader_benchmark_runs_on_a_small_directory() -> None:
     from benchmarks import reader_bench
 
@@ -47,6 +49,7 @@ def test_sdk_benchmark_runs_with_tiny_counts() -> None:
     assert instrumented["gemini"]["calls"] == 40
 
 
+@pytest.mark.slow  # 2 s of fixture writing and CLI processes
 def test_pricing_benchmark_runs_on_a_small_directory() -> None:
     from benchmarks import pricing_bench
 
