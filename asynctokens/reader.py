@@ -51,6 +51,13 @@ class ReadReport:
         if len(self.samples) < _MAX_SAMPLES:
             self.samples.append(f"{path.name}:{lineno}: {reason}")
 
+    def add(self, other: ReadReport) -> None:
+        """Count another read's findings in this one (samples still capped)."""
+        self.files_read += other.files_read
+        self.lines_read += other.lines_read
+        self.bad_lines += other.bad_lines
+        self.samples.extend(other.samples[: _MAX_SAMPLES - len(self.samples)])
+
 
 @dataclass(frozen=True)
 class TimeRange:

@@ -73,10 +73,7 @@ def load(query: Query, report: reader.ReadReport | None = None) -> Aggregate:
         first = reader.ReadReport()
         agg = _select(query, first, tuple(sorted(needed | set(agg.bands))))
     if report is not None:
-        report.files_read += first.files_read
-        report.lines_read += first.lines_read
-        report.bad_lines += first.bad_lines
-        report.samples.extend(first.samples)
+        report.add(first)
     return agg
 
 
