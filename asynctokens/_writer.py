@@ -92,6 +92,9 @@ class BatchWriter:
         self._next_id = 0
         self._clock = new_second_cache()
         self._pending: deque[_Chunk] = deque()
+        # Kept beside the deque: health() reads it from other threads, where iterating the
+        # deque while the worker appends raises "deque mutated during iteration".
+        self._pending_count = 0
         self._own: dict[str, list[_statsfile.OwnRange]] = {}
         self.written = 0
         #: Everything this writer has appended, for a summary that needs no file (on a loop).
@@ -102,7 +105,7 @@ class BatchWriter:
 
     @property
     def pending_events(self) -> int:
-        return sum(c.count for c in self._pending)
+        return self._pending_count
 
     @property
     def stats_dirty(self) -> bool:
@@ -239,6 +242,7 @@ class BatchWriter:
             chunk.data = "".join(chunk.parts).encode()
             chunk.parts = []
             self._pending.append(chunk)
+            self._pending_count += chunk.count
 
     def _quote(self, text: str) -> str | None:
         """``text`` as a JSON string literal (cached: few distinct names), None if invalid."""
@@ -284,6 +288,7 @@ class BatchWriter:
                 self.log_dir / name, chunk.data, self.file_mode
             )
             self._pending.popleft()
+            self._pending_count -= chunk.count
             self._own.setdefault(name, []).append(_statsfile.OwnRange(start, end, chunk.agg))
             self.totals.merge(chunk.agg)
             done += chunk.count
