@@ -139,16 +139,26 @@ def append_lines(path: Path, data: bytes | bytearray, mode: int) -> tuple[int, i
         _close(fd)
 
 
-def read_range(path: Path, start: int, end: int | None = None) -> bytes:
-    """Bytes ``[start, end)`` of a file read under a shared lock, so no append is half seen."""
-    fd = _open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+def open_read(path: Path) -> int:
+    """A descriptor to read a daily file (recorded for fork children); close with close_read."""
+    return _open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+
+def close_read(fd: int) -> None:
+    _close(fd)
+
+
+def locked_size(fd: int) -> int:
+    """The file's size taken under a shared lock: never inside an append (see above).
+
+    The lock is held only for the ``fstat``, so a long read never stalls a writer; what is
+    appended afterwards lies beyond the size and is left for the next read.
+    """
+    _lock(fd, exclusive=False)
     try:
-        _lock(fd, exclusive=False)
-        with open(fd, "rb", closefd=False) as f:
-            f.seek(start)
-            return f.read() if end is None else f.read(max(0, end - start))
+        return os.fstat(fd).st_size
     finally:
-        _close(fd)
+        _unlock(fd)
 
 
 def replace_atomically(path: Path, data: bytes, mode: int) -> None:

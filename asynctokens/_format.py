@@ -18,9 +18,10 @@ from typing import Any, Final
 import orjson
 
 FORMAT_VERSION: Final = 1
-#: Version of token_stats.json's layout. 2 added the prompt band to each cell; a stats file
-#: of another version is rebuilt from the lines, which is how it migrates.
-STATS_VERSION: Final = 2
+#: Version of token_stats.json's layout. 2 added the prompt band to each cell, 3 the bad
+#: lines per day; a stats file of another version is rebuilt from the lines, which is how it
+#: migrates.
+STATS_VERSION: Final = 3
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
 #: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``
 #: fields). Stats cells are split by how many of these a request's prompt exceeds, so a
@@ -83,9 +84,19 @@ def daily_file_name(day: str) -> str:
 
 
 def day_of_file(name: str) -> str | None:
-    """The ``YYYY-MM-DD`` a daily file holds, or None for any other file name."""
+    """The ``YYYY-MM-DD`` a daily file holds, or None for any other file name.
+
+    A name with an impossible date (``tokens_2026-13-45.jsonl``, ``tokens_2026-02-30.jsonl``)
+    holds no day: no writer made it, and no event of it could belong to it.
+    """
     m = _DAILY_RE.match(name)
-    return m.group(1) if m else None
+    if m is None:
+        return None
+    try:
+        _dt.date.fromisoformat(m.group(1))
+    except ValueError:
+        return None
+    return m.group(1)
 
 
 def daily_files(log_dir: Path) -> list[tuple[str, Path]]:
@@ -98,6 +109,12 @@ def daily_files(log_dir: Path) -> list[tuple[str, Path]]:
                 found.append((day, Path(entry.path)))
     found.sort()
     return found
+
+
+def misnamed_files(log_dir: Path) -> list[str]:
+    """Names shaped like daily files whose date is impossible: ignored, and said so."""
+    with os.scandir(log_dir) as it:
+        return sorted(e.name for e in it if _DAILY_RE.match(e.name) and day_of_file(e.name) is None)
 
 
 class _SecondCache:
@@ -171,10 +188,45 @@ def event_values(obj: Any) -> EventValues | None:
     return None
 
 
-def decode_line(line: bytes) -> dict[str, Any] | None:
-    """The event a line holds, or None when the line is torn, garbage or lacks a field."""
+#: Why a file's last bytes are no line yet: under the file's lock a writer has always
+#: finished its append, so this is a write a crash cut short. It is not counted as a bad line
+#: until a writer ends it with a newline (docs/FORMAT.md), on the stats path and scans alike.
+UNFINISHED: Final = "unfinished last line (a write cut short)"
+Judged = tuple[dict[str, Any], EventValues, _dt.datetime]
+_fromisoformat: Final = _dt.datetime.fromisoformat
+
+
+def judge_line(line: bytes, day: str) -> Judged | str | None:
+    """THE judgement of one complete line of the daily file of UTC ``day``.
+
+    ``(event, values, instant)`` for a valid event, None for a blank line (no event, no
+    error), else the reason the line is bad. Valid means: JSON, the fields reports depend on
+    (:func:`event_values`), and a ``ts`` that is an instant within the file's UTC day, which
+    is where a writer puts every event (docs/FORMAT.md). So an event's day is the day of its
+    ``ts`` on every path: the stats fold may use the file's day, and a scan of a range
+    needs to open only the files of its days. The stats fold, scans and ``recent`` all call
+    this; a bad line belongs to its file's day.
+    """
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
-        return None
-    return obj if event_values(obj) is not None else None
+        return "not a valid event line" if line.strip() else None
+    values = event_values(obj)
+    if values is None:
+        return "missing or invalid field"
+    ts = obj["ts"]
+    try:
+        instant = _fromisoformat(ts)
+    except ValueError:
+        return f"ts {ts[:40]!r} is no ISO 8601 instant"
+    if ts[:10] == day and ts.endswith("+00:00"):  # as writers write it: no conversion
+        return obj, values, instant
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=_dt.UTC)
+    try:
+        utc_day = instant.astimezone(_dt.UTC).date().isoformat()
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first UTC instant
+        utc_day = ""
+    if utc_day != day:
+        return f"ts {ts[:40]!r} is not in the file's UTC day"
+    return obj, values, instant

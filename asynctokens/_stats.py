@@ -52,12 +52,21 @@ def band_of(prompt: int, bands: tuple[int, ...] = PROMPT_BANDS) -> int:
 class Aggregate:
     """Counters per cell (see the module docstring), and how many bad lines were skipped."""
 
-    __slots__ = ("bands", "cells", "invalid_lines")
+    __slots__ = ("bands", "cells", "invalid")
 
     def __init__(self, bands: tuple[int, ...] = PROMPT_BANDS) -> None:
         self.bands = bands
         self.cells: dict[CellKey, list[int]] = {}
-        self.invalid_lines = 0
+        #: Bad lines per UTC day of the file holding them: a report over some days counts
+        #: only the bad lines of those days, from the stats as from a scan.
+        self.invalid: dict[str, int] = {}
+
+    @property
+    def invalid_lines(self) -> int:
+        return sum(self.invalid.values())
+
+    def add_invalid(self, day: str, lines: int = 1) -> None:
+        self.invalid[day] = self.invalid.get(day, 0) + lines
 
     def cell(
         self, day: str, api_type: str, model: str, band: int = 0, price_day: str | None = None
@@ -103,7 +112,7 @@ class Aggregate:
         cell[REASONING] += reasoning
 
     def add_event(self, event: Mapping[str, Any], day: str, price_day: str | None = None) -> None:
-        """Fold one decoded line (see ``_format.decode_line``) under ``day``."""
+        """Fold one valid line (see ``_format.judge_line``) under ``day``."""
         self.add(
             day,
             event["api_type"],
@@ -127,10 +136,11 @@ class Aggregate:
             else:
                 for i, v in enumerate(counts):
                     cell[i] += v
-        self.invalid_lines += other.invalid_lines
+        for day, lines in other.invalid.items():
+            self.add_invalid(day, lines)
 
     def __bool__(self) -> bool:
-        return bool(self.cells) or self.invalid_lines > 0
+        return bool(self.cells) or bool(self.invalid)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Aggregate):
@@ -138,7 +148,7 @@ class Aggregate:
         return (
             self.bands == other.bands
             and self.cells == other.cells
-            and self.invalid_lines == other.invalid_lines
+            and self.invalid == other.invalid
         )
 
     __hash__ = None  # type: ignore[assignment]  # mutable
@@ -163,6 +173,7 @@ class Aggregate:
                 and (api_set is None or api in api_set)
             ):
                 out.cells[key] = list(counts)
+        out.invalid = {d: n for d, n in self.invalid.items() if day_set is None or d in day_set}
         return out
 
     # -- views -------------------------------------------------------------------------
@@ -190,6 +201,7 @@ class Aggregate:
         out["by_api"] = self.by("api")
         out["by_day"] = self.by("day")
         out["invalid_lines"] = self.invalid_lines
+        out["invalid_lines_by_day"] = dict(sorted(self.invalid.items()))
         return out
 
     # -- persistence ---------------------------------------------------------------------
@@ -204,12 +216,18 @@ class Aggregate:
 
     @classmethod
     def from_cells_json(
-        cls, rows: Any, invalid_lines: Any = 0, bands: tuple[int, ...] = PROMPT_BANDS
+        cls, rows: Any, invalid: Any = None, bands: tuple[int, ...] = PROMPT_BANDS
     ) -> Aggregate:
-        """Rebuild from ``cells_json()`` output; ValueError when it is not that shape."""
+        """Rebuild from ``cells_json()`` output and the bad lines per day; ValueError when
+        they are not that shape."""
         agg = cls(bands)
-        if not isinstance(rows, list) or type(invalid_lines) is not int:
+        invalid = {} if invalid is None else invalid
+        if not isinstance(rows, list):
             raise ValueError("cells must be a list")
+        if not isinstance(invalid, dict) or not all(
+            type(k) is str and type(v) is int and v > 0 for k, v in invalid.items()
+        ):
+            raise ValueError("bad lines per day must map days to counts")
         for row in rows:
             if (
                 not isinstance(row, list)
@@ -220,7 +238,7 @@ class Aggregate:
             ):
                 raise ValueError(f"bad cell {row!r}")
             agg.cells[(row[0], row[1], row[2], row[3], row[0])] = row[4:]
-        agg.invalid_lines = invalid_lines
+        agg.invalid = dict(invalid)
         return agg
 
 

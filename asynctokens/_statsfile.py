@@ -17,7 +17,7 @@ import contextlib
 import datetime as _dt
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -28,11 +28,10 @@ from asynctokens._format import (
     STATS_LOCK_FILE,
     STATS_VERSION,
     daily_files,
-    event_values,
+    judge_line,
 )
+from asynctokens._lines import ForwardBlocks
 from asynctokens._stats import Aggregate
-
-_CHUNK: Final = 8 << 20
 
 
 class OwnRange(NamedTuple):
@@ -60,7 +59,7 @@ def load(log_dir: Path) -> Snapshot | None:
             PROMPT_BANDS
         ):
             return None  # an older layout: rebuilt from the lines, its migration
-        agg = Aggregate.from_cells_json(obj["cells"], obj.get("invalid_lines", 0))
+        agg = Aggregate.from_cells_json(obj["cells"], obj["invalid_lines_by_day"])
         offsets = obj["files"]
         if not isinstance(offsets, dict) or not all(
             type(v) is int and v >= 0 for v in offsets.values()
@@ -71,51 +70,44 @@ def load(log_dir: Path) -> Snapshot | None:
     return Snapshot(agg, offsets)
 
 
-def fold_lines(agg: Aggregate, data: bytes, day: str) -> int:
-    """Fold every complete line of ``data``; return how many bytes those lines span."""
-    end = data.rfind(b"\n") + 1
-    if end == 0:
-        return 0
-    loads, values_of, add = orjson.loads, event_values, agg.add
-    for line in data[:end].split(b"\n"):
-        try:
-            values = values_of(loads(line))
-        except orjson.JSONDecodeError:
-            values = None
-        if values is not None:
-            add(day, *values)
-        elif line.strip():  # a blank line is no event and no error (the reader agrees)
-            agg.invalid_lines += 1
-    return end
+def fold_lines(agg: Aggregate, block: bytes, day: str) -> None:
+    """Fold the complete lines of ``block`` (it ends with ``\\n``), judged by judge_line."""
+    judge, add = judge_line, agg.add
+    lines = block.split(b"\n")
+    lines.pop()
+    bad = 0
+    for line in lines:
+        judged = judge(line, day)
+        if isinstance(judged, tuple):
+            add(day, *judged[1])
+        elif judged is not None:
+            bad += 1
+    if bad:
+        agg.add_invalid(day, bad)
 
 
-def _fold_file(agg: Aggregate, path: Path, day: str, start: int, stop: int | None) -> int:
-    """Fold complete lines of ``path`` from ``start`` up to ``stop`` (None: end of file)."""
-    pos = start
-    while stop is None or pos < stop:
-        want = _CHUNK if stop is None else min(_CHUNK, stop - pos)
-        data = _files.read_range(path, pos, pos + want)
-        if not data:
-            break
-        used = fold_lines(agg, data, day)
-        if used == 0:
-            if len(data) < want:
-                break  # an unterminated tail: not ours to judge until it is ended
-            # a single line longer than a chunk: widen the read until it ends
-            more = _files.read_range(path, pos, None if stop is None else stop)
-            used = fold_lines(agg, more, day)
-            if used == 0:
-                break
-        pos += used
-    return pos
+def _fold_file(agg: Aggregate, path: Path, day: str, start: int, stop: int | None) -> ForwardBlocks:
+    """Fold complete lines of ``path`` from ``start`` up to ``stop`` (None: end of file).
+
+    The result's ``end`` is the offset after the last line folded; an unfinished tail is
+    left for later (its ``unfinished`` bytes).
+    """
+    blocks = ForwardBlocks(path, start, stop)
+    for block in blocks:
+        fold_lines(agg, block, day)
+    return blocks
 
 
 def catch_up(
     log_dir: Path,
     snap: Snapshot,
     own: Mapping[str, list[OwnRange]] | None = None,
+    unfinished: list[str] | None = None,
 ) -> bool:
-    """Fold into ``snap`` every line beyond its offsets; False when it is stale (rebuild)."""
+    """Fold into ``snap`` every line beyond its offsets; False when it is stale (rebuild).
+
+    The names of files that end in an unfinished line are added to ``unfinished``.
+    """
     own = own or {}
     present = {path.name: (day, path) for day, path in daily_files(log_dir)}
     for name, offset in snap.offsets.items():
@@ -130,23 +122,34 @@ def catch_up(
             if r.end <= pos:
                 continue  # another process's update already folded these lines of ours
             if r.start >= pos:
-                pos = _fold_file(snap.agg, path, day, pos, r.start)
+                pos = _fold_file(snap.agg, path, day, pos, r.start).end
                 if pos != r.start:
                     return False  # the file is not what we appended to: rebuild
                 snap.agg.merge(r.agg)
                 pos = r.end
             else:  # partly folded by someone who read while we wrote
-                pos = _fold_file(snap.agg, path, day, pos, r.end)
-        snap.offsets[name] = _fold_file(snap.agg, path, day, pos, None)
+                pos = _fold_file(snap.agg, path, day, pos, r.end).end
+        rest = _fold_file(snap.agg, path, day, pos, None)
+        snap.offsets[name] = rest.end
+        if rest.unfinished and unfinished is not None:
+            unfinished.append(name)
     return True
 
 
-def current(log_dir: Path, own: Mapping[str, list[OwnRange]] | None = None) -> Snapshot:
+def current(
+    log_dir: Path,
+    own: Mapping[str, list[OwnRange]] | None = None,
+    unfinished: list[str] | None = None,
+) -> Snapshot:
     """The exact aggregate of the directory now, without writing anything."""
+    found: list[str] = []
     snap = load(log_dir)
-    if snap is None or not catch_up(log_dir, snap, own):
+    if snap is None or not catch_up(log_dir, snap, own, found):
         snap = Snapshot(Aggregate(), {})
-        catch_up(log_dir, snap, own)
+        found.clear()
+        catch_up(log_dir, snap, own, found)
+    if unfinished is not None:
+        unfinished.extend(found)
     return snap
 
 

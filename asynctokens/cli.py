@@ -142,13 +142,26 @@ def _rate(row: dict[str, Any]) -> str:
 
 
 def _warn_bad_lines(report: dict[str, Any]) -> None:
+    """One stderr line per kind of finding: bad lines, unfinished tails, misnamed files."""
     if report.get("bad_lines"):
         first = report["bad_line_samples"][0] if report["bad_line_samples"] else ""
-        print(
-            f"asynctokens: warning: skipped {report['bad_lines']:,} bad line(s)"
-            f"{f' (first: {literal(first)})' if first else ''}",
-            file=sys.stderr,
+        _warn(
+            f"skipped {report['bad_lines']:,} bad line(s)"
+            f"{f' (first: {literal(first)})' if first else ''}"
         )
+    if report.get("unfinished_files"):
+        names = ", ".join(literal(n) for n in report["unfinished_files"])
+        _warn(
+            f"{names} end(s) in a write cut short by a crash: not counted until a writer"
+            " appends to the file again, which makes it one bad line"
+        )
+    if report.get("misnamed_files"):
+        names = ", ".join(literal(n) for n in report["misnamed_files"])
+        _warn(f"ignored {names}: no such date; daily files are named tokens_YYYY-MM-DD.jsonl")
+
+
+def _warn(message: str) -> None:
+    print(f"asynctokens: warning: {message}", file=sys.stderr)
 
 
 def _unpriced_note(console: Console, report: dict[str, Any]) -> None:
@@ -322,7 +335,7 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
         else:
             with _create_private(out_path) as f:
                 rows = summary.write_csv(summary.iter_filtered(query, report), f, query.prices)
-        _warn_bad_lines({"bad_lines": report.bad_lines, "bad_line_samples": report.samples})
+        _warn_bad_lines(summary.read_findings(report))
         what = f"{rows:,} calls"
     else:
         full = summary.full_report(query)

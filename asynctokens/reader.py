@@ -16,22 +16,21 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
-
 from asynctokens import _statsfile
 from asynctokens._errors import LogDirError
 from asynctokens._format import (
     PROMPT_BANDS,
+    Judged,
     daily_files,
-    decode_line,
-    event_values,
-    parse_ts,
+    day_of_file,
+    judge_line,
+    misnamed_files,
     resolve_log_dir,
 )
+from asynctokens._lines import BackwardLines, ForwardBlocks
 from asynctokens._stats import Aggregate
 
 UTC: Final = _dt.UTC
-_CHUNK: Final = 4 << 20
 _MAX_SAMPLES: Final = 10
 
 DateLike = _dt.date | _dt.datetime | str | None
@@ -45,11 +44,16 @@ class ReadReport:
     lines_read: int = 0
     bad_lines: int = 0
     samples: list[str] = field(default_factory=list)  # "file:line: reason", the first few
+    #: Files whose last bytes are a write cut short (no bad line until a writer ends it).
+    unfinished: list[str] = field(default_factory=list)
+    #: Names shaped like daily files with an impossible date: not read.
+    misnamed: list[str] = field(default_factory=list)
 
-    def bad(self, path: Path, lineno: int, reason: str) -> None:
+    def bad(self, path: Path, where: str, reason: str) -> None:
+        """Count a bad line; ``where`` is "line N" or "byte N"."""
         self.bad_lines += 1
         if len(self.samples) < _MAX_SAMPLES:
-            self.samples.append(f"{path.name}:{lineno}: {reason}")
+            self.samples.append(f"{path.name} {where}: {reason}")
 
     def add(self, other: ReadReport) -> None:
         """Count another read's findings in this one (samples still capped)."""
@@ -57,6 +61,8 @@ class ReadReport:
         self.lines_read += other.lines_read
         self.bad_lines += other.bad_lines
         self.samples.extend(other.samples[: _MAX_SAMPLES - len(self.samples)])
+        self.unfinished.extend(n for n in other.unfinished if n not in self.unfinished)
+        self.misnamed.extend(n for n in other.misnamed if n not in self.misnamed)
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,15 @@ class TimeRange:
 
     def contains(self, ts: _dt.datetime) -> bool:
         return (self.start is None or ts >= self.start) and (self.end is None or ts < self.end)
+
+    def holds_day(self, utc_day: str) -> bool:
+        """Whether the range holds the start of a UTC day: where that day's bad lines count.
+
+        A bad line has no instant of its own; it belongs to its file's UTC day, dated at its
+        first instant. So any split of time into ranges (days of any zone) counts each bad
+        line exactly once, and whole UTC days count exactly their own.
+        """
+        return self.contains(_dt.datetime.fromisoformat(utc_day).replace(tzinfo=UTC))
 
     @property
     def whole_utc_days(self) -> bool:
@@ -103,24 +118,37 @@ def get_timezone(name: str | None) -> _dt.tzinfo:
         ) from None
 
 
+def _parse_date(value: str) -> _dt.date | _dt.datetime:
+    """A date (``2026-03-28``, ``20260328``) when the text is one, else an ISO date-time."""
+    try:
+        return _dt.date.fromisoformat(value)
+    except ValueError:
+        pass
+    try:
+        return _dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"bad date {value!r}: use YYYY-MM-DD or an ISO 8601 date-time") from None
+
+
 def _to_instant(value: DateLike, tz: _dt.tzinfo, *, end: bool) -> _dt.datetime | None:
+    """The UTC instant a bound stands for; None (unbounded) past the calendar's ends.
+
+    ``--until 9999-12-31`` ends at year 10000 and ``--since 0001-01-01`` east of UTC starts
+    before year 1: no event can lie beyond either, so such a bound is no bound.
+    """
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            value = (
-                _dt.date.fromisoformat(value)
-                if len(value) == 10
-                else _dt.datetime.fromisoformat(value)
-            )
-        except ValueError:
-            raise ValueError(
-                f"bad date {value!r}: use YYYY-MM-DD or an ISO 8601 date-time"
-            ) from None
-    if isinstance(value, _dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=tz)
-    day = value + _dt.timedelta(days=1) if end else value
-    return _dt.datetime.combine(day, _dt.time(0), tzinfo=tz)
+        value = _parse_date(value)
+    try:
+        if isinstance(value, _dt.datetime):
+            instant = value if value.tzinfo else value.replace(tzinfo=tz)
+        else:
+            day = value + _dt.timedelta(days=1) if end else value
+            instant = _dt.datetime.combine(day, _dt.time(0), tzinfo=tz)
+        return instant.astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def time_range(since: DateLike = None, until: DateLike = None, tz: _dt.tzinfo = UTC) -> TimeRange:
@@ -168,35 +196,65 @@ def _unreadable(path: Path, exc: OSError) -> LogDirError:
     return LogDirError(f"cannot read {str(path)!r}: {exc.strerror or exc}")
 
 
-def _read_bytes(path: Path) -> bytes:
+def _forward(path: Path, day: str, report: ReadReport, counts: bool) -> Iterator[Judged]:
+    """The valid lines of one file in order; bad ones counted when ``counts`` (see holds_day)."""
+    judge, lineno = judge_line, 0
+    blocks = ForwardBlocks(path)
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return b""  # removed between listing and reading: nothing to read
+        for block in blocks:
+            lines = block.split(b"\n")
+            lines.pop()
+            report.lines_read += len(lines)
+            for line in lines:
+                lineno += 1
+                judged = judge(line, day)
+                if isinstance(judged, tuple):
+                    yield judged
+                elif judged is not None and counts:
+                    report.bad(path, f"line {lineno}", judged)
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    if blocks.unfinished and counts:
+        report.unfinished.append(path.name)
+
+
+def _backward(path: Path, day: str, report: ReadReport, counts: bool) -> Iterator[Judged]:
+    """The valid lines of one file, last first (``recent`` reads only what it shows)."""
+    judge = judge_line
+    lines = BackwardLines(path)
+    try:
+        for offset, line in lines:
+            if lines.unfinished and counts and path.name not in report.unfinished:
+                report.unfinished.append(path.name)
+            report.lines_read += 1
+            judged = judge(line, day)
+            if isinstance(judged, tuple):
+                yield judged
+            elif judged is not None and counts:
+                report.bad(path, f"byte {offset}", judged)
     except OSError as exc:
         raise _unreadable(path, exc) from None
 
 
-def _decode_file(data: bytes, path: Path, report: ReadReport) -> Iterator[dict[str, Any]]:
-    """Events of one file's bytes; an unterminated last line is a torn write, counted bad."""
-    lines = data.split(b"\n")
-    tail = lines.pop()  # b"" when the file ends with "\n"
-    report.lines_read += len(lines)
-    loads, values_of = orjson.loads, event_values
-    for lineno, line in enumerate(lines, 1):
-        try:
-            obj = loads(line)
-        except orjson.JSONDecodeError:
-            if line.strip():  # a blank line is no event and no error
-                report.bad(path, lineno, "not a valid event line")
-            continue
-        if values_of(obj) is None:
-            report.bad(path, lineno, "missing or invalid field")
-        else:
-            yield obj
-    if tail.strip():
-        report.lines_read += 1
-        report.bad(path, len(lines) + 1, "unterminated last line (a write cut short)")
+def _judged(
+    log_dir: str | os.PathLike[str] | None,
+    rng: TimeRange,
+    report: ReadReport,
+    *,
+    newest_first: bool,
+) -> Iterator[Judged]:
+    """The valid lines in the range, from the files whose day can hold any of it."""
+    path = open_log_dir(log_dir)
+    report.misnamed.extend(misnamed_files(path))
+    exact = rng.whole_utc_days  # file days alone decide; no instant needs comparing
+    contains = rng.contains
+    files = _selected_files(path, rng)
+    read = _backward if newest_first else _forward
+    for day, file_path in reversed(files) if newest_first else files:
+        report.files_read += 1
+        for judged in read(file_path, day, report, exact or rng.holds_day(day)):
+            if exact or contains(judged[2]):
+                yield judged
 
 
 def iter_events(
@@ -211,44 +269,11 @@ def iter_events(
 
     ``since``/``until``: a date (whole day in ``tz``, both included), an aware date-time
     (exact instant, ``until`` excluded) or a string of either. Only files whose UTC day can
-    overlap the range are opened.
+    overlap the range are opened, and read in blocks: memory does not grow with file size.
     """
-    return _ranged(log_dir, since, until, tz, report, newest_first=False)
-
-
-def _ranged(
-    log_dir: str | os.PathLike[str] | None,
-    since: DateLike,
-    until: DateLike,
-    tz: _dt.tzinfo,
-    report: ReadReport | None,
-    *,
-    newest_first: bool,
-) -> Iterator[dict[str, Any]]:
-    """The events of the files the range selects, oldest first or newest first."""
-    path = open_log_dir(log_dir)
     rng = time_range(since, until, tz)
     report = report if report is not None else ReadReport()
-    exact = rng.whole_utc_days  # file days alone decide; no ts needs parsing
-    files = _selected_files(path, rng)
-    for _, file_path in reversed(files) if newest_first else files:
-        report.files_read += 1
-        events = (
-            _reverse_events(file_path, report)
-            if newest_first
-            else _decode_file(_read_bytes(file_path), file_path, report)
-        )
-        for event in events:
-            if exact or _in_range(event, rng, file_path, report):
-                yield event
-
-
-def _in_range(event: dict[str, Any], rng: TimeRange, path: Path, report: ReadReport) -> bool:
-    try:
-        return rng.contains(parse_ts(event["ts"]))
-    except ValueError:
-        report.bad(path, 0, f"bad ts {event['ts']!r}")
-        return False
+    return (j[0] for j in _judged(log_dir, rng, report, newest_first=False))
 
 
 def iter_recent(
@@ -264,41 +289,9 @@ def iter_recent(
     ``recent -n 20`` touches only the last few kilobytes of the newest file, however large
     the directory is. With a range, only the files whose day can overlap it are read.
     """
-    return _ranged(log_dir, since, until, tz, report, newest_first=True)
-
-
-def _reverse_events(path: Path, report: ReadReport) -> Iterator[dict[str, Any]]:
-    try:
-        f = path.open("rb")
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise _unreadable(path, exc) from None
-    with f:
-        end = f.seek(0, os.SEEK_END)
-        carry = b""
-        first_block = True
-        while end > 0:
-            start = max(0, end - (64 << 10))
-            f.seek(start)
-            block = f.read(end - start) + carry
-            end = start
-            lines = block.split(b"\n")
-            carry = lines.pop(0) if start > 0 else b""
-            if first_block:
-                first_block = False
-                tail = lines.pop() if lines else b""
-                if tail.strip():
-                    report.bad(path, 0, "unterminated last line (a write cut short)")
-            for line in reversed(lines):
-                if not line.strip():
-                    continue
-                report.lines_read += 1
-                event = decode_line(line)
-                if event is None:
-                    report.bad(path, 0, "not a valid event line")
-                else:
-                    yield event
+    rng = time_range(since, until, tz)
+    report = report if report is not None else ReadReport()
+    return (j[0] for j in _judged(log_dir, rng, report, newest_first=True))
 
 
 def aggregate(
@@ -321,48 +314,48 @@ def aggregate(
     rng = time_range(since, until, tz)
     report = report if report is not None else ReadReport()
     if tz is UTC and rng.whole_utc_days and bands == PROMPT_BANDS:
-        snap = _statsfile.current(path)
+        unfinished: list[str] = []
+        snap = _statsfile.current(path, unfinished=unfinished)
         first, last = rng.utc_days()
         days = {
             d for d, _ in daily_files(path) if (not first or d >= first) and (not last or d <= last)
         }
+        report.unfinished.extend(n for n in unfinished if day_of_file(n) in days)
         agg = snap.agg.filtered(days=days) if (first or last) else snap.agg
-        report.bad_lines += snap.agg.invalid_lines
+        report.bad_lines += agg.invalid_lines
         report.files_read += len(days)
+        report.misnamed.extend(misnamed_files(path))
         return agg
     agg = Aggregate(bands)
     days_of = _Days(tz)
-    for event in iter_events(path, since, until, tz=tz, report=report):
-        local_and_utc = days_of(event["ts"])
-        if local_and_utc is None:  # no instant, so no day in any zone: a bad line, said so
-            report.bad(path, 0, f"bad ts {event['ts']!r}")
-            continue
-        agg.add_event(event, *local_and_utc)
+    add = agg.add
+    for event, values, instant in _judged(path, rng, report, newest_first=False):
+        local, utc = days_of(event["ts"], instant)
+        add(local, *values, utc)
     return agg
 
 
 class _Days:
-    """ts text -> (day in the zone, UTC day), cached per minute (offsets change on minutes)."""
+    """(ts text, its instant) -> [day in the zone, UTC day], cached per minute of UTC text
+    (zone offsets change on whole minutes)."""
 
     def __init__(self, tz: _dt.tzinfo) -> None:
         self.tz = tz
-        self.cache: dict[str, tuple[str, str] | None] = {}
+        self.cache: dict[str, tuple[str, str]] = {}
 
-    def __call__(self, ts: str) -> tuple[str, str] | None:
-        """None when ``ts`` is no instant: such a line has no day in any zone."""
+    def __call__(self, ts: str, instant: _dt.datetime) -> tuple[str, str]:
         key = ts[:16] if ts.endswith("+00:00") else ts
-        if key in self.cache:
-            return self.cache[key]
-        days: tuple[str, str] | None
-        try:
-            instant = parse_ts(ts)
-            days = (
-                instant.astimezone(self.tz).date().isoformat(),
-                instant.astimezone(UTC).date().isoformat(),
-            )
-        except ValueError:
-            days = None
-        if len(self.cache) > 100_000:
-            self.cache.clear()
-        self.cache[key] = days
+        days = self.cache.get(key)
+        if days is None:
+            if instant.tzinfo is None:
+                instant = instant.replace(tzinfo=UTC)
+            utc = instant.astimezone(UTC)
+            try:
+                local = instant.astimezone(self.tz)
+            except OverflowError:  # year 1 or 9999 seen from a zone across the edge
+                local = utc
+            days = (local.date().isoformat(), utc.date().isoformat())
+            if len(self.cache) > 100_000:
+                self.cache.clear()
+            self.cache[key] = days
         return days

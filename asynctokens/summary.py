@@ -185,8 +185,7 @@ def _summary_of(agg: Aggregate, query: Query, report: reader.ReadReport) -> dict
         "upper_bound_models": priced.upper_bound,
         "pricing": query.prices.describe(),
         "timezone": query.timezone or "UTC",
-        "bad_lines": report.bad_lines,
-        "bad_line_samples": report.samples,
+        **read_findings(report),
     }
 
 
@@ -219,7 +218,17 @@ def recent(query: Query, n: int = 20) -> dict[str, Any]:
             events.append({**event, "cost_usd": event_cost(event, query.prices)})
             if len(events) == n:
                 break
-    return {"events": events, "bad_lines": report.bad_lines, "bad_line_samples": report.samples}
+    return {"events": events, **read_findings(report)}
+
+
+def read_findings(report: reader.ReadReport) -> dict[str, Any]:
+    """What a read met besides events, under the names every report uses."""
+    return {
+        "bad_lines": report.bad_lines,
+        "bad_line_samples": report.samples,
+        "unfinished_files": report.unfinished,
+        "misnamed_files": report.misnamed,
+    }
 
 
 def iter_filtered(query: Query, report: reader.ReadReport) -> Iterator[dict[str, Any]]:

@@ -35,11 +35,12 @@ def test_merging_two_halves_equals_folding_everything() -> None:
     left.add("2026-11-20", "openai", "gpt-4o", True, 100, 10, 40, 0, 0)
     right.add("2026-11-20", "openai", "gpt-4o", False, 0, 0, 0, 0, 0)
     right.add("2026-11-21", "anthropic", "claude-sonnet-4-5", True, 300, 30, 100, 50, 5)
-    right.invalid_lines = 2
+    right.add_invalid("2026-11-21", 2)
     left.merge(right)
     expected = sample()
-    expected.invalid_lines = 2
+    expected.add_invalid("2026-11-21", 2)
     assert left == expected
+    assert left.invalid_lines == 2
 
 
 def test_breakdowns_and_filters() -> None:
@@ -55,8 +56,11 @@ def test_breakdowns_and_filters() -> None:
 
 def test_cells_round_trip_and_bad_cells_are_refused() -> None:
     agg = sample()
-    agg.invalid_lines = 3
-    assert Aggregate.from_cells_json(agg.cells_json(), 3) == agg
+    agg.add_invalid("2026-11-20", 3)
+    assert Aggregate.from_cells_json(agg.cells_json(), {"2026-11-20": 3}) == agg
+    assert agg.filtered(days=["2026-11-21"]).invalid_lines == 0
+    with pytest.raises(ValueError, match="bad lines per day"):
+        Aggregate.from_cells_json(agg.cells_json(), {"2026-11-20": -3})
     with pytest.raises(ValueError, match="bad cell"):
         Aggregate.from_cells_json([["2026-11-20", "openai", "gpt-4o", -1, 0, 0, 0, 0, 0, 0]])
     with pytest.raises(ValueError, match="cells must be a list"):
