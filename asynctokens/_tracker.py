@@ -40,7 +40,7 @@ from typing import Any, Final
 
 import anyio
 
-from asynctokens import _event, _files, _runtime, _statsfile, _text
+from asynctokens import _event, _files, _runtime, _statsfile
 from asynctokens._config import OverflowPolicy, TrackerConfig
 from asynctokens._engine import POLL_S, RETRY_MAX_S, Engine, FlushMarker
 from asynctokens._errors import TrackerClosedError
@@ -51,6 +51,7 @@ from asynctokens._writer import BatchWriter
 from asynctokens.integrations import _call, _instrument, _stream, _track
 from asynctokens.integrations._dispatch import usage_from
 from asynctokens.integrations._usage import Usage
+from asynctokens.render import text as _text
 from asynctokens.sinks import Sink
 
 _BLOCK_STEP_S: Final = 0.001

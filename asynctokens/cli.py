@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -19,8 +19,8 @@ import orjson
 from asynctokens import __version__, summary
 from asynctokens._errors import AsyncTokensError
 from asynctokens._format import resolve_log_dir
-from asynctokens._show import literal
 from asynctokens.pricing import PriceBook, load_prices
+from asynctokens.render._numbers import literal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -88,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", parents=[common], help="CSV of every call, JSON or HTML")
     export.add_argument("--format", required=True, choices=("csv", "json", "html"))
     export.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
+    export.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help="write text cells exactly; by default a cell starting with = + - @ gets a leading"
+        " ' so spreadsheets do not run it as a formula",
+    )
     sub.add_parser("dashboard", parents=[common], help="interactive menu")
     prices = sub.add_parser(
         "prices", help="the price a model is billed at, by tier and date, and its source"
@@ -121,24 +127,9 @@ def _query(args: argparse.Namespace) -> summary.Query:
 
 # -- rendering ---------------------------------------------------------------------------------
 def _console() -> Console:
-    """Markup, emoji codes and highlighting off: every cell shows its text as it is.
+    from asynctokens.render import terminal
 
-    Not on a terminal, tables are 160 columns wide unless ``COLUMNS`` says otherwise.
-    """
-    from rich.console import Console
-
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
-    return Console(width=width, highlight=False, soft_wrap=False, markup=False, emoji=False)
-
-
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"${value:,.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
-
-
-def _rate(row: dict[str, Any]) -> str:
-    return f"{row['success_rate']:.1f}%" if row["total_requests"] else "-"
+    return terminal.console()
 
 
 def _warn_bad_lines(report: dict[str, Any]) -> None:
@@ -164,126 +155,6 @@ def _warn(message: str) -> None:
     print(f"asynctokens: warning: {message}", file=sys.stderr)
 
 
-def _unpriced_note(console: Console, report: dict[str, Any]) -> None:
-    if report["unpriced_models"]:
-        names = ", ".join(
-            f"{literal(m)} ({n:,} tokens)" for m, n in report["unpriced_tokens"].items()
-        )
-        console.print(
-            f"No price for: {names} (cost n/a; priced part {_usd(report['priced_cost_usd'])})."
-            " Pass --pricing FILE: LiteLLM's JSON or a .toml of your own (see the README).",
-        )
-    if report.get("upper_bound_models"):
-        names = ", ".join(literal(m) for m in report["upper_bound_models"])
-        console.print(
-            f"Cost of {names} is an upper bound: the price changes by time of day, and these"
-            " totals price each day at its highest rate; `export --format csv` prices each"
-            " call at its own time.",
-        )
-
-
-def _render_summary(report: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    t = report["totals"]
-    console = _console()
-    table = Table(title="Token usage", show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    for label, value in (
-        ("Input tokens", f"{t['total_prompt_tokens']:,}"),
-        ("  cached", f"{t['total_cached_tokens']:,}"),
-        ("  cache write", f"{t['total_cache_write_tokens']:,}"),
-        ("Output tokens", f"{t['total_completion_tokens']:,}"),
-        ("  reasoning", f"{t['total_reasoning_tokens']:,}"),
-        ("Total tokens", f"{t['total_tokens']:,}"),
-        ("Requests", f"{t['total_requests']:,}"),
-        ("Successful", f"{t['successful_requests']:,}"),
-        ("Failed", f"{t['failed_requests']:,}"),
-        ("Success rate", _rate(t)),
-        ("Cost (USD)", _usd(t["cost_usd"])),
-    ):
-        table.add_row(label, value)
-    console.print(table)
-    _unpriced_note(console, report)
-    console.print(f"Prices: {report['pricing']['text']}")
-
-
-_LABELS = {"model": "Model", "api": "Provider", "day": "Day", "month": "Month"}
-
-
-def _row_cells(name: str, r: dict[str, Any]) -> list[str]:
-    return [
-        name,
-        f"{r['total_prompt_tokens']:,}",
-        f"{r['total_completion_tokens']:,}",
-        f"{r['total_tokens']:,}",
-        f"{r['total_cached_tokens']:,}",
-        f"{r['total_requests']:,}",
-        _rate(r),
-        _usd(r["cost_usd"]),
-    ]
-
-
-def _render_breakdown(report: dict[str, Any], chart: str | None = None) -> None:
-    from rich.bar import Bar
-    from rich.table import Table
-
-    console = _console()
-    rows = report["rows"]
-    label = _LABELS[report["dimension"]]
-    zone = f" ({report['timezone']})" if report["dimension"] in ("day", "month") else ""
-    table = Table(title=f"Token usage by {label.lower()}{zone}", title_justify="left")
-    table.add_column(label)
-    for col in ("Input", "Output", "Total", "Cached", "Requests", "Success", "Cost"):
-        table.add_column(col, justify="right")
-    if chart:
-        table.add_column(f"{chart} per {label.lower()}", min_width=30)
-    key = "total_tokens" if chart == "tokens" else "cost_usd"
-    top = max((r[key] or 0 for r in rows.values()), default=0) or 1
-    for name, r in rows.items():
-        bar = [Bar(size=top, begin=0, end=r[key] or 0, width=30)] if chart else []
-        table.add_row(*_row_cells(literal(name), r), *bar)
-    table.add_section()
-    table.add_row(*_row_cells("Total", report["totals"]), *([""] if chart else []))
-    console.print(table)
-    _unpriced_note(console, report)
-
-
-def _render_recent(report: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    console = _console()
-    table = Table(title="Recent calls (newest first)", title_justify="left")
-    for col, justify in (
-        ("Time (UTC)", "left"),
-        ("Provider", "left"),
-        ("Model", "left"),
-        ("Input", "right"),
-        ("Output", "right"),
-        ("Cached", "right"),
-        ("Latency ms", "right"),
-        ("Status", "left"),
-        ("Cost", "right"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for e in report["events"]:
-        status = "ok" if e["success"] else f"FAILED {literal(e.get('error_message') or '')}".strip()
-        latency = e.get("latency_ms")
-        table.add_row(
-            literal(e["ts"][:19].replace("T", " ")),
-            literal(e["api_type"]),
-            literal(e["model"]),
-            f"{e['prompt_tokens']:,}",
-            f"{e['completion_tokens']:,}",
-            f"{e['cached_tokens']:,}",
-            "" if latency is None else f"{latency:,.0f}",
-            status,
-            _usd(e["cost_usd"]),
-        )
-    console.print(table)
-
-
 # -- commands ----------------------------------------------------------------------------------
 def _print_json(obj: Any) -> None:
     sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -292,24 +163,26 @@ def _print_json(obj: Any) -> None:
 def _run_report(args: argparse.Namespace, query: summary.Query) -> int:
     command = args.command
     report: dict[str, Any]
-    render: Callable[[dict[str, Any]], None]
     if command == "summary":
-        report, render = summary.summary(query), _render_summary
+        report = summary.summary(query)
     elif command == "recent":
-        report, render = summary.recent(query, args.n), _render_recent
+        report = summary.recent(query, args.n)
     else:
         dimension = {"models": "model", "apis": "api", "daily": "day", "monthly": "month"}[command]
         report = summary.breakdown(query, dimension)
-        chart = getattr(args, "chart", None)
-
-        def render(r: dict[str, Any]) -> None:
-            _render_breakdown(r, chart)
-
     _warn_bad_lines(report)
     if args.json:
         _print_json(report)
+        return 0
+    from asynctokens.render import terminal
+
+    out = terminal.console()
+    if command == "summary":
+        terminal.summary(report, out)
+    elif command == "recent":
+        terminal.recent(report, out)
     else:
-        render(report)
+        terminal.breakdown(report, out, getattr(args, "chart", None))
     return 0
 
 
@@ -328,13 +201,17 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
     out_path = None if args.output == "-" else Path(args.output)
     if args.format == "csv":
         from asynctokens import reader
+        from asynctokens.render import csv
 
         report = reader.ReadReport()
+        raw = getattr(args, "csv_raw", False)
         if out_path is None:
-            rows = summary.write_csv(summary.iter_filtered(query, report), sys.stdout, query.prices)
+            events = summary.iter_filtered(query, report)
+            rows = csv.write(events, sys.stdout, query.prices, neutralize=not raw)
         else:
             with _create_private(out_path) as f:
-                rows = summary.write_csv(summary.iter_filtered(query, report), f, query.prices)
+                events = summary.iter_filtered(query, report)
+                rows = csv.write(events, f, query.prices, neutralize=not raw)
         _warn_bad_lines(summary.read_findings(report))
         what = f"{rows:,} calls"
     else:
@@ -343,9 +220,9 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
         if args.format == "json":
             text = orjson.dumps(full, option=orjson.OPT_INDENT_2).decode() + "\n"
         else:
-            from asynctokens import _html
+            from asynctokens.render import html
 
-            text = _html.render(full)
+            text = html.render(full)
         if out_path is None:
             sys.stdout.write(text)
         else:
@@ -382,52 +259,10 @@ def _prices(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({"pricing": book.describe(), "models": found})
     else:
-        _render_prices(found, book.text)
+        from asynctokens.render import terminal
+
+        terminal.prices(found, book.text, terminal.console())
     return 0 if all(found.values()) else 1
-
-
-def _render_prices(found: dict[str, dict[str, Any] | None], source: str) -> None:
-    from rich.table import Table
-
-    console = _console()
-    for model, info in found.items():
-        if info is None:
-            console.print(
-                f"{literal(model)}: no price (shown as n/a in reports). Pass --pricing FILE,"
-                " or --api with the provider it is logged under.",
-            )
-            continue
-        title = (
-            f"{literal(model)}: {literal(info['provider'])} {literal(info['matched'])}, from"
-            f" {literal(info['source'])} (USD per 1M tokens)"
-        )
-        table = Table(title=title, title_justify="left")
-        for col in ("Period", "Prompt", "Input", "Cached input", "Cache write", "Output", ""):
-            table.add_column(col, justify="left" if col in ("Period", "Prompt", "") else "right")
-        in_force = [seg["tiers"] for seg in info["in_force"]]
-        for period in info["periods"]:
-            label = f"from {period['since']}" if period["since"] else "from the start"
-            if period["utc_window"]:
-                label = f"daily {period['utc_window']} UTC"
-            mark = f"in force {info['date']}" if period["tiers"] in in_force else ""
-            for i, tier in enumerate(period["tiers"]):
-                table.add_row(
-                    label if i == 0 else "",
-                    f"> {tier['prompt_above']:,}" if tier["prompt_above"] else "any",
-                    _rate_cell(tier["input"]),
-                    _rate_cell(tier["cached_input"], tier["input"]),
-                    _rate_cell(tier["cache_write"], tier["input"]),
-                    _rate_cell(tier["output"]),
-                    mark if i == 0 else "",
-                )
-        console.print(table)
-    console.print(f"Prices: {source}")
-
-
-def _rate_cell(rate: float | None, fallback: float | None = None) -> str:
-    if rate is None:
-        return f"{fallback:g} (as input)" if fallback is not None else "-"
-    return f"{rate:g}"
 
 
 def _dashboard(args: argparse.Namespace, query: summary.Query) -> int:
@@ -445,13 +280,18 @@ def _dashboard(args: argparse.Namespace, query: summary.Query) -> int:
                 print(f"unknown choice {choice!r}: type 1-6 or q")
                 continue
             sub = argparse.Namespace(**{**vars(args), "command": command, "json": False})
-            if command == "export":
-                path = input("CSV file [tokens_export.csv]> ").strip() or "tokens_export.csv"
-                sub.format, sub.output = "csv", path
-                _export(sub, query)
-            else:
-                sub.n, sub.chart = 20, "tokens"
-                _run_report(sub, query)
+            try:
+                if command == "export":
+                    path = input("CSV file [tokens_export.csv]> ").strip() or "tokens_export.csv"
+                    sub.format, sub.output = "csv", path
+                    _export(sub, query)
+                else:
+                    sub.n, sub.chart = 20, "tokens"
+                    _run_report(sub, query)
+            except (AsyncTokensError, ValueError, OSError) as exc:
+                # one failed action (an unwritable export path, logs gone) is said, and the
+                # menu goes on
+                print(f"asynctokens: error: {literal(str(exc))}", file=sys.stderr)
     except (EOFError, KeyboardInterrupt):
         print()
         return 0

@@ -7,19 +7,14 @@ exports are renderings of these same structures.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
-import operator
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from asynctokens import reader
-from asynctokens._format import EVENT_FIELDS, PROMPT_BANDS, resolve_log_dir
+from asynctokens._format import PROMPT_BANDS, resolve_log_dir
 from asynctokens._stats import (
     CACHE_WRITE,
     CACHED,
@@ -237,37 +232,3 @@ def iter_filtered(query: Query, report: reader.ReadReport) -> Iterator[dict[str,
     ):
         if query.matches(event):
             yield event
-
-
-CSV_COLUMNS = (*EVENT_FIELDS, "cost_usd")
-
-
-_ROW = operator.itemgetter(*EVENT_FIELDS)
-_SUCCESS = EVENT_FIELDS.index("success")
-_METADATA = EVENT_FIELDS.index("metadata")
-
-
-def write_csv(events: Iterable[dict[str, Any]], out: io.TextIOBase | Any, prices: PriceBook) -> int:
-    """One row per call in a stable column order; metadata as JSON text. Returns rows.
-
-    A row is the event's fields in one itemgetter call (csv writes None as an empty
-    field), with success as true/false and metadata as JSON: this loop runs once per call
-    logged, so it does no per-field work it can avoid.
-    """
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    rows = 0
-    cost_of, row_of, dumps = prices.event_cost, _ROW, orjson.dumps
-    for event in events:
-        try:
-            values = list(row_of(event))
-        except KeyError:  # a line from another writer that left optional fields out
-            values = [event.get(name) for name in EVENT_FIELDS]
-        values[_SUCCESS] = "true" if values[_SUCCESS] else "false"
-        meta = values[_METADATA]
-        values[_METADATA] = "{}" if meta is None or meta == {} else dumps(meta).decode()
-        cost = cost_of(event)
-        values.append("" if cost is None else f"{cost:.8f}")
-        writer.writerow(values)
-        rows += 1
-    return rows

@@ -25,6 +25,7 @@ from typing import Any
 
 from asynctokens import reader, summary
 from asynctokens.pricing import PriceBook, load_prices
+from asynctokens.render import csv as csv_export
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = (("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5"),
@@ -58,7 +59,7 @@ def _export_s(log_dir: Path, prices: PriceBook, rounds: int) -> float:
         q = summary.Query(log_dir=log_dir, prices=prices)
         out = io.StringIO()
         t0 = time.perf_counter()
-        summary.write_csv(summary.iter_filtered(q, reader.ReadReport()), out, prices)
+        csv_export.write(summary.iter_filtered(q, reader.ReadReport()), out, prices)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 

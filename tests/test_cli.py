@@ -265,7 +265,8 @@ def test_dashboard_in_a_real_terminal_exits_on_ctrl_c(fixture_dir: Path) -> None
     assert b"7,770,200" in output
 
 
-READ_SIDE = ("reader.py", "summary.py", "cli.py", "_html.py", "_statsfile.py", "_format.py",
+READ_SIDE = ("reader.py", "summary.py", "cli.py", "render/html.py", "render/terminal.py",
+             "render/csv.py", "render/_numbers.py", "_lines.py", "_statsfile.py", "_format.py",
              "_stats.py", "pricing/__init__.py", "pricing/_files.py", "pricing/_genai.py",
              "pricing/_names.py", "pricing/_rates.py")  # fmt: skip
 

@@ -26,6 +26,7 @@ from test_cli import run_cli
 from asynctokens import PricingError, TokenTracker, reader, summary
 from asynctokens._format import PROMPT_BANDS
 from asynctokens.pricing import load_prices
+from asynctokens.render import csv as csv_export
 
 
 def at(day: str, hour: int = 12, minute: int = 0) -> dt.datetime:
@@ -48,7 +49,7 @@ def costs(log_dir: Path, dimension: str = "model", **query: Any) -> dict[str, An
 def csv_costs(log_dir: Path, **query: Any) -> list[tuple[str, str]]:
     q = summary.Query(log_dir=log_dir, **query)
     out = io.StringIO()
-    summary.write_csv(summary.iter_filtered(q, reader.ReadReport()), out, q.prices)
+    csv_export.write(summary.iter_filtered(q, reader.ReadReport()), out, q.prices)
     return [(r["model"], r["cost_usd"]) for r in csv.DictReader(io.StringIO(out.getvalue()))]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any, Final
 
-from asynctokens._show import literal
+from asynctokens.render._numbers import count, literal, success_rate, usd
 
 #: No script, no network, no form: a page of logged (untrusted) text can do nothing.
 CSP: Final = (
@@ -20,15 +20,7 @@ def _text(value: object) -> str:
 
 
 def _n(value: Any) -> str:
-    return f"{value:,}" if isinstance(value, int) else _text(value)
-
-
-def _usd(value: float | None) -> str:
-    return "n/a" if value is None else f"${value:,.2f}"
-
-
-def _rate(row: dict[str, Any]) -> str:
-    return f"{row['success_rate']:.1f}%" if row["total_requests"] else ""
+    return count(value) if isinstance(value, int) else _text(value)
 
 
 def _table(title: str, label: str, rows: dict[str, dict[str, Any]]) -> str:
@@ -40,8 +32,8 @@ def _table(title: str, label: str, rows: dict[str, dict[str, Any]]) -> str:
         f"<tr><td>{_text(name)}</td><td>{_n(r['total_prompt_tokens'])}</td>"
         f"<td>{_n(r['total_completion_tokens'])}</td><td>{_n(r['total_tokens'])}</td>"
         f"<td>{_n(r['total_cached_tokens'])}</td><td>{_n(r['total_requests'])}</td>"
-        f"<td>{_rate(r)}</td>"
-        f"<td>{_usd(r['cost_usd'])}</td></tr>"
+        f"<td>{success_rate(r)}</td>"
+        f"<td>{usd(r['cost_usd'])}</td></tr>"
         for name, r in rows.items()
     )
     return f"<h2>{html.escape(title)}</h2><table>{head}{body}</table>"
@@ -72,7 +64,7 @@ def _chart(daily: dict[str, dict[str, Any]]) -> str:
         parts.append(
             f'<rect class="bar" x="{x + 2:.1f}" y="{y:.1f}" width="{max(1.0, step - 4):.1f}"'
             f' height="{bar:.1f}"><title>{label}: {row["total_tokens"]:,} tokens,'
-            f" {_usd(row['cost_usd'])}</title></rect>"
+            f" {usd(row['cost_usd'])}</title></rect>"
         )
         cy = height - (height - 30) * (costs[i] / top_cost)
         parts.append(f'<circle class="cost" cx="{x + step / 2:.1f}" cy="{cy:.1f}" r="3"/>')
@@ -115,7 +107,7 @@ th:first-child,td:first-child{{text-align:left}}
 <tr><th>Total tokens</th><td id="total">{_n(t["total_tokens"])}</td></tr>
 <tr><th>Requests</th><td id="requests">{_n(t["total_requests"])}</td></tr>
 <tr><th>Failed</th><td id="failed">{_n(t["failed_requests"])}</td></tr>
-<tr><th>Cost</th><td id="cost">{_usd(t["cost_usd"])}</td></tr>
+<tr><th>Cost</th><td id="cost">{usd(t["cost_usd"])}</td></tr>
 </table>{unpriced}
 <h2>Daily tokens and cost</h2>
 {_chart(report["daily"])}

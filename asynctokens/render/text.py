@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _n(value: int | float) -> str:
-    return f"{value:,}"
+from asynctokens.render._numbers import count as _n
+from asynctokens.render._numbers import literal, success_rate
 
 
 def render_summary(summary: dict[str, Any]) -> str:
@@ -22,13 +21,14 @@ def render_summary(summary: dict[str, Any]) -> str:
         f"  Cached input     {_n(summary['total_cached_tokens']):>14}",
         f"  Reasoning        {_n(summary['total_reasoning_tokens']):>14}",
         f"  Requests         {_n(summary['total_requests']):>14}"
-        f"  ({summary['successful_requests']:,} ok, {summary['failed_requests']:,} failed,"
-        f" {summary['success_rate']:.1f}% success)",
+        f"  ({_n(summary['successful_requests'])} ok, {_n(summary['failed_requests'])} failed,"
+        f" {success_rate(summary)} success)",
     ]
     for title, rows in (("Model", summary["by_model"]), ("API", summary["by_api"])):
         if not rows:
             continue
-        width = max(len(title), *(len(name) for name in rows))
+        names = {name: literal(name) for name in rows}
+        width = max(len(title), *(len(shown) for shown in names.values()))
         lines.append("")
         lines.append(
             f"  {title:<{width}}  {'Input':>12}  {'Output':>12}  {'Total':>12}"
@@ -36,8 +36,8 @@ def render_summary(summary: dict[str, Any]) -> str:
         )
         for name, r in rows.items():
             lines.append(
-                f"  {name:<{width}}  {_n(r['total_prompt_tokens']):>12}"
+                f"  {names[name]:<{width}}  {_n(r['total_prompt_tokens']):>12}"
                 f"  {_n(r['total_completion_tokens']):>12}  {_n(r['total_tokens']):>12}"
-                f"  {_n(r['total_requests']):>9}  {r['success_rate']:>7.1f}%"
+                f"  {_n(r['total_requests']):>9}  {success_rate(r):>8}"
             )
     return "\n".join(lines)

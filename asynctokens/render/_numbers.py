@@ -1,0 +1,60 @@
+"""How every renderer shows a number, an amount of money, a rate and untrusted text.
+
+Untrusted text as data: how a model name, error message or ts from the logs is shown.
+
+Everything in a log line came from outside (a provider's error text, a model name from a
+config, a hand-edited line). Terminals interpret control characters (an ESC sequence can
+recolour, move the cursor or retitle the window) and rich interprets ``[...]`` as markup, so
+every report shows such text through :func:`literal`, on a console with markup and emoji
+codes off; the HTML export escapes it on top (see ``html``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+#: C0 controls, DEL and C1 controls -> a visible escape such as ``\x1b`` or ``\n``.
+_VISIBLE: Final = {
+    **{c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))},
+    0x09: "\\t",
+    0x0A: "\\n",
+    0x0D: "\\r",
+    # line and paragraph separators, and the bidirectional overrides that reorder what a
+    # terminal shows (the "Trojan Source" characters)
+    **{c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))},
+}
+
+
+def literal(value: object) -> str:
+    """``value`` as text that shows exactly what it holds and cannot act on a terminal."""
+    text = value if isinstance(value, str) else str(value)
+    return text.translate(_VISIBLE)
+
+
+def count(value: int) -> str:
+    """A count of tokens or requests: ``1,234,567``."""
+    return f"{value:,}"
+
+
+def usd(value: float | None) -> str:
+    """Money: ``n/a`` when no price covers it (never $0), four decimals below a cent so a
+    cheap call does not read as free, else cents."""
+    if value is None:
+        return "n/a"
+    return f"${value:,.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
+
+
+def success_rate(row: dict[str, Any]) -> str:
+    """``97.5%``, or ``-`` for a row with no requests (no rate, not 0 %)."""
+    return f"{row['success_rate']:.1f}%" if row["total_requests"] else "-"
+
+
+def per_million(rate: float | None, fallback: float | None = None) -> str:
+    """A price in USD per million tokens; a missing cache price is billed as input."""
+    if rate is None:
+        return "-" if fallback is None else f"{fallback:g} (as input)"
+    return f"{rate:g}"
+
+
+def latency(ms: float | None) -> str:
+    return "" if ms is None else f"{ms:,.0f}"

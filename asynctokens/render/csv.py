@@ -1,0 +1,67 @@
+"""Every call as one CSV row, in a stable column order, priced at its own instant.
+
+Spreadsheets run a cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return as a formula (CSV injection), and every text cell here came from outside: a model
+name, a provider's error message, a request id. So by default such a text cell is written
+with a leading ``'`` (OWASP's advice; spreadsheets hide it and show the text), and only in
+text columns: counts, costs and times are never touched. ``neutralize=False`` (``export
+--csv-raw``) writes text exactly, for tools that are no spreadsheet; the JSON export is
+exact too.
+"""
+
+from __future__ import annotations
+
+import csv
+import operator
+from collections.abc import Iterable
+from typing import Any, Final
+
+import orjson
+
+from asynctokens._format import EVENT_FIELDS
+from asynctokens.pricing import PriceBook
+
+COLUMNS: Final = (*EVENT_FIELDS, "cost_usd")
+_ROW: Final = operator.itemgetter(*EVENT_FIELDS)
+_SUCCESS: Final = EVENT_FIELDS.index("success")
+_METADATA: Final = EVENT_FIELDS.index("metadata")
+#: Columns of outside text (metadata is JSON text, which begins with "{").
+_TEXT: Final = tuple(
+    EVENT_FIELDS.index(name)
+    for name in ("event_id", "ts", "api_type", "model", "error_message", "api_key_suffix",
+                 "request_id")
+)  # fmt: skip
+_FORMULA: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write(
+    events: Iterable[dict[str, Any]], out: Any, prices: PriceBook, *, neutralize: bool = True
+) -> int:
+    """Write the header and one row per event to the text stream ``out``; return the rows.
+
+    A row is the event's fields in one itemgetter call (csv writes None as an empty
+    field), with success as true/false and metadata as JSON: this loop runs once per call
+    logged, so it does no per-field work it can avoid.
+    """
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    rows = 0
+    cost_of, row_of, dumps, text, formula = prices.event_cost, _ROW, orjson.dumps, _TEXT, _FORMULA
+    for event in events:
+        try:
+            values = list(row_of(event))
+        except KeyError:  # a line from another writer that left optional fields out
+            values = [event.get(name) for name in EVENT_FIELDS]
+        values[_SUCCESS] = "true" if values[_SUCCESS] else "false"
+        meta = values[_METADATA]
+        values[_METADATA] = "{}" if meta is None or meta == {} else dumps(meta).decode()
+        if neutralize:
+            for i in text:
+                value = values[i]
+                if value and value.startswith(formula):
+                    values[i] = "'" + value
+        cost = cost_of(event)
+        values.append("" if cost is None else f"{cost:.8f}")
+        writer.writerow(values)
+        rows += 1
+    return rows

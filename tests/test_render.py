@@ -1,0 +1,114 @@
+"""render/: one way to show a number, money and a rate in every renderer; any Console."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from asynctokens import TokenTracker, cli, summary
+from asynctokens.pricing import load_prices
+from asynctokens.render import csv as csv_export
+from asynctokens.render import html, terminal, text
+from asynctokens.render._numbers import success_rate, usd
+
+
+def test_money_and_rates_read_the_same_everywhere() -> None:
+    assert [usd(v) for v in (None, 0.0, 0.00025, 0.01, 1234.5)] == [
+        "n/a", "$0.00", "$0.0003", "$0.01", "$1,234.50",
+    ]  # fmt: skip
+    assert success_rate({"success_rate": 0.0, "total_requests": 0}) == "-"
+    assert success_rate({"success_rate": 66.666, "total_requests": 3}) == "66.7%"
+
+
+@pytest.fixture
+def cheap_dir(tmp_path: Path) -> Path:
+    """One call costing $0.000625 (gpt-4o-mini: 1,000 in at $0.15/M, 1,000 out at $0.60/M
+    on 2026-11-20) and a model with no price."""
+    import datetime as dt
+
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    at = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+    tracker.log(1_000, 1_000, "openai", "gpt-4o-mini", ts=at)
+    tracker.log(5, 5, "local", "my-llama", ts=at)
+    assert tracker.close()
+    return log_dir
+
+
+def test_every_renderer_shows_the_same_cost(cheap_dir: Path) -> None:
+    query = summary.Query(log_dir=cheap_dir, prices=load_prices(()))
+    out = io.StringIO()
+    terminal.breakdown(summary.breakdown(query, "model"), terminal.console(out, width=120))
+    page = html.render(summary.full_report(query))
+    assert "$0.0008" in out.getvalue()  # 1,000 x 0.15/M + 1,000 x 0.60/M = $0.00075
+    assert "<td>$0.0008</td>" in page
+    assert "n/a" in out.getvalue() and "<td>n/a</td>" in page
+
+
+def test_reports_render_into_any_console_at_its_width(cheap_dir: Path) -> None:
+    query = summary.Query(log_dir=cheap_dir, prices=load_prices(()))
+    report = summary.summary(query)
+    narrow, wide = io.StringIO(), io.StringIO()
+    terminal.summary(report, terminal.console(narrow, width=40))
+    terminal.summary(report, terminal.console(wide, width=200))
+    assert max(len(line) for line in narrow.getvalue().splitlines()) <= 40
+    assert "│ Total tokens  │  2,010 │" in wide.getvalue()
+
+
+def test_columns_is_honoured_off_a_terminal(
+    cheap_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "50")
+    assert cli.main(["models", "--log-dir", str(cheap_dir)]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 50
+    monkeypatch.delenv("COLUMNS")
+    assert cli.main(["models", "--log-dir", str(cheap_dir)]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) > 80
+
+
+def test_print_summary_text_uses_the_same_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    row = {"total_prompt_tokens": 1_000, "total_completion_tokens": 2, "total_tokens": 1_002,
+           "total_requests": 0, "success_rate": 0.0}  # fmt: skip
+    totals = {"total_cached_tokens": 0, "total_reasoning_tokens": 0, "successful_requests": 0,
+              "failed_requests": 0}  # fmt: skip
+    shown = text.render_summary({**row, **totals, "by_model": {"m\x1b[31m": row}, "by_api": {}})
+    assert "(0 ok, 0 failed, - success)" in shown
+    assert "m\\x1b[31m" in shown and "\x1b" not in shown
+
+
+def test_csv_cells_that_spreadsheets_would_run_are_neutralised_by_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tracker = TokenTracker(tmp_path)
+    tracker.log(1, 1, "openai", "=HYPERLINK(\"http://x\")", success=False,
+                error_message="-1+1", request_id="@SUM(A1)")  # fmt: skip
+    tracker.log(2, 2, "openai", "gpt-4o", error_message=None)
+    assert tracker.close()
+    assert cli.main(["export", "--format", "csv", "-o", "-", "--log-dir", str(tmp_path)]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["model"], r["error_message"], r["request_id"]) for r in rows] == [
+        ("'=HYPERLINK(\"http://x\")", "'-1+1", "'@SUM(A1)"), ("gpt-4o", "", ""),
+    ]  # fmt: skip
+    assert [r["prompt_tokens"] for r in rows] == ["1", "2"]
+    argv = ["export", "--format", "csv", "-o", "-", "--csv-raw", "--log-dir", str(tmp_path)]
+    assert cli.main(argv) == 0
+    raw = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert raw[0]["model"] == '=HYPERLINK("http://x")'
+    assert csv_export.COLUMNS[-1] == "cost_usd"
+
+
+def test_the_dashboard_survives_a_failed_action(
+    cheap_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    answers = iter(["6", str(tmp_path / "no" / "such" / "dir.csv"), "1", "q"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    assert cli.main(["dashboard", "--log-dir", str(cheap_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("asynctokens: error: [Errno 2] No such file or directory")
+    assert "Total tokens" in out  # the action after the failed one ran
