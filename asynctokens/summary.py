@@ -167,7 +167,17 @@ def full_report(query: Query) -> dict[str, Any]:
         "by_model": _breakdown_of(agg, query, report, "model")["rows"],
         "by_api": _breakdown_of(agg, query, report, "api")["rows"],
         "daily": _breakdown_of(agg, query, report, "day")["rows"],
+        "daily_by_model": _tokens_by_day_and_model(agg),
     }
+
+
+def _tokens_by_day_and_model(agg: Aggregate) -> dict[str, dict[str, int]]:
+    """{day: {model: total tokens}}, for the HTML chart's bars stacked by model."""
+    out: dict[str, dict[str, int]] = {}
+    for (day, _, model, _, _), counts in agg.cells.items():
+        models = out.setdefault(day, {})
+        models[model] = models.get(model, 0) + counts[PROMPT] + counts[COMPLETION]
+    return {day: dict(sorted(out[day].items())) for day in sorted(out)}
 
 
 def _summary_of(agg: Aggregate, query: Query, report: reader.ReadReport) -> dict[str, Any]:

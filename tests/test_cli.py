@@ -150,7 +150,7 @@ def test_html_export_is_self_contained_with_chart_and_numbers(
     page = _Collect()
     page.feed(text)
     assert page.tags.count("svg") == 1
-    assert page.tags.count("rect") == 3  # one bar per day
+    assert page.tags.count("rect") == 5  # a bar per model and day with tokens: 3 + 1 + 1
     assert page.cells == {"input": "6,150,100", "output": "1,620,100", "total": "7,770,200",
                           "requests": "6", "failed": "1", "cost": "n/a"}  # fmt: skip
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")

@@ -36,6 +36,14 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def compact(value: float) -> str:
+    """A count for an axis: ``0``, ``950``, ``1.5k``, ``12M``, ``3.2B``."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
 def usd(value: float | None) -> str:
     """Money: ``n/a`` when no price covers it (never $0), four decimals below a cent so a
     cheap call does not read as free, else cents."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any, Final
 
-from asynctokens.render._numbers import count, literal, success_rate, usd
+from asynctokens.render._numbers import compact, count, literal, success_rate, usd
 
 #: No script, no network, no form: a page of logged (untrusted) text can do nothing.
 CSP: Final = (
@@ -36,44 +36,88 @@ def _table(title: str, label: str, rows: dict[str, dict[str, Any]]) -> str:
         f"<td>{usd(r['cost_usd'])}</td></tr>"
         for name, r in rows.items()
     )
-    return f"<h2>{html.escape(title)}</h2><table>{head}{body}</table>"
+    return f'<h2>{html.escape(title)}</h2><div class="scroll"><table>{head}{body}</table></div>'
 
 
-def _chart(daily: dict[str, dict[str, Any]]) -> str:
-    """Bars of total tokens per day, with the day's cost as a dot on its own scale."""
-    if not daily:
+#: Colours of the largest models' stacks (Tableau 10); the rest share the last one.
+_PALETTE: Final = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2",
+                   "#eeca3b", "#9d755d")  # fmt: skip
+_OTHER: Final = "other models"
+
+
+def _axis_step(top: int) -> int:
+    """The smallest round step (1, 2 or 5 times a power of ten) with at most 8 up to top."""
+    magnitude = 1
+    while True:
+        for m in (1, 2, 5):
+            if top <= 8 * m * magnitude:
+                return m * magnitude
+        magnitude *= 10
+
+
+def _chart(by_day: dict[str, dict[str, int]]) -> str:
+    """Tokens per day stacked by model, a value axis, and a legend; scales to any width."""
+    if not by_day:
         return "<p>No events in range.</p>"
-    days = list(daily)
-    width, height, pad = max(320, 28 * len(days)), 220, 40
-    top_tokens = max(r["total_tokens"] for r in daily.values()) or 1
-    costs = [r["cost_usd"] or 0.0 for r in daily.values()]
-    top_cost = max(costs) or 1.0
-    step = (width - 2 * pad) / len(days)
+    totals: dict[str, int] = {}
+    for models in by_day.values():
+        for model, tokens in models.items():
+            totals[model] = totals.get(model, 0) + tokens
+    ranked = sorted(totals, key=lambda m: (-totals[m], m))
+    named = ranked[: len(_PALETTE) - 1] if len(ranked) > len(_PALETTE) else ranked
+    colour = {m: _PALETTE[i] for i, m in enumerate(named)}
+    days = list(by_day)
+    top = max(sum(models.values()) for models in by_day.values()) or 1
+    step = _axis_step(top)
+    axis_top = -(-top // step) * step
+    # a plot 360 units wide (6 per day past 60 days): on a 400-px screen one unit is about
+    # one pixel, so 11-unit text stays readable; wider screens scale it up
+    left, plot_h, base = 46, 200, 220
+    slot = max(360, 6 * len(days)) / len(days)
+    width = left + slot * len(days) + 48  # room for the last day's slanted label
+    every = -(-70 // int(slot)) if slot < 70 else 1  # a label per 70 units at most
+    scale = plot_h / axis_top
     parts = [
-        f'<p class="legend">Bars: total tokens (tallest {top_tokens:,}). Red dots: cost'
-        f" (highest ${top_cost:,.2f}). Hover a bar for its day.</p>",
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 60}"'
-        f' role="img" aria-label="Daily tokens and cost">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {base + 60}"'
+        f' role="img" aria-label="Tokens per day, stacked by model">'
     ]
+    for tick in range(0, axis_top + 1, step):
+        y = base - tick * scale
+        parts.append(
+            f'<line class="grid" x1="{left}" x2="{width:.0f}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}">{compact(tick)}</text>'
+        )
     for i, day in enumerate(days):
-        row = daily[day]
-        label = _text(day)  # a day comes from a line's ts: outside text
-        x = pad + i * step
-        bar = (height - 30) * row["total_tokens"] / top_tokens
-        y = height - bar
-        parts.append(
-            f'<rect class="bar" x="{x + 2:.1f}" y="{y:.1f}" width="{max(1.0, step - 4):.1f}"'
-            f' height="{bar:.1f}"><title>{label}: {row["total_tokens"]:,} tokens,'
-            f" {usd(row['cost_usd'])}</title></rect>"
-        )
-        cy = height - (height - 30) * (costs[i] / top_cost)
-        parts.append(f'<circle class="cost" cx="{x + step / 2:.1f}" cy="{cy:.1f}" r="3"/>')
-        parts.append(
-            f'<text x="{x + step / 2:.1f}" y="{height + 14}" class="day"'
-            f' transform="rotate(45 {x + step / 2:.1f} {height + 14})">{label}</text>'
-        )
+        x = left + i * slot
+        y = float(base)
+        stack = sorted(by_day[day].items(), key=lambda mt: ranked.index(mt[0]))
+        for model, tokens in stack:
+            if not tokens:
+                continue
+            h = tokens * scale
+            y -= h
+            shown = model if model in colour else _OTHER
+            parts.append(
+                f'<rect x="{x + 1:.1f}" y="{y:.2f}" width="{max(1.0, slot - 2):.1f}"'
+                f' height="{h:.2f}" fill="{colour.get(model, _PALETTE[-1])}"><title>'
+                f"{_text(day)} {_text(shown if shown == _OTHER else model)}:"
+                f" {count(tokens)} tokens</title></rect>"
+            )
+        if i % every == 0:  # a day comes from a line's ts: outside text, escaped
+            cx = x + slot / 2
+            parts.append(
+                f'<text class="day" x="{cx:.1f}" y="{base + 14}"'
+                f' transform="rotate(40 {cx:.1f} {base + 14})">{_text(day)}</text>'
+            )
+    parts.append(f'<line class="axis" x1="{left}" x2="{left}" y1="{base - plot_h}" y2="{base}"/>')
     parts.append("</svg>")
-    return "".join(parts)
+    legend = [(m, colour[m]) for m in named]
+    if len(ranked) > len(named):
+        legend.append((_OTHER, _PALETTE[-1]))
+    items = "".join(
+        f'<li><span class="swatch" style="background:{c}"></span>{_text(m)}</li>' for m, c in legend
+    )
+    return f'<div class="chart">{"".join(parts)}</div><ul class="legend">{items}</ul>'
 
 
 def render(report: dict[str, Any]) -> str:
@@ -91,26 +135,32 @@ def render(report: dict[str, Any]) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>asynctokens report</title>
 <style>
-body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}
-table{{border-collapse:collapse;margin-bottom:1.5em}}
-th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right}}
+body{{font-family:system-ui,sans-serif;margin:1em auto;padding:0 1em;max-width:1100px;color:#222}}
+p{{overflow-wrap:anywhere}}
+.scroll{{overflow-x:auto;margin-bottom:1.5em}}
+table{{border-collapse:collapse}}
+th,td{{border:1px solid #ccc;padding:4px 8px;text-align:right;white-space:nowrap}}
 th:first-child,td:first-child{{text-align:left}}
-.bar{{fill:#4c78a8}} .cost{{fill:#e45756}} .day{{font-size:11px}} .legend{{font-size:13px}}
+.chart svg{{width:100%;height:auto;max-height:420px}}
+.grid{{stroke:#ddd}} .axis{{stroke:#444}}
+.tick{{font-size:11px;text-anchor:end;fill:#444}} .day{{font-size:11px;fill:#444}}
+.legend{{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:13px}}
+.swatch{{display:inline-block;width:10px;height:10px;margin-right:4px}}
 .warn{{color:#b00}}
 </style></head><body>
 <h1>Token usage</h1>
 <p>{_text(report["log_dir"])} &middot; generated {_text(report["generated_at"])}
  &middot; prices: {_text(s["pricing"]["text"])}</p>
-<table>
+<div class="scroll"><table>
 <tr><th>Input tokens</th><td id="input">{_n(t["total_prompt_tokens"])}</td></tr>
 <tr><th>Output tokens</th><td id="output">{_n(t["total_completion_tokens"])}</td></tr>
 <tr><th>Total tokens</th><td id="total">{_n(t["total_tokens"])}</td></tr>
 <tr><th>Requests</th><td id="requests">{_n(t["total_requests"])}</td></tr>
 <tr><th>Failed</th><td id="failed">{_n(t["failed_requests"])}</td></tr>
 <tr><th>Cost</th><td id="cost">{usd(t["cost_usd"])}</td></tr>
-</table>{unpriced}
-<h2>Daily tokens and cost</h2>
-{_chart(report["daily"])}
+</table></div>{unpriced}
+<h2>Tokens per day, by model</h2>
+{_chart(report["daily_by_model"])}
 {_table("By model", "Model", report["by_model"])}
 {_table("By provider", "Provider", report["by_api"])}
 {_table("By day", "Day", report["daily"])}
