@@ -4,7 +4,9 @@
 
 Shapes: the bare call ``log_tokens(i, 320, api_type=..., model=...)`` and the realistic one
 that integrations make (cached and reasoning counts, latency, request id, API key). For each
-shape: ``log_tokens()`` on a running thread worker; the floor, a plain function with the same
+shape: ``log_tokens()`` on a running thread worker, and the same with the OpenTelemetry sink
+(``asynctokens.otel.OTelSink`` into an SDK MeterProvider: its work is on the worker, so the
+caller's cost should not change); the floor, a plain function with the same
 signature that appends a tuple of its arguments (and a timestamp) to a deque; and a stdlib
 ``QueueHandler`` call carrying the same fields with its ``QueueListener`` running. Every
 (contender, shape, round) is its own process; rounds interleave; figures are medians, with
@@ -32,15 +34,23 @@ from benchmarks.child import _percentiles, _timer_cost
 from benchmarks.contenders import Floor
 
 KEY = "sk-test-0000000000000000abcd"
-CONTENDERS = ("asynctokens", "floor", "stdlib")
+CONTENDERS = ("asynctokens", "asynctokens+otel", "floor", "stdlib")
 SHAPES = ("bare", "realistic")
 
 
 def _make(name: str, log_dir: Path) -> Any:
-    if name == "asynctokens":
+    if name.startswith("asynctokens"):
         from asynctokens import TokenTracker
 
-        tracker = TokenTracker(log_dir, max_queue_events=4_000_000)
+        sinks = []
+        if name == "asynctokens+otel":  # the GenAI metrics sink, into an SDK MeterProvider
+            from opentelemetry.sdk.metrics import MeterProvider
+            from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+            from asynctokens.otel import OTelSink
+
+            sinks.append(OTelSink(MeterProvider(metric_readers=[InMemoryMetricReader()])))
+        tracker = TokenTracker(log_dir, max_queue_events=4_000_000, sinks=sinks)
         tracker.log(0, 0)  # the worker runs before the timing starts
         return tracker.log
     if name == "floor":
@@ -123,6 +133,14 @@ def render(table: dict[str, dict[str, dict[str, float]]]) -> str:
             f"| {shape} | {ours['p50_net_ns']:,.0f} | {ours['p99_ns']:,.0f}"
             f" | {floor['p50_net_ns']:,.0f} | {ours['p50_net_ns'] / floor['p50_net_ns']:.2f}×"
             f" | {std['p50_net_ns']:,.0f} | {std['p50_net_ns'] / ours['p50_net_ns']:.0f}× |"
+        )
+    lines += ["", "| call | `log_tokens()` p50 ns | with `OTelSink` p50 ns | ratio |",
+              "|---|---:|---:|---:|"]  # fmt: skip
+    for shape in SHAPES:
+        ours, otel = table[shape]["asynctokens"], table[shape]["asynctokens+otel"]
+        lines.append(
+            f"| {shape} | {ours['p50_net_ns']:,.0f} | {otel['p50_net_ns']:,.0f}"
+            f" | {otel['p50_net_ns'] / ours['p50_net_ns']:.2f}× |"
         )
     return "\n".join(lines)
 

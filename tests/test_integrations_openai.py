@@ -239,6 +239,8 @@ def test_embeddings_log_input_only(make_tracker: Any, log_dir: Path) -> None:
             model="text-embedding-3-small",
             prompt_tokens=8,
             api_key_suffix="abcd",
+            # the operation, for the OpenTelemetry sink's gen_ai.operation.name
+            metadata={"gen_ai.operation.name": "embeddings"},
         )
     ]
 

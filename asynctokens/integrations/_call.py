@@ -160,7 +160,14 @@ def log_usage(
     metadata: dict[str, Any] | None,
     model: str | None,
 ) -> None:
-    """Log one call's usage: the model the response names, else the one asked for."""
+    """Log one call's usage: the model the response names, else the one asked for.
+
+    A call that is no chat (embeddings) says so in its metadata under the OpenTelemetry
+    name ``gen_ai.operation.name``, which the OpenTelemetry sink reads; chat, the common
+    case, adds nothing to the line.
+    """
+    if usage.operation != "chat":
+        metadata = {**(metadata or {}), "gen_ai.operation.name": usage.operation}
     tracker.log(
         usage.prompt_tokens,
         usage.completion_tokens,

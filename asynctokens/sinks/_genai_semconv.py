@@ -1,0 +1,72 @@
+"""Every OpenTelemetry metric and attribute name asynctokens emits, in one place.
+
+Follows the OpenTelemetry semantic conventions for generative AI client metrics, v1.37.0
+(``docs/gen-ai/gen-ai-metrics.md`` of open-telemetry/semantic-conventions; status
+Development). They may still change (a pending proposal replaces the token histogram with
+counters): this module is the one to edit when they do.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+SEMCONV_VERSION: Final = "1.37.0"
+SCHEMA_URL: Final = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+
+# -- metrics of the convention ----------------------------------------------------------------
+TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+TOKEN_USAGE_UNIT: Final = "{token}"
+TOKEN_USAGE_BUCKETS: Final = (
+    1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+)  # fmt: skip
+OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+OPERATION_DURATION_UNIT: Final = "s"
+OPERATION_DURATION_BUCKETS: Final = (
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+)  # fmt: skip
+
+# -- counters of our own (the convention has none for these parts of the counts) -------------
+#: Input tokens served from a prompt cache (part of the ``input`` usage).
+CACHED_TOKENS: Final = "asynctokens.client.token.cached"
+#: Input tokens written to a prompt cache (part of the ``input`` usage).
+CACHE_WRITE_TOKENS: Final = "asynctokens.client.token.cache_write"
+#: Output tokens spent on reasoning (part of the ``output`` usage).
+REASONING_TOKENS: Final = "asynctokens.client.token.reasoning"
+
+# -- attributes ----------------------------------------------------------------------------------
+OPERATION_NAME: Final = "gen_ai.operation.name"
+PROVIDER_NAME: Final = "gen_ai.provider.name"
+REQUEST_MODEL: Final = "gen_ai.request.model"
+RESPONSE_MODEL: Final = "gen_ai.response.model"
+TOKEN_TYPE: Final = "gen_ai.token.type"
+ERROR_TYPE: Final = "error.type"
+
+TOKEN_TYPE_INPUT: Final = "input"  # all input, cached and cache-written included
+TOKEN_TYPE_OUTPUT: Final = "output"  # all output, reasoning included
+DEFAULT_OPERATION: Final = "chat"
+#: error.type when a message names no status code or exception class.
+OTHER_ERROR: Final = "_OTHER"
+
+#: asynctokens' api_type -> the convention's gen_ai.provider.name. Another api_type is sent
+#: as it is, as the convention allows for providers it does not list.
+PROVIDERS: Final = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gcp.gemini",
+    "google": "gcp.gemini",
+    "vertex": "gcp.vertex_ai",
+    "vertex_ai": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
+    "aws": "aws.bedrock",
+    "azure": "azure.ai.openai",
+    "azure_openai": "azure.ai.openai",
+    "azure_ai": "azure.ai.inference",
+    "cohere": "cohere",
+    "deepseek": "deepseek",
+    "groq": "groq",
+    "mistral": "mistral_ai",
+    "perplexity": "perplexity",
+    "xai": "x_ai",
+    "x-ai": "x_ai",
+    "watsonx": "ibm.watsonx.ai",
+}

@@ -1,0 +1,179 @@
+"""Usage as OpenTelemetry metrics, per the GenAI semantic conventions (``asynctokens[otel]``).
+
+A sink of the writer: it runs on the worker, from the batches just written to the files, so
+``log_tokens()`` costs the caller nothing more with it. It records into the application's
+``MeterProvider`` (the global one unless given, as OpenTelemetry instrumentations do); that
+provider's reader and exporter (OTLP to a collector, Prometheus, ...) send the points on
+their own thread. The files stay the source of truth on each host.
+
+Per call: ``gen_ai.client.token.usage`` once for input and once for output (a failed call
+with no counts records none), ``gen_ai.client.operation.duration`` when the latency is
+known (``error.type`` on failures), and the cached, cache-write and reasoning parts as
+counters. Attributes are the operation, provider and model only: never a request id, key or
+metadata, so the number of series stays bounded. Names live in ``_genai_semconv``.
+
+An exporter's failure (a collector that is down) happens on the provider's thread; it is
+caught from OpenTelemetry's logs and raised by the next ``export()`` after recording the
+batch, which the engine counts in ``health().sink_errors`` and writes to
+``token_debug.log``. The application and the files never notice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any, Final
+
+import orjson
+
+from asynctokens._event import TokenEvent
+from asynctokens.sinks import _genai_semconv as sc
+
+try:
+    from opentelemetry import metrics
+except ImportError as exc:  # pragma: no cover - exercised without the extra
+    raise ImportError(
+        "asynctokens.otel needs OpenTelemetry: pip install 'asynctokens[otel]'"
+    ) from exc
+
+_ERROR_HEAD: Final = re.compile(r"(\d{3})\b|([A-Za-z_][A-Za-z0-9_.]{0,63}):")
+#: Loggers whose warnings and errors are an export that failed.
+_EXPORT_LOGGERS: Final = ("opentelemetry.sdk.metrics", "opentelemetry.exporter")
+
+
+def error_type(message: str | None) -> str:
+    """A low-cardinality ``error.type`` from a logged error message.
+
+    The status code (``"429 quota exceeded"`` -> ``429``), else the error class or code the
+    message starts with (``"RateLimitError: ..."``, ``"429 rate_limit_error: ..."`` ->
+    ``429``), else ``_OTHER``: free text never becomes an attribute value.
+    """
+    if message:
+        m = _ERROR_HEAD.match(message)
+        if m:
+            return m.group(1) or m.group(2)
+    return sc.OTHER_ERROR
+
+
+def provider_name(api_type: str) -> str:
+    return sc.PROVIDERS.get(api_type.lower(), api_type)
+
+
+def operation_name(metadata_json: str | None) -> str:
+    """``chat`` unless the event's metadata says otherwise under ``gen_ai.operation.name``
+    (the SDK integrations put ``embeddings`` there for embedding calls)."""
+    if metadata_json is None or sc.OPERATION_NAME not in metadata_json:
+        return sc.DEFAULT_OPERATION
+    value = orjson.loads(metadata_json).get(sc.OPERATION_NAME)
+    return value if isinstance(value, str) and value else sc.DEFAULT_OPERATION
+
+
+class _ExportFailures(logging.Handler):
+    """Collects what OpenTelemetry logs when an export fails, for the next ``export()``."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)  # not the warnings of retries that may succeed
+        self._guard = threading.Lock()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._guard:
+            if len(self.messages) < 10:
+                self.messages.append(record.getMessage()[:300])
+
+    def take(self) -> list[str]:
+        with self._guard:
+            taken, self.messages = self.messages, []
+        return taken
+
+
+class OTelExportError(Exception):
+    """OpenTelemetry could not export metrics (the collector is down or refused them)."""
+
+
+class OTelSink:
+    """Records every written call as GenAI metrics; ``OTelSink(meter_provider=None)``."""
+
+    def __init__(self, meter_provider: metrics.MeterProvider | None = None) -> None:
+        from asynctokens import __version__
+
+        provider = meter_provider or metrics.get_meter_provider()
+        meter = provider.get_meter("asynctokens", __version__, schema_url=sc.SCHEMA_URL)
+        self._tokens = meter.create_histogram(
+            sc.TOKEN_USAGE,
+            unit=sc.TOKEN_USAGE_UNIT,
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=sc.TOKEN_USAGE_BUCKETS,
+        )
+        self._duration = meter.create_histogram(
+            sc.OPERATION_DURATION,
+            unit=sc.OPERATION_DURATION_UNIT,
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=sc.OPERATION_DURATION_BUCKETS,
+        )
+        self._parts = {
+            name: meter.create_counter(name, unit=sc.TOKEN_USAGE_UNIT, description=what)
+            for name, what in (
+                (sc.CACHED_TOKENS, "Input tokens served from a prompt cache."),
+                (sc.CACHE_WRITE_TOKENS, "Input tokens written to a prompt cache."),
+                (sc.REASONING_TOKENS, "Output tokens spent on reasoning."),
+            )
+        }
+        self._attrs: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._failures = _ExportFailures()
+        for name in _EXPORT_LOGGERS:
+            logging.getLogger(name).addHandler(self._failures)
+
+    def _attributes(self, api_type: str, model: str, operation: str) -> dict[str, str]:
+        key = (api_type, model, operation)
+        attrs = self._attrs.get(key)
+        if attrs is None:
+            if len(self._attrs) > 10_000:
+                self._attrs.clear()
+            attrs = self._attrs[key] = {
+                sc.OPERATION_NAME: operation,
+                sc.PROVIDER_NAME: provider_name(api_type),
+                sc.REQUEST_MODEL: model,
+                sc.RESPONSE_MODEL: model,
+            }
+        return attrs
+
+    def export(self, events: Sequence[TokenEvent]) -> None:
+        record_tokens, record_duration = self._tokens.record, self._duration.record
+        cached, cache_write, reasoning = self._parts.values()
+        for e in events:
+            attrs = self._attributes(e.api_type, e.model, operation_name(e.metadata_json))
+            if e.success or e.prompt_tokens or e.completion_tokens:
+                record_tokens(e.prompt_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
+                record_tokens(e.completion_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
+                if e.cached_tokens:
+                    cached.add(e.cached_tokens, attrs)
+                if e.cache_write_tokens:
+                    cache_write.add(e.cache_write_tokens, attrs)
+                if e.reasoning_tokens:
+                    reasoning.add(e.reasoning_tokens, attrs)
+            if e.latency_ms is not None:
+                duration_attrs: dict[str, Any] = attrs
+                if not e.success:
+                    duration_attrs = {**attrs, sc.ERROR_TYPE: error_type(e.error_message)}
+                record_duration(e.latency_ms / 1000.0, duration_attrs)
+        self._raise_failures()
+
+    def shutdown(self) -> None:
+        """Stop watching OpenTelemetry's logs. The provider is the application's: it flushes
+        and shuts down on its own (at exit, for the SDK's)."""
+        for name in _EXPORT_LOGGERS:
+            logging.getLogger(name).removeHandler(self._failures)
+        self._raise_failures()
+
+    def _raise_failures(self) -> None:
+        failures = self._failures.take()
+        if failures:
+            raise OTelExportError(
+                f"{len(failures)} OpenTelemetry export failure(s), first: {failures[0]}"
+            )
+
+
+__all__ = ["OTelExportError", "OTelSink", "error_type", "provider_name"]

@@ -1,0 +1,216 @@
+"""asynctokens.otel: usage as GenAI metrics, through the SDK's reader and a real OTLP export."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import read_lines
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from test_tracker import log_seed_example
+
+from asynctokens import TokenTracker
+from asynctokens.otel import OTelSink
+from asynctokens.sinks.otel import error_type
+
+USAGE = "gen_ai.client.token.usage"
+DURATION = "gen_ai.client.operation.duration"
+
+
+def points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any], Any]]]:
+    """{metric name: [(attributes, data point)]} of what the reader collects now."""
+    out: dict[str, list[tuple[dict[str, Any], Any]]] = {}
+    data = reader.get_metrics_data()
+    assert data is not None
+    for rm in data.resource_metrics:
+        for sm in rm.scope_metrics:
+            assert sm.scope.name == "asynctokens"
+            assert sm.scope.schema_url == "https://opentelemetry.io/schemas/1.37.0"
+            for metric in sm.metrics:
+                out[metric.name] = [(dict(p.attributes), p) for p in metric.data.data_points]
+    return out
+
+
+def attrs(model: str, token_type: str | None = None, **extra: str) -> dict[str, str]:
+    a = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "gcp.gemini",
+         "gen_ai.request.model": model, "gen_ai.response.model": model}  # fmt: skip
+    if token_type:
+        a["gen_ai.token.type"] = token_type
+    return {**a, **extra}
+
+
+@pytest.fixture
+def reader() -> Iterator[InMemoryMetricReader]:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    reader.provider = provider  # type: ignore[attr-defined]
+    yield reader
+    provider.shutdown()
+
+
+def test_the_seed_calls_give_their_sums_counts_and_attributes(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    tracker = TokenTracker(tmp_path, sinks=[OTelSink(reader.provider)])  # type: ignore[attr-defined]
+    log_seed_example(tracker)
+    assert tracker.close()
+    got = points(reader)
+    usage = {(a["gen_ai.request.model"], a["gen_ai.token.type"]): (p.sum, p.count)
+             for a, p in got[USAGE]}  # fmt: skip
+    # 700 input and 1,270 output over the three calls with counts; the failed call has none
+    assert usage == {
+        ("gemini-2.5-flash", "input"): (450, 2),
+        ("gemini-2.5-flash", "output"): (770, 2),
+        ("gemini-2.5-flash-lite", "input"): (250, 1),
+        ("gemini-2.5-flash-lite", "output"): (500, 1),
+    }
+    assert sorted((a for a, _ in got[USAGE]), key=str) == sorted(
+        [attrs("gemini-2.5-flash", "input"), attrs("gemini-2.5-flash", "output"),
+         attrs("gemini-2.5-flash-lite", "input"), attrs("gemini-2.5-flash-lite", "output")],
+        key=str,
+    )  # fmt: skip
+    first = got[USAGE][0][1]
+    assert list(first.explicit_bounds) == [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144,
+                                           1048576, 4194304, 16777216, 67108864]  # fmt: skip
+    assert DURATION not in got  # the seed's calls carry no latency
+
+
+def test_durations_errors_parts_and_operations(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    tracker = TokenTracker(tmp_path, sinks=[OTelSink(reader.provider)])  # type: ignore[attr-defined]
+    tracker.log(1000, 200, "openai", "gpt-4o", cached_tokens=600, reasoning_tokens=50,
+                latency_ms=1500.0, request_id="req_1", api_key="sk-secret-abcd",
+                metadata={"user": "u1"})  # fmt: skip
+    tracker.log(0, 0, "openai", "gpt-4o", success=False, latency_ms=250.0,
+                error_message="429 rate_limit_error: slow down")  # fmt: skip
+    tracker.log(300, 0, "anthropic", "claude-opus-4-5", cache_write_tokens=100, latency_ms=40.0)
+    tracker.log(8, 0, "openai", "text-embedding-3-small",
+                metadata={"gen_ai.operation.name": "embeddings"})  # fmt: skip
+    assert tracker.close()
+    got = points(reader)
+    durations = {(a["gen_ai.request.model"], a.get("error.type")): (p.sum, p.count)
+                 for a, p in got[DURATION]}  # fmt: skip
+    assert durations == {
+        ("gpt-4o", None): (1.5, 1), ("gpt-4o", "429"): (0.25, 1),
+        ("claude-opus-4-5", None): (0.04, 1),
+    }  # fmt: skip
+    assert list(got[DURATION][0][1].explicit_bounds)[:3] == [0.01, 0.02, 0.04]
+    parts = {name: [(a["gen_ai.provider.name"], p.value) for a, p in got[name]]
+             for name in ("asynctokens.client.token.cached",
+                          "asynctokens.client.token.cache_write",
+                          "asynctokens.client.token.reasoning")}  # fmt: skip
+    assert parts == {
+        "asynctokens.client.token.cached": [("openai", 600)],
+        "asynctokens.client.token.cache_write": [("anthropic", 100)],
+        "asynctokens.client.token.reasoning": [("openai", 50)],
+    }
+    ops = {a["gen_ai.request.model"]: a["gen_ai.operation.name"] for a, _ in got[USAGE]}
+    assert ops == {"gpt-4o": "chat", "claude-opus-4-5": "chat",
+                   "text-embedding-3-small": "embeddings"}  # fmt: skip
+    # bounded cardinality: nothing per request, key or metadata
+    seen = {k for metric in got.values() for a, _ in metric for k in a}
+    assert seen == {"gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
+                    "gen_ai.response.model", "gen_ai.token.type", "error.type"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [("429 quota exceeded", "429"), ("RateLimitError: slow down", "RateLimitError"),
+     ("500 api_error: boom", "500"), ("the model melted", "_OTHER"), (None, "_OTHER"),
+     ("x" * 100 + ": long", "_OTHER")],
+)  # fmt: skip
+def test_error_type_never_carries_free_text(message: str | None, expected: str) -> None:
+    assert error_type(message) == expected
+
+
+class _Receiver(http.server.ThreadingHTTPServer):
+    """An OTLP/HTTP metrics endpoint on 127.0.0.1 that keeps every request it is sent."""
+
+    def __init__(self) -> None:
+        self.requests: list[ExportMetricsServiceRequest] = []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append(ExportMetricsServiceRequest.FromString(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+def _sums(request: ExportMetricsServiceRequest) -> dict[tuple[str, str], tuple[float, int]]:
+    out = {}
+    for rm in request.resource_metrics:
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name != USAGE:
+                    continue
+                for p in metric.histogram.data_points:
+                    a = {kv.key: kv.value.string_value for kv in p.attributes}
+                    out[(a["gen_ai.request.model"], a["gen_ai.token.type"])] = (p.sum, p.count)
+    return out
+
+
+def test_a_real_otlp_export_carries_the_logged_sums_and_a_dead_collector_costs_nothing(
+    tmp_path: Path,
+) -> None:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    receiver = _Receiver()
+    serving = threading.Thread(target=receiver.serve_forever, daemon=True)
+    serving.start()
+    endpoint = f"http://127.0.0.1:{receiver.server_address[1]}/v1/metrics"
+    exporter = OTLPMetricExporter(endpoint=endpoint, timeout=1)
+    provider = MeterProvider(
+        metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)]
+    )
+    try:
+        tracker = TokenTracker(tmp_path, sinks=[OTelSink(provider)])
+        for i in range(1_000):
+            tracker.log(100 + i, 10 + i % 7, "openai", "gpt-4o" if i % 2 else "gpt-4o-mini")
+        assert tracker.close()
+        assert provider.force_flush(10_000)
+        lines = read_lines(tmp_path)
+        expected = {}
+        for model in ("gpt-4o", "gpt-4o-mini"):
+            mine = [e for e in lines if e["model"] == model]
+            expected[(model, "input")] = (float(sum(e["prompt_tokens"] for e in mine)), 500)
+            expected[(model, "output")] = (float(sum(e["completion_tokens"] for e in mine)), 500)
+        assert _sums(receiver.requests[-1]) == expected
+
+        receiver.shutdown()
+        receiver.server_close()
+        tracker = TokenTracker(tmp_path, sinks=[OTelSink(provider)])
+        for _ in range(100):
+            tracker.log(1, 1, "openai", "gpt-4o")
+        assert tracker.flush_sync()
+        provider.force_flush(5_000)  # fails, said in OpenTelemetry's log: the collector is gone
+        tracker.log(1, 1, "openai", "gpt-4o")
+        assert tracker.close()  # the files are complete: the sink's fault is only counted
+        health = tracker.health()
+        assert health.sink_errors == 1
+        assert "OpenTelemetry export failure" in (health.last_error or "")
+        debug = (tmp_path / "token_debug.log").read_text()
+        # said with the batch after the failure (the last event's)
+        assert "sink OTelSink.export() failed: OTelExportError('1 OpenTelemetry export" in debug
+        assert "Failed to export metrics batch" in debug
+        assert len(read_lines(tmp_path)) == 1_101
+    finally:
+        provider.shutdown()
