@@ -33,8 +33,20 @@ class TrackerConfig:
     file_mode: int = 0o600
     dir_mode: int = 0o700
     sinks: Sequence[Sink] = ()
+    #: The host each line names: True for this machine's hostname, a string for a name of
+    #: your own (a pod or service name), False to leave the field out.
+    host: str | bool = True
 
     def __post_init__(self) -> None:
+        host = self.host
+        if not isinstance(host, (str, bool)) or (
+            isinstance(host, str)
+            and not (0 < len(host) <= 255 and host.isprintable() and host.strip() == host)
+        ):
+            raise ValueError(
+                "host must be True (this machine's name), False (no host field) or a"
+                f" printable name of 1 to 255 characters without surrounding spaces, got {host!r}"
+            )
         for sink in self.sinks:
             if not callable(getattr(sink, "export", None)) or not callable(
                 getattr(sink, "shutdown", None)

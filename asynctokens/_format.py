@@ -68,6 +68,7 @@ EVENT_FIELDS: Final = (
     "request_id",
     "metadata",
     "pid",
+    "host",
 )
 
 

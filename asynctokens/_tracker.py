@@ -27,6 +27,7 @@ from __future__ import annotations
 import enum
 import itertools
 import os
+import socket
 import sys
 import threading
 import time
@@ -119,6 +120,7 @@ class TokenTracker:
         file_mode: int = 0o600,
         dir_mode: int = 0o700,
         sinks: Sequence[Sink] = (),
+        host: str | bool = True,
     ) -> None:
         self._set_options(
             TrackerConfig(
@@ -133,6 +135,7 @@ class TokenTracker:
                 file_mode,
                 dir_mode,
                 sinks,
+                host,
             )
         )
         self._init_runtime()
@@ -153,6 +156,7 @@ class TokenTracker:
         self.file_mode = config.file_mode
         self.dir_mode = config.dir_mode
         self.sinks: tuple[Sink, ...] = tuple(config.sinks)
+        self.host = config.host
 
     def _init_runtime(self) -> None:
         """Fresh per-process state; also what a fork child starts from."""
@@ -330,9 +334,7 @@ class TokenTracker:
             try:
                 if self._writer is None:
                     self._log_dir = resolve_log_dir(self._log_dir_arg).absolute()
-                    self._writer = BatchWriter(
-                        self._log_dir, file_mode=self.file_mode, dir_mode=self.dir_mode
-                    )
+                    self._writer = self._new_writer()
                 self._writer.add_batch([record])
                 self._writer.write_pending()
             except Exception as exc:  # the app is exiting: say it, never raise into it
@@ -466,9 +468,16 @@ class TokenTracker:
             return resolve_log_dir(self._log_dir_arg).absolute()
         return self._log_dir
 
+    def _new_writer(self) -> BatchWriter:
+        assert self._log_dir is not None
+        host = socket.gethostname() if self.host is True else self.host or None
+        return BatchWriter(
+            self._log_dir, file_mode=self.file_mode, dir_mode=self.dir_mode, host=host
+        )
+
     def _prepare(self, kind: str) -> None:
         self._log_dir = resolve_log_dir(self._log_dir_arg).absolute()
-        self._writer = BatchWriter(self._log_dir, file_mode=self.file_mode, dir_mode=self.dir_mode)
+        self._writer = self._new_writer()
         self._engine = Engine(
             self._queue,
             self._writer,

@@ -82,13 +82,21 @@ class _Chunk:
 class BatchWriter:
     """Encodes records and appends them; remembers what it appended for the stats update."""
 
-    def __init__(self, log_dir: Path, *, file_mode: int, dir_mode: int) -> None:
+    def __init__(
+        self, log_dir: Path, *, file_mode: int, dir_mode: int, host: str | None = None
+    ) -> None:
         self.log_dir = log_dir
+        self.host = host
+        # the line's last field, JSON-quoted once: "host" names the machine for reports
+        # over many hosts' directories (docs/FORMAT.md); empty when left out
+        self._host_tail = "" if host is None else f',"host":{orjson.dumps(host).decode()}'
         self.file_mode = file_mode
         self.dir_mode = dir_mode
         self.pid = os.getpid()
-        # pid alone repeats across containers and reboots; 4 random bytes make ids unique.
-        self._id_prefix = f"{self.pid:x}.{os.urandom(4).hex()}-"
+        # pid alone repeats across containers, hosts and reboots; 8 random bytes (64 bits)
+        # keep ids unique across a fleet's directories merged over years, where reports
+        # drop duplicates by event_id
+        self._id_prefix = f"{self.pid:x}.{os.urandom(8).hex()}-"
         self._next_id = 0
         self._clock = new_second_cache()
         self._pending: deque[_Chunk] = deque()
@@ -125,7 +133,7 @@ class BatchWriter:
         """
         chunks: dict[str, _Chunk] = {}
         second, quote = self._clock.second, self._quote
-        prefix, pid, n = self._id_prefix, self.pid, self._next_id
+        prefix, pid, n, host_tail = self._id_prefix, self.pid, self._next_id, self._host_tail
         base, sec_dot, day = -(10**18), "", ""
         parts: list[str] = []
         agg = Aggregate()
@@ -190,7 +198,7 @@ class BatchWriter:
                     f'"cache_write_tokens":{cache_write},"reasoning_tokens":{reasoning},'
                     f'"success":{"true" if success else "false"},"error_message":{err_j},'
                     f'"latency_ms":{lat_j},"api_key_suffix":{suf_j},"request_id":{rid_j},'
-                    f'"metadata":{{}},"pid":{pid}}}\n'
+                    f'"metadata":{{}},"pid":{pid}{host_tail}}}\n'
                 )
             else:
                 event: dict[str, Any] = {
@@ -212,6 +220,8 @@ class BatchWriter:
                     "metadata": {} if meta is None else orjson.Fragment(meta),
                     "pid": pid,
                 }
+                if self.host is not None:
+                    event["host"] = self.host
                 line = self._encode(event)
                 if line is None:
                     n += 1  # the id stays used: ids are unique, not gap-free

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -173,6 +174,7 @@ def event(**fields: Any) -> dict[str, Any]:
         "api_key_suffix": None,
         "request_id": None,
         "metadata": {},
+        "host": socket.gethostname(),
     }
     line.update(fields)
     line["total_tokens"] = line["prompt_tokens"] + line["completion_tokens"]

@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -109,7 +110,7 @@ def test_csv_export_round_trips_every_call(fixture_dir: Path, tmp_path: Path) ->
         "event_id", "ts", "api_type", "model", "prompt_tokens", "completion_tokens",
         "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "success",
         "error_message", "latency_ms", "api_key_suffix", "request_id", "metadata", "pid",
-        "cost_usd",
+        "host", "cost_usd",
     ]  # fmt: skip
     for row, line in zip(rows, lines, strict=True):
         assert int(row["prompt_tokens"]) == line["prompt_tokens"]
@@ -117,6 +118,7 @@ def test_csv_export_round_trips_every_call(fixture_dir: Path, tmp_path: Path) ->
         assert row["success"] == ("true" if line["success"] else "false")
         assert json.loads(row["metadata"]) == line["metadata"]
         assert row["ts"] == line["ts"]
+        assert row["host"] == line["host"] == socket.gethostname()
     assert rows[0]["cost_usd"] == "4.00000000"
     assert rows[0]["latency_ms"] == "812.5"
     assert rows[3]["error_message"] == "429 quota exceeded"

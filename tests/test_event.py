@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,7 @@ async def test_kept_values_are_exactly_what_the_caller_gave(
         "api_key_suffix": "9f3a",
         "request_id": "req_123",
         "metadata": {"article_id": 7, "tags": ["a", "é"]},
+        "host": socket.gethostname(),
     }
     assert second == {
         "api_type": "gemini",
@@ -137,6 +139,7 @@ async def test_kept_values_are_exactly_what_the_caller_gave(
         "api_key_suffix": None,
         "request_id": None,
         "metadata": {},
+        "host": socket.gethostname(),
     }
 
 
