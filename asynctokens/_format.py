@@ -19,9 +19,9 @@ import orjson
 
 FORMAT_VERSION: Final = 1
 #: Version of token_stats.json's layout. 2 added the prompt band to each cell, 3 the bad
-#: lines per day; a stats file of another version is rebuilt from the lines, which is how it
-#: migrates.
-STATS_VERSION: Final = 3
+#: lines per day, 4 the host to each cell; a stats file of another version is rebuilt from
+#: the lines, which is how it migrates.
+STATS_VERSION: Final = 4
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
 #: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``
 #: fields). Stats cells are split by how many of these a request's prompt exceeds, so a
@@ -158,25 +158,27 @@ _FIELDS_READ: Final = operator.itemgetter(
     "api_type", "model", "success", "prompt_tokens", "completion_tokens", "cached_tokens",
     "cache_write_tokens", "reasoning_tokens", "total_tokens", "event_id", "ts",
 )  # fmt: skip
-EventValues = tuple[str, str, bool, int, int, int, int, int]
+#: (api_type, model, success, prompt, completion, cached, cache_write, reasoning, host)
+EventValues = tuple[str, str, bool, int, int, int, int, int, str]
 
 
 def event_values(obj: Any) -> EventValues | None:
-    """(api_type, model, success, prompt, completion, cached, cache_write, reasoning) of a
-    parsed line, or None when the line is not a valid event.
+    """The values reports fold of a parsed line, or None when the line is not a valid event.
 
     Only what reports depend on is checked: the string fields, the integer token counts
-    (from 0 to what a writer can write) and ``success``. Unknown fields pass through
-    untouched, as docs/FORMAT.md asks.
-    One itemgetter call and chained identity tests: this runs for every line of a scan.
+    (from 0 to what a writer can write), ``success`` and ``host`` (optional: "" when a line
+    has none, as lines written before it existed). Unknown fields pass through untouched,
+    as docs/FORMAT.md asks. One itemgetter call and chained identity tests: this runs for
+    every line of a scan.
     """
     try:
         api, model, ok, p, c, ca, cw, r, total, event_id, ts = _FIELDS_READ(obj)
-    except (KeyError, TypeError, IndexError):
+        host = obj.get("host", "")
+    except (KeyError, TypeError, IndexError, AttributeError):
         return None
     if (
         type(obj) is dict
-        and str is type(api) is type(model) is type(event_id) is type(ts)
+        and str is type(api) is type(model) is type(event_id) is type(ts) is type(host)
         and int is type(p) is type(c) is type(ca) is type(cw) is type(r) is type(total)
         # every count >= 0 and < 2**41 in one test (a negative one shifts to -1): the writer
         # never writes a count of 2**40 or more (_event.TOKENS_LIMIT) nor so a total of
@@ -185,7 +187,7 @@ def event_values(obj: Any) -> EventValues | None:
         and not (p | c | ca | cw | r | total) >> 41
         and (ok is True or ok is False)
     ):
-        return api, model, ok, p, c, ca, cw, r
+        return api, model, ok, p, c, ca, cw, r, host
     return None
 
 

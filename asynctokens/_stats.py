@@ -27,7 +27,7 @@ from asynctokens._format import PROMPT_BANDS
 #: Counters kept per cell, in storage order.
 REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING = range(7)
 _WIDTH: Final = 7
-CellKey = tuple[str, str, str, int, str]  # (day, api_type, model, band, price day)
+CellKey = tuple[str, str, str, int, str, str]  # (day, api_type, model, band, price day, host)
 
 #: The counter names of every row in a summary, totals and breakdowns alike.
 COUNTER_NAMES: Final = (
@@ -69,13 +69,19 @@ class Aggregate:
         self.invalid[day] = self.invalid.get(day, 0) + lines
 
     def cell(
-        self, day: str, api_type: str, model: str, band: int = 0, price_day: str | None = None
+        self,
+        day: str,
+        api_type: str,
+        model: str,
+        band: int = 0,
+        price_day: str | None = None,
+        host: str = "",
     ) -> list[int]:
         """The counters of one cell, created at zero, for callers that fold in bulk.
 
         Indices are REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING.
         """
-        key = (day, api_type, model, band, day if price_day is None else price_day)
+        key = (day, api_type, model, band, day if price_day is None else price_day, host)
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = [0] * _WIDTH
@@ -95,10 +101,11 @@ class Aggregate:
         cached: int,
         cache_write: int,
         reasoning: int,
+        host: str = "",
         price_day: str | None = None,
     ) -> None:
         band = bisect_left(self.bands, prompt)
-        key = (day, api_type, model, band, day if price_day is None else price_day)
+        key = (day, api_type, model, band, day if price_day is None else price_day, host)
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = [0] * _WIDTH
@@ -123,6 +130,7 @@ class Aggregate:
             event["cached_tokens"],
             event["cache_write_tokens"],
             event["reasoning_tokens"],
+            event.get("host", ""),
             price_day,
         )
 
@@ -159,11 +167,14 @@ class Aggregate:
         days: Iterable[str] | None = None,
         models: Iterable[str] | None = None,
         apis: Iterable[str] | None = None,
+        hosts: Iterable[str] | None = None,
     ) -> Aggregate:
-        """The cells whose day, model and provider are all among those given (None = any)."""
+        """The cells whose day, model, provider and host are all among those given (None =
+        any). Bad lines follow the days only: they have no model, provider or host."""
         day_set = None if days is None else set(days)
         model_set = None if models is None else set(models)
         api_set = None if apis is None else set(apis)
+        host_set = None if hosts is None else set(hosts)
         out = Aggregate(self.bands)
         for key, counts in self.cells.items():
             day, api, model = key[:3]
@@ -171,6 +182,7 @@ class Aggregate:
                 (day_set is None or day in day_set)
                 and (model_set is None or model in model_set)
                 and (api_set is None or api in api_set)
+                and (host_set is None or key[5] in host_set)
             ):
                 out.cells[key] = list(counts)
         out.invalid = {d: n for d, n in self.invalid.items() if day_set is None or d in day_set}
@@ -181,11 +193,11 @@ class Aggregate:
         return row(_sum(self.cells.values()))
 
     def by(self, dimension: str) -> dict[str, dict[str, int | float]]:
-        """Rows keyed by ``day``, ``api`` or ``model``, sorted by key."""
-        index = {"day": 0, "api": 1, "model": 2}[dimension]
+        """Rows keyed by ``day``, ``api``, ``model`` or ``host``, sorted by key."""
+        index = {"day": 0, "api": 1, "model": 2, "host": 5}[dimension]
         groups: dict[str, list[int]] = {}
         for key, counts in self.cells.items():
-            name = key[:3][index]
+            name = str(key[index])
             acc = groups.get(name)
             if acc is None:
                 groups[name] = list(counts)
@@ -200,18 +212,20 @@ class Aggregate:
         out["by_model"] = self.by("model")
         out["by_api"] = self.by("api")
         out["by_day"] = self.by("day")
+        out["by_host"] = self.by("host")
         out["invalid_lines"] = self.invalid_lines
         out["invalid_lines_by_day"] = dict(sorted(self.invalid.items()))
         return out
 
     # -- persistence ---------------------------------------------------------------------
     def cells_json(self) -> list[list[Any]]:
-        """``[day, api_type, model, band, *counters]`` per cell (UTC days: price day = day)."""
+        """``[day, api_type, model, band, host, *counters]`` per cell (UTC days: price day =
+        day)."""
         out: list[list[Any]] = []
         for key, counts in sorted(self.cells.items()):
             if key[4] != key[0]:
                 raise ValueError("only an aggregate of UTC days is stored")
-            out.append([*key[:4], *counts])
+            out.append([*key[:4], key[5], *counts])
         return out
 
     @classmethod
@@ -231,13 +245,13 @@ class Aggregate:
         for row in rows:
             if (
                 not isinstance(row, list)
-                or len(row) != 4 + _WIDTH
-                or not all(type(x) is str for x in row[:3])
-                or not all(type(x) is int and x >= 0 for x in row[3:])
+                or len(row) != 5 + _WIDTH
+                or not all(type(x) is str for x in (*row[:3], row[4]))
+                or not all(type(x) is int and x >= 0 for x in (row[3], *row[5:]))
                 or row[3] > len(bands)
             ):
                 raise ValueError(f"bad cell {row!r}")
-            agg.cells[(row[0], row[1], row[2], row[3], row[0])] = row[4:]
+            agg.cells[(row[0], row[1], row[2], row[3], row[0], row[4])] = row[5:]
         agg.invalid = dict(invalid)
         return agg
 

@@ -134,6 +134,7 @@ class BatchWriter:
         chunks: dict[str, _Chunk] = {}
         second, quote = self._clock.second, self._quote
         prefix, pid, n, host_tail = self._id_prefix, self.pid, self._next_id, self._host_tail
+        host = self.host or ""
         base, sec_dot, day = -(10**18), "", ""
         parts: list[str] = []
         agg = Aggregate()
@@ -171,12 +172,14 @@ class BatchWriter:
                 api_q, model_q = quote(api), quote(model)  # None if not valid Unicode
                 # no cell under a name JSON cannot hold: such events are repaired below
                 valid = api_q is not None and model_q is not None
-                cell = agg.cell(day, api, model) if valid else [0] * 7
+                cell = agg.cell(day, api, model, 0, None, host) if valid else [0] * 7
             # zero-padded microseconds without a format spec: measurably cheaper
             iso = f"{sec_dot}{str(1_000_000 + off // 1000)[1:]}+00:00"
             # the cached cell is band 0; a long prompt finds its own (see _stats)
             target = (
-                cell if p <= _FIRST_BAND or not valid else agg.cell(day, api, model, band_of(p))
+                cell
+                if p <= _FIRST_BAND or not valid
+                else agg.cell(day, api, model, band_of(p), None, host)
             )
             # the optional fields as JSON text, or None where only the dict path can write
             # them: a latency whose repr is not orjson's (exponent forms, below 1e-4 or from
@@ -229,7 +232,7 @@ class BatchWriter:
                 parts.append(line)
                 if event["api_type"] is not api or event["model"] is not model:
                     target = agg.cell(  # repaired names
-                        day, event["api_type"], event["model"], band_of(p)
+                        day, event["api_type"], event["model"], band_of(p), None, host
                     )
             n += 1
             target[REQUESTS] += 1

@@ -18,7 +18,6 @@ import orjson
 
 from asynctokens import __version__, summary
 from asynctokens._errors import AsyncTokensError
-from asynctokens._format import resolve_log_dir
 from asynctokens.pricing import PriceBook, load_prices
 from asynctokens.render._numbers import literal
 
@@ -38,12 +37,16 @@ def _common() -> _Parser:
     p = _Parser(add_help=False)
     p.add_argument(
         "--log-dir",
-        help="directory of tokens_*.jsonl (default: $ASYNCTOKENS_LOG_DIR or logs/tokens)",
+        action="append",
+        help="directory of tokens_*.jsonl (default: $ASYNCTOKENS_LOG_DIR or logs/tokens);"
+        " repeatable, and a quoted glob ('fleet/*/logs/tokens') names many: one report over"
+        " all, each event counted once",
     )
     p.add_argument("--since", help="first day (YYYY-MM-DD) or instant (ISO 8601), included")
     p.add_argument("--until", help="last day (YYYY-MM-DD), included, or instant, excluded")
     p.add_argument("--model", action="append", help="only this model (repeatable)")
     p.add_argument("--api", action="append", help="only this provider (repeatable)")
+    p.add_argument("--host", action="append", help="only this host (repeatable)")
     p.add_argument(
         "--timezone", help="day boundaries in this IANA zone, e.g. Europe/Lisbon (default UTC)"
     )
@@ -79,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("summary", parents=[common], help="totals: tokens, requests, cost")
     sub.add_parser("models", parents=[common], help="one row per model")
     sub.add_parser("apis", parents=[common], help="one row per provider")
+    sub.add_parser("hosts", parents=[common], help="one row per host the events were logged on")
     daily = sub.add_parser("daily", parents=[common], help="one row per day, with a bar chart")
     daily.add_argument("--chart", choices=("tokens", "cost"), default="tokens")
     monthly = sub.add_parser("monthly", parents=[common], help="one row per month")
@@ -118,6 +122,7 @@ def _query(args: argparse.Namespace) -> summary.Query:
         until=args.until,
         models=args.model,
         apis=args.api,
+        hosts=args.host,
         timezone=args.timezone,
         prices=prices,
     )
@@ -168,7 +173,8 @@ def _run_report(args: argparse.Namespace, query: summary.Query) -> int:
     elif command == "recent":
         report = summary.recent(query, args.n)
     else:
-        dimension = {"models": "model", "apis": "api", "daily": "day", "monthly": "month"}[command]
+        dimension = {"models": "model", "apis": "api", "daily": "day", "monthly": "month",
+                     "hosts": "host"}[command]  # fmt: skip
         report = summary.breakdown(query, dimension)
     _warn_bad_lines(report)
     if args.json:
@@ -267,7 +273,10 @@ def _prices(args: argparse.Namespace) -> int:
 
 def _dashboard(args: argparse.Namespace, query: summary.Query) -> int:
     """The seed's menu: pick a report by number; q, EOF or Ctrl-C leaves cleanly."""
-    print(f"asynctokens dashboard: {resolve_log_dir(query.log_dir)}")
+    from asynctokens import reader
+
+    dirs = ", ".join(str(d) for d in reader.open_log_dirs(query.log_dir))
+    print(f"asynctokens dashboard: {literal(dirs)}")
     menu = "  ".join(f"{key}) {label}" for key, label, _ in _MENU) + "  q) quit"
     try:
         while True:

@@ -9,7 +9,7 @@ of the wrong type) are skipped and counted in a :class:`ReadReport`, never raise
 from __future__ import annotations
 
 import datetime as _dt
-import os
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,18 +17,17 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from asynctokens import _statsfile
+from asynctokens._dirs import DayPlan, LogDirs, plan_days, resolve_log_dirs
 from asynctokens._errors import LogDirError
 from asynctokens._format import (
     PROMPT_BANDS,
     Judged,
-    daily_files,
     day_of_file,
     judge_line,
     misnamed_files,
-    resolve_log_dir,
 )
 from asynctokens._lines import BackwardLines, ForwardBlocks
-from asynctokens._stats import Aggregate
+from asynctokens._stats import Aggregate, CellKey
 
 UTC: Final = _dt.UTC
 _MAX_SAMPLES: Final = 10
@@ -160,36 +159,29 @@ def time_range(since: DateLike = None, until: DateLike = None, tz: _dt.tzinfo = 
     return TimeRange(start, end)
 
 
-def open_log_dir(log_dir: str | os.PathLike[str] | None) -> Path:
-    """The directory to read, checked: LogDirError says what is wrong and what to do."""
-    path = resolve_log_dir(log_dir)
-    if not path.exists():
-        raise LogDirError(
-            f"log directory {str(path)!r} does not exist: pass --log-dir, or set"
-            " ASYNCTOKENS_LOG_DIR, to where your tracker writes"
-        )
-    if not path.is_dir():
-        raise LogDirError(
-            f"{str(path)!r} is not a directory: pass the folder holding tokens_*.jsonl"
-        )
-    try:
-        files = daily_files(path)
-    except PermissionError:
-        raise LogDirError(f"cannot read directory {str(path)!r}: permission denied") from None
-    if not files:
-        raise LogDirError(
-            f"no tokens_YYYY-MM-DD.jsonl files in {str(path)!r}: nothing has been logged there yet"
-        )
-    return path
+def open_log_dir(log_dir: LogDirs) -> Path:
+    """The first directory a spec names, checked (see :func:`open_log_dirs`)."""
+    return resolve_log_dirs(log_dir)[0]
 
 
-def _selected_files(log_dir: Path, rng: TimeRange) -> list[tuple[str, Path]]:
+def open_log_dirs(log_dir: LogDirs) -> list[Path]:
+    """The directories to read: a path, a glob (``'fleet/*/logs/tokens'``) or a list of
+    them; each checked, each counted once. LogDirError says what is wrong and what to do."""
+    return resolve_log_dirs(log_dir)
+
+
+def _selected_days(dirs: list[Path], rng: TimeRange) -> list[DayPlan]:
     first, last = rng.utc_days()
     return [
-        (day, path)
-        for day, path in daily_files(log_dir)
-        if (first is None or day >= first) and (last is None or day <= last)
+        plan
+        for plan in plan_days(dirs)
+        if (first is None or plan.day >= first) and (last is None or plan.day <= last)
     ]
+
+
+def _misnamed(dirs: list[Path], report: ReadReport) -> None:
+    for d in dirs:
+        report.misnamed.extend(n for n in misnamed_files(d) if n not in report.misnamed)
 
 
 def _unreadable(path: Path, exc: OSError) -> LogDirError:
@@ -237,28 +229,53 @@ def _backward(path: Path, day: str, report: ReadReport, counts: bool) -> Iterato
 
 
 def _judged(
-    log_dir: str | os.PathLike[str] | None,
+    log_dir: LogDirs,
     rng: TimeRange,
     report: ReadReport,
     *,
     newest_first: bool,
 ) -> Iterator[Judged]:
-    """The valid lines in the range, from the files whose day can hold any of it."""
-    path = open_log_dir(log_dir)
-    report.misnamed.extend(misnamed_files(path))
+    """The valid lines in the range, from the files whose day can hold any of it, over
+    every directory (see ``_dirs``: copies set aside, shared events counted once)."""
+    dirs = open_log_dirs(log_dir)
+    _misnamed(dirs, report)
+    return _judged_plans(_selected_days(dirs, rng), rng, report, newest_first=newest_first)
+
+
+def _judged_plans(
+    plans: list[DayPlan], rng: TimeRange, report: ReadReport, *, newest_first: bool
+) -> Iterator[Judged]:
     exact = rng.whole_utc_days  # file days alone decide; no instant needs comparing
     contains = rng.contains
-    files = _selected_files(path, rng)
     read = _backward if newest_first else _forward
-    for day, file_path in reversed(files) if newest_first else files:
-        report.files_read += 1
-        for judged in read(file_path, day, report, exact or rng.holds_day(day)):
+    for plan in reversed(plans) if newest_first else plans:
+        counts = exact or rng.holds_day(plan.day)
+        report.files_read += len(plan.files)
+        sources = [read(path, plan.day, report, counts) for path in plan.files]
+        lines: Iterator[Judged]
+        if len(sources) == 1:
+            lines = sources[0]
+        elif newest_first:  # several files of one day: newest first across them
+            lines = heapq.merge(*sources, key=_instant, reverse=True)
+        else:
+            lines = heapq.merge(*sources, key=_instant)
+        seen: set[str] | None = set() if plan.dedup else None
+        for judged in lines:
+            if seen is not None:
+                event_id = judged[0]["event_id"]
+                if event_id in seen:
+                    continue
+                seen.add(event_id)
             if exact or contains(judged[2]):
                 yield judged
 
 
+def _instant(judged: Judged) -> _dt.datetime:
+    return judged[2]
+
+
 def iter_events(
-    log_dir: str | os.PathLike[str] | None = None,
+    log_dir: LogDirs = None,
     since: DateLike = None,
     until: DateLike = None,
     *,
@@ -277,7 +294,7 @@ def iter_events(
 
 
 def iter_recent(
-    log_dir: str | os.PathLike[str] | None = None,
+    log_dir: LogDirs = None,
     since: DateLike = None,
     until: DateLike = None,
     *,
@@ -295,7 +312,7 @@ def iter_recent(
 
 
 def aggregate(
-    log_dir: str | os.PathLike[str] | None = None,
+    log_dir: LogDirs = None,
     since: DateLike = None,
     until: DateLike = None,
     *,
@@ -310,29 +327,74 @@ def aggregate(
     scanning; otherwise the files of the range are scanned, each event's day is taken in
     ``tz`` and its prompt is banded by ``bands``.
     """
-    path = open_log_dir(log_dir)
+    dirs = open_log_dirs(log_dir)
     rng = time_range(since, until, tz)
     report = report if report is not None else ReadReport()
     if tz is UTC and rng.whole_utc_days and bands == PROMPT_BANDS:
-        unfinished: list[str] = []
-        snap = _statsfile.current(path, unfinished=unfinished)
-        first, last = rng.utc_days()
-        days = {
-            d for d, _ in daily_files(path) if (not first or d >= first) and (not last or d <= last)
-        }
-        report.unfinished.extend(n for n in unfinished if day_of_file(n) in days)
-        agg = snap.agg.filtered(days=days) if (first or last) else snap.agg
-        report.bad_lines += agg.invalid_lines
-        report.files_read += len(days)
-        report.misnamed.extend(misnamed_files(path))
-        return agg
+        return _from_stats(dirs, rng, report)
     agg = Aggregate(bands)
     days_of = _Days(tz)
     add = agg.add
-    for event, values, instant in _judged(path, rng, report, newest_first=False):
+    _misnamed(dirs, report)
+    for event, values, instant in _judged_plans(
+        _selected_days(dirs, rng), rng, report, newest_first=False
+    ):
         local, utc = days_of(event["ts"], instant)
         add(local, *values, utc)
     return agg
+
+
+def _from_stats(dirs: list[Path], rng: TimeRange, report: ReadReport) -> Aggregate:
+    """Whole UTC days from each directory's ``token_stats.json`` (caught up with what was
+    appended since); a day whose files share events (see ``_dirs``) is scanned instead."""
+    _misnamed(dirs, report)
+    plans = _selected_days(dirs, rng)
+    days = {plan.day for plan in plans}
+    snaps: dict[Path, _statsfile.Snapshot] = {}
+    for d in dirs:
+        unfinished: list[str] = []
+        snaps[d] = _statsfile.current(d, unfinished=unfinished)
+        report.unfinished.extend(n for n in unfinished if day_of_file(n) in days)
+    first, last = rng.utc_days()
+    if len(dirs) == 1:  # the common case: the stats as they are
+        snap = snaps[dirs[0]]
+        agg = snap.agg.filtered(days=days) if (first or last) else snap.agg
+        report.bad_lines += agg.invalid_lines
+        report.files_read += len(days)
+        return agg
+    cells: dict[Path, dict[str, list[tuple[CellKey, list[int]]]]] = {}
+    for d, snap in snaps.items():
+        per_day = cells[d] = {}
+        for key, counts in snap.agg.cells.items():
+            per_day.setdefault(key[0], []).append((key, counts))
+    agg = Aggregate()
+    shared = []
+    for plan in plans:
+        if plan.dedup:
+            shared.append(plan)
+            continue
+        report.files_read += len(plan.files)
+        for path in plan.files:
+            for key, counts in cells[path.parent].get(plan.day, ()):
+                cell = agg.cell(*key)
+                for i, v in enumerate(counts):
+                    cell[i] += v
+            bad = snaps[path.parent].agg.invalid.get(plan.day, 0)
+            if bad:
+                agg.add_invalid(plan.day, bad)
+    report.bad_lines += agg.invalid_lines
+    add = agg.add
+    for event, values, _ in _judged_plans(shared, rng, report, newest_first=False):
+        day = event["ts"][:10] if event["ts"].endswith("+00:00") else None
+        add(day or _utc_day(event["ts"]), *values)
+    return agg
+
+
+def _utc_day(ts: str) -> str:
+    instant = _dt.datetime.fromisoformat(ts)
+    if instant.tzinfo is None:
+        return instant.date().isoformat()
+    return instant.astimezone(UTC).date().isoformat()
 
 
 class _Days:

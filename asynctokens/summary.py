@@ -8,13 +8,13 @@ exports are renderings of these same structures.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from asynctokens import reader
-from asynctokens._format import PROMPT_BANDS, resolve_log_dir
+from asynctokens._dirs import LogDirs
+from asynctokens._format import PROMPT_BANDS
 from asynctokens._stats import (
     CACHE_WRITE,
     CACHED,
@@ -26,18 +26,19 @@ from asynctokens._stats import (
 )
 from asynctokens.pricing import PriceBook
 
-DIMENSIONS = ("model", "api", "day", "month")
+DIMENSIONS = ("model", "api", "day", "month", "host")
 
 
 @dataclass
 class Query:
     """What to read: the directory, a time range, filters, the day boundary's zone, prices."""
 
-    log_dir: str | os.PathLike[str] | None = None
+    log_dir: LogDirs = None
     since: reader.DateLike = None
     until: reader.DateLike = None
     models: list[str] | None = None
     apis: list[str] | None = None
+    hosts: list[str] | None = None
     timezone: str | None = None
     prices: PriceBook = field(default_factory=PriceBook)
 
@@ -46,8 +47,10 @@ class Query:
         return reader.get_timezone(self.timezone)
 
     def matches(self, event: dict[str, Any]) -> bool:
-        return (not self.models or event["model"] in self.models) and (
-            not self.apis or event["api_type"] in self.apis
+        return (
+            (not self.models or event["model"] in self.models)
+            and (not self.apis or event["api_type"] in self.apis)
+            and (not self.hosts or event.get("host", "") in self.hosts)
         )
 
 
@@ -76,8 +79,8 @@ def _select(query: Query, report: reader.ReadReport, bands: tuple[int, ...]) -> 
     agg = reader.aggregate(
         query.log_dir, query.since, query.until, tz=query.tz, report=report, bands=bands
     )
-    if query.models or query.apis:
-        agg = agg.filtered(models=query.models, apis=query.apis)
+    if query.models or query.apis or query.hosts:
+        agg = agg.filtered(models=query.models, apis=query.apis, hosts=query.hosts)
     return agg
 
 
@@ -86,11 +89,13 @@ def _row(counts: list[int], cost: float | None) -> dict[str, Any]:
     return {**row(counts), "cost_usd": None if cost is None else round(cost, 6)}
 
 
-def _key(dimension: str, day: str, api: str, model: str) -> str:
+def _key(dimension: str, day: str, api: str, model: str, host: str) -> str:
     if dimension == "model":
         return model
     if dimension == "api":
         return api
+    if dimension == "host":
+        return host or "(no host)"
     if dimension == "month":
         return day[:7]
     return day
@@ -113,8 +118,8 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
     unpriced: dict[str, int] = {}
     bounded: set[str] = set()
     priced = 0.0
-    for (day, api, model, band, price_day), counts in agg.cells.items():
-        key = "total" if dimension is None else _key(dimension, day, api, model)
+    for (day, api, model, band, price_day, host), counts in agg.cells.items():
+        key = "total" if dimension is None else _key(dimension, day, api, model, host)
         acc = sums.setdefault(key, [0] * len(counts))
         for i, v in enumerate(counts):
             acc[i] += v
@@ -162,11 +167,12 @@ def full_report(query: Query) -> dict[str, Any]:
     agg = load(query, report)
     return {
         "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "log_dir": str(resolve_log_dir(query.log_dir)),
+        "log_dir": ", ".join(str(d) for d in reader.open_log_dirs(query.log_dir)),
         "summary": _summary_of(agg, query, report),
         "by_model": _breakdown_of(agg, query, report, "model")["rows"],
         "by_api": _breakdown_of(agg, query, report, "api")["rows"],
         "daily": _breakdown_of(agg, query, report, "day")["rows"],
+        "by_host": _breakdown_of(agg, query, report, "host")["rows"],
         "daily_by_model": _tokens_by_day_and_model(agg),
     }
 
@@ -174,7 +180,7 @@ def full_report(query: Query) -> dict[str, Any]:
 def _tokens_by_day_and_model(agg: Aggregate) -> dict[str, dict[str, int]]:
     """{day: {model: total tokens}}, for the HTML chart's bars stacked by model."""
     out: dict[str, dict[str, int]] = {}
-    for (day, _, model, _, _), counts in agg.cells.items():
+    for (day, _, model, _, _, _), counts in agg.cells.items():
         models = out.setdefault(day, {})
         models[model] = models.get(model, 0) + counts[PROMPT] + counts[COMPLETION]
     return {day: dict(sorted(out[day].items())) for day in sorted(out)}

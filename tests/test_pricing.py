@@ -11,6 +11,7 @@ import datetime as dt
 import http.server
 import io
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -358,10 +359,11 @@ def test_a_stats_file_of_the_previous_layout_is_rebuilt(tmp_path: Path) -> None:
     write(log_dir, dict(prompt_tokens=1, completion_tokens=0, api_type="gemini",
                         model="gemini-2.5-pro", ts=at("2026-11-20")))  # fmt: skip
     stats = orjson.loads((log_dir / "token_stats.json").read_bytes())
-    assert stats["format_version"] == 3
-    assert [c[:5] for c in stats["cells"]] == [
-        ["2026-11-20", "gemini", "gemini-2.5-pro", 0, 1],
-        ["2026-11-20", "gemini", "gemini-2.5-pro", 5, 1],
+    assert stats["format_version"] == 4
+    host = socket.gethostname()
+    assert [c[:6] for c in stats["cells"]] == [
+        ["2026-11-20", "gemini", "gemini-2.5-pro", 0, host, 1],
+        ["2026-11-20", "gemini", "gemini-2.5-pro", 5, host, 1],
     ]
     assert len(read_lines(log_dir)) == 2
 

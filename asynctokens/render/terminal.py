@@ -17,7 +17,7 @@ from rich.table import Table
 
 from asynctokens.render._numbers import count, latency, literal, per_million, success_rate, usd
 
-_LABELS = {"model": "Model", "api": "Provider", "day": "Day", "month": "Month"}
+_LABELS = {"model": "Model", "api": "Provider", "day": "Day", "month": "Month", "host": "Host"}
 
 
 def console(file: IO[str] | None = None, width: int | None = None) -> Console:
