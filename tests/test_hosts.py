@@ -1,0 +1,150 @@
+"""Many hosts: the host of each event, many log directories in one report, each event once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from conftest import read_lines
+
+from asynctokens import TokenTracker, cli, reader
+
+START = dt.datetime(2026, 3, 28, 20, tzinfo=dt.UTC)  # Lisbon changes to summer time 29 March
+
+
+def fleet_host(root: Path, host: str, calls: int, seed: int) -> Path:
+    """One host's directory: ``calls`` calls every 17 minutes from START, across midnights."""
+    log_dir = root / host / "logs" / "tokens"
+    tracker = TokenTracker(log_dir, host=host)
+    for i in range(calls):
+        tracker.log(100 + seed + i, 10 + i % 5, "openai", ("gpt-4o", "gpt-4o-mini")[i % 2],
+                    ts=START + dt.timedelta(minutes=17 * i + seed))  # fmt: skip
+    assert tracker.close()
+    return log_dir
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> list[Path]:
+    return [fleet_host(tmp_path / "fleet", h, 150, s) for h, s in (("web-1", 0), ("web-2", 7))]
+
+
+def report(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, Any]:
+    assert cli.main([*argv, "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    return orjson.loads(out)  # type: ignore[no-any-return]
+
+
+def test_lines_name_their_host_and_the_option_sets_or_drops_it(tmp_path: Path) -> None:
+    for host, expected in ((True, socket.gethostname()), ("pod-7", "pod-7"), (False, None)):
+        log_dir = tmp_path / str(host)
+        tracker = TokenTracker(log_dir, host=host)
+        tracker.log(1, 2, metadata={"k": 1})  # the dict path
+        tracker.log(3, 4)  # the fast path
+        assert tracker.close()
+        assert [line.get("host") for line in read_lines(log_dir)] == [expected, expected]
+    for bad in ("", " padded", "tab\there", 7, "x" * 256):
+        with pytest.raises(ValueError, match="host must be"):
+            TokenTracker(tmp_path, host=bad)  # type: ignore[arg-type]
+
+
+def test_event_ids_carry_64_random_bits(tmp_path: Path) -> None:
+    tracker = TokenTracker(tmp_path)
+    tracker.log(1, 1)
+    assert tracker.close()
+    event_id = read_lines(tmp_path)[0]["event_id"]
+    assert len(event_id.split(".")[1].split("-")[0]) == 16  # 8 bytes, hex
+
+
+def test_many_directories_make_one_report_by_host(
+    fleet: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = read_lines(fleet[0]) + read_lines(fleet[1])
+    dirs = ["--log-dir", str(fleet[0]), "--log-dir", str(fleet[1])]
+    hosts = report(capsys, "hosts", *dirs)
+    rows = hosts["rows"]
+    assert {h: (r["total_requests"], r["total_prompt_tokens"]) for h, r in rows.items()} == {
+        "web-1": (150, sum(100 + i for i in range(150))),
+        "web-2": (150, sum(107 + i for i in range(150))),
+    }  # fmt: skip
+    assert hosts["totals"]["total_tokens"] == sum(e["total_tokens"] for e in lines)
+    pattern = str(tmp_path / "fleet" / "*" / "logs" / "tokens")
+    assert report(capsys, "hosts", "--log-dir", pattern)["rows"] == hosts["rows"]
+    only = report(capsys, "summary", "--log-dir", pattern, "--host", "web-2")
+    assert only["totals"]["total_requests"] == 150
+    assert cli.main(["summary", "--log-dir", str(tmp_path / "nowhere" / "*")]) == 2
+    assert "no directory matches" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Lisbon", "Asia/Kolkata", "Asia/Kathmandu",
+                                  "America/St_Johns", "Pacific/Chatham"])  # fmt: skip
+def test_days_in_every_kind_of_zone_are_exact_over_many_directories(
+    fleet: list[Path], capsys: pytest.CaptureFixture[str], zone: str
+) -> None:
+    """Whole-hour, half-hour, 45-minute and negative half-hour offsets, across a DST change:
+    each day's requests equal a count made here from the lines."""
+    expected: dict[str, int] = {}
+    for line in read_lines(fleet[0]) + read_lines(fleet[1]):
+        day = dt.datetime.fromisoformat(line["ts"]).astimezone(ZoneInfo(zone)).date().isoformat()
+        expected[day] = expected.get(day, 0) + 1
+    daily = report(capsys, "daily", "--log-dir", str(fleet[0]), "--log-dir", str(fleet[1]),
+                   "--timezone", zone)  # fmt: skip
+    assert {d: r["total_requests"] for d, r in daily["rows"].items()} == expected
+
+
+def test_a_directory_present_twice_counts_once(
+    fleet: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "archive" / "web-1"
+    shutil.copytree(fleet[0], copy)
+    # the live directory goes on after the copy: the copy is a prefix of it
+    tracker = TokenTracker(fleet[0], host="web-1")
+    tracker.log(5, 5, "openai", "gpt-4o", ts=START + dt.timedelta(minutes=5))
+    assert tracker.close()
+    one = report(capsys, "summary", "--log-dir", str(fleet[0]))["totals"]
+    for extra in ([], ["--timezone", "Asia/Kolkata"]):  # from the stats, and a scan
+        both = report(capsys, "summary", "--log-dir", str(fleet[0]), "--log-dir", str(copy),
+                      *extra)["totals"]  # fmt: skip
+        assert both == one
+        same = report(capsys, "summary", "--log-dir", str(fleet[0]), "--log-dir",
+                      str(fleet[0] / ".." / "tokens"), *extra)["totals"]  # fmt: skip
+        assert same == one
+
+
+def test_copies_that_went_on_separately_share_their_events_once(
+    fleet: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "restored"
+    shutil.copytree(fleet[0], copy)
+    for target, tokens in ((fleet[0], 1_000), (copy, 2_000)):
+        tracker = TokenTracker(target, host="web-1")
+        tracker.log(tokens, 0, "openai", "gpt-4o", ts=START + dt.timedelta(minutes=1))
+        assert tracker.close()
+    base = sum(e["prompt_tokens"] for e in read_lines(fleet[0])) - 1_000
+    for extra in ([], ["--timezone", "Europe/Lisbon"]):
+        totals = report(capsys, "summary", "--log-dir", str(fleet[0]), "--log-dir", str(copy),
+                        *extra)["totals"]  # fmt: skip
+        assert (totals["total_requests"], totals["total_prompt_tokens"]) == (
+            152,
+            base + 1_000 + 2_000,
+        )
+    recent = list(reader.iter_recent([fleet[0], copy]))
+    assert len(recent) == 152
+    assert len({e["event_id"] for e in recent}) == 152
+
+
+def test_stats_of_the_previous_layout_are_rebuilt_with_hosts(fleet: list[Path]) -> None:
+    stats_path = fleet[0] / "token_stats.json"
+    old = orjson.loads(stats_path.read_bytes())
+    old["format_version"] = 3
+    old["cells"] = [c[:4] + c[5:] for c in old["cells"]]  # version 3 had no host
+    stats_path.write_bytes(orjson.dumps(old))
+    agg = reader.aggregate(fleet[0])
+    assert set(agg.by("host")) == {"web-1"}
+    assert agg.totals()["total_requests"] == 150
