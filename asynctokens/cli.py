@@ -90,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     recent = sub.add_parser("recent", parents=[common], help="the last calls, newest first")
     recent.add_argument("-n", type=int, default=20, help="how many calls (default 20)")
     export = sub.add_parser("export", parents=[common], help="CSV of every call, JSON or HTML")
-    export.add_argument("--format", required=True, choices=("csv", "json", "html"))
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=("csv", "json", "html", "parquet"),
+        help="parquet needs DuckDB: pip install 'asynctokens[duckdb]'",
+    )
     export.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
     export.add_argument(
         "--csv-raw",
@@ -99,6 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
         " ' so spreadsheets do not run it as a formula",
     )
     sub.add_parser("dashboard", parents=[common], help="interactive menu")
+    sql = sub.add_parser(
+        "sql",
+        help="run SQL on DuckDB over a `tokens` view of the logs (pip install"
+        " 'asynctokens[duckdb]')",
+    )
+    sql.add_argument("query", help='e.g. "SELECT model, sum(total_tokens) FROM tokens GROUP BY 1"')
+    sql.add_argument(
+        "--log-dir", action="append", help="as for the reports: repeatable, globs accepted"
+    )
+    sql.add_argument("--json", action="store_true", help="print the rows as JSON objects")
     prices = sub.add_parser(
         "prices", help="the price a model is billed at, by tier and date, and its source"
     )
@@ -162,7 +177,8 @@ def _warn(message: str) -> None:
 
 # -- commands ----------------------------------------------------------------------------------
 def _print_json(obj: Any) -> None:
-    sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
+    """JSON on stdout; a value JSON has no type for (a DuckDB decimal, a UUID) as its text."""
+    sys.stdout.write(orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def _run_report(args: argparse.Namespace, query: summary.Query) -> int:
@@ -203,8 +219,68 @@ def _create_private(path: Path) -> TextIO:
         raise
 
 
+def _sql(args: argparse.Namespace) -> int:
+    """``asynctokens sql "SELECT ..."``: DuckDB's answer as a table (or JSON rows)."""
+    import decimal
+
+    from asynctokens import sql
+
+    con = sql.connect(args.log_dir)
+    try:
+        try:
+            cursor = con.execute(args.query)
+        except Exception as exc:  # duckdb.Error: the user's SQL, said in one line
+            raise ValueError(f"SQL: {str(exc).splitlines()[0]}") from None
+        names = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall()
+    finally:
+        con.close()
+    if args.json:
+        _print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return 0
+    from rich.table import Table
+
+    from asynctokens.render import terminal
+
+    table = Table(title=f"{len(rows):,} row(s)", title_justify="left")
+    for i, name in enumerate(names):
+        first = next((row[i] for row in rows if row[i] is not None), None)
+        numeric = isinstance(first, (int, float, decimal.Decimal)) and not isinstance(first, bool)
+        table.add_column(literal(name), justify="right" if numeric else "left")
+    for row in rows:
+        table.add_row(*("" if v is None else literal(v) for v in row))
+    terminal.console().print(table)
+    return 0
+
+
+def _where(query: summary.Query) -> str:
+    """The query's range and filters as a DuckDB condition on the ``tokens`` view."""
+    from asynctokens import reader
+
+    rng = reader.time_range(query.since, query.until, query.tz)
+    parts = []
+    if rng.start is not None:
+        parts.append(f"ts >= TIMESTAMPTZ '{rng.start.isoformat()}'")
+    if rng.end is not None:
+        parts.append(f"ts < TIMESTAMPTZ '{rng.end.isoformat()}'")
+    for column, values in (("model", query.models), ("api_type", query.apis),
+                           ("host", query.hosts)):  # fmt: skip
+        if values:
+            quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+            parts.append(f"{column} IN ({quoted})")
+    return " AND ".join(parts)
+
+
 def _export(args: argparse.Namespace, query: summary.Query) -> int:
     out_path = None if args.output == "-" else Path(args.output)
+    if args.format == "parquet":
+        if out_path is None:
+            raise ValueError("--format parquet writes a file: give -o FILE, not '-'")
+        from asynctokens import sql
+
+        rows = sql.export_parquet(query.log_dir, out_path, _where(query))
+        print(f"wrote {rows:,} calls to {out_path}", file=sys.stderr)
+        return 0
     if args.format == "csv":
         from asynctokens import reader
         from asynctokens.render import csv
@@ -312,6 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "prices":
             return _prices(args)
+        if args.command == "sql":
+            return _sql(args)
         query = _query(args)
         if args.command == "export":
             return _export(args, query)

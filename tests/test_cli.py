@@ -268,7 +268,8 @@ def test_dashboard_in_a_real_terminal_exits_on_ctrl_c(fixture_dir: Path) -> None
 
 
 READ_SIDE = ("reader.py", "summary.py", "cli.py", "render/html.py", "render/terminal.py",
-             "render/csv.py", "render/_numbers.py", "_lines.py", "_statsfile.py", "_format.py",
+             "render/csv.py", "render/_numbers.py", "_lines.py", "_dirs.py", "sql.py",
+             "_statsfile.py", "_format.py",
              "_stats.py", "pricing/__init__.py", "pricing/_files.py", "pricing/_genai.py",
              "pricing/_names.py", "pricing/_rates.py")  # fmt: skip
 

@@ -1,0 +1,88 @@
+"""asynctokens sql and parquet export on DuckDB: the reader's rules, each event once."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+from conftest import read_lines
+from test_hosts import fleet_host
+
+from asynctokens import cli, reader, sql
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> list[Path]:
+    dirs = [fleet_host(tmp_path / "fleet", h, 100, s) for h, s in (("web-1", 0), ("web-2", 7))]
+    day_file = sorted(dirs[1].glob("tokens_*.jsonl"))[0]
+    with day_file.open("ab") as f:  # lines the reader does not count: DuckDB must not either
+        good = orjson.loads(day_file.read_bytes().splitlines()[0])
+        f.write(b"garbage\n")
+        f.write(orjson.dumps({**good, "event_id": "neg", "prompt_tokens": -1}) + b"\n")
+        f.write(orjson.dumps({**good, "event_id": "far", "ts": "2031-01-01T00:00:00+00:00"})
+                + b"\n")  # fmt: skip
+        f.write(orjson.dumps({**good, "event_id": "nomodel", "model": None}) + b"\n")
+    shutil.copytree(dirs[0], tmp_path / "archive")  # a copy: counted once
+    return [*dirs, tmp_path / "archive"]
+
+
+def test_the_tokens_view_agrees_with_the_reader(fleet: list[Path]) -> None:
+    by_model = reader.aggregate(fleet).by("model")
+    con = sql.connect(fleet)
+    rows = con.execute(
+        "SELECT model, count(*), sum(prompt_tokens), sum(completion_tokens) FROM tokens"
+        " GROUP BY model ORDER BY model"
+    ).fetchall()
+    assert rows == [
+        (m, r["total_requests"], r["total_prompt_tokens"], r["total_completion_tokens"])
+        for m, r in by_model.items()
+    ]
+    assert sum(r[1] for r in rows) == 200
+    hosts = con.execute("SELECT host, count(*) FROM tokens GROUP BY 1 ORDER BY 1").fetchall()
+    assert hosts == [("web-1", 100), ("web-2", 100)]
+    assert con.execute("SELECT typeof(metadata), typeof(ts) FROM tokens LIMIT 1").fetchone() == (
+        "JSON", "TIMESTAMP WITH TIME ZONE",
+    )  # fmt: skip
+    con.close()
+
+
+def test_sql_command_prints_rows_and_says_a_bad_query_in_one_line(
+    fleet: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    dirs = [a for d in fleet for a in ("--log-dir", str(d))]
+    query = "SELECT host, count(*) AS calls FROM tokens GROUP BY host ORDER BY host"
+    assert cli.main(["sql", query, *dirs, "--json"]) == 0
+    assert orjson.loads(capsys.readouterr().out) == [
+        {"host": "web-1", "calls": 100}, {"host": "web-2", "calls": 100},
+    ]  # fmt: skip
+    assert cli.main(["sql", query, *dirs]) == 0
+    out = capsys.readouterr().out
+    assert "2 row(s)" in out and "│ web-2 │   100 │" in out
+    assert cli.main(["sql", "SELEC 1", *dirs]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("asynctokens: error: SQL: Parser Error") and err.count("\n") == 1
+
+
+def test_parquet_export_holds_every_event_owner_only(
+    fleet: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "calls.parquet"
+    argv = ["export", "--format", "parquet", "-o", str(out), "--log-dir", str(fleet[0]),
+            "--model", "gpt-4o"]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().err == f"wrote 50 calls to {out}\n"
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    lines = [e for e in read_lines(fleet[0]) if e["model"] == "gpt-4o"]
+    got = duckdb.sql(
+        f"SELECT event_id, prompt_tokens, host, metadata FROM read_parquet('{out}') ORDER BY ts"
+    ).fetchall()
+    assert [(g[0], g[1], g[2]) for g in got] == [
+        (e["event_id"], e["prompt_tokens"], "web-1") for e in lines
+    ]
+    assert got[0][3] == "{}"
+    assert cli.main(["export", "--format", "parquet", "-o", "-", "--log-dir", str(fleet[0])]) == 2
+    assert "give -o FILE" in capsys.readouterr().err
