@@ -1,0 +1,135 @@
+"""asynctokens.aio: follow() yields what any process appends, once, as it lands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from conftest import read_lines
+
+from asynctokens import TokenTracker, aio
+from asynctokens.reader import ReadReport
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from asynctokens import TokenTracker
+    tracker = TokenTracker(sys.argv[1], flush_interval_s=0.05)
+    for i in range(1000):
+        tracker.log(i, 1, "openai", "child-" + sys.argv[2])
+    assert tracker.close()
+    """
+)
+
+
+class Collector:
+    """Runs follow() into a list; ``wait(n)`` returns once n events arrived (or 5 s passed)."""
+
+    def __init__(self, log_dir: Path, **kw: Any) -> None:
+        self.events: list[dict[str, Any]] = []
+        self._grew = asyncio.Event()
+        self._task = asyncio.create_task(self._run(log_dir, kw))
+
+    async def _run(self, log_dir: Path, kw: dict[str, Any]) -> None:
+        async for event in aio.follow(log_dir, poll_s=0.05, **kw):
+            self.events.append(event)
+            self._grew.set()
+
+    async def wait(self, n: int) -> None:
+        deadline = time.perf_counter() + 5
+        while len(self.events) < n and time.perf_counter() < deadline:
+            self._grew.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._grew.wait(), deadline - time.perf_counter())
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+async def test_three_processes_give_exactly_their_events_soon_and_the_loop_never_stalls(
+    tmp_path: Path,
+) -> None:
+    gaps: list[float] = []
+
+    async def ticker() -> None:  # how late the loop runs a 10 ms sleep: its responsiveness
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            gaps.append(time.perf_counter() - before - 0.01)
+
+    follower = Collector(tmp_path)
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0.2)  # the follower is running before the first line is written
+    procs = [
+        await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, str(tmp_path), str(k))
+        for k in range(3)
+    ]
+    assert [await p.wait() for p in procs] == [0, 0, 0]
+    closed = time.perf_counter()
+    await follower.wait(3000)
+    latency = time.perf_counter() - closed
+    follower.stop()
+    ticking.cancel()
+    seen = [e["event_id"] for e in follower.events]
+    assert len(seen) == len(set(seen)) == 3000
+    assert sorted(seen) == sorted(e["event_id"] for e in read_lines(tmp_path))
+    assert latency < 1.0  # every event within a second of its writer's close
+    assert max(gaps) < 0.1  # no stall of the loop over 100 ms
+
+
+async def test_a_directory_made_later_and_midnight_are_followed(tmp_path: Path) -> None:
+    log_dir = tmp_path / "not-yet"
+    follower = Collector(log_dir)
+    await asyncio.sleep(0.15)
+    tracker = TokenTracker(log_dir)
+    before = dt.datetime(2026, 11, 23, 23, 59, 59, tzinfo=dt.UTC)
+    tracker.log(1, 1, ts=before)
+    tracker.log(2, 2, ts=before + dt.timedelta(seconds=2))  # the next day's file
+    assert await tracker.aclose()
+    await follower.wait(2)
+    follower.stop()
+    assert [(e["ts"][:10], e["prompt_tokens"]) for e in follower.events] == [
+        ("2026-11-23", 1), ("2026-11-24", 2),
+    ]  # fmt: skip
+
+
+async def test_a_line_being_written_is_pending_not_bad(tmp_path: Path) -> None:
+    tracker = TokenTracker(tmp_path)
+    tracker.log(1, 1, ts=dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC))
+    assert await tracker.aclose()
+    path = tmp_path / "tokens_2026-11-23.jsonl"
+    first = read_lines(tmp_path)[0]
+    line = orjson.dumps({**first, "event_id": "second"}) + b"\n"
+    report = ReadReport()
+    follower = Collector(tmp_path, from_start=True, report=report)
+    await follower.wait(1)
+    with path.open("ab") as f:
+        f.write(line[:25])
+        f.flush()
+        await asyncio.sleep(0.2)  # several polls see half a line: nothing yielded, nothing bad
+        assert [e["event_id"] for e in follower.events] == [first["event_id"]]
+        f.write(line[25:])
+    await follower.wait(2)
+    follower.stop()
+    assert [e["event_id"] for e in follower.events] == [first["event_id"], "second"]
+    assert report.bad_lines == 0
+
+
+async def test_reports_run_off_the_loop(fixture_dir: Path) -> None:
+    from asynctokens import summary
+
+    query = summary.Query(log_dir=fixture_dir)
+    assert (await aio.asummary(query))["totals"]["total_requests"] == 6
+    assert list((await aio.abreakdown(query, "api"))["rows"]) == ["anthropic", "gemini",
+                                                                   "local", "openai"]  # fmt: skip
+    assert len((await aio.arecent(query, 2))["events"]) == 2
+    with pytest.raises(ValueError, match="poll_s must be > 0"):
+        await anext(aio.follow(fixture_dir, poll_s=0))
