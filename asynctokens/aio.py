@@ -55,31 +55,37 @@ async def follow(
     log_dir: str | os.PathLike[str] | None = None,
     *,
     from_start: bool = False,
+    first_day: str | None = None,
     poll_s: float = POLL_S,
     report: ReadReport | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
     """Every event appended to the directory's daily files from now on (or, with
-    ``from_start``, every event already there first), in file order, forever."""
+    ``from_start``, every event already there first), in file order, forever.
+
+    ``first_day`` (``YYYY-MM-DD``, UTC): daily files of earlier days are left alone.
+    """
     if not poll_s > 0:
         raise ValueError(f"poll_s must be > 0, got {poll_s!r}")
     path = resolve_log_dir(log_dir)
     report = report if report is not None else ReadReport()
     state = _State()
     while True:
-        async for event in _poll(path, state, from_start, report):
+        async for event in _poll(path, state, from_start, first_day or "", report):
             yield event
         state.started = True
         await anyio.sleep(poll_s)
 
 
 async def _poll(
-    path: Path, state: _State, from_start: bool, report: ReadReport
+    path: Path, state: _State, from_start: bool, first_day: str, report: ReadReport
 ) -> AsyncIterator[dict[str, Any]]:
     try:
         names = await aiofiles.os.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
         return  # not created yet: look again later
-    days = sorted((day, name) for name in names if (day := day_of_file(name)) is not None)
+    days = sorted(
+        (day, name) for name in names if (day := day_of_file(name)) is not None and day >= first_day
+    )
     for day, name in days:
         followed = state.files.get(name)
         try:

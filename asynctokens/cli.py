@@ -8,9 +8,10 @@ code 2 at this boundary; rich is imported here only, when a table is drawn.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -104,6 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
         " ' so spreadsheets do not run it as a formula",
     )
     sub.add_parser("dashboard", parents=[common], help="interactive menu")
+    live = sub.add_parser(
+        "live", help="today's tokens, cost and errors, updated as calls arrive (q to quit)"
+    )
+    live.add_argument(
+        "--log-dir", action="append", help="as for the reports: repeatable, globs accepted"
+    )
+    live.add_argument("--timezone", help="what 'today' means (default UTC)")
+    _pricing_options(live)
     sql = sub.add_parser(
         "sql",
         help="run SQL on DuckDB over a `tokens` view of the logs (pip install"
@@ -253,6 +262,87 @@ def _sql(args: argparse.Namespace) -> int:
     return 0
 
 
+def _live(args: argparse.Namespace) -> int:
+    """``asynctokens live``: a rich Live view fed by ``aio.follow`` over each directory."""
+    import asyncio
+    import datetime as _dt
+
+    from asynctokens import reader
+    from asynctokens._errors import LogDirError
+    from asynctokens._format import resolve_log_dir
+
+    tz = reader.get_timezone(args.timezone)
+    prices = _book(args)
+    try:
+        dirs = reader.open_log_dirs(args.log_dir)
+    except LogDirError:
+        if args.log_dir and len(args.log_dir) > 1:
+            raise
+        # one directory that does not exist yet, or is still empty: wait for it
+        dirs = [resolve_log_dir(args.log_dir[0] if args.log_dir else None)]
+    source = ", ".join(str(d) for d in dirs)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C leaves, as q does
+        asyncio.run(_live_loop(dirs, source, tz, prices, _dt))
+    return 0
+
+
+async def _live_loop(dirs: list[Path], source: str, tz: Any, prices: PriceBook, _dt: Any) -> None:
+    import asyncio
+
+    from rich.live import Live
+
+    from asynctokens import aio
+    from asynctokens.render import live, terminal
+
+    now = _dt.datetime.now(_dt.UTC)
+    state = live.LiveState(prices, tz, now)
+    # today in the zone, and the hour before it for the per-minute line
+    first_day = (min(state.day_start, now - _dt.timedelta(hours=1))).date().isoformat()
+    quit_now = asyncio.Event()
+
+    async def feed(path: Path) -> None:
+        async for event in aio.follow(path, from_start=True, first_day=first_day):
+            state.add(event)
+
+    tasks = [asyncio.create_task(feed(d)) for d in dirs]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_keys(asyncio.get_running_loop(), quit_now))
+        console = terminal.console()
+        with Live(live.view(state, source), console=console, auto_refresh=False) as screen:
+            while not quit_now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(quit_now.wait(), 0.25)
+                state.tick(_dt.datetime.now(_dt.UTC))
+                screen.update(live.view(state, source), refresh=True)
+    for task in tasks:
+        task.cancel()
+
+
+@contextlib.contextmanager
+def _keys(loop: Any, quit_now: Any) -> Iterator[None]:
+    """On a terminal: keys without Enter; ``q`` sets ``quit_now``. Restored on the way out."""
+    if not sys.stdin.isatty():
+        yield
+        return
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+
+    def on_key() -> None:
+        if os.read(fd, 32).lower().startswith(b"q"):
+            quit_now.set()
+
+    loop.add_reader(fd, on_key)
+    try:
+        yield
+    finally:
+        loop.remove_reader(fd)
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
 def _where(query: summary.Query) -> str:
     """The query's range and filters as a DuckDB condition on the ``tokens`` view."""
     from asynctokens import reader
@@ -390,6 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _prices(args)
         if args.command == "sql":
             return _sql(args)
+        if args.command == "live":
+            return _live(args)
         query = _query(args)
         if args.command == "export":
             return _export(args, query)

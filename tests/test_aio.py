@@ -54,6 +54,7 @@ class Collector:
         self._task.cancel()
 
 
+@pytest.mark.slow  # three interpreters start: with the long variants (CI runs them too)
 async def test_three_processes_give_exactly_their_events_soon_and_the_loop_never_stalls(
     tmp_path: Path,
 ) -> None:

@@ -17,7 +17,11 @@ from asynctokens import TokenTracker, cli
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None and os.environ.get("CI"):  # CI installs it: a missing one is a failure
     raise RuntimeError("chromium is not installed: .ci/run installs Debian's chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt install chromium)")
+# a real browser takes seconds: with the long variants (CI runs them too)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt install chromium)"),
+]
 
 MODELS = (("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5"), ("gemini", "gemini-2.5-flash"))
 

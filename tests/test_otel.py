@@ -167,6 +167,7 @@ def _sums(request: ExportMetricsServiceRequest) -> dict[tuple[str, str], tuple[f
     return out
 
 
+@pytest.mark.slow  # a real HTTP export and its timeout: with the long variants (CI runs them)
 def test_a_real_otlp_export_carries_the_logged_sums_and_a_dead_collector_costs_nothing(
     tmp_path: Path,
 ) -> None:

@@ -16,8 +16,8 @@ from asynctokens.render._numbers import success_rate, usd
 
 
 def test_money_and_rates_read_the_same_everywhere() -> None:
-    assert [usd(v) for v in (None, 0.0, 0.00025, 0.01, 1234.5)] == [
-        "n/a", "$0.00", "$0.0003", "$0.01", "$1,234.50",
+    assert [usd(v) for v in (None, 0.0, 0.0000075, 0.00025, 0.01, 1234.5)] == [
+        "n/a", "$0.00", "<$0.0001", "$0.0003", "$0.01", "$1,234.50",
     ]  # fmt: skip
     assert success_rate({"success_rate": 0.0, "total_requests": 0}) == "-"
     assert success_rate({"success_rate": 66.666, "total_requests": 3}) == "66.7%"

@@ -45,10 +45,12 @@ def compact(value: float) -> str:
 
 
 def usd(value: float | None) -> str:
-    """Money: ``n/a`` when no price covers it (never $0), four decimals below a cent so a
-    cheap call does not read as free, else cents."""
+    """Money: ``n/a`` when no price covers it (never $0), four decimals below a cent and
+    ``<$0.0001`` below that, so a cheap call never reads as free; else cents."""
     if value is None:
         return "n/a"
+    if 0 < value < 0.00005:  # would round to $0.0000: say it is more than nothing
+        return "<$0.0001"
     return f"${value:,.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
 
 

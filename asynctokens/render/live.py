@@ -1,0 +1,168 @@
+"""``asynctokens live``: what today looks like, updated as calls arrive.
+
+``LiveState`` folds events (from ``aio.follow``) into today's figures in a time zone: tokens,
+cost, requests and errors, per model, tokens per minute over the last hour, the last calls
+and the last error. ``view()`` draws it for rich's ``Live``. Outside text goes through
+``literal`` as in every report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from asynctokens.pricing import PriceBook
+from asynctokens.render._numbers import count, literal, usd
+
+_BLOCKS: Final = " ▁▂▃▄▅▆▇█"
+_MINUTES: Final = 60
+
+
+@dataclass
+class _Row:
+    requests: int = 0
+    failed: int = 0
+    tokens: int = 0
+    cost: float = 0.0
+    unpriced: bool = False
+
+
+@dataclass
+class LiveState:
+    """Today's figures in ``tz``, folded one event at a time."""
+
+    prices: PriceBook
+    tz: _dt.tzinfo
+    now: _dt.datetime = field(default_factory=lambda: _dt.datetime.now(_dt.UTC))
+    total: _Row = field(default_factory=_Row)
+    models: dict[str, _Row] = field(default_factory=dict)
+    per_minute: dict[int, int] = field(default_factory=dict)  # epoch minute -> tokens
+    last_calls: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=8))
+    last_error: dict[str, Any] | None = None
+    seen: int = 0
+
+    def __post_init__(self) -> None:
+        self._set_day(self.now)
+
+    def _set_day(self, now: _dt.datetime) -> None:
+        local = now.astimezone(self.tz)
+        start = _dt.datetime.combine(local.date(), _dt.time(0), tzinfo=self.tz)
+        self.day = local.date()
+        self.day_start = start.astimezone(_dt.UTC)
+        self.day_end = (start + _dt.timedelta(days=1)).astimezone(_dt.UTC)
+
+    def tick(self, now: _dt.datetime) -> None:
+        """Move the clock: after local midnight the day's figures start again at zero."""
+        self.now = now
+        if now >= self.day_end:
+            self._set_day(now)
+            self.total, self.models = _Row(), {}
+        horizon = int(now.timestamp()) // 60 - _MINUTES
+        for minute in [m for m in self.per_minute if m <= horizon]:
+            del self.per_minute[minute]
+
+    def add(self, event: dict[str, Any]) -> None:
+        ts = _dt.datetime.fromisoformat(event["ts"])
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=_dt.UTC)
+        tokens = event["prompt_tokens"] + event["completion_tokens"]
+        minute = int(ts.timestamp()) // 60
+        if minute > int(self.now.timestamp()) // 60 - _MINUTES:
+            self.per_minute[minute] = self.per_minute.get(minute, 0) + tokens
+        cost = self.prices.event_cost(event)
+        self.seen += 1
+        if not event["success"]:
+            self.last_error = event
+        self.last_calls.appendleft({**event, "cost_usd": cost})
+        if not self.day_start <= ts < self.day_end:
+            return
+        for row in (self.total, self.models.setdefault(event["model"], _Row())):
+            row.requests += 1
+            row.failed += 0 if event["success"] else 1
+            row.tokens += tokens
+            if cost is None:
+                row.unpriced = row.unpriced or tokens > 0
+            else:
+                row.cost += cost
+
+
+def _money(row: _Row) -> str:
+    return usd(row.cost) + (" + n/a" if row.unpriced else "")
+
+
+def _rate(row: _Row) -> str:
+    return f"{100 * row.failed / row.requests:.1f}%" if row.requests else "-"
+
+
+def _sparkline(state: LiveState) -> str:
+    last = int(state.now.timestamp()) // 60
+    values = [state.per_minute.get(m, 0) for m in range(last - _MINUTES + 1, last + 1)]
+    top = max(values) or 1
+    return "".join(_BLOCKS[min(8, -(-v * 8 // top))] for v in values)
+
+
+def view(state: LiveState, source: str) -> RenderableType:
+    """The whole screen: headline figures, tokens per minute, models, last calls, last error."""
+    t = state.total
+    head = Table.grid(padding=(0, 3))
+    for _ in range(4):
+        head.add_column()
+    head.add_row(
+        f"Requests {count(t.requests)}",
+        f"Tokens {count(t.tokens)}",
+        f"Cost {_money(t)}",
+        f"Errors {count(t.failed)} ({_rate(t)})",
+    )
+    title = Text(
+        f"asynctokens live: {literal(source)} · today {state.day} ({literal(str(state.tz))})"
+        f" · {state.now.astimezone(state.tz):%H:%M:%S} · q to quit",
+        style="bold",
+    )
+    top = max(state.per_minute.values(), default=0)
+    spark = Text(f"Tokens/min, last hour (max {count(top)}): ")
+    spark.append(_sparkline(state), style="cyan")
+    models = Table(title="Models today", title_justify="left", expand=False)
+    for col in ("Model", "Requests", "Tokens", "Errors", "Cost"):
+        models.add_column(col, justify="left" if col == "Model" else "right")
+    for name, row in sorted(state.models.items(), key=lambda kv: -kv[1].tokens)[:12]:
+        models.add_row(
+            literal(name), count(row.requests), count(row.tokens), _rate(row), _money(row)
+        )
+    calls = Table(title="Last calls", title_justify="left")
+    for col in ("Time", "Model", "Input", "Output", "Status", "Cost"):
+        calls.add_column(col, justify="right" if col in ("Input", "Output", "Cost") else "left")
+    for e in state.last_calls:
+        status = "ok" if e["success"] else f"FAILED {literal(e.get('error_message') or '')}"
+        calls.add_row(
+            literal(_local_time(e["ts"], state.tz)),
+            literal(e["model"]),
+            count(e["prompt_tokens"]),
+            count(e["completion_tokens"]),
+            status,
+            usd(e["cost_usd"]),
+        )
+    err = state.last_error
+    last_error = Text(
+        "Last error: none"
+        if err is None
+        else f"Last error: {literal(_local_time(err['ts'], state.tz))} {literal(err['model'])}:"
+        f" {literal(err.get('error_message') or 'unknown error')}",
+        style="red" if err else "",
+    )
+    return Group(title, head, spark, models, calls, last_error)
+
+
+def _local_time(ts: str, tz: _dt.tzinfo) -> str:
+    try:
+        instant = _dt.datetime.fromisoformat(ts)
+    except ValueError:
+        return ts
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=_dt.UTC)
+    return f"{instant.astimezone(tz):%H:%M:%S}"
