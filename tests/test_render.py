@@ -10,6 +10,7 @@ import pytest
 
 from asynctokens import TokenTracker, cli, summary
 from asynctokens.pricing import load_prices
+from asynctokens.reader import get_timezone as reader_tz
 from asynctokens.render import csv as csv_export
 from asynctokens.render import html, terminal, text
 from asynctokens.render._numbers import success_rate, usd
@@ -112,3 +113,33 @@ def test_the_dashboard_survives_a_failed_action(
     out, err = capsys.readouterr()
     assert err.startswith("asynctokens: error: [Errno 2] No such file or directory")
     assert "Total tokens" in out  # the action after the failed one ran
+
+
+def test_the_live_state_counts_today_in_its_zone_and_starts_again_at_midnight() -> None:
+    import datetime as dt
+
+    from asynctokens.render import live
+
+    tz = reader_tz("Asia/Kolkata")  # +5:30: 18:30 UTC is local midnight
+    now = dt.datetime(2026, 11, 24, 18, 0, tzinfo=dt.UTC)  # 23:30 local
+    state = live.LiveState(load_prices(()), tz, now)
+
+    def event(ts: str, model: str, ok: bool = True) -> dict[str, object]:
+        return {"ts": ts, "api_type": "openai", "model": model, "prompt_tokens": 2_000,
+                "completion_tokens": 1_000, "cached_tokens": 0, "cache_write_tokens": 0,
+                "reasoning_tokens": 0, "success": ok, "error_message": None if ok else "500 x",
+                "event_id": ts}  # fmt: skip
+
+    state.add(event("2026-11-23T18:29:00+00:00", "gpt-4o-mini"))  # yesterday, local
+    state.add(event("2026-11-24T17:59:00+00:00", "gpt-4o-mini"))
+    state.add(event("2026-11-24T17:59:30+00:00", "my-llama", ok=False))
+    assert (state.total.requests, state.total.failed, state.total.tokens) == (2, 1, 6_000)
+    out = io.StringIO()
+    terminal.console(out, width=120).print(live.view(state, "logs"))
+    text = out.getvalue()
+    # gpt-4o-mini: 2,000 x $0.15/M + 1,000 x $0.60/M; my-llama has no price
+    assert "Requests 2   Tokens 6,000   Cost $0.0009 + n/a   Errors 1 (50.0%)" in text
+    assert "Last error: 23:29:30 my-llama: 500 x" in text
+    state.tick(dt.datetime(2026, 11, 24, 18, 31, tzinfo=dt.UTC))  # 00:01 local, a new day
+    assert (state.total.requests, state.models) == (0, {})
+    assert len(state.last_calls) == 3
