@@ -19,6 +19,7 @@ import signal
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from types import FrameType
 from typing import Any, Protocol
 
@@ -45,11 +46,16 @@ def track(tracker: Drainable) -> None:
     _ALL.add(tracker)
 
 
+#: True once that drain has ended: every event since is written as it is logged.
+drained = False
+
+
 def close_all_at_exit() -> None:
-    global draining
+    global draining, drained
     draining = True
     for tracker in list(_ALL):
         tracker._drain_at_exit()
+    drained = True
 
 
 def register_exit_hooks() -> None:
@@ -83,19 +89,38 @@ def register_atexit() -> None:
 
 
 def install_sigterm_handler() -> None:
-    """Drain on SIGTERM, unless the app has its own handler; main thread only.
+    """Drain on SIGTERM; main thread only (only it may install a handler).
 
-    Installed when the tracker module is imported on the main thread, because only the
-    main thread may install a handler and the first event may come from any thread (a
-    thread pool). Until something is logged the handler does what the default would: it
-    re-delivers the signal with the default action.
+    With no handler of the app's (the default action), ours drains and exits. When a server
+    has its own (uvicorn, gunicorn, hypercorn install theirs, often before they import the
+    app), ours goes in front of it: it drains, then calls the server's handler, so the
+    server's graceful shutdown and exit code are its own. Both are needed because a server
+    may end its shutdown by restoring the handler it found (the default) and raising the
+    signal again, which kills the process before atexit: by then every event is on disk,
+    since after the drain each event is written in the thread that logs it.
+
+    Called when the tracker module is imported on the main thread and again when a
+    tracker's first event is logged there (a server may install its handler in between).
+    A handler that ignores SIGTERM is left alone.
     """
     try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        current = signal.getsignal(signal.SIGTERM)
+        if current is signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        elif callable(current) and not getattr(current, "_asynctokens", False):
+            signal.signal(signal.SIGTERM, _in_front_of(current))
     except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
         pass
+
+
+def _in_front_of(handler: Callable[[int, FrameType | None], Any]) -> Any:
+    def drain_then_handle(signum: int, frame: FrameType | None) -> Any:
+        if not draining and any(tracker._needs_drain() for tracker in list(_ALL)):
+            close_all_at_exit()  # from here on events are written as they are logged
+        return handler(signum, frame)
+
+    drain_then_handle._asynctokens = True  # type: ignore[attr-defined]
+    return drain_then_handle
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -107,21 +132,26 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     would have drained. A SIGTERM that arrives during the drain is ignored (the drain is
     bounded by ``close_timeout_s``).
     """
-    if draining:
-        return
-    if not any(tracker._needs_drain() for tracker in list(_ALL)):
+    if draining and not drained:
+        return  # a second SIGTERM while ours drains: the drain is bounded, let it end
+    if drained or not any(tracker._needs_drain() for tracker in list(_ALL)):
+        # nothing (more) to drain: die as the default action would, so a server that raised
+        # the signal again after its own shutdown exits as it does without us
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.raise_signal(signum)  # nothing to drain: die as if we were never there
+        signal.raise_signal(signum)
         return
     close_all_at_exit()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     raise SystemExit(128 + signum)
 
 
+_on_sigterm._asynctokens = True  # type: ignore[attr-defined]
+
+
 def _after_fork_in_child() -> None:
-    global _hooks_lock, draining
+    global _hooks_lock, draining, drained
     _hooks_lock = threading.Lock()
-    draining = False
+    draining = drained = False
     for tracker in list(_ALL):
         tracker._after_fork_in_child()
 

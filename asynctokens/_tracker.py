@@ -539,6 +539,8 @@ class TokenTracker:
             finally:
                 self._starting = False
         _runtime.register_exit_hooks()
+        if threading.current_thread() is threading.main_thread():
+            _runtime.install_sigterm_handler()  # a server may have installed its own since
 
     async def __aenter__(self) -> TokenTracker:
         """Run the worker as a task of the current event loop until the block exits."""
