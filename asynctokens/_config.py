@@ -24,7 +24,7 @@ class TrackerConfig:
 
     log_dir: str | os.PathLike[str] | None = None
     batch_size: int = 2000
-    flush_interval_s: float = 1.0
+    flush_interval_s: float = 0.01
     stats_interval_s: float = 5.0
     max_queue_events: int = 200_000
     overflow: OverflowPolicy = "block"

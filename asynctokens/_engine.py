@@ -1,12 +1,15 @@
 """The worker's half of a tracker: queue -> batches -> the files and sinks -> the stats.
 
 One ``step()`` writes at most one batch and maybe the stats, and says how long to wait
-before the next; the time comes from an injected clock, so the decisions (a batch leaves on
-size or on ``flush_interval_s``, failed writes back off, the stats follow every
-``stats_interval_s``, a flush is answered once everything before it is written) are tested
-with no thread and no real time. Where the steps run (a thread, a task of the app's loop),
-and the tracker's lifetime, belong to ``_tracker``. The engine never raises into its
-caller's loop for a write fault: it counts it, says it through ``on_error`` and retries.
+before the next; the time comes from an injected clock, so the decisions are tested with no
+thread and no real time: a batch leaves when full, or once ``flush_interval_s`` (10 ms) has
+passed since the last write (a group commit: what arrived during the previous write goes
+next, so at low rates an event is on disk within tens of milliseconds and under load
+batches stay full); failed writes back off; the stats follow every ``stats_interval_s``; a
+flush is answered once everything before it is written. Where the steps run (a thread, a
+task of the app's loop), and the tracker's lifetime, belong to ``_tracker``. The engine
+never raises into its caller's loop for a write fault: it counts it, says it through
+``on_error`` and retries.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ POLL_S: Final = 0.02
 #: microseconds, and a 20 ms nap would cap throughput at batch_size / 20 ms.
 BUSY_POLL_S: Final = 0.001
 BUSY_FOR_S: Final = 0.2
+#: How long a worker with nothing to do sleeps before it looks anyway (see _tracker._sleep).
+IDLE_WAKE_S: Final = 10.0
 RETRY_MIN_S: Final = 0.05
 RETRY_MAX_S: Final = 5.0
 

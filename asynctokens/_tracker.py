@@ -43,7 +43,7 @@ import anyio
 
 from asynctokens import _event, _files, _runtime, _statsfile
 from asynctokens._config import OverflowPolicy, TrackerConfig
-from asynctokens._engine import POLL_S, RETRY_MAX_S, Engine, FlushMarker
+from asynctokens._engine import IDLE_WAKE_S, POLL_S, RETRY_MAX_S, Engine, FlushMarker
 from asynctokens._errors import TrackerClosedError
 from asynctokens._event import Record
 from asynctokens._format import resolve_log_dir
@@ -111,7 +111,7 @@ class TokenTracker:
         log_dir: str | os.PathLike[str] | None = None,
         *,
         batch_size: int = 2000,
-        flush_interval_s: float = 1.0,
+        flush_interval_s: float = 0.01,
         stats_interval_s: float = 5.0,
         max_queue_events: int = 200_000,
         overflow: OverflowPolicy = "block",
@@ -770,8 +770,8 @@ class TokenTracker:
         could), so ``_capacity`` goes to 0 first: the next ``log()`` takes the slow path,
         which wakes the worker. An event appended by a call that had read the old capacity
         in the few instructions before (a thread switch there is rare) is found when the
-        sleep times out, after ten flush intervals: an idle tracker wakes that seldom, and
-        300 idle trackers cost about 0.1 % of a core.
+        sleep times out, after ``IDLE_WAKE_S``: an idle tracker wakes that seldom, and 300
+        idle trackers cost about 0.1 % of a core.
         """
         self._wake.clear()
         self._asleep = True
@@ -785,7 +785,7 @@ class TokenTracker:
         ):
             self._wake_worker()  # raced with a log(), flush() or close(): not asleep after all
             return
-        timeout = 10 * self.flush_interval_s
+        timeout = IDLE_WAKE_S
         if offload:  # a task of the app's loop: wait on a worker thread, not on the loop
             await anyio.to_thread.run_sync(self._wake.wait, timeout, abandon_on_cancel=True)
         else:  # our own thread and loop: nothing else runs on it
