@@ -19,9 +19,9 @@ import orjson
 
 FORMAT_VERSION: Final = 1
 #: Version of token_stats.json's layout. 2 added the prompt band to each cell, 3 the bad
-#: lines per day, 4 the host to each cell; a stats file of another version is rebuilt from
-#: the lines, which is how it migrates.
-STATS_VERSION: Final = 4
+#: lines per day, 4 the host to each cell, 5 cells per UTC hour in one file per month; stats
+#: of another version are rebuilt from the lines, which is how they migrate.
+STATS_VERSION: Final = 5
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
 #: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``
 #: fields). Stats cells are split by how many of these a request's prompt exceeds, so a
@@ -42,6 +42,7 @@ ENV_LOG_DIR: Final = "ASYNCTOKENS_LOG_DIR"
 DEFAULT_LOG_DIR: Final = Path("logs") / "tokens"
 STATS_FILE: Final = "token_stats.json"
 STATS_LOCK_FILE: Final = ".token_stats.lock"
+_STATS_MONTH_RE: Final = re.compile(r"^token_stats_(\d{4}-\d{2})\.json$")
 DEBUG_LOG_FILE: Final = "token_debug.log"
 DAILY_PREFIX: Final = "tokens_"
 DAILY_SUFFIX: Final = ".jsonl"
@@ -78,6 +79,16 @@ def resolve_log_dir(log_dir: str | os.PathLike[str] | None) -> Path:
         return Path(log_dir)
     env = os.environ.get(ENV_LOG_DIR)
     return Path(env) if env else DEFAULT_LOG_DIR
+
+
+def stats_month_file(month: str) -> str:
+    """The file holding the stats cells of ``YYYY-MM``."""
+    return f"token_stats_{month}.json"
+
+
+def stats_month_files(log_dir: Path) -> list[Path]:
+    with os.scandir(log_dir) as it:
+        return sorted(Path(e.path) for e in it if _STATS_MONTH_RE.match(e.name))
 
 
 def daily_file_name(day: str) -> str:

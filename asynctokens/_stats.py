@@ -1,19 +1,22 @@
 """The aggregate of token events: a pure fold, no I/O.
 
-The finest grain kept is a *cell* per (day, api_type, model, prompt band, price day). Totals
-and the ``by_model``/``by_api``/``by_day`` views are sums of cells, so two aggregates merge by
-adding cells, and a report filtered by day, model or provider can be answered from the cells
-alone. The writer folds what it writes; the reader folds what it reads; both use this module,
-which is how "stats are exact sums of the lines" stays true.
+The finest grain kept is a *cell* per (period, api_type, model, prompt band, price day,
+host). The period is a UTC hour (``YYYY-MM-DDTHH``) in the writer's fold and the stats files,
+so a day of any whole-hour time zone is a sum of cells, and a day (of ``tz``) in a report.
+Totals and the ``by_model``/``by_api``/``by_day``/``by_host`` views are sums of cells (an
+hour counts in its day), so two aggregates merge by adding cells, and a report filtered by
+day, model, provider or host can be answered from the cells alone. The writer folds what it
+writes; the reader folds what it reads; both use this module, which is how "stats are exact
+sums of the lines" stays true.
 
 Two parts of the key exist for pricing, which must stay exact from the cells alone:
 
 * the *prompt band*: providers bill a whole request at a higher rate once its prompt passes a
   threshold (200k tokens for gemini-2.5-pro), so a cell holds only requests on the same side
   of every threshold in ``bands``; the band is how many thresholds the prompt exceeds.
-* the *price day*: the UTC day whose prices apply. It is the day itself in the stats file
-  (UTC days); a scan that groups by days of another time zone keeps the UTC day apart, so an
-  event is priced at the price in force at its own instant.
+* the *price day*: the UTC day whose prices apply: the hour's day in the stats; a report by
+  days of another time zone keeps the UTC day apart, so an event is priced at the price in
+  force at its own instant.
 """
 
 from __future__ import annotations
@@ -177,7 +180,7 @@ class Aggregate:
         host_set = None if hosts is None else set(hosts)
         out = Aggregate(self.bands)
         for key, counts in self.cells.items():
-            day, api, model = key[:3]
+            day, api, model = key[0][:10], key[1], key[2]  # a day, or an hour of it
             if (
                 (day_set is None or day in day_set)
                 and (model_set is None or model in model_set)
@@ -197,7 +200,7 @@ class Aggregate:
         index = {"day": 0, "api": 1, "model": 2, "host": 5}[dimension]
         groups: dict[str, list[int]] = {}
         for key, counts in self.cells.items():
-            name = str(key[index])
+            name = str(key[index])[:10] if index == 0 else str(key[index])  # hour -> its day
             acc = groups.get(name)
             if acc is None:
                 groups[name] = list(counts)
@@ -219,12 +222,12 @@ class Aggregate:
 
     # -- persistence ---------------------------------------------------------------------
     def cells_json(self) -> list[list[Any]]:
-        """``[day, api_type, model, band, host, *counters]`` per cell (UTC days: price day =
-        day)."""
+        """``[hour, api_type, model, band, host, *counters]`` per cell, for an aggregate of
+        UTC hours (``YYYY-MM-DDTHH``) whose price day is the hour's day."""
         out: list[list[Any]] = []
         for key, counts in sorted(self.cells.items()):
-            if key[4] != key[0]:
-                raise ValueError("only an aggregate of UTC days is stored")
+            if key[4] != key[0][:10] or len(key[0]) != 13:
+                raise ValueError("only an aggregate of UTC hours is stored")
             out.append([*key[:4], key[5], *counts])
         return out
 
@@ -249,9 +252,11 @@ class Aggregate:
                 or not all(type(x) is str for x in (*row[:3], row[4]))
                 or not all(type(x) is int and x >= 0 for x in (row[3], *row[5:]))
                 or row[3] > len(bands)
+                or len(row[0]) != 13
+                or row[0][10] != "T"
             ):
                 raise ValueError(f"bad cell {row!r}")
-            agg.cells[(row[0], row[1], row[2], row[3], row[0], row[4])] = row[5:]
+            agg.cells[(row[0], row[1], row[2], row[3], row[0][:10], row[4])] = row[5:]
         agg.invalid = dict(invalid)
         return agg
 

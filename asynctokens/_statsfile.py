@@ -1,21 +1,28 @@
-"""``token_stats.json``: a cache of the fold over the JSONL files, exact by construction.
+"""The stats files: a cache of the fold over the JSONL files, exact by construction.
 
-The stats file records, for each daily file, the byte offset up to which its lines have been
-folded. Updating it means folding whatever lies beyond those offsets, whoever wrote it, and
-advancing them, all under one lock file. So the totals equal the sums over the lines even
-with many processes writing, after a crash (a dead process's lines are folded by the next
-updater), and after a torn line (counted as invalid once it is ended by a ``\\n``).
+``token_stats.json`` (the index) records, for each daily file, the byte offset up to which
+its lines have been folded, plus the totals and per-model/api/day/host rows for people and
+tools. The cells themselves, per UTC *hour* (so a day in any whole-hour time zone is a sum of
+cells), live in one file per month, ``token_stats_YYYY-MM.json``: an update rewrites the
+index and the months it touched, so the file rewritten every few seconds stays the size of a
+month, however long the directory has been written to.
+
+Updating means folding whatever lies beyond the offsets, whoever wrote it, and advancing
+them, all under one lock file. So the totals equal the sums over the lines even with many
+processes writing, after a crash (a dead process's lines are folded by the next updater),
+and after a torn line (counted as invalid once it is ended by a ``\\n``).
 
 A writer passes the ranges it appended itself, with their folds, so in the common
-one-process case nothing is read back. A missing, corrupt or stale stats file (a daily file
-shrank or vanished) is rebuilt from offset 0.
+one-process case nothing is read back. A missing, corrupt or stale index or month file (a
+daily file shrank or vanished), or one of another version, is rebuilt from offset 0: that is
+how the stats migrate.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,9 +36,13 @@ from asynctokens._format import (
     STATS_VERSION,
     daily_files,
     judge_line,
+    stats_month_file,
+    stats_month_files,
 )
 from asynctokens._lines import ForwardBlocks
-from asynctokens._stats import Aggregate
+from asynctokens._stats import Aggregate, row
+
+_DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
 
 
 class OwnRange(NamedTuple):
@@ -42,13 +53,116 @@ class OwnRange(NamedTuple):
     agg: Aggregate
 
 
-class Snapshot(NamedTuple):
-    agg: Aggregate
-    offsets: dict[str, int]
+class _Stale(Exception):
+    """A month file the index names is missing, corrupt or of another layout: rebuild."""
+
+
+class Snapshot:
+    """The stats of a directory: offsets, and cells per month, read when first needed."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        offsets: dict[str, int] | None = None,
+        rows: dict[str, dict[str, dict[str, list[int]]]] | None = None,
+        invalid: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        self.log_dir = log_dir
+        self.offsets: dict[str, int] = offsets or {}
+        #: Per month: the rows of the index (counters per model, api, day and host).
+        self.rows = rows or {}
+        #: Per month: bad lines per day.
+        self.invalid = invalid or {}
+        self._months: dict[str, Aggregate] = {}
+        self.dirty: set[str] = set()
+
+    def month(self, month: str) -> Aggregate:
+        """The cells of ``YYYY-MM`` (hours), read from its file the first time."""
+        agg = self._months.get(month)
+        if agg is None:
+            agg = _read_month(self.log_dir, month) if month in self.rows else Aggregate()
+            self._months[month] = agg
+        return agg
+
+    def changed(self, month: str) -> Aggregate:
+        """The month's cells, to be changed: written back by the next :func:`save`."""
+        self.dirty.add(month)
+        return self.month(month)
+
+    def months(self) -> list[str]:
+        return sorted(set(self.rows) | set(self._months))
+
+    def aggregate(self, days: Iterable[str] | None = None) -> Aggregate:
+        """Hourly cells of the given UTC days (None: all), with their bad lines."""
+        day_set = None if days is None else set(days)
+        wanted = self.months() if day_set is None else sorted({d[:7] for d in day_set})
+        out = Aggregate()
+        for month in wanted:
+            if month not in self.rows and month not in self._months:
+                continue
+            agg = self.month(month)
+            out.merge(agg if day_set is None else agg.filtered(days=day_set))
+        return out
+
+    @property
+    def agg(self) -> Aggregate:
+        return self.aggregate()
+
+    def summary(self) -> dict[str, Any]:
+        """Totals and rows per model, api, day and host over every month, from the rows."""
+        merged: dict[str, dict[str, list[int]]] = {d: {} for d in _DIMENSIONS}
+        invalid: dict[str, int] = {}
+        for month in self.months():
+            rows = _month_rows(self.month(month)) if month in self._months else self.rows[month]
+            for dim, by_name in rows.items():
+                acc = merged[dim]
+                for name, counts in by_name.items():
+                    cell = acc.setdefault(name, [0] * len(counts))
+                    for i, v in enumerate(counts):
+                        cell[i] += v
+            bad = self._months[month].invalid if month in self._months else self.invalid[month]
+            invalid.update(bad)
+        totals = [0] * 7
+        for counts in merged["api"].values():
+            for i, v in enumerate(counts):
+                totals[i] += v
+        out: dict[str, Any] = dict(row(totals))
+        for dim, key in (("model", "by_model"), ("api", "by_api"), ("day", "by_day"),
+                         ("host", "by_host")):  # fmt: skip
+            out[key] = {name: row(merged[dim][name]) for name in sorted(merged[dim])}
+        out["invalid_lines"] = sum(invalid.values())
+        out["invalid_lines_by_day"] = dict(sorted(invalid.items()))
+        return out
+
+
+def _month_rows(agg: Aggregate) -> dict[str, dict[str, list[int]]]:
+    rows: dict[str, dict[str, list[int]]] = {d: {} for d in _DIMENSIONS}
+    for key, counts in agg.cells.items():
+        for dim, index in _DIMENSIONS.items():
+            name = str(key[index])[:10] if dim == "day" else str(key[index])
+            acc = rows[dim].setdefault(name, [0] * len(counts))
+            for i, v in enumerate(counts):
+                acc[i] += v
+    return rows
+
+
+def _read_month(log_dir: Path, month: str) -> Aggregate:
+    try:
+        obj = orjson.loads((log_dir / stats_month_file(month)).read_bytes())
+        if obj.get("format_version") != STATS_VERSION or obj.get("month") != month:
+            raise _Stale(month)
+        agg = Aggregate.from_cells_json(obj["cells"], obj["invalid_lines_by_day"])
+    except (OSError, orjson.JSONDecodeError, ValueError, KeyError, AttributeError) as exc:
+        raise _Stale(month) from exc
+    if any(not k[0].startswith(month) for k in agg.cells) or any(
+        not d.startswith(month) for d in agg.invalid
+    ):
+        raise _Stale(month)
+    return agg
 
 
 def load(log_dir: Path) -> Snapshot | None:
-    """The stats file's content, or None when it is missing, corrupt or of another version."""
+    """The index, or None when it is missing, corrupt or of another version."""
     try:
         raw = (log_dir / STATS_FILE).read_bytes()
     except FileNotFoundError:
@@ -59,19 +173,26 @@ def load(log_dir: Path) -> Snapshot | None:
             PROMPT_BANDS
         ):
             return None  # an older layout: rebuilt from the lines, its migration
-        agg = Aggregate.from_cells_json(obj["cells"], obj["invalid_lines_by_day"])
         offsets = obj["files"]
-        if not isinstance(offsets, dict) or not all(
-            type(v) is int and v >= 0 for v in offsets.values()
+        months = obj["months"]
+        if (
+            not isinstance(offsets, dict)
+            or not all(type(v) is int and v >= 0 for v in offsets.values())
+            or not isinstance(months, dict)
         ):
             return None
+        rows = {m: months[m]["rows"] for m in months}
+        invalid = {m: months[m]["invalid_lines_by_day"] for m in months}
+        for m in months:
+            if not isinstance(rows[m], dict) or not isinstance(invalid[m], dict):
+                return None
     except (orjson.JSONDecodeError, ValueError, KeyError, AttributeError, TypeError):
         return None
-    return Snapshot(agg, offsets)
+    return Snapshot(log_dir, offsets, rows, invalid)
 
 
 def fold_lines(agg: Aggregate, block: bytes, day: str) -> None:
-    """Fold the complete lines of ``block`` (it ends with ``\\n``), judged by judge_line."""
+    """Fold the complete lines of ``block`` (it ends with ``\\\\n``) into hourly cells."""
     judge, add = judge_line, agg.add
     lines = block.split(b"\n")
     lines.pop()
@@ -79,7 +200,12 @@ def fold_lines(agg: Aggregate, block: bytes, day: str) -> None:
     for line in lines:
         judged = judge(line, day)
         if isinstance(judged, tuple):
-            add(day, *judged[1])
+            ts = judged[0]["ts"]
+            if ts.endswith("+00:00") and ts[10:11] == "T":  # as writers write it
+                hour = ts[:13]
+            else:  # another offset, or naive (UTC): the judgement made it an aware instant
+                hour = judged[2].astimezone(_dt.UTC).strftime("%Y-%m-%dT%H")
+            add(hour, *judged[1], day)
         elif judged is not None:
             bad += 1
     if bad:
@@ -116,23 +242,30 @@ def catch_up(
         with contextlib.suppress(FileNotFoundError):
             if present[name][1].stat().st_size < offset:
                 return False
-    for name, (day, path) in present.items():
-        pos = snap.offsets.get(name, 0)
-        for r in sorted(own.get(name, ()), key=lambda r: r.start):
-            if r.end <= pos:
-                continue  # another process's update already folded these lines of ours
-            if r.start >= pos:
-                pos = _fold_file(snap.agg, path, day, pos, r.start).end
-                if pos != r.start:
-                    return False  # the file is not what we appended to: rebuild
-                snap.agg.merge(r.agg)
-                pos = r.end
-            else:  # partly folded by someone who read while we wrote
-                pos = _fold_file(snap.agg, path, day, pos, r.end).end
-        rest = _fold_file(snap.agg, path, day, pos, None)
-        snap.offsets[name] = rest.end
-        if rest.unfinished and unfinished is not None:
-            unfinished.append(name)
+    try:
+        for name, (day, path) in present.items():
+            pos = snap.offsets.get(name, 0)
+            size = path.stat().st_size if name in snap.offsets else None
+            if pos == size and not own.get(name):
+                continue  # nothing new: the month need not be read
+            agg = snap.changed(day[:7])
+            for r in sorted(own.get(name, ()), key=lambda r: r.start):
+                if r.end <= pos:
+                    continue  # another process's update already folded these lines of ours
+                if r.start >= pos:
+                    pos = _fold_file(agg, path, day, pos, r.start).end
+                    if pos != r.start:
+                        return False  # the file is not what we appended to: rebuild
+                    agg.merge(r.agg)
+                    pos = r.end
+                else:  # partly folded by someone who read while we wrote
+                    pos = _fold_file(agg, path, day, pos, r.end).end
+            rest = _fold_file(agg, path, day, pos, None)
+            snap.offsets[name] = rest.end
+            if rest.unfinished and unfinished is not None:
+                unfinished.append(name)
+    except _Stale:
+        return False
     return True
 
 
@@ -141,30 +274,64 @@ def current(
     own: Mapping[str, list[OwnRange]] | None = None,
     unfinished: list[str] | None = None,
 ) -> Snapshot:
-    """The exact aggregate of the directory now, without writing anything."""
+    """The exact stats of the directory now, without writing anything."""
     found: list[str] = []
     snap = load(log_dir)
     if snap is None or not catch_up(log_dir, snap, own, found):
-        snap = Snapshot(Aggregate(), {})
+        snap = Snapshot(log_dir)
         found.clear()
         catch_up(log_dir, snap, own, found)
+        snap.rebuilt = True  # type: ignore[attr-defined]
     if unfinished is not None:
         unfinished.extend(found)
     return snap
 
 
 def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snapshot:
-    """Fold new lines into ``token_stats.json`` under the stats lock and replace it."""
+    """Fold new lines into the stats under the stats lock; rewrite the months touched."""
     with _files.locked_file(log_dir / STATS_LOCK_FILE, mode):
         snap = current(log_dir, own)
+        for month in sorted(snap.dirty):
+            _files.replace_atomically(
+                log_dir / stats_month_file(month), encode_month(snap, month), mode
+            )
         _files.replace_atomically(log_dir / STATS_FILE, encode(snap), mode)
+        if getattr(snap, "rebuilt", False):  # month files of days no longer there
+            keep = {stats_month_file(m) for m in snap.months()}
+            for path in stats_month_files(log_dir):
+                if path.name not in keep:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
     return snap
+
+
+def encode_month(snap: Snapshot, month: str) -> bytes:
+    agg = snap.month(month)
+    doc = {
+        "format_version": STATS_VERSION,
+        "month": month,
+        "invalid_lines_by_day": dict(sorted(agg.invalid.items())),
+        "cells": agg.cells_json(),
+    }
+    return orjson.dumps(doc)
 
 
 def encode(snap: Snapshot) -> bytes:
     doc: dict[str, Any] = {"format_version": STATS_VERSION, "prompt_bands": PROMPT_BANDS}
     doc["updated_at"] = _dt.datetime.now(_dt.UTC).isoformat()
-    doc.update(snap.agg.summary())
-    doc["cells"] = snap.agg.cells_json()
+    doc.update(snap.summary())
+    months: dict[str, Any] = {}
+    for month in snap.months():
+        if month in snap.dirty:
+            agg = snap.month(month)
+            rows, invalid = _month_rows(agg), agg.invalid
+        else:
+            rows, invalid = snap.rows[month], snap.invalid[month]
+        months[month] = {
+            "file": stats_month_file(month),
+            "rows": rows,
+            "invalid_lines_by_day": dict(sorted(invalid.items())),
+        }
+    doc["months"] = months
     doc["files"] = dict(sorted(snap.offsets.items()))
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2)

@@ -717,7 +717,7 @@ class TokenTracker:
         try:
             if not self.log_dir.is_dir():
                 return {**Aggregate().summary(), "scope": "directory"}
-            return {**_statsfile.current(self.log_dir).agg.summary(), "scope": "directory"}
+            return {**_statsfile.current(self.log_dir).summary(), "scope": "directory"}
         except Exception as exc:  # e.g. sums an edited line pushed past 64 bits, EACCES
             self._record_error(f"reading {self.log_dir} for a summary failed: {exc!r}")
             return {**self._own_summary(), "error": f"{type(exc).__name__}: {exc}"}

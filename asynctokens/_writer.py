@@ -135,7 +135,7 @@ class BatchWriter:
         second, quote = self._clock.second, self._quote
         prefix, pid, n, host_tail = self._id_prefix, self.pid, self._next_id, self._host_tail
         host = self.host or ""
-        base, sec_dot, day = -(10**18), "", ""
+        base, sec_dot, day, hour = -(10**18), "", "", ""
         parts: list[str] = []
         agg = Aggregate()
         cell: list[int] = []
@@ -161,6 +161,8 @@ class BatchWriter:
                     continue
                 base, off = s * 1_000_000_000, ts - s * 1_000_000_000
                 sec_dot = sec_text + "."
+                if sec_text[:13] != hour:  # cells are per UTC hour: look the cell up again
+                    hour, last_api = sec_text[:13], None
                 if new_day != day:
                     day = new_day
                     chunk = chunks.get(day)
@@ -172,14 +174,14 @@ class BatchWriter:
                 api_q, model_q = quote(api), quote(model)  # None if not valid Unicode
                 # no cell under a name JSON cannot hold: such events are repaired below
                 valid = api_q is not None and model_q is not None
-                cell = agg.cell(day, api, model, 0, None, host) if valid else [0] * 7
+                cell = agg.cell(hour, api, model, 0, day, host) if valid else [0] * 7
             # zero-padded microseconds without a format spec: measurably cheaper
             iso = f"{sec_dot}{str(1_000_000 + off // 1000)[1:]}+00:00"
             # the cached cell is band 0; a long prompt finds its own (see _stats)
             target = (
                 cell
                 if p <= _FIRST_BAND or not valid
-                else agg.cell(day, api, model, band_of(p), None, host)
+                else agg.cell(hour, api, model, band_of(p), day, host)
             )
             # the optional fields as JSON text, or None where only the dict path can write
             # them: a latency whose repr is not orjson's (exponent forms, below 1e-4 or from
@@ -232,7 +234,7 @@ class BatchWriter:
                 parts.append(line)
                 if event["api_type"] is not api or event["model"] is not model:
                     target = agg.cell(  # repaired names
-                        day, event["api_type"], event["model"], band_of(p), None, host
+                        hour, event["api_type"], event["model"], band_of(p), day, host
                     )
             n += 1
             target[REQUESTS] += 1

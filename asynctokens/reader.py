@@ -92,6 +92,18 @@ class TimeRange:
         return self.contains(_dt.datetime.fromisoformat(utc_day).replace(tzinfo=UTC))
 
     @property
+    def whole_utc_hours(self) -> bool:
+        """True when both ends fall on a whole UTC hour, so hourly cells decide membership."""
+        return all(
+            t is None
+            or (
+                t.utcoffset() is not None
+                and t.astimezone(UTC).time().replace(hour=0) == _dt.time(0)
+            )
+            for t in (self.start, self.end)
+        )
+
+    @property
     def whole_utc_days(self) -> bool:
         """True when both ends fall on UTC midnight, so file days alone decide membership."""
         return all(
@@ -320,18 +332,22 @@ def aggregate(
     report: ReadReport | None = None,
     bands: tuple[int, ...] = PROMPT_BANDS,
 ) -> Aggregate:
-    """Counters per (day in ``tz``, api_type, model, prompt band, UTC day) over the range.
+    """Counters per (day in ``tz``, api_type, model, prompt band, UTC day, host) over the range.
 
-    With whole UTC days (the default time zone) and the stats file's prompt bands this comes
-    from ``token_stats.json`` plus whatever was appended since it was written, without
-    scanning; otherwise the files of the range are scanned, each event's day is taken in
-    ``tz`` and its prompt is banded by ``bands``.
+    With the stats' prompt bands, a range whose ends fall on whole UTC hours and a zone whose
+    offset is a whole number of hours there (UTC, Europe/Lisbon, America/New_York, ...), this
+    comes from the stats (cells per UTC hour, caught up with what was appended since they
+    were written), without scanning. Otherwise (Asia/Kolkata, +5:30, and other zones whose
+    days begin inside a UTC hour; an instant inside an hour) the files of the range are
+    scanned, each event's day is taken in ``tz`` and its prompt is banded by ``bands``.
     """
     dirs = open_log_dirs(log_dir)
     rng = time_range(since, until, tz)
     report = report if report is not None else ReadReport()
-    if tz is UTC and rng.whole_utc_days and bands == PROMPT_BANDS:
-        return _from_stats(dirs, rng, report)
+    if bands == PROMPT_BANDS and rng.whole_utc_hours:
+        agg = _from_stats(dirs, rng, tz, report)
+        if agg is not None:
+            return agg
     agg = Aggregate(bands)
     days_of = _Days(tz)
     add = agg.add
@@ -344,49 +360,88 @@ def aggregate(
     return agg
 
 
-def _from_stats(dirs: list[Path], rng: TimeRange, report: ReadReport) -> Aggregate:
-    """Whole UTC days from each directory's ``token_stats.json`` (caught up with what was
-    appended since); a day whose files share events (see ``_dirs``) is scanned instead."""
+class _Hours:
+    """UTC hour text -> (its day in ``tz``, whether it lies whole in the range and in one
+    day of ``tz``), computed once per hour."""
+
+    def __init__(self, tz: _dt.tzinfo, rng: TimeRange) -> None:
+        self.tz, self.rng = tz, rng
+        self.cache: dict[str, tuple[str, bool]] = {}
+
+    def __call__(self, hour: str) -> tuple[str, bool]:
+        found = self.cache.get(hour)
+        if found is None:
+            start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
+            end = start + _dt.timedelta(hours=1)
+            inside = (self.rng.start is None or start >= self.rng.start) and (
+                self.rng.end is None or end <= self.rng.end
+            )
+            try:
+                first = start.astimezone(self.tz)
+                last = (end - _dt.timedelta(microseconds=1)).astimezone(self.tz)
+                found = (first.date().isoformat(), inside and first.date() == last.date())
+            except OverflowError:  # year 1 or 9999 seen from across the edge
+                found = (hour[:10], inside)
+            self.cache[hour] = found
+        return found
+
+    def outside(self, hour: str) -> bool:
+        start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
+        return (
+            self.rng.start is not None and start + _dt.timedelta(hours=1) <= self.rng.start
+        ) or (self.rng.end is not None and start >= self.rng.end)
+
+
+def _from_stats(
+    dirs: list[Path], rng: TimeRange, tz: _dt.tzinfo, report: ReadReport
+) -> Aggregate | None:
+    """The range from each directory's stats (cells per UTC hour, caught up with what was
+    appended since), by days of ``tz``; None when an hour with events is cut by the range or
+    by a day of ``tz`` (a zone whose days begin inside an hour): the caller scans instead.
+    A day whose files share events (see ``_dirs``) is scanned."""
     _misnamed(dirs, report)
     plans = _selected_days(dirs, rng)
     days = {plan.day for plan in plans}
+    found = ReadReport()
     snaps: dict[Path, _statsfile.Snapshot] = {}
+    cells: dict[Path, dict[str, list[tuple[CellKey, list[int]]]]] = {}
     for d in dirs:
         unfinished: list[str] = []
-        snaps[d] = _statsfile.current(d, unfinished=unfinished)
-        report.unfinished.extend(n for n in unfinished if day_of_file(n) in days)
-    first, last = rng.utc_days()
-    if len(dirs) == 1:  # the common case: the stats as they are
-        snap = snaps[dirs[0]]
-        agg = snap.agg.filtered(days=days) if (first or last) else snap.agg
-        report.bad_lines += agg.invalid_lines
-        report.files_read += len(days)
-        return agg
-    cells: dict[Path, dict[str, list[tuple[CellKey, list[int]]]]] = {}
-    for d, snap in snaps.items():
+        snap = snaps[d] = _statsfile.current(d, unfinished=unfinished)
+        found.unfinished.extend(n for n in unfinished if day_of_file(n) in days)
         per_day = cells[d] = {}
-        for key, counts in snap.agg.cells.items():
-            per_day.setdefault(key[0], []).append((key, counts))
+        for key, counts in snap.aggregate(days).cells.items():
+            per_day.setdefault(key[0][:10], []).append((key, counts))
+    hours = _Hours(tz, rng)
     agg = Aggregate()
     shared = []
     for plan in plans:
         if plan.dedup:
             shared.append(plan)
             continue
-        report.files_read += len(plan.files)
+        found.files_read += len(plan.files)
+        counts_bad = rng.holds_day(plan.day)
         for path in plan.files:
             for key, counts in cells[path.parent].get(plan.day, ()):
-                cell = agg.cell(*key)
+                hour = key[0]
+                if hours.outside(hour):
+                    continue
+                local, clean = hours(hour)
+                if not clean:
+                    return None  # an hour cut in two: only the lines can tell
+                cell = agg.cell(local, key[1], key[2], key[3], key[4], key[5])
                 for i, v in enumerate(counts):
                     cell[i] += v
-            bad = snaps[path.parent].agg.invalid.get(plan.day, 0)
-            if bad:
+            bad = snaps[path.parent].month(plan.day[:7]).invalid.get(plan.day, 0)
+            if bad and counts_bad:
                 agg.add_invalid(plan.day, bad)
-    report.bad_lines += agg.invalid_lines
+    found.bad_lines += agg.invalid_lines
+    days_of = _Days(tz)
     add = agg.add
-    for event, values, _ in _judged_plans(shared, rng, report, newest_first=False):
-        day = event["ts"][:10] if event["ts"].endswith("+00:00") else None
-        add(day or _utc_day(event["ts"]), *values)
+    for event, values, instant in _judged_plans(shared, rng, found, newest_first=False):
+        local, utc = days_of(event["ts"], instant)
+        add(local, *values, utc)
+    report.add(found)
     return agg
 
 

@@ -174,7 +174,7 @@ def test_bad_lines_are_a_warning_not_a_crash(fixture_dir: Path) -> None:
         f.write(b'garbage\n{"torn')
     result = run_cli("models", "--log-dir", str(fixture_dir))
     assert result.returncode == 0
-    # the stats path and a scan (another zone) judge alike: the ended garbage line is bad,
+    # the stats path and a scan judge alike: the ended garbage line is bad,
     # the torn tail is not a line yet, and is said to be there
     unfinished = (
         "asynctokens: warning: tokens_2026-11-22.jsonl end(s) in a write cut short by a"
@@ -182,7 +182,10 @@ def test_bad_lines_are_a_warning_not_a_crash(fixture_dir: Path) -> None:
         " bad line\n"
     )
     assert result.stderr == "asynctokens: warning: skipped 1 bad line(s)\n" + unfinished
-    scan = run_cli("models", "--log-dir", str(fixture_dir), "--timezone", "Europe/Lisbon")
+    lisbon = run_cli("models", "--log-dir", str(fixture_dir), "--timezone", "Europe/Lisbon")
+    assert lisbon.stderr == result.stderr  # whole-hour offsets: from the hourly stats too
+    # an instant inside an hour: only the lines can tell, so this one scans
+    scan = run_cli("models", "--log-dir", str(fixture_dir), "--since", "2026-11-01T00:00:01Z")
     assert scan.stderr == (
         "asynctokens: warning: skipped 1 bad line(s)"
         " (first: tokens_2026-11-22.jsonl line 2: not a valid event line)\n" + unfinished

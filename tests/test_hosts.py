@@ -139,12 +139,72 @@ def test_copies_that_went_on_separately_share_their_events_once(
     assert len({e["event_id"] for e in recent}) == 152
 
 
-def test_stats_of_the_previous_layout_are_rebuilt_with_hosts(fleet: list[Path]) -> None:
+def test_stats_of_the_previous_layout_are_rebuilt_with_hosts_and_hours(
+    fleet: list[Path],
+) -> None:
+    """Version 4 kept cells per UTC day in token_stats.json alone: rebuilt on first use."""
     stats_path = fleet[0] / "token_stats.json"
-    old = orjson.loads(stats_path.read_bytes())
-    old["format_version"] = 3
-    old["cells"] = [c[:4] + c[5:] for c in old["cells"]]  # version 3 had no host
-    stats_path.write_bytes(orjson.dumps(old))
+    lines = read_lines(fleet[0])
+    cells = [[e["ts"][:10], "openai", e["model"], 0, "web-1", 1, 1, e["prompt_tokens"],
+              e["completion_tokens"], 0, 0, 0] for e in lines]  # fmt: skip
+    for month_file in fleet[0].glob("token_stats_*.json"):
+        month_file.unlink()
+    stats_path.write_bytes(orjson.dumps({"format_version": 4, "cells": cells, "files": {}}))
     agg = reader.aggregate(fleet[0])
     assert set(agg.by("host")) == {"web-1"}
     assert agg.totals()["total_requests"] == 150
+    tracker = TokenTracker(fleet[0], host="web-1")  # a writer rewrites them in the new layout
+    tracker.log(1, 1, ts=START)
+    assert tracker.close()
+    index = orjson.loads(stats_path.read_bytes())
+    assert (index["format_version"], index["total_requests"]) == (5, 151)
+    assert sorted(index["months"]) == ["2026-03", "2026-04"][: len(index["months"])]
+    month = orjson.loads((fleet[0] / "token_stats_2026-03.json").read_bytes())
+    assert month["cells"][0][0] == "2026-03-28T20"  # cells per UTC hour
+
+
+@pytest.mark.parametrize(("zone", "from_stats"), [
+    ("UTC", True), ("Europe/Lisbon", True), ("America/New_York", True),
+    ("Asia/Kolkata", False), ("Asia/Kathmandu", False),
+])  # fmt: skip
+def test_whole_hour_zones_are_answered_from_the_hourly_stats_exactly(
+    fleet: list[Path], zone: str, from_stats: bool
+) -> None:
+    """Cells per UTC hour: a day of a whole-hour zone (across Lisbon's DST change too) is a
+    sum of cells, read no line; a zone whose days begin inside an hour with events scans."""
+    tz = reader.get_timezone(zone)
+    report = reader.ReadReport()
+    days = reader.aggregate(fleet, tz=tz, report=report).by("day")
+    expected: dict[str, int] = {}
+    for line in read_lines(fleet[0]) + read_lines(fleet[1]):
+        day = dt.datetime.fromisoformat(line["ts"]).astimezone(ZoneInfo(zone)).date().isoformat()
+        expected[day] = expected.get(day, 0) + 1
+    assert {d: r["total_requests"] for d, r in days.items()} == expected
+    assert (report.lines_read == 0) is from_stats
+    one_day = reader.ReadReport()
+    day = sorted(expected)[1]
+    agg = reader.aggregate(fleet, day, day, tz=tz, report=one_day)
+    assert agg.totals()["total_requests"] == expected[day]
+    assert (one_day.lines_read == 0) is from_stats
+
+
+def test_stats_are_split_by_month_and_an_update_rewrites_only_the_month_it_touched(
+    tmp_path: Path,
+) -> None:
+    tracker = TokenTracker(tmp_path)
+    for day in ("2026-01-31", "2026-02-01", "2026-03-15"):
+        tracker.log(10, 1, "openai", "gpt-4o", ts=dt.datetime.fromisoformat(f"{day}T23:10:00Z"))
+    assert tracker.close()
+    months = sorted(p.name for p in tmp_path.glob("token_stats_*.json"))
+    assert months == ["token_stats_2026-01.json", "token_stats_2026-02.json",
+                      "token_stats_2026-03.json"]  # fmt: skip
+    before = {m: (tmp_path / m).stat().st_mtime_ns for m in months}
+    tracker = TokenTracker(tmp_path)
+    tracker.log(5, 1, "openai", "gpt-4o", ts=dt.datetime.fromisoformat("2026-03-16T08:00:00Z"))
+    assert tracker.close()
+    after = {m: (tmp_path / m).stat().st_mtime_ns for m in months}
+    assert [m for m in months if after[m] != before[m]] == ["token_stats_2026-03.json"]
+    index = orjson.loads((tmp_path / "token_stats.json").read_bytes())
+    assert (index["total_requests"], index["total_prompt_tokens"]) == (4, 35)
+    assert list(index["by_day"]) == ["2026-01-31", "2026-02-01", "2026-03-15", "2026-03-16"]
+    assert "cells" not in index  # the file rewritten every few seconds holds no cells

@@ -79,11 +79,12 @@ def test_a_tiered_request_is_billed_whole_at_the_rate_of_its_side_of_the_thresho
     # the stats file kept the two sides apart, so the report above needed no scan
     stats = orjson.loads((log_dir / "token_stats.json").read_bytes())
     assert stats["prompt_bands"] == list(PROMPT_BANDS)
-    assert [c[:4] for c in stats["cells"]] == [
-        ["2026-11-20", "gemini", "gemini-2.5-pro", 4],
-        ["2026-11-21", "gemini", "gemini-2.5-pro", 5],
-        ["2026-11-22", "gemini", "gemini-2.5-pro", 5],
-        ["2026-11-22", "gemini", "gemini-3-pro-preview", 5],
+    month = orjson.loads((log_dir / "token_stats_2026-11.json").read_bytes())
+    assert [c[:4] for c in month["cells"]] == [
+        ["2026-11-20T09", "gemini", "gemini-2.5-pro", 4],
+        ["2026-11-21T09", "gemini", "gemini-2.5-pro", 5],
+        ["2026-11-22T09", "gemini", "gemini-2.5-pro", 5],
+        ["2026-11-22T10", "gemini", "gemini-3-pro-preview", 5],
     ]
     # each call priced on its own in the CSV agrees with the report
     assert csv_costs(log_dir) == [
@@ -359,11 +360,12 @@ def test_a_stats_file_of_the_previous_layout_is_rebuilt(tmp_path: Path) -> None:
     write(log_dir, dict(prompt_tokens=1, completion_tokens=0, api_type="gemini",
                         model="gemini-2.5-pro", ts=at("2026-11-20")))  # fmt: skip
     stats = orjson.loads((log_dir / "token_stats.json").read_bytes())
-    assert stats["format_version"] == 4
+    assert stats["format_version"] == 5
     host = socket.gethostname()
-    assert [c[:6] for c in stats["cells"]] == [
-        ["2026-11-20", "gemini", "gemini-2.5-pro", 0, host, 1],
-        ["2026-11-20", "gemini", "gemini-2.5-pro", 5, host, 1],
+    month = orjson.loads((log_dir / "token_stats_2026-11.json").read_bytes())
+    assert [c[:6] for c in month["cells"]] == [
+        ["2026-11-20T12", "gemini", "gemini-2.5-pro", 0, host, 1],
+        ["2026-11-20T12", "gemini", "gemini-2.5-pro", 5, host, 1],
     ]
     assert len(read_lines(log_dir)) == 2
 
