@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 
 
+@pytest.mark.slow  # a few seconds of subprocesses: with the long variants (CI runs them)
 def test_harness_runs_and_reports_every_line_on_disk() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--events", "3000", "--calls", "3000", "--rounds",
@@ -36,6 +37,7 @@ def test_reader_benchmark_runs_on_a_small_directory() -> None:
     assert "| `asynctokens daily` (token_stats.json) |" in reader_bench.render(result)
 
 
+@pytest.mark.slow  # the SDKs' clients start: with the long variants (CI runs them)
 def test_sdk_benchmark_runs_with_tiny_counts() -> None:
     from benchmarks import sdk_bench
 
