@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -179,3 +180,13 @@ def event(**fields: Any) -> dict[str, Any]:
     line.update(fields)
     line["total_tokens"] = line["prompt_tokens"] + line["completion_tokens"]
     return line
+
+
+def system_tool(name: str) -> tuple[str | None, pytest.MarkDecorator]:
+    """A Debian tool a test drives (chromium, tmux), and the marks of such a test: slow (it
+    takes seconds; CI runs the long variants too), skipped where the tool is missing, except
+    in CI, which installs it, so there a missing one is a failure."""
+    path = shutil.which(name)
+    if path is None and os.environ.get("CI"):
+        raise RuntimeError(f"{name} is not installed: .ci/run installs Debian's {name}")
+    return path, pytest.mark.skipif(path is None, reason=f"no {name} (apt install {name})")

@@ -4,24 +4,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import system_tool
 
 from asynctokens import TokenTracker, cli
 
-CHROMIUM = shutil.which("chromium")
-if CHROMIUM is None and os.environ.get("CI"):  # CI installs it: a missing one is a failure
-    raise RuntimeError("chromium is not installed: .ci/run installs Debian's chromium")
-# a real browser takes seconds: with the long variants (CI runs them too)
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no chromium (apt install chromium)"),
-]
+CHROMIUM, _needs_chromium = system_tool("chromium")
+pytestmark = [pytest.mark.slow, _needs_chromium]
 
 MODELS = (("openai", "gpt-4o"), ("anthropic", "claude-sonnet-4-5"), ("gemini", "gemini-2.5-flash"))
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -12,17 +10,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import system_tool
 
 from asynctokens import TokenTracker
 
-TMUX = shutil.which("tmux")
-if TMUX is None and os.environ.get("CI"):  # CI installs it: a missing one is a failure
-    raise RuntimeError("tmux is not installed: .ci/run installs Debian's tmux")
-# a terminal and a subprocess take seconds: with the long variants (CI runs them too)
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(TMUX is None, reason="no tmux (apt install tmux)"),
-]
+TMUX, _needs_tmux = system_tool("tmux")
+pytestmark = [pytest.mark.slow, _needs_tmux]
 
 
 def tmux(*args: str) -> str:
