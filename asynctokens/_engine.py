@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from asynctokens._event import Record, TokenEvent
-from asynctokens._stats import Aggregate
 from asynctokens.sinks import Sink
 
 #: How often the worker looks at a queue that holds less than a batch, and ...
@@ -61,7 +60,7 @@ class Writer(Protocol):
 
     def write_pending(self) -> int: ...
 
-    def update_stats(self) -> Aggregate: ...
+    def update_stats(self) -> None: ...
 
     def forget_own(self) -> None: ...
 

@@ -104,10 +104,6 @@ class Snapshot:
             out.merge(agg if day_set is None else agg.filtered(days=day_set))
         return out
 
-    @property
-    def agg(self) -> Aggregate:
-        return self.aggregate()
-
     def summary(self) -> dict[str, Any]:
         """Totals and rows per model, api, day and host over every month, from the rows."""
         merged: dict[str, dict[str, list[int]]] = {d: {} for d in _DIMENSIONS}

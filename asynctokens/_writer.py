@@ -321,12 +321,11 @@ class BatchWriter:
         """
         self._own = {}
 
-    def update_stats(self) -> Aggregate:
-        """Merge what was written into ``token_stats.json``; OSError keeps it for next time."""
+    def update_stats(self) -> None:
+        """Merge what was written into the stats files; OSError keeps it for next time."""
         _files.ensure_dir(self.log_dir, self.dir_mode)
-        snap = _statsfile.update(self.log_dir, self._own, self.file_mode)
+        _statsfile.update(self.log_dir, self._own, self.file_mode)
         self._own = {}
-        return snap.agg
 
     def debug(self, message: str) -> None:
         """Add a line to ``token_debug.log``, keeping it for later if the disk refuses.

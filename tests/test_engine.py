@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from asynctokens._engine import BUSY_POLL_S, POLL_S, RETRY_MIN_S, Engine, FlushMarker
-from asynctokens._stats import Aggregate
 
 
 class Clock:
@@ -51,11 +50,10 @@ class FakeWriter:
         self.stats_dirty = True
         return done
 
-    def update_stats(self) -> Aggregate:
+    def update_stats(self) -> None:
         if self.fail_stats:
             raise OSError(21, "Is a directory")
         self.stats_dirty = False
-        return Aggregate()
 
     def forget_own(self) -> None:
         self.stats_dirty = False
