@@ -75,6 +75,8 @@ class Snapshot:
         self.invalid = invalid or {}
         self._months: dict[str, Aggregate] = {}
         self.dirty: set[str] = set()
+        #: Built from offset 0 (no usable stats): month files of vanished days are removed.
+        self.rebuilt = False
 
     def month(self, month: str) -> Aggregate:
         """The cells of ``YYYY-MM`` (hours), read from its file the first time."""
@@ -104,20 +106,33 @@ class Snapshot:
             out.merge(agg if day_set is None else agg.filtered(days=day_set))
         return out
 
-    def summary(self) -> dict[str, Any]:
-        """Totals and rows per model, api, day and host over every month, from the rows."""
+    def month_rows(self, month: str) -> dict[str, dict[str, list[int]]]:
+        """The month's counters per model, api, day and host: from its cells when they were
+        read (they may have changed), else as the index has them."""
+        if month in self._months:
+            return _month_rows(self._months[month])
+        return self.rows[month]
+
+    def month_invalid(self, month: str) -> dict[str, int]:
+        """The month's bad lines per day."""
+        return self._months[month].invalid if month in self._months else self.invalid[month]
+
+    def summary(
+        self, rows: Mapping[str, dict[str, dict[str, list[int]]]] | None = None
+    ) -> dict[str, Any]:
+        """Totals and rows per model, api, day and host over every month, from the month
+        rows (``rows``: those already computed, by month)."""
         merged: dict[str, dict[str, list[int]]] = {d: {} for d in _DIMENSIONS}
         invalid: dict[str, int] = {}
         for month in self.months():
-            rows = _month_rows(self.month(month)) if month in self._months else self.rows[month]
-            for dim, by_name in rows.items():
+            month_rows = rows[month] if rows is not None else self.month_rows(month)
+            for dim, by_name in month_rows.items():
                 acc = merged[dim]
                 for name, counts in by_name.items():
                     cell = acc.setdefault(name, [0] * len(counts))
                     for i, v in enumerate(counts):
                         cell[i] += v
-            bad = self._months[month].invalid if month in self._months else self.invalid[month]
-            invalid.update(bad)
+            invalid.update(self.month_invalid(month))
         totals = [0] * 7
         for counts in merged["api"].values():
             for i, v in enumerate(counts):
@@ -232,17 +247,18 @@ def catch_up(
     """
     own = own or {}
     present = {path.name: (day, path) for day, path in daily_files(log_dir)}
+    sizes: dict[str, int] = {}
     for name, offset in snap.offsets.items():
         if name not in present:
             return False
         with contextlib.suppress(FileNotFoundError):
-            if present[name][1].stat().st_size < offset:
+            sizes[name] = present[name][1].stat().st_size
+            if sizes[name] < offset:
                 return False
     try:
         for name, (day, path) in present.items():
             pos = snap.offsets.get(name, 0)
-            size = path.stat().st_size if name in snap.offsets else None
-            if pos == size and not own.get(name):
+            if pos == sizes.get(name) and not own.get(name):
                 continue  # nothing new: the month need not be read
             agg = snap.changed(day[:7])
             for r in sorted(own.get(name, ()), key=lambda r: r.start):
@@ -277,7 +293,7 @@ def current(
         snap = Snapshot(log_dir)
         found.clear()
         catch_up(log_dir, snap, own, found)
-        snap.rebuilt = True  # type: ignore[attr-defined]
+        snap.rebuilt = True
     if unfinished is not None:
         unfinished.extend(found)
     return snap
@@ -292,7 +308,7 @@ def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snaps
                 log_dir / stats_month_file(month), encode_month(snap, month), mode
             )
         _files.replace_atomically(log_dir / STATS_FILE, encode(snap), mode)
-        if getattr(snap, "rebuilt", False):  # month files of days no longer there
+        if snap.rebuilt:  # month files of days no longer there
             keep = {stats_month_file(m) for m in snap.months()}
             for path in stats_month_files(log_dir):
                 if path.name not in keep:
@@ -315,18 +331,14 @@ def encode_month(snap: Snapshot, month: str) -> bytes:
 def encode(snap: Snapshot) -> bytes:
     doc: dict[str, Any] = {"format_version": STATS_VERSION, "prompt_bands": PROMPT_BANDS}
     doc["updated_at"] = _dt.datetime.now(_dt.UTC).isoformat()
-    doc.update(snap.summary())
+    rows = {month: snap.month_rows(month) for month in snap.months()}  # once per update
+    doc.update(snap.summary(rows))
     months: dict[str, Any] = {}
-    for month in snap.months():
-        if month in snap.dirty:
-            agg = snap.month(month)
-            rows, invalid = _month_rows(agg), agg.invalid
-        else:
-            rows, invalid = snap.rows[month], snap.invalid[month]
+    for month, month_rows in rows.items():
         months[month] = {
             "file": stats_month_file(month),
-            "rows": rows,
-            "invalid_lines_by_day": dict(sorted(invalid.items())),
+            "rows": month_rows,
+            "invalid_lines_by_day": dict(sorted(snap.month_invalid(month).items())),
         }
     doc["months"] = months
     doc["files"] = dict(sorted(snap.offsets.items()))
