@@ -202,10 +202,6 @@ def event_values(obj: Any) -> EventValues | None:
     return None
 
 
-#: Why a file's last bytes are no line yet: under the file's lock a writer has always
-#: finished its append, so this is a write a crash cut short. It is not counted as a bad line
-#: until a writer ends it with a newline (docs/FORMAT.md), on the stats path and scans alike.
-UNFINISHED: Final = "unfinished last line (a write cut short)"
 Judged = tuple[dict[str, Any], EventValues, _dt.datetime]
 _fromisoformat: Final = _dt.datetime.fromisoformat
 

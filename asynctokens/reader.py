@@ -172,7 +172,8 @@ def time_range(since: DateLike = None, until: DateLike = None, tz: _dt.tzinfo = 
 
 
 def open_log_dir(log_dir: LogDirs) -> Path:
-    """The first directory a spec names, checked (see :func:`open_log_dirs`)."""
+    """The first directory a spec names, checked (see :func:`open_log_dirs`); kept for
+    callers of the one-directory API."""
     return resolve_log_dirs(log_dir)[0]
 
 
@@ -361,20 +362,23 @@ def aggregate(
 
 
 class _Hours:
-    """UTC hour text -> (its day in ``tz``, whether it lies whole in the range and in one
-    day of ``tz``), computed once per hour."""
+    """UTC hour text -> None when the hour lies outside the range, else (its day in ``tz``,
+    whether it lies whole in the range and in one day of ``tz``); once per hour."""
 
     def __init__(self, tz: _dt.tzinfo, rng: TimeRange) -> None:
         self.tz, self.rng = tz, rng
-        self.cache: dict[str, tuple[str, bool]] = {}
+        self.cache: dict[str, tuple[str, bool] | None] = {}
 
-    def __call__(self, hour: str) -> tuple[str, bool]:
-        found = self.cache.get(hour)
-        if found is None:
-            start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
-            end = start + _dt.timedelta(hours=1)
-            inside = (self.rng.start is None or start >= self.rng.start) and (
-                self.rng.end is None or end <= self.rng.end
+    def __call__(self, hour: str) -> tuple[str, bool] | None:
+        if hour in self.cache:
+            return self.cache[hour]
+        start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
+        end = start + _dt.timedelta(hours=1)
+        rng = self.rng
+        found: tuple[str, bool] | None = None
+        if (rng.start is None or end > rng.start) and (rng.end is None or start < rng.end):
+            inside = (rng.start is None or start >= rng.start) and (
+                rng.end is None or end <= rng.end
             )
             try:
                 first = start.astimezone(self.tz)
@@ -382,14 +386,8 @@ class _Hours:
                 found = (first.date().isoformat(), inside and first.date() == last.date())
             except OverflowError:  # year 1 or 9999 seen from across the edge
                 found = (hour[:10], inside)
-            self.cache[hour] = found
+        self.cache[hour] = found
         return found
-
-    def outside(self, hour: str) -> bool:
-        start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
-        return (
-            self.rng.start is not None and start + _dt.timedelta(hours=1) <= self.rng.start
-        ) or (self.rng.end is not None and start >= self.rng.end)
 
 
 def _from_stats(
@@ -423,10 +421,10 @@ def _from_stats(
         counts_bad = rng.holds_day(plan.day)
         for path in plan.files:
             for key, counts in cells[path.parent].get(plan.day, ()):
-                hour = key[0]
-                if hours.outside(hour):
-                    continue
-                local, clean = hours(hour)
+                placed = hours(key[0])
+                if placed is None:
+                    continue  # outside the range
+                local, clean = placed
                 if not clean:
                     return None  # an hour cut in two: only the lines can tell
                 cell = agg.cell(local, key[1], key[2], key[3], key[4], key[5])
@@ -443,13 +441,6 @@ def _from_stats(
         add(local, *values, utc)
     report.add(found)
     return agg
-
-
-def _utc_day(ts: str) -> str:
-    instant = _dt.datetime.fromisoformat(ts)
-    if instant.tzinfo is None:
-        return instant.date().isoformat()
-    return instant.astimezone(UTC).date().isoformat()
 
 
 class _Days:
