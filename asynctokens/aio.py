@@ -128,6 +128,7 @@ def _complete_lines(
     followed: _Followed, data: bytes, path: Path, report: ReadReport
 ) -> list[dict[str, Any]]:
     data = followed.pending + data if followed.pending else data
+    pos = followed.offset - len(data)  # where ``data`` begins in the file
     cut = data.rfind(b"\n") + 1
     followed.pending = data[cut:]
     events = []
@@ -139,7 +140,8 @@ def _complete_lines(
         if isinstance(judged, tuple):
             events.append(judged[0])
         elif judged is not None:
-            report.bad(path, f"byte {followed.offset}", judged)
+            report.bad(path, f"byte {pos}", judged)
+        pos += len(line) + 1
     return events
 
 

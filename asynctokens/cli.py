@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as _dt
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -265,7 +266,6 @@ def _sql(args: argparse.Namespace) -> int:
 def _live(args: argparse.Namespace) -> int:
     """``asynctokens live``: a rich Live view fed by ``aio.follow`` over each directory."""
     import asyncio
-    import datetime as _dt
 
     from asynctokens import reader
     from asynctokens._errors import LogDirError
@@ -282,11 +282,11 @@ def _live(args: argparse.Namespace) -> int:
         dirs = [resolve_log_dir(args.log_dir[0] if args.log_dir else None)]
     source = ", ".join(str(d) for d in dirs)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C leaves, as q does
-        asyncio.run(_live_loop(dirs, source, tz, prices, _dt))
+        asyncio.run(_live_loop(dirs, source, tz, prices))
     return 0
 
 
-async def _live_loop(dirs: list[Path], source: str, tz: Any, prices: PriceBook, _dt: Any) -> None:
+async def _live_loop(dirs: list[Path], source: str, tz: Any, prices: PriceBook) -> None:
     import asyncio
 
     from rich.live import Live
@@ -418,8 +418,6 @@ _MENU = (
 
 def _prices(args: argparse.Namespace) -> int:
     """``asynctokens prices MODEL...``: exit 1 when a model has no price anywhere."""
-    import datetime as _dt
-
     day = _dt.datetime.now(_dt.UTC).date()
     if args.date:
         try:

@@ -134,3 +134,19 @@ async def test_reports_run_off_the_loop(fixture_dir: Path) -> None:
     assert len((await aio.arecent(query, 2))["events"]) == 2
     with pytest.raises(ValueError, match="poll_s must be > 0"):
         await anext(aio.follow(fixture_dir, poll_s=0))
+
+
+async def test_a_bad_line_is_reported_at_its_own_byte(tmp_path: Path) -> None:
+    tracker = TokenTracker(tmp_path)
+    tracker.log(1, 1, ts=dt.datetime(2026, 11, 23, 10, tzinfo=dt.UTC))
+    assert await tracker.aclose()
+    path = tmp_path / "tokens_2026-11-23.jsonl"
+    first = path.stat().st_size
+    report = ReadReport()
+    follower = Collector(tmp_path, from_start=True, report=report)
+    await follower.wait(1)
+    with path.open("ab") as f:
+        f.write(b"garbage\n" + orjson.dumps({**read_lines(tmp_path)[0], "event_id": "x"}) + b"\n")
+    await follower.wait(2)
+    follower.stop()
+    assert report.samples == [f"{path.name} byte {first}: not a valid event line"]
