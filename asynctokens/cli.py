@@ -345,7 +345,7 @@ def _keys(loop: Any, quit_now: Any) -> Iterator[None]:
 
 def _where(query: summary.Query) -> str:
     """The query's range and filters as a DuckDB condition on the ``tokens`` view."""
-    from asynctokens import reader
+    from asynctokens import reader, sql
 
     rng = reader.time_range(query.since, query.until, query.tz)
     parts = []
@@ -356,7 +356,7 @@ def _where(query: summary.Query) -> str:
     for column, values in (("model", query.models), ("api_type", query.apis),
                            ("host", query.hosts)):  # fmt: skip
         if values:
-            quoted = ", ".join("'" + v.replace("'", "''") + "'" for v in values)
+            quoted = ", ".join(sql.literal(v) for v in values)
             parts.append(f"{column} IN ({quoted})")
     return " AND ".join(parts)
 

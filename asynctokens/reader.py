@@ -345,17 +345,16 @@ def aggregate(
     dirs = open_log_dirs(log_dir)
     rng = time_range(since, until, tz)
     report = report if report is not None else ReadReport()
+    _misnamed(dirs, report)
+    plans = _selected_days(dirs, rng)  # compares same-named files: once per report
     if bands == PROMPT_BANDS and rng.whole_utc_hours:
-        agg = _from_stats(dirs, rng, tz, report)
+        agg = _from_stats(dirs, plans, rng, tz, report)
         if agg is not None:
             return agg
     agg = Aggregate(bands)
     days_of = _Days(tz)
     add = agg.add
-    _misnamed(dirs, report)
-    for event, values, instant in _judged_plans(
-        _selected_days(dirs, rng), rng, report, newest_first=False
-    ):
+    for event, values, instant in _judged_plans(plans, rng, report, newest_first=False):
         local, utc = days_of(event["ts"], instant)
         add(local, *values, utc)
     return agg
@@ -391,14 +390,12 @@ class _Hours:
 
 
 def _from_stats(
-    dirs: list[Path], rng: TimeRange, tz: _dt.tzinfo, report: ReadReport
+    dirs: list[Path], plans: list[DayPlan], rng: TimeRange, tz: _dt.tzinfo, report: ReadReport
 ) -> Aggregate | None:
     """The range from each directory's stats (cells per UTC hour, caught up with what was
     appended since), by days of ``tz``; None when an hour with events is cut by the range or
     by a day of ``tz`` (a zone whose days begin inside an hour): the caller scans instead.
     A day whose files share events (see ``_dirs``) is scanned."""
-    _misnamed(dirs, report)
-    plans = _selected_days(dirs, rng)
     days = {plan.day for plan in plans}
     found = ReadReport()
     snaps: dict[Path, _statsfile.Snapshot] = {}

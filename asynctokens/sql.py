@@ -49,7 +49,8 @@ def _duckdb() -> Any:
     return duckdb
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
+    """``text`` as a SQL string literal (quotes doubled)."""
     return "'" + text.replace("'", "''") + "'"
 
 
@@ -61,8 +62,8 @@ def _read(files: list[Path]) -> str:
                 f"cannot query {str(f)!r} with DuckDB: its path holds a glob character"
                 " (* ? [); rename or link the directory"
             )
-    names = "[" + ", ".join(_literal(str(f)) for f in files) + "]"
-    columns = "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in COLUMNS.items()) + "}"
+    names = "[" + ", ".join(literal(str(f)) for f in files) + "]"
+    columns = "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in COLUMNS.items()) + "}"
     valid = " AND ".join(
         [*(f"{c} IS NOT NULL" for c in ("event_id", "ts", "api_type", "model", "success")),
          *(f"{c} BETWEEN 0 AND {_LIMIT - 1}" for c in _COUNTS),
@@ -107,15 +108,15 @@ def export_parquet(log_dir: LogDirs, path: str | os.PathLike[str], where: str = 
         try:
             con.execute(
                 f"COPY (SELECT * FROM tokens {f'WHERE {where}' if where else ''} ORDER BY ts)"
-                f" TO {_literal(target)} (FORMAT parquet)"
+                f" TO {literal(target)} (FORMAT parquet)"
             )
         finally:
             os.umask(old)
         Path(target).chmod(0o600)
-        rows = con.execute(f"SELECT count(*) FROM read_parquet({_literal(target)})").fetchone()
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({literal(target)})").fetchone()
         return int(rows[0]) if rows else 0
     finally:
         con.close()
 
 
-__all__ = ["COLUMNS", "connect", "export_parquet", "view_sql"]
+__all__ = ["COLUMNS", "connect", "export_parquet", "literal", "view_sql"]
