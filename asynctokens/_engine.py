@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
-from asynctokens._event import Record, TokenEvent
+from asynctokens._event import Record, event_of
 from asynctokens.sinks import Sink
 
 #: How often the worker looks at a queue that holds less than a batch, and ...
@@ -235,7 +235,7 @@ class Engine:
 
     def _export(self, records: list[Record]) -> None:
         """Hand written records to each sink; a failing sink costs only its own batch."""
-        events = [TokenEvent._make(r) for r in records]
+        events = [event_of(r) for r in records]
         for sink in self.sinks:
             self._call_sink(sink, "export", events)
 

@@ -44,9 +44,14 @@ class TokenEvent(NamedTuple):
     metadata_json: str | None
 
 
-#: Position of each value in a queued record tuple: TokenEvent's fields, stated once.
-RECORD_FIELDS: Final = TokenEvent._fields
-Record = tuple[
+#: Position of each value in a queued record: TokenEvent's fields, except that the record
+#: holds the caller's key string (a reference, only until the worker takes the record), which
+#: the worker cuts to ``api_key_suffix`` before anything is written or handed to a sink.
+RECORD_FIELDS: Final = (*TokenEvent._fields[:11], "api_key", *TokenEvent._fields[12:])
+#: A call with every optional argument at its default is queued as its first five values
+#: (``BareRecord``): the cheapest tuple for the caller; the worker supplies the rest.
+BARE_FIELDS: Final = RECORD_FIELDS[:5]
+FullRecord = tuple[
     int,
     int,
     int,
@@ -62,6 +67,10 @@ Record = tuple[
     "str | None",
     "str | None",
 ]
+BareRecord = tuple[int, int, int, str, str]
+Record = FullRecord | BareRecord
+#: The values a bare record leaves out, in RECORD_FIELDS order.
+BARE_REST: Final = (True, None, 0, 0, 0, None, None, None, None)
 
 #: Token counts at or above this are refused: no API call comes near it (2**40, about 10**12),
 #: and keeping sums far below 2**63 means the files and stats stay within JSON's int range.
@@ -156,15 +165,34 @@ def check_error_message(value: object) -> str | None:
     return text
 
 
-def key_suffix(api_key: object) -> str | None:
-    """The last 4 characters of a key, never more; None for keys too short to hide."""
-    if api_key is None:
-        return None
-    if type(api_key) is not str:
+def check_api_key(api_key: object) -> str | None:
+    """The key as a plain ``str`` for the record (never its text in the message)."""
+    if api_key is None or type(api_key) is str:
+        return api_key
+    if not isinstance(api_key, str):
         raise TypeError(f"api_key must be a str, got {type(api_key).__name__}")
-    if len(api_key) < MIN_KEY_CHARS_FOR_SUFFIX:
+    return str.__str__(api_key)
+
+
+def key_suffix(api_key: str | None) -> str | None:
+    """The last 4 characters of a key, never more; None for keys too short to hide.
+
+    Run on the worker, for every record, before the key could reach a file or a sink.
+    """
+    if api_key is None or len(api_key) < MIN_KEY_CHARS_FOR_SUFFIX:
         return None
     return api_key[-4:]
+
+
+def event_of(record: Record) -> TokenEvent:
+    """The event a sink gets for a record: the bare form filled in, the key cut."""
+    if len(record) == 5:  # a BareRecord
+        return TokenEvent._make((*record, *BARE_REST))
+    else:  # mypy narrows the union of tuple types only in an else branch
+        (ts, p, c, api, model, success, error, cached, cache_write, reasoning, latency, api_key,
+         request_id, metadata) = record  # fmt: skip
+    return TokenEvent(ts, p, c, api, model, success, error, cached, cache_write, reasoning,
+                      latency, key_suffix(api_key), request_id, metadata)  # fmt: skip
 
 
 def encode_metadata(metadata: object) -> str | None:
@@ -246,7 +274,7 @@ def build_record(
     request_id: object,
     metadata: object,
     ts: object,
-) -> Record:
+) -> FullRecord:
     """The record of one call with every argument checked; raises on the first bad one."""
     p, c, cached, cache_write, reasoning = check_counts(
         prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
@@ -263,7 +291,7 @@ def build_record(
         cache_write,
         reasoning,
         check_latency(latency_ms),
-        key_suffix(api_key),
+        check_api_key(api_key),
         check_optional_text("request_id", request_id),
         encode_metadata(metadata),
     )

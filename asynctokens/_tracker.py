@@ -57,11 +57,10 @@ from asynctokens.sinks import Sink
 
 _BLOCK_STEP_S: Final = 0.001
 #: ``x is _ZERO`` is true only for the int 0 (not False, 0.0 or a numpy zero): CPython keeps
-#: one 0 object. Where an implementation does not, the full type check below still runs.
+#: one 0 object. Where an implementation does not, the realistic call's checks still run.
 _ZERO: Final = 0
 _INF: Final = float("inf")
 _MAX_ERROR: Final = _event.MAX_ERROR_CHARS
-_MIN_KEY: Final = _event.MIN_KEY_CHARS_FOR_SUFFIX
 
 
 class TrackerState(enum.Enum):
@@ -218,63 +217,91 @@ class TokenTracker:
         to the dict are not logged and values JSON cannot hold raise ``TypeError`` here.
         ``ts`` (an aware datetime or epoch seconds) defaults to now.
         """
-        # The fast path: plain ints, str names, and the optional fields the realistic call
-        # passes (latency, request id, key, an error message) already in their final form;
-        # room in the queue. One expression and one append; anything else (metadata, ts, an
-        # int latency, a long message, a stopped worker or a full queue, signalled by
-        # _capacity == 0) goes through build_record and _enqueue, which explain or handle it.
-        # The record built here must equal what build_record builds for the same arguments
-        # (tests/test_fast_path.py compares the lines they make).
+        # The fast path: plain ints below 2**30, str names, and the optional fields the
+        # realistic call passes (latency, request id, key, an error message) already in their
+        # final form; room in the queue. Two shapes, each one test and one append: the bare
+        # call queues a 5-tuple (the worker knows the rest are defaults), any other a full
+        # record. Anything else (metadata, ts, an int latency, a long message, a count from
+        # 2**30 on, a stopped worker or a full queue, signalled by _capacity == 0) goes through
+        # build_record and _enqueue, which explain or handle it. What is queued must write
+        # the line build_record's record writes (tests/test_fast_path.py compares them, and
+        # fails if a call meant for this path leaves it).
+        #
+        # Why it reads as it does (CPython 3.11, docs/PERF.md): ``x.__class__ is int`` is
+        # cheaper than ``type(x) is int`` (no call); ``0 <= x < 1 << 30`` compares compact
+        # ints in one specialised step, where ``(a | b) >> 40`` ran two unspecialised
+        # operations; ``is None`` tests jump in one instruction, chains of ``is`` take five.
+        # The key is queued as given and cut to its last 4 characters on the worker: the
+        # slice and length test cost the caller more than all the other checks of the
+        # realistic call together. The key never reaches a file, a sink or a log whole.
         q = self._queue
         if (
-            int is type(prompt_tokens) is type(completion_tokens)
-            # both >= 0 and < 2**40 (_event.TOKENS_BITS) in one test: a negative int shifts
-            # to -1, a big one to > 0
-            and not (prompt_tokens | completion_tokens) >> 40
-            and (
-                # the bare call leaves the three parts at their default: the int 0 object
-                cached_tokens is cache_write_tokens is reasoning_tokens is _ZERO
-                or (
-                    int is type(cached_tokens) is type(cache_write_tokens) is type(reasoning_tokens)
-                    and not (cached_tokens | cache_write_tokens | reasoning_tokens) >> 40
-                    and cached_tokens + cache_write_tokens <= prompt_tokens
-                    and reasoning_tokens <= completion_tokens
-                )
-            )
-            and str is type(model) is type(api_type)
-            and (success is True or success is False)
+            prompt_tokens.__class__ is int
+            and completion_tokens.__class__ is int
+            and api_type.__class__ is str
+            and model.__class__ is str
+            and 0 <= prompt_tokens < 1 << 30
+            and 0 <= completion_tokens < 1 << 30
             and metadata is None
             and ts is None
-            # a float in [0, inf): NaN fails both comparisons
-            and (latency_ms is None or (type(latency_ms) is float and 0.0 <= latency_ms < _INF))
-            and (request_id is None or type(request_id) is str)
-            and (api_key is None or type(api_key) is str)
-            and (
-                error_message is None
-                or (type(error_message) is str and len(error_message) <= _MAX_ERROR)
-            )
             and len(q) < self._capacity
         ):
-            q.append(
-                (
-                    time_ns(),
-                    prompt_tokens,
-                    completion_tokens,
-                    api_type,
-                    model,
-                    success,
-                    error_message,
-                    cached_tokens,
-                    cache_write_tokens,
-                    reasoning_tokens,
-                    latency_ms,
-                    # _event.key_suffix: the last 4 characters of keys long enough to hide
-                    None if api_key is None or len(api_key) < _MIN_KEY else api_key[-4:],
-                    request_id,
-                    None,
+            if (
+                # the bare call leaves every other argument at its default (the int 0
+                # object for the parts: CPython keeps one)
+                cached_tokens is _ZERO
+                and cache_write_tokens is _ZERO
+                and reasoning_tokens is _ZERO
+                and latency_ms is None
+                and request_id is None
+                and api_key is None
+                and error_message is None
+                and success is True
+            ):
+                q.append((time_ns(), prompt_tokens, completion_tokens, api_type, model))
+                return
+            if (
+                cached_tokens.__class__ is int
+                and cache_write_tokens.__class__ is int
+                and reasoning_tokens.__class__ is int
+                # the parts are >= 0 and at most their wholes, so below 2**30 too
+                and cached_tokens >= 0
+                and cache_write_tokens >= 0
+                and reasoning_tokens >= 0
+                and cached_tokens + cache_write_tokens <= prompt_tokens
+                and reasoning_tokens <= completion_tokens
+                and (success is True or success is False)
+                # a float in [0, inf): NaN fails both comparisons
+                and (
+                    latency_ms is None
+                    or (latency_ms.__class__ is float and 0.0 <= latency_ms < _INF)
                 )
-            )
-            return
+                and (request_id is None or request_id.__class__ is str)
+                and (api_key is None or api_key.__class__ is str)
+                and (
+                    error_message is None
+                    or (error_message.__class__ is str and len(error_message) <= _MAX_ERROR)
+                )
+            ):
+                q.append(
+                    (
+                        time_ns(),
+                        prompt_tokens,
+                        completion_tokens,
+                        api_type,
+                        model,
+                        success,
+                        error_message,
+                        cached_tokens,
+                        cache_write_tokens,
+                        reasoning_tokens,
+                        latency_ms,
+                        api_key,
+                        request_id,
+                        None,
+                    )
+                )
+                return
         record = _event.build_record(
             prompt_tokens,
             completion_tokens,

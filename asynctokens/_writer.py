@@ -17,7 +17,7 @@ from typing import Any, Final
 import orjson
 
 from asynctokens import _files, _statsfile
-from asynctokens._event import Record
+from asynctokens._event import Record, key_suffix
 from asynctokens._format import DEBUG_LOG_FILE, PROMPT_BANDS, daily_file_name, new_second_cache
 from asynctokens._stats import (
     CACHE_WRITE,
@@ -143,10 +143,16 @@ class BatchWriter:
         last_model: str | None = None
         api_q: str | None = None
         model_q: str | None = None
-        for (
-            ts, p, c, api, model, success, error, cached, cache_write, reasoning,
-            latency, suffix, request_id, meta,
-        ) in records:  # fmt: skip
+        for record in records:
+            if len(record) == 5:  # _event.BareRecord: every optional field at its default
+                ts, p, c, api, model = record
+                success, error, cached, cache_write, reasoning = True, None, 0, 0, 0
+                latency = api_key = request_id = meta = None
+            else:
+                (
+                    ts, p, c, api, model, success, error, cached, cache_write, reasoning,
+                    latency, api_key, request_id, meta,
+                ) = record  # fmt: skip
             off = ts - base
             if not 0 <= off < 1_000_000_000:
                 s = ts // 1_000_000_000
@@ -187,12 +193,15 @@ class BatchWriter:
             # them: a latency whose repr is not orjson's (exponent forms, below 1e-4 or from
             # 1e16 on), a string with a lone surrogate (the dict path repairs it)
             opt: tuple[str, str, str, str] | None = _NULLS
+            suffix = None
             if (
                 error is not None
                 or latency is not None
-                or suffix is not None
+                or api_key is not None
                 or request_id is not None
             ):
+                if api_key is not None:  # queued whole by the caller: its last 4 characters
+                    suffix = key_suffix(api_key)
                 opt = _optional_json(error, latency, suffix, request_id, quote)
             if api_q is not None and model_q is not None and meta is None and opt is not None:
                 err_j, lat_j, suf_j, rid_j = opt

@@ -67,6 +67,16 @@ def test_the_fast_path_is_taken_and_writes_what_the_checked_path_writes(
         assert [line["latency_ms"] for line in read_lines(log_dir)[1:]] == [812.5, 812.5]
 
 
+def test_a_count_from_2_30_on_is_written_by_the_checked_path(make_tracker: Any,
+        log_dir: Path, slow_calls: list[tuple[Any, ...]]) -> None:  # fmt: skip
+    tracker = make_tracker()
+    tracker.log(**BARE)  # starts the worker
+    tracker.log(**{**REALISTIC, "prompt_tokens": 2**30 + 5})
+    assert len(slow_calls) == 2
+    assert tracker.close() is True
+    assert [line["prompt_tokens"] for line in read_lines(log_dir)] == [120, 2**30 + 5]
+
+
 @pytest.mark.parametrize(
     "extra",
     [
@@ -79,6 +89,14 @@ def test_the_fast_path_is_taken_and_writes_what_the_checked_path_writes(
         {"metadata": {"job": 1}},
         {"ts": 1_700_000_000.0},
         {"cached_tokens": 121},  # more cached than prompt
+        {"reasoning_tokens": 31},  # more reasoning than output
+        {"cached_tokens": -1},
+        {"prompt_tokens": 2**30},  # the fast path takes compact ints; the checked one to 2**40
+        {"completion_tokens": -1},
+        {"prompt_tokens": True},
+        {"model": None},
+        {"success": 1},
+        {"latency_ms": float("inf")},
     ],
 )
 def test_arguments_not_in_final_form_take_the_checked_path(

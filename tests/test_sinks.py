@@ -80,9 +80,26 @@ def test_a_sink_without_the_methods_is_refused_up_front() -> None:
         TokenTracker(sinks=[object()])
 
 
-def test_token_event_fields_are_the_record_order() -> None:
-    assert TokenEvent._fields == RECORD_FIELDS
+def test_token_event_fields_are_the_record_order_with_the_key_cut() -> None:
+    assert RECORD_FIELDS == (*TokenEvent._fields[:11], "api_key", *TokenEvent._fields[12:])
     assert RECORD_FIELDS[:3] == ("ts_ns", "prompt_tokens", "completion_tokens")
+
+
+def test_sinks_get_the_key_suffix_and_the_bare_call_filled_in(tmp_path: Path) -> None:
+    """The caller queues the key whole and the bare call as 5 values: a sink sees neither."""
+    sink = InMemorySink()
+    tracker = TokenTracker(tmp_path, sinks=[sink])
+    tracker.log(3, 2, "openai", "gpt-4o", metadata={"first": 1})  # starts the worker
+    tracker.log(3, 2, "openai", "gpt-4o")
+    tracker.log(3, 2, "openai", "gpt-4o", latency_ms=5.5, api_key="sk-test-0000000000000000abcd")
+    tracker.log(3, 2, "openai", "gpt-4o", api_key="short-key")
+    assert tracker.close() is True
+    bare, keyed, short = [e._replace(ts_ns=0) for e in sink.events][1:]
+    assert bare == TokenEvent(0, 3, 2, "openai", "gpt-4o", True, None, 0, 0, 0, None, None, None,
+                              None)  # fmt: skip
+    assert keyed == TokenEvent(0, 3, 2, "openai", "gpt-4o", True, None, 0, 0, 0, 5.5, "abcd",
+                               None, None)  # fmt: skip
+    assert short.api_key_suffix is None
 
 
 async def test_sinks_work_with_a_task_worker(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from asynctokens._event import build_record
+from asynctokens._event import build_record, key_suffix
 from asynctokens._writer import BatchWriter
 from tests.conftest import read_lines
 
@@ -57,7 +57,7 @@ def test_the_line_template_writes_what_orjson_writes_for_the_dict_byte_for_byte(
             "total_tokens": record[1] + record[2], "cached_tokens": record[7],
             "cache_write_tokens": record[8], "reasoning_tokens": record[9],
             "success": record[5], "error_message": record[6], "latency_ms": record[10],
-            "api_key_suffix": record[11], "request_id": record[12], "metadata": {},
+            "api_key_suffix": key_suffix(record[11]), "request_id": record[12], "metadata": {},
             "pid": written["pid"],
         }  # fmt: skip
         assert line == orjson.dumps(expected, option=orjson.OPT_APPEND_NEWLINE)
@@ -84,3 +84,22 @@ def test_realistic_records_take_the_template_not_the_dict_path(
     writer.add_batch([realistic, failed, with_metadata])
     assert len(dict_path) == 1  # only the record with metadata
     assert writer.write_pending() == 3
+
+
+def test_a_bare_record_writes_the_line_of_the_full_record_with_defaults(tmp_path: Path) -> None:
+    """The bare call queues 5 values; its line is the checked path's, field for field."""
+    full = build_record(120, 30, "openai", "gpt-4o", True, None, 0, 0, 0, None, None, None, None,
+                        1_767_225_600.5)  # fmt: skip
+    bare = full[:5]
+    assert len(bare) == 5
+    writer = BatchWriter(tmp_path, file_mode=0o600, dir_mode=0o700, host="h1")
+    writer.add_batch([full, bare])
+    assert writer.write_pending() == 2
+    (path,) = tmp_path.glob("tokens_*.jsonl")
+    first, second = path.read_bytes().splitlines()
+    # the same bytes but for the event id's counter
+    assert first.replace(b'-0"', b'-N"') == second.replace(b'-1"', b'-N"')
+    assert first.endswith(b'"total_tokens":150,"cached_tokens":0,"cache_write_tokens":0,'
+                          b'"reasoning_tokens":0,"success":true,"error_message":null,'
+                          b'"latency_ms":null,"api_key_suffix":null,"request_id":null,'
+                          b'"metadata":{},"pid":' + str(writer.pid).encode() + b',"host":"h1"}')  # fmt: skip
