@@ -228,9 +228,10 @@ class TokenTracker:
         # fails if a call meant for this path leaves it).
         #
         # Why it reads as it does (CPython 3.11, docs/PERF.md): ``x.__class__ is int`` is
-        # cheaper than ``type(x) is int`` (no call); ``0 <= x < 1 << 30`` compares compact
-        # ints in one specialised step, where ``(a | b) >> 40`` ran two unspecialised
-        # operations; ``is None`` tests jump in one instruction, chains of ``is`` take five.
+        # cheaper than ``type(x) is int`` (no call); ``x < 1 << 30`` compares compact ints
+        # and jumps in one specialised step, where ``(a | b) >> 40`` ran two unspecialised
+        # operations and a chained ``0 <= x < y`` needs stack shuffles; ``is None`` tests
+        # jump in one instruction, chains of ``is`` take five.
         # The key is queued as given and cut to its last 4 characters on the worker: the
         # slice and length test cost the caller more than all the other checks of the
         # realistic call together. The key never reaches a file, a sink or a log whole.
@@ -240,8 +241,10 @@ class TokenTracker:
             and completion_tokens.__class__ is int
             and api_type.__class__ is str
             and model.__class__ is str
-            and 0 <= prompt_tokens < 1 << 30
-            and 0 <= completion_tokens < 1 << 30
+            and prompt_tokens >= 0
+            and completion_tokens >= 0
+            and prompt_tokens < 1 << 30
+            and completion_tokens < 1 << 30
             and metadata is None
             and ts is None
             and len(q) < self._capacity
