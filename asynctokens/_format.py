@@ -19,9 +19,10 @@ import orjson
 
 FORMAT_VERSION: Final = 1
 #: Version of token_stats.json's layout. 2 added the prompt band to each cell, 3 the bad
-#: lines per day, 4 the host to each cell, 5 cells per UTC hour in one file per month; stats
-#: of another version are rebuilt from the lines, which is how they migrate.
-STATS_VERSION: Final = 5
+#: lines per day, 4 the host to each cell, 5 cells per UTC hour in one file per month, 6 the
+#: bytes of each daily file that hold each hour's lines; stats of another version are rebuilt
+#: from the lines, which is how they migrate.
+STATS_VERSION: Final = 6
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
 #: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``
 #: fields). Stats cells are split by how many of these a request's prompt exceeds, so a
@@ -240,3 +241,12 @@ def judge_line(line: bytes, day: str) -> Judged | str | None:
     if utc_day != day:
         return f"ts {ts[:40]!r} is not in the file's UTC day"
     return obj, values, instant
+
+
+def utc_hour(judged: Judged) -> str:
+    """The UTC hour (``YYYY-MM-DDTHH``) of a valid line: the stats' cell and span key."""
+    ts: str = judged[0]["ts"]
+    if ts.endswith("+00:00") and ts[10:11] == "T":  # as writers write it
+        return ts[:13]
+    # another offset, or naive (UTC): the judgement made it an aware instant
+    return judged[2].astimezone(_dt.UTC).strftime("%Y-%m-%dT%H")

@@ -12,6 +12,12 @@ them, all under one lock file. So the totals equal the sums over the lines even 
 processes writing, after a crash (a dead process's lines are folded by the next updater),
 and after a torn line (counted as invalid once it is ended by a ``\\n``).
 
+Each month file also keeps, per daily file and UTC hour, the bytes ``[start, end)`` that
+hold every line of that hour (``spans``): a report whose days begin inside an hour (Asia/Kolkata,
++5:30) or whose range ends inside one reads just those bytes, and takes the other hours from
+the cells. Lines are appended in time order, so a span is a few batches long; a line with an
+old ``ts`` (a backfill) only widens its hour's span.
+
 A writer passes the ranges it appended itself, with their folds, so in the common
 one-process case nothing is read back. A missing, corrupt or stale index or month file (a
 daily file shrank or vanished), or one of another version, is rebuilt from offset 0: that is
@@ -38,19 +44,26 @@ from asynctokens._format import (
     judge_line,
     stats_month_file,
     stats_month_files,
+    utc_hour,
 )
 from asynctokens._lines import ForwardBlocks
 from asynctokens._stats import Aggregate, row
 
 _DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
 
+#: Per daily file name, per UTC hour (``YYYY-MM-DDTHH``): ``[start, end)``, the bytes that
+#: hold every line of the hour in that file.
+Spans = dict[str, dict[str, list[int]]]
+
 
 class OwnRange(NamedTuple):
-    """Bytes ``[start, end)`` of one daily file that this process appended, and their fold."""
+    """Bytes ``[start, end)`` of one daily file that this process appended, their fold, and
+    where each UTC hour's lines lie in them (``[start, end)`` counted from ``start``)."""
 
     start: int
     end: int
     agg: Aggregate
+    hours: Mapping[str, list[int]]
 
 
 class _Stale(Exception):
@@ -74,6 +87,7 @@ class Snapshot:
         #: Per month: bad lines per day.
         self.invalid = invalid or {}
         self._months: dict[str, Aggregate] = {}
+        self._spans: dict[str, Spans] = {}
         self.dirty: set[str] = set()
         #: Built from offset 0 (no usable stats): month files of vanished days are removed.
         self.rebuilt = False
@@ -82,9 +96,16 @@ class Snapshot:
         """The cells of ``YYYY-MM`` (hours), read from its file the first time."""
         agg = self._months.get(month)
         if agg is None:
-            agg = _read_month(self.log_dir, month) if month in self.rows else Aggregate()
-            self._months[month] = agg
+            agg, spans = (
+                _read_month(self.log_dir, month) if month in self.rows else (Aggregate(), {})
+            )
+            self._months[month], self._spans[month] = agg, spans
         return agg
+
+    def spans(self, month: str) -> Spans:
+        """Where each hour's lines lie in the month's daily files (see the module docstring)."""
+        self.month(month)
+        return self._spans[month]
 
     def changed(self, month: str) -> Aggregate:
         """The month's cells, to be changed: written back by the next :func:`save`."""
@@ -157,19 +178,41 @@ def _month_rows(agg: Aggregate) -> dict[str, dict[str, list[int]]]:
     return rows
 
 
-def _read_month(log_dir: Path, month: str) -> Aggregate:
+def _read_month(log_dir: Path, month: str) -> tuple[Aggregate, Spans]:
     try:
         obj = orjson.loads((log_dir / stats_month_file(month)).read_bytes())
         if obj.get("format_version") != STATS_VERSION or obj.get("month") != month:
             raise _Stale(month)
         agg = Aggregate.from_cells_json(obj["cells"], obj["invalid_lines_by_day"])
+        spans = obj["spans"]
     except (OSError, orjson.JSONDecodeError, ValueError, KeyError, AttributeError) as exc:
         raise _Stale(month) from exc
-    if any(not k[0].startswith(month) for k in agg.cells) or any(
-        not d.startswith(month) for d in agg.invalid
+    if (
+        any(not k[0].startswith(month) for k in agg.cells)
+        or any(not d.startswith(month) for d in agg.invalid)
+        or not _valid_spans(spans, month)
     ):
         raise _Stale(month)
-    return agg
+    return agg, spans
+
+
+def _valid_spans(spans: Any, month: str) -> bool:
+    """A hand-edited or truncated ``spans`` must not send a report to the wrong bytes."""
+    if not isinstance(spans, dict):
+        return False
+    for by_hour in spans.values():
+        if not isinstance(by_hour, dict):
+            return False
+        for hour, span in by_hour.items():
+            if (
+                not hour.startswith(month)
+                or type(span) is not list
+                or len(span) != 2
+                or not all(type(v) is int for v in span)
+                or not 0 <= span[0] < span[1]
+            ):
+                return False
+    return True
 
 
 def load(log_dir: Path) -> Snapshot | None:
@@ -202,28 +245,60 @@ def load(log_dir: Path) -> Snapshot | None:
     return Snapshot(log_dir, offsets, rows, invalid)
 
 
-def fold_lines(agg: Aggregate, block: bytes, day: str) -> None:
-    """Fold the complete lines of ``block`` (it ends with ``\\\\n``) into hourly cells."""
+def fold_lines(
+    agg: Aggregate, block: bytes, day: str, spans: dict[str, list[int]] | None = None, at: int = 0
+) -> None:
+    """Fold the complete lines of ``block`` (it ends with ``\\n``) into hourly cells.
+
+    With ``spans`` (the file's, by hour), each valid line widens its hour's span; ``at`` is
+    the block's offset in the file.
+    """
     judge, add = judge_line, agg.add
     lines = block.split(b"\n")
     lines.pop()
     bad = 0
+    pos = at
     for line in lines:
         judged = judge(line, day)
+        end = pos + len(line) + 1
         if isinstance(judged, tuple):
-            ts = judged[0]["ts"]
-            if ts.endswith("+00:00") and ts[10:11] == "T":  # as writers write it
-                hour = ts[:13]
-            else:  # another offset, or naive (UTC): the judgement made it an aware instant
-                hour = judged[2].astimezone(_dt.UTC).strftime("%Y-%m-%dT%H")
+            hour = utc_hour(judged)
             add(hour, *judged[1], day)
+            if spans is not None:
+                span = spans.get(hour)
+                if span is None:
+                    spans[hour] = [pos, end]
+                else:
+                    if pos < span[0]:
+                        span[0] = pos
+                    if end > span[1]:
+                        span[1] = end
         elif judged is not None:
             bad += 1
+        pos = end
     if bad:
         agg.add_invalid(day, bad)
 
 
-def _fold_file(agg: Aggregate, path: Path, day: str, start: int, stop: int | None) -> ForwardBlocks:
+def _widen(spans: dict[str, list[int]], own: OwnRange) -> None:
+    """Each hour of ``own`` has lines within its range, placed in the file."""
+    for hour, (first, last) in own.hours.items():
+        start, end = own.start + first, own.start + last
+        span = spans.get(hour)
+        if span is None:
+            spans[hour] = [start, end]
+        else:
+            span[0], span[1] = min(span[0], start), max(span[1], end)
+
+
+def _fold_file(
+    agg: Aggregate,
+    path: Path,
+    day: str,
+    start: int,
+    stop: int | None,
+    spans: dict[str, list[int]] | None = None,
+) -> ForwardBlocks:
     """Fold complete lines of ``path`` from ``start`` up to ``stop`` (None: end of file).
 
     The result's ``end`` is the offset after the last line folded; an unfinished tail is
@@ -231,7 +306,7 @@ def _fold_file(agg: Aggregate, path: Path, day: str, start: int, stop: int | Non
     """
     blocks = ForwardBlocks(path, start, stop)
     for block in blocks:
-        fold_lines(agg, block, day)
+        fold_lines(agg, block, day, spans, blocks.end - len(block))
     return blocks
 
 
@@ -261,18 +336,20 @@ def catch_up(
             if pos == sizes.get(name) and not own.get(name):
                 continue  # nothing new: the month need not be read
             agg = snap.changed(day[:7])
+            spans = snap.spans(day[:7]).setdefault(name, {})
             for r in sorted(own.get(name, ()), key=lambda r: r.start):
                 if r.end <= pos:
                     continue  # another process's update already folded these lines of ours
                 if r.start >= pos:
-                    pos = _fold_file(agg, path, day, pos, r.start).end
+                    pos = _fold_file(agg, path, day, pos, r.start, spans).end
                     if pos != r.start:
                         return False  # the file is not what we appended to: rebuild
                     agg.merge(r.agg)
+                    _widen(spans, r)
                     pos = r.end
                 else:  # partly folded by someone who read while we wrote
-                    pos = _fold_file(agg, path, day, pos, r.end).end
-            rest = _fold_file(agg, path, day, pos, None)
+                    pos = _fold_file(agg, path, day, pos, r.end, spans).end
+            rest = _fold_file(agg, path, day, pos, None, spans)
             snap.offsets[name] = rest.end
             if rest.unfinished and unfinished is not None:
                 unfinished.append(name)
@@ -324,6 +401,11 @@ def encode_month(snap: Snapshot, month: str) -> bytes:
         "month": month,
         "invalid_lines_by_day": dict(sorted(agg.invalid.items())),
         "cells": agg.cells_json(),
+        "spans": {
+            name: dict(sorted(by_hour.items()))
+            for name, by_hour in sorted(snap.spans(month).items())
+            if by_hour
+        },
     }
     return orjson.dumps(doc)
 

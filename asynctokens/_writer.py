@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from bisect import bisect_left
 from collections import deque
 from pathlib import Path
 from typing import Any, Final
@@ -69,14 +70,40 @@ def _optional_json(
 class _Chunk:
     """The encoded lines of one day from one batch, waiting to be appended."""
 
-    __slots__ = ("agg", "count", "data", "day", "parts")
+    __slots__ = ("agg", "count", "data", "day", "hours", "marks", "parts")
 
     def __init__(self, day: str) -> None:
         self.day = day
         self.parts: list[str] = []  # lines while the batch is encoded, then joined into data
+        #: (index into parts, UTC hour): from that part on, the lines are of that hour
+        self.marks: list[tuple[int, str]] = []
         self.data = b""
         self.agg = Aggregate()
         self.count = 0
+        #: UTC hour -> [start, end): the bytes of data that hold its lines (the stats' spans)
+        self.hours: dict[str, list[int]] = {}
+
+    def seal(self) -> None:
+        """Join the lines into bytes and say where each hour's lines lie in them."""
+        parts, marks = self.parts, self.marks
+        self.data = "".join(parts).encode()
+        if len({hour for _, hour in marks}) == 1:  # the usual chunk: one hour
+            self.hours = {marks[0][1]: [0, len(self.data)]}
+        else:  # a backfill or an hour's turn: byte offsets at the marks
+            bounds = [index for index, _ in marks[1:]] + [len(parts)]
+            pos = i = 0
+            for (_, hour), bound in zip(marks, bounds, strict=True):
+                start = pos
+                for part in parts[i:bound]:
+                    pos += len(part) if part.isascii() else len(part.encode())
+                i = bound
+                if pos > start:
+                    span = self.hours.get(hour)
+                    if span is None:
+                        self.hours[hour] = [start, pos]
+                    else:
+                        span[0], span[1] = min(span[0], start), max(span[1], pos)
+        self.parts, self.marks = [], []
 
 
 class BatchWriter:
@@ -137,18 +164,29 @@ class BatchWriter:
         host = self.host or ""
         base, sec_dot, day, hour = -(10**18), "", "", ""
         parts: list[str] = []
+        parts_append = parts.append
+        marks: list[tuple[int, str]] = []
+        long_cells: dict[int, list[int]] = {}
         agg = Aggregate()
         cell: list[int] = []
         last_api: str | None = None
         last_model: str | None = None
         api_q: str | None = None
         model_q: str | None = None
+        # what follows the last varying field: the same on every line of this writer
+        tail = f'"metadata":{{}},"pid":{pid}{host_tail}}}\n'
+        bare_tail = (
+            '"cached_tokens":0,"cache_write_tokens":0,"reasoning_tokens":0,"success":true,'
+            '"error_message":null,"latency_ms":null,"api_key_suffix":null,"request_id":null,' + tail
+        )
         for record in records:
             if len(record) == 5:  # _event.BareRecord: every optional field at its default
+                bare = True
                 ts, p, c, api, model = record
                 success, error, cached, cache_write, reasoning = True, None, 0, 0, 0
                 latency = api_key = request_id = meta = None
             else:
+                bare = False
                 (
                     ts, p, c, api, model, success, error, cached, cache_write, reasoning,
                     latency, api_key, request_id, meta,
@@ -167,6 +205,7 @@ class BatchWriter:
                     continue
                 base, off = s * 1_000_000_000, ts - s * 1_000_000_000
                 sec_dot = sec_text + "."
+                turned = sec_text[:13] != hour or new_day != day
                 if sec_text[:13] != hour:  # cells are per UTC hour: look the cell up again
                     hour, last_api = sec_text[:13], None
                 if new_day != day:
@@ -174,21 +213,40 @@ class BatchWriter:
                     chunk = chunks.get(day)
                     if chunk is None:
                         chunk = chunks[day] = _Chunk(day)
-                    parts, agg, last_api = chunk.parts, chunk.agg, None
+                    parts, agg, marks, last_api = chunk.parts, chunk.agg, chunk.marks, None
+                    parts_append = parts.append
+                if turned:  # where this hour's lines begin in the chunk
+                    marks.append((len(parts), hour))
             if api is not last_api or model is not last_model:
                 last_api, last_model = api, model
                 api_q, model_q = quote(api), quote(model)  # None if not valid Unicode
                 # no cell under a name JSON cannot hold: such events are repaired below
                 valid = api_q is not None and model_q is not None
                 cell = agg.cell(hour, api, model, 0, day, host) if valid else [0] * 7
+                long_cells = {}  # band -> cell, for these names in this hour
             # zero-padded microseconds without a format spec: measurably cheaper
             iso = f"{sec_dot}{str(1_000_000 + off // 1000)[1:]}+00:00"
-            # the cached cell is band 0; a long prompt finds its own (see _stats)
-            target = (
-                cell
-                if p <= _FIRST_BAND or not valid
-                else agg.cell(hour, api, model, band_of(p), day, host)
-            )
+            # the cached cell is band 0; a long prompt finds its band's (see _stats), cached too
+            if p <= _FIRST_BAND or not valid:
+                target = cell
+            else:
+                band = bisect_left(PROMPT_BANDS, p)  # _stats.band_of, without the call
+                found = long_cells.get(band)
+                if found is None:
+                    found = long_cells[band] = agg.cell(hour, api, model, band, day, host)
+                target = found
+            if bare and valid:
+                parts_append(
+                    f'{{"event_id":"{prefix}{n}","ts":"{iso}","api_type":{api_q},'
+                    f'"model":{model_q},"prompt_tokens":{p},"completion_tokens":{c},'
+                    f'"total_tokens":{p + c},{bare_tail}'
+                )
+                n += 1
+                target[REQUESTS] += 1
+                target[SUCCESSES] += 1
+                target[PROMPT] += p
+                target[COMPLETION] += c
+                continue
             # the optional fields as JSON text, or None where only the dict path can write
             # them: a latency whose repr is not orjson's (exponent forms, below 1e-4 or from
             # 1e16 on), a string with a lone surrogate (the dict path repairs it)
@@ -205,14 +263,17 @@ class BatchWriter:
                 opt = _optional_json(error, latency, suffix, request_id, quote)
             if api_q is not None and model_q is not None and meta is None and opt is not None:
                 err_j, lat_j, suf_j, rid_j = opt
-                parts.append(
+                # two appends of two f-strings: an f-string of more than 30 parts compiles
+                # to a list and a str.join call per line, measurably slower
+                parts_append(
                     f'{{"event_id":"{prefix}{n}","ts":"{iso}","api_type":{api_q},'
                     f'"model":{model_q},"prompt_tokens":{p},"completion_tokens":{c},'
                     f'"total_tokens":{p + c},"cached_tokens":{cached},'
                     f'"cache_write_tokens":{cache_write},"reasoning_tokens":{reasoning},'
+                )
+                parts_append(
                     f'"success":{"true" if success else "false"},"error_message":{err_j},'
-                    f'"latency_ms":{lat_j},"api_key_suffix":{suf_j},"request_id":{rid_j},'
-                    f'"metadata":{{}},"pid":{pid}{host_tail}}}\n'
+                    f'"latency_ms":{lat_j},"api_key_suffix":{suf_j},"request_id":{rid_j},{tail}'
                 )
             else:
                 event: dict[str, Any] = {
@@ -240,7 +301,7 @@ class BatchWriter:
                 if line is None:
                     n += 1  # the id stays used: ids are unique, not gap-free
                     continue
-                parts.append(line)
+                parts_append(line)
                 if event["api_type"] is not api or event["model"] is not model:
                     target = agg.cell(  # repaired names
                         hour, event["api_type"], event["model"], band_of(p), day, host
@@ -263,8 +324,7 @@ class BatchWriter:
             for key in [k for k, v in cells.items() if not v[REQUESTS]]:
                 del cells[key]
             chunk.count = chunk.agg.requests()
-            chunk.data = "".join(chunk.parts).encode()
-            chunk.parts = []
+            chunk.seal()
             self._pending.append(chunk)
             self._pending_count += chunk.count
 
@@ -313,7 +373,9 @@ class BatchWriter:
             )
             self._pending.popleft()
             self._pending_count -= chunk.count
-            self._own.setdefault(name, []).append(_statsfile.OwnRange(start, end, chunk.agg))
+            self._own.setdefault(name, []).append(
+                _statsfile.OwnRange(start, end, chunk.agg, chunk.hours)
+            )
             self.totals.merge(chunk.agg)
             done += chunk.count
             if repaired:

@@ -25,6 +25,7 @@ from asynctokens._format import (
     day_of_file,
     judge_line,
     misnamed_files,
+    utc_hour,
 )
 from asynctokens._lines import BackwardLines, ForwardBlocks
 from asynctokens._stats import Aggregate, CellKey
@@ -90,18 +91,6 @@ class TimeRange:
         line exactly once, and whole UTC days count exactly their own.
         """
         return self.contains(_dt.datetime.fromisoformat(utc_day).replace(tzinfo=UTC))
-
-    @property
-    def whole_utc_hours(self) -> bool:
-        """True when both ends fall on a whole UTC hour, so hourly cells decide membership."""
-        return all(
-            t is None
-            or (
-                t.utcoffset() is not None
-                and t.astimezone(UTC).time().replace(hour=0) == _dt.time(0)
-            )
-            for t in (self.start, self.end)
-        )
 
     @property
     def whole_utc_days(self) -> bool:
@@ -335,19 +324,20 @@ def aggregate(
 ) -> Aggregate:
     """Counters per (day in ``tz``, api_type, model, prompt band, UTC day, host) over the range.
 
-    With the stats' prompt bands, a range whose ends fall on whole UTC hours and a zone whose
-    offset is a whole number of hours there (UTC, Europe/Lisbon, America/New_York, ...), this
-    comes from the stats (cells per UTC hour, caught up with what was appended since they
-    were written), without scanning. Otherwise (Asia/Kolkata, +5:30, and other zones whose
-    days begin inside a UTC hour; an instant inside an hour) the files of the range are
-    scanned, each event's day is taken in ``tz`` and its prompt is banded by ``bands``.
+    With the stats' prompt bands this comes from the stats: cells per UTC hour (caught up
+    with what was appended since they were written), so a day of any whole-hour zone (UTC,
+    Europe/Lisbon, America/New_York, ...) is a sum of cells. An hour cut in two, by a zone
+    whose days begin inside an hour (Asia/Kolkata, +5:30; Asia/Kathmandu, +5:45) or by an
+    end of the range inside it, is read from the bytes the stats say hold its lines, and
+    only those. With other ``bands`` the files of the range are scanned, each event's day
+    taken in ``tz`` and its prompt banded by ``bands``.
     """
     dirs = open_log_dirs(log_dir)
     rng = time_range(since, until, tz)
     report = report if report is not None else ReadReport()
     _misnamed(dirs, report)
     plans = _selected_days(dirs, rng)  # compares same-named files: once per report
-    if bands == PROMPT_BANDS and rng.whole_utc_hours:
+    if bands == PROMPT_BANDS:
         agg = _from_stats(dirs, plans, rng, tz, report)
         if agg is not None:
             return agg
@@ -393,9 +383,10 @@ def _from_stats(
     dirs: list[Path], plans: list[DayPlan], rng: TimeRange, tz: _dt.tzinfo, report: ReadReport
 ) -> Aggregate | None:
     """The range from each directory's stats (cells per UTC hour, caught up with what was
-    appended since), by days of ``tz``; None when an hour with events is cut by the range or
-    by a day of ``tz`` (a zone whose days begin inside an hour): the caller scans instead.
-    A day whose files share events (see ``_dirs``) is scanned."""
+    appended since), by days of ``tz``. An hour cut by the range or by a day of ``tz`` is
+    read from its span (the bytes of its file that hold its lines); None, for the caller
+    to scan, only if the stats have no span for an hour with events. A day whose files
+    share events (see ``_dirs``) is scanned."""
     days = {plan.day for plan in plans}
     found = ReadReport()
     snaps: dict[Path, _statsfile.Snapshot] = {}
@@ -410,6 +401,7 @@ def _from_stats(
     hours = _Hours(tz, rng)
     agg = Aggregate()
     shared = []
+    cut: dict[tuple[Path, str], list[int]] = {}  # (file, hour) -> its span, to be read
     for plan in plans:
         if plan.dedup:
             shared.append(plan)
@@ -417,13 +409,18 @@ def _from_stats(
         found.files_read += len(plan.files)
         counts_bad = rng.holds_day(plan.day)
         for path in plan.files:
+            spans = snaps[path.parent].spans(plan.day[:7]).get(path.name, {})
             for key, counts in cells[path.parent].get(plan.day, ()):
                 placed = hours(key[0])
                 if placed is None:
                     continue  # outside the range
                 local, clean = placed
-                if not clean:
-                    return None  # an hour cut in two: only the lines can tell
+                if not clean:  # an hour cut in two: its lines tell
+                    span = spans.get(key[0])
+                    if span is None:
+                        return None  # no span for cells with events: stats of a bug
+                    cut[path, key[0]] = span
+                    continue
                 cell = agg.cell(local, key[1], key[2], key[3], key[4], key[5])
                 for i, v in enumerate(counts):
                     cell[i] += v
@@ -433,11 +430,39 @@ def _from_stats(
     found.bad_lines += agg.invalid_lines
     days_of = _Days(tz)
     add = agg.add
+    for (path, hour), (start, end) in sorted(cut.items()):
+        for event, values, instant in _span_lines(path, hour, start, end, found):
+            if rng.contains(instant):
+                local, utc = days_of(event["ts"], instant)
+                add(local, *values, utc)
     for event, values, instant in _judged_plans(shared, rng, found, newest_first=False):
         local, utc = days_of(event["ts"], instant)
         add(local, *values, utc)
     report.add(found)
     return agg
+
+
+def _span_lines(
+    path: Path, hour: str, start: int, end: int, report: ReadReport
+) -> Iterator[Judged]:
+    """The valid lines of UTC ``hour`` in ``path[start:end)``, the span the stats keep for it.
+
+    Other lines in the span (of other hours, bad ones) are counted by the cells and the
+    stats' bad lines per day, not here.
+    """
+    day = hour[:10]
+    judge = judge_line
+    try:
+        for block in ForwardBlocks(path, start, end):
+            lines = block.split(b"\n")
+            lines.pop()
+            report.lines_read += len(lines)
+            for line in lines:
+                judged = judge(line, day)
+                if isinstance(judged, tuple) and utc_hour(judged) == hour:
+                    yield judged
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
 
 
 class _Days:

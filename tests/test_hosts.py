@@ -157,35 +157,72 @@ def test_stats_of_the_previous_layout_are_rebuilt_with_hosts_and_hours(
     tracker.log(1, 1, ts=START)
     assert tracker.close()
     index = orjson.loads(stats_path.read_bytes())
-    assert (index["format_version"], index["total_requests"]) == (5, 151)
+    assert (index["format_version"], index["total_requests"]) == (6, 151)
     assert sorted(index["months"]) == ["2026-03", "2026-04"][: len(index["months"])]
     month = orjson.loads((fleet[0] / "token_stats_2026-03.json").read_bytes())
     assert month["cells"][0][0] == "2026-03-28T20"  # cells per UTC hour
 
 
-@pytest.mark.parametrize(("zone", "from_stats"), [
-    ("UTC", True), ("Europe/Lisbon", True), ("America/New_York", True),
-    ("Asia/Kolkata", False), ("Asia/Kathmandu", False),
+@pytest.mark.parametrize(("zone", "cut_hour"), [
+    ("UTC", None), ("Europe/Lisbon", None), ("America/New_York", None),
+    ("Asia/Kolkata", 18), ("Asia/Kathmandu", 18), ("Australia/Eucla", 15),
 ])  # fmt: skip
-def test_whole_hour_zones_are_answered_from_the_hourly_stats_exactly(
-    fleet: list[Path], zone: str, from_stats: bool
+def test_every_zone_is_answered_from_the_hourly_stats_exactly(
+    fleet: list[Path], zone: str, cut_hour: int | None
 ) -> None:
     """Cells per UTC hour: a day of a whole-hour zone (across Lisbon's DST change too) is a
-    sum of cells, read no line; a zone whose days begin inside an hour with events scans."""
+    sum of cells and reads no line; a zone whose days begin inside an hour (+5:30, +5:45,
+    +8:45) reads the lines of that hour alone, from the bytes the stats keep for it."""
     tz = reader.get_timezone(zone)
+    lines = read_lines(fleet[0]) + read_lines(fleet[1])
+    in_cut_hour = sum(1 for line in lines if int(line["ts"][11:13]) == cut_hour)
     report = reader.ReadReport()
     days = reader.aggregate(fleet, tz=tz, report=report).by("day")
     expected: dict[str, int] = {}
-    for line in read_lines(fleet[0]) + read_lines(fleet[1]):
+    for line in lines:
         day = dt.datetime.fromisoformat(line["ts"]).astimezone(ZoneInfo(zone)).date().isoformat()
         expected[day] = expected.get(day, 0) + 1
     assert {d: r["total_requests"] for d, r in days.items()} == expected
-    assert (report.lines_read == 0) is from_stats
+    assert report.lines_read == in_cut_hour
+    assert (in_cut_hour > 0) is (cut_hour is not None)
     one_day = reader.ReadReport()
     day = sorted(expected)[1]
     agg = reader.aggregate(fleet, day, day, tz=tz, report=one_day)
     assert agg.totals()["total_requests"] == expected[day]
-    assert (one_day.lines_read == 0) is from_stats
+    assert one_day.lines_read <= in_cut_hour
+
+
+def test_a_range_ending_inside_an_hour_reads_that_hour_alone(fleet: list[Path]) -> None:
+    since = START + dt.timedelta(hours=5, minutes=20)
+    until = START + dt.timedelta(hours=30, minutes=40)
+    lines = read_lines(fleet[0]) + read_lines(fleet[1])
+    inside = [e for e in lines if since <= dt.datetime.fromisoformat(e["ts"]) < until]
+    edge_hours = {since.strftime("%Y-%m-%dT%H"), until.strftime("%Y-%m-%dT%H")}
+    in_edges = sum(1 for e in lines if e["ts"][:13] in edge_hours)
+    report = reader.ReadReport()
+    agg = reader.aggregate(fleet, since, until, report=report)
+    assert agg.totals()["total_requests"] == len(inside) == 179
+    assert agg.totals()["total_prompt_tokens"] == sum(e["prompt_tokens"] for e in inside)
+    assert report.lines_read == in_edges == 14
+
+
+def test_a_backfilled_line_widens_its_hour_and_is_counted_once(tmp_path: Path) -> None:
+    """Lines need not be in time order: an event logged late with an earlier ts is still
+    found by the half-hour zone's read of its hour, and counted in its own day."""
+    tracker = TokenTracker(tmp_path, host="h")
+    for minutes in (0, 20, 40, 65, 100, 140):
+        tracker.log(100, 1, "openai", "gpt-4o", ts=START + dt.timedelta(hours=-3, minutes=minutes))
+    for prompt, minute in ((7, 45), (9, 5)):  # logged late, out of time order
+        tracker.log(prompt, 1, "openai", "gpt-4o", ts=START.replace(hour=18, minute=minute))
+    assert tracker.close()
+    tz = reader.get_timezone("Asia/Kolkata")  # its 29 March begins at 18:30 UTC
+    report = reader.ReadReport()
+    days = reader.aggregate(tmp_path, tz=tz, report=report).by("day")
+    assert {d: (r["total_requests"], r["total_prompt_tokens"]) for d, r in days.items()} == {
+        "2026-03-28": (5, 409),  # 17:00, 17:20, 17:40, 18:05 UTC, and the late 18:05
+        "2026-03-29": (3, 207),  # 18:40, 19:20 and the late 18:45
+    }
+    assert 0 < report.lines_read <= 8  # hour 18's span, not a scan of the directory
 
 
 def test_stats_are_split_by_month_and_an_update_rewrites_only_the_month_it_touched(

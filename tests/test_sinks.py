@@ -81,7 +81,7 @@ def test_a_sink_without_the_methods_is_refused_up_front() -> None:
 
 
 def test_token_event_fields_are_the_record_order_with_the_key_cut() -> None:
-    assert RECORD_FIELDS == (*TokenEvent._fields[:11], "api_key", *TokenEvent._fields[12:])
+    assert (*TokenEvent._fields[:11], "api_key", *TokenEvent._fields[12:]) == RECORD_FIELDS
     assert RECORD_FIELDS[:3] == ("ts_ns", "prompt_tokens", "completion_tokens")
 
 

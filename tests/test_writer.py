@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from asynctokens._event import build_record, key_suffix
 from asynctokens._writer import BatchWriter
 from tests.conftest import read_lines
@@ -28,8 +30,6 @@ def test_the_line_template_writes_what_orjson_writes_for_the_dict_byte_for_byte(
     tmp_path: Path,
 ) -> None:
     import random
-
-    import orjson
 
     rng = random.Random(7)
     latencies = [None, 0.0, 1e-4, 5.0, 812.5, 0.1, 1e16 * 0.999, 1e-5, 1e16, 2.5e17]
@@ -99,7 +99,33 @@ def test_a_bare_record_writes_the_line_of_the_full_record_with_defaults(tmp_path
     first, second = path.read_bytes().splitlines()
     # the same bytes but for the event id's counter
     assert first.replace(b'-0"', b'-N"') == second.replace(b'-1"', b'-N"')
+    pid = str(writer.pid).encode()
     assert first.endswith(b'"total_tokens":150,"cached_tokens":0,"cache_write_tokens":0,'
                           b'"reasoning_tokens":0,"success":true,"error_message":null,'
                           b'"latency_ms":null,"api_key_suffix":null,"request_id":null,'
-                          b'"metadata":{},"pid":' + str(writer.pid).encode() + b',"host":"h1"}')  # fmt: skip
+                          b'"metadata":{},"pid":' + pid + b',"host":"h1"}')  # fmt: skip
+
+
+def call_at(ts: float, model: str) -> Any:
+    return build_record(5, 1, "openai", model, True, None, 0, 0, 0, None, None, None, None, ts)
+
+
+def test_the_writer_says_which_bytes_hold_each_hours_lines(tmp_path: Path) -> None:
+    """The stats' spans from the writer's own appends: exact byte ranges, non-ASCII too."""
+    at = 1_767_261_600.0  # 2026-01-01T10:00:00Z
+    hours = [0, 0, 1, 1, 0, 2]  # an hour's turn, a late line of hour 10, then hour 12
+    models = ["gpt-4o", "modèle-é"]
+    records = [call_at(at + 3600 * h + i, models[i % 2]) for i, h in enumerate(hours)]
+    writer = BatchWriter(tmp_path, file_mode=0o600, dir_mode=0o700)
+    writer.add_batch(records)
+    assert writer.write_pending() == 6
+    writer.update_stats()  # from what it appended: nothing is read back
+    month = orjson.loads((tmp_path / "token_stats_2026-01.json").read_bytes())
+    data = (tmp_path / "tokens_2026-01-01.jsonl").read_bytes()
+    ends = [i + 1 for i, b in enumerate(data) if b == ord("\n")]
+    starts = [0, *ends[:-1]]
+    assert month["spans"]["tokens_2026-01-01.jsonl"] == {
+        "2026-01-01T10": [starts[0], ends[4]],  # lines 0, 1 and the late line 4
+        "2026-01-01T11": [starts[2], ends[3]],
+        "2026-01-01T12": [starts[5], ends[5]],
+    }
