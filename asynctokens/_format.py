@@ -20,8 +20,8 @@ import orjson
 FORMAT_VERSION: Final = 1
 #: Version of token_stats.json's layout. 2 added the prompt band to each cell, 3 the bad
 #: lines per day, 4 the host to each cell, 5 cells per UTC hour in one file per month, 6 the
-#: bytes of each daily file that hold each hour's lines; stats of another version are rebuilt
-#: from the lines, which is how they migrate.
+#: cells of a month as columns and the bytes of each daily file that hold each hour's lines;
+#: stats of another version are rebuilt from the lines, which is how they migrate.
 STATS_VERSION: Final = 6
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
 #: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``

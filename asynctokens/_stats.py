@@ -221,44 +221,6 @@ class Aggregate:
         return out
 
     # -- persistence ---------------------------------------------------------------------
-    def cells_json(self) -> list[list[Any]]:
-        """``[hour, api_type, model, band, host, *counters]`` per cell, for an aggregate of
-        UTC hours (``YYYY-MM-DDTHH``) whose price day is the hour's day."""
-        out: list[list[Any]] = []
-        for key, counts in sorted(self.cells.items()):
-            if key[4] != key[0][:10] or len(key[0]) != 13:
-                raise ValueError("only an aggregate of UTC hours is stored")
-            out.append([*key[:4], key[5], *counts])
-        return out
-
-    @classmethod
-    def from_cells_json(
-        cls, rows: Any, invalid: Any = None, bands: tuple[int, ...] = PROMPT_BANDS
-    ) -> Aggregate:
-        """Rebuild from ``cells_json()`` output and the bad lines per day; ValueError when
-        they are not that shape."""
-        agg = cls(bands)
-        invalid = {} if invalid is None else invalid
-        if not isinstance(rows, list):
-            raise ValueError("cells must be a list")
-        if not isinstance(invalid, dict) or not all(
-            type(k) is str and type(v) is int and v > 0 for k, v in invalid.items()
-        ):
-            raise ValueError("bad lines per day must map days to counts")
-        for row in rows:
-            if (
-                not isinstance(row, list)
-                or len(row) != 5 + _WIDTH
-                or not all(type(x) is str for x in (*row[:3], row[4]))
-                or not all(type(x) is int and x >= 0 for x in (row[3], *row[5:]))
-                or row[3] > len(bands)
-                or len(row[0]) != 13
-                or row[0][10] != "T"
-            ):
-                raise ValueError(f"bad cell {row!r}")
-            agg.cells[(row[0], row[1], row[2], row[3], row[0][:10], row[4])] = row[5:]
-        agg.invalid = dict(invalid)
-        return agg
 
 
 def _sum(rows: Iterable[list[int]]) -> list[int]:

@@ -12,6 +12,12 @@ them, all under one lock file. So the totals equal the sums over the lines even 
 processes writing, after a crash (a dead process's lines are folded by the next updater),
 and after a torn line (counted as invalid once it is ended by a ``\\n``).
 
+A month file keeps its cells as columns: per (provider, model, band, host), the first hour
+index with events (``(day - 1) * 24 + hour``) and seven lists of counters, one value per
+hour from there on. A report over a year then sums slices of lists, month by month, instead
+of building a dict entry per hour and name (10M events over 20 models and 4 hosts are about
+1.4M hourly cells).
+
 Each month file also keeps, per daily file and UTC hour, the bytes ``[start, end)`` that
 hold every line of that hour (``spans``): a report whose days begin inside an hour (Asia/Kolkata,
 +5:30) or whose range ends inside one reads just those bytes, and takes the other hours from
@@ -26,9 +32,10 @@ how the stats migrate.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import datetime as _dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -49,6 +56,9 @@ from asynctokens._format import (
 from asynctokens._lines import ForwardBlocks
 from asynctokens._stats import Aggregate, row
 
+#: Counters per cell, in ``_stats`` order (REQUESTS first).
+_COUNTERS = 7
+
 _DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
 
 #: Per daily file name, per UTC hour (``YYYY-MM-DDTHH``): ``[start, end)``, the bytes that
@@ -66,7 +76,7 @@ class OwnRange(NamedTuple):
     hours: Mapping[str, list[int]]
 
 
-class _Stale(Exception):
+class StaleStats(Exception):
     """A month file the index names is missing, corrupt or of another layout: rebuild."""
 
 
@@ -96,16 +106,90 @@ class Snapshot:
         """The cells of ``YYYY-MM`` (hours), read from its file the first time."""
         agg = self._months.get(month)
         if agg is None:
-            agg, spans = (
-                _read_month(self.log_dir, month) if month in self.rows else (Aggregate(), {})
-            )
-            self._months[month], self._spans[month] = agg, spans
+            doc = self._doc(month)
+            agg = Aggregate() if doc is None else _aggregate_of(doc, month)
+            self._months[month] = agg
         return agg
 
     def spans(self, month: str) -> Spans:
         """Where each hour's lines lie in the month's daily files (see the module docstring)."""
-        self.month(month)
-        return self._spans[month]
+        if month not in self._spans:
+            self._doc(month)
+        return self._spans.setdefault(month, {})
+
+    def _doc(self, month: str) -> dict[str, Any] | None:
+        """The month file, checked (not kept: a year of them is large); None if it has none."""
+        if month not in self.rows:
+            return None
+        doc = _read_month(self.log_dir, month)
+        self._spans.setdefault(month, doc["spans"])
+        return doc
+
+    def add_hours(
+        self,
+        month: str,
+        place: Callable[[str], tuple[str, bool] | None],
+        days: set[str],
+        agg: Aggregate,
+    ) -> set[str]:
+        """Add the month's cells of UTC ``days`` into ``agg`` under the day ``place`` gives
+        each hour (None: not in the report); return the hours with events that ``place``
+        says are cut in two (their lines decide), which are not added.
+
+        From the columns of the file, summing slices, unless the month was caught up or
+        changed in memory: then from its hourly cells.
+        """
+        cut: set[str] = set()
+        if month in self._months or month not in self.rows:
+            for key, counts in self.month(month).cells.items():
+                if key[4] not in days:
+                    continue
+                placed = place(key[0])
+                if placed is None:
+                    continue
+                if not placed[1]:
+                    cut.add(key[0])
+                    continue
+                cell = agg.cell(placed[0], key[1], key[2], key[3], key[4], key[5])
+                for i, v in enumerate(counts):
+                    cell[i] += v
+            return cut
+        doc = self._doc(month)
+        assert doc is not None
+        # runs of hours with the same (day in the report, UTC day), and the cut hours
+        runs: list[list[Any]] = []
+        cut_at: list[int] = []
+        last: list[Any] | None = None
+        for i in range(_hours_in(month)):
+            hour = _hour_text(month, i)
+            placed = place(hour) if hour[:10] in days else None
+            if placed is None or not placed[1]:
+                if placed is not None:
+                    cut_at.append(i)
+                last = None
+            elif last is not None and last[0] == placed[0] and last[1] == hour[:10]:
+                last[3] = i + 1
+            else:
+                last = [placed[0], hour[:10], i, i + 1]
+                runs.append(last)
+        for (api, model, band, host), (start, *cols) in zip(
+            doc["keys"], doc["columns"], strict=True
+        ):
+            end = start + len(cols[0])
+            for local, utc, a, b in runs:
+                lo, hi = max(a, start) - start, min(b, end) - start
+                if lo >= hi:
+                    continue
+                requests = sum(cols[0][lo:hi])
+                if requests:
+                    cell = agg.cell(local, api, model, band, utc, host)
+                    cell[0] += requests
+                    for m in range(1, _COUNTERS):
+                        cell[m] += sum(cols[m][lo:hi])
+            cut.update(
+                _hour_text(month, i) for i in cut_at if start <= i < end and cols[0][i - start]
+            )
+        return cut
 
     def changed(self, month: str) -> Aggregate:
         """The month's cells, to be changed: written back by the next :func:`save`."""
@@ -114,18 +198,6 @@ class Snapshot:
 
     def months(self) -> list[str]:
         return sorted(set(self.rows) | set(self._months))
-
-    def aggregate(self, days: Iterable[str] | None = None) -> Aggregate:
-        """Hourly cells of the given UTC days (None: all), with their bad lines."""
-        day_set = None if days is None else set(days)
-        wanted = self.months() if day_set is None else sorted({d[:7] for d in day_set})
-        out = Aggregate()
-        for month in wanted:
-            if month not in self.rows and month not in self._months:
-                continue
-            agg = self.month(month)
-            out.merge(agg if day_set is None else agg.filtered(days=day_set))
-        return out
 
     def month_rows(self, month: str) -> dict[str, dict[str, list[int]]]:
         """The month's counters per model, api, day and host: from its cells when they were
@@ -136,7 +208,9 @@ class Snapshot:
 
     def month_invalid(self, month: str) -> dict[str, int]:
         """The month's bad lines per day."""
-        return self._months[month].invalid if month in self._months else self.invalid[month]
+        if month in self._months:
+            return self._months[month].invalid
+        return self.invalid.get(month, {})
 
     def summary(
         self, rows: Mapping[str, dict[str, dict[str, list[int]]]] | None = None
@@ -178,22 +252,108 @@ def _month_rows(agg: Aggregate) -> dict[str, dict[str, list[int]]]:
     return rows
 
 
-def _read_month(log_dir: Path, month: str) -> tuple[Aggregate, Spans]:
+def _hours_in(month: str) -> int:
+    return calendar.monthrange(int(month[:4]), int(month[5:7]))[1] * 24
+
+
+def _hour_index(hour: str) -> int:
+    """``YYYY-MM-DDTHH`` -> its place in the month's columns."""
+    return (int(hour[8:10]) - 1) * 24 + int(hour[11:13])
+
+
+def _hour_text(month: str, index: int) -> str:
+    day, hour = divmod(index, 24)
+    return f"{month}-{day + 1:02d}T{hour:02d}"
+
+
+def _columns(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]]]:
+    """The hourly cells of a month as (keys, columns): see the module docstring."""
+    by_key: dict[tuple[str, str, int, str], dict[int, list[int]]] = {}
+    for (hour, api, model, band, price_day, host), counts in agg.cells.items():
+        if price_day != hour[:10] or len(hour) != 13:
+            raise ValueError("only an aggregate of UTC hours is stored")
+        by_key.setdefault((api, model, band, host), {})[_hour_index(hour)] = counts
+    keys: list[list[Any]] = []
+    columns: list[list[Any]] = []
+    for key in sorted(by_key):
+        hours = by_key[key]
+        start = min(hours)
+        cols = [[0] * (max(hours) + 1 - start) for _ in range(_COUNTERS)]
+        for i, counts in hours.items():
+            for m, v in enumerate(counts):
+                cols[m][i - start] = v
+        keys.append(list(key))
+        columns.append([start, *cols])
+    return keys, columns
+
+
+def _aggregate_of(doc: dict[str, Any], month: str) -> Aggregate:
+    """The hourly cells of a checked month file."""
+    agg = Aggregate()
+    for (api, model, band, host), (start, *cols) in zip(doc["keys"], doc["columns"], strict=True):
+        for j, requests in enumerate(cols[0]):
+            if requests:
+                hour = _hour_text(month, start + j)
+                agg.cells[(hour, api, model, band, hour[:10], host)] = [col[j] for col in cols]
+    agg.invalid = dict(doc["invalid_lines_by_day"])
+    return agg
+
+
+def _read_month(log_dir: Path, month: str) -> dict[str, Any]:
+    """The month file, checked in passes that run in C (a hand-edited or cut file is stale)."""
     try:
-        obj = orjson.loads((log_dir / stats_month_file(month)).read_bytes())
-        if obj.get("format_version") != STATS_VERSION or obj.get("month") != month:
-            raise _Stale(month)
-        agg = Aggregate.from_cells_json(obj["cells"], obj["invalid_lines_by_day"])
-        spans = obj["spans"]
-    except (OSError, orjson.JSONDecodeError, ValueError, KeyError, AttributeError) as exc:
-        raise _Stale(month) from exc
-    if (
-        any(not k[0].startswith(month) for k in agg.cells)
-        or any(not d.startswith(month) for d in agg.invalid)
-        or not _valid_spans(spans, month)
-    ):
-        raise _Stale(month)
-    return agg, spans
+        doc = orjson.loads((log_dir / stats_month_file(month)).read_bytes())
+        if (
+            type(doc) is not dict
+            or doc.get("format_version") != STATS_VERSION
+            or doc.get("month") != month
+            or not _valid_columns(doc["keys"], doc["columns"], _hours_in(month))
+            or not _valid_spans(doc["spans"], month)
+        ):
+            raise StaleStats(month)
+        invalid = doc["invalid_lines_by_day"]
+        if not isinstance(invalid, dict) or not all(
+            type(d) is str and d.startswith(month) and type(v) is int and v > 0
+            for d, v in invalid.items()
+        ):
+            raise StaleStats(month)
+    except (OSError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise StaleStats(month) from exc
+    return doc
+
+
+def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
+    """Each key (provider, model, band, host) with a start hour and seven equally long
+    lists of integer counts >= 0 within the month. Per list, ``min`` and ``sum`` run in
+    C (what is no number fails to compare; ``sum`` is an int only over integers): a year
+    of columns stays cheap to check."""
+    if type(keys) is not list or type(columns) is not list or len(keys) != len(columns):
+        return False
+    for key, col in zip(keys, columns, strict=True):
+        if (
+            type(key) is not list
+            or len(key) != 4
+            or not (type(key[0]) is type(key[1]) is type(key[3]) is str)
+            or type(key[2]) is not int
+            or not 0 <= key[2] <= len(PROMPT_BANDS)
+            or type(col) is not list
+            or len(col) != 1 + _COUNTERS
+            or type(col[0]) is not int
+            or col[0] < 0
+        ):
+            return False
+        n = len(col[1]) if type(col[1]) is list else 0
+        if n == 0 or col[0] + n > hours:
+            return False
+        for values in col[1:]:
+            if (
+                type(values) is not list
+                or len(values) != n
+                or min(values) < 0
+                or type(sum(values)) is not int
+            ):
+                return False
+    return True
 
 
 def _valid_spans(spans: Any, month: str) -> bool:
@@ -353,7 +513,7 @@ def catch_up(
             snap.offsets[name] = rest.end
             if rest.unfinished and unfinished is not None:
                 unfinished.append(name)
-    except _Stale:
+    except StaleStats:
         return False
     return True
 
@@ -396,11 +556,13 @@ def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snaps
 
 def encode_month(snap: Snapshot, month: str) -> bytes:
     agg = snap.month(month)
+    keys, columns = _columns(agg)
     doc = {
         "format_version": STATS_VERSION,
         "month": month,
         "invalid_lines_by_day": dict(sorted(agg.invalid.items())),
-        "cells": agg.cells_json(),
+        "keys": keys,
+        "columns": columns,
         "spans": {
             name: dict(sorted(by_hour.items()))
             for name, by_hour in sorted(snap.spans(month).items())

@@ -22,13 +22,14 @@ from asynctokens._errors import LogDirError
 from asynctokens._format import (
     PROMPT_BANDS,
     Judged,
+    daily_file_name,
     day_of_file,
     judge_line,
     misnamed_files,
     utc_hour,
 )
 from asynctokens._lines import BackwardLines, ForwardBlocks
-from asynctokens._stats import Aggregate, CellKey
+from asynctokens._stats import Aggregate
 
 UTC: Final = _dt.UTC
 _MAX_SAMPLES: Final = 10
@@ -390,18 +391,13 @@ def _from_stats(
     days = {plan.day for plan in plans}
     found = ReadReport()
     snaps: dict[Path, _statsfile.Snapshot] = {}
-    cells: dict[Path, dict[str, list[tuple[CellKey, list[int]]]]] = {}
     for d in dirs:
         unfinished: list[str] = []
-        snap = snaps[d] = _statsfile.current(d, unfinished=unfinished)
+        snaps[d] = _statsfile.current(d, unfinished=unfinished)
         found.unfinished.extend(n for n in unfinished if day_of_file(n) in days)
-        per_day = cells[d] = {}
-        for key, counts in snap.aggregate(days).cells.items():
-            per_day.setdefault(key[0][:10], []).append((key, counts))
-    hours = _Hours(tz, rng)
     agg = Aggregate()
     shared = []
-    cut: dict[tuple[Path, str], list[int]] = {}  # (file, hour) -> its span, to be read
+    from_stats: dict[Path, set[str]] = {d: set() for d in dirs}  # the UTC days of each
     for plan in plans:
         if plan.dedup:
             shared.append(plan)
@@ -409,28 +405,29 @@ def _from_stats(
         found.files_read += len(plan.files)
         counts_bad = rng.holds_day(plan.day)
         for path in plan.files:
-            spans = snaps[path.parent].spans(plan.day[:7]).get(path.name, {})
-            for key, counts in cells[path.parent].get(plan.day, ()):
-                placed = hours(key[0])
-                if placed is None:
-                    continue  # outside the range
-                local, clean = placed
-                if not clean:  # an hour cut in two: its lines tell
-                    span = spans.get(key[0])
-                    if span is None:
-                        return None  # no span for cells with events: stats of a bug
-                    cut[path, key[0]] = span
-                    continue
-                cell = agg.cell(local, key[1], key[2], key[3], key[4], key[5])
-                for i, v in enumerate(counts):
-                    cell[i] += v
-            bad = snaps[path.parent].month(plan.day[:7]).invalid.get(plan.day, 0)
+            from_stats[path.parent].add(plan.day)
+            bad = snaps[path.parent].month_invalid(plan.day[:7]).get(plan.day, 0)
             if bad and counts_bad:
                 agg.add_invalid(plan.day, bad)
+    hours = _Hours(tz, rng)
+    cut: list[tuple[Path, str, list[int]]] = []  # (file, hour, its span): lines to read
+    for d, utc_days in from_stats.items():
+        snap = snaps[d]
+        for month in sorted({day[:7] for day in utc_days}):
+            try:
+                cut_hours = snap.add_hours(month, hours, utc_days, agg)
+            except _statsfile.StaleStats:
+                return None  # a month file edited or cut: the lines decide (a writer rebuilds it)
+            for hour in sorted(cut_hours):
+                name = daily_file_name(hour[:10])
+                span = snap.spans(month).get(name, {}).get(hour)
+                if span is None:
+                    return None  # no span for an hour with events: stats of a bug
+                cut.append((d / name, hour, span))
     found.bad_lines += agg.invalid_lines
     days_of = _Days(tz)
     add = agg.add
-    for (path, hour), (start, end) in sorted(cut.items()):
+    for path, hour, (start, end) in cut:
         for event, values, instant in _span_lines(path, hour, start, end, found):
             if rng.contains(instant):
                 local, utc = days_of(event["ts"], instant)

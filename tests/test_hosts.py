@@ -160,7 +160,7 @@ def test_stats_of_the_previous_layout_are_rebuilt_with_hosts_and_hours(
     assert (index["format_version"], index["total_requests"]) == (6, 151)
     assert sorted(index["months"]) == ["2026-03", "2026-04"][: len(index["months"])]
     month = orjson.loads((fleet[0] / "token_stats_2026-03.json").read_bytes())
-    assert month["cells"][0][0] == "2026-03-28T20"  # cells per UTC hour
+    assert month["columns"][0][0] == 27 * 24 + 20  # from 2026-03-28T20, per UTC hour
 
 
 @pytest.mark.parametrize(("zone", "cut_hour"), [

@@ -80,12 +80,16 @@ def test_a_tiered_request_is_billed_whole_at_the_rate_of_its_side_of_the_thresho
     stats = orjson.loads((log_dir / "token_stats.json").read_bytes())
     assert stats["prompt_bands"] == list(PROMPT_BANDS)
     month = orjson.loads((log_dir / "token_stats_2026-11.json").read_bytes())
-    assert [c[:4] for c in month["cells"]] == [
-        ["2026-11-20T09", "gemini", "gemini-2.5-pro", 4],
-        ["2026-11-21T09", "gemini", "gemini-2.5-pro", 5],
-        ["2026-11-22T09", "gemini", "gemini-2.5-pro", 5],
-        ["2026-11-22T10", "gemini", "gemini-3-pro-preview", 5],
+    host = socket.gethostname()
+    assert month["keys"] == [  # (provider, model, prompt band, host), each with its columns
+        ["gemini", "gemini-2.5-pro", 4, host],
+        ["gemini", "gemini-2.5-pro", 5, host],
+        ["gemini", "gemini-3-pro-preview", 5, host],
     ]
+    # the first hour of each key's columns ((day - 1) * 24 + hour), and its requests per hour
+    assert [(c[0], c[1]) for c in month["columns"]] == [
+        (19 * 24 + 9, [1]), (20 * 24 + 9, [1] + [0] * 23 + [1]), (21 * 24 + 10, [1])
+    ]  # fmt: skip
     # each call priced on its own in the CSV agrees with the report
     assert csv_costs(log_dir) == [
         ("gemini-2.5-pro", "0.26000000"),
@@ -363,10 +367,9 @@ def test_a_stats_file_of_the_previous_layout_is_rebuilt(tmp_path: Path) -> None:
     assert stats["format_version"] == 6
     host = socket.gethostname()
     month = orjson.loads((log_dir / "token_stats_2026-11.json").read_bytes())
-    assert [c[:6] for c in month["cells"]] == [
-        ["2026-11-20T12", "gemini", "gemini-2.5-pro", 0, host, 1],
-        ["2026-11-20T12", "gemini", "gemini-2.5-pro", 5, host, 1],
-    ]
+    assert month["keys"] == [["gemini", "gemini-2.5-pro", 0, host],
+                             ["gemini", "gemini-2.5-pro", 5, host]]  # fmt: skip
+    assert [(c[0], c[1]) for c in month["columns"]] == [(19 * 24 + 12, [1]), (19 * 24 + 12, [1])]
     assert len(read_lines(log_dir)) == 2
 
 

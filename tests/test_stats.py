@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from asynctokens._stats import Aggregate
 
 
@@ -54,19 +52,11 @@ def test_breakdowns_and_filters() -> None:
     assert agg.filtered(models=["nope"]).totals()["total_requests"] == 0
 
 
-def test_cells_round_trip_and_bad_cells_are_refused() -> None:
+def test_hours_are_grouped_by_their_price_day_and_bad_lines_by_theirs() -> None:
     agg = Aggregate()  # the stats keep UTC hours, each priced on its own day
     agg.add("2026-11-20T10", "openai", "gpt-4o", True, 100, 10, 40, 0, 0, "h", "2026-11-20")
     agg.add("2026-11-21T23", "openai", "gpt-4o", True, 300, 0, 0, 0, 0, "", "2026-11-21")
     agg.add_invalid("2026-11-20", 3)
-    assert Aggregate.from_cells_json(agg.cells_json(), {"2026-11-20": 3}) == agg
     assert list(agg.by("day")) == ["2026-11-20", "2026-11-21"]
-    with pytest.raises(ValueError, match="only an aggregate of UTC hours"):
-        sample().cells_json()
     assert agg.filtered(days=["2026-11-21"]).invalid_lines == 0
-    with pytest.raises(ValueError, match="bad lines per day"):
-        Aggregate.from_cells_json(agg.cells_json(), {"2026-11-20": -3})
-    with pytest.raises(ValueError, match="bad cell"):
-        Aggregate.from_cells_json([["2026-11-20", "openai", "gpt-4o", -1, 0, 0, 0, 0, 0, 0]])
-    with pytest.raises(ValueError, match="cells must be a list"):
-        Aggregate.from_cells_json({"not": "a list"})
+    assert agg.filtered(days=["2026-11-20"]).invalid_lines == 3

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+import pytest
+
+from asynctokens import reader
 from tests.conftest import read_lines, read_stats
 
 EDITED = (
@@ -72,3 +77,51 @@ async def test_get_summary_on_an_event_loop_reads_no_file(make_tracker: Any, log
     )
     directory = await tracker.aget_summary()
     assert (directory["scope"], directory["total_requests"]) == ("directory", 2)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m["columns"][0][1].__setitem__(0, -5),  # a negative count
+        lambda m: m["columns"][0][2].__setitem__(0, "12"),  # text for a number
+        lambda m: m["columns"][0][3].__setitem__(0, 1.5),  # a fraction
+        lambda m: m["columns"][0].__setitem__(0, 30 * 24),  # past the month's last hour
+        lambda m: m["columns"][0][4].append(0),  # columns of unequal length
+        lambda m: m["keys"][0].pop(),  # a key without its host
+        lambda m: m.pop("columns"),
+        lambda m: m["spans"]["tokens_2026-11-20.jsonl"].__setitem__("2026-11-20T10", [9, 2]),
+    ],
+    ids=[
+        "negative",
+        "text",
+        "fraction",
+        "past-the-month",
+        "unequal",
+        "short-key",
+        "no-columns",
+        "bad-span",
+    ],
+)
+def test_a_hand_edited_month_file_is_rebuilt_not_believed(
+    log_dir: Path, edit: Any, make_tracker: Any
+) -> None:
+    """A month file is a cache: any edit its checks catch makes it stale, so reports come
+    from the lines (exact, no traceback) and the next writer's update rewrites it."""
+    at = dt.datetime(2026, 11, 20, 10, 30, tzinfo=dt.UTC)
+    tmp_path = log_dir
+    tracker = make_tracker()
+    tracker.log(100, 10, "openai", "gpt-4o", ts=at)
+    tracker.log(200, 20, "openai", "gpt-4o", ts=at + dt.timedelta(hours=1))
+    assert tracker.close()
+    path = tmp_path / "token_stats_2026-11.json"
+    month = orjson.loads(path.read_bytes())
+    edit(month)
+    path.write_bytes(orjson.dumps(month))
+    kolkata = reader.aggregate(tmp_path, tz=reader.get_timezone("Asia/Kolkata"))
+    assert kolkata.totals()["total_prompt_tokens"] == 300
+    assert reader.aggregate(tmp_path).totals()["total_requests"] == 2
+    tracker = make_tracker()
+    tracker.log(1, 1, "openai", "gpt-4o", ts=at)
+    assert tracker.close()
+    rebuilt = orjson.loads(path.read_bytes())
+    assert rebuilt["columns"][0][:3] == [19 * 24 + 10, [2, 1], [2, 1]]
