@@ -141,7 +141,8 @@ def _is_prefix(path: Path, size: int, longer: Path) -> bool:
         with path.open("rb") as a, longer.open("rb") as b:
             done = 0
             while done < size:
-                want = min(_COMPARE_BLOCK, size - done)
+                # a small first block: files of different writers differ in their first line
+                want = min(_HEAD if done == 0 else _COMPARE_BLOCK, size - done)
                 if a.read(want) != b.read(want):
                     return False
                 done += want

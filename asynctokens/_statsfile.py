@@ -36,6 +36,8 @@ import calendar
 import contextlib
 import datetime as _dt
 from collections.abc import Callable, Mapping
+from itertools import accumulate
+from operator import add
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -172,20 +174,28 @@ class Snapshot:
             else:
                 last = [placed[0], hour[:10], i, i + 1]
                 runs.append(last)
+        cells = agg.cells
         for (api, model, band, host), (start, *cols) in zip(
             doc["keys"], doc["columns"], strict=True
         ):
             end = start + len(cols[0])
-            for local, utc, a, b in runs:
-                lo, hi = max(a, start) - start, min(b, end) - start
-                if lo >= hi:
-                    continue
-                requests = sum(cols[0][lo:hi])
-                if requests:
-                    cell = agg.cell(local, api, model, band, utc, host)
-                    cell[0] += requests
-                    for m in range(1, _COUNTERS):
-                        cell[m] += sum(cols[m][lo:hi])
+            # the runs within this key's hours, as offsets into its columns
+            key_runs = [
+                (local, utc, (a if a > start else start) - start, (b if b < end else end) - start)
+                for local, utc, a, b in runs
+                if a < end and b > start
+            ]
+            if key_runs:
+                # prefix sums (in C), so each run's sum is one subtraction per counter
+                sums = [list(accumulate(col, initial=0)) for col in cols]
+                requests = sums[0]
+                for local, utc, lo, hi in key_runs:
+                    if requests[hi] == requests[lo]:
+                        continue  # no call in this run
+                    counts = [s[hi] - s[lo] for s in sums]
+                    key = (local, api, model, band, utc, host)
+                    before = cells.get(key)
+                    cells[key] = counts if before is None else list(map(add, before, counts))
             cut.update(
                 _hour_text(month, i) for i in cut_at if start <= i < end and cols[0][i - start]
             )

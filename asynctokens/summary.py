@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import add
 from typing import Any
 
 from asynctokens import reader
@@ -103,31 +104,33 @@ def _key(dimension: str, day: str, api: str, model: str, host: str) -> str:
 
 @dataclass
 class _Priced:
-    """Rows of one grouping, and what pricing them met."""
+    """Rows of one grouping, their total, and what pricing them met."""
 
     rows: dict[str, dict[str, Any]]
+    total: dict[str, Any]
     priced_cost: float
     unpriced: dict[str, int]  # model -> its tokens, which no price covers
     upper_bound: list[str]
 
 
 def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
-    """Rows keyed by the dimension (one row "total" when None), each cell at its own price."""
+    """Rows keyed by the dimension (one row "total" when None), each cell at its own price,
+    and the total row, in one pass over the cells (a year over many hosts has many)."""
     sums: dict[str, list[int]] = {}
     costs: dict[str, float | None] = {}
+    total_cost: float | None = 0.0
     unpriced: dict[str, int] = {}
     bounded: set[str] = set()
     priced = 0.0
     for (day, api, model, band, price_day, host), counts in agg.cells.items():
         key = "total" if dimension is None else _key(dimension, day, api, model, host)
-        acc = sums.setdefault(key, [0] * len(counts))
-        for i, v in enumerate(counts):
-            acc[i] += v
+        acc = sums.get(key)
+        sums[key] = list(counts) if acc is None else list(map(add, acc, counts))
         rates, upper = prices.cell_rates(api, model, price_day, band, agg.bands)
         if rates is None:
             if counts[PROMPT] or counts[COMPLETION]:
                 unpriced[model] = unpriced.get(model, 0) + counts[PROMPT] + counts[COMPLETION]
-                costs[key] = None
+                costs[key] = total_cost = None
             else:
                 costs.setdefault(key, 0.0)
             continue
@@ -143,8 +146,17 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
         priced += cell_cost
         previous = costs.get(key, 0.0)
         costs[key] = None if previous is None else previous + cell_cost
+        if total_cost is not None:
+            total_cost += cell_cost
     rows = {key: _row(sums[key], costs.get(key)) for key in sorted(sums)}
-    return _Priced(rows, round(priced, 6), dict(sorted(unpriced.items())), sorted(bounded))
+    total = [sum(column) for column in zip(*sums.values(), strict=True)] or [0] * 7
+    return _Priced(
+        rows,
+        _row(total, total_cost),
+        round(priced, 6),
+        dict(sorted(unpriced.items())),
+        sorted(bounded),
+    )
 
 
 def summary(query: Query) -> dict[str, Any]:
@@ -186,10 +198,14 @@ def _tokens_by_day_and_model(agg: Aggregate) -> dict[str, dict[str, int]]:
     return {day: dict(sorted(out[day].items())) for day in sorted(out)}
 
 
-def _summary_of(agg: Aggregate, query: Query, report: reader.ReadReport) -> dict[str, Any]:
-    priced = _group(agg, query.prices, None)
+def _summary_of(
+    agg: Aggregate, query: Query, report: reader.ReadReport, priced: _Priced | None = None
+) -> dict[str, Any]:
+    """The totals and findings; from ``priced`` when a breakdown has just priced the cells."""
+    if priced is None:
+        priced = _group(agg, query.prices, None)
     return {
-        "totals": priced.rows.get("total") or _row([0] * 7, 0.0),
+        "totals": priced.total,
         "priced_cost_usd": priced.priced_cost,
         "unpriced_models": list(priced.unpriced),
         "unpriced_tokens": priced.unpriced,
@@ -203,11 +219,8 @@ def _summary_of(agg: Aggregate, query: Query, report: reader.ReadReport) -> dict
 def _breakdown_of(
     agg: Aggregate, query: Query, report: reader.ReadReport, dimension: str
 ) -> dict[str, Any]:
-    return {
-        "dimension": dimension,
-        "rows": _group(agg, query.prices, dimension).rows,
-        **_summary_of(agg, query, report),
-    }
+    priced = _group(agg, query.prices, dimension)
+    return {"dimension": dimension, "rows": priced.rows, **_summary_of(agg, query, report, priced)}
 
 
 def event_cost(event: dict[str, Any], prices: PriceBook) -> float | None:
