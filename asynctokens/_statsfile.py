@@ -133,15 +133,16 @@ class Snapshot:
         place: Callable[[str], tuple[str, bool] | None],
         days: set[str],
         agg: Aggregate,
-    ) -> set[str]:
+    ) -> dict[str, dict[tuple[str, str, int, str], list[int]]]:
         """Add the month's cells of UTC ``days`` into ``agg`` under the day ``place`` gives
-        each hour (None: not in the report); return the hours with events that ``place``
-        says are cut in two (their lines decide), which are not added.
+        each hour (None: not in the report). The hours with events that ``place`` says are
+        cut in two (their lines decide) are not added: they are returned, with their cells
+        by (provider, model, band, host).
 
         From the columns of the file, summing slices, unless the month was caught up or
         changed in memory: then from its hourly cells.
         """
-        cut: set[str] = set()
+        cut: dict[str, dict[tuple[str, str, int, str], list[int]]] = {}
         if month in self._months or month not in self.rows:
             for key, counts in self.month(month).cells.items():
                 if key[4] not in days:
@@ -150,7 +151,7 @@ class Snapshot:
                 if placed is None:
                     continue
                 if not placed[1]:
-                    cut.add(key[0])
+                    cut.setdefault(key[0], {})[key[1], key[2], key[3], key[5]] = list(counts)
                     continue
                 cell = agg.cell(placed[0], key[1], key[2], key[3], key[4], key[5])
                 for i, v in enumerate(counts):
@@ -196,9 +197,10 @@ class Snapshot:
                     key = (local, api, model, band, utc, host)
                     before = cells.get(key)
                     cells[key] = counts if before is None else list(map(add, before, counts))
-            cut.update(
-                _hour_text(month, i) for i in cut_at if start <= i < end and cols[0][i - start]
-            )
+            for i in cut_at:
+                if start <= i < end and cols[0][i - start]:
+                    counts = [col[i - start] for col in cols]
+                    cut.setdefault(_hour_text(month, i), {})[api, model, band, host] = counts
         return cut
 
     def changed(self, month: str) -> Aggregate:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import heapq
+from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -410,7 +411,7 @@ def _from_stats(
             if bad and counts_bad:
                 agg.add_invalid(plan.day, bad)
     hours = _Hours(tz, rng)
-    cut: list[tuple[Path, str, list[int]]] = []  # (file, hour, its span): lines to read
+    cut: list[tuple[Path, str, list[int], _HourCells]] = []  # the hours whose lines decide
     for d, utc_days in from_stats.items():
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
@@ -418,20 +419,18 @@ def _from_stats(
                 cut_hours = snap.add_hours(month, hours, utc_days, agg)
             except _statsfile.StaleStats:
                 return None  # a month file edited or cut: the lines decide (a writer rebuilds it)
-            for hour in sorted(cut_hours):
+            for hour, cells in sorted(cut_hours.items()):
                 name = daily_file_name(hour[:10])
                 span = snap.spans(month).get(name, {}).get(hour)
                 if span is None:
                     return None  # no span for an hour with events: stats of a bug
-                cut.append((d / name, hour, span))
+                cut.append((d / name, hour, span, cells))
     found.bad_lines += agg.invalid_lines
     days_of = _Days(tz)
     add = agg.add
-    for path, hour, (start, end) in cut:
-        for event, values, instant in _span_lines(path, hour, start, end, found):
-            if rng.contains(instant):
-                local, utc = days_of(event["ts"], instant)
-                add(local, *values, utc)
+    for path, hour, span, cells in cut:
+        if not _add_cut_hour(path, hour, span, cells, rng, tz, days_of, agg, found):
+            return None  # the lines disagree with the stats: only a scan is sure
     for event, values, instant in _judged_plans(shared, rng, found, newest_first=False):
         local, utc = days_of(event["ts"], instant)
         add(local, *values, utc)
@@ -439,22 +438,128 @@ def _from_stats(
     return agg
 
 
+_HourCells = dict[tuple[str, str, int, str], list[int]]  # (api, model, band, host) -> counts
+
+
+def _add_cut_hour(
+    path: Path,
+    hour: str,
+    span: list[int],
+    cells: _HourCells,
+    rng: TimeRange,
+    tz: _dt.tzinfo,
+    days_of: _Days,
+    agg: Aggregate,
+    report: ReadReport,
+) -> bool:
+    """Add one UTC hour that the report cuts in two, from its lines in ``span``.
+
+    Cut by a day of the zone alone (Asia/Kolkata's days begin at hh:30 UTC): the lines of
+    the shorter part are judged and added to their day, and the hour's cells less those
+    lines go to the other day, so the longer part's lines are skipped unparsed wherever
+    their time can be read off the line as a writer writes it. Cut by an end of the range:
+    every line of the hour is judged. False if the lines and the stats disagree.
+    """
+    start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
+    end = start + _dt.timedelta(hours=1)
+    whole = (rng.start is None or start >= rng.start) and (rng.end is None or end <= rng.end)
+    split = _day_split(start, tz) if whole else None
+    if split is None:
+        for event, values, instant in _span_lines(path, hour, span, report):
+            if rng.contains(instant):
+                local, utc = days_of(event["ts"], instant)
+                agg.add(local, *values, utc)
+        return True
+    first_day = days_of(hour + ":00:00+00:00", start)[0]
+    then = start + _dt.timedelta(minutes=split)
+    second_day = days_of(then.isoformat(), then)[0]
+    if split >= 30:  # the first part is the longer: judge the minutes from the split on
+        judged_minutes, small_day, big_day = range(split, 60), second_day, first_day
+    else:
+        judged_minutes, small_day, big_day = range(split), first_day, second_day
+    skipped = range(0, split) if split >= 30 else range(split, 60)
+    rest = {key: list(counts) for key, counts in cells.items()}
+    utc_day = hour[:10]
+    for _event, values, instant in _span_lines(path, hour, span, report, skipped):
+        if instant.astimezone(UTC).minute not in judged_minutes:
+            continue  # in the longer part after all: its cells hold it
+        api, model, success, p, c, cached, cache_write, reasoning, host = values
+        agg.add(small_day, *values, utc_day)
+        counts = rest.get((api, model, bisect_left(agg.bands, p), host))
+        if counts is None:
+            return False
+        for i, v in enumerate((1, 1 if success else 0, p, c, cached, cache_write, reasoning)):
+            counts[i] -= v
+    for (api, model, band, host), counts in rest.items():
+        if min(counts) < 0:
+            return False
+        if counts[0]:
+            cell = agg.cell(big_day, api, model, band, utc_day, host)
+            for i, v in enumerate(counts):
+                cell[i] += v
+    return True
+
+
+def _day_split(start: _dt.datetime, tz: _dt.tzinfo) -> int | None:
+    """The minute of the UTC hour from ``start`` at which the day in ``tz`` changes, or None
+    (a zone's days begin on whole minutes, at most once an hour)."""
+    try:
+        first = start.astimezone(tz).date()
+        if (start + _dt.timedelta(minutes=59)).astimezone(tz).date() == first:
+            return None
+        lo, hi = 0, 59  # the day at lo is first's, at hi is not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if (start + _dt.timedelta(minutes=mid)).astimezone(tz).date() == first:
+                lo = mid
+            else:
+                hi = mid
+    except OverflowError:  # year 1 or 9999 seen from across the edge
+        return None
+    return hi
+
+
+def _quick_minute(line: bytes, hour: bytes) -> int | None:
+    """The minute of the line's time within ``hour`` read off the bytes as writers write
+    them (-1: another hour), or None when only parsing can tell (another layout, another
+    offset, a second ``"ts":``)."""
+    if not line.startswith(b'{"event_id":"'):
+        return None
+    at = line.find(b'","ts":"', 13)
+    if at < 0 or line.find(b'"', 13, at) >= 0 or line.count(b'"ts":') != 1:
+        return None
+    ts = line[at + 8 : at + 40]
+    if ts[26:] != b"+00:00" or ts[13:14] != b":":
+        return None
+    if ts[:13] != hour:
+        return -1
+    minute = ts[14:16]
+    return int(minute) if minute.isdigit() else None
+
+
 def _span_lines(
-    path: Path, hour: str, start: int, end: int, report: ReadReport
+    path: Path, hour: str, span: list[int], report: ReadReport, skip: range | None = None
 ) -> Iterator[Judged]:
-    """The valid lines of UTC ``hour`` in ``path[start:end)``, the span the stats keep for it.
+    """The valid lines of UTC ``hour`` in the bytes ``span`` of ``path``, which the stats
+    keep for it; with ``skip``, lines whose minute in the hour is there are passed over
+    unparsed when their bytes tell (the caller takes them from the stats).
 
     Other lines in the span (of other hours, bad ones) are counted by the cells and the
     stats' bad lines per day, not here.
     """
     day = hour[:10]
     judge = judge_line
+    hour_bytes = hour.encode()
     try:
-        for block in ForwardBlocks(path, start, end):
+        for block in ForwardBlocks(path, span[0], span[1]):
             lines = block.split(b"\n")
             lines.pop()
             report.lines_read += len(lines)
             for line in lines:
+                if skip is not None:
+                    minute = _quick_minute(line, hour_bytes)
+                    if minute is not None and (minute < 0 or minute in skip):
+                        continue
                 judged = judge(line, day)
                 if isinstance(judged, tuple) and utc_hour(judged) == hour:
                     yield judged

@@ -245,3 +245,61 @@ def test_stats_are_split_by_month_and_an_update_rewrites_only_the_month_it_touch
     assert (index["total_requests"], index["total_prompt_tokens"]) == (4, 35)
     assert list(index["by_day"]) == ["2026-01-31", "2026-02-01", "2026-03-15", "2026-03-16"]
     assert "cells" not in index  # the file rewritten every few seconds holds no cells
+
+
+def test_a_half_hour_zone_parses_only_the_shorter_part_of_each_cut_hour(
+    fleet: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kolkata's days begin at hh:30 UTC: the lines from :30 on are judged, the others are
+    passed over unparsed (the hour's cells less the judged lines give their day)."""
+    judged: list[bytes] = []
+    real = reader.judge_line
+
+    def spy(line: bytes, day: str) -> Any:
+        judged.append(line)
+        return real(line, day)
+
+    monkeypatch.setattr(reader, "judge_line", spy)
+    tz = reader.get_timezone("Asia/Kolkata")
+    days = reader.aggregate(fleet, tz=tz).by("day")
+    lines = read_lines(fleet[0]) + read_lines(fleet[1])
+    expected: dict[str, int] = {}
+    for line in lines:
+        day = dt.datetime.fromisoformat(line["ts"]).astimezone(tz).date().isoformat()
+        expected[day] = expected.get(day, 0) + 1
+    assert {d: r["total_requests"] for d, r in days.items()} == expected
+    late_half = [e for e in lines if e["ts"][11:13] == "18" and int(e["ts"][14:16]) >= 30]
+    assert len(judged) == len(late_half) == 4
+
+
+def test_lines_of_any_layout_in_a_cut_hour_are_placed_by_their_own_time(tmp_path: Path) -> None:
+    """Another field order, another offset, a second "ts" in metadata, a bad line: each is
+    parsed, not read off its bytes, and lands in its own day of the zone."""
+    tracker = TokenTracker(tmp_path, host="h")
+    for minute in (10, 40):
+        tracker.log(100, 1, "openai", "gpt-4o", ts=START.replace(hour=18, minute=minute))
+    assert tracker.close()
+    extra = [
+        {"ts": "2026-03-28T18:05:00+00:00", "event_id": "x1"},  # ts first: Kolkata's 28th
+        {"event_id": "x2", "ts": "2026-03-29T00:20:00+05:30"},  # 18:50 UTC: the 29th
+        {
+            "event_id": "x3",
+            "ts": "2026-03-28T18:45:00.000000+00:00",
+            "metadata": {"ts": "2026-03-28T18:01:00.000000+00:00"},
+        },
+    ]
+    base = read_lines(tmp_path)[0]
+    with (tmp_path / "tokens_2026-03-28.jsonl").open("ab") as f:
+        for fields in extra:
+            event = {**fields, **{k: v for k, v in base.items() if k not in fields}}
+            event["prompt_tokens"], event["total_tokens"] = 7, 8
+            f.write(orjson.dumps(event) + b"\n")
+        f.write(b'{"event_id":"bad","ts":"2026-03-28T18:20:00.000000+00:00"}\n')
+    tz = reader.get_timezone("Asia/Kolkata")
+    report = reader.ReadReport()
+    days = reader.aggregate(tmp_path, tz=tz, report=report).by("day")
+    assert {d: (r["total_requests"], r["total_prompt_tokens"]) for d, r in days.items()} == {
+        "2026-03-28": (2, 107),  # 18:10 and x1 (18:05)
+        "2026-03-29": (3, 114),  # 18:40, x2 (18:50 UTC) and x3 (18:45)
+    }
+    assert report.bad_lines == 1
