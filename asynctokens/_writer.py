@@ -87,7 +87,9 @@ class _Chunk:
         """Join the lines into bytes and say where each hour's lines lie in them."""
         parts, marks = self.parts, self.marks
         self.data = "".join(parts).encode()
-        if len({hour for _, hour in marks}) == 1:  # the usual chunk: one hour
+        if not self.data:  # every event of the chunk was refused: no line, no span
+            self.hours = {}
+        elif len({hour for _, hour in marks}) == 1:  # the usual chunk: one hour
             self.hours = {marks[0][1]: [0, len(self.data)]}
         else:  # a backfill or an hour's turn: byte offsets at the marks
             bounds = [index for index, _ in marks[1:]] + [len(parts)]
