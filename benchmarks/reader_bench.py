@@ -91,8 +91,7 @@ def measure(events: int, rounds: int) -> dict[str, Any]:
         d = ["--log-dir", str(log_dir)]
         result["cli_summary_s"] = _time_cli(["summary", *d], rounds)
         result["cli_daily_s"] = _time_cli(["daily", *d], rounds)
-        result["cli_daily_tz_s"] = _time_cli(["daily", "--timezone", "Asia/Kolkata", *d],
-                                                  rounds)  # fmt: skip
+        result["cli_daily_tz_s"] = _time_cli(["daily", "--timezone", "Asia/Kolkata", *d], rounds)
         result["cli_recent_s"] = _time_cli(["recent", "-n", "20", *d], rounds)
         result["scan_lines_per_s"], result["scanned"] = _scan_rate(log_dir, rounds)
         result["duckdb_group_by_s"] = _duckdb(log_dir, rounds)
