@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import heapq
-from bisect import bisect_left
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -478,18 +477,22 @@ def _add_cut_hour(
     else:
         judged_minutes, small_day, big_day = range(split), first_day, second_day
     skipped = range(0, split) if split >= 30 else range(split, 60)
-    rest = {key: list(counts) for key, counts in cells.items()}
     utc_day = hour[:10]
+    part = Aggregate(agg.bands)  # the shorter part's lines, by cell
     for _event, values, instant in _span_lines(path, hour, span, report, skipped):
-        if instant.astimezone(UTC).minute not in judged_minutes:
-            continue  # in the longer part after all: its cells hold it
-        api, model, success, p, c, cached, cache_write, reasoning, host = values
-        agg.add(small_day, *values, utc_day)
-        counts = rest.get((api, model, bisect_left(agg.bands, p), host))
-        if counts is None:
+        if instant.astimezone(UTC).minute in judged_minutes:  # else the cells hold it
+            part.add(small_day, *values, utc_day)
+    rest = {key: list(counts) for key, counts in cells.items()}
+    for (_, api, model, band, _, host), counts in part.cells.items():
+        cell, left = (
+            agg.cell(small_day, api, model, band, utc_day, host),
+            rest.get((api, model, band, host)),
+        )
+        if left is None:
             return False
-        for i, v in enumerate((1, 1 if success else 0, p, c, cached, cache_write, reasoning)):
-            counts[i] -= v
+        for i, v in enumerate(counts):
+            cell[i] += v
+            left[i] -= v
     for (api, model, band, host), counts in rest.items():
         if min(counts) < 0:
             return False
