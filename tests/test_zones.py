@@ -1,0 +1,97 @@
+"""Days of any zone and ranges ending anywhere, from the hourly stats, equal the lines.
+
+Random calls (logged out of time order, around hour turns, on two hosts' directories) and a
+few lines of other layouts; every report must equal what the lines say, whichever zone and
+range it asks for: the stats path with its cut hours is checked against an independent fold
+of the lines with the stdlib.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from asynctokens import TokenTracker, reader
+from tests.conftest import read_lines
+
+START = dt.datetime(2026, 3, 27, 12, tzinfo=dt.UTC)  # days either side of Lisbon's DST change
+ZONES = ("UTC", "Europe/Lisbon", "America/St_Johns", "Asia/Kolkata", "Asia/Kathmandu",
+         "Australia/Eucla", "Pacific/Chatham", "Pacific/Kiritimati",
+         "Pacific/Pago_Pago")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    rng = random.Random(13)
+    dirs = []
+    for host in ("a", "b"):
+        log_dir = tmp_path_factory.mktemp(host) / "logs"
+        tracker = TokenTracker(log_dir, host=host, batch_size=rng.choice([7, 50, 2000]))
+        for _ in range(400):
+            minutes = rng.choice(
+                [rng.uniform(0, 3 * 1440), 60 * rng.randrange(72) + rng.uniform(-2, 2)]
+            )
+            ts = START + dt.timedelta(minutes=max(minutes, 0))
+            prompt = rng.choice([100, 5_000, 40_000, 150_000])
+            tracker.log(prompt, rng.randrange(1, 500), "openai", rng.choice(["gpt-4o", "o3"]),
+                        success=rng.random() > 0.1, cached_tokens=prompt // 4, ts=ts)  # fmt: skip
+        assert tracker.close()
+        # lines another writer might leave: another offset, ts first, a second "ts"
+        day_file = log_dir / "tokens_2026-03-28.jsonl"
+        base = read_lines(log_dir)[0]
+        extra = [
+            {"ts": "2026-03-28T18:05:00+00:00", "event_id": f"{host}-x1"},
+            {"event_id": f"{host}-x2", "ts": "2026-03-29T00:20:00+05:30"},
+            {
+                "event_id": f"{host}-x3",
+                "ts": "2026-03-28T18:45:00.000000+00:00",
+                "metadata": {"ts": "2026-03-28T18:01:00.000000+00:00"},
+            },
+        ]
+        with day_file.open("ab") as f:
+            for fields in extra:  # these fields first, then the rest of a real line
+                rest = {k: v for k, v in base.items() if k not in fields}
+                f.write(orjson.dumps({**fields, **rest}) + b"\n")
+        dirs.append(log_dir)
+    return dirs
+
+
+def expected_days(dirs: list[Path], tz: ZoneInfo, since: dt.datetime | None,
+                  until: dt.datetime | None) -> dict[str, tuple[int, int]]:  # fmt: skip
+    out: dict[str, tuple[int, int]] = {}
+    for log_dir in dirs:
+        for line in read_lines(log_dir):
+            instant = dt.datetime.fromisoformat(line["ts"])
+            if (since and instant < since) or (until and instant >= until):
+                continue
+            day = instant.astimezone(tz).date().isoformat()
+            requests, tokens = out.get(day, (0, 0))
+            out[day] = (requests + 1, tokens + line["prompt_tokens"] + line["completion_tokens"])
+    return out
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    zone=st.sampled_from(ZONES),
+    since=st.one_of(st.none(), st.integers(0, 3 * 1440)),
+    length=st.one_of(st.none(), st.integers(1, 3 * 1440)),
+)
+def test_any_zone_and_range_from_the_stats_equal_the_lines(
+    fleet: list[Path], zone: str, since: int | None, length: int | None
+) -> None:
+    tz = ZoneInfo(zone)
+    lo = None if since is None else START + dt.timedelta(minutes=since)
+    hi = None if length is None else (lo or START) + dt.timedelta(minutes=length)
+    report = reader.ReadReport()
+    days = reader.aggregate(fleet, lo, hi, tz=reader.get_timezone(zone), report=report).by("day")
+    got = {d: (r["total_requests"], r["total_tokens"]) for d, r in days.items()}
+    assert got == expected_days(fleet, tz, lo, hi)
+    assert report.lines_read < sum(len(read_lines(d)) for d in fleet)  # never a whole scan
