@@ -18,7 +18,7 @@ from typing import Any, Final
 import orjson
 
 from asynctokens import _files, _statsfile
-from asynctokens._event import Record, key_suffix
+from asynctokens._event import MIN_KEY_CHARS_FOR_SUFFIX, Record
 from asynctokens._format import DEBUG_LOG_FILE, PROMPT_BANDS, daily_file_name, new_second_cache
 from asynctokens._stats import (
     CACHE_WRITE,
@@ -40,6 +40,7 @@ _FIRST_BAND: Final = PROMPT_BANDS[0]
 
 _NULLS: Final = ("null", "null", "null", "null")
 _dumps: Final = orjson.dumps
+_MIN_KEY: Final = MIN_KEY_CHARS_FOR_SUFFIX
 
 
 def _optional_json(
@@ -49,13 +50,12 @@ def _optional_json(
     request_id: str | None,
     quote: Any,
 ) -> tuple[str, str, str, str] | None:
-    """error, latency, key suffix and request id as orjson writes them, or None if unsure.
+    """error, latency, key suffix and request id as orjson writes them, or None when only
+    the dict path can write them (a string with a lone surrogate, which it repairs).
 
-    ``repr`` of a float equals orjson's text from 1e-4 to below 1e16 and for 0.0 (tested
-    against the dict path byte for byte); outside that only orjson itself is trusted.
+    Each is orjson's own text (the latency too: cheaper than ``repr`` and equal to the dict
+    path's by construction), the key suffix through the writer's cache of quoted names.
     """
-    if latency is not None and not (latency == 0.0 or 1e-4 <= latency < 1e16):
-        return None
     try:
         err_j = "null" if error is None else _dumps(error).decode()
         rid_j = "null" if request_id is None else _dumps(request_id).decode()
@@ -64,7 +64,7 @@ def _optional_json(
     suf_j = "null" if suffix is None else quote(suffix)  # few distinct keys: cached
     if suf_j is None:
         return None
-    return err_j, "null" if latency is None else repr(latency), suf_j, rid_j
+    return err_j, "null" if latency is None else _dumps(latency).decode(), suf_j, rid_j
 
 
 class _Chunk:
@@ -157,8 +157,9 @@ class BatchWriter:
         template whose provider and model were JSON-quoted by orjson when first seen and
         whose optional fields (latency, request id, key, an error) come from
         :func:`_optional_json`: byte-identical to ``orjson.dumps`` of the dict, in about 60 %
-        of the time. Metadata, and the rare value only orjson is trusted with, take the dict
-        path. Timestamp text, day and stats cell are recomputed only when their inputs change.
+        of the time; a bare call's record (``_event.BareRecord``) needs none of them.
+        Metadata, and a string with a lone surrogate, take the dict path. Timestamp text,
+        day and stats cell are recomputed only when their inputs change.
         """
         chunks: dict[str, _Chunk] = {}
         second, quote = self._clock.second, self._quote
@@ -260,8 +261,8 @@ class BatchWriter:
                 or api_key is not None
                 or request_id is not None
             ):
-                if api_key is not None:  # queued whole by the caller: its last 4 characters
-                    suffix = key_suffix(api_key)
+                if api_key is not None and len(api_key) >= _MIN_KEY:
+                    suffix = api_key[-4:]  # queued whole by the caller: _event.key_suffix
                 opt = _optional_json(error, latency, suffix, request_id, quote)
             if api_q is not None and model_q is not None and meta is None and opt is not None:
                 err_j, lat_j, suf_j, rid_j = opt
