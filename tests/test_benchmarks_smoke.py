@@ -58,3 +58,16 @@ def test_pricing_benchmark_runs_on_a_small_directory() -> None:
     result = pricing_bench.measure(events=400, rounds=1)
     assert result["events"] == 400 and result["csv_unpriced_s"] > 0
     assert "| what pricing adds |" in pricing_bench.render(result)
+
+
+@pytest.mark.slow  # 11 report processes over a tiny fleet
+def test_year_benchmark_runs_and_checks_its_reports_exact() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.year_bench", "--events", "3000", "--hosts", "2",
+         "--days", "3", "--models", "3", "--rounds", "1"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]  # a report off the lines exits 1
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| `")]
+    assert len(rows) == 11
