@@ -228,7 +228,11 @@ class TokenTracker:
         # fails if a call meant for this path leaves it).
         #
         # Why it reads as it does (CPython 3.11, docs/PERF.md): ``x.__class__ is int`` is
-        # cheaper than ``type(x) is int`` (no call); ``x < 1 << 30`` compares compact ints
+        # cheaper than ``type(x) is int`` (no call), and an object that claims int as its
+        # class (a mock, a proxy) either compares as an int or raises TypeError below, which
+        # sends it to the checked path; names and text are tested with ``type()``, since a
+        # proxy for a str would pass every test here and reach the writer, which cannot
+        # encode it; ``x < 1 << 30`` compares compact ints
         # and jumps in one specialised step, where ``(a | b) >> 40`` ran two unspecialised
         # operations and a chained ``0 <= x < y`` needs stack shuffles; ``is None`` tests
         # jump in one instruction, chains of ``is`` take five.
@@ -236,75 +240,78 @@ class TokenTracker:
         # slice and length test cost the caller more than all the other checks of the
         # realistic call together. The key never reaches a file, a sink or a log whole.
         q = self._queue
-        if (
-            prompt_tokens.__class__ is int
-            and completion_tokens.__class__ is int
-            and api_type.__class__ is str
-            and model.__class__ is str
-            and prompt_tokens >= 0
-            and completion_tokens >= 0
-            and prompt_tokens < 1 << 30
-            and completion_tokens < 1 << 30
-            and metadata is None
-            and ts is None
-            and len(q) < self._capacity
-        ):
+        try:
             if (
-                # the bare call leaves every other argument at its default (the int 0
-                # object for the parts: CPython keeps one)
-                cached_tokens is _ZERO
-                and cache_write_tokens is _ZERO
-                and reasoning_tokens is _ZERO
-                and latency_ms is None
-                and request_id is None
-                and api_key is None
-                and error_message is None
-                and success is True
+                prompt_tokens.__class__ is int
+                and completion_tokens.__class__ is int
+                and type(api_type) is str
+                and type(model) is str
+                and prompt_tokens >= 0
+                and completion_tokens >= 0
+                and prompt_tokens < 1 << 30
+                and completion_tokens < 1 << 30
+                and metadata is None
+                and ts is None
+                and len(q) < self._capacity
             ):
-                q.append((time_ns(), prompt_tokens, completion_tokens, api_type, model))
-                return
-            if (
-                cached_tokens.__class__ is int
-                and cache_write_tokens.__class__ is int
-                and reasoning_tokens.__class__ is int
-                # the parts are >= 0 and at most their wholes, so below 2**30 too
-                and cached_tokens >= 0
-                and cache_write_tokens >= 0
-                and reasoning_tokens >= 0
-                and cached_tokens + cache_write_tokens <= prompt_tokens
-                and reasoning_tokens <= completion_tokens
-                and (success is True or success is False)
-                # a float in [0, inf): NaN fails both comparisons
-                and (
-                    latency_ms is None
-                    or (latency_ms.__class__ is float and 0.0 <= latency_ms < _INF)
-                )
-                and (request_id is None or request_id.__class__ is str)
-                and (api_key is None or api_key.__class__ is str)
-                and (
-                    error_message is None
-                    or (error_message.__class__ is str and len(error_message) <= _MAX_ERROR)
-                )
-            ):
-                q.append(
-                    (
-                        time_ns(),
-                        prompt_tokens,
-                        completion_tokens,
-                        api_type,
-                        model,
-                        success,
-                        error_message,
-                        cached_tokens,
-                        cache_write_tokens,
-                        reasoning_tokens,
-                        latency_ms,
-                        api_key,
-                        request_id,
-                        None,
+                if (
+                    # the bare call leaves every other argument at its default (the int 0
+                    # object for the parts: CPython keeps one)
+                    cached_tokens is _ZERO
+                    and cache_write_tokens is _ZERO
+                    and reasoning_tokens is _ZERO
+                    and latency_ms is None
+                    and request_id is None
+                    and api_key is None
+                    and error_message is None
+                    and success is True
+                ):
+                    q.append((time_ns(), prompt_tokens, completion_tokens, api_type, model))
+                    return
+                if (
+                    cached_tokens.__class__ is int
+                    and cache_write_tokens.__class__ is int
+                    and reasoning_tokens.__class__ is int
+                    # the parts are >= 0 and at most their wholes, so below 2**30 too
+                    and cached_tokens >= 0
+                    and cache_write_tokens >= 0
+                    and reasoning_tokens >= 0
+                    and cached_tokens + cache_write_tokens <= prompt_tokens
+                    and reasoning_tokens <= completion_tokens
+                    and (success is True or success is False)
+                    # a float in [0, inf): NaN fails both comparisons
+                    and (
+                        latency_ms is None
+                        or (type(latency_ms) is float and 0.0 <= latency_ms < _INF)
                     )
-                )
-                return
+                    and (request_id is None or type(request_id) is str)
+                    and (api_key is None or type(api_key) is str)
+                    and (
+                        error_message is None
+                        or (type(error_message) is str and len(error_message) <= _MAX_ERROR)
+                    )
+                ):
+                    q.append(
+                        (
+                            time_ns(),
+                            prompt_tokens,
+                            completion_tokens,
+                            api_type,
+                            model,
+                            success,
+                            error_message,
+                            cached_tokens,
+                            cache_write_tokens,
+                            reasoning_tokens,
+                            latency_ms,
+                            api_key,
+                            request_id,
+                            None,
+                        )
+                    )
+                    return
+        except TypeError:  # it claims int as its class and is none: the checked path says so
+            pass
         record = _event.build_record(
             prompt_tokens,
             completion_tokens,

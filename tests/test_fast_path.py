@@ -109,3 +109,22 @@ def test_arguments_not_in_final_form_take_the_checked_path(
     with contextlib.suppress(TypeError, ValueError):
         tracker.log(**{**BARE, **extra})
     assert len(slow_calls) == 1
+
+
+@pytest.mark.parametrize("field", ["prompt_tokens", "cached_tokens", "model", "request_id",
+                                   "latency_ms", "error_message", "api_key"])  # fmt: skip
+def test_an_object_that_claims_a_plain_class_is_refused_at_the_call(
+    field: str, make_tracker: Any, log_dir: Path
+) -> None:
+    """A mock with spec=int (or str, float) has that class as its __class__: the fast path
+    must not take it for one; the checked path refuses it."""
+    from unittest.mock import Mock
+
+    spec = {"prompt_tokens": int, "cached_tokens": int, "latency_ms": float}.get(field, str)
+    tracker = make_tracker()
+    tracker.log(**REALISTIC)  # the worker runs: the next call could take the fast path
+    with pytest.raises(TypeError):
+        tracker.log(**{**REALISTIC, field: Mock(spec=spec)})
+    assert tracker.close() is True
+    assert tracker.health().rejected == 0
+    assert len(read_lines(log_dir)) == 1
