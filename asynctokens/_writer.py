@@ -176,6 +176,7 @@ class BatchWriter:
         last_model: str | None = None
         api_q: str | None = None
         model_q: str | None = None
+        names_j = ""
         # what follows the last varying field: the same on every line of this writer
         tail = f'"metadata":{{}},"pid":{pid}{host_tail}}}\n'
         bare_tail = (
@@ -186,8 +187,6 @@ class BatchWriter:
             if len(record) == 5:  # _event.BareRecord: every optional field at its default
                 bare = True
                 ts, p, c, api, model = record
-                success, error, cached, cache_write, reasoning = True, None, 0, 0, 0
-                latency = api_key = request_id = meta = None
             else:
                 bare = False
                 (
@@ -227,6 +226,7 @@ class BatchWriter:
                 valid = api_q is not None and model_q is not None
                 cell = agg.cell(hour, api, model, 0, day, host) if valid else [0] * 7
                 long_cells = {}  # band -> cell, for these names in this hour
+                names_j = f'"api_type":{api_q},"model":{model_q},"prompt_tokens":'
             # zero-padded microseconds without a format spec: measurably cheaper
             iso = f"{sec_dot}{str(1_000_000 + off // 1000)[1:]}+00:00"
             # the cached cell is band 0; a long prompt finds its band's (see _stats), cached too
@@ -238,21 +238,22 @@ class BatchWriter:
                 if found is None:
                     found = long_cells[band] = agg.cell(hour, api, model, band, day, host)
                 target = found
-            if bare and valid:
-                parts_append(
-                    f'{{"event_id":"{prefix}{n}","ts":"{iso}","api_type":{api_q},'
-                    f'"model":{model_q},"prompt_tokens":{p},"completion_tokens":{c},'
-                    f'"total_tokens":{p + c},{bare_tail}'
-                )
-                n += 1
-                target[REQUESTS] += 1
-                target[SUCCESSES] += 1
-                target[PROMPT] += p
-                target[COMPLETION] += c
-                continue
+            if bare:
+                if valid:
+                    parts_append(
+                        f'{{"event_id":"{prefix}{n}","ts":"{iso}",{names_j}{p},'
+                        f'"completion_tokens":{c},"total_tokens":{p + c},{bare_tail}'
+                    )
+                    n += 1
+                    target[0] += 1  # _stats order: REQUESTS, SUCCESSES, PROMPT, COMPLETION
+                    target[1] += 1
+                    target[2] += p
+                    target[3] += c
+                    continue
+                success, error, cached, cache_write, reasoning = True, None, 0, 0, 0
+                latency = api_key = request_id = meta = None
             # the optional fields as JSON text, or None where only the dict path can write
-            # them: a latency whose repr is not orjson's (exponent forms, below 1e-4 or from
-            # 1e16 on), a string with a lone surrogate (the dict path repairs it)
+            # them (a string with a lone surrogate, which the dict path repairs)
             opt: tuple[str, str, str, str] | None = _NULLS
             suffix = None
             if (
