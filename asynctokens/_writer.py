@@ -270,9 +270,8 @@ class BatchWriter:
                 # two appends of two f-strings: an f-string of more than 30 parts compiles
                 # to a list and a str.join call per line, measurably slower
                 parts_append(
-                    f'{{"event_id":"{prefix}{n}","ts":"{iso}","api_type":{api_q},'
-                    f'"model":{model_q},"prompt_tokens":{p},"completion_tokens":{c},'
-                    f'"total_tokens":{p + c},"cached_tokens":{cached},'
+                    f'{{"event_id":"{prefix}{n}","ts":"{iso}",{names_j}{p},'
+                    f'"completion_tokens":{c},"total_tokens":{p + c},"cached_tokens":{cached},'
                     f'"cache_write_tokens":{cache_write},"reasoning_tokens":{reasoning},'
                 )
                 parts_append(

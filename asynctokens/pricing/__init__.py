@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 from bisect import bisect_left
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from asynctokens._errors import PricingError
 from asynctokens._format import parse_ts
@@ -141,9 +141,13 @@ class PriceBook:
             assert found is not None
             price = found.at(parse_ts(ts)).for_prompt(prompt).parts
         elif len(price) == 2:  # type: ignore[arg-type]  # tiered: (thresholds, parts per band)
-            thresholds, banded = cast(tuple[tuple[int, ...], list[_Parts]], price)
+            # annotated, not cast(): a local annotation is never evaluated, a cast's types
+            # would be built on every row
+            tiered: tuple[tuple[int, ...], list[_Parts]] = price  # type: ignore[assignment]
+            thresholds, banded = tiered
             price = banded[bisect_left(thresholds, prompt)]
-        rate_in, rate_out, rate_read, rate_write, rate_request = cast(_Parts, price)
+        parts: _Parts = price  # type: ignore[assignment]
+        rate_in, rate_out, rate_read, rate_write, rate_request = parts
         cached, cache_write = event["cached_tokens"], event["cache_write_tokens"]
         fresh = prompt - cached - cache_write
         cost: float = (
