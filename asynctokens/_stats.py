@@ -29,7 +29,8 @@ from asynctokens._format import PROMPT_BANDS
 
 #: Counters kept per cell, in storage order.
 REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING = range(7)
-_WIDTH: Final = 7
+#: How many counters a cell keeps.
+WIDTH: Final = 7
 CellKey = tuple[str, str, str, int, str, str]  # (day, api_type, model, band, price day, host)
 
 #: The counter names of every row in a summary, totals and breakdowns alike.
@@ -87,7 +88,7 @@ class Aggregate:
         key = (day, api_type, model, band, day if price_day is None else price_day, host)
         cell = self.cells.get(key)
         if cell is None:
-            cell = self.cells[key] = [0] * _WIDTH
+            cell = self.cells[key] = [0] * WIDTH
         return cell
 
     def requests(self) -> int:
@@ -111,7 +112,7 @@ class Aggregate:
         key = (day, api_type, model, band, day if price_day is None else price_day, host)
         cell = self.cells.get(key)
         if cell is None:
-            cell = self.cells[key] = [0] * _WIDTH
+            cell = self.cells[key] = [0] * WIDTH
         cell[REQUESTS] += 1
         if success:
             cell[SUCCESSES] += 1
@@ -224,7 +225,7 @@ class Aggregate:
 
 
 def _sum(rows: Iterable[list[int]]) -> list[int]:
-    acc = [0] * _WIDTH
+    acc = [0] * WIDTH
     for counts in rows:
         for i, v in enumerate(counts):
             acc[i] += v

@@ -56,16 +56,24 @@ from asynctokens._format import (
     utc_hour,
 )
 from asynctokens._lines import ForwardBlocks
-from asynctokens._stats import Aggregate, row
-
-#: Counters per cell, in ``_stats`` order (REQUESTS first).
-_COUNTERS = 7
+from asynctokens._stats import WIDTH, Aggregate, row
 
 _DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
 
 #: Per daily file name, per UTC hour (``YYYY-MM-DDTHH``): ``[start, end)``, the bytes that
 #: hold every line of the hour in that file.
 Spans = dict[str, dict[str, list[int]]]
+#: The cells of one UTC hour, by (provider, model, band, host).
+HourCells = dict[tuple[str, str, int, str], list[int]]
+
+
+def widen_span(spans: dict[str, list[int]], hour: str, start: int, end: int) -> None:
+    """The lines of ``hour`` lie within ``[start, end)`` too: its span grows to hold them."""
+    span = spans.get(hour)
+    if span is None:
+        spans[hour] = [start, end]
+    else:
+        span[0], span[1] = min(span[0], start), max(span[1], end)
 
 
 class OwnRange(NamedTuple):
@@ -133,7 +141,7 @@ class Snapshot:
         place: Callable[[str], tuple[str, bool] | None],
         days: set[str],
         agg: Aggregate,
-    ) -> dict[str, dict[tuple[str, str, int, str], list[int]]]:
+    ) -> dict[str, HourCells]:
         """Add the month's cells of UTC ``days`` into ``agg`` under the day ``place`` gives
         each hour (None: not in the report). The hours with events that ``place`` says are
         cut in two (their lines decide) are not added: they are returned, with their cells
@@ -142,7 +150,7 @@ class Snapshot:
         From the columns of the file, summing slices, unless the month was caught up or
         changed in memory: then from its hourly cells.
         """
-        cut: dict[str, dict[tuple[str, str, int, str], list[int]]] = {}
+        cut: dict[str, HourCells] = {}
         if month in self._months or month not in self.rows:
             for key, counts in self.month(month).cells.items():
                 if key[4] not in days:
@@ -240,7 +248,7 @@ class Snapshot:
                     for i, v in enumerate(counts):
                         cell[i] += v
             invalid.update(self.month_invalid(month))
-        totals = [0] * 7
+        totals = [0] * WIDTH
         for counts in merged["api"].values():
             for i, v in enumerate(counts):
                 totals[i] += v
@@ -290,7 +298,7 @@ def _columns(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]]]:
     for key in sorted(by_key):
         hours = by_key[key]
         start = min(hours)
-        cols = [[0] * (max(hours) + 1 - start) for _ in range(_COUNTERS)]
+        cols = [[0] * (max(hours) + 1 - start) for _ in range(WIDTH)]
         for i, counts in hours.items():
             for m, v in enumerate(counts):
                 cols[m][i - start] = v
@@ -349,7 +357,7 @@ def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
             or type(key[2]) is not int
             or not 0 <= key[2] <= len(PROMPT_BANDS)
             or type(col) is not list
-            or len(col) != 1 + _COUNTERS
+            or len(col) != 1 + WIDTH
             or type(col[0]) is not int
             or col[0] < 0
         ):
@@ -436,7 +444,7 @@ def fold_lines(
         if isinstance(judged, tuple):
             hour = utc_hour(judged)
             add(hour, *judged[1], day)
-            if spans is not None:
+            if spans is not None:  # widen_span, inlined: this runs for every line folded
                 span = spans.get(hour)
                 if span is None:
                     spans[hour] = [pos, end]
@@ -455,12 +463,7 @@ def fold_lines(
 def _widen(spans: dict[str, list[int]], own: OwnRange) -> None:
     """Each hour of ``own`` has lines within its range, placed in the file."""
     for hour, (first, last) in own.hours.items():
-        start, end = own.start + first, own.start + last
-        span = spans.get(hour)
-        if span is None:
-            spans[hour] = [start, end]
-        else:
-            span[0], span[1] = min(span[0], start), max(span[1], end)
+        widen_span(spans, hour, own.start + first, own.start + last)
 
 
 def _fold_file(

@@ -28,6 +28,7 @@ from asynctokens._stats import (
     REASONING,
     REQUESTS,
     SUCCESSES,
+    WIDTH,
     Aggregate,
     band_of,
 )
@@ -100,11 +101,7 @@ class _Chunk:
                     pos += len(part) if part.isascii() else len(part.encode())
                 i = bound
                 if pos > start:
-                    span = self.hours.get(hour)
-                    if span is None:
-                        self.hours[hour] = [start, pos]
-                    else:
-                        span[0], span[1] = min(span[0], start), max(span[1], pos)
+                    _statsfile.widen_span(self.hours, hour, start, pos)
         self.parts, self.marks = [], []
 
 
@@ -224,7 +221,7 @@ class BatchWriter:
                 api_q, model_q = quote(api), quote(model)  # None if not valid Unicode
                 # no cell under a name JSON cannot hold: such events are repaired below
                 valid = api_q is not None and model_q is not None
-                cell = agg.cell(hour, api, model, 0, day, host) if valid else [0] * 7
+                cell = agg.cell(hour, api, model, 0, day, host) if valid else [0] * WIDTH
                 long_cells = {}  # band -> cell, for these names in this hour
                 names_j = f'"api_type":{api_q},"model":{model_q},"prompt_tokens":'
             # zero-padded microseconds without a format spec: measurably cheaper

@@ -22,6 +22,7 @@ from asynctokens._stats import (
     COMPLETION,
     PROMPT,
     SUCCESSES,
+    WIDTH,
     Aggregate,
     row,
 )
@@ -149,7 +150,7 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
         if total_cost is not None:
             total_cost += cell_cost
     rows = {key: _row(sums[key], costs.get(key)) for key in sorted(sums)}
-    total = [sum(column) for column in zip(*sums.values(), strict=True)] or [0] * 7
+    total = [sum(column) for column in zip(*sums.values(), strict=True)] or [0] * WIDTH
     return _Priced(
         rows,
         _row(total, total_cost),
