@@ -410,7 +410,9 @@ def _from_stats(
             if bad and counts_bad:
                 agg.add_invalid(plan.day, bad)
     hours = _Hours(tz, rng)
-    cut: list[tuple[Path, str, list[int], _HourCells]] = []  # the hours whose lines decide
+    cut: list[
+        tuple[Path, str, list[int], _statsfile.HourCells]
+    ] = []  # the hours whose lines decide
     for d, utc_days in from_stats.items():
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
@@ -437,14 +439,11 @@ def _from_stats(
     return agg
 
 
-_HourCells = dict[tuple[str, str, int, str], list[int]]  # (api, model, band, host) -> counts
-
-
 def _add_cut_hour(
     path: Path,
     hour: str,
     span: list[int],
-    cells: _HourCells,
+    cells: _statsfile.HourCells,
     rng: TimeRange,
     tz: _dt.tzinfo,
     days_of: _Days,
@@ -472,27 +471,24 @@ def _add_cut_hour(
     first_day = days_of(hour + ":00:00+00:00", start)[0]
     then = start + _dt.timedelta(minutes=split)
     second_day = days_of(then.isoformat(), then)[0]
-    if split >= 30:  # the first part is the longer: judge the minutes from the split on
-        judged_minutes, small_day, big_day = range(split, 60), second_day, first_day
+    # the longer part's minutes are skipped; the shorter part's lines are judged
+    if split >= 30:
+        skipped, small_day, big_day = range(split), second_day, first_day
     else:
-        judged_minutes, small_day, big_day = range(split), first_day, second_day
-    skipped = range(0, split) if split >= 30 else range(split, 60)
+        skipped, small_day, big_day = range(split, 60), first_day, second_day
     utc_day = hour[:10]
     part = Aggregate(agg.bands)  # the shorter part's lines, by cell
     for _event, values, instant in _span_lines(path, hour, span, report, skipped):
-        if instant.astimezone(UTC).minute in judged_minutes:  # else the cells hold it
+        if instant.astimezone(UTC).minute not in skipped:  # else the cells hold it
             part.add(small_day, *values, utc_day)
     rest = {key: list(counts) for key, counts in cells.items()}
     for (_, api, model, band, _, host), counts in part.cells.items():
-        cell, left = (
-            agg.cell(small_day, api, model, band, utc_day, host),
-            rest.get((api, model, band, host)),
-        )
+        left = rest.get((api, model, band, host))
         if left is None:
             return False
         for i, v in enumerate(counts):
-            cell[i] += v
             left[i] -= v
+    agg.merge(part)
     for (api, model, band, host), counts in rest.items():
         if min(counts) < 0:
             return False
