@@ -18,7 +18,7 @@ from typing import Any, Final
 import orjson
 
 from asynctokens import _files, _statsfile
-from asynctokens._event import MIN_KEY_CHARS_FOR_SUFFIX, Record
+from asynctokens._event import BARE_REST, MIN_KEY_CHARS_FOR_SUFFIX, Record
 from asynctokens._format import DEBUG_LOG_FILE, PROMPT_BANDS, daily_file_name, new_second_cache
 from asynctokens._stats import (
     CACHE_WRITE,
@@ -247,8 +247,10 @@ class BatchWriter:
                     target[2] += p
                     target[3] += c
                     continue
-                success, error, cached, cache_write, reasoning = True, None, 0, 0, 0
-                latency = api_key = request_id = meta = None
+                (
+                    success, error, cached, cache_write, reasoning, latency, api_key,
+                    request_id, meta,
+                ) = BARE_REST  # fmt: skip
             # the optional fields as JSON text, or None where only the dict path can write
             # them (a string with a lone surrogate, which the dict path repairs)
             opt: tuple[str, str, str, str] | None = _NULLS
