@@ -22,10 +22,12 @@ from typing import Any
 import orjson
 import pytest
 from conftest import read_lines
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_cli import run_cli
 
 from asynctokens import PricingError, TokenTracker, reader, summary
-from asynctokens._format import PROMPT_BANDS
+from asynctokens._format import EVENT_FIELDS, PROMPT_BANDS
 from asynctokens.pricing import load_prices
 from asynctokens.render import csv as csv_export
 
@@ -200,6 +202,74 @@ def test_a_price_by_time_of_day_is_an_upper_bound_in_totals_and_exact_per_call(
     assert report["totals"]["cost_usd"] == 0.54  # both at the day's highest rate
     assert report["upper_bound_models"] == ["deepseek-chat"]
     assert csv_costs(log_dir) == [("deepseek-chat", "0.27000000"), ("deepseek-chat", "0.13500000")]
+
+
+# -- the CSV's pricer: one row at a time, fast, and the same sum as Rates.cost ---------------------
+#: a flat price, tiered prices (genai-prices and its cache rates), a dated one, hours, unpriced
+PRICED = [("openai", "gpt-4o"), ("gemini", "gemini-2.5-pro"), ("anthropic", "claude-sonnet-4-5"),
+          ("openai", "o3"), ("deepseek", "deepseek-chat"), ("local", "my-llama")]  # fmt: skip
+_BOOK = load_prices()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    model=st.sampled_from(PRICED),
+    counts=st.lists(st.one_of(st.just(0), st.integers(1, 400_000)), min_size=4, max_size=4),
+    success=st.booleans(),
+    second=st.integers(0, 2 * 365 * 86_400),
+)
+def test_each_rows_cost_is_the_rates_sum_exactly(
+    model: tuple[str, str], counts: list[int], success: bool, second: int
+) -> None:
+    """Every row the CSV prices, to the last bit, is ``Rates.cost`` at the instant's tiers,
+    whichever terms are 0 (the pricer leaves those out) and even when the cache counts
+    exceed the prompt (a hand-edited line)."""
+    prompt, completion, cached, cache_write = counts
+    instant = dt.datetime(2025, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=second)
+    event = {"event_id": "e", "ts": instant.isoformat(), "api_type": model[0], "model": model[1],
+             "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": 0,
+             "cached_tokens": cached, "cache_write_tokens": cache_write, "reasoning_tokens": 0,
+             "success": success, "pid": 1}  # fmt: skip
+    found = _BOOK.find(*model)
+    expected = None
+    if found is not None:
+        rates = found.at(instant).for_prompt(prompt)
+        expected = rates.cost(prompt, completion, cached, cache_write, 1 if success else 0)
+    assert _BOOK.event_cost(event) == expected
+    assert _BOOK.row_pricer()([event.get(name) for name in EVENT_FIELDS]) == expected
+
+
+def test_a_price_that_never_changes_is_not_looked_up_by_date(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path's guard: flat and tiered prices of one period are priced from the
+    memo by model alone; a dated price is looked up once per UTC day, not per row."""
+    calls = [
+        dict(prompt_tokens=p, completion_tokens=10, api_type=api, model=model, cached_tokens=c,
+             ts=at(f"2025-06-{d}", h))
+        for d in ("09", "10") for h in (1, 2)
+        for api, model, p, c in (("openai", "gpt-4o", 1_000_000, 0),
+                                 # 249k fresh at $2.50, 1k cached at $0.25, out at $15
+                                 ("gemini", "gemini-2.5-pro", 250_000, 1_000),
+                                 ("openai", "o3", 1_000_000, 0))
+    ]  # fmt: skip
+    log_dir = write(tmp_path, *calls)
+    book = load_prices()
+    days: list[tuple[str, str, str]] = []
+    day_price = book._day_price
+
+    def counted(key: tuple[str, str, str], ts: str) -> object:
+        days.append(key)
+        return day_price(key, ts)
+
+    monkeypatch.setattr(book, "_day_price", counted)
+    assert [c for _, c in csv_costs(log_dir, prices=book)] == [
+        "2.50010000", "0.62290000", "10.00040000",  # o3 at $10 / $40 until 2025-06-10
+        "2.50010000", "0.62290000", "10.00040000",
+        "2.50010000", "0.62290000", "2.00008000",  # then $2 / $8
+        "2.50010000", "0.62290000", "2.00008000",
+    ]  # fmt: skip
+    assert days == [("openai", "o3", "2025-06-09"), ("openai", "o3", "2025-06-10")]
 
 
 # -- price files ------------------------------------------------------------------------------

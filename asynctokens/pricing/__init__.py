@@ -14,12 +14,13 @@ A model found in neither has no price: reports show it as unpriced ("n/a"), neve
 from __future__ import annotations
 
 import datetime as _dt
+import operator
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asynctokens._errors import PricingError
-from asynctokens._format import parse_ts
+from asynctokens._format import EVENT_FIELDS, parse_ts
 from asynctokens.pricing._files import PriceFile
 from asynctokens.pricing._files import load as load_file
 from asynctokens.pricing._rates import ModelPrices, Period, Rates, Tiers
@@ -41,6 +42,20 @@ _UTC = _dt.UTC
 _Parts = tuple[float, float, float, float, float]
 _UNSEEN = object()
 _BY_TIME = object()  # a price that changes within the day: looked up per instant
+_DATED = object()  # a price with dates or hours: looked up per UTC day
+_ROW = operator.itemgetter(*EVENT_FIELDS)
+_TS, _API, _MODEL, _PROMPT, _COMPLETION, _CACHED, _CACHE_WRITE, _SUCCESS = (
+    EVENT_FIELDS.index(name)
+    for name in ("ts", "api_type", "model", "prompt_tokens", "completion_tokens",
+                 "cached_tokens", "cache_write_tokens", "success")
+)  # fmt: skip
+
+
+def _flat_or_tiered(tiers: Tiers) -> object:
+    """A tuple of five rates for a flat price, ``[thresholds, parts per band]`` if tiered."""
+    if not tiers.above:
+        return tiers.base.parts
+    return [tiers.thresholds, [tiers.base.parts, *(r.parts for _, r in tiers.above)]]
 
 
 class PriceBook:
@@ -58,6 +73,7 @@ class PriceBook:
             tuple[str, str, str, int, tuple[int, ...]], tuple[Rates | None, bool]
         ] = {}
         self._days: dict[tuple[str, str, str], object] = {}
+        self._event_pricer: Callable[[Sequence[Any]], float | None] | None = None
 
     # -- where prices come from ----------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -121,43 +137,98 @@ class PriceBook:
         return hit
 
     def event_cost(self, event: Mapping[str, Any]) -> float | None:
-        """The cost of one logged call at the price in force at its ``ts``; None if unpriced.
+        """The cost of one logged call at the price in force at its ``ts``; None if unpriced."""
+        try:
+            row: Sequence[Any] = _ROW(event)
+        except KeyError:  # a line from another writer that left optional fields out
+            row = [event.get(name) for name in EVENT_FIELDS]
+        if self._event_pricer is None:
+            self._event_pricer = self.row_pricer()
+        return self._event_pricer(row)
 
-        Runs once per row of a CSV export (docs/PERF.md budget: pricing adds at most 10 %):
-        the price is memoised per (provider, model, UTC day) as the five rates of a flat
-        price, the thresholds and rates per band of a tiered one, or None, and the sum is
-        written out here rather than called.
+    def row_pricer(self) -> Callable[[Sequence[Any]], float | None]:
+        """A function giving the cost of one event given as a row of ``EVENT_FIELDS`` values
+        (a CSV export's row), at the price in force at its ``ts``; None if unpriced.
+
+        It runs once per row of a CSV export (docs/PERF.md budget: pricing adds at most
+        10 %), so it is a closure over local names, and most rows cost a dict lookup by
+        model and five products: a model's price that never changes (one period, all day,
+        as nearly every entry is) is memoised per (provider, model) as the five rates of a
+        flat price or the thresholds and rates per band of a tiered one; only a price with
+        dates or hours is looked up per UTC day or instant, in ``_dated_price``.
         """
-        ts = event["ts"]
-        key = (event["api_type"], event["model"], ts[:10] if ts.endswith("+00:00") else ts)
+        by_model: dict[str, tuple[str, object]] = {}
+        rule_of, dated = self._rule, self._dated_price
+
+        def cost(row: Sequence[Any]) -> float | None:
+            model, api = row[_MODEL], row[_API]
+            hit = by_model.get(model)
+            if hit is None or hit[0] != api:  # a model name under two providers alternates
+                hit = by_model[model] = (api, rule_of(api, model))
+            price = hit[1]
+            if price is None:
+                return None
+            prompt = row[_PROMPT]
+            if price.__class__ is not tuple:
+                if price is _DATED:
+                    price = dated(row)
+                    if price is None:
+                        return None
+                if price.__class__ is list:  # tiered: [thresholds, rates of each band]
+                    tiered: list[Any] = price
+                    price = tiered[1][bisect_left(tiered[0], prompt)]
+            parts: _Parts = price  # type: ignore[assignment]
+            rate_in, rate_out, rate_read, rate_write, rate_request = parts
+            # Rates.cost's sum, written out, without the terms that are 0 (each a float
+            # product): adding 0.0 to a cost >= 0 changes no bit, so the result is the same
+            cached, cache_write = row[_CACHED], row[_CACHE_WRITE]
+            total: float
+            if cache_write:
+                fresh = prompt - cached - cache_write
+                total = (
+                    (fresh if fresh > 0 else 0) * rate_in
+                    + cached * rate_read
+                    + cache_write * rate_write
+                    + row[_COMPLETION] * rate_out
+                )
+            elif cached:
+                fresh = prompt - cached
+                total = (
+                    (fresh if fresh > 0 else 0) * rate_in
+                    + cached * rate_read
+                    + row[_COMPLETION] * rate_out
+                )
+            else:
+                total = prompt * rate_in + row[_COMPLETION] * rate_out
+            if rate_request and row[_SUCCESS]:
+                total += rate_request
+            return total
+
+        return cost
+
+    def _rule(self, api_type: str, model: str) -> object:
+        """How a model is priced per event: None (unpriced), the five rates of a price that
+        never changes, ``[thresholds, rates per band]`` of such a tiered price, or _DATED."""
+        found = self.find(api_type, model)
+        if found is None:
+            return None
+        if found.boundaries or len(found.periods) != 1 or found.periods[0].since is not None:
+            return _DATED
+        return _flat_or_tiered(found.periods[0].tiers)
+
+    def _dated_price(self, row: Sequence[Any]) -> object:
+        """A row's price under a price with dates or hours, as ``_flat_or_tiered`` gives it,
+        or None: memoised per (provider, model, UTC day), or this instant's for hours."""
+        api, model, ts = row[_API], row[_MODEL], row[_TS]
+        key = (api, model, ts[:10] if ts.endswith("+00:00") else ts)
         price = self._days.get(key, _UNSEEN)
         if price is _UNSEEN:
             price = self._day_price(key, ts)
-        if price is None:
-            return None
-        prompt = event["prompt_tokens"]
-        if price is _BY_TIME:  # a price by time of day: this instant's
-            found = self.find(key[0], key[1])
+        if price is _BY_TIME:
+            found = self.find(api, model)
             assert found is not None
-            price = found.at(parse_ts(ts)).for_prompt(prompt).parts
-        elif len(price) == 2:  # type: ignore[arg-type]  # tiered: (thresholds, parts per band)
-            # annotated, not cast(): a local annotation is never evaluated, a cast's types
-            # would be built on every row
-            tiered: tuple[tuple[int, ...], list[_Parts]] = price  # type: ignore[assignment]
-            thresholds, banded = tiered
-            price = banded[bisect_left(thresholds, prompt)]
-        parts: _Parts = price  # type: ignore[assignment]
-        rate_in, rate_out, rate_read, rate_write, rate_request = parts
-        cached, cache_write = event["cached_tokens"], event["cache_write_tokens"]
-        fresh = prompt - cached - cache_write
-        cost: float = (
-            (fresh if fresh > 0 else 0) * rate_in
-            + cached * rate_read
-            + cache_write * rate_write
-            + event["completion_tokens"] * rate_out
-            + (rate_request if event["success"] else 0.0)
-        )
-        return cost
+            return found.at(parse_ts(ts)).for_prompt(row[_PROMPT]).parts
+        return price
 
     def _day_price(self, key: tuple[str, str, str], ts: str) -> object:
         found = self.find(key[0], key[1])
@@ -171,13 +242,7 @@ class PriceBook:
                 price = _BY_TIME
             else:
                 day = instant.astimezone(_UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-                tiers = found.at(day)
-                price = tiers.base.parts
-                if tiers.above:
-                    price = (
-                        tiers.thresholds,
-                        [tiers.base.parts, *(r.parts for _, r in tiers.above)],
-                    )
+                price = _flat_or_tiered(found.at(day))
         if len(self._days) > 100_000:
             self._days.clear()
         self._days[key] = price

@@ -46,12 +46,14 @@ def write(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     rows = 0
-    cost_of, row_of, dumps, text, formula = prices.event_cost, _ROW, orjson.dumps, _TEXT, _FORMULA
+    cost_of, row_of, dumps, text, formula = prices.row_pricer(), _ROW, orjson.dumps, _TEXT, _FORMULA
     for event in events:
         try:
-            values = list(row_of(event))
+            row = row_of(event)
         except KeyError:  # a line from another writer that left optional fields out
-            values = [event.get(name) for name in EVENT_FIELDS]
+            row = [event.get(name) for name in EVENT_FIELDS]
+        cost = cost_of(row)
+        values = list(row)
         values[_SUCCESS] = "true" if values[_SUCCESS] else "false"
         meta = values[_METADATA]
         values[_METADATA] = "{}" if meta is None or meta == {} else dumps(meta).decode()
@@ -60,7 +62,6 @@ def write(
                 value = values[i]
                 if value and value.startswith(formula):
                     values[i] = "'" + value
-        cost = cost_of(event)
         values.append("" if cost is None else f"{cost:.8f}")
         writer.writerow(values)
         rows += 1
