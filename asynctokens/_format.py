@@ -20,9 +20,10 @@ import orjson
 FORMAT_VERSION: Final = 1
 #: Version of token_stats.json's layout. 2 added the prompt band to each cell, 3 the bad
 #: lines per day, 4 the host to each cell, 5 cells per UTC hour in one file per month, 6 the
-#: cells of a month as columns and the bytes of each daily file that hold each hour's lines;
-#: stats of another version are rebuilt from the lines, which is how they migrate.
-STATS_VERSION: Final = 6
+#: cells of a month as columns and the bytes of each daily file that hold each hour's lines,
+#: 7 each hour's first 15 and 30 minutes (a ``.quarters`` file per month); stats of another
+#: version are rebuilt from the lines, which is how they migrate.
+STATS_VERSION: Final = 7
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
 #: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``
 #: fields). Stats cells are split by how many of these a request's prompt exceeds, so a
@@ -43,7 +44,8 @@ ENV_LOG_DIR: Final = "ASYNCTOKENS_LOG_DIR"
 DEFAULT_LOG_DIR: Final = Path("logs") / "tokens"
 STATS_FILE: Final = "token_stats.json"
 STATS_LOCK_FILE: Final = ".token_stats.lock"
-_STATS_MONTH_RE: Final = re.compile(r"^token_stats_(\d{4}-\d{2})\.json$")
+#: A month's stats files: its cells (``.json``) and its hours' first quarters (``.quarters``).
+_STATS_MONTH_RE: Final = re.compile(r"^token_stats_(\d{4}-\d{2})\.(json|quarters)$")
 DEBUG_LOG_FILE: Final = "token_debug.log"
 DAILY_PREFIX: Final = "tokens_"
 DAILY_SUFFIX: Final = ".jsonl"
@@ -87,7 +89,13 @@ def stats_month_file(month: str) -> str:
     return f"token_stats_{month}.json"
 
 
+def stats_quarters_file(month: str) -> str:
+    """The file holding the counters of each hour's first 15 and 30 minutes of ``YYYY-MM``."""
+    return f"token_stats_{month}.quarters"
+
+
 def stats_month_files(log_dir: Path) -> list[Path]:
+    """Every month's stats files in ``log_dir`` (cells and quarters)."""
     with os.scandir(log_dir) as it:
         return sorted(Path(e.path) for e in it if _STATS_MONTH_RE.match(e.name))
 
@@ -241,6 +249,27 @@ def judge_line(line: bytes, day: str) -> Judged | str | None:
     if utc_day != day:
         return f"ts {ts[:40]!r} is not in the file's UTC day"
     return obj, values, instant
+
+
+#: A minute's text -> the start of its quarter hour.
+_QUARTER: Final = {f"{m:02d}": f"{m - m % 15:02d}" for m in range(60)}
+
+
+def quarter_of(minute: str) -> str:
+    """``MM`` -> the ``MM`` its quarter hour starts at (``"37"`` -> ``"30"``)."""
+    return _QUARTER[minute]
+
+
+def utc_quarter(judged: Judged) -> str:
+    """The UTC quarter hour (``YYYY-MM-DDTHH:MM``, MM one of 00 15 30 45) of a valid line:
+    the writer's and the stats fold's cell period, before :func:`_stats.by_hour`."""
+    ts: str = judged[0]["ts"]
+    if ts.endswith("+00:00") and ts[10:11] == "T" and ts[13:14] == ":":  # as writers write it
+        minute = _QUARTER.get(ts[14:16])
+        if minute is not None:
+            return f"{ts[:14]}{minute}"
+    utc = judged[2].astimezone(_dt.UTC)  # another offset, or naive (made aware by judging)
+    return utc.strftime("%Y-%m-%dT%H:") + _QUARTER[f"{utc.minute:02d}"]
 
 
 def utc_hour(judged: Judged) -> str:

@@ -56,11 +56,14 @@ def band_of(prompt: int, bands: tuple[int, ...] = PROMPT_BANDS) -> int:
 class Aggregate:
     """Counters per cell (see the module docstring), and how many bad lines were skipped."""
 
-    __slots__ = ("bands", "cells", "invalid")
+    __slots__ = ("bands", "cells", "early", "invalid")
 
     def __init__(self, bands: tuple[int, ...] = PROMPT_BANDS) -> None:
         self.bands = bands
         self.cells: dict[CellKey, list[int]] = {}
+        #: Stats only (see :func:`by_hour`): per hour cell, the counters of its lines in the
+        #: hour's first 15 minutes, then in its first 30 (``2 * WIDTH`` values).
+        self.early: dict[CellKey, list[int]] = {}
         #: Bad lines per UTC day of the file holding them: a report over some days counts
         #: only the bad lines of those days, from the stats as from a scan.
         self.invalid: dict[str, int] = {}
@@ -138,16 +141,22 @@ class Aggregate:
             price_day,
         )
 
-    def merge(self, other: Aggregate) -> None:
+    def merge(self, other: Aggregate, *, early: bool = True) -> None:
+        """Add ``other``'s cells and bad lines (and its ``early`` counters, unless told not
+        to: a writer's running totals have no use for them)."""
         if other.bands != self.bands:
             raise ValueError("cannot merge aggregates split by different prompt bands")
-        for key, counts in other.cells.items():
-            cell = self.cells.get(key)
-            if cell is None:
-                self.cells[key] = list(counts)
-            else:
-                for i, v in enumerate(counts):
-                    cell[i] += v
+        for mine, theirs in (
+            (self.cells, other.cells),
+            (self.early, other.early if early else {}),
+        ):
+            for key, counts in theirs.items():
+                cell = mine.get(key)
+                if cell is None:
+                    mine[key] = list(counts)
+                else:
+                    for i, v in enumerate(counts):
+                        cell[i] += v
         for day, lines in other.invalid.items():
             self.add_invalid(day, lines)
 
@@ -222,6 +231,38 @@ class Aggregate:
         return out
 
     # -- persistence ---------------------------------------------------------------------
+
+
+def by_hour(agg: Aggregate) -> Aggregate:
+    """Cells per UTC quarter hour (period ``YYYY-MM-DDTHH:MM``, as the writer and the stats
+    fold key them) as cells per UTC hour, each with its ``early`` counters: the lines of the
+    hour's first 15 minutes, and of its first 30. A report in a zone whose days begin at
+    hh:15 or hh:30 UTC (Asia/Kathmandu, Asia/Kolkata) takes both parts of such an hour from
+    them instead of reading its lines."""
+    out = Aggregate(agg.bands)
+    cells, early = out.cells, out.early
+    for (period, api, model, band, price_day, host), counts in agg.cells.items():
+        minute = period[14:]
+        if len(period) != 16 or minute not in ("00", "15", "30", "45"):
+            raise ValueError(f"not a quarter hour: {period!r}")
+        key = (period[:13], api, model, band, price_day, host)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = [0] * WIDTH
+            first = early[key] = [0] * (2 * WIDTH)
+        else:
+            first = early[key]
+        for i, v in enumerate(counts):
+            cell[i] += v
+        if minute == "00":
+            for i, v in enumerate(counts):
+                first[i] += v
+                first[WIDTH + i] += v
+        elif minute == "15":
+            for i, v in enumerate(counts):
+                first[WIDTH + i] += v
+    out.invalid = dict(agg.invalid)
+    return out
 
 
 def _sum(rows: Iterable[list[int]]) -> list[int]:

@@ -18,11 +18,18 @@ hour from there on. A report over a year then sums slices of lists, month by mon
 of building a dict entry per hour and name (10M events over 20 models and 4 hosts are about
 1.4M hourly cells).
 
+Beside it, ``token_stats_YYYY-MM.quarters`` keeps each hour's *early* counters: those of its
+lines in the hour's first 15 and first 30 minutes (binary: the file ``ATQ1``, an 8-byte
+token the month file names, then per key and hour 14 little-endian int64). A day of a zone
+that begins at hh:30 or hh:15 UTC (Asia/Kolkata +5:30, Asia/Kathmandu +5:45, every such zone
+today) is then a sum of cells and early counters too: no line is read.
+
 Each month file also keeps, per daily file and UTC hour, the bytes ``[start, end)`` that
-hold every line of that hour (``spans``): a report whose days begin inside an hour (Asia/Kolkata,
-+5:30) or whose range ends inside one reads just those bytes, and takes the other hours from
-the cells. Lines are appended in time order, so a span is a few batches long; a line with an
-old ``ts`` (a backfill) only widens its hour's span.
+hold every line of that hour (``spans``): a report whose days begin elsewhere inside an hour,
+or whose range ends inside one, or that finds no usable quarters file, reads just those
+bytes, and takes the other hours from the cells. Lines are appended in time order, so a
+span is a few batches long; a line with an old ``ts`` (a backfill) only widens its hour's
+span.
 
 A writer passes the ranges it appended itself, with their folds, so in the common
 one-process case nothing is read back. A missing, corrupt or stale index or month file (a
@@ -35,9 +42,12 @@ from __future__ import annotations
 import calendar
 import contextlib
 import datetime as _dt
+import os
+import sys
+from array import array
 from collections.abc import Callable, Mapping
 from itertools import accumulate
-from operator import add
+from operator import add, le
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -53,10 +63,11 @@ from asynctokens._format import (
     judge_line,
     stats_month_file,
     stats_month_files,
-    utc_hour,
+    stats_quarters_file,
+    utc_quarter,
 )
 from asynctokens._lines import ForwardBlocks
-from asynctokens._stats import WIDTH, Aggregate, row
+from asynctokens._stats import WIDTH, Aggregate, by_hour, row
 
 _DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
 
@@ -65,6 +76,21 @@ _DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
 Spans = dict[str, dict[str, list[int]]]
 #: The cells of one UTC hour, by (provider, model, band, host).
 HourCells = dict[tuple[str, str, int, str], list[int]]
+#: The quarters file: its magic, then a token the month file names (they were written
+#: together), then per key and hour ``EARLY`` int64.
+_QUARTERS_MAGIC = b"ATQ1"
+_TOKEN_BYTES = 8
+_HEADER = len(_QUARTERS_MAGIC) + _TOKEN_BYTES
+#: Early counters per hour: the first 15 minutes' WIDTH, then the first 30 minutes'.
+EARLY = 2 * WIDTH
+
+
+class CutHour(NamedTuple):
+    """An hour a report cuts in two: its cells, and their early counters when the stats
+    have them for every cell (None: the hour's lines decide)."""
+
+    cells: HourCells
+    early: HourCells | None
 
 
 def widen_span(spans: dict[str, list[int]], hour: str, start: int, end: int) -> None:
@@ -117,7 +143,13 @@ class Snapshot:
         agg = self._months.get(month)
         if agg is None:
             doc = self._doc(month)
-            agg = Aggregate() if doc is None else _aggregate_of(doc, month)
+            if doc is None:
+                agg = Aggregate()
+            else:
+                quarters = _read_quarters(self.log_dir, month, doc)
+                if quarters is None:  # its cells would be rewritten without early counters
+                    raise StaleStats(month)
+                agg = _aggregate_of(doc, month, quarters)
             self._months[month] = agg
         return agg
 
@@ -141,30 +173,34 @@ class Snapshot:
         place: Callable[[str], tuple[str, bool] | None],
         days: set[str],
         agg: Aggregate,
-    ) -> dict[str, HourCells]:
+    ) -> dict[str, CutHour]:
         """Add the month's cells of UTC ``days`` into ``agg`` under the day ``place`` gives
         each hour (None: not in the report). The hours with events that ``place`` says are
-        cut in two (their lines decide) are not added: they are returned, with their cells
+        cut in two are not added: they are returned, with their cells and early counters
         by (provider, model, band, host).
 
         From the columns of the file, summing slices, unless the month was caught up or
         changed in memory: then from its hourly cells.
         """
-        cut: dict[str, HourCells] = {}
+        cells_of: dict[str, HourCells] = {}
+        early_of: dict[str, HourCells | None] = {}
         if month in self._months or month not in self.rows:
-            for key, counts in self.month(month).cells.items():
+            month_agg = self.month(month)
+            for key, counts in month_agg.cells.items():
                 if key[4] not in days:
                     continue
                 placed = place(key[0])
                 if placed is None:
                     continue
                 if not placed[1]:
-                    cut.setdefault(key[0], {})[key[1], key[2], key[3], key[5]] = list(counts)
+                    name = (key[1], key[2], key[3], key[5])
+                    cells_of.setdefault(key[0], {})[name] = list(counts)
+                    _add_early(early_of, key[0], name, month_agg.early.get(key))
                     continue
                 cell = agg.cell(placed[0], key[1], key[2], key[3], key[4], key[5])
                 for i, v in enumerate(counts):
                     cell[i] += v
-            return cut
+            return {h: CutHour(c, early_of[h]) for h, c in cells_of.items()}
         doc = self._doc(month)
         assert doc is not None
         # runs of hours with the same (day in the report, UTC day), and the cut hours
@@ -183,11 +219,14 @@ class Snapshot:
             else:
                 last = [placed[0], hour[:10], i, i + 1]
                 runs.append(last)
+        quarters = _read_quarters(self.log_dir, month, doc) if cut_at else None
+        at = 0  # where this key's early counters begin in the quarters
         cells = agg.cells
         for (api, model, band, host), (start, *cols) in zip(
             doc["keys"], doc["columns"], strict=True
         ):
             end = start + len(cols[0])
+            first, at = at, at + (end - start) * EARLY
             # the runs within this key's hours, as offsets into its columns
             key_runs = [
                 (local, utc, (a if a > start else start) - start, (b if b < end else end) - start)
@@ -207,9 +246,12 @@ class Snapshot:
                     cells[key] = counts if before is None else list(map(add, before, counts))
             for i in cut_at:
                 if start <= i < end and cols[0][i - start]:
-                    counts = [col[i - start] for col in cols]
-                    cut.setdefault(_hour_text(month, i), {})[api, model, band, host] = counts
-        return cut
+                    hour, name = _hour_text(month, i), (api, model, band, host)
+                    cells_of.setdefault(hour, {})[name] = [col[i - start] for col in cols]
+                    j = first + (i - start) * EARLY
+                    _add_early(early_of, hour, name, None if quarters is None else
+                               quarters[j : j + EARLY].tolist())  # fmt: skip
+        return {h: CutHour(c, early_of[h]) for h, c in cells_of.items()}
 
     def changed(self, month: str) -> Aggregate:
         """The month's cells, to be changed: written back by the next :func:`save`."""
@@ -261,6 +303,21 @@ class Snapshot:
         return out
 
 
+def _add_early(
+    early_of: dict[str, HourCells | None],
+    hour: str,
+    name: tuple[str, str, int, str],
+    early: list[int] | None,
+) -> None:
+    """Keep a cut hour's early counters by cell; None for the hour once one cell lacks them."""
+    if early is None:
+        early_of[hour] = None
+    else:
+        known = early_of.setdefault(hour, {})
+        if known is not None:
+            known[name] = list(early)
+
+
 def _month_rows(agg: Aggregate) -> dict[str, dict[str, list[int]]]:
     rows: dict[str, dict[str, list[int]]] = {d: {} for d in _DIMENSIONS}
     for key, counts in agg.cells.items():
@@ -286,37 +343,78 @@ def _hour_text(month: str, index: int) -> str:
     return f"{month}-{day + 1:02d}T{hour:02d}"
 
 
-def _columns(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]]]:
-    """The hourly cells of a month as (keys, columns): see the module docstring."""
-    by_key: dict[tuple[str, str, int, str], dict[int, list[int]]] = {}
-    for (hour, api, model, band, price_day, host), counts in agg.cells.items():
-        if price_day != hour[:10] or len(hour) != 13:
-            raise ValueError("only an aggregate of UTC hours is stored")
-        by_key.setdefault((api, model, band, host), {})[_hour_index(hour)] = counts
+def _columns(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]], array[int]]:
+    """The hourly cells of a month as (keys, columns, early counters): see the module
+    docstring."""
+    by_key: dict[tuple[str, str, int, str], dict[int, tuple[list[int], list[int]]]] = {}
+    for cell_key, counts in agg.cells.items():
+        hour, api, model, band, price_day, host = cell_key
+        early = agg.early.get(cell_key)
+        if price_day != hour[:10] or len(hour) != 13 or early is None:
+            raise ValueError("only an aggregate of UTC hours with early counters is stored")
+        by_key.setdefault((api, model, band, host), {})[_hour_index(hour)] = (counts, early)
     keys: list[list[Any]] = []
     columns: list[list[Any]] = []
+    quarters = array("q")
     for key in sorted(by_key):
         hours = by_key[key]
         start = min(hours)
-        cols = [[0] * (max(hours) + 1 - start) for _ in range(WIDTH)]
-        for i, counts in hours.items():
+        n = max(hours) + 1 - start
+        cols = [[0] * n for _ in range(WIDTH)]
+        firsts = [0] * (n * EARLY)
+        for i, (counts, early) in hours.items():
             for m, v in enumerate(counts):
                 cols[m][i - start] = v
+            firsts[(i - start) * EARLY : (i - start + 1) * EARLY] = early
         keys.append(list(key))
         columns.append([start, *cols])
-    return keys, columns
+        quarters.extend(firsts)
+    return keys, columns, quarters
 
 
-def _aggregate_of(doc: dict[str, Any], month: str) -> Aggregate:
-    """The hourly cells of a checked month file."""
+def _aggregate_of(doc: dict[str, Any], month: str, quarters: array[int]) -> Aggregate:
+    """The hourly cells of a checked month file, with their early counters; StaleStats when
+    an hour's first 15 minutes count more than its first 30, or those more than the hour
+    (a hand edit: the writer would keep adding to numbers no report can use)."""
     agg = Aggregate()
+    at = 0
     for (api, model, band, host), (start, *cols) in zip(doc["keys"], doc["columns"], strict=True):
         for j, requests in enumerate(cols[0]):
             if requests:
                 hour = _hour_text(month, start + j)
-                agg.cells[(hour, api, model, band, hour[:10], host)] = [col[j] for col in cols]
+                key = (hour, api, model, band, hour[:10], host)
+                counts = agg.cells[key] = [col[j] for col in cols]
+                early = agg.early[key] = quarters[at + j * EARLY : at + (j + 1) * EARLY].tolist()
+                first30 = early[WIDTH:]
+                if not (all(map(le, early, first30)) and all(map(le, first30, counts))):
+                    raise StaleStats(month)
+        at += len(cols[0]) * EARLY
     agg.invalid = dict(doc["invalid_lines_by_day"])
     return agg
+
+
+def _read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> array[int] | None:
+    """The early counters of a checked month file, or None when its quarters file is
+    missing, cut, of another update (the token differs) or holds a negative count."""
+    token = doc.get("quarters")
+    try:
+        data = (log_dir / stats_quarters_file(month)).read_bytes()
+    except OSError:
+        return None
+    expected = sum(len(col[1]) for col in doc["columns"]) * EARLY * 8
+    if (
+        type(token) is not str
+        or len(data) != _HEADER + expected
+        or data[: len(_QUARTERS_MAGIC)] != _QUARTERS_MAGIC
+        or data[len(_QUARTERS_MAGIC) : _HEADER].hex() != token
+    ):
+        return None
+    quarters = array("q", data[_HEADER:])
+    if sys.byteorder == "big":
+        quarters.byteswap()
+    if quarters and min(quarters) < 0:
+        return None
+    return quarters
 
 
 def _read_month(log_dir: Path, month: str) -> dict[str, Any]:
@@ -380,10 +478,10 @@ def _valid_spans(spans: Any, month: str) -> bool:
     """A hand-edited or truncated ``spans`` must not send a report to the wrong bytes."""
     if not isinstance(spans, dict):
         return False
-    for by_hour in spans.values():
-        if not isinstance(by_hour, dict):
+    for of_file in spans.values():
+        if not isinstance(of_file, dict):
             return False
-        for hour, span in by_hour.items():
+        for hour, span in of_file.items():
             if (
                 not hour.startswith(month)
                 or type(span) is not list
@@ -433,7 +531,8 @@ def fold_lines(
     With ``spans`` (the file's, by hour), each valid line widens its hour's span; ``at`` is
     the block's offset in the file.
     """
-    judge, add = judge_line, agg.add
+    quarters = Aggregate(agg.bands)  # cells per quarter hour, then by_hour
+    judge, add = judge_line, quarters.add
     lines = block.split(b"\n")
     lines.pop()
     bad = 0
@@ -442,8 +541,9 @@ def fold_lines(
         judged = judge(line, day)
         end = pos + len(line) + 1
         if isinstance(judged, tuple):
-            hour = utc_hour(judged)
-            add(hour, *judged[1], day)
+            period = utc_quarter(judged)
+            add(period, *judged[1], day)
+            hour = period[:13]
             if spans is not None:  # widen_span, inlined: this runs for every line folded
                 span = spans.get(hour)
                 if span is None:
@@ -456,6 +556,7 @@ def fold_lines(
         elif judged is not None:
             bad += 1
         pos = end
+    agg.merge(by_hour(quarters))
     if bad:
         agg.add_invalid(day, bad)
 
@@ -556,12 +657,13 @@ def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snaps
     with _files.locked_file(log_dir / STATS_LOCK_FILE, mode):
         snap = current(log_dir, own)
         for month in sorted(snap.dirty):
-            _files.replace_atomically(
-                log_dir / stats_month_file(month), encode_month(snap, month), mode
-            )
+            cells, quarters = encode_month(snap, month)
+            # quarters first: a month file never names quarters that are not there yet
+            _files.replace_atomically(log_dir / stats_quarters_file(month), quarters, mode)
+            _files.replace_atomically(log_dir / stats_month_file(month), cells, mode)
         _files.replace_atomically(log_dir / STATS_FILE, encode(snap), mode)
         if snap.rebuilt:  # month files of days no longer there
-            keep = {stats_month_file(m) for m in snap.months()}
+            keep = {f(m) for m in snap.months() for f in (stats_month_file, stats_quarters_file)}
             for path in stats_month_files(log_dir):
                 if path.name not in keep:
                     with contextlib.suppress(OSError):
@@ -569,22 +671,27 @@ def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snaps
     return snap
 
 
-def encode_month(snap: Snapshot, month: str) -> bytes:
+def encode_month(snap: Snapshot, month: str) -> tuple[bytes, bytes]:
+    """The month file and its quarters file, naming each other by a fresh token."""
     agg = snap.month(month)
-    keys, columns = _columns(agg)
+    keys, columns, quarters = _columns(agg)
+    token = os.urandom(_TOKEN_BYTES)
+    if sys.byteorder == "big":
+        quarters.byteswap()
     doc = {
         "format_version": STATS_VERSION,
         "month": month,
+        "quarters": token.hex(),
         "invalid_lines_by_day": dict(sorted(agg.invalid.items())),
         "keys": keys,
         "columns": columns,
         "spans": {
-            name: dict(sorted(by_hour.items()))
-            for name, by_hour in sorted(snap.spans(month).items())
-            if by_hour
+            name: dict(sorted(of_file.items()))
+            for name, of_file in sorted(snap.spans(month).items())
+            if of_file
         },
     }
-    return orjson.dumps(doc)
+    return orjson.dumps(doc), _QUARTERS_MAGIC + token + quarters.tobytes()
 
 
 def encode(snap: Snapshot) -> bytes:

@@ -19,7 +19,13 @@ import orjson
 
 from asynctokens import _files, _statsfile
 from asynctokens._event import BARE_REST, MIN_KEY_CHARS_FOR_SUFFIX, Record
-from asynctokens._format import DEBUG_LOG_FILE, PROMPT_BANDS, daily_file_name, new_second_cache
+from asynctokens._format import (
+    DEBUG_LOG_FILE,
+    PROMPT_BANDS,
+    daily_file_name,
+    new_second_cache,
+    quarter_of,
+)
 from asynctokens._stats import (
     CACHE_WRITE,
     CACHED,
@@ -31,6 +37,7 @@ from asynctokens._stats import (
     WIDTH,
     Aggregate,
     band_of,
+    by_hour,
 )
 
 _DUMPS_OPTS: Final = orjson.OPT_APPEND_NEWLINE
@@ -162,7 +169,7 @@ class BatchWriter:
         second, quote = self._clock.second, self._quote
         prefix, pid, n, host_tail = self._id_prefix, self.pid, self._next_id, self._host_tail
         host = self.host or ""
-        base, sec_dot, day, hour = -(10**18), "", "", ""
+        base, sec_dot, day, hour, period = -(10**18), "", "", "", ""
         parts: list[str] = []
         parts_append = parts.append
         marks: list[tuple[int, str]] = []
@@ -205,8 +212,9 @@ class BatchWriter:
                 base, off = s * 1_000_000_000, ts - s * 1_000_000_000
                 sec_dot = sec_text + "."
                 turned = sec_text[:13] != hour or new_day != day
-                if sec_text[:13] != hour:  # cells are per UTC hour: look the cell up again
-                    hour, last_api = sec_text[:13], None
+                now = sec_text[:14] + quarter_of(sec_text[14:16])
+                if now != period:  # cells are per UTC quarter hour: look the cell up again
+                    period, hour, last_api = now, sec_text[:13], None
                 if new_day != day:
                     day = new_day
                     chunk = chunks.get(day)
@@ -221,7 +229,7 @@ class BatchWriter:
                 api_q, model_q = quote(api), quote(model)  # None if not valid Unicode
                 # no cell under a name JSON cannot hold: such events are repaired below
                 valid = api_q is not None and model_q is not None
-                cell = agg.cell(hour, api, model, 0, day, host) if valid else [0] * WIDTH
+                cell = agg.cell(period, api, model, 0, day, host) if valid else [0] * WIDTH
                 long_cells = {}  # band -> cell, for these names in this hour
                 names_j = f'"api_type":{api_q},"model":{model_q},"prompt_tokens":'
             # zero-padded microseconds without a format spec: measurably cheaper
@@ -233,7 +241,7 @@ class BatchWriter:
                 band = bisect_left(PROMPT_BANDS, p)  # _stats.band_of, without the call
                 found = long_cells.get(band)
                 if found is None:
-                    found = long_cells[band] = agg.cell(hour, api, model, band, day, host)
+                    found = long_cells[band] = agg.cell(period, api, model, band, day, host)
                 target = found
             if bare:
                 if valid:
@@ -306,7 +314,7 @@ class BatchWriter:
                 parts_append(line)
                 if event["api_type"] is not api or event["model"] is not model:
                     target = agg.cell(  # repaired names
-                        hour, event["api_type"], event["model"], band_of(p), day, host
+                        period, event["api_type"], event["model"], band_of(p), day, host
                     )
             n += 1
             target[REQUESTS] += 1
@@ -325,6 +333,7 @@ class BatchWriter:
             cells = chunk.agg.cells
             for key in [k for k, v in cells.items() if not v[REQUESTS]]:
                 del cells[key]
+            chunk.agg = by_hour(chunk.agg)  # the stats' cells: hours, with their first quarters
             chunk.count = chunk.agg.requests()
             chunk.seal()
             self._pending.append(chunk)
@@ -378,7 +387,7 @@ class BatchWriter:
             self._own.setdefault(name, []).append(
                 _statsfile.OwnRange(start, end, chunk.agg, chunk.hours)
             )
-            self.totals.merge(chunk.agg)
+            self.totals.merge(chunk.agg, early=False)
             done += chunk.count
             if repaired:
                 self.debug(f"ended a torn last line in {name} at byte {start - 1}")

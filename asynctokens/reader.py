@@ -29,7 +29,7 @@ from asynctokens._format import (
     utc_hour,
 )
 from asynctokens._lines import BackwardLines, ForwardBlocks
-from asynctokens._stats import Aggregate
+from asynctokens._stats import WIDTH, Aggregate
 
 UTC: Final = _dt.UTC
 _MAX_SAMPLES: Final = 10
@@ -410,9 +410,7 @@ def _from_stats(
             if bad and counts_bad:
                 agg.add_invalid(plan.day, bad)
     hours = _Hours(tz, rng)
-    cut: list[
-        tuple[Path, str, list[int], _statsfile.HourCells]
-    ] = []  # the hours whose lines decide
+    cut: list[tuple[Path, str, list[int], _statsfile.CutHour]] = []  # hours cut in two
     for d, utc_days in from_stats.items():
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
@@ -420,12 +418,12 @@ def _from_stats(
                 cut_hours = snap.add_hours(month, hours, utc_days, agg)
             except _statsfile.StaleStats:
                 return None  # a month file edited or cut: the lines decide (a writer rebuilds it)
-            for hour, cells in sorted(cut_hours.items()):
+            for hour, cut_hour in sorted(cut_hours.items()):
                 name = daily_file_name(hour[:10])
                 span = snap.spans(month).get(name, {}).get(hour)
                 if span is None:
                     return None  # no span for an hour with events: stats of a bug
-                cut.append((d / name, hour, span, cells))
+                cut.append((d / name, hour, span, cut_hour))
     found.bad_lines += agg.invalid_lines
     days_of = _Days(tz)
     add = agg.add
@@ -443,23 +441,31 @@ def _add_cut_hour(
     path: Path,
     hour: str,
     span: list[int],
-    cells: _statsfile.HourCells,
+    cut: _statsfile.CutHour,
     rng: TimeRange,
     tz: _dt.tzinfo,
     days_of: _Days,
     agg: Aggregate,
     report: ReadReport,
 ) -> bool:
-    """Add one UTC hour that the report cuts in two, from its lines in ``span``.
+    """Add one UTC hour that the report cuts in two.
 
-    Cut by a day of the zone alone (Asia/Kolkata's days begin at hh:30 UTC): the lines of
-    the shorter part are judged and added to their day, and the hour's cells less those
-    lines go to the other day, so the longer part's lines are skipped unparsed wherever
-    their time can be read off the line as a writer writes it. Cut by an end of the range:
-    every line of the hour is judged. False if the lines and the stats disagree.
+    Cut by a day of the zone alone at hh:15 or hh:30 (Asia/Kathmandu, Asia/Kolkata): from
+    the stats, the hour's early counters to the first day and the rest of its cells to the
+    second, reading no line. Cut elsewhere by a day of the zone, or with no early counters:
+    the lines in ``span`` of the shorter part are judged and added to their day, and the
+    hour's cells less those lines go to the other day, so the longer part's lines are
+    skipped unparsed wherever their time can be read off the line as a writer writes it.
+    Cut by an end of the range: every line of the hour is judged. False if the lines (or
+    the early counters) and the stats disagree.
     """
+    cells = cut.cells
     start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
     end = start + _dt.timedelta(hours=1)
+    if cut.early is not None:
+        pieces = _quarter_pieces(start, rng, tz, days_of)
+        if pieces is not None:
+            return _add_pieces(hour, cells, cut.early, pieces, agg)
     whole = (rng.start is None or start >= rng.start) and (rng.end is None or end <= rng.end)
     split = _day_split(start, tz) if whole else None
     if split is None:
@@ -471,12 +477,12 @@ def _add_cut_hour(
     first_day = days_of(hour + ":00:00+00:00", start)[0]
     then = start + _dt.timedelta(minutes=split)
     second_day = days_of(then.isoformat(), then)[0]
+    utc_day = hour[:10]
     # the longer part's minutes are skipped; the shorter part's lines are judged
     if split >= 30:
         skipped, small_day, big_day = range(split), second_day, first_day
     else:
         skipped, small_day, big_day = range(split, 60), first_day, second_day
-    utc_day = hour[:10]
     part = Aggregate(agg.bands)  # the shorter part's lines, by cell
     for _event, values, instant in _span_lines(path, hour, span, report, skipped):
         if instant.astimezone(UTC).minute not in skipped:  # else the cells hold it
@@ -496,6 +502,65 @@ def _add_cut_hour(
             cell = agg.cell(big_day, api, model, band, utc_day, host)
             for i, v in enumerate(counts):
                 cell[i] += v
+    return True
+
+
+#: The pieces of an hour the stats count apart (minutes ``[a, b)``): the first 15 minutes,
+#: the next 15 (the first 30 less the first 15), and the rest of the hour.
+_PIECES: Final = ((0, 15), (15, 30), (30, 60))
+
+
+def _quarter_pieces(
+    start: _dt.datetime, rng: TimeRange, tz: _dt.tzinfo, days_of: _Days
+) -> list[str | None] | None:
+    """For each of ``_PIECES`` of the hour from ``start``, its day in ``tz`` (None: outside
+    the range); None when a piece is itself cut by the range or by a day of ``tz``, so
+    only the hour's lines can tell."""
+    days: list[str | None] = []
+    try:
+        for a, b in _PIECES:
+            lo, hi = start + _dt.timedelta(minutes=a), start + _dt.timedelta(minutes=b)
+            if (rng.end is not None and lo >= rng.end) or (
+                rng.start is not None and hi <= rng.start
+            ):
+                days.append(None)
+                continue
+            if (rng.start is not None and lo < rng.start) or (rng.end is not None and hi > rng.end):
+                return None
+            last = hi - _dt.timedelta(microseconds=1)
+            if lo.astimezone(tz).date() != last.astimezone(tz).date():
+                return None
+            days.append(days_of(lo.isoformat(), lo)[0])
+    except OverflowError:  # year 1 or 9999 seen from across the edge
+        return None
+    return days
+
+
+def _add_pieces(
+    hour: str,
+    cells: _statsfile.HourCells,
+    early: _statsfile.HourCells,
+    days: list[str | None],
+    agg: Aggregate,
+) -> bool:
+    """Add each piece of the hour (``_quarter_pieces``) to its day, from the hour's cells
+    and early counters; False when they disagree (a piece would count below zero)."""
+    utc_day = hour[:10]
+    for name, counts in cells.items():
+        first15, first30 = early[name][:WIDTH], early[name][WIDTH:]
+        pieces = (
+            first15,
+            [a - b for a, b in zip(first30, first15, strict=True)],
+            [a - b for a, b in zip(counts, first30, strict=True)],
+        )
+        if min(min(p) for p in pieces) < 0:
+            return False
+        api, model, band, host = name
+        for day, piece in zip(days, pieces, strict=True):
+            if day is not None and piece[0]:
+                cell = agg.cell(day, api, model, band, utc_day, host)
+                for i, v in enumerate(piece):
+                    cell[i] += v
     return True
 
 

@@ -157,25 +157,38 @@ def test_stats_of_the_previous_layout_are_rebuilt_with_hosts_and_hours(
     tracker.log(1, 1, ts=START)
     assert tracker.close()
     index = orjson.loads(stats_path.read_bytes())
-    assert (index["format_version"], index["total_requests"]) == (6, 151)
+    assert (index["format_version"], index["total_requests"]) == (7, 151)
     assert sorted(index["months"]) == ["2026-03", "2026-04"][: len(index["months"])]
     month = orjson.loads((fleet[0] / "token_stats_2026-03.json").read_bytes())
     assert month["columns"][0][0] == 27 * 24 + 20  # from 2026-03-28T20, per UTC hour
 
 
+def drop_quarters(*dirs: Path) -> None:
+    """Delete the quarters files: reports then read the lines of the hours they cut."""
+    for d in dirs:
+        for path in d.glob("token_stats_*.quarters"):
+            path.unlink()
+
+
+@pytest.mark.parametrize("quarters", [True, False], ids=["quarters", "spans"])
 @pytest.mark.parametrize(("zone", "cut_hour"), [
     ("UTC", None), ("Europe/Lisbon", None), ("America/New_York", None),
     ("Asia/Kolkata", 18), ("Asia/Kathmandu", 18), ("Australia/Eucla", 15),
 ])  # fmt: skip
 def test_every_zone_is_answered_from_the_hourly_stats_exactly(
-    fleet: list[Path], zone: str, cut_hour: int | None
+    fleet: list[Path], zone: str, cut_hour: int | None, quarters: bool
 ) -> None:
     """Cells per UTC hour: a day of a whole-hour zone (across Lisbon's DST change too) is a
-    sum of cells and reads no line; a zone whose days begin inside an hour (+5:30, +5:45,
-    +8:45) reads the lines of that hour alone, from the bytes the stats keep for it."""
+    sum of cells and reads no line; so is a day of a zone whose days begin at hh:30 or
+    hh:15 UTC (+5:30, +5:45, +8:45), from each hour's early counters (the quarters file).
+    Without them, such a zone reads the lines of the hour it cuts alone, from the bytes the
+    stats keep for it."""
+    if not quarters:
+        drop_quarters(*fleet)
     tz = reader.get_timezone(zone)
     lines = read_lines(fleet[0]) + read_lines(fleet[1])
     in_cut_hour = sum(1 for line in lines if int(line["ts"][11:13]) == cut_hour)
+    in_cut_hour = in_cut_hour if not quarters else 0
     report = reader.ReadReport()
     days = reader.aggregate(fleet, tz=tz, report=report).by("day")
     expected: dict[str, int] = {}
@@ -184,7 +197,7 @@ def test_every_zone_is_answered_from_the_hourly_stats_exactly(
         expected[day] = expected.get(day, 0) + 1
     assert {d: r["total_requests"] for d, r in days.items()} == expected
     assert report.lines_read == in_cut_hour
-    assert (in_cut_hour > 0) is (cut_hour is not None)
+    assert (in_cut_hour > 0) is (cut_hour is not None and not quarters)
     one_day = reader.ReadReport()
     day = sorted(expected)[1]
     agg = reader.aggregate(fleet, day, day, tz=tz, report=one_day)
@@ -216,13 +229,19 @@ def test_a_backfilled_line_widens_its_hour_and_is_counted_once(tmp_path: Path) -
         tracker.log(prompt, 1, "openai", "gpt-4o", ts=START.replace(hour=18, minute=minute))
     assert tracker.close()
     tz = reader.get_timezone("Asia/Kolkata")  # its 29 March begins at 18:30 UTC
-    report = reader.ReadReport()
-    days = reader.aggregate(tmp_path, tz=tz, report=report).by("day")
-    assert {d: (r["total_requests"], r["total_prompt_tokens"]) for d, r in days.items()} == {
-        "2026-03-28": (5, 409),  # 17:00, 17:20, 17:40, 18:05 UTC, and the late 18:05
-        "2026-03-29": (3, 207),  # 18:40, 19:20 and the late 18:45
-    }
-    assert 0 < report.lines_read <= 8  # hour 18's span, not a scan of the directory
+    for quarters in (True, False):
+        if not quarters:
+            drop_quarters(tmp_path)
+        report = reader.ReadReport()
+        days = reader.aggregate(tmp_path, tz=tz, report=report).by("day")
+        assert {d: (r["total_requests"], r["total_prompt_tokens"]) for d, r in days.items()} == {
+            "2026-03-28": (5, 409),  # 17:00, 17:20, 17:40, 18:05 UTC, and the late 18:05
+            "2026-03-29": (3, 207),  # 18:40, 19:20 and the late 18:45
+        }
+        if quarters:  # the writer counted the late lines in their hour's first 30 minutes
+            assert report.lines_read == 0
+        else:
+            assert 0 < report.lines_read <= 8  # hour 18's span, not a scan of the directory
 
 
 def test_stats_are_split_by_month_and_an_update_rewrites_only_the_month_it_touched(
@@ -250,8 +269,10 @@ def test_stats_are_split_by_month_and_an_update_rewrites_only_the_month_it_touch
 def test_a_half_hour_zone_parses_only_the_shorter_part_of_each_cut_hour(
     fleet: list[Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Kolkata's days begin at hh:30 UTC: the lines from :30 on are judged, the others are
-    passed over unparsed (the hour's cells less the judged lines give their day)."""
+    """Kolkata's days begin at hh:30 UTC; with no quarters file, the lines from :30 on are
+    judged, the others are passed over unparsed (the hour's cells less the judged lines
+    give their day)."""
+    drop_quarters(*fleet)
     judged: list[bytes] = []
     real = reader.judge_line
 

@@ -434,7 +434,7 @@ def test_a_stats_file_of_the_previous_layout_is_rebuilt(tmp_path: Path) -> None:
     write(log_dir, dict(prompt_tokens=1, completion_tokens=0, api_type="gemini",
                         model="gemini-2.5-pro", ts=at("2026-11-20")))  # fmt: skip
     stats = orjson.loads((log_dir / "token_stats.json").read_bytes())
-    assert stats["format_version"] == 6
+    assert stats["format_version"] == 7
     host = socket.gethostname()
     month = orjson.loads((log_dir / "token_stats_2026-11.json").read_bytes())
     assert month["keys"] == [["gemini", "gemini-2.5-pro", 0, host],

@@ -125,3 +125,54 @@ def test_a_hand_edited_month_file_is_rebuilt_not_believed(
     assert tracker.close()
     rebuilt = orjson.loads(path.read_bytes())
     assert rebuilt["columns"][0][:3] == [19 * 24 + 10, [2, 1], [2, 1]]
+
+
+def _quarters_edit(name: str) -> Any:
+    def edit(path: Path) -> None:
+        data = path.read_bytes()
+        header, body = data[:12], data[12:]
+        if name == "deleted":
+            path.unlink()
+        elif name == "cut":
+            path.write_bytes(data[:-8])
+        elif name == "other-update":  # the token of another update than the month file's
+            path.write_bytes(header[:4] + bytes(8) + body)
+        elif name == "negative":
+            path.write_bytes(header + (-1).to_bytes(8, "little", signed=True) * (len(body) // 8))
+        else:  # "more-than-the-hour": every early counter above the hour's own
+            path.write_bytes(header + (1000).to_bytes(8, "little") * (len(body) // 8))
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit", ["deleted", "cut", "other-update", "negative", "more-than-the-hour"]
+)
+def test_a_bad_quarters_file_is_never_believed(log_dir: Path, edit: str, make_tracker: Any) -> None:
+    """The early counters are a cache too: a quarters file that is gone, cut, of another
+    update or absurd is not used (the cut hours' lines decide, or a scan), and the next
+    writer's update rewrites it."""
+    at = dt.datetime(2026, 11, 20, 18, 10, tzinfo=dt.UTC)  # Kolkata's 21st begins at 18:30
+    tracker = make_tracker()
+    tracker.log(100, 10, "openai", "gpt-4o", ts=at)
+    tracker.log(200, 20, "openai", "gpt-4o", ts=at + dt.timedelta(minutes=30))
+    tracker.log(400, 40, "openai", "gpt-4o", ts=at - dt.timedelta(hours=8))
+    assert tracker.close()
+    kolkata = reader.get_timezone("Asia/Kolkata")
+    expected = {"2026-11-20": (2, 500), "2026-11-21": (1, 200)}
+
+    def days(report: reader.ReadReport) -> dict[str, tuple[int, int]]:
+        by_day = reader.aggregate(log_dir, tz=kolkata, report=report).by("day")
+        return {d: (r["total_requests"], r["total_prompt_tokens"]) for d, r in by_day.items()}
+
+    clean = reader.ReadReport()
+    assert days(clean) == expected and clean.lines_read == 0
+    _quarters_edit(edit)(log_dir / "token_stats_2026-11.quarters")
+    edited = reader.ReadReport()
+    assert days(edited) == expected and edited.lines_read > 0  # the lines decided
+    tracker = make_tracker()
+    tracker.log(1, 1, "openai", "gpt-4o", ts=at - dt.timedelta(hours=9))
+    assert tracker.close()
+    rewritten = reader.ReadReport()
+    assert days(rewritten) == {"2026-11-20": (3, 501), "2026-11-21": (1, 200)}
+    assert rewritten.lines_read == 0

@@ -65,7 +65,7 @@ def test_seed_quick_start_gives_the_seed_totals(make_tracker: Any, log_dir: Path
     assert list(summary["by_api"]) == ["gemini"]
     stats = read_stats(log_dir)
     assert {k: stats[k] for k in SEED_TOTALS} == SEED_TOTALS
-    assert stats["format_version"] == 6
+    assert stats["format_version"] == 7
 
 
 def test_print_summary_shows_the_seed_rows(make_tracker: Any, capsys: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import shutil
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -59,7 +60,32 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             for fields in extra:  # these fields first, then the rest of a real line
                 rest = {k: v for k, v in base.items() if k not in fields}
                 f.write(orjson.dumps({**fields, **rest}) + b"\n")
+        # one more call, so a writer's stats update folds those lines into the stats files
+        tracker = TokenTracker(log_dir, host=host)
+        tracker.log(10, 1, "openai", "gpt-4o", ts=START + dt.timedelta(hours=40, minutes=31))
+        assert tracker.close()
         dirs.append(log_dir)
+    kolkata = reader.ReadReport()
+    reader.aggregate(dirs, tz=reader.get_timezone("Asia/Kolkata"), report=kolkata)
+    assert kolkata.lines_read == 0  # every cut hour from its early counters
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def fleet_without_quarters(
+    fleet: list[Path], tmp_path_factory: pytest.TempPathFactory
+) -> list[Path]:
+    """The same directories with no quarters files: cut hours are read from their lines."""
+    dirs = []
+    for log_dir in fleet:
+        copy = tmp_path_factory.mktemp("spans") / log_dir.parent.name / "logs"
+        shutil.copytree(log_dir, copy)
+        for path in copy.glob("token_stats_*.quarters"):
+            path.unlink()
+        dirs.append(copy)
+    kolkata = reader.ReadReport()
+    reader.aggregate(dirs, tz=reader.get_timezone("Asia/Kolkata"), report=kolkata)
+    assert kolkata.lines_read > 0  # the cut hours from their lines
     return dirs
 
 
@@ -77,16 +103,25 @@ def expected_days(dirs: list[Path], tz: ZoneInfo, since: dt.datetime | None,
     return out
 
 
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(
     zone=st.sampled_from(ZONES),
-    since=st.one_of(st.none(), st.integers(0, 3 * 1440)),
-    length=st.one_of(st.none(), st.integers(1, 3 * 1440)),
+    # any minute, or a quarter hour (a range end the early counters can answer)
+    since=st.one_of(st.none(), st.integers(0, 3 * 1440), st.integers(0, 3 * 96).map((15).__mul__)),
+    length=st.one_of(st.none(), st.integers(1, 3 * 1440), st.integers(1, 3 * 96).map((15).__mul__)),
+    quarters=st.booleans(),
 )
 def test_any_zone_and_range_from_the_stats_equal_the_lines(
-    fleet: list[Path], zone: str, since: int | None, length: int | None
+    fleet: list[Path],
+    fleet_without_quarters: list[Path],
+    zone: str,
+    since: int | None,
+    length: int | None,
+    quarters: bool,
 ) -> None:
+    """Exact, whichever way each cut hour is answered: its early counters, or its lines."""
+    fleet = fleet if quarters else fleet_without_quarters
     tz = ZoneInfo(zone)
     lo = None if since is None else START + dt.timedelta(minutes=since)
     hi = None if length is None else (lo or START) + dt.timedelta(minutes=length)
