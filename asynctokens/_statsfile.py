@@ -45,7 +45,7 @@ import datetime as _dt
 import os
 import sys
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from itertools import accumulate
 from operator import add, le
 from pathlib import Path
@@ -220,6 +220,8 @@ class Snapshot:
                 last = [placed[0], hour[:10], i, i + 1]
                 runs.append(last)
         quarters = _read_quarters(self.log_dir, month, doc) if cut_at else None
+        cut_texts = [(i, _hour_text(month, i)) for i in cut_at]
+        known: dict[str, HourCells] = {}  # the file's early counters: all hours' or none
         at = 0  # where this key's early counters begin in the quarters
         cells = agg.cells
         for (api, model, band, host), (start, *cols) in zip(
@@ -244,14 +246,14 @@ class Snapshot:
                     key = (local, api, model, band, utc, host)
                     before = cells.get(key)
                     cells[key] = counts if before is None else list(map(add, before, counts))
-            for i in cut_at:
+            name = (api, model, band, host)
+            for i, hour in cut_texts:
                 if start <= i < end and cols[0][i - start]:
-                    hour, name = _hour_text(month, i), (api, model, band, host)
                     cells_of.setdefault(hour, {})[name] = [col[i - start] for col in cols]
-                    j = first + (i - start) * EARLY
-                    _add_early(early_of, hour, name, None if quarters is None else
-                               quarters[j : j + EARLY].tolist())  # fmt: skip
-        return {h: CutHour(c, early_of[h]) for h, c in cells_of.items()}
+                    if quarters is not None:
+                        j = first + (i - start) * EARLY
+                        known.setdefault(hour, {})[name] = list(quarters[j : j + EARLY])
+        return {h: CutHour(c, known.get(h)) for h, c in cells_of.items()}
 
     def changed(self, month: str) -> Aggregate:
         """The month's cells, to be changed: written back by the next :func:`save`."""
@@ -372,10 +374,10 @@ def _columns(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]], array[in
     return keys, columns, quarters
 
 
-def _aggregate_of(doc: dict[str, Any], month: str, quarters: array[int]) -> Aggregate:
+def _aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Aggregate:
     """The hourly cells of a checked month file, with their early counters; StaleStats when
-    an hour's first 15 minutes count more than its first 30, or those more than the hour
-    (a hand edit: the writer would keep adding to numbers no report can use)."""
+    an hour's first 15 minutes count below zero, or more than its first 30, or those more
+    than the hour (a hand edit: the writer would keep adding to numbers no report can use)."""
     agg = Aggregate()
     at = 0
     for (api, model, band, host), (start, *cols) in zip(doc["keys"], doc["columns"], strict=True):
@@ -384,18 +386,24 @@ def _aggregate_of(doc: dict[str, Any], month: str, quarters: array[int]) -> Aggr
                 hour = _hour_text(month, start + j)
                 key = (hour, api, model, band, hour[:10], host)
                 counts = agg.cells[key] = [col[j] for col in cols]
-                early = agg.early[key] = quarters[at + j * EARLY : at + (j + 1) * EARLY].tolist()
+                early = agg.early[key] = list(quarters[at + j * EARLY : at + (j + 1) * EARLY])
                 first30 = early[WIDTH:]
-                if not (all(map(le, early, first30)) and all(map(le, first30, counts))):
+                if not (
+                    min(early) >= 0
+                    and all(map(le, early, first30))
+                    and all(map(le, first30, counts))
+                ):
                     raise StaleStats(month)
         at += len(cols[0]) * EARLY
     agg.invalid = dict(doc["invalid_lines_by_day"])
     return agg
 
 
-def _read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> array[int] | None:
+def _read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> Sequence[int] | None:
     """The early counters of a checked month file, or None when its quarters file is
-    missing, cut, of another update (the token differs) or holds a negative count."""
+    missing, cut or of another update (the token differs). Not copied, and their values
+    are checked where they are used (a count below zero, or above the hour's, makes the
+    report read the hour's lines and a writer rebuild the file): a year of them is large."""
     token = doc.get("quarters")
     try:
         data = (log_dir / stats_quarters_file(month)).read_bytes()
@@ -409,12 +417,11 @@ def _read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> array[int]
         or data[len(_QUARTERS_MAGIC) : _HEADER].hex() != token
     ):
         return None
-    quarters = array("q", data[_HEADER:])
     if sys.byteorder == "big":
-        quarters.byteswap()
-    if quarters and min(quarters) < 0:
-        return None
-    return quarters
+        swapped = array("q", data[_HEADER:])
+        swapped.byteswap()
+        return swapped
+    return memoryview(data)[_HEADER:].cast("q")
 
 
 def _read_month(log_dir: Path, month: str) -> dict[str, Any]:

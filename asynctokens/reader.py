@@ -12,6 +12,7 @@ import datetime as _dt
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from operator import add, sub
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -544,23 +545,32 @@ def _add_pieces(
     agg: Aggregate,
 ) -> bool:
     """Add each piece of the hour (``_quarter_pieces``) to its day, from the hour's cells
-    and early counters; False when they disagree (a piece would count below zero)."""
+    and early counters; False when they disagree (a part would count below zero).
+
+    Neighbouring pieces of the same day are added as one (Asia/Kolkata's first day takes
+    the first 30 minutes' counters as they are): this runs for every cut hour of every
+    key, 58,000 times for a year of four hosts."""
+    bounds = (0, 1, 2, 3)  # into (nothing, the first 15 minutes, the first 30, the hour)
+    parts: list[tuple[str | None, int, int]] = []
+    for k, day in enumerate(days):
+        if parts and parts[-1][0] == day:
+            parts[-1] = (day, parts[-1][1], bounds[k + 1])
+        else:
+            parts.append((day, bounds[k], bounds[k + 1]))
     utc_day = hour[:10]
+    agg_cells = agg.cells
     for name, counts in cells.items():
-        first15, first30 = early[name][:WIDTH], early[name][WIDTH:]
-        pieces = (
-            first15,
-            [a - b for a, b in zip(first30, first15, strict=True)],
-            [a - b for a, b in zip(counts, first30, strict=True)],
-        )
-        if min(min(p) for p in pieces) < 0:
-            return False
+        first = early[name]
+        upto: tuple[list[int], ...] = ([], first[:WIDTH], first[WIDTH:], counts)
         api, model, band, host = name
-        for day, piece in zip(days, pieces, strict=True):
-            if day is not None and piece[0]:
-                cell = agg.cell(day, api, model, band, utc_day, host)
-                for i, v in enumerate(piece):
-                    cell[i] += v
+        for day, a, b in parts:
+            part = upto[b] if a == 0 else list(map(sub, upto[b], upto[a]))
+            if min(part) < 0:
+                return False
+            if day is not None and part[0]:
+                key = (day, api, model, band, utc_day, host)
+                before = agg_cells.get(key)
+                agg_cells[key] = list(part) if before is None else list(map(add, before, part))
     return True
 
 

@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from asynctokens._format import STATS_VERSION
+
 ROOT = Path(__file__).resolve().parents[1]
 START = dt.datetime(2025, 11, 1, tzinfo=dt.UTC)
 ZONES = ("UTC", "America/New_York", "Europe/Lisbon", "Asia/Kolkata", "Asia/Kathmandu",
@@ -102,6 +104,13 @@ def write_fleet(root: Path, events: int, hosts: int, days: int, models: int) -> 
     return {"expected": expected, "dirs": [str(d) for d in dirs]}
 
 
+def _stats_version(log_dir: Path) -> Any:
+    try:
+        return orjson.loads((log_dir / "token_stats.json").read_bytes()).get("format_version")
+    except (OSError, orjson.JSONDecodeError):
+        return None
+
+
 def build_stats(dirs: list[Path]) -> None:
     """What a writer's stats update does when it finds lines it did not write: fold them."""
     from asynctokens import _statsfile
@@ -151,7 +160,8 @@ def render(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     lines = [
         f"{info['events']:,} events, {info['hosts']} hosts, {info['days']} days,"
         f" {info['models']} models: {info['gb']:.2f} GB of lines; stats built in"
-        f" {info['stats_s']:.1f} s; largest monthly stats file {info['month_mb']:.2f} MB",
+        f" {info['stats_s']:.1f} s; largest monthly stats file {info['month_mb']:.2f} MB"
+        f" (cells), {info['quarters_mb']:.2f} MB (quarters)",
         "",
         "| report (fresh process, all hosts' directories) | median s | peak RSS MB |",
         "|---|---:|---:|",
@@ -178,17 +188,20 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             made = write_fleet(root, args.events, args.hosts, args.days, args.models)
             print(f"wrote the lines in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-            t0 = time.perf_counter()
-            build_stats([Path(d) for d in made["dirs"]])
+        dirs = [Path(d) for d in made["dirs"]]
+        if "stats_s" not in made or _stats_version(dirs[0]) != STATS_VERSION:
+            t0 = time.perf_counter()  # new lines, or kept ones whose stats are of a past layout
+            build_stats(dirs)
             made["stats_s"] = time.perf_counter() - t0
             manifest.write_bytes(orjson.dumps(made))
-        dirs = [Path(d) for d in made["dirs"]]
         info = {
             "events": args.events, "hosts": args.hosts, "days": args.days,
             "models": args.models, "stats_s": made["stats_s"],
             "gb": sum(p.stat().st_size for d in dirs for p in d.glob("tokens_*.jsonl")) / 1e9,
             "month_mb": max(p.stat().st_size for d in dirs
                             for p in d.glob("token_stats_*.json")) / 1e6,
+            "quarters_mb": max(p.stat().st_size for d in dirs
+                               for p in d.glob("token_stats_*.quarters")) / 1e6,
         }  # fmt: skip
         print(render(measure(root, made["expected"], args.rounds), info))
     finally:
