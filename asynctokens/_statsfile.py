@@ -46,8 +46,7 @@ import os
 import sys
 from array import array
 from collections.abc import Callable, Mapping, Sequence
-from itertools import accumulate
-from operator import add, le
+from operator import add, le, sub
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -173,79 +172,101 @@ class Snapshot:
         place: Callable[[str], tuple[str, bool] | None],
         days: set[str],
         agg: Aggregate,
+        pieces: Callable[[str], list[str | None] | None] | None = None,
     ) -> dict[str, CutHour]:
         """Add the month's cells of UTC ``days`` into ``agg`` under the day ``place`` gives
-        each hour (None: not in the report). The hours with events that ``place`` says are
-        cut in two are not added: they are returned, with their cells and early counters
-        by (provider, model, band, host).
+        each hour (None: not in the report). An hour ``place`` says is cut in two is added
+        in pieces (its first 15 minutes, the next 15, the rest) when ``pieces`` gives each
+        piece's day (None: outside the report) and the quarters file has their counts;
+        else it is not added but returned, with its cells and early counters by (provider,
+        model, band, host), for the caller to split.
 
         From the columns of the file, summing slices, unless the month was caught up or
         changed in memory: then from its hourly cells.
         """
-        cells_of: dict[str, HourCells] = {}
-        early_of: dict[str, HourCells | None] = {}
         if month in self._months or month not in self.rows:
-            month_agg = self.month(month)
-            for key, counts in month_agg.cells.items():
-                if key[4] not in days:
-                    continue
-                placed = place(key[0])
-                if placed is None:
-                    continue
-                if not placed[1]:
-                    name = (key[1], key[2], key[3], key[5])
-                    cells_of.setdefault(key[0], {})[name] = list(counts)
-                    _add_early(early_of, key[0], name, month_agg.early.get(key))
-                    continue
-                cell = agg.cell(placed[0], key[1], key[2], key[3], key[4], key[5])
-                for i, v in enumerate(counts):
-                    cell[i] += v
-            return {h: CutHour(c, early_of[h]) for h, c in cells_of.items()}
+            return self._add_cells(month, place, days, agg)
         doc = self._doc(month)
         assert doc is not None
-        # runs of hours with the same (day in the report, UTC day), and the cut hours
+        hours = [_hour_text(month, i) for i in range(_hours_in(month))]
+        placed = [place(hour) if hour[:10] in days else None for hour in hours]
+        quarters = None
+        if pieces is not None and any(p is not None and not p[1] for p in placed):
+            quarters = _read_quarters(self.log_dir, month, doc)
+        # runs of (day in the report, UTC day) from position lo to hi, a position being
+        # (hour, part): part 0 the hour's start, 1 its 15th minute, 2 its 30th
         runs: list[list[Any]] = []
-        cut_at: list[int] = []
+        cut_at: list[int] = []  # hours cut in two that the caller splits
         last: list[Any] | None = None
-        for i in range(_hours_in(month)):
-            hour = _hour_text(month, i)
-            placed = place(hour) if hour[:10] in days else None
-            if placed is None or not placed[1]:
-                if placed is not None:
-                    cut_at.append(i)
+        for i, (hour, where) in enumerate(zip(hours, placed, strict=True)):
+            utc = hour[:10]
+            if where is None:
                 last = None
-            elif last is not None and last[0] == placed[0] and last[1] == hour[:10]:
-                last[3] = i + 1
+                continue
+            here: list[tuple[str | None, int, int]]  # the hour's pieces: (day, from, to)
+            if where[1]:
+                here = [(where[0], 0, 3)]
             else:
-                last = [placed[0], hour[:10], i, i + 1]
-                runs.append(last)
-        quarters = _read_quarters(self.log_dir, month, doc) if cut_at else None
-        cut_texts = [(i, _hour_text(month, i)) for i in cut_at]
-        known: dict[str, HourCells] = {}  # the file's early counters: all hours' or none
+                parts = None if quarters is None or pieces is None else pieces(hour)
+                if parts is None:
+                    cut_at.append(i)
+                    last = None
+                    continue
+                here = _merged_pieces(parts)
+            for local, a, b in here:
+                if local is None:
+                    last = None
+                    continue
+                lo, hi = (i, a), ((i + 1, 0) if b == 3 else (i, b))
+                if last is not None and last[0] == local and last[1] == utc and last[3] == lo:
+                    last[3] = hi
+                else:
+                    last = [local, utc, lo, hi]
+                    runs.append(last)
         at = 0  # where this key's early counters begin in the quarters
+        of_range: dict[tuple[int, int], tuple[list[list[Any]], list[slice]]] = {}
         cells = agg.cells
+        cells_of: dict[str, HourCells] = {}
+        known: dict[str, HourCells] = {}  # the file's early counters: all hours' or none
+        cut_texts = [(i, hours[i]) for i in cut_at]
         for (api, model, band, host), (start, *cols) in zip(
             doc["keys"], doc["columns"], strict=True
         ):
             end = start + len(cols[0])
             first, at = at, at + (end - start) * EARLY
-            # the runs within this key's hours, as offsets into its columns
-            key_runs = [
-                (local, utc, (a if a > start else start) - start, (b if b < end else end) - start)
-                for local, utc, a, b in runs
-                if a < end and b > start
-            ]
+            # the runs within this key's hours, and each one's slice of its columns: the same
+            # for every key with the same hours (most keys of a busy month have them all)
+            found = of_range.get((start, end))
+            if found is None:
+                found = of_range[start, end] = _runs_within(runs, start, end)
+            key_runs, slices = found
             if key_runs:
-                # prefix sums (in C), so each run's sum is one subtraction per counter
-                sums = [list(accumulate(col, initial=0)) for col in cols]
-                requests = sums[0]
-                for local, utc, lo, hi in key_runs:
-                    if requests[hi] == requests[lo]:
+                # each run's whole hours, column by column, in C: sum() of each slice
+                per_column = [list(map(sum, map(col.__getitem__, slices))) for col in cols]
+                totals = zip(key_runs, zip(*per_column, strict=True), strict=True)
+                early_at: tuple[int, int] | None = None  # the last early counters checked
+                early: Sequence[int] = ()
+                for (local, utc, lo, hi), whole in totals:
+                    run: Any = whole
+                    # and the parts of the hours it begins or ends inside (where one run
+                    # ends, the next often begins: those counters are checked once)
+                    if hi[1] and start <= hi[0] < end:
+                        if early_at != hi:
+                            early_at, early = hi, _early(quarters, first, start, hi, cols)
+                        run = list(map(add, run, early))
+                    if lo[1] and start <= lo[0] < end:
+                        if early_at != lo:
+                            early_at, early = lo, _early(quarters, first, start, lo, cols)
+                        run = list(map(sub, run, early))
+                    if not run[0]:
+                        if min(run) < 0:
+                            raise StaleStats(month)
                         continue  # no call in this run
-                    counts = [s[hi] - s[lo] for s in sums]
+                    if min(run) < 0:
+                        raise StaleStats(month)  # counts that disagree: the lines decide
                     key = (local, api, model, band, utc, host)
                     before = cells.get(key)
-                    cells[key] = counts if before is None else list(map(add, before, counts))
+                    cells[key] = list(run) if before is None else list(map(add, before, run))
             name = (api, model, band, host)
             for i, hour in cut_texts:
                 if start <= i < end and cols[0][i - start]:
@@ -254,6 +275,34 @@ class Snapshot:
                         j = first + (i - start) * EARLY
                         known.setdefault(hour, {})[name] = list(quarters[j : j + EARLY])
         return {h: CutHour(c, known.get(h)) for h, c in cells_of.items()}
+
+    def _add_cells(
+        self,
+        month: str,
+        place: Callable[[str], tuple[str, bool] | None],
+        days: set[str],
+        agg: Aggregate,
+    ) -> dict[str, CutHour]:
+        """``add_hours`` for a month caught up or changed in memory: from its hourly cells;
+        every hour cut in two is returned."""
+        cells_of: dict[str, HourCells] = {}
+        early_of: dict[str, HourCells | None] = {}
+        month_agg = self.month(month)
+        for key, counts in month_agg.cells.items():
+            if key[4] not in days:
+                continue
+            placed = place(key[0])
+            if placed is None:
+                continue
+            if not placed[1]:
+                name = (key[1], key[2], key[3], key[5])
+                cells_of.setdefault(key[0], {})[name] = list(counts)
+                _add_early(early_of, key[0], name, month_agg.early.get(key))
+                continue
+            cell = agg.cell(placed[0], key[1], key[2], key[3], key[4], key[5])
+            for i, v in enumerate(counts):
+                cell[i] += v
+        return {h: CutHour(c, early_of[h]) for h, c in cells_of.items()}
 
     def changed(self, month: str) -> Aggregate:
         """The month's cells, to be changed: written back by the next :func:`save`."""
@@ -303,6 +352,47 @@ class Snapshot:
         out["invalid_lines"] = sum(invalid.values())
         out["invalid_lines_by_day"] = dict(sorted(invalid.items()))
         return out
+
+
+def _runs_within(
+    runs: list[list[Any]], start: int, end: int
+) -> tuple[list[list[Any]], list[slice]]:
+    """The runs that hold hours of ``[start, end)``, and the slice of those whole hours
+    in columns that begin at ``start``."""
+    within = [r for r in runs if r[2][0] < end and r[3][0] + (r[3][1] > 0) > start]
+    slices = [slice(max(lo[0], start) - start, min(hi[0], end) - start) for _, _, lo, hi in within]
+    return within, slices
+
+
+def _merged_pieces(days: list[str | None]) -> list[tuple[str | None, int, int]]:
+    """An hour's three pieces' days as ``(day, a, b)``: from ``a`` to ``b`` in (the hour's
+    start, its 15th minute, its 30th, its end), neighbouring pieces of one day as one."""
+    bounds = (0, 1, 2, 3)
+    merged: list[tuple[str | None, int, int]] = []
+    for k, day in enumerate(days):
+        if merged and merged[-1][0] == day:
+            merged[-1] = (day, merged[-1][1], bounds[k + 1])
+        else:
+            merged.append((day, bounds[k], bounds[k + 1]))
+    return merged
+
+
+def _early(
+    quarters: Sequence[int] | None,
+    first: int,
+    start: int,
+    position: tuple[int, int],
+    cols: list[list[int]],
+) -> Sequence[int]:
+    """A key's counters from the start of an hour to its 15th (part 1) or 30th (part 2)
+    minute, checked against the hour's own: StaleStats when they disagree."""
+    assert quarters is not None
+    hour, part = position
+    j = first + (hour - start) * EARLY + (part - 1) * WIDTH
+    early = quarters[j : j + WIDTH]
+    if min(early) < 0 or not all(map(le, early, [col[hour - start] for col in cols])):
+        raise StaleStats("quarters")
+    return early
 
 
 def _add_early(

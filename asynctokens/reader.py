@@ -411,12 +411,18 @@ def _from_stats(
             if bad and counts_bad:
                 agg.add_invalid(plan.day, bad)
     hours = _Hours(tz, rng)
+    days_of = _Days(tz)
+
+    def pieces(hour: str) -> list[str | None] | None:
+        start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
+        return _quarter_pieces(start, rng, tz, days_of)
+
     cut: list[tuple[Path, str, list[int], _statsfile.CutHour]] = []  # hours cut in two
     for d, utc_days in from_stats.items():
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
             try:
-                cut_hours = snap.add_hours(month, hours, utc_days, agg)
+                cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces)
             except _statsfile.StaleStats:
                 return None  # a month file edited or cut: the lines decide (a writer rebuilds it)
             for hour, cut_hour in sorted(cut_hours.items()):
@@ -426,7 +432,6 @@ def _from_stats(
                     return None  # no span for an hour with events: stats of a bug
                 cut.append((d / name, hour, span, cut_hour))
     found.bad_lines += agg.invalid_lines
-    days_of = _Days(tz)
     add = agg.add
     for path, hour, span, cells in cut:
         if not _add_cut_hour(path, hour, span, cells, rng, tz, days_of, agg, found):

@@ -26,7 +26,7 @@ from asynctokens._stats import (
     Aggregate,
     row,
 )
-from asynctokens.pricing import PriceBook
+from asynctokens.pricing import Parts, PriceBook, parts_cost
 
 DIMENSIONS = ("model", "api", "day", "month", "host")
 
@@ -123,12 +123,22 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
     unpriced: dict[str, int] = {}
     bounded: set[str] = set()
     priced = 0.0
+    # the rates of each (provider, model, price day, band), as Rates.parts: a year over
+    # many hosts has a cell per day, model, band and host, and few distinct prices
+    rates_of: dict[tuple[str, str, str, int], tuple[Parts | None, bool]] = {}
     for (day, api, model, band, price_day, host), counts in agg.cells.items():
         key = "total" if dimension is None else _key(dimension, day, api, model, host)
         acc = sums.get(key)
         sums[key] = list(counts) if acc is None else list(map(add, acc, counts))
-        rates, upper = prices.cell_rates(api, model, price_day, band, agg.bands)
-        if rates is None:
+        found = rates_of.get((api, model, price_day, band))
+        if found is None:
+            rates, upper = prices.cell_rates(api, model, price_day, band, agg.bands)
+            found = rates_of[api, model, price_day, band] = (
+                None if rates is None else rates.parts,
+                upper,
+            )
+        parts, upper = found
+        if parts is None:
             if counts[PROMPT] or counts[COMPLETION]:
                 unpriced[model] = unpriced.get(model, 0) + counts[PROMPT] + counts[COMPLETION]
                 costs[key] = total_cost = None
@@ -137,7 +147,8 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
             continue
         if upper:
             bounded.add(model)
-        cell_cost = rates.cost(
+        cell_cost = parts_cost(
+            parts,
             counts[PROMPT],
             counts[COMPLETION],
             counts[CACHED],

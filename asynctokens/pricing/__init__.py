@@ -23,23 +23,24 @@ from asynctokens._errors import PricingError
 from asynctokens._format import EVENT_FIELDS, parse_ts
 from asynctokens.pricing._files import PriceFile
 from asynctokens.pricing._files import load as load_file
-from asynctokens.pricing._rates import ModelPrices, Period, Rates, Tiers
+from asynctokens.pricing._rates import ModelPrices, Parts, Period, Rates, Tiers, parts_cost
 
 if TYPE_CHECKING:
     from asynctokens.pricing._genai import GenaiSource
 
 __all__ = [
     "ModelPrices",
+    "Parts",
     "Period",
     "PriceBook",
     "PricingError",
     "Rates",
     "Tiers",
     "load_prices",
+    "parts_cost",
 ]
 
 _UTC = _dt.UTC
-_Parts = tuple[float, float, float, float, float]
 _UNSEEN = object()
 _BY_TIME = object()  # a price that changes within the day: looked up per instant
 _DATED = object()  # a price with dates or hours: looked up per UTC day
@@ -177,7 +178,7 @@ class PriceBook:
                 if price.__class__ is list:  # tiered: [thresholds, rates of each band]
                     tiered: list[Any] = price
                     price = tiered[1][bisect_left(tiered[0], prompt)]
-            parts: _Parts = price  # type: ignore[assignment]
+            parts: Parts = price  # type: ignore[assignment]
             rate_in, rate_out, rate_read, rate_write, rate_request = parts
             # Rates.cost's sum, written out, without the terms that are 0 (each a float
             # product): adding 0.0 to a cost >= 0 changes no bit, so the result is the same

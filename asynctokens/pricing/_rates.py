@@ -21,6 +21,10 @@ import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+#: A tier's rates as ``Rates.parts`` gives them: input, output, cache read, cache write,
+#: request, none of them None.
+Parts = tuple[float, float, float, float, float]
+
 
 @dataclass(frozen=True, slots=True)
 class Rates:
@@ -36,18 +40,10 @@ class Rates:
         self, prompt: int, completion: int, cached: int, cache_write: int, requests: int = 1
     ) -> float:
         """Cost of requests totalling these counts, all billed in this tier."""
-        rate_in, rate_out, rate_read, rate_write, rate_request = self.parts
-        fresh = prompt - cached - cache_write
-        return (
-            (fresh if fresh > 0 else 0) * rate_in
-            + cached * rate_read
-            + cache_write * rate_write
-            + completion * rate_out
-            + requests * rate_request
-        )
+        return parts_cost(self.parts, prompt, completion, cached, cache_write, requests)
 
     @property
-    def parts(self) -> tuple[float, float, float, float, float]:
+    def parts(self) -> Parts:
         """(input, output, cache read, cache write, request) with no None: a part without a
         rate of its own at the input rate, which bills it as input."""
         return (
@@ -67,6 +63,27 @@ class Rates:
             _max(self.cache_write, other.cache_write, self.input, other.input),
             max(self.request, other.request),
         )
+
+
+def parts_cost(
+    parts: Parts,
+    prompt: int,
+    completion: int,
+    cached: int,
+    cache_write: int,
+    requests: int,
+) -> float:
+    """The module docstring's sum, given ``Rates.parts``: for callers that look the rates
+    up once and price many counts with them (a report's cells)."""
+    rate_in, rate_out, rate_read, rate_write, rate_request = parts
+    fresh = prompt - cached - cache_write
+    return (
+        (fresh if fresh > 0 else 0) * rate_in
+        + cached * rate_read
+        + cache_write * rate_write
+        + completion * rate_out
+        + requests * rate_request
+    )
 
 
 def _max(a: float | None, b: float | None, a_input: float, b_input: float) -> float | None:
