@@ -46,6 +46,7 @@ import os
 import sys
 from array import array
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain
 from operator import add, le, sub
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -411,13 +412,16 @@ def _add_early(
 
 
 def _month_rows(agg: Aggregate) -> dict[str, dict[str, list[int]]]:
+    """The month's counters per model, api, day and host: a writer's update computes them
+    for the index from every cell of the month (a busy month has tens of thousands), so
+    each sum is ``map(add, ...)`` in C."""
     rows: dict[str, dict[str, list[int]]] = {d: {} for d in _DIMENSIONS}
+    dims = [(rows[dim], index, dim == "day") for dim, index in _DIMENSIONS.items()]
     for key, counts in agg.cells.items():
-        for dim, index in _DIMENSIONS.items():
-            name = str(key[index])[:10] if dim == "day" else str(key[index])
-            acc = rows[dim].setdefault(name, [0] * len(counts))
-            for i, v in enumerate(counts):
-                acc[i] += v
+        for acc, index, is_day in dims:
+            name = str(key[index])[:10] if is_day else str(key[index])
+            before = acc.get(name)
+            acc[name] = list(counts) if before is None else list(map(add, before, counts))
     return rows
 
 
@@ -448,43 +452,49 @@ def _columns(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]], array[in
     keys: list[list[Any]] = []
     columns: list[list[Any]] = []
     quarters = array("q")
+    no_counts, no_early = (0,) * WIDTH, (0,) * EARLY
     for key in sorted(by_key):
         hours = by_key[key]
         start = min(hours)
         n = max(hours) + 1 - start
-        cols = [[0] * n for _ in range(WIDTH)]
-        firsts = [0] * (n * EARLY)
+        # a row per hour, then turned into columns in C: a busy month has tens of
+        # thousands of cells, and a writer's update writes them every few seconds
+        rows: list[Sequence[int]] = [no_counts] * n
+        firsts: list[Sequence[int]] = [no_early] * n
         for i, (counts, early) in hours.items():
-            for m, v in enumerate(counts):
-                cols[m][i - start] = v
-            firsts[(i - start) * EARLY : (i - start + 1) * EARLY] = early
+            rows[i - start], firsts[i - start] = counts, early
         keys.append(list(key))
-        columns.append([start, *cols])
-        quarters.extend(firsts)
+        columns.append([start, *map(list, zip(*rows, strict=True))])
+        quarters.extend(chain.from_iterable(firsts))
     return keys, columns, quarters
 
 
 def _aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Aggregate:
     """The hourly cells of a checked month file, with their early counters; StaleStats when
     an hour's first 15 minutes count below zero, or more than its first 30, or those more
-    than the hour (a hand edit: the writer would keep adding to numbers no report can use)."""
+    than the hour (a hand edit: the writer would keep adding to numbers no report can use).
+
+    A writer's update runs this over its busy month every few seconds: the checks go
+    counter by counter over a key's hours, in C."""
     agg = Aggregate()
+    texts = [_hour_text(month, i) for i in range(_hours_in(month))]
     at = 0
     for (api, model, band, host), (start, *cols) in zip(doc["keys"], doc["columns"], strict=True):
-        for j, requests in enumerate(cols[0]):
-            if requests:
-                hour = _hour_text(month, start + j)
+        n = len(cols[0])
+        block = quarters[at : at + n * EARLY]
+        for c, col in enumerate(cols):
+            first15, first30 = block[c::EARLY], block[WIDTH + c :: EARLY]
+            if min(first15) < 0 or not (
+                all(map(le, first15, first30)) and all(map(le, first30, col))
+            ):
+                raise StaleStats(month)
+        for j, counts in enumerate(zip(*cols, strict=True)):
+            if counts[0]:
+                hour = texts[start + j]
                 key = (hour, api, model, band, hour[:10], host)
-                counts = agg.cells[key] = [col[j] for col in cols]
-                early = agg.early[key] = list(quarters[at + j * EARLY : at + (j + 1) * EARLY])
-                first30 = early[WIDTH:]
-                if not (
-                    min(early) >= 0
-                    and all(map(le, early, first30))
-                    and all(map(le, first30, counts))
-                ):
-                    raise StaleStats(month)
-        at += len(cols[0]) * EARLY
+                agg.cells[key] = list(counts)
+                agg.early[key] = list(block[j * EARLY : (j + 1) * EARLY])
+        at += n * EARLY
     agg.invalid = dict(doc["invalid_lines_by_day"])
     return agg
 

@@ -112,11 +112,16 @@ def _stats_version(log_dir: Path) -> Any:
 
 
 def build_stats(dirs: list[Path]) -> None:
-    """What a writer's stats update does when it finds lines it did not write: fold them."""
-    from asynctokens import _statsfile
+    """What a writer's stats update does when it finds lines it did not write: fold them.
 
-    for d in dirs:
-        _statsfile.update(d, {}, 0o600)
+    In a child process: a report's peak RSS is read in a process forked from this one, and
+    Linux counts the pages of the process it was forked from (a stats build's) in it."""
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom asynctokens import _statsfile\n"
+        "for d in sys.argv[1:]:\n    _statsfile.update(Path(d), {}, 0o600)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-c", code, *map(str, dirs)], env=env, check=True)
 
 
 def _run(args: list[str]) -> tuple[float, int, bytes]:
