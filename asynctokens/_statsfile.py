@@ -47,7 +47,7 @@ import sys
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from itertools import chain
-from operator import add, le, sub
+from operator import add, itemgetter, le, sub
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -248,7 +248,7 @@ class Snapshot:
                 early_at: tuple[int, int] | None = None  # the last early counters checked
                 early: Sequence[int] = ()
                 for (local, utc, lo, hi), whole in totals:
-                    run: Any = whole
+                    run: Any = whole  # sums of checked columns: none below zero
                     # and the parts of the hours it begins or ends inside (where one run
                     # ends, the next often begins: those counters are checked once)
                     if hi[1] and start <= hi[0] < end:
@@ -259,12 +259,10 @@ class Snapshot:
                         if early_at != lo:
                             early_at, early = lo, _early(quarters, first, start, lo, cols)
                         run = list(map(sub, run, early))
-                    if not run[0]:
-                        if min(run) < 0:
+                        if min(run) < 0:  # counts that disagree: the lines decide
                             raise StaleStats(month)
+                    if not run[0]:
                         continue  # no call in this run
-                    if min(run) < 0:
-                        raise StaleStats(month)  # counts that disagree: the lines decide
                     key = (local, api, model, band, utc, host)
                     before = cells.get(key)
                     cells[key] = list(run) if before is None else list(map(add, before, run))
@@ -391,7 +389,7 @@ def _early(
     hour, part = position
     j = first + (hour - start) * EARLY + (part - 1) * WIDTH
     early = quarters[j : j + WIDTH]
-    if min(early) < 0 or not all(map(le, early, [col[hour - start] for col in cols])):
+    if min(early) < 0 or not all(map(le, early, map(itemgetter(hour - start), cols))):
         raise StaleStats("quarters")
     return early
 
