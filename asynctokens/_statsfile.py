@@ -134,6 +134,9 @@ class Snapshot:
         self.invalid = invalid or {}
         self._months: dict[str, Aggregate] = {}
         self._spans: dict[str, Spans] = {}
+        #: Spans as read, not yet checked (see ``spans``), and the months whose file was read.
+        self._raw_spans: dict[str, Any] = {}
+        self._read: set[str] = set()
         self.dirty: set[str] = set()
         #: Built from offset 0 (no usable stats): month files of vanished days are removed.
         self.rebuilt = False
@@ -154,17 +157,29 @@ class Snapshot:
         return agg
 
     def spans(self, month: str) -> Spans:
-        """Where each hour's lines lie in the month's daily files (see the module docstring)."""
+        """Where each hour's lines lie in the month's daily files (see the module docstring).
+
+        Checked here, when first asked for (a report that cuts no hour never is), not with
+        the rest of the month file: StaleStats if a hand edit would send a read astray."""
         if month not in self._spans:
-            self._doc(month)
-        return self._spans.setdefault(month, {})
+            raw = self._raw_spans.pop(month, None)
+            if raw is None and month not in self._read:
+                doc = self._doc(month)
+                raw = None if doc is None else self._raw_spans.pop(month, None)
+            if raw is not None and not _valid_spans(raw, month):
+                raise StaleStats(month)
+            self._spans[month] = raw if raw is not None else {}
+        return self._spans[month]
 
     def _doc(self, month: str) -> dict[str, Any] | None:
-        """The month file, checked (not kept: a year of them is large); None if it has none."""
+        """The month file, checked but for its spans (not kept: a year of them is large);
+        None if it has none."""
         if month not in self.rows:
             return None
         doc = _read_month(self.log_dir, month)
-        self._spans.setdefault(month, doc["spans"])
+        self._read.add(month)
+        if month not in self._spans:
+            self._raw_spans[month] = doc["spans"]
         return doc
 
     def add_hours(
@@ -531,7 +546,7 @@ def _read_month(log_dir: Path, month: str) -> dict[str, Any]:
             or doc.get("format_version") != STATS_VERSION
             or doc.get("month") != month
             or not _valid_columns(doc["keys"], doc["columns"], _hours_in(month))
-            or not _valid_spans(doc["spans"], month)
+            or "spans" not in doc
         ):
             raise StaleStats(month)
         invalid = doc["invalid_lines_by_day"]

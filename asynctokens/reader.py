@@ -425,9 +425,13 @@ def _from_stats(
                 cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces)
             except _statsfile.StaleStats:
                 return None  # a month file edited or cut: the lines decide (a writer rebuilds it)
+            try:
+                spans = snap.spans(month) if cut_hours else {}
+            except _statsfile.StaleStats:
+                return None  # a hand-edited span: the lines decide
             for hour, cut_hour in sorted(cut_hours.items()):
                 name = daily_file_name(hour[:10])
-                span = snap.spans(month).get(name, {}).get(hour)
+                span = spans.get(name, {}).get(hour)
                 if span is None:
                     return None  # no span for an hour with events: stats of a bug
                 cut.append((d / name, hour, span, cut_hour))

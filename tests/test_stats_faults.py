@@ -120,6 +120,9 @@ def test_a_hand_edited_month_file_is_rebuilt_not_believed(
     kolkata = reader.aggregate(tmp_path, tz=reader.get_timezone("Asia/Kolkata"))
     assert kolkata.totals()["total_prompt_tokens"] == 300
     assert reader.aggregate(tmp_path).totals()["total_requests"] == 2
+    # a range ending inside hour 10 (not on a quarter hour) reads that hour by its span
+    until = at + dt.timedelta(minutes=10)
+    assert reader.aggregate(tmp_path, at, until).totals()["total_prompt_tokens"] == 100
     tracker = make_tracker()
     tracker.log(1, 1, "openai", "gpt-4o", ts=at)
     assert tracker.close()
