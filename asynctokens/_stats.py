@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
+from operator import add
 from typing import Any, Final
 
 from asynctokens._format import PROMPT_BANDS
@@ -151,12 +152,7 @@ class Aggregate:
             (self.early, other.early if early else {}),
         ):
             for key, counts in theirs.items():
-                cell = mine.get(key)
-                if cell is None:
-                    mine[key] = list(counts)
-                else:
-                    for i, v in enumerate(counts):
-                        cell[i] += v
+                add_into(mine, key, counts)
         for day, lines in other.invalid.items():
             self.add_invalid(day, lines)
 
@@ -210,13 +206,7 @@ class Aggregate:
         index = {"day": 0, "api": 1, "model": 2, "host": 5}[dimension]
         groups: dict[str, list[int]] = {}
         for key, counts in self.cells.items():
-            name = str(key[index])[:10] if index == 0 else str(key[index])  # hour -> its day
-            acc = groups.get(name)
-            if acc is None:
-                groups[name] = list(counts)
-            else:
-                for i, v in enumerate(counts):
-                    acc[i] += v
+            add_into(groups, str(key[index])[:10] if index == 0 else str(key[index]), counts)
         return {name: row(groups[name]) for name in sorted(groups)}
 
     def summary(self) -> dict[str, Any]:
@@ -231,6 +221,16 @@ class Aggregate:
         return out
 
     # -- persistence ---------------------------------------------------------------------
+
+
+def add_into(table: dict[Any, list[int]], key: Any, counts: Iterable[int]) -> None:
+    """Add ``counts`` to ``table[key]`` in place (a caller may hold that list: see
+    ``Aggregate.cell``), or set a copy of them."""
+    cell = table.get(key)
+    if cell is None:
+        table[key] = list(counts)
+    else:
+        cell[:] = map(add, cell, counts)
 
 
 def by_hour(agg: Aggregate) -> Aggregate:

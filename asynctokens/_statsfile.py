@@ -228,7 +228,7 @@ class Snapshot:
                     cut_at.append(i)
                     last = None
                     continue
-                here = _merged_pieces(parts)
+                here = merged_pieces(parts)
             for local, a, b in here:
                 if local is None:
                     last = None
@@ -378,7 +378,7 @@ def _runs_within(
     return within, slices
 
 
-def _merged_pieces(days: list[str | None]) -> list[tuple[str | None, int, int]]:
+def merged_pieces(days: list[str | None]) -> list[tuple[str | None, int, int]]:
     """An hour's three pieces' days as ``(day, a, b)``: from ``a`` to ``b`` in (the hour's
     start, its 15th minute, its 30th, its end), neighbouring pieces of one day as one."""
     bounds = (0, 1, 2, 3)

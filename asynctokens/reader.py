@@ -559,17 +559,13 @@ def _add_pieces(
     Neighbouring pieces of the same day are added as one (Asia/Kolkata's first day takes
     the first 30 minutes' counters as they are): this runs for every cut hour of every
     key, 58,000 times for a year of four hosts."""
-    bounds = (0, 1, 2, 3)  # into (nothing, the first 15 minutes, the first 30, the hour)
-    parts: list[tuple[str | None, int, int]] = []
-    for k, day in enumerate(days):
-        if parts and parts[-1][0] == day:
-            parts[-1] = (day, parts[-1][1], bounds[k + 1])
-        else:
-            parts.append((day, bounds[k], bounds[k + 1]))
+    parts = _statsfile.merged_pieces(days)
     utc_day = hour[:10]
     agg_cells = agg.cells
     for name, counts in cells.items():
         first = early[name]
+        # from a piece's start to its end in (nothing, the first 15 minutes, the first 30,
+        # the hour)
         upto: tuple[list[int], ...] = ([], first[:WIDTH], first[WIDTH:], counts)
         api, model, band, host = name
         for day, a, b in parts:
