@@ -67,7 +67,7 @@ from asynctokens._format import (
     utc_quarter,
 )
 from asynctokens._lines import ForwardBlocks
-from asynctokens._stats import WIDTH, Aggregate, by_hour, row
+from asynctokens._stats import WIDTH, Aggregate, add_into, by_hour, row
 
 _DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
 
@@ -278,9 +278,13 @@ class Snapshot:
                             raise StaleStats(month)
                     if not run[0]:
                         continue  # no call in this run
+                    # add_into, inlined: this runs for every run of every key of a year
                     key = (local, api, model, band, utc, host)
-                    before = cells.get(key)
-                    cells[key] = list(run) if before is None else list(map(add, before, run))
+                    cell = cells.get(key)
+                    if cell is None:
+                        cells[key] = list(run)
+                    else:
+                        cell[:] = map(add, cell, run)
             name = (api, model, band, host)
             for i, hour in cut_texts:
                 if start <= i < end and cols[0][i - start]:
@@ -313,9 +317,7 @@ class Snapshot:
                 cells_of.setdefault(key[0], {})[name] = list(counts)
                 _add_early(early_of, key[0], name, month_agg.early.get(key))
                 continue
-            cell = agg.cell(placed[0], key[1], key[2], key[3], key[4], key[5])
-            for i, v in enumerate(counts):
-                cell[i] += v
+            add_into(agg.cells, (placed[0], *key[1:]), counts)
         return {h: CutHour(c, early_of[h]) for h, c in cells_of.items()}
 
     def changed(self, month: str) -> Aggregate:
@@ -405,7 +407,7 @@ def _early(
     j = first + (hour - start) * EARLY + (part - 1) * WIDTH
     early = quarters[j : j + WIDTH]
     if min(early) < 0 or not all(map(le, early, map(itemgetter(hour - start), cols))):
-        raise StaleStats("quarters")
+        raise StaleStats(f"hour {hour} of a quarters file")
     return early
 
 
@@ -427,14 +429,12 @@ def _add_early(
 def _month_rows(agg: Aggregate) -> dict[str, dict[str, list[int]]]:
     """The month's counters per model, api, day and host: a writer's update computes them
     for the index from every cell of the month (a busy month has tens of thousands), so
-    each sum is ``map(add, ...)`` in C."""
+    each sum is ``add_into``'s, in C."""
     rows: dict[str, dict[str, list[int]]] = {d: {} for d in _DIMENSIONS}
     dims = [(rows[dim], index, dim == "day") for dim, index in _DIMENSIONS.items()]
     for key, counts in agg.cells.items():
         for acc, index, is_day in dims:
-            name = str(key[index])[:10] if is_day else str(key[index])
-            before = acc.get(name)
-            acc[name] = list(counts) if before is None else list(map(add, before, counts))
+            add_into(acc, str(key[index])[:10] if is_day else str(key[index]), counts)
     return rows
 
 

@@ -12,7 +12,7 @@ import datetime as _dt
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from operator import add, sub
+from operator import sub
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,7 +30,7 @@ from asynctokens._format import (
     utc_hour,
 )
 from asynctokens._lines import BackwardLines, ForwardBlocks
-from asynctokens._stats import WIDTH, Aggregate
+from asynctokens._stats import WIDTH, Aggregate, add_into
 
 UTC: Final = _dt.UTC
 _MAX_SAMPLES: Final = 10
@@ -573,9 +573,7 @@ def _add_pieces(
             if min(part) < 0:
                 return False
             if day is not None and part[0]:
-                key = (day, api, model, band, utc_day, host)
-                before = agg_cells.get(key)
-                agg_cells[key] = list(part) if before is None else list(map(add, before, part))
+                add_into(agg_cells, (day, api, model, band, utc_day, host), part)
     return True
 
 
