@@ -189,6 +189,7 @@ class Snapshot:
         days: set[str],
         agg: Aggregate,
         pieces: Callable[[str], list[str | None] | None] | None = None,
+        split: Callable[[str, str], bool] | None = None,
     ) -> dict[str, CutHour]:
         """Add the month's cells of UTC ``days`` into ``agg`` under the day ``place`` gives
         each hour (None: not in the report). An hour ``place`` says is cut in two is added
@@ -196,6 +197,11 @@ class Snapshot:
         piece's day (None: outside the report) and the quarters file has their counts;
         else it is not added but returned, with its cells and early counters by (provider,
         model, band, host), for the caller to split.
+
+        A cell's price day is the UTC day of its hours: a day of a zone other than UTC has
+        a cell for each UTC day it holds. With ``split``, only the (provider, model) it says
+        are priced by date are kept apart so; the others' cells of a day take the UTC day
+        it begins in (half the cells for a day of Asia/Kolkata or America/New_York).
 
         From the columns of the file, summing slices, unless the month was caught up or
         changed in memory: then from its hourly cells.
@@ -209,38 +215,21 @@ class Snapshot:
         quarters = None
         if pieces is not None and any(p is not None and not p[1] for p in placed):
             quarters = _read_quarters(self.log_dir, month, doc)
-        # runs of (day in the report, UTC day) from position lo to hi, a position being
-        # (hour, part): part 0 the hour's start, 1 its 15th minute, 2 its 30th
-        runs: list[list[Any]] = []
-        cut_at: list[int] = []  # hours cut in two that the caller splits
-        last: list[Any] | None = None
-        for i, (hour, where) in enumerate(zip(hours, placed, strict=True)):
-            utc = hour[:10]
+        # each hour's pieces, (day in the report, from, to), or None: the caller splits it
+        in_pieces: list[list[tuple[str | None, int, int]] | None] = []
+        for hour, where in zip(hours, placed, strict=True):
             if where is None:
-                last = None
-                continue
-            here: list[tuple[str | None, int, int]]  # the hour's pieces: (day, from, to)
-            if where[1]:
-                here = [(where[0], 0, 3)]
+                in_pieces.append([(None, 0, 3)])
+            elif where[1]:
+                in_pieces.append([(where[0], 0, 3)])
             else:
                 parts = None if quarters is None or pieces is None else pieces(hour)
-                if parts is None:
-                    cut_at.append(i)
-                    last = None
-                    continue
-                here = merged_pieces(parts)
-            for local, a, b in here:
-                if local is None:
-                    last = None
-                    continue
-                lo, hi = (i, a), ((i + 1, 0) if b == 3 else (i, b))
-                if last is not None and last[0] == local and last[1] == utc and last[3] == lo:
-                    last[3] = hi
-                else:
-                    last = [local, utc, lo, hi]
-                    runs.append(last)
+                in_pieces.append(None if parts is None else merged_pieces(parts))
+        cut_at = [i for i, here in enumerate(in_pieces) if here is None]
+        by_utc_day = _runs(hours, in_pieces, by_utc_day=True)
+        by_day = by_utc_day if split is None else _runs(hours, in_pieces, by_utc_day=False)
         at = 0  # where this key's early counters begin in the quarters
-        of_range: dict[tuple[int, int], tuple[list[list[Any]], list[slice]]] = {}
+        of_range: dict[tuple[int, int, bool], tuple[list[list[Any]], list[slice]]] = {}
         cells = agg.cells
         cells_of: dict[str, HourCells] = {}
         known: dict[str, HourCells] = {}  # the file's early counters: all hours' or none
@@ -252,9 +241,12 @@ class Snapshot:
             first, at = at, at + (end - start) * EARLY
             # the runs within this key's hours, and each one's slice of its columns: the same
             # for every key with the same hours (most keys of a busy month have them all)
-            found = of_range.get((start, end))
+            apart = split is None or split(api, model)
+            found = of_range.get((start, end, apart))
             if found is None:
-                found = of_range[start, end] = _runs_within(runs, start, end)
+                found = of_range[start, end, apart] = _runs_within(
+                    by_utc_day if apart else by_day, start, end
+                )
             key_runs, slices = found
             if key_runs:
                 # each run's whole hours, column by column, in C: sum() of each slice
@@ -368,6 +360,37 @@ class Snapshot:
         out["invalid_lines"] = sum(invalid.values())
         out["invalid_lines_by_day"] = dict(sorted(invalid.items()))
         return out
+
+
+def _runs(
+    hours: list[str],
+    in_pieces: list[list[tuple[str | None, int, int]] | None],
+    *,
+    by_utc_day: bool,
+) -> list[list[Any]]:
+    """Runs of hours and pieces of hours in one day of the report (and one UTC day, if
+    ``by_utc_day``): ``[day, UTC day, lo, hi]`` from position ``lo`` to ``hi``, a position
+    being (hour, part): part 0 the hour's start, 1 its 15th minute, 2 its 30th."""
+    runs: list[list[Any]] = []
+    last: list[Any] | None = None
+    for i, (hour, here) in enumerate(zip(hours, in_pieces, strict=True)):
+        utc = hour[:10]
+        for local, a, b in here or ((None, 0, 3),):
+            if local is None:
+                last = None
+                continue
+            lo, hi = (i, a), ((i + 1, 0) if b == 3 else (i, b))
+            if (
+                last is not None
+                and last[0] == local
+                and last[3] == lo
+                and (not by_utc_day or last[1] == utc)
+            ):
+                last[3] = hi
+            else:
+                last = [local, utc, lo, hi]
+                runs.append(last)
+    return runs
 
 
 def _runs_within(

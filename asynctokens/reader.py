@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import sub
 from pathlib import Path
@@ -323,8 +323,14 @@ def aggregate(
     tz: _dt.tzinfo = UTC,
     report: ReadReport | None = None,
     bands: tuple[int, ...] = PROMPT_BANDS,
+    by_date: Callable[[str, str], bool] | None = None,
 ) -> Aggregate:
     """Counters per (day in ``tz``, api_type, model, prompt band, UTC day, host) over the range.
+
+    The UTC day is there to price each call at the price in force on its date. ``by_date``,
+    when given, says which (api_type, model) are priced by date: from the stats, the others'
+    cells of a day in ``tz`` are not split by UTC day (they take the UTC day the day's first
+    hours are in), which halves the cells of a report in any zone but UTC.
 
     With the stats' prompt bands this comes from the stats: cells per UTC hour (caught up
     with what was appended since they were written), so a day of any whole-hour zone (UTC,
@@ -340,7 +346,7 @@ def aggregate(
     _misnamed(dirs, report)
     plans = _selected_days(dirs, rng)  # compares same-named files: once per report
     if bands == PROMPT_BANDS:
-        agg = _from_stats(dirs, plans, rng, tz, report)
+        agg = _from_stats(dirs, plans, rng, tz, report, by_date)
         if agg is not None:
             return agg
     agg = Aggregate(bands)
@@ -382,7 +388,12 @@ class _Hours:
 
 
 def _from_stats(
-    dirs: list[Path], plans: list[DayPlan], rng: TimeRange, tz: _dt.tzinfo, report: ReadReport
+    dirs: list[Path],
+    plans: list[DayPlan],
+    rng: TimeRange,
+    tz: _dt.tzinfo,
+    report: ReadReport,
+    by_date: Callable[[str, str], bool] | None = None,
 ) -> Aggregate | None:
     """The range from each directory's stats (cells per UTC hour, caught up with what was
     appended since), by days of ``tz``. An hour cut by the range or by a day of ``tz`` is
@@ -422,7 +433,7 @@ def _from_stats(
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
             try:
-                cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces)
+                cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces, by_date)
             except _statsfile.StaleStats:
                 return None  # a month file edited or cut: the lines decide (a writer rebuilds it)
             try:

@@ -79,7 +79,13 @@ def load(query: Query, report: reader.ReadReport | None = None) -> Aggregate:
 
 def _select(query: Query, report: reader.ReadReport, bands: tuple[int, ...]) -> Aggregate:
     agg = reader.aggregate(
-        query.log_dir, query.since, query.until, tz=query.tz, report=report, bands=bands
+        query.log_dir,
+        query.since,
+        query.until,
+        tz=query.tz,
+        report=report,
+        bands=bands,
+        by_date=query.prices.by_date,
     )
     if query.models or query.apis or query.hosts:
         agg = agg.filtered(models=query.models, apis=query.apis, hosts=query.hosts)

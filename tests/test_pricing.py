@@ -541,3 +541,28 @@ def test_the_writer_never_imports_the_price_data(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.stdout.splitlines()[-1] == "[]", result.stderr
+
+
+def test_a_day_of_another_zone_is_split_by_utc_day_only_for_prices_that_change_by_date(
+    tmp_path: Path,
+) -> None:
+    """Kolkata's 21 November holds hours of two UTC days. o3's price has dates, so its
+    counts are kept apart by UTC day; gpt-4o's never changes, so its day is one cell (half
+    the cells to sum and price for a year in such a zone), and both cost the same either way."""
+    calls = [
+        dict(prompt_tokens=1_000_000, completion_tokens=1_000, api_type="openai", model=model,
+             ts=dt.datetime.fromisoformat(ts))
+        for model in ("gpt-4o", "o3")
+        for ts in ("2026-11-20T20:00:00+00:00", "2026-11-21T02:00:00+00:00")
+    ]  # fmt: skip
+    log_dir = write(tmp_path, *calls)
+    query = summary.Query(log_dir=log_dir, timezone="Asia/Kolkata")
+    cells = summary.load(query).cells
+    assert sorted((k[0], k[2], k[4]) for k in cells) == [
+        ("2026-11-21", "gpt-4o", "2026-11-20"),  # one cell: its price has no date
+        ("2026-11-21", "o3", "2026-11-20"),
+        ("2026-11-21", "o3", "2026-11-21"),
+    ]
+    assert costs(log_dir, "day", timezone="Asia/Kolkata") == {
+        "2026-11-21": round(2 * (2.5 + 0.01) + 2 * (2.0 + 0.008), 6)  # $2.5/$10, $2/$8
+    }

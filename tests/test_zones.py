@@ -111,6 +111,7 @@ def expected_days(dirs: list[Path], tz: ZoneInfo, since: dt.datetime | None,
     since=st.one_of(st.none(), st.integers(0, 3 * 1440), st.integers(0, 3 * 96).map((15).__mul__)),
     length=st.one_of(st.none(), st.integers(1, 3 * 1440), st.integers(1, 3 * 96).map((15).__mul__)),
     quarters=st.booleans(),
+    by_date=st.booleans(),
 )
 def test_any_zone_and_range_from_the_stats_equal_the_lines(
     fleet: list[Path],
@@ -119,14 +120,20 @@ def test_any_zone_and_range_from_the_stats_equal_the_lines(
     since: int | None,
     length: int | None,
     quarters: bool,
+    by_date: bool,
 ) -> None:
-    """Exact, whichever way each cut hour is answered: its early counters, or its lines."""
+    """Exact, whichever way each cut hour is answered (its early counters, or its lines),
+    and whether a model's days are kept apart by UTC day (o3's, when ``by_date``) or not."""
     fleet = fleet if quarters else fleet_without_quarters
     tz = ZoneInfo(zone)
     lo = None if since is None else START + dt.timedelta(minutes=since)
     hi = None if length is None else (lo or START) + dt.timedelta(minutes=length)
     report = reader.ReadReport()
-    days = reader.aggregate(fleet, lo, hi, tz=reader.get_timezone(zone), report=report).by("day")
+    split = (lambda api, model: model == "o3") if by_date else None
+    agg = reader.aggregate(
+        fleet, lo, hi, tz=reader.get_timezone(zone), report=report, by_date=split
+    )
+    days = agg.by("day")
     got = {d: (r["total_requests"], r["total_tokens"]) for d, r in days.items()}
     assert got == expected_days(fleet, tz, lo, hi)
     assert report.lines_read < sum(len(read_lines(d)) for d in fleet)  # never a whole scan

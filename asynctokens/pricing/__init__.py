@@ -109,6 +109,11 @@ class PriceBook:
         self._found[key] = found
         return found
 
+    def by_date(self, api_type: str, model: str) -> bool:
+        """Whether the model's price changes with the date or hour (so counts must be kept
+        apart by UTC day to be priced); False for a price that never changes or no price."""
+        return self._rule(api_type, model) is _DATED
+
     def thresholds(self, api_type: str, model: str) -> frozenset[int]:
         """The prompt sizes at which this model's rate changes (empty if unpriced or flat)."""
         found = self.find(api_type, model)
