@@ -397,9 +397,11 @@ def _from_stats(
 ) -> Aggregate | None:
     """The range from each directory's stats (cells per UTC hour, caught up with what was
     appended since), by days of ``tz``. An hour cut by the range or by a day of ``tz`` is
-    read from its span (the bytes of its file that hold its lines); None, for the caller
-    to scan, only if the stats have no span for an hour with events. A day whose files
-    share events (see ``_dirs``) is scanned."""
+    taken in pieces from its early counters (its first 15 and 30 minutes) where the cut
+    falls on a quarter hour, else read from its span (the bytes of its file that hold its
+    lines); None, for the caller to scan, when the stats disagree with themselves or have
+    no span for an hour with events. A day whose files share events (see ``_dirs``) is
+    scanned."""
     days = {plan.day for plan in plans}
     found = ReadReport()
     snaps: dict[Path, _statsfile.Snapshot] = {}
@@ -567,9 +569,9 @@ def _add_pieces(
     """Add each piece of the hour (``_quarter_pieces``) to its day, from the hour's cells
     and early counters; False when they disagree (a part would count below zero).
 
-    Neighbouring pieces of the same day are added as one (Asia/Kolkata's first day takes
-    the first 30 minutes' counters as they are): this runs for every cut hour of every
-    key, 58,000 times for a year of four hosts."""
+    For a month the report caught up in memory (lines appended since the stats were
+    written); from the month's files, ``Snapshot.add_hours`` folds the pieces into the runs
+    of hours around them. Neighbouring pieces of one day are added as one."""
     parts = _statsfile.merged_pieces(days)
     utc_day = hour[:10]
     agg_cells = agg.cells
