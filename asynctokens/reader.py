@@ -334,11 +334,12 @@ def aggregate(
 
     With the stats' prompt bands this comes from the stats: cells per UTC hour (caught up
     with what was appended since they were written), so a day of any whole-hour zone (UTC,
-    Europe/Lisbon, America/New_York, ...) is a sum of cells. An hour cut in two, by a zone
-    whose days begin inside an hour (Asia/Kolkata, +5:30; Asia/Kathmandu, +5:45) or by an
-    end of the range inside it, is read from the bytes the stats say hold its lines, and
-    only those. With other ``bands`` the files of the range are scanned, each event's day
-    taken in ``tz`` and its prompt banded by ``bands``.
+    Europe/Lisbon, America/New_York, ...) is a sum of cells. An hour cut in two on a quarter
+    hour, by a zone whose days begin inside an hour (Asia/Kolkata, +5:30; Asia/Kathmandu,
+    +5:45) or by an end of the range, is a sum of cells and of the stats' counters of its
+    first 15 and 30 minutes; cut elsewhere, it is read from the bytes the stats say hold its
+    lines, and only those. With other ``bands`` the files of the range are scanned, each
+    event's day taken in ``tz`` and its prompt banded by ``bands``.
     """
     dirs = open_log_dirs(log_dir)
     rng = time_range(since, until, tz)
