@@ -260,16 +260,14 @@ def quarter_of(minute: str) -> str:
     return _QUARTER[minute]
 
 
-def utc_quarter(judged: Judged) -> str:
-    """The UTC quarter hour (``YYYY-MM-DDTHH:MM``, MM one of 00 15 30 45) of a valid line:
-    the writer's and the stats fold's cell period, before :func:`_stats.by_hour`."""
+def utc_minute(judged: Judged) -> tuple[str, str]:
+    """The UTC hour (``YYYY-MM-DDTHH``) and minute (``MM``) of a valid line: the stats
+    fold's cell, and which of the hour's early counters it adds to."""
     ts: str = judged[0]["ts"]
     if ts.endswith("+00:00") and ts[10:11] == "T" and ts[13:14] == ":":  # as writers write it
-        minute = _QUARTER.get(ts[14:16])
-        if minute is not None:
-            return f"{ts[:14]}{minute}"
+        return ts[:13], ts[14:16]
     utc = judged[2].astimezone(_dt.UTC)  # another offset, or naive (made aware by judging)
-    return utc.strftime("%Y-%m-%dT%H:") + _QUARTER[f"{utc.minute:02d}"]
+    return utc.strftime("%Y-%m-%dT%H"), f"{utc.minute:02d}"
 
 
 def utc_hour(judged: Judged) -> str:

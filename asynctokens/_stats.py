@@ -32,6 +32,10 @@ from asynctokens._format import PROMPT_BANDS
 REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING = range(7)
 #: How many counters a cell keeps.
 WIDTH: Final = 7
+#: Where a line's counters go in its hour's early counters (see ``by_hour``): a line of the
+#: first 15 minutes counts in both halves, one of the next 15 in the second alone.
+_FIRST_15_AND_30: Final = (0, WIDTH)
+_FIRST_30: Final = (WIDTH,)
 CellKey = tuple[str, str, str, int, str, str]  # (day, api_type, model, band, price day, host)
 
 #: The counter names of every row in a summary, totals and breakdowns alike.
@@ -125,6 +129,51 @@ class Aggregate:
         cell[CACHED] += cached
         cell[CACHE_WRITE] += cache_write
         cell[REASONING] += reasoning
+
+    def add_in_hour(
+        self,
+        hour: str,
+        minute: str,
+        api_type: str,
+        model: str,
+        success: bool,
+        prompt: int,
+        completion: int,
+        cached: int,
+        cache_write: int,
+        reasoning: int,
+        host: str,
+        price_day: str,
+    ) -> None:
+        """``add`` for the stats: one line of UTC ``hour`` at ``minute`` (``MM``), into the
+        hour's cell and, before :30, its ``early`` counters (see :func:`by_hour`). The
+        stats fold runs this for every line it reads back."""
+        band = bisect_left(self.bands, prompt)
+        key = (hour, api_type, model, band, price_day, host)
+        cell = self.cells.get(key)
+        if cell is None:
+            cell = self.cells[key] = [0] * WIDTH
+            first = self.early[key] = [0] * (2 * WIDTH)
+        else:
+            first = self.early[key]
+        cell[REQUESTS] += 1  # as in ``add``, written out: this runs for every line
+        if success:
+            cell[SUCCESSES] += 1
+        cell[PROMPT] += prompt
+        cell[COMPLETION] += completion
+        cell[CACHED] += cached
+        cell[CACHE_WRITE] += cache_write
+        cell[REASONING] += reasoning
+        if minute < "30":  # two digits: compared as text
+            for at in _FIRST_15_AND_30 if minute < "15" else _FIRST_30:
+                first[at + REQUESTS] += 1
+                if success:
+                    first[at + SUCCESSES] += 1
+                first[at + PROMPT] += prompt
+                first[at + COMPLETION] += completion
+                first[at + CACHED] += cached
+                first[at + CACHE_WRITE] += cache_write
+                first[at + REASONING] += reasoning
 
     def add_event(self, event: Mapping[str, Any], day: str, price_day: str | None = None) -> None:
         """Fold one valid line (see ``_format.judge_line``) under ``day``."""
@@ -241,26 +290,20 @@ def by_hour(agg: Aggregate) -> Aggregate:
     them instead of reading its lines."""
     out = Aggregate(agg.bands)
     cells, early = out.cells, out.early
+    zeros = (0,) * WIDTH
     for (period, api, model, band, price_day, host), counts in agg.cells.items():
         minute = period[14:]
         if len(period) != 16 or minute not in ("00", "15", "30", "45"):
             raise ValueError(f"not a quarter hour: {period!r}")
         key = (period[:13], api, model, band, price_day, host)
-        cell = cells.get(key)
-        if cell is None:
-            cell = cells[key] = [0] * WIDTH
-            first = early[key] = [0] * (2 * WIDTH)
-        else:
-            first = early[key]
-        for i, v in enumerate(counts):
-            cell[i] += v
+        add_into(cells, key, counts)
+        # the first 15 minutes' counters then the first 30's: what this quarter adds to each
         if minute == "00":
-            for i, v in enumerate(counts):
-                first[i] += v
-                first[WIDTH + i] += v
+            add_into(early, key, (*counts, *counts))
         elif minute == "15":
-            for i, v in enumerate(counts):
-                first[WIDTH + i] += v
+            add_into(early, key, (*zeros, *counts))
+        elif key not in early:
+            early[key] = [0] * (2 * WIDTH)
     out.invalid = dict(agg.invalid)
     return out
 

@@ -64,10 +64,10 @@ from asynctokens._format import (
     stats_month_file,
     stats_month_files,
     stats_quarters_file,
-    utc_quarter,
+    utc_minute,
 )
 from asynctokens._lines import ForwardBlocks
-from asynctokens._stats import WIDTH, Aggregate, add_into, by_hour, row
+from asynctokens._stats import WIDTH, Aggregate, add_into, row
 
 _DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
 
@@ -674,8 +674,7 @@ def fold_lines(
     With ``spans`` (the file's, by hour), each valid line widens its hour's span; ``at`` is
     the block's offset in the file.
     """
-    quarters = Aggregate(agg.bands)  # cells per quarter hour, then by_hour
-    judge, add = judge_line, quarters.add
+    judge, add = judge_line, agg.add_in_hour
     lines = block.split(b"\n")
     lines.pop()
     bad = 0
@@ -684,9 +683,12 @@ def fold_lines(
         judged = judge(line, day)
         end = pos + len(line) + 1
         if isinstance(judged, tuple):
-            period = utc_quarter(judged)
-            add(period, *judged[1], day)
-            hour = period[:13]
+            ts = judged[0]["ts"]  # utc_minute, inlined for the lines as writers write them
+            if ts.endswith("+00:00") and ts[10:11] == "T" and ts[13:14] == ":":
+                hour, minute = ts[:13], ts[14:16]
+            else:
+                hour, minute = utc_minute(judged)
+            add(hour, minute, *judged[1], day)
             if spans is not None:  # widen_span, inlined: this runs for every line folded
                 span = spans.get(hour)
                 if span is None:
@@ -699,7 +701,6 @@ def fold_lines(
         elif judged is not None:
             bad += 1
         pos = end
-    agg.merge(by_hour(quarters))
     if bad:
         agg.add_invalid(day, bad)
 
