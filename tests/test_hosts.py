@@ -324,3 +324,26 @@ def test_lines_of_any_layout_in_a_cut_hour_are_placed_by_their_own_time(tmp_path
         "2026-03-29": (3, 114),  # 18:40, x2 (18:50 UTC) and x3 (18:45)
     }
     assert report.bad_lines == 1
+
+
+def test_the_writers_quarters_equal_those_rebuilt_from_the_lines(fleet: list[Path]) -> None:
+    """Two folds make the early counters: the writer's, of what it appends (cells per quarter
+    hour, then by hour), and the stats fold of lines read back (a rebuild, another process's
+    lines). Over calls every 17 minutes, across midnights, they agree to the byte, and so
+    do the cells."""
+    from asynctokens import _statsfile
+
+    log_dir = fleet[0]
+    written = {p.name: p.read_bytes() for p in log_dir.glob("token_stats_*")}
+    assert any(name.endswith(".quarters") for name in written)
+    for path in log_dir.glob("token_stats*"):
+        path.unlink()
+    _statsfile.update(log_dir, {}, 0o600)  # what the next writer does: fold every line
+    for name, before in written.items():
+        after = (log_dir / name).read_bytes()
+        if name.endswith(".quarters"):  # all but the token of the update
+            assert (after[:4], after[12:]) == (before[:4], before[12:])
+        else:
+            old, new = orjson.loads(before), orjson.loads(after)
+            assert new.pop("quarters") != old.pop("quarters")
+            assert new == old
