@@ -452,12 +452,17 @@ def _add_early(
 def _month_rows(agg: Aggregate) -> dict[str, dict[str, list[int]]]:
     """The month's counters per model, api, day and host: a writer's update computes them
     for the index from every cell of the month (a busy month has tens of thousands), so
-    each sum is ``add_into``'s, in C."""
+    each sum is ``map(add, ...)``, in C."""
     rows: dict[str, dict[str, list[int]]] = {d: {} for d in _DIMENSIONS}
     dims = [(rows[dim], index, dim == "day") for dim, index in _DIMENSIONS.items()]
     for key, counts in agg.cells.items():
         for acc, index, is_day in dims:
-            add_into(acc, str(key[index])[:10] if is_day else str(key[index]), counts)
+            name = str(key[index])[:10] if is_day else str(key[index])
+            before = acc.get(name)  # add_into, inlined: 4 rows for each cell of the month
+            if before is None:
+                acc[name] = list(counts)
+            else:
+                before[:] = map(add, before, counts)
     return rows
 
 
@@ -479,12 +484,19 @@ def _columns(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]], array[in
     """The hourly cells of a month as (keys, columns, early counters): see the module
     docstring."""
     by_key: dict[tuple[str, str, int, str], dict[int, tuple[list[int], list[int]]]] = {}
+    early_of = agg.early
+    index_of: dict[str, int] = {}  # an hour's index, once per hour (a month has 744)
     for cell_key, counts in agg.cells.items():
         hour, api, model, band, price_day, host = cell_key
-        early = agg.early.get(cell_key)
-        if price_day != hour[:10] or len(hour) != 13 or early is None:
-            raise ValueError("only an aggregate of UTC hours with early counters is stored")
-        by_key.setdefault((api, model, band, host), {})[_hour_index(hour)] = (counts, early)
+        early = early_of.get(cell_key)
+        index = index_of.get(hour)
+        if index is None:
+            if len(hour) != 13:
+                raise ValueError("only an aggregate of UTC hours is stored")
+            index = index_of[hour] = _hour_index(hour)
+        if price_day != hour[:10] or early is None:
+            raise ValueError("only cells of UTC hours with early counters are stored")
+        by_key.setdefault((api, model, band, host), {})[index] = (counts, early)
     keys: list[list[Any]] = []
     columns: list[list[Any]] = []
     quarters = array("q")
