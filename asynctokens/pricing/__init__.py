@@ -112,7 +112,8 @@ class PriceBook:
     def by_date(self, api_type: str, model: str) -> bool:
         """Whether the model's price changes with the date or hour (so counts must be kept
         apart by UTC day to be priced); False for a price that never changes or no price."""
-        return self._rule(api_type, model) is _DATED
+        found = self.find(api_type, model)
+        return found is not None and not found.fixed
 
     def thresholds(self, api_type: str, model: str) -> frozenset[int]:
         """The prompt sizes at which this model's rate changes (empty if unpriced or flat)."""
@@ -218,9 +219,7 @@ class PriceBook:
         found = self.find(api_type, model)
         if found is None:
             return None
-        if found.boundaries or len(found.periods) != 1 or found.periods[0].since is not None:
-            return _DATED
-        return _flat_or_tiered(found.periods[0].tiers)
+        return _flat_or_tiered(found.periods[0].tiers) if found.fixed else _DATED
 
     def _dated_price(self, row: Sequence[Any]) -> object:
         """A row's price under a price with dates or hours, as ``_flat_or_tiered`` gives it,

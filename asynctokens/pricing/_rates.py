@@ -153,6 +153,12 @@ class ModelPrices:
     boundaries: tuple[_dt.time, ...] = ()
 
     @property
+    def fixed(self) -> bool:
+        """One price from the start, all day: the same at every instant (nearly every
+        entry), so nothing priced with it needs its date."""
+        return not self.boundaries and len(self.periods) == 1 and self.periods[0].since is None
+
+    @property
     def thresholds(self) -> frozenset[int]:
         """Every prompt threshold of every period: what exact cells must be split by."""
         return frozenset(t for p in self.periods for t in p.tiers.thresholds)
