@@ -134,9 +134,8 @@ class Snapshot:
         self.invalid = invalid or {}
         self._months: dict[str, Aggregate] = {}
         self._spans: dict[str, Spans] = {}
-        #: Spans as read, not yet checked (see ``spans``), and the months whose file was read.
+        #: Spans as read, not yet checked (see ``spans``).
         self._raw_spans: dict[str, Any] = {}
-        self._read: set[str] = set()
         self.dirty: set[str] = set()
         #: Built from offset 0 (no usable stats): month files of vanished days are removed.
         self.rebuilt = False
@@ -162,10 +161,9 @@ class Snapshot:
         Checked here, when first asked for (a report that cuts no hour never is), not with
         the rest of the month file: StaleStats if a hand edit would send a read astray."""
         if month not in self._spans:
+            if month not in self._raw_spans:
+                self._doc(month)  # None for a month without a file: no spans
             raw = self._raw_spans.pop(month, None)
-            if raw is None and month not in self._read:
-                doc = self._doc(month)
-                raw = None if doc is None else self._raw_spans.pop(month, None)
             if raw is not None and not _valid_spans(raw, month):
                 raise StaleStats(month)
             self._spans[month] = raw if raw is not None else {}
@@ -177,7 +175,6 @@ class Snapshot:
         if month not in self.rows:
             return None
         doc = _read_month(self.log_dir, month)
-        self._read.add(month)
         if month not in self._spans:
             self._raw_spans[month] = doc["spans"]
         return doc
@@ -210,7 +207,7 @@ class Snapshot:
             return self._add_cells(month, place, days, agg)
         doc = self._doc(month)
         assert doc is not None
-        hours = [_hour_text(month, i) for i in range(_hours_in(month))]
+        hours = _hour_texts(month)
         placed = [place(hour) if hour[:10] in days else None for hour in hours]
         quarters = None
         if pieces is not None and any(p is not None and not p[1] for p in placed):
@@ -475,6 +472,11 @@ def _hour_index(hour: str) -> int:
     return (int(hour[8:10]) - 1) * 24 + int(hour[11:13])
 
 
+def _hour_texts(month: str) -> list[str]:
+    """Every hour of the month, by its index in the columns."""
+    return [_hour_text(month, i) for i in range(_hours_in(month))]
+
+
 def _hour_text(month: str, index: int) -> str:
     day, hour = divmod(index, 24)
     return f"{month}-{day + 1:02d}T{hour:02d}"
@@ -525,7 +527,7 @@ def _aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> A
     A writer's update runs this over its busy month every few seconds: the checks go
     counter by counter over a key's hours, in C."""
     agg = Aggregate()
-    texts = [_hour_text(month, i) for i in range(_hours_in(month))]
+    texts = _hour_texts(month)
     at = 0
     for (api, model, band, host), (start, *cols) in zip(doc["keys"], doc["columns"], strict=True):
         n = len(cols[0])
