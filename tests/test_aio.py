@@ -55,35 +55,21 @@ class Collector:
 
 
 @pytest.mark.slow  # three interpreters start: with the long variants (CI runs them too)
-async def test_three_processes_give_exactly_their_events_soon_and_the_loop_never_stalls(
-    tmp_path: Path,
-) -> None:
-    gaps: list[float] = []
-
-    async def ticker() -> None:  # how late the loop runs a 10 ms sleep: its responsiveness
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(0.01)
-            gaps.append(time.perf_counter() - before - 0.01)
-
+async def test_three_processes_give_exactly_their_events_once(tmp_path: Path) -> None:
+    """How soon they arrive and how late the follower's loop runs meanwhile are timed by
+    ``python -m benchmarks.follow_bench``."""
     follower = Collector(tmp_path)
-    ticking = asyncio.create_task(ticker())
     await asyncio.sleep(0.2)  # the follower is running before the first line is written
     procs = [
         await asyncio.create_subprocess_exec(sys.executable, "-c", CHILD, str(tmp_path), str(k))
         for k in range(3)
     ]
     assert [await p.wait() for p in procs] == [0, 0, 0]
-    closed = time.perf_counter()
     await follower.wait(3000)
-    latency = time.perf_counter() - closed
     follower.stop()
-    ticking.cancel()
     seen = [e["event_id"] for e in follower.events]
     assert len(seen) == len(set(seen)) == 3000
     assert sorted(seen) == sorted(e["event_id"] for e in read_lines(tmp_path))
-    assert latency < 1.0  # every event within a second of its writer's close
-    assert max(gaps) < 0.1  # no stall of the loop over 100 ms
 
 
 async def test_a_directory_made_later_and_midnight_are_followed(tmp_path: Path) -> None:

@@ -27,7 +27,12 @@ LINE = (
 )
 
 
-def test_fork_during_a_stats_rebuild_takes_milliseconds(make_tracker: Any, log_dir: Path) -> None:
+def test_a_fork_returns_while_a_stats_rebuild_is_still_running(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """A fork that waited for the writer's file work would return only after the rebuild
+    ended; each one here returns with the rebuild still under way. (How long a fork takes
+    meanwhile is timed by ``python -m benchmarks.fork_bench``.)"""
     log_dir.mkdir(parents=True)
     events = 300_000
     (log_dir / "tokens_2026-11-20.jsonl").write_text(
@@ -37,20 +42,14 @@ def test_fork_during_a_stats_rebuild_takes_milliseconds(make_tracker: Any, log_d
     tracker.log(1, 1, "openai", "gpt-4o")  # starts the worker; no stats file: a full rebuild
     rebuilding = threading.Thread(target=tracker.flush_sync)
     rebuilding.start()
-    longest = 0.0
-    forks = 0
-    started = time.monotonic()
+    during = 0  # forks that returned while the rebuild was still running
     while rebuilding.is_alive():
-        t0 = time.perf_counter()
         pid = os.fork()
         if pid == 0:
             os._exit(0)
-        longest = max(longest, time.perf_counter() - t0)
-        forks += 1
+        during += rebuilding.is_alive()
         assert os.waitpid(pid, 0)[1] == 0
         time.sleep(0.005)
-    rebuild_s = time.monotonic() - started
-    assert forks >= 5, f"the rebuild took {rebuild_s:.3f}s: too short to fork during it"
-    assert longest < 0.050, f"a fork waited {longest * 1000:.1f} ms"
+    assert during >= 5, f"only {during} fork(s) returned before the rebuild ended"
     assert tracker.close() is True
     assert read_stats(log_dir)["total_requests"] == events + 1

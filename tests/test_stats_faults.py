@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,7 @@ def test_lines_edited_to_counts_near_2_63_are_bad_lines_not_a_wedged_writer(
     (log_dir / "tokens_2026-11-20.jsonl").write_text(EDITED % 1 + EDITED % 2)
     tracker = make_tracker()
     tracker.log(3, 2)
-    started = time.monotonic()
-    assert tracker.flush_sync(timeout=20) is True
-    assert time.monotonic() - started < 10  # not the full timeout
+    assert tracker.flush_sync(timeout=3600) is True  # done, not waited out
     summary = tracker.get_summary()
     assert (summary["scope"], summary["total_requests"], summary["total_tokens"]) == (
         "directory",
@@ -50,9 +47,8 @@ def test_a_stats_file_that_cannot_be_replaced_is_reported_and_lines_keep_coming(
     tracker = make_tracker()
     for round_ in range(3):
         tracker.log(round_, 1)
-        started = time.monotonic()
-        assert tracker.flush_sync(timeout=20) is False  # the lines are written, the stats not
-        assert time.monotonic() - started < 10
+        # False at once: a flush that waited for the stats would hold the suite for an hour
+        assert tracker.flush_sync(timeout=3600) is False  # the lines are written, the stats not
     health = tracker.health()
     assert health.stats_errors == 3
     assert health.last_error is not None and "token_stats.json" in health.last_error
