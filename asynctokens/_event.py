@@ -18,6 +18,8 @@ from typing import Final, NamedTuple
 
 import orjson
 
+from asynctokens._providers import provider_of
+
 
 class TokenEvent(NamedTuple):
     """One logged call as the worker hands it to sinks: a queued record, with names.
@@ -55,7 +57,7 @@ FullRecord = tuple[
     int,
     int,
     int,
-    str,
+    "str | None",  # api_type: None when the caller left it out (the worker reads the model)
     str,
     bool,
     "str | None",
@@ -67,7 +69,7 @@ FullRecord = tuple[
     "str | None",
     "str | None",
 ]
-BareRecord = tuple[int, int, int, str, str]
+BareRecord = tuple[int, int, int, "str | None", str]
 Record = FullRecord | BareRecord
 #: The values a bare record leaves out, in RECORD_FIELDS order.
 BARE_REST: Final = (True, None, 0, 0, 0, None, None, None, None)
@@ -187,10 +189,15 @@ def key_suffix(api_key: str | None) -> str | None:
 def event_of(record: Record) -> TokenEvent:
     """The event a sink gets for a record: the bare form filled in, the key cut."""
     if len(record) == 5:  # a BareRecord
-        return TokenEvent._make((*record, *BARE_REST))
+        ts, p, c, api, model = record
+        if api is None:  # logged without api_type: the provider the model name says
+            api = provider_of(model)
+        return TokenEvent(ts, p, c, api, model, *BARE_REST)
     else:  # mypy narrows the union of tuple types only in an else branch
         (ts, p, c, api, model, success, error, cached, cache_write, reasoning, latency, api_key,
          request_id, metadata) = record  # fmt: skip
+    if api is None:
+        api = provider_of(model)
     return TokenEvent(ts, p, c, api, model, success, error, cached, cache_write, reasoning,
                       latency, key_suffix(api_key), request_id, metadata)  # fmt: skip
 
@@ -283,7 +290,9 @@ def build_record(
         time.time_ns() if ts is None else timestamp_ns(ts),
         p,
         c,
-        check_name("api_type", api_type),
+        provider_of(check_name("model", model))
+        if api_type is None
+        else check_name("api_type", api_type),
         check_name("model", model),
         check_success(success),
         check_error_message(error_message),

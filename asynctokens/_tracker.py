@@ -195,7 +195,7 @@ class TokenTracker:
         self,
         prompt_tokens: int = 0,
         completion_tokens: int = 0,
-        api_type: str = "gemini",
+        api_type: str | None = None,
         model: str = "unknown",
         success: bool = True,
         error_message: str | None = None,
@@ -215,7 +215,9 @@ class TokenTracker:
         ``completion_tokens`` counts all output (reasoning included). Only the last 4
         characters of ``api_key`` are kept. ``metadata`` is serialised now, so later changes
         to the dict are not logged and values JSON cannot hold raise ``TypeError`` here.
-        ``ts`` (an aware datetime or epoch seconds) defaults to now.
+        ``ts`` (an aware datetime or epoch seconds) defaults to now. Without ``api_type``
+        the provider is read from the model name (``gpt-4o`` -> ``openai``) on the worker,
+        ``"unknown"`` when the name does not say.
         """
         # The fast path: plain ints below 2**30, str names, and the optional fields the
         # realistic call passes (latency, request id, key, an error message) already in their
@@ -244,7 +246,7 @@ class TokenTracker:
             if (
                 prompt_tokens.__class__ is int
                 and completion_tokens.__class__ is int
-                and type(api_type) is str
+                and (api_type is None or type(api_type) is str)  # None: read from the model
                 and type(model) is str
                 and prompt_tokens >= 0
                 and completion_tokens >= 0

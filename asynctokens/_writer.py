@@ -26,6 +26,7 @@ from asynctokens._format import (
     new_second_cache,
     quarter_of,
 )
+from asynctokens._providers import provider_of
 from asynctokens._stats import (
     CACHE_WRITE,
     CACHED,
@@ -49,6 +50,9 @@ _FIRST_BAND: Final = PROMPT_BANDS[0]
 _NULLS: Final = ("null", "null", "null", "null")
 _dumps: Final = orjson.dumps
 _MIN_KEY: Final = MIN_KEY_CHARS_FOR_SUFFIX
+#: A name no record holds: the loop's "look the names up again" (None is a real api_type value
+#: there: one the caller left out).
+_UNSEEN: Final = object()
 
 
 def _optional_json(
@@ -176,8 +180,11 @@ class BatchWriter:
         long_cells: dict[int, list[int]] = {}
         agg = Aggregate()
         cell: list[int] = []
-        last_api: str | None = None
+        # _UNSEEN, not None, forces the names to be looked up again: None is an api_type
+        # left out by the caller (read from the model name here)
+        last_api: object = _UNSEEN
         last_model: str | None = None
+        api_name = ""
         api_q: str | None = None
         model_q: str | None = None
         names_j = ""
@@ -214,22 +221,23 @@ class BatchWriter:
                 turned = sec_text[:13] != hour or new_day != day
                 now = sec_text[:14] + quarter_of(sec_text[14:16])
                 if now != period:  # cells are per UTC quarter hour: look the cell up again
-                    period, hour, last_api = now, sec_text[:13], None
+                    period, hour, last_api = now, sec_text[:13], _UNSEEN
                 if new_day != day:
                     day = new_day
                     chunk = chunks.get(day)
                     if chunk is None:
                         chunk = chunks[day] = _Chunk(day)
-                    parts, agg, marks, last_api = chunk.parts, chunk.agg, chunk.marks, None
+                    parts, agg, marks, last_api = chunk.parts, chunk.agg, chunk.marks, _UNSEEN
                     parts_append = parts.append
                 if turned:  # where this hour's lines begin in the chunk
                     marks.append((len(parts), hour))
             if api is not last_api or model is not last_model:
                 last_api, last_model = api, model
-                api_q, model_q = quote(api), quote(model)  # None if not valid Unicode
+                api_name = provider_of(model) if api is None else api
+                api_q, model_q = quote(api_name), quote(model)  # None if not valid Unicode
                 # no cell under a name JSON cannot hold: such events are repaired below
                 valid = api_q is not None and model_q is not None
-                cell = agg.cell(period, api, model, 0, day, host) if valid else [0] * WIDTH
+                cell = agg.cell(period, api_name, model, 0, day, host) if valid else [0] * WIDTH
                 long_cells = {}  # band -> cell, for these names in this hour
                 names_j = f'"api_type":{api_q},"model":{model_q},"prompt_tokens":'
             # zero-padded microseconds without a format spec: measurably cheaper
@@ -241,7 +249,7 @@ class BatchWriter:
                 band = bisect_left(PROMPT_BANDS, p)  # _stats.band_of, without the call
                 found = long_cells.get(band)
                 if found is None:
-                    found = long_cells[band] = agg.cell(period, api, model, band, day, host)
+                    found = long_cells[band] = agg.cell(period, api_name, model, band, day, host)
                 target = found
             if bare:
                 if valid:
@@ -289,7 +297,7 @@ class BatchWriter:
                 event: dict[str, Any] = {
                     "event_id": f"{prefix}{n}",
                     "ts": iso,
-                    "api_type": api,
+                    "api_type": api_name,
                     "model": model,
                     "prompt_tokens": p,
                     "completion_tokens": c,
@@ -312,7 +320,7 @@ class BatchWriter:
                     n += 1  # the id stays used: ids are unique, not gap-free
                     continue
                 parts_append(line)
-                if event["api_type"] is not api or event["model"] is not model:
+                if event["api_type"] is not api_name or event["model"] is not model:
                     target = agg.cell(  # repaired names
                         period, event["api_type"], event["model"], band_of(p), day, host
                     )

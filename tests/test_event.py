@@ -125,7 +125,7 @@ async def test_kept_values_are_exactly_what_the_caller_gave(
         "host": socket.gethostname(),
     }
     assert second == {
-        "api_type": "gemini",
+        "api_type": "unknown",  # no api_type, and a model name that names no provider
         "model": "unknown",
         "prompt_tokens": 5,
         "completion_tokens": 6,

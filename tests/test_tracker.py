@@ -404,3 +404,31 @@ def test_plain_and_optional_field_lines_have_one_shape(make_tracker: Any, log_di
     assert plain == full
     assert plain["model"] == 'gpt-"quoted"-\u00e9\u4e2d'
     assert b"\\u" not in raw[0]  # UTF-8 as orjson writes it, not \\u escapes
+
+
+def test_a_call_without_api_type_is_logged_under_the_provider_its_model_names(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    from asynctokens.testing import InMemorySink
+
+    sink = InMemorySink()
+    tracker = make_tracker(sinks=[sink])
+    tracker.log(1200, 350, model="gpt-4o")  # the caller's fast path: named on the worker
+    tracker.log(10, 5, model="claude-sonnet-4-5", metadata={"job": 1})  # the checked path
+    tracker.log(7, 3, model="models/gemini-2.5-flash", latency_ms=12.5)
+    tracker.log(4, 2, model="my-llama-70b")  # names no provider: unknown, never a guess
+    tracker.log(4, 2, "gemini", "gpt-4o")  # an explicit api_type is kept as given
+    tracker.log(6, 1, None, "o3")  # None is the same as leaving it out
+    assert tracker.close() is True
+    expected = [
+        ("openai", "gpt-4o"),
+        ("anthropic", "claude-sonnet-4-5"),
+        ("gemini", "models/gemini-2.5-flash"),
+        ("unknown", "my-llama-70b"),
+        ("gemini", "gpt-4o"),
+        ("openai", "o3"),
+    ]
+    assert [(e["api_type"], e["model"]) for e in read_lines(log_dir)] == expected
+    assert [(e.api_type, e.model) for e in sink.events] == expected
+    assert read_stats(log_dir)["by_api"]["openai"]["total_tokens"] == 1550 + 7
+    assert read_stats(log_dir)["by_api"]["unknown"]["total_tokens"] == 6
