@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from asynctokens._errors import AsyncTokensError as AsyncTokensError
 from asynctokens._errors import LogDirError as LogDirError
+from asynctokens._errors import NothingMatchedError as NothingMatchedError
 from asynctokens._errors import PricingError as PricingError
 from asynctokens._errors import TrackerClosedError as TrackerClosedError
 from asynctokens._errors import UsageMissingWarning as UsageMissingWarning
@@ -34,6 +35,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AsyncTokensError",
     "LogDirError",
+    "NothingMatchedError",
     "PricingError",
     "Sink",
     "TokenEvent",

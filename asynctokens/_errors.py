@@ -3,7 +3,8 @@
     AsyncTokensError
     ├── TrackerClosedError   logging to a tracker that was closed
     ├── LogDirError          the log directory is missing, unreadable or not a directory
-    └── PricingError         a pricing file cannot be read or a model has no price
+    ├── PricingError         a pricing file cannot be read or a model has no price
+    └── NothingMatchedError  a report's --model/--api/--host names nothing the logs hold
 
     UsageMissingWarning      a response carried no token usage, so nothing was logged
 
@@ -28,6 +29,10 @@ class LogDirError(AsyncTokensError, OSError):
 
 class PricingError(AsyncTokensError, ValueError):
     """Raised when a pricing table cannot be loaded or used."""
+
+
+class NothingMatchedError(AsyncTokensError, LookupError):
+    """Raised when a report's model, provider or host filter matches no call in its range."""
 
 
 class UsageMissingWarning(UserWarning):

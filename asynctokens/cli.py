@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 import orjson
 
 from asynctokens import __version__, summary
-from asynctokens._errors import AsyncTokensError
+from asynctokens._errors import AsyncTokensError, NothingMatchedError
 from asynctokens.pricing import PriceBook, load_prices
 from asynctokens.render._numbers import literal
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 EXIT_USAGE = 2
+EXIT_NOTHING_MATCHED = 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +54,12 @@ def _common() -> _Parser:
         "--timezone", help="day boundaries in this IANA zone, e.g. Europe/Lisbon (default UTC)"
     )
     _pricing_options(p)
+    return p
+
+
+def _json_option(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``--json`` for the commands that print a report (not ``export`` nor ``dashboard``: a
+    flag a command would ignore is refused by the parser instead)."""
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     return p
 
@@ -81,15 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"asynctokens {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("summary", parents=[common], help="totals: tokens, requests, cost")
-    sub.add_parser("models", parents=[common], help="one row per model")
-    sub.add_parser("apis", parents=[common], help="one row per provider")
-    sub.add_parser("hosts", parents=[common], help="one row per host the events were logged on")
-    daily = sub.add_parser("daily", parents=[common], help="one row per day, with a bar chart")
+    for name, what in (
+        ("summary", "totals: tokens, requests, cost"),
+        ("models", "one row per model"),
+        ("apis", "one row per provider"),
+        ("hosts", "one row per host the events were logged on"),
+    ):
+        _json_option(sub.add_parser(name, parents=[common], help=what))
+    daily = _json_option(
+        sub.add_parser("daily", parents=[common], help="one row per day, with a bar chart")
+    )
     daily.add_argument("--chart", choices=("tokens", "cost"), default="tokens")
-    monthly = sub.add_parser("monthly", parents=[common], help="one row per month")
+    monthly = _json_option(sub.add_parser("monthly", parents=[common], help="one row per month"))
     monthly.add_argument("--chart", choices=("tokens", "cost"), default="tokens")
-    recent = sub.add_parser("recent", parents=[common], help="the last calls, newest first")
+    recent = _json_option(
+        sub.add_parser("recent", parents=[common], help="the last calls by time, newest first")
+    )
     recent.add_argument("-n", type=int, default=20, help="how many calls (default 20)")
     export = sub.add_parser("export", parents=[common], help="CSV of every call, JSON or HTML")
     export.add_argument(
@@ -197,6 +211,7 @@ def _run_report(args: argparse.Namespace, query: summary.Query) -> int:
     if command == "summary":
         report = summary.summary(query)
     elif command == "recent":
+        summary.check_filters(query)
         report = summary.recent(query, args.n)
     else:
         dimension = {"models": "model", "apis": "api", "daily": "day", "monthly": "month",
@@ -363,6 +378,8 @@ def _where(query: summary.Query) -> str:
 
 def _export(args: argparse.Namespace, query: summary.Query) -> int:
     out_path = None if args.output == "-" else Path(args.output)
+    if args.format in ("csv", "parquet"):  # the reports check their filters as they load
+        summary.check_filters(query)
     if args.format == "parquet":
         if out_path is None:
             raise ValueError("--format parquet writes a file: give -o FILE, not '-'")
@@ -489,6 +506,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `asynctokens recent | head` closed our stdout: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except NothingMatchedError as exc:  # a filter that names nothing: said, not a table of 0s
+        print(f"asynctokens: {literal(str(exc))}", file=sys.stderr)
+        return EXIT_NOTHING_MATCHED
     except (AsyncTokensError, ValueError, OSError) as exc:
         print(f"asynctokens: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -8,13 +8,15 @@ exports are renderings of these same structures.
 from __future__ import annotations
 
 import datetime as _dt
+import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import add
-from typing import Any
+from typing import Any, Final
 
 from asynctokens import reader
 from asynctokens._dirs import LogDirs
+from asynctokens._errors import NothingMatchedError
 from asynctokens._format import PROMPT_BANDS
 from asynctokens._stats import (
     CACHE_WRITE,
@@ -49,10 +51,64 @@ class Query:
         return reader.get_timezone(self.timezone)
 
     def matches(self, event: dict[str, Any]) -> bool:
+        """Whether one call passes the filters (providers compared without case)."""
         return (
             (not self.models or event["model"] in self.models)
-            and (not self.apis or event["api_type"] in self.apis)
+            and (not self.apis or event["api_type"].lower() in {a.lower() for a in self.apis})
             and (not self.hosts or event.get("host", "") in self.hosts)
+        )
+
+
+def _resolve_filters(query: Query, agg: Aggregate) -> tuple[list[str] | None, ...]:
+    """The filters as the names the cells hold; ``NothingMatchedError`` for one that names
+    nothing in the range, with the closest names the logs do hold.
+
+    A filter that silently matches nothing prints a table of zeros and $0.00, which reads
+    as "nothing was spent". Providers match without case (``--api OpenAI``).
+    """
+    held = {
+        "--model": sorted({k[2] for k in agg.cells}),
+        "--api": sorted({k[1] for k in agg.cells}),
+        "--host": sorted({k[5] for k in agg.cells}),
+    }
+    out: list[list[str] | None] = []
+    for flag, asked in (("--model", query.models), ("--api", query.apis), ("--host", query.hosts)):
+        if not asked:
+            out.append(None)
+            continue
+        names: list[str] = []
+        for value in asked:
+            if flag == "--api":
+                found = [n for n in held[flag] if n.lower() == value.lower()]
+            else:
+                found = [value] if value in held[flag] else []
+            if not found:
+                raise NothingMatchedError(
+                    f"no calls with {flag} {value!r}{_closest(value, held[flag])}"
+                )
+            names.extend(found)
+        out.append(names)
+    return tuple(out)
+
+
+def _closest(value: str, names: list[str]) -> str:
+    """``: the logs hold 'a', 'b'`` with the names most like ``value`` first."""
+    if not names:
+        return " (the logs hold no calls in this range)"
+    lowered = value.lower()
+    starting = [n for n in names if n.lower().startswith(lowered) or lowered.startswith(n.lower())]
+    close = difflib.get_close_matches(value, names, n=5, cutoff=0.5)
+    shown = list(dict.fromkeys([*starting, *close]))[:5] or names[:5]
+    more = "" if len(shown) == len(names) else f" (of {len(names)})"
+    return f" in this range: the logs hold {', '.join(repr(n) for n in shown)}{more}"
+
+
+def check_filters(query: Query) -> None:
+    """Raise ``NothingMatchedError`` when a filter names nothing in the query's range (for
+    the reports that read calls one by one: ``recent`` and the CSV export)."""
+    if query.models or query.apis or query.hosts:
+        _resolve_filters(
+            query, reader.aggregate(query.log_dir, query.since, query.until, tz=query.tz)
         )
 
 
@@ -88,13 +144,26 @@ def _select(query: Query, report: reader.ReadReport, bands: tuple[int, ...]) -> 
         by_date=query.prices.by_date,
     )
     if query.models or query.apis or query.hosts:
-        agg = agg.filtered(models=query.models, apis=query.apis, hosts=query.hosts)
+        models, apis, hosts = _resolve_filters(query, agg)
+        agg = agg.filtered(models=models, apis=apis, hosts=hosts)
     return agg
 
 
-def _row(counts: list[int], cost: float | None) -> dict[str, Any]:
-    """The counters under the names token_stats.json uses, plus the cost."""
-    return {**row(counts), "cost_usd": None if cost is None else round(cost, 6)}
+def _row(counts: list[int], cost: float, unpriced: dict[str, int]) -> dict[str, Any]:
+    """The counters under the names token_stats.json uses, the uncached part of the input
+    (what a provider's dashboard and ccusage call input), and the cost.
+
+    ``cost_usd`` is always the cost of what is priced; ``unpriced_tokens`` and
+    ``unpriced_models`` say what no price covers in this row, so one self-hosted model
+    never blanks a row's known cost, and a partial cost is never taken for the whole.
+    """
+    return {
+        **row(counts),
+        "total_uncached_input_tokens": counts[PROMPT] - counts[CACHED] - counts[CACHE_WRITE],
+        "cost_usd": round(cost, 6),
+        "unpriced_tokens": sum(unpriced.values()),
+        "unpriced_models": sorted(unpriced),
+    }
 
 
 def _key(dimension: str, day: str, api: str, model: str, host: str) -> str:
@@ -115,7 +184,6 @@ class _Priced:
 
     rows: dict[str, dict[str, Any]]
     total: dict[str, Any]
-    priced_cost: float
     unpriced: dict[str, int]  # model -> its tokens, which no price covers
     upper_bound: list[str]
 
@@ -124,8 +192,8 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
     """Rows keyed by the dimension (one row "total" when None), each cell at its own price,
     and the total row, in one pass over the cells (a year over many hosts has many)."""
     sums: dict[str, list[int]] = {}
-    costs: dict[str, float | None] = {}
-    total_cost: float | None = 0.0
+    costs: dict[str, float] = {}
+    unpriced_in: dict[str, dict[str, int]] = {}  # row -> model -> tokens no price covers
     unpriced: dict[str, int] = {}
     bounded: set[str] = set()
     priced = 0.0
@@ -145,11 +213,12 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
             )
         parts, upper = found
         if parts is None:
-            if counts[PROMPT] or counts[COMPLETION]:
-                unpriced[model] = unpriced.get(model, 0) + counts[PROMPT] + counts[COMPLETION]
-                costs[key] = total_cost = None
-            else:
-                costs.setdefault(key, 0.0)
+            tokens = counts[PROMPT] + counts[COMPLETION]
+            if tokens:
+                unpriced[model] = unpriced.get(model, 0) + tokens
+                in_row = unpriced_in.setdefault(key, {})
+                in_row[model] = in_row.get(model, 0) + tokens
+            costs.setdefault(key, 0.0)
             continue
         if upper:
             bounded.add(model)
@@ -162,18 +231,13 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
             counts[SUCCESSES],
         )
         priced += cell_cost
-        previous = costs.get(key, 0.0)
-        costs[key] = None if previous is None else previous + cell_cost
-        if total_cost is not None:
-            total_cost += cell_cost
-    rows = {key: _row(sums[key], costs.get(key)) for key in sorted(sums)}
+        costs[key] = costs.get(key, 0.0) + cell_cost
+    rows = {
+        key: _row(sums[key], costs.get(key, 0.0), unpriced_in.get(key, {})) for key in sorted(sums)
+    }
     total = [sum(column) for column in zip(*sums.values(), strict=True)] or [0] * WIDTH
     return _Priced(
-        rows,
-        _row(total, total_cost),
-        round(priced, 6),
-        dict(sorted(unpriced.items())),
-        sorted(bounded),
+        rows, _row(total, priced, unpriced), dict(sorted(unpriced.items())), sorted(bounded)
     )
 
 
@@ -224,9 +288,8 @@ def _summary_of(
         priced = _group(agg, query.prices, None)
     return {
         "totals": priced.total,
-        "priced_cost_usd": priced.priced_cost,
         "unpriced_models": list(priced.unpriced),
-        "unpriced_tokens": priced.unpriced,
+        "unpriced_tokens_by_model": priced.unpriced,
         "upper_bound_models": priced.upper_bound,
         "pricing": query.prices.describe(),
         "timezone": query.timezone or "UTC",
@@ -246,21 +309,51 @@ def event_cost(event: dict[str, Any], prices: PriceBook) -> float | None:
     return prices.event_cost(event)
 
 
+#: Lines read past the n-th match before the last calls are sorted by time: processes append
+#: in batches, so a file is in time order only batch by batch (see ``recent``).
+RECENT_LOOKBACK: Final = 2_000
+
+
 def recent(query: Query, n: int = 20) -> dict[str, Any]:
-    """The last ``n`` calls, newest first, read from the end of the newest files."""
+    """The last ``n`` calls by time, newest first, read from the end of the newest files.
+
+    Daily files hold the lines of their UTC day, so a newer file's calls are all newer; within
+    a file, several processes' batches interleave. Reading goes on past the ``n``-th match
+    for ``RECENT_LOOKBACK`` more lines of the same file (or to its start) before sorting, so
+    ``recent`` still touches only the end of a large file. A call logged with an explicit
+    ``ts`` further out of order than that can be passed over. Each call carries its cost
+    (``None`` when unpriced) and ``unpriced_tokens`` (its tokens when unpriced, else 0).
+    """
     if n < 1:
         raise ValueError(f"-n must be >= 1, got {n}")
     report = reader.ReadReport()
-    events = []
-    recent_events = reader.iter_recent(
+    found: list[dict[str, Any]] = []
+    past_nth = 0
+    last_day = ""
+    for event in reader.iter_recent(
         query.log_dir, query.since, query.until, tz=query.tz, report=report
-    )
-    for event in recent_events:
+    ):
+        day = event["ts"][:10]
+        if len(found) >= n and (day != last_day or past_nth >= RECENT_LOOKBACK):
+            break  # an older file (its calls are all older), or far enough back in this one
+        last_day = day
+        if len(found) >= n:
+            past_nth += 1
         if query.matches(event):
-            events.append({**event, "cost_usd": event_cost(event, query.prices)})
-            if len(events) == n:
-                break
-    return {"events": events, **read_findings(report)}
+            found.append(event)
+    found.sort(key=_instant, reverse=True)
+    events = []
+    for event in found[:n]:
+        cost = event_cost(event, query.prices)
+        tokens = event["prompt_tokens"] + event["completion_tokens"]
+        events.append(
+            {**event, "cost_usd": cost, "unpriced_tokens": 0 if cost is not None else tokens}
+        )
+    return {"events": events, "timezone": query.timezone or "UTC", **read_findings(report)}
+
+
+def _instant(event: dict[str, Any]) -> _dt.datetime:
+    return _dt.datetime.fromisoformat(event["ts"])
 
 
 def read_findings(report: reader.ReadReport) -> dict[str, Any]:

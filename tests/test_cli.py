@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import datetime as dt
 import json
 import os
 import pty
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, read_lines
+
+from asynctokens import TokenTracker
 
 
 def run_cli(
@@ -43,23 +46,31 @@ def test_summary_shows_totals_and_unpriced_models(fixture_dir: Path) -> None:
     result = run_cli("summary", "--log-dir", str(fixture_dir))
     assert (result.returncode, result.stderr) == (0, "")
     out = result.stdout
-    for label, value in (("Input tokens", "6,150,100"), ("Output tokens", "1,620,100"),
+    for label, value in (("Input tokens (all)", "6,150,100"), ("  uncached", "4,250,100"),
+                         ("  cache read", "1,400,000"), ("  cache write", "500,000"),
+                         ("Output tokens (all)", "1,620,100"), ("  reasoning", "100,000"),
                          ("Total tokens", "7,770,200"), ("Requests", "6"), ("Failed", "1"),
-                         ("Success rate", "83.3%"), ("Cost (USD)", "n/a")):  # fmt: skip
+                         ("Success rate", "83.3%"), ("Cost (USD)", "$32.30*"),
+                         ("  unpriced tokens", "200")):  # fmt: skip
         assert f"│ {label}" in out and f"{value} │" in out.split(f"│ {label}")[1].splitlines()[0]
-    assert "No price for: my-local-llama (200 tokens) (cost n/a; priced part $32.30)." in out
+    # one unpriced model never blanks the known cost: the priced part, marked, and what is not
+    assert "* The cost shown is that of the priced tokens ($32.30 in all); no price for:" in out
+    assert "my-local-llama (200 tokens)" in out
 
 
 def test_models_table_rows(fixture_dir: Path) -> None:
     result = run_cli("models", "--log-dir", str(fixture_dir))
     assert result.returncode == 0, result.stderr
     rows = table_rows(result.stdout)
-    assert rows["gpt-4o"] == ["1,000,000", "200,000", "1,200,000", "400,000", "1", "100.0%",
-                              "$4.00"]  # fmt: skip
-    assert rows["claude-sonnet-4-5"][-1] == "$26.85"  # past the 200k tier
-    assert rows["my-local-llama"][-1] == "n/a"
-    assert rows["Total"][:6] == ["6,150,100", "1,620,100", "7,770,200", "1,400,000", "6",
-                                 "83.3%"]  # fmt: skip
+    # uncached input, cache read, cache write, output, reasoning, total, requests, success,
+    # cost, unpriced tokens (shown since one model has no price; empty for gpt-4o, and
+    # table_rows drops an empty last cell)
+    assert rows["gpt-4o"] == ["600,000", "400,000", "0", "200,000", "0", "1,200,000", "1",
+                              "100.0%", "$4.00"]  # fmt: skip
+    assert rows["claude-sonnet-4-5"][8] == "$26.85"  # past the 200k tier
+    assert rows["my-local-llama"][-2:] == ["n/a", "200"]
+    assert rows["Total"] == ["4,250,100", "1,400,000", "500,000", "1,620,100", "100,000",
+                             "7,770,200", "6", "83.3%", "$32.30*", "200"]  # fmt: skip
 
 
 def test_apis_json_is_the_same_numbers(fixture_dir: Path) -> None:
@@ -73,15 +84,15 @@ def test_apis_json_is_the_same_numbers(fixture_dir: Path) -> None:
 
 def test_daily_chart_and_timezone(fixture_dir: Path) -> None:
     utc = table_rows(run_cli("daily", "--log-dir", str(fixture_dir)).stdout)
-    assert [utc[d][4] for d in ("2026-11-20", "2026-11-21", "2026-11-22")] == ["3", "2", "1"]
+    assert [utc[d][6] for d in ("2026-11-20", "2026-11-21", "2026-11-22")] == ["3", "2", "1"]
     assert utc["2026-11-20"][-1] == "█" * 30  # the biggest day fills the bar
     ny = table_rows(
         run_cli("daily", "--log-dir", str(fixture_dir), "--timezone", "America/New_York").stdout
     )
-    assert [ny[d][4] for d in ("2026-11-20", "2026-11-21", "2026-11-22")] == ["4", "1", "1"]
+    assert [ny[d][6] for d in ("2026-11-20", "2026-11-21", "2026-11-22")] == ["4", "1", "1"]
     monthly = table_rows(run_cli("monthly", "--log-dir", str(fixture_dir), "--chart",
                                  "cost").stdout)  # fmt: skip
-    assert monthly["2026-11"][4] == "6"
+    assert monthly["2026-11"][6] == "6"
 
 
 def test_recent_reads_the_newest_calls(fixture_dir: Path) -> None:
@@ -110,7 +121,7 @@ def test_csv_export_round_trips_every_call(fixture_dir: Path, tmp_path: Path) ->
         "event_id", "ts", "api_type", "model", "prompt_tokens", "completion_tokens",
         "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "success",
         "error_message", "latency_ms", "api_key_suffix", "request_id", "metadata", "pid",
-        "host", "cost_usd",
+        "host", "cost_usd", "unpriced_tokens",
     ]  # fmt: skip
     for row, line in zip(rows, lines, strict=True):
         assert int(row["prompt_tokens"]) == line["prompt_tokens"]
@@ -122,7 +133,8 @@ def test_csv_export_round_trips_every_call(fixture_dir: Path, tmp_path: Path) ->
     assert rows[0]["cost_usd"] == "4.00000000"
     assert rows[0]["latency_ms"] == "812.5"
     assert rows[3]["error_message"] == "429 quota exceeded"
-    assert rows[5]["cost_usd"] == ""
+    assert (rows[0]["cost_usd"], rows[0]["unpriced_tokens"]) == ("4.00000000", "0")
+    assert (rows[5]["cost_usd"], rows[5]["unpriced_tokens"]) == ("", "200")  # never $0
 
 
 class _Collect(HTMLParser):
@@ -153,8 +165,12 @@ def test_html_export_is_self_contained_with_chart_and_numbers(
     page.feed(text)
     assert page.tags.count("svg") == 1
     assert page.tags.count("rect") == 5  # a bar per model and day with tokens: 3 + 1 + 1
-    assert page.cells == {"input": "6,150,100", "output": "1,620,100", "total": "7,770,200",
-                          "requests": "6", "failed": "1", "cost": "n/a"}  # fmt: skip
+    assert page.cells == {"input": "6,150,100", "uncached": "4,250,100",
+                          "cache-read": "1,400,000", "cache-write": "500,000",
+                          "output": "1,620,100", "reasoning": "100,000", "total": "7,770,200",
+                          "requests": "6", "failed": "1", "cost": "$32.30*",
+                          "unpriced": "200"}  # fmt: skip
+    assert "no price for: my-local-llama (200 tokens)" in text
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in text and "<script" not in text
 
@@ -203,6 +219,11 @@ def test_bad_lines_are_a_warning_not_a_crash(fixture_dir: Path) -> None:
         (["summary", "--pricing", "/nonexistent.json"],
          "asynctokens: error: cannot read pricing file '/nonexistent.json'"),
         (["frobnicate"], "asynctokens: error: argument command: invalid choice: 'frobnicate'"),
+        # a flag the command would ignore is refused, not accepted in silence
+        (["export", "--format", "csv", "-o", "x", "--json"],
+         "asynctokens: error: unrecognized arguments: --json"),
+        (["dashboard", "--json"], "asynctokens: error: unrecognized arguments: --json"),
+        (["recent", "--chart", "cost"], "asynctokens: error: unrecognized arguments: --chart"),
     ],
 )  # fmt: skip
 def test_errors_are_one_line_and_exit_2(fixture_dir: Path, args: list[str], message: str) -> None:
@@ -228,7 +249,7 @@ def test_dashboard_with_piped_stdin_runs_reports_and_quits(
     result = run_cli("dashboard", "--log-dir", str(fixture_dir), stdin="1\n3\n9\n6\n\nq\n",
                      cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "Total tokens  │ 7,770,200" in result.stdout
+    assert "│ Total tokens        │ 7,770,200 │" in result.stdout
     assert "Token usage by model" in result.stdout
     assert "unknown choice '9': type 1-6 or q" in result.stdout
     assert (tmp_path / "tokens_export.csv").read_text().count("\n") == 7
@@ -298,3 +319,62 @@ def test_running_a_report_loads_no_writer_module(fixture_dir: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=False)  # fmt: skip
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["models", "--model", "gpt-4.1"],
+         "asynctokens: no calls with --model 'gpt-4.1' in this range: the logs hold 'gpt-4o',"
+         " 'gpt-4o-mini' (of 5)\n"),
+        (["summary", "--model", "gpt-4o-2024"],
+         "asynctokens: no calls with --model 'gpt-4o-2024' in this range: the logs hold"
+         " 'gpt-4o', 'gpt-4o-mini' (of 5)\n"),
+        (["recent", "--api", "mistral"],
+         "asynctokens: no calls with --api 'mistral' in this range: the logs hold 'anthropic',"
+         " 'gemini', 'local', 'openai'\n"),
+        (["export", "--format", "csv", "-o", "-", "--model", "gemini-2.5-flash", "--since",
+          "2026-11-22"],
+         "asynctokens: no calls with --model 'gemini-2.5-flash' in this range: the logs hold"
+         " 'my-local-llama'\n"),
+    ],
+)  # fmt: skip
+def test_a_filter_that_matches_nothing_says_so_and_exits_1(
+    fixture_dir: Path, args: list[str], message: str
+) -> None:
+    result = run_cli(*args, "--log-dir", str(fixture_dir))
+    assert (result.returncode, result.stderr, result.stdout) == (1, message, "")
+
+
+def test_provider_filters_ignore_case(fixture_dir: Path) -> None:
+    result = run_cli("summary", "--api", "OpenAI", "--json", "--log-dir", str(fixture_dir))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["totals"]["total_tokens"] == 1_200_000 + 2_500_000
+
+
+def test_recent_lists_calls_by_time_in_the_asked_zone(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    # logged out of time order (a batch written late, or an explicit ts)
+    for hour, model in ((9, "gpt-4o"), (11, "gpt-4o-mini"), (10, "claude-sonnet-4-5")):
+        tracker.log(100, 10, model=model, ts=dt.datetime(2026, 11, 20, hour, tzinfo=dt.UTC))
+    assert tracker.close() is True
+    report = json.loads(run_cli("recent", "--json", "--log-dir", str(log_dir)).stdout)
+    assert [e["model"] for e in report["events"]] == ["gpt-4o-mini", "claude-sonnet-4-5", "gpt-4o"]
+    table = run_cli("recent", "-n", "1", "--timezone", "Asia/Kolkata", "--log-dir", str(log_dir))
+    assert "Time (Asia/Kolkata)" in table.stdout
+    assert "2026-11-20 16:30:00" in table.stdout  # 11:00 UTC is 16:30 in Kolkata
+
+
+def test_a_money_column_has_one_format(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    day = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+    tracker.log(1_000_000, 0, "openai", "gpt-4o", ts=day)  # $2.50
+    tracker.log(1_000, 0, "openai", "gpt-4o-mini", ts=day)  # $0.00015
+    tracker.log(100, 0, "openai", "gpt-4o-mini", ts=day + dt.timedelta(days=1))  # $0.000015
+    assert tracker.close() is True
+    rows = table_rows(run_cli("models", "--log-dir", str(log_dir)).stdout)
+    assert (rows["gpt-4o"][-1], rows["gpt-4o-mini"][-1]) == ("$2.5000", "$0.0002")
+    daily = table_rows(run_cli("daily", "--log-dir", str(log_dir)).stdout)
+    assert (daily["2026-11-20"][8], daily["2026-11-21"][8]) == ("$2.5002", "<$0.0001")

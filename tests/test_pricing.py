@@ -161,11 +161,16 @@ def test_an_unknown_model_is_never_zero(tmp_path: Path) -> None:
              success=False, ts=at("2026-11-20")),
     )  # fmt: skip
     report = summary.summary(summary.Query(log_dir=log_dir))
-    assert report["totals"]["cost_usd"] is None
-    assert report["priced_cost_usd"] == 2.5
-    assert report["unpriced_models"] == ["my-llama"]
-    assert report["unpriced_tokens"] == {"my-llama": 1_500}
-    assert costs(log_dir) == {"gpt-4o": 2.5, "my-llama": None, "other": 0.0}
+    # the cost of what is priced, and beside it what no price covers: never a silent $0
+    totals = report["totals"]
+    assert (totals["cost_usd"], totals["unpriced_tokens"]) == (2.5, 1_500)
+    assert totals["unpriced_models"] == report["unpriced_models"] == ["my-llama"]
+    assert report["unpriced_tokens_by_model"] == {"my-llama": 1_500}
+    assert costs(log_dir) == {"gpt-4o": 2.5, "my-llama": 0.0, "other": 0.0}
+    rows = summary.breakdown(summary.Query(log_dir=log_dir), "model")["rows"]
+    assert {m: r["unpriced_tokens"] for m, r in rows.items()} == {
+        "gpt-4o": 0, "my-llama": 1_500, "other": 0,
+    }  # fmt: skip
     assert csv_costs(log_dir)[0] == ("my-llama", "")
 
 

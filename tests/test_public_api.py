@@ -9,6 +9,7 @@ def test_all_names_exactly_the_public_api() -> None:
     assert sorted(asynctokens.__all__) == [
         "AsyncTokensError",
         "LogDirError",
+        "NothingMatchedError",
         "PricingError",
         "Sink",
         "TokenEvent",

@@ -45,8 +45,10 @@ def test_every_renderer_shows_the_same_cost(cheap_dir: Path) -> None:
     terminal.breakdown(summary.breakdown(query, "model"), terminal.console(out, width=120))
     page = html.render(summary.full_report(query))
     assert "$0.0008" in out.getvalue()  # 1,000 x 0.15/M + 1,000 x 0.60/M = $0.00075
-    assert "<td>$0.0008</td>" in page
-    assert "n/a" in out.getvalue() and "<td>n/a</td>" in page
+    assert '<td data-label="Cost">$0.0008</td>' in page
+    # the total is the priced part, marked, beside the tokens no price covers
+    assert '<td id="cost">$0.0008*</td>' in page and '<td id="unpriced">10</td>' in page
+    assert "n/a" in out.getvalue() and '<td data-label="Cost">n/a</td>' in page
 
 
 def test_reports_render_into_any_console_at_its_width(cheap_dir: Path) -> None:
@@ -56,7 +58,7 @@ def test_reports_render_into_any_console_at_its_width(cheap_dir: Path) -> None:
     terminal.summary(report, terminal.console(narrow, width=40))
     terminal.summary(report, terminal.console(wide, width=200))
     assert max(len(line) for line in narrow.getvalue().splitlines()) <= 40
-    assert "│ Total tokens  │  2,010 │" in wide.getvalue()
+    assert "│ Total tokens        │    2,010 │" in wide.getvalue()
 
 
 def test_columns_is_honoured_off_a_terminal(
@@ -98,7 +100,7 @@ def test_csv_cells_that_spreadsheets_would_run_are_neutralised_by_default(
     assert cli.main(argv) == 0
     raw = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert raw[0]["model"] == '=HYPERLINK("http://x")'
-    assert csv_export.COLUMNS[-1] == "cost_usd"
+    assert csv_export.COLUMNS[-2:] == ("cost_usd", "unpriced_tokens")
 
 
 def test_the_dashboard_survives_a_failed_action(
@@ -138,7 +140,7 @@ def test_the_live_state_counts_today_in_its_zone_and_starts_again_at_midnight() 
     terminal.console(out, width=120).print(live.view(state, "logs"))
     text = out.getvalue()
     # gpt-4o-mini: 2,000 x $0.15/M + 1,000 x $0.60/M; my-llama has no price
-    assert "Requests 2   Tokens 6,000   Cost $0.0009 + n/a   Errors 1 (50.0%)" in text
+    assert "Requests 2   Tokens 6,000   Cost $0.0009*   Errors 1 (50.0%)" in text
     assert "Last error: 23:29:30 my-llama: 500 x" in text
     state.tick(dt.datetime(2026, 11, 24, 18, 31, tzinfo=dt.UTC))  # 00:01 local, a new day
     assert (state.total.requests, state.models) == (0, {})

@@ -13,8 +13,9 @@ from asynctokens.pricing import load_prices
 
 
 def pick(row: dict[str, Any]) -> dict[str, Any]:
-    """The counters of a report row, without its cost."""
-    return {k: v for k, v in row.items() if k != "cost_usd"}
+    """The counters of a report row, without its cost and what pricing met."""
+    priced = ("cost_usd", "unpriced_tokens", "unpriced_models")
+    return {k: v for k, v in row.items() if k not in priced}
 
 
 def test_totals_and_cost_of_the_fixture(fixture_dir: Path) -> None:
@@ -31,11 +32,13 @@ def test_totals_and_cost_of_the_fixture(fixture_dir: Path) -> None:
         "successful_requests": 5,
         "failed_requests": 1,
         "success_rate": 83.33,
+        "total_uncached_input_tokens": 6_150_100 - 1_400_000 - 500_000,
     }
-    assert t["cost_usd"] is None  # one model has no price: never a silent $0
-    assert report["unpriced_models"] == ["my-local-llama"]
+    # one model has no price: the priced part, and what is not priced beside it
+    assert report["unpriced_models"] == t["unpriced_models"] == ["my-local-llama"]
+    assert t["unpriced_tokens"] == 200
     # gpt-4o 4.00 + gpt-4o-mini 0.60 + claude-sonnet-4-5 26.85 + gemini-2.5-flash 0.845
-    assert report["priced_cost_usd"] == 32.295
+    assert t["cost_usd"] == 32.295
 
 
 def test_cost_per_model_prices_cached_input_at_the_cached_rate(fixture_dir: Path) -> None:
@@ -48,7 +51,7 @@ def test_cost_per_model_prices_cached_input_at_the_cached_rate(fixture_dir: Path
         "gemini-2.5-flash": 0.845,  # 0.15M*0.30 + 0.32M*2.50
         "gpt-4o": 4.0,  # 0.6M*2.50 + 0.4M*1.25 (cached) + 0.2M*10
         "gpt-4o-mini": 0.6,
-        "my-local-llama": None,
+        "my-local-llama": 0.0,  # no price: its 200 tokens are in unpriced_tokens
     }
     assert rows["gemini-2.5-flash"]["success_rate"] == 50.0
 
@@ -78,6 +81,7 @@ def test_seed_example_summary(tmp_path: Path) -> None:
     t = summary.summary(summary.Query(log_dir=tmp_path))["totals"]
     assert pick(t) == {
         "total_prompt_tokens": 700,
+        "total_uncached_input_tokens": 700,
         "total_completion_tokens": 1270,
         "total_tokens": 1970,
         "total_cached_tokens": 0,

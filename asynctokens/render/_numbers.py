@@ -11,6 +11,7 @@ codes off; the HTML export escapes it on top (see ``html``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 #: C0 controls, DEL and C1 controls -> a visible escape such as ``\x1b`` or ``\n``.
@@ -23,6 +24,21 @@ _VISIBLE: Final = {
     # terminal shows (the "Trojan Source" characters)
     **{c: f"\\u{c:04x}" for c in (0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))},
 }
+
+
+#: A breakdown's token columns, as a provider's dashboard (and ccusage) splits them: input
+#: as uncached, cache read and cache write; output (all of it) with its reasoning part.
+COLUMNS: Final = (
+    "Uncached input",
+    "Cache read",
+    "Cache write",
+    "Output",
+    "Reasoning",
+    "Total",
+    "Requests",
+    "Success",
+    "Cost",
+)
 
 
 def literal(value: object) -> str:
@@ -52,6 +68,34 @@ def usd(value: float | None) -> str:
     if 0 < value < 0.00005:  # would round to $0.0000: say it is more than nothing
         return "<$0.0001"
     return f"${value:,.4f}" if 0 < value < 0.01 else f"${value:,.2f}"
+
+
+def usd_column(values: Iterable[float | None]) -> Callable[[float | None], str]:
+    """One money format for a whole column: cents, or four decimals when its smallest
+    non-zero amount is below a cent (``$0.01`` above ``$0.0002`` reads as a misprint);
+    ``<$0.0001`` below that and ``n/a`` for no price, as :func:`usd`."""
+    smallest = min((v for v in values if v), default=1.0)
+    decimals = 2 if smallest >= 0.01 else 4
+
+    def fmt(value: float | None) -> str:
+        if value is None:
+            return "n/a"
+        if 0 < value < 0.00005:
+            return "<$0.0001"
+        return f"${value:,.{decimals}f}"
+
+    return fmt
+
+
+def cost_cell(row: dict[str, Any], fmt: Callable[[float | None], str] = usd) -> str:
+    """A row's cost: what is priced, marked ``*`` when some of its tokens have no price
+    (the partial cost is shown, never blanked, never taken for the whole); ``n/a`` when
+    none of them has one."""
+    if not row.get("unpriced_tokens"):
+        return fmt(row["cost_usd"])
+    if not row["cost_usd"]:
+        return "n/a"
+    return f"{fmt(row['cost_usd'])}*"
 
 
 def success_rate(row: dict[str, Any]) -> str:

@@ -21,9 +21,12 @@ import orjson
 from asynctokens._format import EVENT_FIELDS
 from asynctokens.pricing import PriceBook
 
-COLUMNS: Final = (*EVENT_FIELDS, "cost_usd")
+#: ``cost_usd`` is empty for a call no price covers, whose tokens ``unpriced_tokens`` gives
+#: (0 for a priced call): a blank is never read as free, as in every report.
+COLUMNS: Final = (*EVENT_FIELDS, "cost_usd", "unpriced_tokens")
 _ROW: Final = operator.itemgetter(*EVENT_FIELDS)
 _SUCCESS: Final = EVENT_FIELDS.index("success")
+_TOTAL: Final = EVENT_FIELDS.index("total_tokens")
 _METADATA: Final = EVENT_FIELDS.index("metadata")
 #: Columns of outside text (metadata is JSON text, which begins with "{").
 _TEXT: Final = tuple(
@@ -62,7 +65,10 @@ def write(
                 value = values[i]
                 if value and value.startswith(formula):
                     values[i] = "'" + value
-        values.append("" if cost is None else f"{cost:.8f}")
+        if cost is None:
+            values += ("", values[_TOTAL])
+        else:
+            values += (f"{cost:.8f}", 0)
         writer.writerow(values)
         rows += 1
     return rows

@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Any, Final
 
-from asynctokens.render._numbers import compact, count, literal, success_rate, usd
+from asynctokens.render._numbers import (
+    COLUMNS,
+    compact,
+    cost_cell,
+    count,
+    literal,
+    success_rate,
+    usd_column,
+)
 
 #: No script, no network, no form: a page of logged (untrusted) text can do nothing.
 CSP: Final = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none';"
     " form-action 'none'"
 )
+
+
+#: Below 600 px (a phone) each row of a breakdown is a card of "label  value" lines, so the
+#: page never scrolls sideways (checked at 360 px in tests/test_browser.py).
+_PHONE_CSS: Final = """@media (max-width:600px){
+ table.rows,table.rows tbody,table.rows tr,table.rows td{display:block;box-sizing:border-box}
+ table.rows thead{display:none}
+ table.rows tr{border:1px solid #ccc;margin-bottom:8px}
+ table.rows td{border:none;border-top:1px solid #eee;display:flex;
+  justify-content:space-between;gap:1em}
+ table.rows td:first-child{font-weight:bold;border-top:none;overflow-wrap:anywhere;
+  white-space:normal}
+ table.rows td::before{content:attr(data-label);color:#666;text-align:left}
+ table.rows td:first-child::before{content:none}
+}"""
 
 
 def _text(value: object) -> str:
@@ -23,20 +47,42 @@ def _n(value: Any) -> str:
     return count(value) if isinstance(value, int) else _text(value)
 
 
+def _cells(r: dict[str, Any], money: Callable[[float | None], str], unpriced: bool) -> list[str]:
+    """A row's cells in ``terminal.COLUMNS`` order (and Unpriced when the report has any)."""
+    return [
+        _n(r["total_uncached_input_tokens"]),
+        _n(r["total_cached_tokens"]),
+        _n(r["total_cache_write_tokens"]),
+        _n(r["total_completion_tokens"]),
+        _n(r["total_reasoning_tokens"]),
+        _n(r["total_tokens"]),
+        _n(r["total_requests"]),
+        success_rate(r),
+        cost_cell(r, money),
+        *([_n(r["unpriced_tokens"]) if r["unpriced_tokens"] else ""] if unpriced else []),
+    ]
+
+
 def _table(title: str, label: str, rows: dict[str, dict[str, Any]]) -> str:
-    head = (
-        f"<tr><th>{html.escape(label)}</th><th>Input</th><th>Output</th><th>Total</th>"
-        "<th>Cached</th><th>Requests</th><th>Success</th><th>Cost</th></tr>"
-    )
+    """One row per name. On a narrow screen (a phone) each row becomes a card of labelled
+    values (``data-label``), so no number is off-screen behind a sideways scroll."""
+    unpriced = any(r["unpriced_tokens"] for r in rows.values())
+    columns = [label, *COLUMNS, *(["Unpriced"] if unpriced else [])]
+    money = usd_column(r["cost_usd"] for r in rows.values())
+    head = "<tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
     body = "".join(
-        f"<tr><td>{_text(name)}</td><td>{_n(r['total_prompt_tokens'])}</td>"
-        f"<td>{_n(r['total_completion_tokens'])}</td><td>{_n(r['total_tokens'])}</td>"
-        f"<td>{_n(r['total_cached_tokens'])}</td><td>{_n(r['total_requests'])}</td>"
-        f"<td>{success_rate(r)}</td>"
-        f"<td>{usd(r['cost_usd'])}</td></tr>"
+        "<tr>"
+        + "".join(
+            f'<td data-label="{html.escape(c)}">{v}</td>'
+            for c, v in zip(columns, [_text(name), *_cells(r, money, unpriced)], strict=True)
+        )
+        + "</tr>"
         for name, r in rows.items()
     )
-    return f'<h2>{html.escape(title)}</h2><div class="scroll"><table>{head}{body}</table></div>'
+    return (
+        f'<h2>{html.escape(title)}</h2><div class="scroll"><table class="rows">'
+        f"<thead>{head}</thead><tbody>{body}</tbody></table></div>"
+    )
 
 
 #: Colours of the largest models' stacks (Tableau 10); the rest share the last one.
@@ -124,8 +170,11 @@ def render(report: dict[str, Any]) -> str:
     s = report["summary"]
     t = s["totals"]
     unpriced = (
-        f"<p class='warn'>Unpriced models (cost shown as n/a):"
-        f" {_text(', '.join(s['unpriced_models']))}</p>"
+        "<p class='warn'>* Costs are those of the priced tokens; no price for: "
+        + _text(
+            ", ".join(f"{m} ({count(n)} tokens)" for m, n in s["unpriced_tokens_by_model"].items())
+        )
+        + ". Pass --pricing FILE to price them.</p>"
         if s["unpriced_models"]
         else ""
     )
@@ -147,17 +196,25 @@ th:first-child,td:first-child{{text-align:left}}
 .legend{{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:13px}}
 .swatch{{display:inline-block;width:10px;height:10px;margin-right:4px}}
 .warn{{color:#b00}}
+.sub{{font-weight:normal;padding-left:1.5em}}
+{_PHONE_CSS}
 </style></head><body>
 <h1>Token usage</h1>
 <p>{_text(report["log_dir"])} &middot; generated {_text(report["generated_at"])}
  &middot; prices: {_text(s["pricing"]["text"])}</p>
 <div class="scroll"><table>
-<tr><th>Input tokens</th><td id="input">{_n(t["total_prompt_tokens"])}</td></tr>
-<tr><th>Output tokens</th><td id="output">{_n(t["total_completion_tokens"])}</td></tr>
+<tr><th>Input tokens (all)</th><td id="input">{_n(t["total_prompt_tokens"])}</td></tr>
+<tr><th class="sub">uncached</th><td id="uncached">{_n(t["total_uncached_input_tokens"])}</td></tr>
+<tr><th class="sub">cache read</th><td id="cache-read">{_n(t["total_cached_tokens"])}</td></tr>
+<tr><th class="sub">cache write</th>
+<td id="cache-write">{_n(t["total_cache_write_tokens"])}</td></tr>
+<tr><th>Output tokens (all)</th><td id="output">{_n(t["total_completion_tokens"])}</td></tr>
+<tr><th class="sub">reasoning</th><td id="reasoning">{_n(t["total_reasoning_tokens"])}</td></tr>
 <tr><th>Total tokens</th><td id="total">{_n(t["total_tokens"])}</td></tr>
 <tr><th>Requests</th><td id="requests">{_n(t["total_requests"])}</td></tr>
 <tr><th>Failed</th><td id="failed">{_n(t["failed_requests"])}</td></tr>
-<tr><th>Cost</th><td id="cost">{usd(t["cost_usd"])}</td></tr>
+<tr><th>Cost</th><td id="cost">{cost_cell(t)}</td></tr>
+<tr><th>Unpriced tokens</th><td id="unpriced">{_n(t["unpriced_tokens"])}</td></tr>
 </table></div>{unpriced}
 <h2>Tokens per day, by model</h2>
 {_chart(report["daily_by_model"])}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -18,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from asynctokens.pricing import PriceBook
-from asynctokens.render._numbers import count, literal, usd
+from asynctokens.render._numbers import cost_cell, count, literal, usd, usd_column
 
 _BLOCKS: Final = " ▁▂▃▄▅▆▇█"
 _MINUTES: Final = 60
@@ -29,8 +30,11 @@ class _Row:
     requests: int = 0
     failed: int = 0
     tokens: int = 0
-    cost: float = 0.0
-    unpriced: bool = False
+    cost: float = 0.0  # of the priced calls
+    unpriced: int = 0  # tokens of calls no price covers
+
+    def as_report_row(self) -> dict[str, Any]:
+        return {"cost_usd": self.cost, "unpriced_tokens": self.unpriced}
 
 
 @dataclass
@@ -87,13 +91,14 @@ class LiveState:
             row.failed += 0 if event["success"] else 1
             row.tokens += tokens
             if cost is None:
-                row.unpriced = row.unpriced or tokens > 0
+                row.unpriced += tokens
             else:
                 row.cost += cost
 
 
-def _money(row: _Row) -> str:
-    return usd(row.cost) + (" + n/a" if row.unpriced else "")
+def _money(row: _Row, fmt: Callable[[float | None], str] = usd) -> str:
+    """The priced cost, ``*`` where some tokens have no price (as every report shows it)."""
+    return cost_cell(row.as_report_row(), fmt)
 
 
 def _rate(row: _Row) -> str:
@@ -128,15 +133,31 @@ def view(state: LiveState, source: str) -> RenderableType:
     spark = Text(f"Tokens/min, last hour (max {count(top)}): ")
     spark.append(_sparkline(state), style="cyan")
     models = Table(title="Models today", title_justify="left", expand=False)
-    for col in ("Model", "Requests", "Tokens", "Errors", "Cost"):
+    unpriced = bool(t.unpriced)
+    for col in (
+        "Model",
+        "Requests",
+        "Tokens",
+        "Errors",
+        "Cost",
+        *(["Unpriced"] if unpriced else []),
+    ):
         models.add_column(col, justify="left" if col == "Model" else "right")
-    for name, row in sorted(state.models.items(), key=lambda kv: -kv[1].tokens)[:12]:
+    shown = sorted(state.models.items(), key=lambda kv: -kv[1].tokens)[:12]
+    money = usd_column(row.cost for _, row in shown)
+    for name, row in shown:
         models.add_row(
-            literal(name), count(row.requests), count(row.tokens), _rate(row), _money(row)
+            literal(name),
+            count(row.requests),
+            count(row.tokens),
+            _rate(row),
+            _money(row, money),
+            *([count(row.unpriced) if row.unpriced else ""] if unpriced else []),
         )
     calls = Table(title="Last calls", title_justify="left")
     for col in ("Time", "Model", "Input", "Output", "Status", "Cost"):
         calls.add_column(col, justify="right" if col in ("Input", "Output", "Cost") else "left")
+    call_money = usd_column(e["cost_usd"] for e in state.last_calls)
     for e in state.last_calls:
         status = "ok" if e["success"] else f"FAILED {literal(e.get('error_message') or '')}"
         calls.add_row(
@@ -145,7 +166,7 @@ def view(state: LiveState, source: str) -> RenderableType:
             count(e["prompt_tokens"]),
             count(e["completion_tokens"]),
             status,
-            usd(e["cost_usd"]),
+            call_money(e["cost_usd"]),
         )
     err = state.last_error
     last_error = Text(

@@ -7,15 +7,27 @@ error quoting ``[/messages/0]`` is shown as it is.
 
 from __future__ import annotations
 
+import datetime as _dt
 import os
 import sys
+from collections.abc import Callable
 from typing import IO, Any
 
 from rich.bar import Bar
 from rich.console import Console
 from rich.table import Table
 
-from asynctokens.render._numbers import count, latency, literal, per_million, success_rate, usd
+from asynctokens.render._numbers import (
+    COLUMNS,
+    cost_cell,
+    count,
+    latency,
+    literal,
+    per_million,
+    success_rate,
+    usd,
+    usd_column,
+)
 
 _LABELS = {"model": "Model", "api": "Provider", "day": "Day", "month": "Month", "host": "Host"}
 
@@ -37,17 +49,19 @@ def summary(report: dict[str, Any], out: Console) -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     for label, value in (
-        ("Input tokens", count(t["total_prompt_tokens"])),
-        ("  cached", count(t["total_cached_tokens"])),
+        ("Input tokens (all)", count(t["total_prompt_tokens"])),
+        ("  uncached", count(t["total_uncached_input_tokens"])),
+        ("  cache read", count(t["total_cached_tokens"])),
         ("  cache write", count(t["total_cache_write_tokens"])),
-        ("Output tokens", count(t["total_completion_tokens"])),
+        ("Output tokens (all)", count(t["total_completion_tokens"])),
         ("  reasoning", count(t["total_reasoning_tokens"])),
         ("Total tokens", count(t["total_tokens"])),
         ("Requests", count(t["total_requests"])),
         ("Successful", count(t["successful_requests"])),
         ("Failed", count(t["failed_requests"])),
         ("Success rate", success_rate(t)),
-        ("Cost (USD)", usd(t["cost_usd"])),
+        ("Cost (USD)", cost_cell(t)),
+        *([("  unpriced tokens", count(t["unpriced_tokens"]))] if t["unpriced_tokens"] else []),
     ):
         table.add_row(label, value)
     out.print(table)
@@ -55,16 +69,21 @@ def summary(report: dict[str, Any], out: Console) -> None:
     out.print(f"Prices: {literal(report['pricing']['text'])}")
 
 
-def _row_cells(name: str, r: dict[str, Any]) -> list[str]:
+def _row_cells(
+    name: str, r: dict[str, Any], money: Callable[[float | None], str], unpriced: bool
+) -> list[str]:
     return [
         name,
-        count(r["total_prompt_tokens"]),
-        count(r["total_completion_tokens"]),
-        count(r["total_tokens"]),
+        count(r["total_uncached_input_tokens"]),
         count(r["total_cached_tokens"]),
+        count(r["total_cache_write_tokens"]),
+        count(r["total_completion_tokens"]),
+        count(r["total_reasoning_tokens"]),
+        count(r["total_tokens"]),
         count(r["total_requests"]),
         success_rate(r),
-        usd(r["cost_usd"]),
+        cost_cell(r, money),
+        *([count(r["unpriced_tokens"]) if r["unpriced_tokens"] else ""] if unpriced else []),
     ]
 
 
@@ -75,25 +94,31 @@ def breakdown(report: dict[str, Any], out: Console, chart: str | None = None) ->
     zone = f" ({literal(report['timezone'])})" if report["dimension"] in ("day", "month") else ""
     table = Table(title=f"Token usage by {label.lower()}{zone}", title_justify="left")
     table.add_column(label)
-    for col in ("Input", "Output", "Total", "Cached", "Requests", "Success", "Cost"):
-        table.add_column(col, justify="right")
+    unpriced = bool(report["totals"]["unpriced_tokens"])
+    for col in (*COLUMNS, *(["Unpriced"] if unpriced else [])):
+        # two-word headings on two lines: the numbers, not the headings, set the widths
+        table.add_column(col.replace(" ", "\n", 1), justify="right")
     if chart:
         table.add_column(f"{chart} per {label.lower()}", min_width=30)
     key = "total_tokens" if chart == "tokens" else "cost_usd"
-    top = max((r[key] or 0 for r in rows.values()), default=0) or 1
+    top = max((r[key] for r in rows.values()), default=0) or 1
+    money = usd_column([*(r["cost_usd"] for r in rows.values()), report["totals"]["cost_usd"]])
     for name, r in rows.items():
-        bar = [Bar(size=top, begin=0, end=r[key] or 0, width=30)] if chart else []
-        table.add_row(*_row_cells(literal(name), r), *bar)
+        bar = [Bar(size=top, begin=0, end=r[key], width=30)] if chart else []
+        table.add_row(*_row_cells(literal(name), r, money, unpriced), *bar)
     table.add_section()
-    table.add_row(*_row_cells("Total", report["totals"]), *([""] if chart else []))
+    table.add_row(*_row_cells("Total", report["totals"], money, unpriced), *([""] if chart else []))
     out.print(table)
     _pricing_notes(report, out)
 
 
 def recent(report: dict[str, Any], out: Console) -> None:
+    """The last calls, newest first, their time in the report's zone."""
+    zone = report.get("timezone") or "UTC"
+    tz = _zone(zone)
     table = Table(title="Recent calls (newest first)", title_justify="left")
     for col, justify in (
-        ("Time (UTC)", "left"),
+        (f"Time ({literal(zone)})", "left"),
         ("Provider", "left"),
         ("Model", "left"),
         ("Input", "right"),
@@ -104,10 +129,11 @@ def recent(report: dict[str, Any], out: Console) -> None:
         ("Cost", "right"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    money = usd_column(e["cost_usd"] for e in report["events"])
     for e in report["events"]:
         status = "ok" if e["success"] else f"FAILED {literal(e.get('error_message') or '')}".strip()
         table.add_row(
-            literal(e["ts"][:19].replace("T", " ")),
+            _local_time(e["ts"], tz),
             literal(e["api_type"]),
             literal(e["model"]),
             count(e["prompt_tokens"]),
@@ -115,9 +141,24 @@ def recent(report: dict[str, Any], out: Console) -> None:
             count(e["cached_tokens"]),
             latency(e.get("latency_ms")),
             status,
-            usd(e["cost_usd"]),
+            money(e["cost_usd"]),
         )
     out.print(table)
+
+
+def _zone(name: str) -> _dt.tzinfo:
+    from asynctokens.reader import get_timezone
+
+    return get_timezone(name)
+
+
+def _local_time(ts: str, tz: _dt.tzinfo) -> str:
+    """A line's ``ts`` in the report's zone, to the second; a ts no reader could parse (a
+    hand-edited line) is shown as it is."""
+    try:
+        return _dt.datetime.fromisoformat(ts).astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, TypeError):
+        return literal(ts)
 
 
 def prices(found: dict[str, dict[str, Any] | None], source: str, out: Console) -> None:
@@ -159,11 +200,13 @@ def prices(found: dict[str, dict[str, Any] | None], source: str, out: Console) -
 def _pricing_notes(report: dict[str, Any], out: Console) -> None:
     if report["unpriced_models"]:
         names = ", ".join(
-            f"{literal(m)} ({count(n)} tokens)" for m, n in report["unpriced_tokens"].items()
+            f"{literal(m)} ({count(n)} tokens)"
+            for m, n in report["unpriced_tokens_by_model"].items()
         )
         out.print(
-            f"No price for: {names} (cost n/a; priced part {usd(report['priced_cost_usd'])})."
-            " Pass --pricing FILE: LiteLLM's JSON or a .toml of your own (see the README).",
+            f"* The cost shown is that of the priced tokens ({usd(report['totals']['cost_usd'])}"
+            f" in all); no price for: {names}. Pass --pricing FILE: LiteLLM's JSON or a .toml"
+            " of your own (docs/pricing.md).",
         )
     if report.get("upper_bound_models"):
         names = ", ".join(literal(m) for m in report["upper_bound_models"])
