@@ -1,9 +1,12 @@
 """The HTML report in a real browser: headless Chromium (Debian's ``chromium``, which
-``.ci/run`` installs) renders it 400 px wide with no console error, the chart drawn."""
+``.ci/run`` installs) renders it 400 px wide with no console error, the chart drawn, and on a
+360-px phone screen every number is on screen without sideways scrolling."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -97,3 +100,97 @@ def test_the_console_check_sees_what_the_csp_blocks(report: Path, tmp_path: Path
     page.write_text(report.read_text().replace("<title>", "<script>1</script><title>"))
     messages = shoot(page, tmp_path / "tampered.png", 400)
     assert any("Content Security Policy" in m for m in messages)
+
+
+def layout_at(page: Path, width: int) -> dict[str, object]:
+    """Open ``page`` in Chromium emulating a phone ``width`` CSS px wide, and ask it (over
+    the DevTools protocol, which the page's no-script CSP does not govern) how wide the page
+    is and where each cell of the breakdown tables lies."""
+    from websockets.sync.client import connect
+
+    assert CHROMIUM is not None
+    browser = subprocess.Popen(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-port=0",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={page.parent / 'chromium-profile'}",
+         "about:blank"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert browser.stderr is not None
+        for line in browser.stderr:
+            found = re.search(r"DevTools listening on (ws://\S+)", line)
+            if found:
+                break
+        else:
+            pytest.fail("chromium gave no DevTools address")
+        port = found.group(1).split(":")[2].split("/")[0]
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list") as answer:
+            target = next(t for t in json.load(answer) if t["type"] == "page")
+        with connect(target["webSocketDebuggerUrl"], max_size=None) as ws:
+            ids = iter(range(1, 1000))
+
+            def call(method: str, **params: object) -> dict[str, object]:
+                n = next(ids)
+                ws.send(json.dumps({"id": n, "method": method, "params": params}))
+                while True:
+                    message = json.loads(ws.recv())
+                    if message.get("id") == n:
+                        assert "error" not in message, message
+                        return message["result"]  # type: ignore[no-any-return]
+
+            call("Emulation.setDeviceMetricsOverride", width=width, height=800,
+                 deviceScaleFactor=1, mobile=True)  # fmt: skip
+            call("Page.enable")
+            call("Page.navigate", url=page.as_uri())
+            while json.loads(ws.recv()).get("method") != "Page.loadEventFired":
+                pass
+            probe = """JSON.stringify({
+                scrollWidth: document.documentElement.scrollWidth,
+                cells: [...document.querySelectorAll("table.rows td")].map(td => {
+                    const r = td.getBoundingClientRect();
+                    const label = getComputedStyle(td, "::before").content;
+                    return {text: td.innerText, label: label, left: r.left, right: r.right};
+                })})"""
+            result = call("Runtime.evaluate", expression=probe, returnByValue=True)
+            shot = call("Page.captureScreenshot", captureBeyondViewport=True)
+        import base64
+
+        (page.parent / f"phone-{width}.png").write_bytes(base64.b64decode(str(shot["data"])))
+        return json.loads(result["result"]["value"])  # type: ignore[index]
+    finally:
+        browser.kill()
+        browser.wait()
+        if browser.stderr is not None:
+            browser.stderr.close()
+
+
+def test_on_a_360_px_phone_every_number_is_on_screen_without_scrolling_sideways(
+    report: Path,
+) -> None:
+    layout = layout_at(report, 360)
+    assert layout["scrollWidth"] == 360  # nothing wider than the screen
+    cells = layout["cells"]
+    assert isinstance(cells, list) and len(cells) > 0
+    # every cell (a model's name, its counts and cost) lies within the 360 px
+    outside = [c for c in cells if c["left"] < 0 or c["right"] > 360]
+    assert outside == []
+    # claude-sonnet-4-5: 7 x (20,000 in at $3/M + 2,000 out at $15/M) = $0.63, labelled
+    assert {"text": "$0.63", "label": '"Cost"'} in [
+        {"text": c["text"], "label": c["label"]} for c in cells
+    ]
+
+
+def test_the_phone_check_fails_for_a_page_that_scrolls_sideways(
+    report: Path, tmp_path: Path
+) -> None:
+    """The check above can fail: without the card layout the tables are wider than 360 px."""
+    page = tmp_path / "no-cards.html"
+    page.write_text(report.read_text().replace("(max-width:600px)", "(max-width:1px)"))
+    layout = layout_at(page, 360)
+    assert layout["scrollWidth"] == 360  # the table scrolls inside its box...
+    cells = layout["cells"]
+    assert isinstance(cells, list)
+    assert any(c["right"] > 360 for c in cells)  # ...so its numbers are off-screen
