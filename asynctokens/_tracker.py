@@ -767,7 +767,27 @@ class TokenTracker:
         return {**totals.summary(), "scope": "process"}
 
     def print_summary(self, file: Any = None) -> None:
-        print(_text.render_summary(self.get_summary()), file=file or sys.stdout)
+        """The summary as a table, with the cost of what is priced: the read side prices it
+        (imported here, on first use, so a tracker that never prints never loads prices)."""
+        summary = self.get_summary()
+        print(_text.render_summary(summary, self._costs(summary)), file=file or sys.stdout)
+
+    def _costs(self, summary: dict[str, Any]) -> dict[str, Any] | None:
+        """The cost rows of the same scope as ``summary``; None (shown as n/a) if pricing
+        failed, which is recorded like any error of the tracker's, never raised."""
+        try:
+            from asynctokens import summary as reports
+
+            if summary["scope"] == "directory" and "error" not in summary:
+                if not self.log_dir.is_dir():
+                    return reports.costs(Aggregate())
+                agg = reports.load(reports.Query(log_dir=self.log_dir))
+            else:
+                agg = self._writer.totals if self._writer is not None else Aggregate()
+            return reports.costs(agg)
+        except Exception as exc:  # a price file or a directory gone bad: the counts still print
+            self._record_error(f"pricing the summary of {self.log_dir} failed: {exc!r}")
+            return None
 
     # -- the worker ----------------------------------------------------------------------
     async def _run(self, offload: bool) -> None:

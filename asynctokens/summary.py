@@ -271,6 +271,18 @@ def full_report(query: Query) -> dict[str, Any]:
     }
 
 
+def costs(agg: Aggregate, prices: PriceBook | None = None) -> dict[str, Any]:
+    """The priced rows of an aggregate (totals, per model, per provider), each with its cost
+    and what no price covers: what ``TokenTracker.print_summary()`` adds to its counts."""
+    book = PriceBook() if prices is None else prices
+    by_model = _group(agg, book, "model")
+    return {
+        "totals": by_model.total,
+        "by_model": by_model.rows,
+        "by_api": _group(agg, book, "api").rows,
+    }
+
+
 def _tokens_by_day_and_model(agg: Aggregate) -> dict[str, dict[str, int]]:
     """{day: {model: total tokens}}, for the HTML chart's bars stacked by model."""
     out: dict[str, dict[str, int]] = {}

@@ -75,11 +75,27 @@ def test_print_summary_shows_the_seed_rows(make_tracker: Any, capsys: Any) -> No
     out = capsys.readouterr().out
     assert "Total tokens              1,970" in out
     assert "Requests                      4  (3 ok, 1 failed, 75.0% success)" in out
+    # flash: 450 x $0.30/M + 770 x $2.50/M; flash-lite: 250 x $0.10/M + 500 x $0.40/M
+    assert "Cost (USD)              $0.0023" in out
     rows = [line.split() for line in out.splitlines() if line.startswith("  gemini-2.5")]
     assert rows == [
-        ["gemini-2.5-flash", "450", "770", "1,220", "3", "66.7%"],
-        ["gemini-2.5-flash-lite", "250", "500", "750", "1", "100.0%"],
+        ["gemini-2.5-flash", "450", "770", "1,220", "3", "66.7%", "$0.0021"],
+        ["gemini-2.5-flash-lite", "250", "500", "750", "1", "100.0%", "$0.0002"],
     ]
+
+
+async def test_print_summary_on_a_loop_prices_what_this_tracker_wrote(
+    make_tracker: Any, capsys: Any
+) -> None:
+    tracker = make_tracker()
+    tracker.log(1_000_000, 0, "openai", "gpt-4o")  # $2.50
+    tracker.log(500, 100, "vllm", "my-llama-70b")  # no price
+    assert await tracker.flush() is True
+    tracker.print_summary()  # on the loop: from memory, no file read
+    out = capsys.readouterr().out
+    assert "Cost (USD)               $2.50*" in out
+    assert "* priced tokens only: no price for my-llama-70b (600 tokens)" in out
+    assert [line.split()[-1] for line in out.splitlines() if "my-llama-70b  " in line] == ["n/a"]
 
 
 async def test_asyncio_task_worker_writes_every_event(make_tracker: Any, log_dir: Path) -> None:
