@@ -75,7 +75,8 @@ def test_columns_is_honoured_off_a_terminal(
 def test_print_summary_text_uses_the_same_figures(capsys: pytest.CaptureFixture[str]) -> None:
     row = {"total_prompt_tokens": 1_000, "total_completion_tokens": 2, "total_tokens": 1_002,
            "total_requests": 0, "success_rate": 0.0}  # fmt: skip
-    totals = {"total_cached_tokens": 0, "total_reasoning_tokens": 0, "successful_requests": 0,
+    totals = {"total_cached_tokens": 0, "total_cache_write_tokens": 0, "total_reasoning_tokens": 0,
+              "successful_requests": 0,
               "failed_requests": 0}  # fmt: skip
     shown = text.render_summary({**row, **totals, "by_model": {"m\x1b[31m": row}, "by_api": {}})
     assert "(0 ok, 0 failed, - success)" in shown

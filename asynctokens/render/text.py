@@ -33,9 +33,9 @@ def render_summary(summary: dict[str, Any], costs: dict[str, Any] | None = None)
     ]
     if costs and costs["totals"]["unpriced_tokens"]:
         unpriced = costs["totals"]
-        names = ", ".join(map(literal, unpriced["unpriced_models"]))
+        listed = ", ".join(map(literal, unpriced["unpriced_models"]))
         lines.append(
-            f"  * priced tokens only: no price for {names}"
+            f"  * priced tokens only: no price for {listed}"
             f" ({_n(unpriced['unpriced_tokens'])} tokens)"
         )
     for title, rows, key in (
