@@ -1,8 +1,10 @@
 """asynctokens: record the tokens of every LLM API call without slowing the caller.
 
-The package root only re-exports. The writing side (tracker, worker, anyio) is imported on
-first use of one of its names, so the read-only ``asynctokens`` command and ``reader``/
-``summary`` never load the writer, and a report starts without importing anyio.
+The package root only re-exports. The writing side (tracker, worker, anyio) and the SDK
+readers are imported on first use of one of their names, so the read-only ``asynctokens``
+command and ``reader``/``summary`` never load the writer, a report starts without importing
+anyio, and a program that only logs loads no SDK reader. docs/ARCHITECTURE.md draws the
+packages and which may import which.
 """
 
 from __future__ import annotations
@@ -16,19 +18,19 @@ from asynctokens._errors import NothingMatchedError as NothingMatchedError
 from asynctokens._errors import PricingError as PricingError
 from asynctokens._errors import TrackerClosedError as TrackerClosedError
 from asynctokens._errors import UsageMissingWarning as UsageMissingWarning
-from asynctokens.integrations import Usage as Usage
-from asynctokens.integrations import usage_from as usage_from
 from asynctokens.sinks import Sink as Sink
 from asynctokens.sinks import TokenEvent as TokenEvent
 
 if TYPE_CHECKING:
-    from asynctokens._tracker import TokenTracker as TokenTracker
-    from asynctokens._tracker import TrackerHealth as TrackerHealth
-    from asynctokens._tracker import TrackerState as TrackerState
-    from asynctokens._tracker import configure as configure
-    from asynctokens._tracker import get_tracker as get_tracker
-    from asynctokens._tracker import log_response as log_response
-    from asynctokens._tracker import log_tokens as log_tokens
+    from asynctokens.integrations import Usage as Usage
+    from asynctokens.integrations import usage_from as usage_from
+    from asynctokens.writer._tracker import TokenTracker as TokenTracker
+    from asynctokens.writer._tracker import TrackerHealth as TrackerHealth
+    from asynctokens.writer._tracker import TrackerState as TrackerState
+    from asynctokens.writer._tracker import configure as configure
+    from asynctokens.writer._tracker import get_tracker as get_tracker
+    from asynctokens.writer._tracker import log_response as log_response
+    from asynctokens.writer._tracker import log_tokens as log_tokens
 
 __version__ = "0.1.0"
 
@@ -52,22 +54,23 @@ __all__ = [
     "usage_from",
 ]
 
-_WRITER_NAMES = frozenset(
-    {
-        "TokenTracker",
-        "TrackerHealth",
-        "TrackerState",
-        "configure",
-        "get_tracker",
-        "log_response",
-        "log_tokens",
-    }
-)
+#: Names imported on first use, and from where: the writer (anyio, the worker) and the SDK
+#: readers are loaded only by a program that uses them, never by the read-only command.
+_LAZY = {
+    **dict.fromkeys(
+        ("TokenTracker", "TrackerHealth", "TrackerState", "configure", "get_tracker",
+         "log_response", "log_tokens"),
+        "asynctokens.writer._tracker",
+    ),
+    "Usage": "asynctokens.integrations",
+    "usage_from": "asynctokens.integrations",
+}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WRITER_NAMES:
-        value = getattr(importlib.import_module("asynctokens._tracker"), name)
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
         globals()[name] = value  # later lookups are plain attribute reads
         return value
     raise AttributeError(f"module 'asynctokens' has no attribute {name!r}")

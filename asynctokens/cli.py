@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import orjson
 
-from asynctokens import __version__, summary
+from asynctokens import __version__
 from asynctokens._errors import AsyncTokensError, NothingMatchedError
 from asynctokens.pricing import PriceBook, load_prices
+from asynctokens.read import summary
 from asynctokens.render._numbers import literal
 
 if TYPE_CHECKING:
@@ -248,7 +249,7 @@ def _sql(args: argparse.Namespace) -> int:
     """``asynctokens sql "SELECT ..."``: DuckDB's answer as a table (or JSON rows)."""
     import decimal
 
-    from asynctokens import sql
+    from asynctokens.read import sql
 
     con = sql.connect(args.log_dir)
     try:
@@ -282,9 +283,9 @@ def _live(args: argparse.Namespace) -> int:
     """``asynctokens live``: a rich Live view fed by ``aio.follow`` over each directory."""
     import asyncio
 
-    from asynctokens import reader
     from asynctokens._errors import LogDirError
-    from asynctokens._format import resolve_log_dir
+    from asynctokens.read import reader
+    from asynctokens.record._format import resolve_log_dir
 
     tz = reader.get_timezone(args.timezone)
     prices = _book(args)
@@ -306,7 +307,7 @@ async def _live_loop(dirs: list[Path], source: str, tz: Any, prices: PriceBook) 
 
     from rich.live import Live
 
-    from asynctokens import aio
+    from asynctokens.read import aio
     from asynctokens.render import live, terminal
 
     now = _dt.datetime.now(_dt.UTC)
@@ -360,7 +361,7 @@ def _keys(loop: Any, quit_now: Any) -> Iterator[None]:
 
 def _where(query: summary.Query) -> str:
     """The query's range and filters as a DuckDB condition on the ``tokens`` view."""
-    from asynctokens import reader, sql
+    from asynctokens.read import reader, sql
 
     rng = reader.time_range(query.since, query.until, query.tz)
     parts = []
@@ -383,13 +384,13 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
     if args.format == "parquet":
         if out_path is None:
             raise ValueError("--format parquet writes a file: give -o FILE, not '-'")
-        from asynctokens import sql
+        from asynctokens.read import sql
 
         rows = sql.export_parquet(query.log_dir, out_path, _where(query))
         print(f"wrote {rows:,} calls to {out_path}", file=sys.stderr)
         return 0
     if args.format == "csv":
-        from asynctokens import reader
+        from asynctokens.read import reader
         from asynctokens.render import csv
 
         report = reader.ReadReport()
@@ -454,7 +455,7 @@ def _prices(args: argparse.Namespace) -> int:
 
 def _dashboard(args: argparse.Namespace, query: summary.Query) -> int:
     """The seed's menu: pick a report by number; q, EOF or Ctrl-C leaves cleanly."""
-    from asynctokens import reader
+    from asynctokens.read import reader
 
     dirs = ", ".join(str(d) for d in reader.open_log_dirs(query.log_dir))
     print(f"asynctokens dashboard: {literal(dirs)}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from asynctokens._event import TokenEvent
+from asynctokens.record._event import TokenEvent
 
 
 class InMemorySink:

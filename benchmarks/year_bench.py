@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from asynctokens._format import STATS_VERSION
+from asynctokens.record._format import STATS_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 START = dt.datetime(2025, 11, 1, tzinfo=dt.UTC)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from asynctokens._engine import BUSY_POLL_S, POLL_S, RETRY_MIN_S, Engine, FlushMarker
+from asynctokens.writer._engine import BUSY_POLL_S, POLL_S, RETRY_MIN_S, Engine, FlushMarker
 
 
 class Clock:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from asynctokens import _event
+from asynctokens.record import _event
 from tests.conftest import VOLATILE, read_lines
 
 BARE: dict[str, Any] = {"prompt_tokens": 120, "completion_tokens": 30, "api_type": "openai",

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import read_lines, read_stats
 
-from asynctokens import _files
+from asynctokens.record import _files
 
 
 class FlakyOs(types.SimpleNamespace):

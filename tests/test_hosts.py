@@ -14,6 +14,7 @@ import pytest
 from conftest import read_lines
 
 from asynctokens import TokenTracker, cli, reader
+from asynctokens.read import reader as judging  # the module whose judge_line cut hours use
 
 START = dt.datetime(2026, 3, 28, 20, tzinfo=dt.UTC)  # Lisbon changes to summer time 29 March
 
@@ -274,13 +275,13 @@ def test_a_half_hour_zone_parses_only_the_shorter_part_of_each_cut_hour(
     give their day)."""
     drop_quarters(*fleet)
     judged: list[bytes] = []
-    real = reader.judge_line
+    real = judging.judge_line
 
     def spy(line: bytes, day: str) -> Any:
         judged.append(line)
         return real(line, day)
 
-    monkeypatch.setattr(reader, "judge_line", spy)
+    monkeypatch.setattr(judging, "judge_line", spy)
     tz = reader.get_timezone("Asia/Kolkata")
     days = reader.aggregate(fleet, tz=tz).by("day")
     lines = read_lines(fleet[0]) + read_lines(fleet[1])
@@ -331,7 +332,7 @@ def test_the_writers_quarters_equal_those_rebuilt_from_the_lines(fleet: list[Pat
     hour, then by hour), and the stats fold of lines read back (a rebuild, another process's
     lines). Over calls every 17 minutes, across midnights, they agree to the byte, and so
     do the cells."""
-    from asynctokens import _statsfile
+    from asynctokens.stats import _store as _statsfile
 
     log_dir = fleet[0]
     written = {p.name: p.read_bytes() for p in log_dir.glob("token_stats_*")}

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from asynctokens import cli, reader
-from asynctokens._lines import BLOCK, BackwardLines, ForwardBlocks
+from asynctokens.record._lines import BLOCK, BackwardLines, ForwardBlocks
 
 DAY = "2026-11-21"
 

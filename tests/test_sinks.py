@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from asynctokens import Sink, TokenEvent, TokenTracker
-from asynctokens._event import RECORD_FIELDS
+from asynctokens.record._event import RECORD_FIELDS
 from asynctokens.testing import InMemorySink
 from tests.conftest import read_lines, run_script
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asynctokens._stats import Aggregate
+from asynctokens.stats._fold import Aggregate
 
 
 def sample() -> Aggregate:

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from asynctokens._event import build_record, key_suffix
-from asynctokens._writer import BatchWriter
+from asynctokens.record._event import build_record, key_suffix
+from asynctokens.writer._batch import BatchWriter
 from tests.conftest import read_lines
 
 

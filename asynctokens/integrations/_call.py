@@ -25,7 +25,7 @@ from asynctokens.integrations._dispatch import usage_from
 from asynctokens.integrations._usage import ABANDONED_UNKNOWN, Usage, error_text
 
 if TYPE_CHECKING:
-    from asynctokens._tracker import TokenTracker
+    from asynctokens.writer._tracker import TokenTracker
 
 
 def failure(exc: BaseException, api_type: str, partial: Usage | None = None) -> Usage:

@@ -23,7 +23,7 @@ from asynctokens.integrations._stream import wrap
 from asynctokens.integrations._usage import Usage, text
 
 if TYPE_CHECKING:
-    from asynctokens._tracker import TokenTracker
+    from asynctokens.writer._tracker import TokenTracker
 
 _MARK: Final = "__asynctokens_tracker__"
 

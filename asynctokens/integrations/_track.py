@@ -17,7 +17,7 @@ from asynctokens.integrations._dispatch import usage_from
 from asynctokens.integrations._usage import Usage
 
 if TYPE_CHECKING:
-    from asynctokens._tracker import TokenTracker
+    from asynctokens.writer._tracker import TokenTracker
 
 F = TypeVar("F", bound=Callable[..., Any])
 

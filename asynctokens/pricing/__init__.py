@@ -20,10 +20,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asynctokens._errors import PricingError
-from asynctokens._format import EVENT_FIELDS, parse_ts
 from asynctokens.pricing._files import PriceFile
 from asynctokens.pricing._files import load as load_file
 from asynctokens.pricing._rates import ModelPrices, Parts, Period, Rates, Tiers, parts_cost
+from asynctokens.record._format import EVENT_FIELDS, parse_ts
 
 if TYPE_CHECKING:
     from asynctokens.pricing._genai import GenaiSource

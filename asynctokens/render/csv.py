@@ -18,8 +18,8 @@ from typing import Any, Final
 
 import orjson
 
-from asynctokens._format import EVENT_FIELDS
 from asynctokens.pricing import PriceBook
+from asynctokens.record._format import EVENT_FIELDS
 
 #: ``cost_usd`` is empty for a call no price covers, whose tokens ``unpriced_tokens`` gives
 #: (0 for a priced call): a blank is never read as free, as in every report.

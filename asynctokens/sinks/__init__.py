@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from asynctokens._event import TokenEvent
+from asynctokens.record._event import TokenEvent
 
 
 @runtime_checkable

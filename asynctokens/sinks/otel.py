@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import orjson
 
-from asynctokens._event import TokenEvent
+from asynctokens.record._event import TokenEvent
 from asynctokens.sinks import _genai_semconv as sc
 
 try:

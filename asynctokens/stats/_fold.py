@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from operator import add
 from typing import Any, Final
 
-from asynctokens._format import PROMPT_BANDS
+from asynctokens.record._format import PROMPT_BANDS
 
 #: Counters kept per cell, in storage order.
 REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING = range(7)

@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
-from asynctokens._event import Record, event_of
+from asynctokens.record._event import Record, event_of
 from asynctokens.sinks import Sink
 
 #: How often the worker looks at a queue that holds less than a batch, and ...

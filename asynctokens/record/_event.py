@@ -18,7 +18,7 @@ from typing import Final, NamedTuple
 
 import orjson
 
-from asynctokens._providers import provider_of
+from asynctokens.record._providers import provider_of
 
 
 class TokenEvent(NamedTuple):

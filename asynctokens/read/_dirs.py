@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from asynctokens._errors import LogDirError
-from asynctokens._format import daily_files, resolve_log_dir
+from asynctokens.record._format import daily_files, resolve_log_dir
 
 LogDirs = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None
 _COMPARE_BLOCK: Final = 1 << 20

@@ -53,8 +53,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from asynctokens import _files
-from asynctokens._format import (
+from asynctokens.record import _files
+from asynctokens.record._format import (
     PROMPT_BANDS,
     STATS_FILE,
     STATS_LOCK_FILE,
@@ -66,8 +66,8 @@ from asynctokens._format import (
     stats_quarters_file,
     utc_minute,
 )
-from asynctokens._lines import ForwardBlocks
-from asynctokens._stats import WIDTH, Aggregate, add_into, row
+from asynctokens.record._lines import ForwardBlocks
+from asynctokens.stats._fold import WIDTH, Aggregate, add_into, row
 
 _DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from asynctokens import _files
+from asynctokens.record import _files
 
 BLOCK: Final = 4 << 20
 

@@ -17,17 +17,18 @@ from typing import Any, Final
 
 import orjson
 
-from asynctokens import _files, _statsfile
-from asynctokens._event import BARE_REST, MIN_KEY_CHARS_FOR_SUFFIX, Record
-from asynctokens._format import (
+from asynctokens.record import _files
+from asynctokens.record._event import BARE_REST, MIN_KEY_CHARS_FOR_SUFFIX, Record
+from asynctokens.record._format import (
     DEBUG_LOG_FILE,
     PROMPT_BANDS,
     daily_file_name,
     new_second_cache,
     quarter_of,
 )
-from asynctokens._providers import provider_of
-from asynctokens._stats import (
+from asynctokens.record._providers import provider_of
+from asynctokens.stats import _store as _statsfile
+from asynctokens.stats._fold import (
     CACHE_WRITE,
     CACHED,
     COMPLETION,

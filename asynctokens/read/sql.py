@@ -1,0 +1,122 @@
+"""SQL over the token logs on DuckDB (``pip install 'asynctokens[duckdb]'``).
+
+``connect(log_dir)`` returns a DuckDB connection with a ``tokens`` view over the daily files
+of one or many directories (a glob, a list), with the read side's rules: copies of a file set
+aside and events shared by two files counted once (see ``_dirs``); only lines the reader
+would count (the fields reports need, counts from 0 to below 2**40, a ``ts`` inside its
+file's UTC day); ``metadata`` as DuckDB's JSON type, ``ts`` as ``TIMESTAMPTZ``. Read-only:
+the view reads the files, never writes them.
+
+DuckDB reads object storage too: for logs copied to S3, skip this module and point DuckDB's
+``read_json('s3://bucket/fleet/*/logs/tokens/tokens_*.jsonl', format='newline_delimited')``
+at them after ``INSTALL httpfs; LOAD httpfs;`` and a ``CREATE SECRET`` for the bucket.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from asynctokens._errors import AsyncTokensError
+from asynctokens.read._dirs import LogDirs, plan_days, resolve_log_dirs
+
+if TYPE_CHECKING:
+    import duckdb
+
+#: The columns of a line and their DuckDB types (docs/FORMAT.md).
+COLUMNS: Final = {
+    "event_id": "VARCHAR", "ts": "TIMESTAMPTZ", "api_type": "VARCHAR", "model": "VARCHAR",
+    "prompt_tokens": "BIGINT", "completion_tokens": "BIGINT", "total_tokens": "BIGINT",
+    "cached_tokens": "BIGINT", "cache_write_tokens": "BIGINT", "reasoning_tokens": "BIGINT",
+    "success": "BOOLEAN", "error_message": "VARCHAR", "latency_ms": "DOUBLE",
+    "api_key_suffix": "VARCHAR", "request_id": "VARCHAR", "metadata": "JSON", "pid": "BIGINT",
+    "host": "VARCHAR",
+}  # fmt: skip
+_COUNTS: Final = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
+                  "cache_write_tokens", "reasoning_tokens")  # fmt: skip
+_LIMIT: Final = 1 << 40
+
+
+def _duckdb() -> Any:
+    try:
+        import duckdb
+    except ImportError:
+        raise AsyncTokensError(
+            "asynctokens sql needs DuckDB: pip install 'asynctokens[duckdb]'"
+        ) from None
+    return duckdb
+
+
+def literal(text: str) -> str:
+    """``text`` as a SQL string literal (quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _read(files: list[Path]) -> str:
+    """A DuckDB source over ``files`` that keeps only the lines the reader counts."""
+    for f in files:
+        if glob.has_magic(str(f)):  # DuckDB would expand it as a pattern
+            raise AsyncTokensError(
+                f"cannot query {str(f)!r} with DuckDB: its path holds a glob character"
+                " (* ? [); rename or link the directory"
+            )
+    names = "[" + ", ".join(literal(str(f)) for f in files) + "]"
+    columns = "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in COLUMNS.items()) + "}"
+    valid = " AND ".join(
+        [*(f"{c} IS NOT NULL" for c in ("event_id", "ts", "api_type", "model", "success")),
+         *(f"{c} BETWEEN 0 AND {_LIMIT - 1}" for c in _COUNTS),
+         "strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d')"
+         " = regexp_extract(filename, 'tokens_([0-9-]{10})\\.jsonl$', 1)"]
+    )  # fmt: skip
+    return (
+        f"SELECT {', '.join(COLUMNS)} FROM read_json({names}, format='newline_delimited',"
+        f" columns={columns}, ignore_errors=true, filename=true) WHERE {valid}"
+    )
+
+
+def view_sql(log_dir: LogDirs = None) -> str:
+    """The SELECT behind the ``tokens`` view for these directories."""
+    plans = plan_days(resolve_log_dirs(log_dir))
+    alone = [f for p in plans if not p.dedup for f in p.files]
+    shared = [f for p in plans if p.dedup for f in p.files]
+    parts = []
+    if alone:
+        parts.append(_read(alone))
+    if shared:  # files that share events: each event once
+        parts.append(f"SELECT DISTINCT ON (event_id) * FROM ({_read(shared)})")
+    return " UNION ALL ".join(parts)
+
+
+def connect(log_dir: LogDirs = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the ``tokens`` view (times shown in UTC)."""
+    duckdb = _duckdb()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE VIEW tokens AS {view_sql(log_dir)}")
+    return con  # type: ignore[no-any-return]
+
+
+def export_parquet(log_dir: LogDirs, path: str | os.PathLike[str], where: str = "") -> int:
+    """Write the ``tokens`` view (``where``: an optional SQL condition) as Parquet, owner-only;
+    return the rows written."""
+    con = connect(log_dir)
+    try:
+        target = os.fspath(path)
+        old = os.umask(0o077)  # DuckDB creates the file: owner-only like the logs
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM tokens {f'WHERE {where}' if where else ''} ORDER BY ts)"
+                f" TO {literal(target)} (FORMAT parquet)"
+            )
+        finally:
+            os.umask(old)
+        Path(target).chmod(0o600)
+        rows = con.execute(f"SELECT count(*) FROM read_parquet({literal(target)})").fetchone()
+        return int(rows[0]) if rows else 0
+    finally:
+        con.close()
+
+
+__all__ = ["COLUMNS", "connect", "export_parquet", "literal", "view_sql"]

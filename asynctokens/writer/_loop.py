@@ -1,0 +1,113 @@
+"""What a tracker's worker does while it runs: hand batches to the engine, sleep when idle.
+
+The worker's decisions (batches, retries, stats, flush answers, sinks) are the ``Engine``'s
+(``_engine``); this loop runs its steps, on a worker thread when the worker is a task of the
+application's loop (``offload``), and lets the worker sleep when there is nothing to do: the
+fast path never signals it; while it sleeps the fast path is closed (``_capacity`` 0), so the
+next ``log()`` takes the slow path, which wakes it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+
+from asynctokens.writer._engine import IDLE_WAKE_S, RETRY_MAX_S, Engine
+from asynctokens.writer._lifetime import _CLOSED, _CLOSING, _RUNNING, Lifetime
+
+
+class WorkerLoop(Lifetime):
+    """The worker's loop, its sleep, and its end."""
+
+    async def _run(self, offload: bool) -> None:
+        """Hand work to :meth:`_cycle` until closed and drained; sleep when there is none."""
+        engine = self._engine
+        assert engine is not None
+        try:
+            while True:
+                if not engine.has_work(self._state is not _RUNNING):
+                    if self._queue or engine.busy():
+                        await anyio.sleep(engine.idle_delay())  # a batch is filling: look again
+                    else:
+                        await self._sleep(offload)
+                    continue
+                if offload:
+                    delay = await anyio.to_thread.run_sync(self._safe_step)
+                else:
+                    delay = self._safe_step()
+                if delay is None:
+                    return
+                await anyio.sleep(delay)
+        finally:
+            with anyio.CancelScope(shield=True):
+                if self._state is _RUNNING:
+                    self._capacity = 0
+                    self._state = _CLOSING
+                    self._close_deadline = time.monotonic() + self.close_timeout_s
+                while not self._done.is_set():
+                    run = self._safe_step
+                    delay = await anyio.to_thread.run_sync(run) if offload else run()
+                    if delay is None:
+                        break
+                    await anyio.sleep(delay)
+
+    async def _sleep(self, offload: bool) -> None:
+        """Nothing queued, nothing pending: sleep until an event, a flush or close wakes us.
+
+        The fast path of ``log()`` cannot wake a sleeping worker (it makes no call that
+        could), so ``_capacity`` goes to 0 first: the next ``log()`` takes the slow path,
+        which wakes the worker. An event appended by a call that had read the old capacity
+        in the few instructions before (a thread switch there is rare) is found when the
+        sleep times out, after ``IDLE_WAKE_S``: an idle tracker wakes that seldom, and 300
+        idle trackers cost about 0.1 % of a core.
+        """
+        self._wake.clear()
+        self._asleep = True
+        self._capacity = 0
+        engine = self._engine
+        assert engine is not None
+        if (
+            self._queue
+            or self._state is not _RUNNING
+            or engine.flush_requested != engine.flush_taken
+        ):
+            self._wake_worker()  # raced with a log(), flush() or close(): not asleep after all
+            return
+        timeout = IDLE_WAKE_S
+        if offload:  # a task of the app's loop: wait on a worker thread, not on the loop
+            await anyio.to_thread.run_sync(self._wake.wait, timeout, abandon_on_cancel=True)
+        else:  # our own thread and loop: nothing else runs on it
+            self._wake.wait(timeout)
+        if self._asleep:
+            self._wake_worker()
+
+    def _safe_step(self) -> float | None:
+        """One engine step; the tracker's own bookkeeping around it; None when it is over."""
+        engine = self._engine
+        assert engine is not None
+        try:
+            delay = engine.step(self._state is not _RUNNING, self._close_deadline)
+        except Exception as exc:  # a bug must not kill the worker or reach the application
+            self._record_error(f"internal error: {exc!r}")
+            return RETRY_MAX_S
+        self._report_drops(engine)
+        if delay is None:
+            self._finish(engine, lost=bool(engine.unwritten()))
+        return delay
+
+    def _report_drops(self, engine: Engine) -> None:
+        dropped = self._dropped
+        if dropped != self._dropped_reported:
+            engine.writer.debug(
+                f"queue full ({self.max_queue_events} events): dropped"
+                f" {dropped - self._dropped_reported} events ({dropped} in all)"
+            )
+            self._dropped_reported = dropped
+
+    def _finish(self, engine: Engine, *, lost: bool) -> None:
+        if lost:
+            self._report_loss()
+        engine.finish(lost=lost)
+        self._state = _CLOSED
+        self._done.set()

@@ -1,0 +1,490 @@
+"""TokenTracker: the facade (log, the SDK entry points, health, summaries).
+
+The caller's side is one check and one ``deque.append`` of a tuple: ``deque.append`` is atomic
+under the GIL, so any thread may log with no lock, no await and no syscall. A call the fast
+path does not take is checked (``record._event.build_record``) and queued by ``_enqueue``,
+which starts the worker, refuses after close, or applies the full-queue policy. The worker
+and its lifetime are the base classes' (``_loop``, ``_lifetime``); the SDK entry points
+reach the integrations through ``integrations._entry``, imported on first use, so a tracker
+that only logs never loads an SDK reader.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from time import time_ns
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
+
+from asynctokens._errors import TrackerClosedError
+from asynctokens.record import _event
+from asynctokens.record._event import Record
+from asynctokens.record._format import resolve_log_dir
+from asynctokens.sinks import Sink
+from asynctokens.writer import _runtime, _summaries
+from asynctokens.writer._config import OverflowPolicy, TrackerConfig
+from asynctokens.writer._lifetime import _RUNNING, _UNSTARTED, TrackerState
+from asynctokens.writer._loop import WorkerLoop
+
+if TYPE_CHECKING:
+    from asynctokens.integrations._track import TrackedCall
+    from asynctokens.integrations._usage import Usage
+
+__all__ = ["TokenTracker", "TrackerHealth", "TrackerState", "configure", "get_tracker"]
+
+_BLOCK_STEP_S: Final = 0.001
+#: ``x is _ZERO`` is true only for the int 0 (not False, 0.0 or a numpy zero): CPython keeps
+#: one 0 object. Where an implementation does not, the realistic call's checks still run.
+_ZERO: Final = 0
+_INF: Final = float("inf")
+_MAX_ERROR: Final = _event.MAX_ERROR_CHARS
+
+
+@dataclass(frozen=True)
+class TrackerHealth:
+    """What the worker has done so far, for dashboards and alerts."""
+
+    state: str
+    worker: str | None  # "thread", "task" or None before the first event
+    log_dir: str
+    queue_depth: int
+    pending_write: int  # encoded, waiting for a retry after a write error
+    written: int
+    dropped: int
+    stats_errors: int  # failed updates of token_stats.json (the lines were written)
+    sink_errors: int  # batches an extra sink failed on (the files are not affected)
+    rejected: int  # passed the call-site checks yet could not be written: counted, never hidden
+    write_errors: int
+    last_error: str | None
+    last_error_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_entry: ModuleType | None = None
+
+
+def _sdk() -> ModuleType:
+    """``integrations._entry``, imported the first time an SDK entry point is called."""
+    global _entry
+    if _entry is None:
+        from asynctokens.integrations import _entry as module
+
+        _entry = module
+    return _entry
+
+
+class TokenTracker(WorkerLoop):
+    """Records token events without making the caller wait for any I/O."""
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike[str] | None = None,
+        *,
+        batch_size: int = 2000,
+        flush_interval_s: float = 0.01,
+        stats_interval_s: float = 5.0,
+        max_queue_events: int = 200_000,
+        overflow: OverflowPolicy = "block",
+        block_timeout_s: float = 1.0,
+        close_timeout_s: float = 10.0,
+        file_mode: int = 0o600,
+        dir_mode: int = 0o700,
+        sinks: Sequence[Sink] = (),
+        host: str | bool = True,
+    ) -> None:
+        self._set_options(
+            TrackerConfig(
+                log_dir,
+                batch_size,
+                flush_interval_s,
+                stats_interval_s,
+                max_queue_events,
+                overflow,
+                block_timeout_s,
+                close_timeout_s,
+                file_mode,
+                dir_mode,
+                sinks,
+                host,
+            )
+        )
+        self._init_runtime()
+        _runtime.track(self)
+
+    # -- the hot path --------------------------------------------------------------------
+    def log(
+        self,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        api_type: str | None = None,
+        model: str = "unknown",
+        success: bool = True,
+        error_message: str | None = None,
+        *,
+        cached_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        latency_ms: float | None = None,
+        api_key: str | None = None,
+        request_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        ts: Any = None,
+    ) -> None:
+        """Queue one API call's token counts and return at once. Never performs I/O.
+
+        ``prompt_tokens`` counts all input (cached and cache-written included);
+        ``completion_tokens`` counts all output (reasoning included). Only the last 4
+        characters of ``api_key`` are kept. ``metadata`` is serialised now, so later changes
+        to the dict are not logged and values JSON cannot hold raise ``TypeError`` here.
+        ``ts`` (an aware datetime or epoch seconds) defaults to now. Without ``api_type``
+        the provider is read from the model name (``gpt-4o`` -> ``openai``) on the worker,
+        ``"unknown"`` when the name does not say.
+        """
+        # The fast path: plain ints below 2**30, str names, and the optional fields the
+        # realistic call passes (latency, request id, key, an error message) already in their
+        # final form; room in the queue. Two shapes, each one test and one append: the bare
+        # call queues a 5-tuple (the worker knows the rest are defaults), any other a full
+        # record. Anything else (metadata, ts, an int latency, a long message, a count from
+        # 2**30 on, a stopped worker or a full queue, signalled by _capacity == 0) goes through
+        # build_record and _enqueue, which explain or handle it. What is queued must write
+        # the line build_record's record writes (tests/test_fast_path.py compares them, and
+        # fails if a call meant for this path leaves it).
+        #
+        # Why it reads as it does (CPython 3.11, docs/PERF.md): ``x.__class__ is int`` is
+        # cheaper than ``type(x) is int`` (no call), and an object that claims int as its
+        # class (a mock, a proxy) either compares as an int or raises TypeError below, which
+        # sends it to the checked path; names and text are tested with ``type()``, since a
+        # proxy for a str would pass every test here and reach the writer, which cannot
+        # encode it; ``x < 1 << 30`` compares compact ints
+        # and jumps in one specialised step, where ``(a | b) >> 40`` ran two unspecialised
+        # operations and a chained ``0 <= x < y`` needs stack shuffles; ``is None`` tests
+        # jump in one instruction, chains of ``is`` take five.
+        # The key is queued as given and cut to its last 4 characters on the worker: the
+        # slice and length test cost the caller more than all the other checks of the
+        # realistic call together. The key never reaches a file, a sink or a log whole.
+        q = self._queue
+        try:
+            if (
+                prompt_tokens.__class__ is int
+                and completion_tokens.__class__ is int
+                and (api_type is None or type(api_type) is str)  # None: read from the model
+                and type(model) is str
+                and prompt_tokens >= 0
+                and completion_tokens >= 0
+                and prompt_tokens < 1 << 30
+                and completion_tokens < 1 << 30
+                and metadata is None
+                and ts is None
+                and len(q) < self._capacity
+            ):
+                if (
+                    # the bare call leaves every other argument at its default (the int 0
+                    # object for the parts: CPython keeps one)
+                    cached_tokens is _ZERO
+                    and cache_write_tokens is _ZERO
+                    and reasoning_tokens is _ZERO
+                    and latency_ms is None
+                    and request_id is None
+                    and api_key is None
+                    and error_message is None
+                    and success is True
+                ):
+                    q.append((time_ns(), prompt_tokens, completion_tokens, api_type, model))
+                    return
+                if (
+                    cached_tokens.__class__ is int
+                    and cache_write_tokens.__class__ is int
+                    and reasoning_tokens.__class__ is int
+                    # the parts are >= 0 and at most their wholes, so below 2**30 too
+                    and cached_tokens >= 0
+                    and cache_write_tokens >= 0
+                    and reasoning_tokens >= 0
+                    and cached_tokens + cache_write_tokens <= prompt_tokens
+                    and reasoning_tokens <= completion_tokens
+                    and (success is True or success is False)
+                    # a float in [0, inf): NaN fails both comparisons
+                    and (
+                        latency_ms is None
+                        or (type(latency_ms) is float and 0.0 <= latency_ms < _INF)
+                    )
+                    and (request_id is None or type(request_id) is str)
+                    and (api_key is None or type(api_key) is str)
+                    and (
+                        error_message is None
+                        or (type(error_message) is str and len(error_message) <= _MAX_ERROR)
+                    )
+                ):
+                    q.append(
+                        (
+                            time_ns(),
+                            prompt_tokens,
+                            completion_tokens,
+                            api_type,
+                            model,
+                            success,
+                            error_message,
+                            cached_tokens,
+                            cache_write_tokens,
+                            reasoning_tokens,
+                            latency_ms,
+                            api_key,
+                            request_id,
+                            None,
+                        )
+                    )
+                    return
+        except TypeError:  # it claims int as its class and is none: the checked path says so
+            pass
+        record = _event.build_record(
+            prompt_tokens,
+            completion_tokens,
+            api_type,
+            model,
+            success,
+            error_message,
+            cached_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+            latency_ms,
+            api_key,
+            request_id,
+            metadata,
+            ts,
+        )
+        self._enqueue(record)
+
+    def _enqueue(self, record: Record) -> None:
+        """Queue a checked record: start the worker, refuse after close, or handle a full queue."""
+        if _runtime.draining and (self._state is _UNSTARTED or self._closed_at_exit):
+            self._write_at_exit(record)
+            return
+        state = self._state
+        if state is _UNSTARTED:
+            # may return with the tracker still starting, when this call interrupted the
+            # start on this very thread (a signal handler): the record then waits in the
+            # queue, which the worker reads once it runs
+            self._start_thread()
+        elif state is not _RUNNING:
+            raise TrackerClosedError(
+                "Cannot log tokens, as the tracker has been closed. Log before aclose()/close(),"
+                " or create a new TokenTracker."
+            )
+        if len(self._queue) < self.max_queue_events:
+            self._queue.append(record)
+        else:
+            self._on_full(record)
+        if self._asleep:
+            self._wake_worker()
+
+    def _write_at_exit(self, record: Record) -> None:
+        """An event logged after the exit drain (a late atexit handler, a ``__del__``).
+
+        There is no worker any more, and at interpreter shutdown no thread can start: the
+        event is written here, in the caller's thread, or refused on stderr and counted.
+        """
+        if sys.is_finalizing():
+            self._note_drop()
+            print(
+                "asynctokens: an event logged during interpreter shutdown (after the exit"
+                " drain, e.g. from __del__) cannot be written; log it before exit",
+                file=sys.stderr,
+            )
+            return
+        with self._lock:
+            try:
+                if self._writer is None:
+                    self._log_dir = resolve_log_dir(self._log_dir_arg).absolute()
+                    self._writer = self._new_writer()
+                self._writer.add_batch([record])
+                self._writer.write_pending()
+            except Exception as exc:  # the app is exiting: say it, never raise into it
+                self._note_drop()
+                print(f"asynctokens: an event logged at exit was not written: {exc}",
+                      file=sys.stderr)  # fmt: skip
+                return
+            try:
+                self._writer.update_stats()
+            except Exception as exc:  # the line is written; readers fold it from the file
+                self._record_error(f"updating token_stats.json at exit failed: {exc!r}")
+
+    def _note_drop(self) -> None:
+        dropped = next(self._drop_count)
+        if dropped > self._dropped:
+            self._dropped = dropped
+
+    def _on_full(self, record: Record) -> None:
+        """The queue is full: wait for room (threads without a loop, policy "block") or drop.
+
+        "block" waits as long as the worker keeps writing, whatever the number of threads
+        waiting: ``block_timeout_s`` is how long it may make no progress at all. While the
+        writes fail (a full disk, an unwritable directory) it does not wait: each call would
+        stall for nothing, so the event is dropped and counted at once.
+        """
+        writer, engine = self._writer, self._engine
+        if (
+            self.overflow == "block"
+            and self.block_timeout_s > 0
+            and writer is not None
+            and engine is not None
+            and not engine.writes_failing
+            and not _runtime.in_event_loop()
+        ):
+            seen = writer.written
+            deadline = time.monotonic() + self.block_timeout_s
+            while self._state is _RUNNING and not engine.writes_failing:
+                time.sleep(_BLOCK_STEP_S)
+                if len(self._queue) < self.max_queue_events:
+                    self._queue.append(record)
+                    return
+                now = time.monotonic()
+                if writer.written != seen:  # progress: the wait goes on
+                    seen, deadline = writer.written, now + self.block_timeout_s
+                elif now >= deadline:
+                    break
+        self._note_drop()
+
+    # -- straight from the SDKs ----------------------------------------------------------
+    def log_response(
+        self,
+        obj: Any,
+        *,
+        latency_ms: float | None = None,
+        api_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        model: str | None = None,
+    ) -> Usage | None:
+        """Log the usage an SDK response (or SDK exception, or stream's items) carries.
+
+        Exactly one event, with the counts in the file format's meaning whatever the
+        provider (see ``usage_from``). ``model`` is used only when the object names none.
+        An object with no usage is not logged: a ``UsageMissingWarning`` says so, once per
+        call site, and None is returned; otherwise the ``Usage`` that was logged.
+        """
+        return _sdk().log_response(  # type: ignore[no-any-return]
+            self, obj, latency_ms=latency_ms, api_key=api_key, metadata=metadata, model=model
+        )
+
+    def wrap_stream(
+        self,
+        stream: Any,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Any:
+        """Pass a sync or async stream through unchanged and log its call once at its end.
+
+        Logged when the stream is read to the end, raises (a failure), or is left early
+        (``break``, ``close()``, garbage: marked as such); latency runs to that moment.
+        """
+        return _sdk().wrap_stream(self, stream, model=model, api_key=api_key, metadata=metadata)
+
+    def instrument(self, client: Any) -> Any:
+        """Log every call of one OpenAI, Anthropic or google.genai client (returned as is)."""
+        return _sdk().instrument(self, client)
+
+    def track(
+        self,
+        *,
+        api_type: str,
+        model: str,
+        api_key: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> TrackedCall:
+        """Time a call to any other API: a (sync or async) context manager or a decorator."""
+        return _sdk().TrackedCall(  # type: ignore[no-any-return]
+            self, api_type=api_type, model=model, api_key=api_key, metadata=metadata
+        )
+
+    # -- reading back --------------------------------------------------------------------
+    def health(self) -> TrackerHealth:
+        writer, engine = self._writer, self._engine
+        return TrackerHealth(
+            state=self._state.value,
+            worker=self._worker_kind,
+            log_dir=str(self.log_dir),
+            # flush markers still queued are not events
+            queue_depth=len(self._queue)
+            - (engine.flush_requested - engine.flush_taken if engine else 0),
+            pending_write=writer.pending_events if writer else 0,
+            written=writer.written if writer else 0,
+            dropped=self._dropped,
+            stats_errors=engine.stats_errors if engine else 0,
+            sink_errors=engine.sink_errors if engine else 0,
+            rejected=writer.rejected if writer else 0,
+            write_errors=engine.write_errors if engine else 0,
+            last_error=self._last_error,
+            last_error_at=self._last_error_at,
+        )
+
+    def get_summary(self) -> dict[str, Any]:
+        """Totals and per-model/per-provider/per-day rows; never raises, never blocks a loop.
+
+        Off an event loop: flushes, then reads the whole log directory (every process that
+        writes it), with ``"scope": "directory"``. On a thread that runs an event loop, where
+        reading files could stall every other task: what this tracker itself has written,
+        from memory, with ``"scope": "process"`` (``await aget_summary()`` gives the
+        directory there). When the directory cannot be read, the in-memory figures too,
+        with the reason in ``"error"``.
+        """
+        if _runtime.in_event_loop():
+            return _summaries.own(self)
+        if self._state is _RUNNING:
+            self.flush_sync()
+        return _summaries.directory(self)
+
+    async def aget_summary(self) -> dict[str, Any]:
+        """The whole directory's summary, read on a worker thread so the loop runs on."""
+        await self.flush()
+        return await _summaries.in_thread(self)
+
+    def print_summary(self, file: Any = None) -> None:
+        """The summary as a table, with the cost of what is priced (``_summaries.costs``)."""
+        summary = self.get_summary()
+        text = _summaries.render(summary, _summaries.costs(self, summary))
+        print(text, file=file or sys.stdout)
+
+
+#: The tracker behind ``log_tokens()``; its directory is resolved when it first logs.
+_DEFAULT = TokenTracker()
+
+
+def get_tracker() -> TokenTracker:
+    """The process-wide tracker that ``log_tokens()`` writes to."""
+    return _DEFAULT
+
+
+def configure(**options: Any) -> TokenTracker:
+    """Change some of the default tracker's options before its first event.
+
+    Options not given keep their current value (a second ``configure()`` does not undo the
+    first); every option is checked before any is changed.
+    """
+    if _DEFAULT.state is not _UNSTARTED:
+        raise RuntimeError(
+            "configure() must be called before the first log_tokens() call:"
+            " the default tracker is already running."
+        )
+    try:
+        config = _DEFAULT.config.merged(**options)
+    except TypeError as exc:
+        raise TypeError(f"configure() got {exc}") from None
+    _DEFAULT._set_options(config)
+    return _DEFAULT
+
+
+if threading.current_thread() is threading.main_thread():
+    _runtime.install_sigterm_handler()
+# registered now, early, so it runs after the atexit handlers an application registers later
+# (atexit runs last-registered first) and their events are drained with the rest
+_runtime.register_atexit()
+
+log_tokens = _DEFAULT.log
+log_response = _DEFAULT.log_response
