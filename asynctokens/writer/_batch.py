@@ -8,10 +8,10 @@ so a retry cannot assign new event ids or duplicate lines.
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 from bisect import bisect_left
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
@@ -20,7 +20,6 @@ import orjson
 from asynctokens.record import _files
 from asynctokens.record._event import BARE_REST, MIN_KEY_CHARS_FOR_SUFFIX, Record
 from asynctokens.record._format import (
-    DEBUG_LOG_FILE,
     PROMPT_BANDS,
     daily_file_name,
     new_second_cache,
@@ -41,10 +40,9 @@ from asynctokens.stats._fold import (
     band_of,
     by_hour,
 )
+from asynctokens.writer._debuglog import DebugLog
 
 _DUMPS_OPTS: Final = orjson.OPT_APPEND_NEWLINE
-_MAX_DEBUG_LOG_BYTES: Final = 4 << 20
-_MAX_DEBUG_BACKLOG: Final = 100
 _FIRST_BAND: Final = PROMPT_BANDS[0]
 
 
@@ -78,6 +76,42 @@ def _optional_json(
     if suf_j is None:
         return None
     return err_j, "null" if latency is None else _dumps(latency).decode(), suf_j, rid_j
+
+
+def json_quoter() -> Callable[[str], str | None]:
+    """A function giving ``text`` as a JSON string literal, None if JSON cannot hold it (a
+    lone surrogate: the dict path repairs it); cached, since a writer sees few names."""
+    quoted: dict[str, str] = {}
+
+    def quote(text: str) -> str | None:
+        found = quoted.get(text)
+        if found is None:
+            try:
+                found = orjson.dumps(text).decode()
+            except TypeError:
+                return None
+            if len(quoted) > 10_000:
+                quoted.clear()
+            quoted[text] = found
+        return found
+
+    return quote
+
+
+def encode_line(event: dict[str, Any]) -> str:
+    """The line of an event, repairing strings orjson refuses; TypeError if hopeless.
+
+    Lone surrogates (from bad decoding upstream) are the one thing the call-site checks let
+    through that JSON cannot hold: each becomes U+FFFD and the event is kept.
+    """
+    try:
+        return orjson.dumps(event, option=_DUMPS_OPTS).decode()
+    except TypeError:
+        pass
+    for key, value in event.items():
+        if type(value) is str:
+            event[key] = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return orjson.dumps(event, option=_DUMPS_OPTS).decode()
 
 
 class _Chunk:
@@ -145,9 +179,9 @@ class BatchWriter:
         self.written = 0
         #: Everything this writer has appended, for a summary that needs no file (on a loop).
         self.totals = Aggregate()
-        self._quoted: dict[str, str] = {}
+        self._quote = json_quoter()
         self.rejected = 0  # events no encoding could write (none known; counted, not hidden)
-        self._debug_backlog: deque[str] = deque(maxlen=_MAX_DEBUG_BACKLOG)
+        self.debug_log = DebugLog(self.log_dir, self.pid, self.file_mode)
 
     @property
     def pending_events(self) -> int:
@@ -348,34 +382,10 @@ class BatchWriter:
             self._pending.append(chunk)
             self._pending_count += chunk.count
 
-    def _quote(self, text: str) -> str | None:
-        """``text`` as a JSON string literal (cached: few distinct names), None if invalid."""
-        quoted = self._quoted.get(text)
-        if quoted is None:
-            try:
-                quoted = orjson.dumps(text).decode()
-            except TypeError:  # a lone surrogate: the dict path repairs it
-                return None
-            if len(self._quoted) > 10_000:
-                self._quoted.clear()
-            self._quoted[text] = quoted
-        return quoted
-
     def _encode(self, event: dict[str, Any]) -> str | None:
-        """The line of an event, repairing strings orjson refuses; None if hopeless.
-
-        Lone surrogates (from bad decoding upstream) are the one thing the call-site checks
-        let through that JSON cannot hold: each becomes U+FFFD and the event is kept.
-        """
+        """The line of an event (:func:`encode_line`); None, counted and said, if hopeless."""
         try:
-            return orjson.dumps(event, option=_DUMPS_OPTS).decode()
-        except TypeError:
-            pass
-        for key, value in event.items():
-            if type(value) is str:
-                event[key] = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
-        try:
-            return orjson.dumps(event, option=_DUMPS_OPTS).decode()
+            return encode_line(event)
         except TypeError as exc:
             self.rejected += 1
             self.debug(f"could not encode event {event['event_id']}, skipped: {exc}")
@@ -401,7 +411,7 @@ class BatchWriter:
             if repaired:
                 self.debug(f"ended a torn last line in {name} at byte {start - 1}")
         self.written += done
-        self.flush_debug()
+        self.debug_log.flush()
         return done
 
     def forget_own(self) -> None:
@@ -419,24 +429,5 @@ class BatchWriter:
         self._own = {}
 
     def debug(self, message: str) -> None:
-        """Add a line to ``token_debug.log``, keeping it for later if the disk refuses.
-
-        The messages matter most when the directory cannot be written (it was removed, the
-        disk is full), so up to ``_MAX_DEBUG_BACKLOG`` of them wait and are written with the
-        next message after the fault clears. A failure here never hides the real one.
-        """
-        stamp = _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
-        self._debug_backlog.append(f"{stamp} pid={self.pid} {message}\n")
-        self.flush_debug()
-
-    def flush_debug(self) -> None:
-        if not self._debug_backlog:
-            return
-        path = self.log_dir / DEBUG_LOG_FILE
-        try:
-            if path.exists() and path.stat().st_size > _MAX_DEBUG_LOG_BYTES:
-                path.replace(path.with_name(DEBUG_LOG_FILE + ".1"))
-            _files.append_lines(path, "".join(self._debug_backlog).encode(), self.file_mode)
-        except OSError:
-            return
-        self._debug_backlog.clear()
+        """A line in ``token_debug.log`` (``_debuglog``: kept for later if the disk refuses)."""
+        self.debug_log.write(message)

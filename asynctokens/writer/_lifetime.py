@@ -349,19 +349,3 @@ class Lifetime:
         self._last_error_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self._writer is not None:
             self._writer.debug(message)
-
-    def _needs_drain(self) -> bool:
-        return self._worker_kind == "thread" and self._state is _RUNNING
-
-    def _drain_at_exit(self) -> None:
-        if self._worker_kind == "thread" and self._state in (_RUNNING, _CLOSING):
-            self._closed_at_exit = True
-            self.close()
-
-    def _after_fork_in_child(self) -> None:
-        """The parent writes what was queued before the fork; the child starts empty."""
-        if self._state is not _UNSTARTED:
-            was_closed = self._state is _CLOSED
-            self._init_runtime()
-            if was_closed:
-                self._state = _CLOSED

@@ -14,11 +14,11 @@ import time
 import anyio
 
 from asynctokens.writer._engine import IDLE_WAKE_S, RETRY_MAX_S, Engine
-from asynctokens.writer._lifetime import _CLOSED, _CLOSING, _RUNNING, Lifetime
+from asynctokens.writer._lifetime import _CLOSED, _CLOSING, _RUNNING, _UNSTARTED, Lifetime
 
 
 class WorkerLoop(Lifetime):
-    """The worker's loop, its sleep, and its end."""
+    """The worker's loop, its sleep, and its end: when closed, at exit, in a fork child."""
 
     async def _run(self, offload: bool) -> None:
         """Hand work to :meth:`_cycle` until closed and drained; sleep when there is none."""
@@ -111,3 +111,20 @@ class WorkerLoop(Lifetime):
         engine.finish(lost=lost)
         self._state = _CLOSED
         self._done.set()
+
+    # -- exits and fork (the hooks are _runtime's) ------------------------------------------
+    def _needs_drain(self) -> bool:
+        return self._worker_kind == "thread" and self._state is _RUNNING
+
+    def _drain_at_exit(self) -> None:
+        if self._worker_kind == "thread" and self._state in (_RUNNING, _CLOSING):
+            self._closed_at_exit = True
+            self.close()
+
+    def _after_fork_in_child(self) -> None:
+        """The parent writes what was queued before the fork; the child starts empty."""
+        if self._state is not _UNSTARTED:
+            was_closed = self._state is _CLOSED
+            self._init_runtime()
+            if was_closed:
+                self._state = _CLOSED
