@@ -14,7 +14,7 @@ import pytest
 from conftest import read_lines
 
 from asynctokens import TokenTracker, cli, reader
-from asynctokens.read import reader as judging  # the module whose judge_line cut hours use
+from asynctokens.stats import _plan as judging  # the module whose judge_line cut hours use
 
 START = dt.datetime(2026, 3, 28, 20, tzinfo=dt.UTC)  # Lisbon changes to summer time 29 March
 

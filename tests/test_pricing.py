@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from test_cli import run_cli
 
 from asynctokens import PricingError, TokenTracker, reader, summary
-from asynctokens.record._format import EVENT_FIELDS, PROMPT_BANDS
 from asynctokens.pricing import load_prices
+from asynctokens.record._format import EVENT_FIELDS, PROMPT_BANDS
 from asynctokens.render import csv as csv_export
 
 

@@ -28,9 +28,9 @@ import aiofiles.os
 import anyio
 
 from asynctokens.read import summary
-from asynctokens.read.reader import ReadReport
 from asynctokens.record import _files
 from asynctokens.record._format import day_of_file, judge_line, resolve_log_dir
+from asynctokens.record._lines import ReadReport
 
 #: How often the directory is looked at: a new line reaches the follower within this.
 POLL_S: Final = 0.1

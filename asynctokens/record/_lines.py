@@ -1,7 +1,8 @@
 """Reading the complete lines of a daily file, forwards or backwards, in bounded memory.
 
 Every reader (the stats fold, scans, ``recent``) reads through here and judges each line
-with ``_format.judge_line``, so they agree on what a file holds.
+with ``_format.judge_line``, so they agree on what a file holds; what a read met besides
+good lines (bad lines, unfinished files) is tallied in one :class:`ReadReport`.
 
 Where a file ends is taken under a shared ``flock`` (writers append whole lines under the
 exclusive one, see ``_files``): a size read so is never in the middle of a healthy append,
@@ -15,12 +16,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from asynctokens._errors import LogDirError
 from asynctokens.record import _files
 
 BLOCK: Final = 4 << 20
+_MAX_SAMPLES: Final = 10
 
 
 def _open_sized(path: Path) -> tuple[int, int] | None:
@@ -135,3 +139,36 @@ class BackwardLines:
                 yield offset, lines[i]
             if first:
                 later = [lines[0] + b"\n"]
+
+
+@dataclass
+class ReadReport:
+    """What a read met besides good events: the CLI turns this into one warning line."""
+
+    files_read: int = 0
+    lines_read: int = 0
+    bad_lines: int = 0
+    samples: list[str] = field(default_factory=list)  # "file:line: reason", the first few
+    #: Files whose last bytes are a write cut short (no bad line until a writer ends it).
+    unfinished: list[str] = field(default_factory=list)
+    #: Names shaped like daily files with an impossible date: not read.
+    misnamed: list[str] = field(default_factory=list)
+
+    def bad(self, path: Path, where: str, reason: str) -> None:
+        """Count a bad line; ``where`` is "line N" or "byte N"."""
+        self.bad_lines += 1
+        if len(self.samples) < _MAX_SAMPLES:
+            self.samples.append(f"{path.name} {where}: {reason}")
+
+    def add(self, other: ReadReport) -> None:
+        """Count another read's findings in this one (samples still capped)."""
+        self.files_read += other.files_read
+        self.lines_read += other.lines_read
+        self.bad_lines += other.bad_lines
+        self.samples.extend(other.samples[: _MAX_SAMPLES - len(self.samples)])
+        self.unfinished.extend(n for n in other.unfinished if n not in self.unfinished)
+        self.misnamed.extend(n for n in other.misnamed if n not in self.misnamed)
+
+
+def unreadable(path: Path, exc: OSError) -> LogDirError:
+    return LogDirError(f"cannot read {str(path)!r}: {exc.strerror or exc}")

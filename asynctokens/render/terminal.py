@@ -147,7 +147,7 @@ def recent(report: dict[str, Any], out: Console) -> None:
 
 
 def _zone(name: str) -> _dt.tzinfo:
-    from asynctokens.read.reader import get_timezone
+    from asynctokens.record._range import get_timezone
 
     return get_timezone(name)
 

@@ -1,0 +1,317 @@
+"""The one question reports ask of the stats: which cells and pieces answer this range in
+this zone.
+
+From each directory's stats (cells per UTC hour, caught up with what was appended since),
+by days of the report's zone. An hour cut in two by the range or by a day of the zone is
+taken in pieces from its early counters (its first 15 and 30 minutes) where the cut falls on
+a quarter hour, else from the bytes of its file that the stats say hold its lines (its span),
+and only those. When the stats disagree with themselves, or have no span for an hour with
+events, the answer is None: the reader scans, since only the lines are sure.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Iterator, Sequence
+from operator import sub
+from pathlib import Path
+from typing import Final
+
+from asynctokens.record._format import Judged, daily_file_name, day_of_file, judge_line, utc_hour
+from asynctokens.record._lines import ForwardBlocks, ReadReport, unreadable
+from asynctokens.record._range import UTC, DayOf, TimeRange
+from asynctokens.stats import _store as _statsfile
+from asynctokens.stats._fold import WIDTH, Aggregate, add_into
+
+
+class _Hours:
+    """UTC hour text -> None when the hour lies outside the range, else (its day in ``tz``,
+    whether it lies whole in the range and in one day of ``tz``); once per hour."""
+
+    def __init__(self, tz: _dt.tzinfo, rng: TimeRange) -> None:
+        self.tz, self.rng = tz, rng
+        self.cache: dict[str, tuple[str, bool] | None] = {}
+
+    def __call__(self, hour: str) -> tuple[str, bool] | None:
+        if hour in self.cache:
+            return self.cache[hour]
+        start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
+        end = start + _dt.timedelta(hours=1)
+        rng = self.rng
+        found: tuple[str, bool] | None = None
+        if (rng.start is None or end > rng.start) and (rng.end is None or start < rng.end):
+            inside = (rng.start is None or start >= rng.start) and (
+                rng.end is None or end <= rng.end
+            )
+            try:
+                first = start.astimezone(self.tz)
+                last = (end - _dt.timedelta(microseconds=1)).astimezone(self.tz)
+                found = (first.date().isoformat(), inside and first.date() == last.date())
+            except OverflowError:  # year 1 or 9999 seen from across the edge
+                found = (hour[:10], inside)
+        self.cache[hour] = found
+        return found
+
+
+def from_stats(
+    dirs: list[Path],
+    plans: Sequence[tuple[str, Sequence[Path]]],
+    days: set[str],
+    rng: TimeRange,
+    tz: _dt.tzinfo,
+    report: ReadReport,
+    by_date: Callable[[str, str], bool] | None = None,
+) -> Aggregate | None:
+    """The range from each directory's stats (cells per UTC hour, caught up with what was
+    appended since), by days of ``tz``: ``plans`` are the UTC days to take, each with its
+    files (none sharing events with another: the reader scans those), ``days`` every UTC day
+    of the report (whose unfinished files are said). An hour cut by the range or by a day of
+    ``tz`` is taken in pieces from its early counters (its first 15 and 30 minutes) where the
+    cut falls on a quarter hour, else read from its span (the bytes of its file that hold its
+    lines); None, for the caller to scan, when the stats disagree with themselves or have no
+    span for an hour with events. What the read met is added to ``report`` only with an
+    answer."""
+    found = ReadReport()
+    snaps: dict[Path, _statsfile.Snapshot] = {}
+    for d in dirs:
+        unfinished: list[str] = []
+        snaps[d] = _statsfile.current(d, unfinished=unfinished)
+        found.unfinished.extend(n for n in unfinished if day_of_file(n) in days)
+    agg = Aggregate()
+    from_stats: dict[Path, set[str]] = {d: set() for d in dirs}  # the UTC days of each
+    for day, files in plans:
+        found.files_read += len(files)
+        counts_bad = rng.holds_day(day)
+        for path in files:
+            from_stats[path.parent].add(day)
+            bad = snaps[path.parent].month_invalid(day[:7]).get(day, 0)
+            if bad and counts_bad:
+                agg.add_invalid(day, bad)
+    hours = _Hours(tz, rng)
+    days_of = DayOf(tz)
+
+    def pieces(hour: str) -> list[str | None] | None:
+        start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
+        return _quarter_pieces(start, rng, tz, days_of)
+
+    cut: list[tuple[Path, str, list[int], _statsfile.CutHour]] = []  # hours cut in two
+    for d, utc_days in from_stats.items():
+        snap = snaps[d]
+        for month in sorted({day[:7] for day in utc_days}):
+            try:
+                cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces, by_date)
+            except _statsfile.StaleStats:
+                return None  # a month file edited or cut: the lines decide (a writer rebuilds it)
+            try:
+                spans = snap.spans(month) if cut_hours else {}
+            except _statsfile.StaleStats:
+                return None  # a hand-edited span: the lines decide
+            for hour, cut_hour in sorted(cut_hours.items()):
+                name = daily_file_name(hour[:10])
+                span = spans.get(name, {}).get(hour)
+                if span is None:
+                    return None  # no span for an hour with events: stats of a bug
+                cut.append((d / name, hour, span, cut_hour))
+    found.bad_lines += agg.invalid_lines
+    for path, hour, span, cells in cut:
+        if not _add_cut_hour(path, hour, span, cells, rng, tz, days_of, agg, found):
+            return None  # the lines disagree with the stats: only a scan is sure
+    report.add(found)
+    return agg
+
+
+def _add_cut_hour(
+    path: Path,
+    hour: str,
+    span: list[int],
+    cut: _statsfile.CutHour,
+    rng: TimeRange,
+    tz: _dt.tzinfo,
+    days_of: DayOf,
+    agg: Aggregate,
+    report: ReadReport,
+) -> bool:
+    """Add one UTC hour that the report cuts in two.
+
+    Cut by a day of the zone alone at hh:15 or hh:30 (Asia/Kathmandu, Asia/Kolkata): from
+    the stats, the hour's early counters to the first day and the rest of its cells to the
+    second, reading no line. Cut elsewhere by a day of the zone, or with no early counters:
+    the lines in ``span`` of the shorter part are judged and added to their day, and the
+    hour's cells less those lines go to the other day, so the longer part's lines are
+    skipped unparsed wherever their time can be read off the line as a writer writes it.
+    Cut by an end of the range: every line of the hour is judged. False if the lines (or
+    the early counters) and the stats disagree.
+    """
+    cells = cut.cells
+    start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
+    end = start + _dt.timedelta(hours=1)
+    if cut.early is not None:
+        pieces = _quarter_pieces(start, rng, tz, days_of)
+        if pieces is not None:
+            return _add_pieces(hour, cells, cut.early, pieces, agg)
+    whole = (rng.start is None or start >= rng.start) and (rng.end is None or end <= rng.end)
+    split = _day_split(start, tz) if whole else None
+    if split is None:
+        for event, values, instant in _span_lines(path, hour, span, report):
+            if rng.contains(instant):
+                local, utc = days_of(event["ts"], instant)
+                agg.add(local, *values, utc)
+        return True
+    first_day = days_of(hour + ":00:00+00:00", start)[0]
+    then = start + _dt.timedelta(minutes=split)
+    second_day = days_of(then.isoformat(), then)[0]
+    utc_day = hour[:10]
+    # the longer part's minutes are skipped; the shorter part's lines are judged
+    if split >= 30:
+        skipped, small_day, big_day = range(split), second_day, first_day
+    else:
+        skipped, small_day, big_day = range(split, 60), first_day, second_day
+    part = Aggregate(agg.bands)  # the shorter part's lines, by cell
+    for _event, values, instant in _span_lines(path, hour, span, report, skipped):
+        if instant.astimezone(UTC).minute not in skipped:  # else the cells hold it
+            part.add(small_day, *values, utc_day)
+    rest = {key: list(counts) for key, counts in cells.items()}
+    for (_, api, model, band, _, host), counts in part.cells.items():
+        left = rest.get((api, model, band, host))
+        if left is None:
+            return False
+        for i, v in enumerate(counts):
+            left[i] -= v
+    agg.merge(part)
+    for (api, model, band, host), counts in rest.items():
+        if min(counts) < 0:
+            return False
+        if counts[0]:
+            cell = agg.cell(big_day, api, model, band, utc_day, host)
+            for i, v in enumerate(counts):
+                cell[i] += v
+    return True
+
+
+#: The pieces of an hour the stats count apart (minutes ``[a, b)``): the first 15 minutes,
+#: the next 15 (the first 30 less the first 15), and the rest of the hour.
+_PIECES: Final = ((0, 15), (15, 30), (30, 60))
+
+
+def _quarter_pieces(
+    start: _dt.datetime, rng: TimeRange, tz: _dt.tzinfo, days_of: DayOf
+) -> list[str | None] | None:
+    """For each of ``_PIECES`` of the hour from ``start``, its day in ``tz`` (None: outside
+    the range); None when a piece is itself cut by the range or by a day of ``tz``, so
+    only the hour's lines can tell."""
+    days: list[str | None] = []
+    try:
+        for a, b in _PIECES:
+            lo, hi = start + _dt.timedelta(minutes=a), start + _dt.timedelta(minutes=b)
+            if (rng.end is not None and lo >= rng.end) or (
+                rng.start is not None and hi <= rng.start
+            ):
+                days.append(None)
+                continue
+            if (rng.start is not None and lo < rng.start) or (rng.end is not None and hi > rng.end):
+                return None
+            last = hi - _dt.timedelta(microseconds=1)
+            if lo.astimezone(tz).date() != last.astimezone(tz).date():
+                return None
+            days.append(days_of(lo.isoformat(), lo)[0])
+    except OverflowError:  # year 1 or 9999 seen from across the edge
+        return None
+    return days
+
+
+def _add_pieces(
+    hour: str,
+    cells: _statsfile.HourCells,
+    early: _statsfile.HourCells,
+    days: list[str | None],
+    agg: Aggregate,
+) -> bool:
+    """Add each piece of the hour (``_quarter_pieces``) to its day, from the hour's cells
+    and early counters; False when they disagree (a part would count below zero).
+
+    For a month the report caught up in memory (lines appended since the stats were
+    written); from the month's files, ``Snapshot.add_hours`` folds the pieces into the runs
+    of hours around them. Neighbouring pieces of one day are added as one."""
+    parts = _statsfile.merged_pieces(days)
+    utc_day = hour[:10]
+    agg_cells = agg.cells
+    for name, counts in cells.items():
+        first = early[name]
+        # from a piece's start to its end in (nothing, the first 15 minutes, the first 30,
+        # the hour)
+        upto: tuple[list[int], ...] = ([], first[:WIDTH], first[WIDTH:], counts)
+        api, model, band, host = name
+        for day, a, b in parts:
+            part = upto[b] if a == 0 else list(map(sub, upto[b], upto[a]))
+            if min(part) < 0:
+                return False
+            if day is not None and part[0]:
+                add_into(agg_cells, (day, api, model, band, utc_day, host), part)
+    return True
+
+
+def _day_split(start: _dt.datetime, tz: _dt.tzinfo) -> int | None:
+    """The minute of the UTC hour from ``start`` at which the day in ``tz`` changes, or None
+    (a zone's days begin on whole minutes, at most once an hour)."""
+    try:
+        first = start.astimezone(tz).date()
+        if (start + _dt.timedelta(minutes=59)).astimezone(tz).date() == first:
+            return None
+        lo, hi = 0, 59  # the day at lo is first's, at hi is not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if (start + _dt.timedelta(minutes=mid)).astimezone(tz).date() == first:
+                lo = mid
+            else:
+                hi = mid
+    except OverflowError:  # year 1 or 9999 seen from across the edge
+        return None
+    return hi
+
+
+def _quick_minute(line: bytes, hour: bytes) -> int | None:
+    """The minute of the line's time within ``hour`` read off the bytes as writers write
+    them (-1: another hour), or None when only parsing can tell (another layout, another
+    offset, a second ``"ts":``)."""
+    if not line.startswith(b'{"event_id":"'):
+        return None
+    at = line.find(b'","ts":"', 13)
+    if at < 0 or line.find(b'"', 13, at) >= 0 or line.count(b'"ts":') != 1:
+        return None
+    ts = line[at + 8 : at + 40]
+    if ts[26:] != b"+00:00" or ts[13:14] != b":":
+        return None
+    if ts[:13] != hour:
+        return -1
+    minute = ts[14:16]
+    return int(minute) if minute.isdigit() else None
+
+
+def _span_lines(
+    path: Path, hour: str, span: list[int], report: ReadReport, skip: range | None = None
+) -> Iterator[Judged]:
+    """The valid lines of UTC ``hour`` in the bytes ``span`` of ``path``, which the stats
+    keep for it; with ``skip``, lines whose minute in the hour is there are passed over
+    unparsed when their bytes tell (the caller takes them from the stats).
+
+    Other lines in the span (of other hours, bad ones) are counted by the cells and the
+    stats' bad lines per day, not here.
+    """
+    day = hour[:10]
+    judge = judge_line
+    hour_bytes = hour.encode()
+    try:
+        for block in ForwardBlocks(path, span[0], span[1]):
+            lines = block.split(b"\n")
+            lines.pop()
+            report.lines_read += len(lines)
+            for line in lines:
+                if skip is not None:
+                    minute = _quick_minute(line, hour_bytes)
+                    if minute is not None and (minute < 0 or minute in skip):
+                        continue
+                judged = judge(line, day)
+                if isinstance(judged, tuple) and utc_hour(judged) == hour:
+                    yield judged
+    except OSError as exc:
+        raise unreadable(path, exc) from None
