@@ -117,8 +117,8 @@ def build_stats(dirs: list[Path]) -> None:
     In a child process: a report's peak RSS is read in a process forked from this one, and
     Linux counts the pages of the process it was forked from (a stats build's) in it."""
     code = (
-        "import sys\nfrom pathlib import Path\nfrom asynctokens import _statsfile\n"
-        "for d in sys.argv[1:]:\n    _statsfile.update(Path(d), {}, 0o600)\n"
+        "import sys\nfrom pathlib import Path\nfrom asynctokens.stats import _update\n"
+        "for d in sys.argv[1:]:\n    _update.update(Path(d), {}, 0o600)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", code, *map(str, dirs)], env=env, check=True)

@@ -332,7 +332,7 @@ def test_the_writers_quarters_equal_those_rebuilt_from_the_lines(fleet: list[Pat
     hour, then by hour), and the stats fold of lines read back (a rebuild, another process's
     lines). Over calls every 17 minutes, across midnights, they agree to the byte, and so
     do the cells."""
-    from asynctokens.stats import _store as _statsfile
+    from asynctokens.stats import _update as _statsfile
 
     log_dir = fleet[0]
     written = {p.name: p.read_bytes() for p in log_dir.glob("token_stats_*")}

@@ -20,8 +20,10 @@ from typing import Final
 from asynctokens.record._format import Judged, daily_file_name, day_of_file, judge_line, utc_hour
 from asynctokens.record._lines import ForwardBlocks, ReadReport, unreadable
 from asynctokens.record._range import UTC, DayOf, TimeRange
-from asynctokens.stats import _store as _statsfile
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
+from asynctokens.stats._month import HourCells, StaleStats
+from asynctokens.stats._store import CutHour, Snapshot, merged_pieces
+from asynctokens.stats._update import current
 
 
 class _Hours:
@@ -72,10 +74,10 @@ def from_stats(
     span for an hour with events. What the read met is added to ``report`` only with an
     answer."""
     found = ReadReport()
-    snaps: dict[Path, _statsfile.Snapshot] = {}
+    snaps: dict[Path, Snapshot] = {}
     for d in dirs:
         unfinished: list[str] = []
-        snaps[d] = _statsfile.current(d, unfinished=unfinished)
+        snaps[d] = current(d, unfinished=unfinished)
         found.unfinished.extend(n for n in unfinished if day_of_file(n) in days)
     agg = Aggregate()
     from_stats: dict[Path, set[str]] = {d: set() for d in dirs}  # the UTC days of each
@@ -94,17 +96,17 @@ def from_stats(
         start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
         return _quarter_pieces(start, rng, tz, days_of)
 
-    cut: list[tuple[Path, str, list[int], _statsfile.CutHour]] = []  # hours cut in two
+    cut: list[tuple[Path, str, list[int], CutHour]] = []  # hours cut in two
     for d, utc_days in from_stats.items():
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
             try:
                 cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces, by_date)
-            except _statsfile.StaleStats:
+            except StaleStats:
                 return None  # a month file edited or cut: the lines decide (a writer rebuilds it)
             try:
                 spans = snap.spans(month) if cut_hours else {}
-            except _statsfile.StaleStats:
+            except StaleStats:
                 return None  # a hand-edited span: the lines decide
             for hour, cut_hour in sorted(cut_hours.items()):
                 name = daily_file_name(hour[:10])
@@ -124,7 +126,7 @@ def _add_cut_hour(
     path: Path,
     hour: str,
     span: list[int],
-    cut: _statsfile.CutHour,
+    cut: CutHour,
     rng: TimeRange,
     tz: _dt.tzinfo,
     days_of: DayOf,
@@ -221,8 +223,8 @@ def _quarter_pieces(
 
 def _add_pieces(
     hour: str,
-    cells: _statsfile.HourCells,
-    early: _statsfile.HourCells,
+    cells: HourCells,
+    early: HourCells,
     days: list[str | None],
     agg: Aggregate,
 ) -> bool:
@@ -232,7 +234,7 @@ def _add_pieces(
     For a month the report caught up in memory (lines appended since the stats were
     written); from the month's files, ``Snapshot.add_hours`` folds the pieces into the runs
     of hours around them. Neighbouring pieces of one day are added as one."""
-    parts = _statsfile.merged_pieces(days)
+    parts = merged_pieces(days)
     utc_day = hour[:10]
     agg_cells = agg.cells
     for name, counts in cells.items():

@@ -26,7 +26,7 @@ from asynctokens.record._format import (
     quarter_of,
 )
 from asynctokens.record._providers import provider_of
-from asynctokens.stats import _store as _statsfile
+from asynctokens.stats import _update
 from asynctokens.stats._fold import (
     CACHE_WRITE,
     CACHED,
@@ -40,6 +40,7 @@ from asynctokens.stats._fold import (
     band_of,
     by_hour,
 )
+from asynctokens.stats._store import OwnRange, widen_span
 from asynctokens.writer._debuglog import DebugLog
 
 _DUMPS_OPTS: Final = orjson.OPT_APPEND_NEWLINE
@@ -147,7 +148,7 @@ class _Chunk:
                     pos += len(part) if part.isascii() else len(part.encode())
                 i = bound
                 if pos > start:
-                    _statsfile.widen_span(self.hours, hour, start, pos)
+                    widen_span(self.hours, hour, start, pos)
         self.parts, self.marks = [], []
 
 
@@ -175,7 +176,7 @@ class BatchWriter:
         # Kept beside the deque: health() reads it from other threads, where iterating the
         # deque while the worker appends raises "deque mutated during iteration".
         self._pending_count = 0
-        self._own: dict[str, list[_statsfile.OwnRange]] = {}
+        self._own: dict[str, list[OwnRange]] = {}
         self.written = 0
         #: Everything this writer has appended, for a summary that needs no file (on a loop).
         self.totals = Aggregate()
@@ -403,9 +404,7 @@ class BatchWriter:
             )
             self._pending.popleft()
             self._pending_count -= chunk.count
-            self._own.setdefault(name, []).append(
-                _statsfile.OwnRange(start, end, chunk.agg, chunk.hours)
-            )
+            self._own.setdefault(name, []).append(OwnRange(start, end, chunk.agg, chunk.hours))
             self.totals.merge(chunk.agg, early=False)
             done += chunk.count
             if repaired:
@@ -425,7 +424,7 @@ class BatchWriter:
     def update_stats(self) -> None:
         """Merge what was written into the stats files; OSError keeps it for next time."""
         _files.ensure_dir(self.log_dir, self.dir_mode)
-        _statsfile.update(self.log_dir, self._own, self.file_mode)
+        _update.update(self.log_dir, self._own, self.file_mode)
         self._own = {}
 
     def debug(self, message: str) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from asynctokens.render.text import render_summary as render
-from asynctokens.stats import _store
+from asynctokens.stats import _update
 from asynctokens.stats._fold import Aggregate
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def directory(tracker: TokenTracker) -> dict[str, Any]:
     try:
         if not log_dir.is_dir():
             return {**Aggregate().summary(), "scope": "directory"}
-        return {**_store.current(log_dir).summary(), "scope": "directory"}
+        return {**_update.current(log_dir).summary(), "scope": "directory"}
     except Exception as exc:  # e.g. sums an edited line pushed past 64 bits, EACCES
         tracker._record_error(f"reading {log_dir} for a summary failed: {exc!r}")
         return {**own(tracker), "error": f"{type(exc).__name__}: {exc}"}

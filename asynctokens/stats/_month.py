@@ -1,0 +1,297 @@
+"""A month of stats on disk: ``token_stats_YYYY-MM.json`` (its cells as columns, its bad
+lines, the byte spans of its hours) and ``token_stats_YYYY-MM.quarters`` (each hour's early
+counters), encoded, decoded and checked.
+
+docs/FORMAT.md gives both layouts; ``_store`` says when they are read and rewritten. Every
+value read back is checked before it is believed (counts are ints within range, columns as
+long as their hours, spans inside their files): a month that fails is stale, and the stats
+are rebuilt from the lines.
+"""
+
+from __future__ import annotations
+
+import calendar
+import sys
+from array import array
+from collections.abc import Sequence
+from itertools import chain
+from operator import add, itemgetter, le
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from asynctokens.record._format import (
+    PROMPT_BANDS,
+    STATS_VERSION,
+    stats_month_file,
+    stats_quarters_file,
+)
+from asynctokens.stats._fold import WIDTH, Aggregate
+
+#: Per daily file name, per UTC hour (``YYYY-MM-DDTHH``): ``[start, end)``, the bytes that
+#: hold every line of the hour in that file.
+Spans = dict[str, dict[str, list[int]]]
+
+
+#: The cells of one UTC hour, by (provider, model, band, host).
+HourCells = dict[tuple[str, str, int, str], list[int]]
+
+
+#: The quarters file: its magic, then a token the month file names (they were written
+#: together), then per key and hour ``EARLY`` int64.
+QUARTERS_MAGIC = b"ATQ1"
+
+
+TOKEN_BYTES = 8
+
+
+_HEADER = len(QUARTERS_MAGIC) + TOKEN_BYTES
+
+
+#: Early counters per hour: the first 15 minutes' WIDTH, then the first 30 minutes'.
+EARLY = 2 * WIDTH
+
+
+def early_of(
+    quarters: Sequence[int] | None,
+    first: int,
+    start: int,
+    position: tuple[int, int],
+    cols: list[list[int]],
+) -> Sequence[int]:
+    """A key's counters from the start of an hour to its 15th (part 1) or 30th (part 2)
+    minute, checked against the hour's own: StaleStats when they disagree."""
+    assert quarters is not None
+    hour, part = position
+    j = first + (hour - start) * EARLY + (part - 1) * WIDTH
+    early = quarters[j : j + WIDTH]
+    if min(early) < 0 or not all(map(le, early, map(itemgetter(hour - start), cols))):
+        raise StaleStats(f"hour {hour} of a quarters file")
+    return early
+
+
+def add_early(
+    early_of: dict[str, HourCells | None],
+    hour: str,
+    name: tuple[str, str, int, str],
+    early: list[int] | None,
+) -> None:
+    """Keep a cut hour's early counters by cell; None for the hour once one cell lacks them."""
+    if early is None:
+        early_of[hour] = None
+    else:
+        known = early_of.setdefault(hour, {})
+        if known is not None:
+            known[name] = list(early)
+
+
+def rows_of_month(agg: Aggregate) -> dict[str, dict[str, list[int]]]:
+    """The month's counters per model, api, day and host: a writer's update computes them
+    for the index from every cell of the month (a busy month has tens of thousands), so
+    each sum is ``map(add, ...)``, in C."""
+    rows: dict[str, dict[str, list[int]]] = {d: {} for d in DIMENSIONS}
+    dims = [(rows[dim], index, dim == "day") for dim, index in DIMENSIONS.items()]
+    for key, counts in agg.cells.items():
+        for acc, index, is_day in dims:
+            name = str(key[index])[:10] if is_day else str(key[index])
+            before = acc.get(name)  # add_into, inlined: 4 rows for each cell of the month
+            if before is None:
+                acc[name] = list(counts)
+            else:
+                before[:] = map(add, before, counts)
+    return rows
+
+
+def _hours_in(month: str) -> int:
+    return calendar.monthrange(int(month[:4]), int(month[5:7]))[1] * 24
+
+
+def _hour_index(hour: str) -> int:
+    """``YYYY-MM-DDTHH`` -> its place in the month's columns."""
+    return (int(hour[8:10]) - 1) * 24 + int(hour[11:13])
+
+
+def hour_texts(month: str) -> list[str]:
+    """Every hour of the month, by its index in the columns."""
+    return [_hour_text(month, i) for i in range(_hours_in(month))]
+
+
+def _hour_text(month: str, index: int) -> str:
+    day, hour = divmod(index, 24)
+    return f"{month}-{day + 1:02d}T{hour:02d}"
+
+
+def columns_of(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]], array[int]]:
+    """The hourly cells of a month as (keys, columns, early counters): see the module
+    docstring."""
+    by_key: dict[tuple[str, str, int, str], dict[int, tuple[list[int], list[int]]]] = {}
+    early_of = agg.early
+    index_of: dict[str, int] = {}  # an hour's index, once per hour (a month has 744)
+    for cell_key, counts in agg.cells.items():
+        hour, api, model, band, price_day, host = cell_key
+        early = early_of.get(cell_key)
+        index = index_of.get(hour)
+        if index is None:
+            if len(hour) != 13:
+                raise ValueError("only an aggregate of UTC hours is stored")
+            index = index_of[hour] = _hour_index(hour)
+        if price_day != hour[:10] or early is None:
+            raise ValueError("only cells of UTC hours with early counters are stored")
+        by_key.setdefault((api, model, band, host), {})[index] = (counts, early)
+    keys: list[list[Any]] = []
+    columns: list[list[Any]] = []
+    quarters = array("q")
+    no_counts, no_early = (0,) * WIDTH, (0,) * EARLY
+    for key in sorted(by_key):
+        hours = by_key[key]
+        start = min(hours)
+        n = max(hours) + 1 - start
+        # a row per hour, then turned into columns in C: a busy month has tens of
+        # thousands of cells, and a writer's update writes them every few seconds
+        rows: list[Sequence[int]] = [no_counts] * n
+        firsts: list[Sequence[int]] = [no_early] * n
+        for i, (counts, early) in hours.items():
+            rows[i - start], firsts[i - start] = counts, early
+        keys.append(list(key))
+        columns.append([start, *map(list, zip(*rows, strict=True))])
+        quarters.extend(chain.from_iterable(firsts))
+    return keys, columns, quarters
+
+
+def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Aggregate:
+    """The hourly cells of a checked month file, with their early counters; StaleStats when
+    an hour's first 15 minutes count below zero, or more than its first 30, or those more
+    than the hour (a hand edit: the writer would keep adding to numbers no report can use).
+
+    A writer's update runs this over its busy month every few seconds: the checks go
+    counter by counter over a key's hours, in C."""
+    agg = Aggregate()
+    texts = hour_texts(month)
+    at = 0
+    for (api, model, band, host), (start, *cols) in zip(doc["keys"], doc["columns"], strict=True):
+        n = len(cols[0])
+        block = quarters[at : at + n * EARLY]
+        for c, col in enumerate(cols):
+            first15, first30 = block[c::EARLY], block[WIDTH + c :: EARLY]
+            if min(first15) < 0 or not (
+                all(map(le, first15, first30)) and all(map(le, first30, col))
+            ):
+                raise StaleStats(month)
+        for j, counts in enumerate(zip(*cols, strict=True)):
+            if counts[0]:
+                hour = texts[start + j]
+                key = (hour, api, model, band, hour[:10], host)
+                agg.cells[key] = list(counts)
+                agg.early[key] = list(block[j * EARLY : (j + 1) * EARLY])
+        at += n * EARLY
+    agg.invalid = dict(doc["invalid_lines_by_day"])
+    return agg
+
+
+def read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> Sequence[int] | None:
+    """The early counters of a checked month file, or None when its quarters file is
+    missing, cut or of another update (the token differs). Not copied, and their values
+    are checked where they are used (a count below zero, or above the hour's, makes the
+    report read the hour's lines and a writer rebuild the file): a year of them is large."""
+    token = doc.get("quarters")
+    try:
+        data = (log_dir / stats_quarters_file(month)).read_bytes()
+    except OSError:
+        return None
+    expected = sum(len(col[1]) for col in doc["columns"]) * EARLY * 8
+    if (
+        type(token) is not str
+        or len(data) != _HEADER + expected
+        or data[: len(QUARTERS_MAGIC)] != QUARTERS_MAGIC
+        or data[len(QUARTERS_MAGIC) : _HEADER].hex() != token
+    ):
+        return None
+    if sys.byteorder == "big":
+        swapped = array("q", data[_HEADER:])
+        swapped.byteswap()
+        return swapped
+    return memoryview(data)[_HEADER:].cast("q")
+
+
+def read_month(log_dir: Path, month: str) -> dict[str, Any]:
+    """The month file, checked in passes that run in C (a hand-edited or cut file is stale)."""
+    try:
+        doc = orjson.loads((log_dir / stats_month_file(month)).read_bytes())
+        if (
+            type(doc) is not dict
+            or doc.get("format_version") != STATS_VERSION
+            or doc.get("month") != month
+            or not _valid_columns(doc["keys"], doc["columns"], _hours_in(month))
+            or "spans" not in doc
+        ):
+            raise StaleStats(month)
+        invalid = doc["invalid_lines_by_day"]
+        if not isinstance(invalid, dict) or not all(
+            type(d) is str and d.startswith(month) and type(v) is int and v > 0
+            for d, v in invalid.items()
+        ):
+            raise StaleStats(month)
+    except (OSError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+        raise StaleStats(month) from exc
+    return doc
+
+
+def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
+    """Each key (provider, model, band, host) with a start hour and seven equally long
+    lists of integer counts >= 0 within the month. Per list, ``min`` and ``sum`` run in
+    C (what is no number fails to compare; ``sum`` is an int only over integers): a year
+    of columns stays cheap to check."""
+    if type(keys) is not list or type(columns) is not list or len(keys) != len(columns):
+        return False
+    for key, col in zip(keys, columns, strict=True):
+        if (
+            type(key) is not list
+            or len(key) != 4
+            or not (type(key[0]) is type(key[1]) is type(key[3]) is str)
+            or type(key[2]) is not int
+            or not 0 <= key[2] <= len(PROMPT_BANDS)
+            or type(col) is not list
+            or len(col) != 1 + WIDTH
+            or type(col[0]) is not int
+            or col[0] < 0
+        ):
+            return False
+        n = len(col[1]) if type(col[1]) is list else 0
+        if n == 0 or col[0] + n > hours:
+            return False
+        for values in col[1:]:
+            if (
+                type(values) is not list
+                or len(values) != n
+                or min(values) < 0
+                or type(sum(values)) is not int
+            ):
+                return False
+    return True
+
+
+def valid_spans(spans: Any, month: str) -> bool:
+    """A hand-edited or truncated ``spans`` must not send a report to the wrong bytes."""
+    if not isinstance(spans, dict):
+        return False
+    for of_file in spans.values():
+        if not isinstance(of_file, dict):
+            return False
+        for hour, span in of_file.items():
+            if (
+                not hour.startswith(month)
+                or type(span) is not list
+                or len(span) != 2
+                or not all(type(v) is int for v in span)
+                or not 0 <= span[0] < span[1]
+            ):
+                return False
+    return True
+
+
+DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
+
+
+class StaleStats(Exception):
+    """A month file the index names is missing, corrupt or of another layout: rebuild."""

@@ -1,0 +1,259 @@
+"""Bringing a directory's stats up to date with its lines, and writing them.
+
+``current()`` loads the index, checks it against the daily files (a file that shrank or
+vanished, an index of another version: rebuild from offset 0) and folds whatever lies past
+the recorded offsets, whoever wrote it. ``update()`` does the same under the stats lock and
+rewrites the index and the months it touched: each month's quarters file first, then its
+month file, then the index, each by a rename, so a reader never sees a file naming one that
+is not there yet. A writer passes the ranges it appended itself (``OwnRange``), with their
+folds, so in the common one-process case nothing is read back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from asynctokens.record import _files
+from asynctokens.record._format import (
+    PROMPT_BANDS,
+    STATS_FILE,
+    STATS_LOCK_FILE,
+    STATS_VERSION,
+    daily_files,
+    judge_line,
+    stats_month_file,
+    stats_month_files,
+    stats_quarters_file,
+    utc_minute,
+)
+from asynctokens.record._lines import ForwardBlocks
+from asynctokens.stats._fold import Aggregate
+from asynctokens.stats._month import QUARTERS_MAGIC, TOKEN_BYTES, StaleStats, columns_of
+from asynctokens.stats._store import OwnRange, Snapshot, widen_span
+
+
+def load(log_dir: Path) -> Snapshot | None:
+    """The index, or None when it is missing, corrupt or of another version."""
+    try:
+        raw = (log_dir / STATS_FILE).read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        obj = orjson.loads(raw)
+        if obj.get("format_version") != STATS_VERSION or obj.get("prompt_bands") != list(
+            PROMPT_BANDS
+        ):
+            return None  # an older layout: rebuilt from the lines, its migration
+        offsets = obj["files"]
+        months = obj["months"]
+        if (
+            not isinstance(offsets, dict)
+            or not all(type(v) is int and v >= 0 for v in offsets.values())
+            or not isinstance(months, dict)
+        ):
+            return None
+        rows = {m: months[m]["rows"] for m in months}
+        invalid = {m: months[m]["invalid_lines_by_day"] for m in months}
+        for m in months:
+            if not isinstance(rows[m], dict) or not isinstance(invalid[m], dict):
+                return None
+    except (orjson.JSONDecodeError, ValueError, KeyError, AttributeError, TypeError):
+        return None
+    return Snapshot(log_dir, offsets, rows, invalid)
+
+
+def fold_lines(
+    agg: Aggregate, block: bytes, day: str, spans: dict[str, list[int]] | None = None, at: int = 0
+) -> None:
+    """Fold the complete lines of ``block`` (it ends with ``\\n``) into hourly cells.
+
+    With ``spans`` (the file's, by hour), each valid line widens its hour's span; ``at`` is
+    the block's offset in the file.
+    """
+    judge, add = judge_line, agg.add_in_hour
+    lines = block.split(b"\n")
+    lines.pop()
+    bad = 0
+    pos = at
+    for line in lines:
+        judged = judge(line, day)
+        end = pos + len(line) + 1
+        if isinstance(judged, tuple):
+            ts = judged[0]["ts"]  # utc_minute, inlined for the lines as writers write them
+            if ts.endswith("+00:00") and ts[10:11] == "T" and ts[13:14] == ":":
+                hour, minute = ts[:13], ts[14:16]
+            else:
+                hour, minute = utc_minute(judged)
+            add(hour, minute, *judged[1], day)
+            if spans is not None:  # widen_span, inlined: this runs for every line folded
+                span = spans.get(hour)
+                if span is None:
+                    spans[hour] = [pos, end]
+                else:
+                    if pos < span[0]:
+                        span[0] = pos
+                    if end > span[1]:
+                        span[1] = end
+        elif judged is not None:
+            bad += 1
+        pos = end
+    if bad:
+        agg.add_invalid(day, bad)
+
+
+def _widen(spans: dict[str, list[int]], own: OwnRange) -> None:
+    """Each hour of ``own`` has lines within its range, placed in the file."""
+    for hour, (first, last) in own.hours.items():
+        widen_span(spans, hour, own.start + first, own.start + last)
+
+
+def _fold_file(
+    agg: Aggregate,
+    path: Path,
+    day: str,
+    start: int,
+    stop: int | None,
+    spans: dict[str, list[int]] | None = None,
+) -> ForwardBlocks:
+    """Fold complete lines of ``path`` from ``start`` up to ``stop`` (None: end of file).
+
+    The result's ``end`` is the offset after the last line folded; an unfinished tail is
+    left for later (its ``unfinished`` bytes).
+    """
+    blocks = ForwardBlocks(path, start, stop)
+    for block in blocks:
+        fold_lines(agg, block, day, spans, blocks.end - len(block))
+    return blocks
+
+
+def catch_up(
+    log_dir: Path,
+    snap: Snapshot,
+    own: Mapping[str, list[OwnRange]] | None = None,
+    unfinished: list[str] | None = None,
+) -> bool:
+    """Fold into ``snap`` every line beyond its offsets; False when it is stale (rebuild).
+
+    The names of files that end in an unfinished line are added to ``unfinished``.
+    """
+    own = own or {}
+    present = {path.name: (day, path) for day, path in daily_files(log_dir)}
+    sizes: dict[str, int] = {}
+    for name, offset in snap.offsets.items():
+        if name not in present:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            sizes[name] = present[name][1].stat().st_size
+            if sizes[name] < offset:
+                return False
+    try:
+        for name, (day, path) in present.items():
+            pos = snap.offsets.get(name, 0)
+            if pos == sizes.get(name) and not own.get(name):
+                continue  # nothing new: the month need not be read
+            agg = snap.changed(day[:7])
+            spans = snap.spans(day[:7]).setdefault(name, {})
+            for r in sorted(own.get(name, ()), key=lambda r: r.start):
+                if r.end <= pos:
+                    continue  # another process's update already folded these lines of ours
+                if r.start >= pos:
+                    pos = _fold_file(agg, path, day, pos, r.start, spans).end
+                    if pos != r.start:
+                        return False  # the file is not what we appended to: rebuild
+                    agg.merge(r.agg)
+                    _widen(spans, r)
+                    pos = r.end
+                else:  # partly folded by someone who read while we wrote
+                    pos = _fold_file(agg, path, day, pos, r.end, spans).end
+            rest = _fold_file(agg, path, day, pos, None, spans)
+            snap.offsets[name] = rest.end
+            if rest.unfinished and unfinished is not None:
+                unfinished.append(name)
+    except StaleStats:
+        return False
+    return True
+
+
+def current(
+    log_dir: Path,
+    own: Mapping[str, list[OwnRange]] | None = None,
+    unfinished: list[str] | None = None,
+) -> Snapshot:
+    """The exact stats of the directory now, without writing anything."""
+    found: list[str] = []
+    snap = load(log_dir)
+    if snap is None or not catch_up(log_dir, snap, own, found):
+        snap = Snapshot(log_dir)
+        found.clear()
+        catch_up(log_dir, snap, own, found)
+        snap.rebuilt = True
+    if unfinished is not None:
+        unfinished.extend(found)
+    return snap
+
+
+def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snapshot:
+    """Fold new lines into the stats under the stats lock; rewrite the months touched."""
+    with _files.locked_file(log_dir / STATS_LOCK_FILE, mode):
+        snap = current(log_dir, own)
+        for month in sorted(snap.dirty):
+            cells, quarters = encode_month(snap, month)
+            # quarters first: a month file never names quarters that are not there yet
+            _files.replace_atomically(log_dir / stats_quarters_file(month), quarters, mode)
+            _files.replace_atomically(log_dir / stats_month_file(month), cells, mode)
+        _files.replace_atomically(log_dir / STATS_FILE, encode(snap), mode)
+        if snap.rebuilt:  # month files of days no longer there
+            keep = {f(m) for m in snap.months() for f in (stats_month_file, stats_quarters_file)}
+            for path in stats_month_files(log_dir):
+                if path.name not in keep:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+    return snap
+
+
+def encode_month(snap: Snapshot, month: str) -> tuple[bytes, bytes]:
+    """The month file and its quarters file, naming each other by a fresh token."""
+    agg = snap.month(month)
+    keys, columns, quarters = columns_of(agg)
+    token = os.urandom(TOKEN_BYTES)
+    if sys.byteorder == "big":
+        quarters.byteswap()
+    doc = {
+        "format_version": STATS_VERSION,
+        "month": month,
+        "quarters": token.hex(),
+        "invalid_lines_by_day": dict(sorted(agg.invalid.items())),
+        "keys": keys,
+        "columns": columns,
+        "spans": {
+            name: dict(sorted(of_file.items()))
+            for name, of_file in sorted(snap.spans(month).items())
+            if of_file
+        },
+    }
+    return orjson.dumps(doc), QUARTERS_MAGIC + token + quarters.tobytes()
+
+
+def encode(snap: Snapshot) -> bytes:
+    doc: dict[str, Any] = {"format_version": STATS_VERSION, "prompt_bands": PROMPT_BANDS}
+    doc["updated_at"] = _dt.datetime.now(_dt.UTC).isoformat()
+    rows = {month: snap.month_rows(month) for month in snap.months()}  # once per update
+    doc.update(snap.summary(rows))
+    months: dict[str, Any] = {}
+    for month, month_rows in rows.items():
+        months[month] = {
+            "file": stats_month_file(month),
+            "rows": month_rows,
+            "invalid_lines_by_day": dict(sorted(snap.month_invalid(month).items())),
+        }
+    doc["months"] = months
+    doc["files"] = dict(sorted(snap.offsets.items()))
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
