@@ -12,7 +12,7 @@ import contextlib
 import datetime as _dt
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -25,7 +25,7 @@ from asynctokens.read import summary
 from asynctokens.render._numbers import literal
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    pass
 
 EXIT_USAGE = 2
 EXIT_NOTHING_MATCHED = 1
@@ -171,12 +171,6 @@ def _query(args: argparse.Namespace) -> summary.Query:
 
 
 # -- rendering ---------------------------------------------------------------------------------
-def _console() -> Console:
-    from asynctokens.render import terminal
-
-    return terminal.console()
-
-
 def _warn_bad_lines(report: dict[str, Any]) -> None:
     """One stderr line per kind of finding: bad lines, unfinished tails, misnamed files."""
     if report.get("bad_lines"):
@@ -286,6 +280,7 @@ def _live(args: argparse.Namespace) -> int:
     from asynctokens._errors import LogDirError
     from asynctokens.read import reader
     from asynctokens.record._format import resolve_log_dir
+    from asynctokens.render import live
 
     tz = reader.get_timezone(args.timezone)
     prices = _book(args)
@@ -298,65 +293,8 @@ def _live(args: argparse.Namespace) -> int:
         dirs = [resolve_log_dir(args.log_dir[0] if args.log_dir else None)]
     source = ", ".join(str(d) for d in dirs)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C leaves, as q does
-        asyncio.run(_live_loop(dirs, source, tz, prices))
+        asyncio.run(live.run(dirs, source, tz, prices))
     return 0
-
-
-async def _live_loop(dirs: list[Path], source: str, tz: Any, prices: PriceBook) -> None:
-    import asyncio
-
-    from rich.live import Live
-
-    from asynctokens.read import aio
-    from asynctokens.render import live, terminal
-
-    now = _dt.datetime.now(_dt.UTC)
-    state = live.LiveState(prices, tz, now)
-    # today in the zone, and the hour before it for the per-minute line
-    first_day = (min(state.day_start, now - _dt.timedelta(hours=1))).date().isoformat()
-    quit_now = asyncio.Event()
-
-    async def feed(path: Path) -> None:
-        async for event in aio.follow(path, from_start=True, first_day=first_day):
-            state.add(event)
-
-    tasks = [asyncio.create_task(feed(d)) for d in dirs]
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(_keys(asyncio.get_running_loop(), quit_now))
-        console = terminal.console()
-        with Live(live.view(state, source), console=console, auto_refresh=False) as screen:
-            while not quit_now.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(quit_now.wait(), 0.25)
-                state.tick(_dt.datetime.now(_dt.UTC))
-                screen.update(live.view(state, source), refresh=True)
-    for task in tasks:
-        task.cancel()
-
-
-@contextlib.contextmanager
-def _keys(loop: Any, quit_now: Any) -> Iterator[None]:
-    """On a terminal: keys without Enter; ``q`` sets ``quit_now``. Restored on the way out."""
-    if not sys.stdin.isatty():
-        yield
-        return
-    import termios
-    import tty
-
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
-    tty.setcbreak(fd)
-
-    def on_key() -> None:
-        if os.read(fd, 32).lower().startswith(b"q"):
-            quit_now.set()
-
-    loop.add_reader(fd, on_key)
-    try:
-        yield
-    finally:
-        loop.remove_reader(fd)
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 def _where(query: summary.Query) -> str:

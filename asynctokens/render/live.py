@@ -2,16 +2,20 @@
 
 ``LiveState`` folds events (from ``aio.follow``) into today's figures in a time zone: tokens,
 cost, requests and errors, per model, tokens per minute over the last hour, the last calls
-and the last error. ``view()`` draws it for rich's ``Live``. Outside text goes through
-``literal`` as in every report.
+and the last error. ``view()`` draws it for rich's ``Live``; ``run()`` is the screen the
+command shows, keys and all. Outside text goes through ``literal`` as in every report.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
+import os
+import sys
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 from rich.console import Group, RenderableType
@@ -187,3 +191,62 @@ def _local_time(ts: str, tz: _dt.tzinfo) -> str:
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=_dt.UTC)
     return f"{instant.astimezone(tz):%H:%M:%S}"
+
+
+async def run(dirs: list[Path], source: str, tz: _dt.tzinfo, prices: PriceBook) -> None:
+    """The live screen over ``dirs`` until ``q`` (or Ctrl-C, which the caller takes): one
+    ``aio.follow`` per directory feeds the state, redrawn four times a second."""
+    import asyncio
+
+    from rich.live import Live
+
+    from asynctokens.read import aio
+    from asynctokens.render import terminal
+
+    now = _dt.datetime.now(_dt.UTC)
+    state = LiveState(prices, tz, now)
+    # today in the zone, and the hour before it for the per-minute line
+    first_day = (min(state.day_start, now - _dt.timedelta(hours=1))).date().isoformat()
+    quit_now = asyncio.Event()
+
+    async def feed(path: Path) -> None:
+        async for event in aio.follow(path, from_start=True, first_day=first_day):
+            state.add(event)
+
+    tasks = [asyncio.create_task(feed(d)) for d in dirs]
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_keys(asyncio.get_running_loop(), quit_now))
+        console = terminal.console()
+        with Live(view(state, source), console=console, auto_refresh=False) as screen:
+            while not quit_now.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(quit_now.wait(), 0.25)
+                state.tick(_dt.datetime.now(_dt.UTC))
+                screen.update(view(state, source), refresh=True)
+    for task in tasks:
+        task.cancel()
+
+
+@contextlib.contextmanager
+def _keys(loop: Any, quit_now: Any) -> Iterator[None]:
+    """On a terminal: keys without Enter; ``q`` sets ``quit_now``. Restored on the way out."""
+    if not sys.stdin.isatty():
+        yield
+        return
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    tty.setcbreak(fd)
+
+    def on_key() -> None:
+        if os.read(fd, 32).lower().startswith(b"q"):
+            quit_now.set()
+
+    loop.add_reader(fd, on_key)
+    try:
+        yield
+    finally:
+        loop.remove_reader(fd)
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)

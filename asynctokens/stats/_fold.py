@@ -22,7 +22,7 @@ Two parts of the key exist for pricing, which must stay exact from the cells alo
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from operator import add
 from typing import Any, Final
 
@@ -174,22 +174,6 @@ class Aggregate:
                 first[at + CACHED] += cached
                 first[at + CACHE_WRITE] += cache_write
                 first[at + REASONING] += reasoning
-
-    def add_event(self, event: Mapping[str, Any], day: str, price_day: str | None = None) -> None:
-        """Fold one valid line (see ``_format.judge_line``) under ``day``."""
-        self.add(
-            day,
-            event["api_type"],
-            event["model"],
-            event["success"],
-            event["prompt_tokens"],
-            event["completion_tokens"],
-            event["cached_tokens"],
-            event["cache_write_tokens"],
-            event["reasoning_tokens"],
-            event.get("host", ""),
-            price_day,
-        )
 
     def merge(self, other: Aggregate, *, early: bool = True) -> None:
         """Add ``other``'s cells and bad lines (and its ``early`` counters, unless told not
