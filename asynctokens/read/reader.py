@@ -1,6 +1,6 @@
 """Read-only access to a token log directory: events in order, newest first, or aggregated.
 
-Depends only on the file format (``_format``, ``_stats``, ``_statsfile``), never on the writer:
+Depends only on the file format (``record``) and the stats (``stats``), never on the writer:
 it works on directories written by other processes, other versions, or copied from a server.
 Nothing here writes, renames or repairs a file. Bad lines (torn by a crash, garbage, a field
 of the wrong type) are skipped and counted in a :class:`ReadReport`, never raised.
