@@ -7,9 +7,9 @@ passed since the last write (a group commit: what arrived during the previous wr
 next, so at low rates an event is on disk within tens of milliseconds and under load
 batches stay full); failed writes back off; the stats follow every ``stats_interval_s``; a
 flush is answered once everything before it is written. Where the steps run (a thread, a
-task of the app's loop), and the tracker's lifetime, belong to ``_loop`` and ``_lifetime``. The engine
-never raises into its caller's loop for a write fault: it counts it, says it through
-``on_error`` and retries.
+task of the app's loop), and the tracker's lifetime, belong to ``_loop`` and ``_lifetime``.
+The engine never raises into its caller's loop for a write fault: it counts it, says it
+through ``on_error`` and retries.
 """
 
 from __future__ import annotations
