@@ -245,16 +245,7 @@ def _sql(args: argparse.Namespace) -> int:
 
     from asynctokens.read import sql
 
-    con = sql.connect(args.log_dir)
-    try:
-        try:
-            cursor = con.execute(args.query)
-        except Exception as exc:  # duckdb.Error: the user's SQL, said in one line
-            raise ValueError(f"SQL: {str(exc).splitlines()[0]}") from None
-        names = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall()
-    finally:
-        con.close()
+    names, rows = sql.query(args.log_dir, args.query)
     if args.json:
         _print_json([dict(zip(names, row, strict=True)) for row in rows])
         return 0

@@ -12,6 +12,7 @@ from asynctokens.read.sql import COLUMNS as COLUMNS
 from asynctokens.read.sql import connect as connect
 from asynctokens.read.sql import export_parquet as export_parquet
 from asynctokens.read.sql import literal as literal
+from asynctokens.read.sql import query as query
 from asynctokens.read.sql import view_sql as view_sql
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "connect",
     "export_parquet",
     "literal",
+    "query",
     "view_sql",
 ]

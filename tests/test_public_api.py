@@ -50,7 +50,7 @@ PUBLIC_MODULES = {
                             "event_cost", "full_report", "iter_filtered", "load",
                             "read_findings", "recent", "summary"],
     "asynctokens.aio": ["abreakdown", "arecent", "asummary", "follow"],
-    "asynctokens.sql": ["COLUMNS", "connect", "export_parquet", "literal", "view_sql"],
+    "asynctokens.sql": ["COLUMNS", "connect", "export_parquet", "literal", "query", "view_sql"],
     "asynctokens.otel": ["OTelExportError", "OTelSink"],
     "asynctokens.testing": ["InMemorySink"],
     "asynctokens.integrations": ["Usage", "usage_from"],

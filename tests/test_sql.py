@@ -86,3 +86,59 @@ def test_parquet_export_holds_every_event_owner_only(
     assert got[0][3] == "{}"
     assert cli.main(["export", "--format", "parquet", "-o", "-", "--log-dir", str(fleet[0])]) == 2
     assert "give -o FILE" in capsys.readouterr().err
+
+
+def _hostile(log_dir: Path, outside: Path) -> list[str]:
+    """Statements that would write a file, read one the logs are not, or undo the locks."""
+    day_file = sorted(log_dir.glob("tokens_*.jsonl"))[0]
+    return [
+        f"COPY (SELECT * FROM tokens) TO '{log_dir}/tokens_2031-01-01.jsonl'",  # a fake day
+        f"COPY (SELECT 1) TO '{outside}/x.csv'",
+        f"SELECT * FROM read_csv('{outside}/secret.txt')",
+        f"SELECT * FROM read_text('{outside}/secret.txt')",
+        f"SELECT * FROM glob('{outside}/*')",
+        f"ATTACH '{outside}/db.duckdb'",
+        f"EXPORT DATABASE '{outside}/dump'",
+        "SET enable_external_access = true",
+        "INSTALL httpfs",
+        "LOAD httpfs",
+        f"SELECT 1; COPY (SELECT 1) TO '{outside}/y.csv'",
+        f"CREATE TABLE t AS SELECT * FROM read_text('{day_file}')",
+    ]
+
+
+def test_sql_reads_the_logs_and_nothing_else_and_writes_nothing(
+    fleet: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("root:x:0:0\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for statement in _hostile(fleet[0], outside):
+        assert cli.main(["sql", statement, "--log-dir", str(fleet[0])]) == 2, statement
+        err = capsys.readouterr().err
+        assert err.startswith("asynctokens: error: ") and err.count("\n") == 1, err
+        assert "root:x" not in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    # the logs themselves are read as before: a query over them still answers
+    assert cli.main(["sql", "SELECT count(*) AS n FROM tokens", "--log-dir", str(fleet[0]),
+                     "--json"]) == 0  # fmt: skip
+    assert orjson.loads(capsys.readouterr().out) == [{"n": 100}]
+
+
+def test_the_lock_is_duckdbs_own_not_only_the_statement_check(
+    fleet: list[Path], tmp_path: Path
+) -> None:
+    """A reading statement cannot reach other files either: the connection refuses it."""
+    (tmp_path / "secret.txt").write_text("root:x:0:0\n")
+    con = sql.connect(fleet[0])
+    try:
+        for statement in (f"SELECT * FROM read_text('{tmp_path}/secret.txt')",
+                          f"COPY (SELECT 1) TO '{tmp_path}/z.csv'",
+                          "SET lock_configuration = false"):  # fmt: skip
+            with pytest.raises(duckdb.Error):
+                con.execute(statement)
+        assert con.execute("SELECT count(*) FROM tokens").fetchone() == (100,)
+    finally:
+        con.close()
+    assert not (tmp_path / "z.csv").exists()

@@ -4,8 +4,15 @@
 of one or many directories (a glob, a list), with the read side's rules: copies of a file set
 aside and events shared by two files counted once (see ``_dirs``); only lines the reader
 would count (the fields reports need, counts from 0 to below 2**40, a ``ts`` inside its
-file's UTC day); ``metadata`` as DuckDB's JSON type, ``ts`` as ``TIMESTAMPTZ``. Read-only:
-the view reads the files, never writes them.
+file's UTC day); ``metadata`` as DuckDB's JSON type, ``ts`` as ``TIMESTAMPTZ``.
+
+Read-only by construction, as DuckDB's own guide to securing it advises: once the view is
+made, the connection may open the daily files it reads and nothing else (``allowed_paths``
+with ``enable_external_access`` off: no other file, no directory listing, no network), loads
+no extension, and its configuration is locked, so no ``SET`` gives any of it back.
+:func:`query` runs only statements that read (``SELECT``, ``EXPLAIN``, ``DESCRIBE``,
+``SUMMARIZE``): ``COPY``, ``ATTACH``, ``EXPORT``, ``CREATE`` and the rest are refused before
+DuckDB sees them, with one line saying so.
 
 DuckDB reads object storage too: for logs copied to S3, skip this module and point DuckDB's
 ``read_json('s3://bucket/fleet/*/logs/tokens/tokens_*.jsonl', format='newline_delimited')``
@@ -76,8 +83,8 @@ def _read(files: list[Path]) -> str:
     )
 
 
-def view_sql(log_dir: LogDirs = None) -> str:
-    """The SELECT behind the ``tokens`` view for these directories."""
+def _view(log_dir: LogDirs) -> tuple[str, list[Path]]:
+    """The SELECT behind the ``tokens`` view for these directories, and the files it reads."""
     plans = plan_days(resolve_log_dirs(log_dir))
     alone = [f for p in plans if not p.dedup for f in p.files]
     shared = [f for p in plans if p.dedup for f in p.files]
@@ -86,22 +93,81 @@ def view_sql(log_dir: LogDirs = None) -> str:
         parts.append(_read(alone))
     if shared:  # files that share events: each event once
         parts.append(f"SELECT DISTINCT ON (event_id) * FROM ({_read(shared)})")
-    return " UNION ALL ".join(parts)
+    return " UNION ALL ".join(parts), [*alone, *shared]
+
+
+def view_sql(log_dir: LogDirs = None) -> str:
+    """The SELECT behind the ``tokens`` view for these directories."""
+    return _view(log_dir)[0]
+
+
+#: Statements that only read: what :func:`query` runs.
+_READING: Final = frozenset({"SELECT", "EXPLAIN"})
+#: Words a reading statement may start with that DuckDB types as something else.
+_READING_WORDS: Final = ("describe", "summarize", "show")
 
 
 def connect(log_dir: LogDirs = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with the ``tokens`` view (times shown in UTC)."""
+    """An in-memory DuckDB connection with the ``tokens`` view (times shown in UTC) that can
+    read the view's daily files and nothing else, its configuration locked."""
     duckdb = _duckdb()
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"CREATE VIEW tokens AS {view_sql(log_dir)}")
+    view, files = _view(log_dir)
+    con = duckdb.connect(config={"autoinstall_known_extensions": False,
+                                 "autoload_known_extensions": False})  # fmt: skip
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"CREATE VIEW tokens AS {view}")
+        allowed = "[" + ", ".join(literal(str(f)) for f in files) + "]"
+        con.execute(f"SET allowed_paths = {allowed}")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
     return con  # type: ignore[no-any-return]
+
+
+def query(log_dir: LogDirs, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Run one reading statement over the ``tokens`` view: (column names, rows).
+
+    Anything but a query is refused before it runs (``AsyncTokensError``), and DuckDB's own
+    error for a bad query comes back as one line (``ValueError``).
+    """
+    duckdb = _duckdb()
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ValueError(f"SQL: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise AsyncTokensError(
+            f"asynctokens sql runs one query at a time, got {len(statements)} statements"
+        )
+    kind = statements[0].type.name
+    if kind not in _READING and not sql.lstrip().lower().startswith(_READING_WORDS):
+        raise AsyncTokensError(
+            f"asynctokens sql only reads: {kind} is not allowed (use SELECT ... FROM tokens;"
+            " `asynctokens export` writes files)"
+        )
+    con = connect(log_dir)
+    try:
+        try:
+            cursor = con.execute(sql)
+            names = [d[0] for d in cursor.description or []]
+            return names, cursor.fetchall()
+        except duckdb.Error as exc:  # the user's SQL, said in one line
+            raise ValueError(f"SQL: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
 
 
 def export_parquet(log_dir: LogDirs, path: str | os.PathLike[str], where: str = "") -> int:
     """Write the ``tokens`` view (``where``: an optional SQL condition) as Parquet, owner-only;
-    return the rows written."""
-    con = connect(log_dir)
+    return the rows written. Its own connection, not :func:`connect`'s locked one: the SQL
+    here is ours (``where`` is built from the command's options with :func:`literal`)."""
+    view, _ = _view(log_dir)
+    con = _duckdb().connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE VIEW tokens AS {view}")
     try:
         target = os.fspath(path)
         old = os.umask(0o077)  # DuckDB creates the file: owner-only like the logs
@@ -119,4 +185,4 @@ def export_parquet(log_dir: LogDirs, path: str | os.PathLike[str], where: str = 
         con.close()
 
 
-__all__ = ["COLUMNS", "connect", "export_parquet", "literal", "view_sql"]
+__all__ = ["COLUMNS", "connect", "export_parquet", "literal", "query", "view_sql"]
