@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_stats
 
 KEY = "sk-proj-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789wxyz"
 
@@ -97,3 +98,54 @@ def test_existing_file_permissions_are_left_as_the_user_set_them(
 def test_prompt_and_response_text_are_not_accepted(make_tracker: Any, field: str) -> None:
     with pytest.raises(TypeError, match=f"unexpected keyword argument '{field}'"):
         make_tracker().log(1, 1, **{field: "secret text"})
+
+
+def test_planted_symlinks_at_the_stats_temporaries_and_lock_are_never_followed(
+    make_tracker: Any, log_dir: Path, tmp_path: Path
+) -> None:
+    """The names an earlier writer used for its temporaries (``.NAME.PID.tmp``) and the lock
+    file, planted as symlinks by someone sharing the directory: no target is written or made."""
+    import datetime as dt
+    import os
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not touch\n")
+    log_dir.mkdir(parents=True)
+    for name in ("token_stats.json", "token_stats_2026-01.json", "token_stats_2026-01.quarters"):
+        (log_dir / f".{name}.{os.getpid()}.tmp").symlink_to(victim)
+    made_by_lock = tmp_path / "made-by-the-lock"
+    (log_dir / ".token_stats.lock").symlink_to(made_by_lock)
+    tracker = make_tracker()
+    tracker.log(3, 2, "openai", "gpt-4o", ts=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    assert tracker.flush_sync() is False  # the line is written; the stats cannot be locked
+    assert tracker.close() is True
+    assert victim.read_text() == "do not touch\n"
+    assert not made_by_lock.exists()
+    health = tracker.health()
+    assert health.stats_errors >= 1 and health.written == 1
+    assert "Too many levels of symbolic links" in (log_dir / "token_debug.log").read_text()
+    # the lock's symlink removed, the next writer's stats are right
+    (log_dir / ".token_stats.lock").unlink()
+    again = make_tracker()
+    again.log(1, 1, "openai", "gpt-4o", ts=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    assert again.close() is True
+    assert read_stats(log_dir)["total_requests"] == 2
+    assert victim.read_text() == "do not touch\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a file of another user needs root")
+def test_a_daily_file_another_user_made_is_refused_and_said(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    import datetime as dt
+
+    log_dir.mkdir(parents=True)
+    planted = log_dir / "tokens_2026-01-04.jsonl"
+    planted.write_text("")
+    os.chown(planted, 12345, 12345)
+    tracker = make_tracker()
+    tracker.log(1, 1, ts=dt.datetime(2026, 1, 4, tzinfo=dt.UTC))
+    assert tracker.close(timeout=0.5) is False  # the event is not written into that file
+    assert planted.read_text() == ""
+    last = tracker.health().last_error
+    assert last is not None and "belongs to uid 12345" in last

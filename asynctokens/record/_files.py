@@ -9,6 +9,14 @@ fragment stays one bad line that readers skip, instead of gluing itself to good 
 POSIX only for locking: on platforms without ``fcntl`` the lock is a no-op (one writer
 process per directory is then the user's responsibility).
 
+A log directory may be shared, so what the writer opens there may have been planted: a symlink
+at a daily, lock or temporary file's name would redirect our writes to its target, and a file
+another user made could be swapped under us. So every file the writer opens there is opened
+with ``O_NOFOLLOW`` (a symlink is refused, ``ELOOP``), a file it opens that already exists
+must belong to this process's user (else ``PermissionError``, said in ``token_debug.log`` and
+``health()`` like any write error), and temporaries get an unpredictable name and
+``O_EXCL``, so nothing that was there before is ever written through.
+
 A ``flock`` belongs to the open file description, which a fork child shares: a child
 forked while a worker thread has one of these files open would keep the description (and
 so the lock) alive after the parent closed it, with no thread to close it, and the parent's
@@ -21,6 +29,7 @@ The fork waits only for that bookkeeping (``_FD_GUARD`` is held around an ``open
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import threading
 from collections.abc import Iterator
@@ -68,13 +77,27 @@ def _close(fd: int) -> None:
         os.close(fd)
 
 
+_NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)  # a planted symlink must not redirect a write
+_CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
 _WRITE_FLAGS: Final = (
     os.O_RDWR  # read access for the torn-tail check
     | os.O_APPEND
     | os.O_CREAT
-    | getattr(os, "O_CLOEXEC", 0)
-    | getattr(os, "O_NOFOLLOW", 0)  # a planted symlink must not redirect our appends
+    | _CLOEXEC
+    | _NOFOLLOW
 )
+
+
+def _check_owner(fd: int, path: Path) -> None:
+    """Refuse a file another user owns (see the module docstring)."""
+    owner, me = os.fstat(fd).st_uid, os.geteuid()
+    if owner != me:
+        raise PermissionError(
+            errno.EPERM,
+            f"{path} belongs to uid {owner}, not to this process's uid {me}: not written, as a"
+            " file another user made in a shared log directory may have been planted there;"
+            " remove it, or give it to this user",
+        )
 
 
 def ensure_dir(path: Path, mode: int) -> None:
@@ -103,8 +126,9 @@ def _unlock(fd: int) -> None:
 @contextlib.contextmanager
 def locked_file(path: Path, mode: int) -> Iterator[int]:
     """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` body."""
-    fd = _open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), mode)
+    fd = _open(path, os.O_RDWR | os.O_CREAT | _CLOEXEC | _NOFOLLOW, mode)
     try:
+        _check_owner(fd, path)
         _lock(fd, exclusive=True)
         yield fd
     finally:
@@ -120,6 +144,7 @@ def append_lines(path: Path, data: bytes | bytearray, mode: int) -> tuple[int, i
     """
     fd = _open(path, _WRITE_FLAGS, mode)
     try:
+        _check_owner(fd, path)
         _lock(fd, exclusive=True)
         size = os.fstat(fd).st_size
         repaired = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
@@ -167,8 +192,10 @@ def replace_atomically(path: Path, data: bytes, mode: int) -> None:
     Readers see the old file or the new one, never half of one. No fsync: the stats file is
     a cache that is rebuilt from the JSONL files if a power cut leaves it empty.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), mode)
+    # a fresh, unpredictable name, created here or refused: a planted file or symlink at a
+    # temporary's name is never written through
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC | _NOFOLLOW, mode)
     try:
         view = memoryview(data)
         while view:
