@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from asynctokens import TokenTracker
-from tests.conftest import read_lines, run_script, sigterm_when_ready
+from tests.conftest import read_lines, read_stats, run_script, sigterm_when_ready
 
 
 def writer_threads() -> list[threading.Thread]:
@@ -89,7 +89,9 @@ def test_a_timed_out_close_says_how_many_events_and_which_timeout(tmp_path: Path
     lines = [line for line in result.stderr.splitlines() if line.startswith("asynctokens:")]
     assert len(lines) == 2, result.stderr
     assert lines[0].startswith("asynctokens: cannot write token logs to ")  # at the first log
-    assert lines[1].startswith("asynctokens: closed with 3 events not written after 0.3s")
+    assert lines[1].startswith(
+        "asynctokens: closed with 3 events not written: no progress for 0.3s"
+    )
 
 
 def test_logging_from_a_signal_handler_never_deadlocks(tmp_path: Path) -> None:
@@ -272,3 +274,16 @@ def test_an_event_logged_during_interpreter_shutdown_is_refused_out_loud(tmp_pat
     )
     assert result.returncode == 0, result.stderr
     assert "asynctokens: an event logged during interpreter shutdown" in result.stderr
+
+
+def test_close_waits_as_long_as_the_writer_makes_progress(make_tracker: Any, log_dir: Path) -> None:
+    """A backlog that takes far longer to write than the timeout is written whole: the
+    timeout bounds time without progress (a stuck disk gives up: the tests above)."""
+    tracker = make_tracker(max_queue_events=400_000)
+    for i in range(400_000):
+        tracker.log(i % 1000, 1, "openai", "gpt-4o")
+    assert tracker.close(timeout=0.05) is True
+    health = tracker.health()
+    assert (health.written, health.dropped, health.queue_depth) == (400_000, 0, 0)
+    assert sum(1 for _ in (log_dir).glob("tokens_*.jsonl")) >= 1
+    assert read_stats(log_dir)["total_requests"] == 400_000

@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -116,6 +117,7 @@ class Lifetime:
         self._last_error_at: str | None = None
         self._engine: Engine | None = None  # made when the worker starts
         self._close_deadline = float("inf")
+        self._close_seen = 0  # events written when the deadline was last moved on
         self._close_wait = self.close_timeout_s
 
     def _wake_worker(self) -> None:
@@ -249,14 +251,16 @@ class Lifetime:
     async def aclose(self, timeout: float | None = None) -> bool:
         """Drain everything queued, write stats and stop. Idempotent.
 
-        Returns False when the timeout (default ``close_timeout_s``) passed before the queue
-        was on disk, e.g. while the disk is full; the count of what was left is in
-        ``token_debug.log`` and ``health()``.
+        The timeout (default ``close_timeout_s``) bounds time *without progress*, as
+        ``block_timeout_s`` does for a full queue: each batch written moves the deadline on,
+        so a healthy backlog is written whatever its size, and a stuck one (a full disk) is
+        given up on after the timeout. Returns False then; what was left is counted in
+        ``token_debug.log``, ``health()`` and one stderr line.
         """
         if self._worker_kind == "thread":
             return await anyio.to_thread.run_sync(self.close, timeout)
         self._begin_close(timeout)
-        return await self._wait_async(self._done, self._close_deadline)
+        return await self._wait_async(self._done, lambda: self._close_deadline)
 
     def close(self, timeout: float | None = None) -> bool:
         """Blocking form of :meth:`aclose`, for scripts and threads. Idempotent."""
@@ -265,7 +269,7 @@ class Lifetime:
             return True
         if self._worker_kind == "task" and threading.get_ident() == self._loop_thread:
             return self._done.is_set()  # cannot block the loop the worker runs on
-        done = self._done.wait(max(0.0, self._close_deadline - time.monotonic()))
+        done = self._wait_closed()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             # the worker sets _done as its last act: its thread ends right after
@@ -274,16 +278,30 @@ class Lifetime:
             self._report_loss()
         return done
 
+    def _wait_closed(self) -> bool:
+        """Wait for the worker's end while the deadline (moved on by progress) lies ahead."""
+        while True:
+            left = self._close_deadline - time.monotonic()
+            if left <= 0:
+                return self._done.is_set()
+            if self._done.wait(min(left, POLL_S)):
+                return True
+
     def _report_loss(self) -> None:
-        """Say once, on stderr and in the debug log, what a close left unwritten."""
+        """Say once, on stderr and in the debug log, what a close left undone: events not
+        written (exactly), or, with every event written, the stats update that timed out."""
         with self._lock:
             if self._loss_reported:
                 return
             self._loss_reported = True
         engine = self._engine
         left = engine.unwritten() if engine is not None else 0
+        if left:
+            what = f"{left} events not written"
+        else:
+            what = "every event written, but token_stats.json not updated (the next update will)"
         message = (
-            f"closed with {left} events not written after {self._close_wait:g}s"
+            f"closed with {what}: no progress for {self._close_wait:g}s"
             f" (last error: {self._last_error})"
         )
         self._record_error(message)
@@ -298,6 +316,7 @@ class Lifetime:
                 wait = self.close_timeout_s if timeout is None else timeout
                 self._close_wait = wait
                 self._close_deadline = time.monotonic() + wait
+                self._close_seen = self._writer.written if self._writer is not None else 0
                 self._capacity = 0
                 self._state = _CLOSING
         self._wake.set()
@@ -336,9 +355,11 @@ class Lifetime:
         return marker
 
     @staticmethod
-    async def _wait_async(event: threading.Event, deadline: float) -> bool:
+    async def _wait_async(event: threading.Event, deadline: float | Callable[[], float]) -> bool:
+        """Poll ``event`` until it is set or ``deadline`` (a time, or a function giving the
+        current one: a close's moves on with progress) has passed."""
         while not event.is_set():
-            left = deadline - time.monotonic()
+            left = (deadline() if callable(deadline) else deadline) - time.monotonic()
             if left <= 0:
                 return False
             await anyio.sleep(min(POLL_S / 4, left))

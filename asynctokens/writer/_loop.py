@@ -44,6 +44,7 @@ class WorkerLoop(Lifetime):
                 if self._state is _RUNNING:
                     self._capacity = 0
                     self._state = _CLOSING
+                    self._close_wait = self.close_timeout_s
                     self._close_deadline = time.monotonic() + self.close_timeout_s
                 while not self._done.is_set():
                     run = self._safe_step
@@ -86,8 +87,14 @@ class WorkerLoop(Lifetime):
         """One engine step; the tracker's own bookkeeping around it; None when it is over."""
         engine = self._engine
         assert engine is not None
+        closing = self._state is not _RUNNING
+        writer = self._writer
+        if closing and writer is not None and writer.written != self._close_seen:
+            # progress: the close's timeout counts from here (see Lifetime.aclose)
+            self._close_seen = writer.written
+            self._close_deadline = time.monotonic() + self._close_wait
         try:
-            delay = engine.step(self._state is not _RUNNING, self._close_deadline)
+            delay = engine.step(closing, self._close_deadline)
         except Exception as exc:  # a bug must not kill the worker or reach the application
             self._record_error(f"internal error: {exc!r}")
             return RETRY_MAX_S
