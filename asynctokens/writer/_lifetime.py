@@ -62,6 +62,17 @@ _UNSTARTED, _RUNNING, _CLOSING, _CLOSED = (
 )
 
 
+async def _wait_async(event: threading.Event, deadline: float | Callable[[], float]) -> bool:
+    """Poll ``event`` until it is set or ``deadline`` (a time, or a function giving the
+    current one: a close's moves on with progress) has passed."""
+    while not event.is_set():
+        left = (deadline() if callable(deadline) else deadline) - time.monotonic()
+        if left <= 0:
+            return False
+        await anyio.sleep(min(POLL_S / 4, left))
+    return True
+
+
 class Lifetime:
     """Start (a thread, or a task of the caller's loop), flush, close, exit and fork."""
 
@@ -260,7 +271,7 @@ class Lifetime:
         if self._worker_kind == "thread":
             return await anyio.to_thread.run_sync(self.close, timeout)
         self._begin_close(timeout)
-        return await self._wait_async(self._done, lambda: self._close_deadline)
+        return await _wait_async(self._done, lambda: self._close_deadline)
 
     def close(self, timeout: float | None = None) -> bool:
         """Blocking form of :meth:`aclose`, for scripts and threads. Idempotent."""
@@ -327,7 +338,7 @@ class Lifetime:
         if marker is None:
             return True
         deadline = time.monotonic() + (self.close_timeout_s if timeout is None else timeout)
-        return await self._wait_async(marker, deadline) and marker.ok
+        return await _wait_async(marker, deadline) and marker.ok
 
     def flush_sync(self, timeout: float | None = None) -> bool:
         """Blocking form of :meth:`flush`; not for the event loop a task worker runs on."""
@@ -353,17 +364,6 @@ class Lifetime:
             self._queue.append(marker)
         self._wake_worker()
         return marker
-
-    @staticmethod
-    async def _wait_async(event: threading.Event, deadline: float | Callable[[], float]) -> bool:
-        """Poll ``event`` until it is set or ``deadline`` (a time, or a function giving the
-        current one: a close's moves on with progress) has passed."""
-        while not event.is_set():
-            left = (deadline() if callable(deadline) else deadline) - time.monotonic()
-            if left <= 0:
-                return False
-            await anyio.sleep(min(POLL_S / 4, left))
-        return True
 
     def _record_error(self, message: str) -> None:
         self._last_error = message
