@@ -185,6 +185,12 @@ def _warn_bad_lines(report: dict[str, Any]) -> None:
             f"{names} end(s) in a write cut short by a crash: not counted until a writer"
             " appends to the file again, which makes it one bad line"
         )
+    if report.get("stale_stats"):
+        names = ", ".join(literal(n) for n in report["stale_stats"])
+        _warn(
+            f"{names} failed its checks (hand-edited or damaged): this report read the lines"
+            " instead, and the next writer rebuilds it"
+        )
     if report.get("misnamed_files"):
         names = ", ".join(literal(n) for n in report["misnamed_files"])
         _warn(f"ignored {names}: no such date; daily files are named tokens_YYYY-MM-DD.jsonl")

@@ -375,6 +375,7 @@ def read_findings(report: reader.ReadReport) -> dict[str, Any]:
         "bad_line_samples": report.samples,
         "unfinished_files": report.unfinished,
         "misnamed_files": report.misnamed,
+        "stale_stats": report.stale_stats,
     }
 
 

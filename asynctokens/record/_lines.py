@@ -153,6 +153,8 @@ class ReadReport:
     unfinished: list[str] = field(default_factory=list)
     #: Names shaped like daily files with an impossible date: not read.
     misnamed: list[str] = field(default_factory=list)
+    #: Stats files that failed their checks: the lines were read instead.
+    stale_stats: list[str] = field(default_factory=list)
 
     def bad(self, path: Path, where: str, reason: str) -> None:
         """Count a bad line; ``where`` is "line N" or "byte N"."""
@@ -168,6 +170,7 @@ class ReadReport:
         self.samples.extend(other.samples[: _MAX_SAMPLES - len(self.samples)])
         self.unfinished.extend(n for n in other.unfinished if n not in self.unfinished)
         self.misnamed.extend(n for n in other.misnamed if n not in self.misnamed)
+        self.stale_stats.extend(n for n in other.stale_stats if n not in self.stale_stats)
 
 
 def unreadable(path: Path, exc: OSError) -> LogDirError:

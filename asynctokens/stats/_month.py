@@ -29,6 +29,9 @@ from asynctokens.record._format import (
 )
 from asynctokens.stats._fold import WIDTH, Aggregate
 
+#: The largest count a stats file may hold (sums of lines whose counts are below 2**40).
+_MAX = 2**63 - 1
+
 #: Per daily file name, per UTC hour (``YYYY-MM-DDTHH``): ``[start, end)``, the bytes that
 #: hold every line of the hour in that file.
 Spans = dict[str, dict[str, list[int]]]
@@ -237,11 +240,38 @@ def read_month(log_dir: Path, month: str) -> dict[str, Any]:
     return doc
 
 
+def month_totals(doc: dict[str, Any]) -> list[int]:
+    """The sum of each counter over a checked month file's columns (sums run in C)."""
+    return [sum(sum(col[1 + i]) for col in doc["columns"]) for i in range(WIDTH)]
+
+
+def valid_counts(columns: Sequence[Any]) -> bool:
+    """Seven equally long lists of counters (``_fold`` order) that a writer could have
+    written: plain ints (no bool, no float) from 0 to below 2**63, successes within requests,
+    cache reads and writes within the prompt, reasoning within the completion.
+
+    Every pass runs in C (``map``, ``min``, ``max``, ``all``): a year of columns stays cheap
+    to check, and a hand-edited or corrupted count is never believed.
+    """
+    n = len(columns[0]) if type(columns[0]) is list else -1
+    for values in columns:
+        if (
+            type(values) is not list
+            or len(values) != n
+            or (n and (set(map(type, values)) != {int} or min(values) < 0 or max(values) > _MAX))
+        ):
+            return False
+    req, ok, prompt, completion, cached, cache_write, reasoning = columns
+    return (
+        all(map(le, ok, req))
+        and all(map(le, map(add, cached, cache_write), prompt))
+        and all(map(le, reasoning, completion))
+    )
+
+
 def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
     """Each key (provider, model, band, host) with a start hour and seven equally long
-    lists of integer counts >= 0 within the month. Per list, ``min`` and ``sum`` run in
-    C (what is no number fails to compare; ``sum`` is an int only over integers): a year
-    of columns stays cheap to check."""
+    lists of counts within the month that :func:`valid_counts` accepts."""
     if type(keys) is not list or type(columns) is not list or len(keys) != len(columns):
         return False
     for key, col in zip(keys, columns, strict=True):
@@ -258,16 +288,8 @@ def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
         ):
             return False
         n = len(col[1]) if type(col[1]) is list else 0
-        if n == 0 or col[0] + n > hours:
+        if n == 0 or col[0] + n > hours or not valid_counts(col[1:]):
             return False
-        for values in col[1:]:
-            if (
-                type(values) is not list
-                or len(values) != n
-                or min(values) < 0
-                or type(sum(values)) is not int
-            ):
-                return False
     return True
 
 

@@ -17,7 +17,14 @@ from operator import sub
 from pathlib import Path
 from typing import Final
 
-from asynctokens.record._format import Judged, daily_file_name, day_of_file, judge_line, utc_hour
+from asynctokens.record._format import (
+    Judged,
+    daily_file_name,
+    day_of_file,
+    judge_line,
+    stats_month_file,
+    utc_hour,
+)
 from asynctokens.record._lines import ForwardBlocks, ReadReport, unreadable
 from asynctokens.record._range import UTC, DayOf, TimeRange
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
@@ -72,13 +79,14 @@ def from_stats(
     cut falls on a quarter hour, else read from its span (the bytes of its file that hold its
     lines); None, for the caller to scan, when the stats disagree with themselves or have no
     span for an hour with events. What the read met is added to ``report`` only with an
-    answer."""
+    answer, except the stats files that failed their checks, which are said either way."""
     found = ReadReport()
     snaps: dict[Path, Snapshot] = {}
     for d in dirs:
         unfinished: list[str] = []
         snaps[d] = current(d, unfinished=unfinished)
         found.unfinished.extend(n for n in unfinished if day_of_file(n) in days)
+        report.stale_stats.extend(str(d / n) for n in snaps[d].stale)
     agg = Aggregate()
     from_stats: dict[Path, set[str]] = {d: set() for d in dirs}  # the UTC days of each
     for day, files in plans:
@@ -102,12 +110,11 @@ def from_stats(
         for month in sorted({day[:7] for day in utc_days}):
             try:
                 cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces, by_date)
-            except StaleStats:
-                return None  # a month file edited or cut: the lines decide (a writer rebuilds it)
-            try:
                 spans = snap.spans(month) if cut_hours else {}
             except StaleStats:
-                return None  # a hand-edited span: the lines decide
+                # a month file edited, cut or damaged: the lines decide (a writer rebuilds it)
+                report.stale_stats.append(str(d / stats_month_file(month)))
+                return None
             for hour, cut_hour in sorted(cut_hours.items()):
                 name = daily_file_name(hour[:10])
                 span = spans.get(name, {}).get(hour)

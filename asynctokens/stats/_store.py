@@ -55,6 +55,7 @@ from asynctokens.stats._month import (
     aggregate_of,
     early_of,
     hour_texts,
+    month_totals,
     read_month,
     read_quarters,
     rows_of_month,
@@ -112,6 +113,8 @@ class Snapshot:
         self.dirty: set[str] = set()
         #: Built from offset 0 (no usable stats): month files of vanished days are removed.
         self.rebuilt = False
+        #: Stats files that failed their checks (hand-edited, damaged): rebuilt, and said.
+        self.stale: list[str] = []
 
     def month(self, month: str) -> Aggregate:
         """The cells of ``YYYY-MM`` (hours), read from its file the first time."""
@@ -148,9 +151,23 @@ class Snapshot:
         if month not in self.rows:
             return None
         doc = read_month(self.log_dir, month)
+        if not self._agrees(month, doc):
+            raise StaleStats(month)
         if month not in self._spans:
             self._raw_spans[month] = doc["spans"]
         return doc
+
+    def _agrees(self, month: str, doc: dict[str, Any]) -> bool:
+        """Whether a month file and the index were written by the same update: its counters'
+        totals and bad lines equal the index's for the month. A kill between an update's
+        renames, or an index restored from a backup, leaves them apart (every update that
+        rewrites a month changes one of them): the month is then stale and the stats are
+        rebuilt from the lines, instead of counting its lines twice."""
+        by_api = self.rows[month].get("api", {})
+        index_totals = [sum(column) for column in zip(*by_api.values(), strict=True)]
+        return (month_totals(doc) == (index_totals or [0] * WIDTH)) and (
+            doc["invalid_lines_by_day"] == self.invalid.get(month, {})
+        )
 
     def add_hours(
         self,

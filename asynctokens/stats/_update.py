@@ -35,13 +35,20 @@ from asynctokens.record._format import (
     utc_minute,
 )
 from asynctokens.record._lines import ForwardBlocks
-from asynctokens.stats._fold import Aggregate
-from asynctokens.stats._month import QUARTERS_MAGIC, TOKEN_BYTES, StaleStats, columns_of
+from asynctokens.stats._fold import WIDTH, Aggregate
+from asynctokens.stats._month import (
+    QUARTERS_MAGIC,
+    TOKEN_BYTES,
+    StaleStats,
+    columns_of,
+    valid_counts,
+)
 from asynctokens.stats._store import OwnRange, Snapshot, widen_span
 
 
 def load(log_dir: Path) -> Snapshot | None:
-    """The index, or None when it is missing, corrupt or of another version."""
+    """The index; None when it is missing or of another version (rebuilt: its migration);
+    ``StaleStats`` when it is corrupt or fails its checks (rebuilt, and said)."""
     try:
         raw = (log_dir / STATS_FILE).read_bytes()
     except FileNotFoundError:
@@ -59,15 +66,32 @@ def load(log_dir: Path) -> Snapshot | None:
             or not all(type(v) is int and v >= 0 for v in offsets.values())
             or not isinstance(months, dict)
         ):
-            return None
+            raise StaleStats(STATS_FILE)
         rows = {m: months[m]["rows"] for m in months}
         invalid = {m: months[m]["invalid_lines_by_day"] for m in months}
         for m in months:
-            if not isinstance(rows[m], dict) or not isinstance(invalid[m], dict):
-                return None
-    except (orjson.JSONDecodeError, ValueError, KeyError, AttributeError, TypeError):
-        return None
+            if not _valid_rows(rows[m]) or not isinstance(invalid[m], dict):
+                raise StaleStats(STATS_FILE)
+    except (orjson.JSONDecodeError, ValueError, KeyError, AttributeError, TypeError) as exc:
+        raise StaleStats(STATS_FILE) from exc
     return Snapshot(log_dir, offsets, rows, invalid)
+
+
+def _valid_rows(rows: Any) -> bool:
+    """A month's rows in the index (counters per model, api, day and host), each as a
+    writer writes them: what the writer's summary and the next update believe."""
+    if type(rows) is not dict:
+        return False
+    for by_name in rows.values():
+        if type(by_name) is not dict:
+            return False
+        counts = list(by_name.values())
+        if counts and (
+            not all(type(c) is list and len(c) == WIDTH for c in counts)
+            or not valid_counts(list(map(list, zip(*counts, strict=True))))
+        ):
+            return False
+    return True
 
 
 def fold_lines(
@@ -177,7 +201,8 @@ def catch_up(
             snap.offsets[name] = rest.end
             if rest.unfinished and unfinished is not None:
                 unfinished.append(name)
-    except StaleStats:
+    except StaleStats as exc:
+        snap.stale.append(stats_month_file(exc.args[0]))
         return False
     return True
 
@@ -189,12 +214,18 @@ def current(
 ) -> Snapshot:
     """The exact stats of the directory now, without writing anything."""
     found: list[str] = []
-    snap = load(log_dir)
+    stale: list[str] = []
+    try:
+        snap = load(log_dir)
+    except StaleStats:
+        snap, stale = None, [STATS_FILE]
     if snap is None or not catch_up(log_dir, snap, own, found):
+        stale += snap.stale if snap is not None else []
         snap = Snapshot(log_dir)
         found.clear()
         catch_up(log_dir, snap, own, found)
         snap.rebuilt = True
+        snap.stale = stale
     if unfinished is not None:
         unfinished.extend(found)
     return snap

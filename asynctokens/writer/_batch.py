@@ -424,7 +424,9 @@ class BatchWriter:
     def update_stats(self) -> None:
         """Merge what was written into the stats files; OSError keeps it for next time."""
         _files.ensure_dir(self.log_dir, self.dir_mode)
-        _update.update(self.log_dir, self._own, self.file_mode)
+        snap = _update.update(self.log_dir, self._own, self.file_mode)
+        for name in snap.stale:
+            self.debug(f"{name} failed its checks (hand-edited or damaged): rebuilt from the lines")
         self._own = {}
 
     def debug(self, message: str) -> None:

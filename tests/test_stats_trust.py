@@ -1,0 +1,150 @@
+"""The stats are believed only when they are the fold of the lines: an update's files are all
+or nothing as readers see them, and every number read from them is checked first.
+
+A kill between two of an update's renames leaves, on disk, the files of two updates side by
+side (each rename is atomic): those states are built here from two real updates' files, one
+for each point a kill can land, and so is an index restored from a backup."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import read_lines, read_stats
+
+from asynctokens import TokenTracker
+
+DAY = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
+MONTH_FILE = "token_stats_2026-11.json"
+QUARTERS_FILE = "token_stats_2026-11.quarters"
+STATS = ("token_stats.json", MONTH_FILE, QUARTERS_FILE)
+
+
+def log(log_dir: Path, n: int, first: int) -> None:
+    tracker = TokenTracker(log_dir)
+    for i in range(first, first + n):
+        tracker.log(100 + i % 7, 10, "openai", "gpt-4o", ts=DAY + dt.timedelta(seconds=i))
+    assert tracker.close() is True
+
+
+def summary(log_dir: Path) -> tuple[dict[str, Any], str]:
+    """``asynctokens summary --json`` as a user runs it: (totals, stderr)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "asynctokens", "summary", "--json", "--log-dir", str(log_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["totals"], result.stderr
+
+
+def fold(log_dir: Path) -> tuple[int, int]:
+    """(requests, prompt tokens) summed over the lines, independently of our reader."""
+    lines = read_lines(log_dir)
+    return len(lines), sum(line["prompt_tokens"] for line in lines)
+
+
+@pytest.fixture
+def two_updates(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A directory after two updates (1,500 lines, then 500 more), and the stats files of
+    each update kept aside."""
+    log_dir = tmp_path / "logs"
+    log(log_dir, 1_500, 0)
+    first = tmp_path / "first"
+    first.mkdir()
+    for name in STATS:
+        shutil.copy2(log_dir / name, first / name)
+    log(log_dir, 500, 1_500)
+    second = tmp_path / "second"
+    second.mkdir()
+    for name in STATS:
+        shutil.copy2(log_dir / name, second / name)
+    return log_dir, first, second
+
+
+# what each rename of the second update had replaced when a kill landed (quarters, then the
+# month file, then the index), and an older index restored over the finished update
+KILLED = {
+    "after the quarters rename": {QUARTERS_FILE: "second", MONTH_FILE: "first",
+                                  "token_stats.json": "first"},
+    "after the month file's rename": {QUARTERS_FILE: "second", MONTH_FILE: "second",
+                                      "token_stats.json": "first"},
+    "an older index restored from a backup": {QUARTERS_FILE: "second", MONTH_FILE: "second",
+                                              "token_stats.json": "first"},
+    "an older month restored from a backup": {QUARTERS_FILE: "first", MONTH_FILE: "first",
+                                              "token_stats.json": "second"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("state", sorted(KILLED))
+def test_stats_files_of_two_updates_are_never_believed_together(
+    two_updates: tuple[Path, Path, Path], state: str
+) -> None:
+    log_dir, first, second = two_updates
+    for name, source in KILLED[state].items():
+        shutil.copy2((first if source == "first" else second) / name, log_dir / name)
+    assert fold(log_dir) == (2_000, 2_000 * 100 + sum(i % 7 for i in range(2_000)))
+    totals, err = summary(log_dir)
+    assert (totals["total_requests"], totals["total_prompt_tokens"]) == fold(log_dir)
+    if MONTH_FILE in err or "token_stats.json" in err:  # said when a file was not believed
+        assert "failed its checks" in err
+    # the next writer saves the fold of the lines, not 2,000 more than it
+    log(log_dir, 1, 2_000)
+    assert read_stats(log_dir)["total_requests"] == 2_001
+    assert summary(log_dir)[0]["total_requests"] == 2_001
+
+
+def corrupt_month(log_dir: Path, edit: Any) -> None:
+    path = log_dir / MONTH_FILE
+    doc = json.loads(path.read_text())
+    edit(doc["columns"][0])  # the first key's [start hour, requests, successes, prompt, ...]
+    path.write_text(json.dumps(doc))
+
+
+CORRUPT = {
+    "successes above requests": lambda col: col[2].__setitem__(0, col[1][0] + 4_000),
+    "a negative count": lambda col: col[3].__setitem__(0, -4_000),
+    "a bool for a count": lambda col: col[1].__setitem__(0, True),
+    "a float for a count": lambda col: col[3].__setitem__(0, 100.0),
+    "2**64 - 1": lambda col: col[3].__setitem__(0, 2**64 - 1),
+    "a requests column of 999,999": lambda col: col[1].__setitem__(0, 999_999),
+    "cache reads above the prompt": lambda col: col[5].__setitem__(0, col[3][0] + 1),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(CORRUPT))
+def test_a_damaged_month_file_is_read_around_said_and_rewritten(
+    tmp_path: Path, damage: str
+) -> None:
+    log_dir = tmp_path / "logs"
+    log(log_dir, 300, 0)
+    corrupt_month(log_dir, CORRUPT[damage])
+    totals, err = summary(log_dir)
+    assert (totals["total_requests"], totals["total_prompt_tokens"]) == fold(log_dir)
+    assert totals["failed_requests"] == 0
+    assert f"{MONTH_FILE} failed its checks" in err and err.count("\n") == 1
+    log(log_dir, 1, 300)  # the next writer rebuilds the stats from the lines, and says so
+    assert read_stats(log_dir)["total_requests"] == 301
+    assert "failed its checks" in (log_dir / "token_debug.log").read_text()
+    totals, err = summary(log_dir)
+    assert (totals["total_requests"], err) == (301, "")
+
+
+@pytest.mark.parametrize("bad", [-5, 2**64 - 1, True, "12"])
+def test_a_damaged_index_is_rebuilt_for_the_writers_own_summary(tmp_path: Path, bad: Any) -> None:
+    log_dir = tmp_path / "logs"
+    log(log_dir, 200, 0)
+    index = json.loads((log_dir / "token_stats.json").read_text())
+    index["months"]["2026-11"]["rows"]["model"]["gpt-4o"][0] = bad
+    (log_dir / "token_stats.json").write_text(json.dumps(index))
+    tracker = TokenTracker(log_dir)
+    assert tracker.get_summary()["total_requests"] == 200
+    tracker.log(1, 1, "openai", "gpt-4o", ts=DAY)
+    assert tracker.close() is True
+    assert read_stats(log_dir)["total_requests"] == 201
+    assert "token_stats.json failed its checks" in (log_dir / "token_debug.log").read_text()
