@@ -137,3 +137,26 @@ def test_any_zone_and_range_from_the_stats_equal_the_lines(
     got = {d: (r["total_requests"], r["total_tokens"]) for d, r in days.items()}
     assert got == expected_days(fleet, tz, lo, hi)
     assert report.lines_read < sum(len(read_lines(d)) for d in fleet)  # never a whole scan
+
+
+def test_a_zone_whose_offset_has_seconds_begins_its_day_on_the_second(tmp_path: Path) -> None:
+    """Africa/Monrovia was -0:44:30 until 1972: its 1971-06-01 began at 00:44:30 UTC. Calls
+    each second around that instant count in the day the stdlib gives them, from the stats
+    (the cut hour's lines judged one by one) and from a scan alike."""
+    zone = ZoneInfo("Africa/Monrovia")
+    boundary = dt.datetime(1971, 6, 1, 0, 44, 30, tzinfo=dt.UTC)
+    assert boundary.astimezone(zone).time() == dt.time(0, 0)
+    tracker = TokenTracker(tmp_path / "logs")
+    instants = [boundary + dt.timedelta(seconds=s) for s in range(-5, 5)]
+    instants += [boundary + dt.timedelta(minutes=m) for m in (-30, -1, 1, 30)]
+    for at in instants:
+        tracker.log(10, 1, "openai", "gpt-4o", ts=at)
+    assert tracker.close() is True
+    expected: dict[str, int] = {}
+    for at in instants:
+        day = at.astimezone(zone).date().isoformat()
+        expected[day] = expected.get(day, 0) + 1
+    assert expected == {"1971-05-31": 7, "1971-06-01": 7}
+    for bands in ((), (1,)):  # from the stats, and (another prompt band) a scan
+        agg = reader.aggregate(tmp_path / "logs", tz=zone, **({"bands": bands} if bands else {}))
+        assert {d: r["total_requests"] for d, r in agg.by("day").items()} == expected

@@ -114,8 +114,11 @@ def time_range(since: DateLike = None, until: DateLike = None, tz: _dt.tzinfo = 
 
 
 class DayOf:
-    """(ts text, its instant) -> [day in the zone, UTC day], cached per minute of UTC text
-    (zone offsets change on whole minutes)."""
+    """(ts text, its instant) -> [day in the zone, UTC day], cached per minute of UTC text.
+
+    A minute is cached only when the whole of it lies in one day of the zone: an offset with
+    seconds (Africa/Monrovia's -0:44:30 until 1972, the local mean times before) starts a day
+    inside a minute, and the instants of that minute are then judged one by one."""
 
     def __init__(self, tz: _dt.tzinfo) -> None:
         self.tz = tz
@@ -133,7 +136,18 @@ class DayOf:
             except OverflowError:  # year 1 or 9999 seen from a zone across the edge
                 local = utc
             days = (local.date().isoformat(), utc.date().isoformat())
+            if len(key) == 16 and not self._one_day(utc):
+                return days  # a day of the zone begins inside this minute
             if len(self.cache) > 100_000:
                 self.cache.clear()
             self.cache[key] = days
         return days
+
+    def _one_day(self, utc: _dt.datetime) -> bool:
+        """Whether the UTC minute of ``utc`` lies in one day of the zone."""
+        first = utc.replace(second=0, microsecond=0)
+        try:
+            last = first + _dt.timedelta(seconds=59, microseconds=999_999)
+            return first.astimezone(self.tz).date() == last.astimezone(self.tz).date()
+        except OverflowError:  # year 1 or 9999 seen from a zone across the edge
+            return True

@@ -260,8 +260,9 @@ def _add_pieces(
 
 
 def _day_split(start: _dt.datetime, tz: _dt.tzinfo) -> int | None:
-    """The minute of the UTC hour from ``start`` at which the day in ``tz`` changes, or None
-    (a zone's days begin on whole minutes, at most once an hour)."""
+    """The minute of the UTC hour from ``start`` at which the day in ``tz`` changes; None
+    when it does not change within the hour, or changes inside a minute (an offset with
+    seconds): every line of the hour is then judged."""
     try:
         first = start.astimezone(tz).date()
         if (start + _dt.timedelta(minutes=59)).astimezone(tz).date() == first:
@@ -273,6 +274,9 @@ def _day_split(start: _dt.datetime, tz: _dt.tzinfo) -> int | None:
                 lo = mid
             else:
                 hi = mid
+        at = start + _dt.timedelta(minutes=hi)
+        if (at - _dt.timedelta(microseconds=1)).astimezone(tz).date() != first:
+            return None  # the day began inside minute hi - 1
     except OverflowError:  # year 1 or 9999 seen from across the edge
         return None
     return hi
