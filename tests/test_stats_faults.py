@@ -53,9 +53,9 @@ def test_a_stats_file_that_cannot_be_replaced_is_reported_and_lines_keep_coming(
     assert health.stats_errors == 3
     assert health.last_error is not None and "token_stats.json" in health.last_error
     assert [line["prompt_tokens"] for line in read_lines(log_dir)] == [0, 1, 2]
-    summary = tracker.get_summary()  # never raises: what this process wrote, and why
-    assert (summary["scope"], summary["total_requests"]) == ("process", 3)
-    assert summary["error"].startswith("IsADirectoryError")
+    summary = tracker.get_summary()  # never raises: the lines, read around the directory
+    assert (summary["scope"], summary["total_requests"]) == ("directory", 3)
+    assert "error" not in summary
     assert "updating token_stats.json failed" in (log_dir / "token_debug.log").read_text()
 
 

@@ -148,3 +148,13 @@ def test_a_damaged_index_is_rebuilt_for_the_writers_own_summary(tmp_path: Path, 
     assert tracker.close() is True
     assert read_stats(log_dir)["total_requests"] == 201
     assert "token_stats.json failed its checks" in (log_dir / "token_debug.log").read_text()
+
+
+def test_a_directory_in_place_of_the_index_makes_reports_read_the_lines(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    log(log_dir, 50, 0)
+    (log_dir / "token_stats.json").unlink()
+    (log_dir / "token_stats.json").mkdir()
+    totals, err = summary(log_dir)
+    assert (totals["total_requests"], totals["total_prompt_tokens"]) == fold(log_dir)
+    assert "token_stats.json failed its checks" in err

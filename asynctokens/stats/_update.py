@@ -53,6 +53,8 @@ def load(log_dir: Path) -> Snapshot | None:
         raw = (log_dir / STATS_FILE).read_bytes()
     except FileNotFoundError:
         return None
+    except OSError as exc:  # a directory in its place, no permission: the lines decide
+        raise StaleStats(STATS_FILE) from exc
     try:
         obj = orjson.loads(raw)
         if obj.get("format_version") != STATS_VERSION or obj.get("prompt_bands") != list(
