@@ -9,7 +9,8 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,13 @@ def system_tool(name: str) -> tuple[str | None, pytest.MarkDecorator]:
     if path is None and os.environ.get("CI"):
         raise RuntimeError(f"{name} is not installed: .ci/run installs Debian's {name}")
     return path, pytest.mark.skipif(path is None, reason=f"no {name} (apt install {name})")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    """Return once ``condition()`` holds (polled every 10 ms); fail after ``timeout``, which
+    only a broken promise reaches: it is no measure of speed."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout} s")
+        time.sleep(0.01)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import read_lines
+from conftest import read_lines, wait_until
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -202,6 +202,7 @@ def test_a_real_otlp_export_carries_the_logged_sums_and_a_dead_collector_costs_n
         for _ in range(100):
             tracker.log(1, 1, "openai", "gpt-4o")
         assert tracker.flush_sync()
+        wait_until(lambda: tracker.health().sinks[0].exported == 100)  # the sink's own thread
         provider.force_flush(5_000)  # fails, said in OpenTelemetry's log: the collector is gone
         tracker.log(1, 1, "openai", "gpt-4o")
         assert tracker.close()  # the files are complete: the sink's fault is only counted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import pytest
 from asynctokens import Sink, TokenEvent, TokenTracker
 from asynctokens.record._event import RECORD_FIELDS
 from asynctokens.testing import InMemorySink
-from tests.conftest import read_lines, run_script
+from asynctokens.writer._sinkfeed import SINK_BUFFER_EVENTS
+from tests.conftest import read_lines, run_script, wait_until
 
 
 class Exploding:
@@ -35,7 +37,7 @@ def test_the_in_memory_sink_gets_every_written_event_with_its_fields(
     tracker.log(450, 770, "openai", "gpt-4o", cached_tokens=100, latency_ms=812.5,
                 request_id="req_1", api_key="sk-test-0000000000000000abcd")  # fmt: skip
     tracker.log(0, 0, "gemini", "gemini-2.5-flash", False, "429 quota exceeded")
-    assert tracker.flush_sync() is True
+    assert tracker.close() is True  # the sink has everything once close() returns
     events = sink.events
     assert [e._replace(ts_ns=0) for e in events] == [
         TokenEvent(0, 450, 770, "openai", "gpt-4o", True, None, 100, 0, 0, 812.5, "abcd",
@@ -43,7 +45,6 @@ def test_the_in_memory_sink_gets_every_written_event_with_its_fields(
         TokenEvent(0, 0, 0, "gemini", "gemini-2.5-flash", False, "429 quota exceeded", 0, 0, 0,
                    None, None, None, None),
     ]  # fmt: skip
-    assert tracker.close() is True
     assert sink.is_shutdown
     lines = read_lines(log_dir)
     assert [line["ts"][:26] for line in lines] == [_iso(e.ts_ns) for e in events]
@@ -107,7 +108,7 @@ async def test_sinks_work_with_a_task_worker(tmp_path: Path) -> None:
     async with TokenTracker(tmp_path, sinks=[sink]) as tracker:
         tracker.log(3, 2, "openai", "gpt-4o")
         assert await tracker.flush() is True
-        assert [(e.model, e.prompt_tokens) for e in sink.events] == [("gpt-4o", 3)]
+    assert [(e.model, e.prompt_tokens) for e in sink.events] == [("gpt-4o", 3)]
     assert sink.is_shutdown
 
 
@@ -125,3 +126,55 @@ def test_configure_adds_sinks_to_the_default_tracker(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.stdout == "[('gpt-4o', 7)] True\n", result.stderr
+
+
+class Hanging:
+    """A sink whose export() blocks until released: a collector that stopped answering."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.events = 0
+        self.is_shutdown = False
+
+    def export(self, events: Sequence[TokenEvent]) -> None:
+        self.entered.set()
+        self.release.wait(60)
+        self.events += len(events)
+
+    def shutdown(self) -> None:
+        self.is_shutdown = True
+
+
+def test_a_hanging_sink_never_holds_up_the_files_a_flush_or_close(
+    make_tracker: Any, log_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hanging, kept = Hanging(), InMemorySink()
+    tracker = make_tracker(sinks=[hanging, kept], sink_timeout_s=0.2, max_queue_events=150_000)
+    tracker.log(1, 1, "openai", "gpt-4o")
+    assert tracker.flush_sync() is True
+    assert hanging.entered.wait(30)  # its first export() is stuck from here on
+    total = 1 + 149_999
+    for i in range(149_999):
+        tracker.log(i % 100, 1, "openai", "gpt-4o")
+    assert tracker.flush_sync() is True  # the lines, while the sink hangs
+    assert len(read_lines(log_dir)) == total
+    wait_until(lambda: tracker.health().sinks[0].stuck_for_s is not None)
+    health = tracker.health()
+    stuck, other = health.sinks
+    assert (stuck.name, other.name, other.dropped) == ("Hanging", "InMemorySink", 0)
+    said = (log_dir / "token_debug.log").read_text()
+    assert "sink Hanging has not returned for" in said
+    assert "sink Hanging is behind: its buffer of 100000 events is full" in said
+    # its buffer is full; the rest is dropped for it alone, counted
+    assert stuck.pending == SINK_BUFFER_EVENTS
+    in_flight = total - stuck.pending - stuck.dropped - stuck.exported
+    assert stuck.exported == 0 and 1 <= in_flight <= 10_000
+    assert health.sink_dropped == stuck.dropped > 0
+    assert tracker.close() is True  # the files are whole; the sink is named, and left behind
+    assert "sink(s) Hanging did not finish within 0.2s" in capsys.readouterr().err
+    wait_until(lambda: len(kept.events) == total)  # the other sink got every event
+    assert kept.is_shutdown and not hanging.is_shutdown
+    hanging.release.set()
+    wait_until(lambda: hanging.is_shutdown)  # released, it drains what it holds and shuts down
+    assert hanging.events == total - stuck.dropped

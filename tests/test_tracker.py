@@ -392,6 +392,8 @@ def test_health_reports_what_was_written(make_tracker: Any, log_dir: Path) -> No
         "write_errors": 0,
         "last_error": None,
         "last_error_at": None,
+        "sink_dropped": 0,
+        "sinks": (),
     }
     for _ in range(7):
         tracker.log(1, 1)

@@ -1,11 +1,11 @@
 """Where the worker sends what it wrote, beside the JSONL files.
 
 The daily files and ``token_stats.json`` are the source of truth and are always written;
-a sink receives the same events after they are on disk, in the worker's batches, on the
-worker (never on the caller's path, so a sink adds nothing to ``log_tokens()``). A sink that
-raises is counted in ``health().sink_errors`` and said in ``token_debug.log``; the files,
-the other sinks and the application carry on. A sink should be quick (an in-memory counter,
-a buffer handed to its own exporter): a slow one delays the next batch.
+a sink receives the same events after they are on disk, in batches, on a thread of its own
+with a bounded buffer (``writer/_sinkfeed.py``): never on the caller's path, never in the
+files' way. A sink that raises is counted in ``health().sink_errors`` and said in
+``token_debug.log``; one that falls behind drops (and counts) only its own events; the files,
+the other sinks and the application carry on.
 """
 
 from __future__ import annotations

@@ -33,6 +33,9 @@ class TrackerConfig:
     file_mode: int = 0o600
     dir_mode: int = 0o700
     sinks: Sequence[Sink] = ()
+    #: How long a sink's export() may run, and at close how long a sink may take to drain
+    #: without progress, before it is said (and at close left behind).
+    sink_timeout_s: float = 5.0
     #: The host each line names: True for this machine's hostname, a string for a name of
     #: your own (a pod or service name), False to leave the field out.
     host: str | bool = True
@@ -59,7 +62,7 @@ class TrackerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        for name in ("flush_interval_s", "stats_interval_s", "close_timeout_s"):
+        for name in ("flush_interval_s", "stats_interval_s", "close_timeout_s", "sink_timeout_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -75,7 +78,8 @@ class TrackerConfig:
                 " healthy disk"
             )
         # one type per option from here on: floats for the intervals, a tuple of sinks
-        for name in ("flush_interval_s", "stats_interval_s", "close_timeout_s", "block_timeout_s"):
+        for name in ("flush_interval_s", "stats_interval_s", "close_timeout_s", "block_timeout_s",
+                     "sink_timeout_s"):  # fmt: skip
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "sinks", tuple(self.sinks))
 

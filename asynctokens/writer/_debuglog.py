@@ -9,6 +9,7 @@ rotated to ``token_debug.log.1`` past ``MAX_BYTES``.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from collections import deque
 from pathlib import Path
 from typing import Final
@@ -28,6 +29,8 @@ class DebugLog:
         self.pid = pid
         self.file_mode = file_mode
         self._backlog: deque[str] = deque(maxlen=MAX_BACKLOG)
+        # the worker and each sink's thread write here: one writer of the file at a time
+        self._lock = threading.Lock()
 
     def write(self, message: str) -> None:
         """Add a line (with its time and pid), and write all that waits."""
@@ -40,10 +43,13 @@ class DebugLog:
         if not self._backlog:
             return
         path = self.path
-        try:
-            if path.exists() and path.stat().st_size > MAX_BYTES:
-                path.replace(path.with_name(DEBUG_LOG_FILE + ".1"))
-            _files.append_lines(path, "".join(self._backlog).encode(), self.file_mode)
-        except OSError:
-            return
-        self._backlog.clear()
+        with self._lock:
+            lines = list(self._backlog)
+            try:
+                if path.exists() and path.stat().st_size > MAX_BYTES:
+                    path.replace(path.with_name(DEBUG_LOG_FILE + ".1"))
+                _files.append_lines(path, "".join(lines).encode(), self.file_mode)
+            except OSError:
+                return
+            for _ in lines:  # what was written; lines added meanwhile wait for the next flush
+                self._backlog.popleft()

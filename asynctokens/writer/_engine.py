@@ -20,8 +20,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
-from asynctokens.record._event import Record, event_of
+from asynctokens.record._event import Record
 from asynctokens.sinks import Sink
+from asynctokens.writer._sinkfeed import SinkFeed
 
 #: How often the worker looks at a queue that holds less than a batch, and ...
 POLL_S: Final = 0.02
@@ -79,6 +80,7 @@ class Engine:
         flush_interval_s: float,
         stats_interval_s: float,
         sinks: Sequence[Sink] = (),
+        sink_timeout_s: float = 5.0,
         on_error: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -88,6 +90,8 @@ class Engine:
         self.flush_interval_s = flush_interval_s
         self.stats_interval_s = stats_interval_s
         self.sinks = tuple(sinks)
+        #: each sink's own buffer and thread (``_sinkfeed``): the files never wait for one
+        self.feeds = [SinkFeed(s, timeout_s=sink_timeout_s, on_error=on_error) for s in sinks]
         self.on_error = on_error
         self.clock = clock
         self.flush_requested = 0  # markers put in the queue (by the tracker) ...
@@ -95,7 +99,6 @@ class Engine:
         self.flush_waiters: list[FlushMarker] = []
         self.write_errors = 0
         self.stats_errors = 0
-        self.sink_errors = 0
         self.writes_failing = False
         self._unexported: list[Record] = []  # taken from the queue, for the sinks once written
         now = clock()
@@ -176,10 +179,18 @@ class Engine:
         queued = sum(1 for item in list(self.queue) if type(item) is tuple)
         return self.writer.pending_events + queued
 
+    @property
+    def sink_errors(self) -> int:
+        """``export()`` and ``shutdown()`` calls that raised, over every sink."""
+        return sum(feed.errors for feed in self.feeds)
+
+    def close_sinks(self) -> list[str]:
+        """After the files: let each sink drain and shut down within its timeout; the names
+        of those that did not (said, and left to their daemon threads)."""
+        return [feed.name for feed in self.feeds if not feed.close()]
+
     def finish(self, *, lost: bool) -> None:
-        """After the last step: shut the sinks down and answer (or drop) the flushes."""
-        for sink in self.sinks:
-            self._call_sink(sink, "shutdown")
+        """After the last step: answer (or drop) the flushes. Sinks close after, apart."""
         for marker in self.flush_waiters:
             if not lost:
                 marker.set()
@@ -234,14 +245,9 @@ class Engine:
         self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_S)
 
     def _export(self, records: list[Record]) -> None:
-        """Hand written records to each sink; a failing sink costs only its own batch."""
-        events = [event_of(r) for r in records]
-        for sink in self.sinks:
-            self._call_sink(sink, "export", events)
-
-    def _call_sink(self, sink: Sink, method: str, *args: Any) -> None:
-        try:
-            getattr(sink, method)(*args)
-        except Exception as exc:  # one sink's fault never reaches the files or the app
-            self.sink_errors += 1
-            self.on_error(f"sink {type(sink).__name__}.{method}() failed: {exc!r}")
+        """Hand written records to each sink's feed: a ``deque.extend`` each, never a wait;
+        a stuck sink is said once its call outruns its timeout."""
+        now = self.clock()
+        for feed in self.feeds:
+            feed.offer(records)
+            feed.check(now)

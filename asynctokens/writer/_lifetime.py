@@ -39,7 +39,7 @@ from asynctokens.record import _files
 from asynctokens.record._event import Record
 from asynctokens.record._format import resolve_log_dir
 from asynctokens.sinks import Sink
-from asynctokens.writer import _runtime
+from asynctokens.writer import _closing, _runtime
 from asynctokens.writer._batch import BatchWriter
 from asynctokens.writer._config import OverflowPolicy, TrackerConfig
 from asynctokens.writer._engine import POLL_S, Engine, FlushMarker
@@ -95,6 +95,7 @@ class Lifetime:
         self.file_mode = config.file_mode
         self.dir_mode = config.dir_mode
         self.sinks: tuple[Sink, ...] = tuple(config.sinks)
+        self.sink_timeout_s = config.sink_timeout_s
         self.host = config.host
 
     def _init_runtime(self) -> None:
@@ -123,6 +124,7 @@ class Lifetime:
         self._wake = threading.Event()
         self._asleep = False
         self._loss_reported = False
+        self._sinks_closed = False
         self._closed_at_exit = False
         self._last_error: str | None = None
         self._last_error_at: str | None = None
@@ -171,6 +173,7 @@ class Lifetime:
             flush_interval_s=self.flush_interval_s,
             stats_interval_s=self.stats_interval_s,
             sinks=self.sinks,
+            sink_timeout_s=self.sink_timeout_s,
             on_error=self._record_error,
         )
         self._worker_kind = kind
@@ -271,7 +274,10 @@ class Lifetime:
         if self._worker_kind == "thread":
             return await anyio.to_thread.run_sync(self.close, timeout)
         self._begin_close(timeout)
-        return await _wait_async(self._done, lambda: self._close_deadline)
+        done = await _wait_async(self._done, lambda: self._close_deadline)
+        if done:  # the sinks drain after the files, off the loop
+            await anyio.to_thread.run_sync(_closing.close_sinks, self)
+        return done
 
     def close(self, timeout: float | None = None) -> bool:
         """Blocking form of :meth:`aclose`, for scripts and threads. Idempotent."""
@@ -286,7 +292,9 @@ class Lifetime:
             # the worker sets _done as its last act: its thread ends right after
             thread.join(max(0.0, self._close_deadline - time.monotonic()) if done else 0)
         if not done:
-            self._report_loss()
+            _closing.report_loss(self)
+        else:
+            _closing.close_sinks(self)
         return done
 
     def _wait_closed(self) -> bool:
@@ -297,26 +305,6 @@ class Lifetime:
                 return self._done.is_set()
             if self._done.wait(min(left, POLL_S)):
                 return True
-
-    def _report_loss(self) -> None:
-        """Say once, on stderr and in the debug log, what a close left undone: events not
-        written (exactly), or, with every event written, the stats update that timed out."""
-        with self._lock:
-            if self._loss_reported:
-                return
-            self._loss_reported = True
-        engine = self._engine
-        left = engine.unwritten() if engine is not None else 0
-        if left:
-            what = f"{left} events not written"
-        else:
-            what = "every event written, but token_stats.json not updated (the next update will)"
-        message = (
-            f"closed with {what}: no progress for {self._close_wait:g}s"
-            f" (last error: {self._last_error})"
-        )
-        self._record_error(message)
-        print(f"asynctokens: {message}", file=sys.stderr)
 
     def _begin_close(self, timeout: float | None) -> None:
         with self._lock:

@@ -13,6 +13,7 @@ import time
 
 import anyio
 
+from asynctokens.writer import _closing
 from asynctokens.writer._engine import IDLE_WAKE_S, RETRY_MAX_S, Engine
 from asynctokens.writer._lifetime import _CLOSED, _CLOSING, _RUNNING, _UNSTARTED, Lifetime
 
@@ -114,7 +115,7 @@ class WorkerLoop(Lifetime):
 
     def _finish(self, engine: Engine, *, lost: bool) -> None:
         if lost:
-            self._report_loss()
+            _closing.report_loss(self)
         engine.finish(lost=lost)
         self._state = _CLOSED
         self._done.set()

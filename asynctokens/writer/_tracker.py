@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from time import time_ns
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
@@ -26,8 +25,9 @@ from asynctokens.record import _event
 from asynctokens.record._event import Record
 from asynctokens.record._format import resolve_log_dir
 from asynctokens.sinks import Sink
-from asynctokens.writer import _runtime, _summaries
+from asynctokens.writer import _health, _runtime, _summaries
 from asynctokens.writer._config import OverflowPolicy, TrackerConfig
+from asynctokens.writer._health import TrackerHealth
 from asynctokens.writer._lifetime import _RUNNING, _UNSTARTED, TrackerState
 from asynctokens.writer._loop import WorkerLoop
 
@@ -43,28 +43,6 @@ _BLOCK_STEP_S: Final = 0.001
 _ZERO: Final = 0
 _INF: Final = float("inf")
 _MAX_ERROR: Final = _event.MAX_ERROR_CHARS
-
-
-@dataclass(frozen=True)
-class TrackerHealth:
-    """What the worker has done so far, for dashboards and alerts."""
-
-    state: str
-    worker: str | None  # "thread", "task" or None before the first event
-    log_dir: str
-    queue_depth: int
-    pending_write: int  # encoded, waiting for a retry after a write error
-    written: int
-    dropped: int
-    stats_errors: int  # failed updates of token_stats.json (the lines were written)
-    sink_errors: int  # batches an extra sink failed on (the files are not affected)
-    rejected: int  # passed the call-site checks yet could not be written: counted, never hidden
-    write_errors: int
-    last_error: str | None
-    last_error_at: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 _entry: ModuleType | None = None
@@ -97,6 +75,7 @@ class TokenTracker(WorkerLoop):
         file_mode: int = 0o600,
         dir_mode: int = 0o700,
         sinks: Sequence[Sink] = (),
+        sink_timeout_s: float = 5.0,
         host: str | bool = True,
     ) -> None:
         self._set_options(
@@ -112,6 +91,7 @@ class TokenTracker(WorkerLoop):
                 file_mode,
                 dir_mode,
                 sinks,
+                sink_timeout_s,
                 host,
             )
         )
@@ -405,24 +385,8 @@ class TokenTracker(WorkerLoop):
 
     # -- reading back --------------------------------------------------------------------
     def health(self) -> TrackerHealth:
-        writer, engine = self._writer, self._engine
-        return TrackerHealth(
-            state=self._state.value,
-            worker=self._worker_kind,
-            log_dir=str(self.log_dir),
-            # flush markers still queued are not events
-            queue_depth=len(self._queue)
-            - (engine.flush_requested - engine.flush_taken if engine else 0),
-            pending_write=writer.pending_events if writer else 0,
-            written=writer.written if writer else 0,
-            dropped=self._dropped,
-            stats_errors=engine.stats_errors if engine else 0,
-            sink_errors=engine.sink_errors if engine else 0,
-            rejected=writer.rejected if writer else 0,
-            write_errors=engine.write_errors if engine else 0,
-            last_error=self._last_error,
-            last_error_at=self._last_error_at,
-        )
+        """What the worker has done so far, for dashboards and alerts (``_health``)."""
+        return _health.of(self)
 
     def get_summary(self) -> dict[str, Any]:
         """Totals and per-model/per-provider/per-day rows; never raises, never blocks a loop.
