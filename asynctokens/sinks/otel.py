@@ -122,6 +122,9 @@ class OTelSink:
             )
         }
         self._attrs: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._sets: dict[
+            tuple[str, str, str], tuple[dict[str, str], dict[str, str], dict[str, str]]
+        ] = {}
         self._failures = _ExportFailures()
         for name in _EXPORT_LOGGERS:
             logging.getLogger(name).addHandler(self._failures)
@@ -141,25 +144,53 @@ class OTelSink:
         return attrs
 
     def export(self, events: Sequence[TokenEvent]) -> None:
+        """Record a batch: the histograms a point per call (their buckets need each value),
+        with attribute sets made once per name; the counters summed per attribute set first,
+        so a batch costs one ``add`` per set, not one per call."""
         record_tokens, record_duration = self._tokens.record, self._duration.record
-        cached, cache_write, reasoning = self._parts.values()
+        sums: dict[tuple[str, str, str], list[int]] = {}  # attribute key -> the parts' sums
+        sets = self._sets
         for e in events:
-            attrs = self._attributes(e.api_type, e.model, operation_name(e.metadata_json))
+            key = (e.api_type, e.model, operation_name(e.metadata_json))
+            found = sets.get(key)
+            if found is None:
+                found = sets[key] = self._attribute_sets(*key)
+            attrs, as_input, as_output = found
             if e.success or e.prompt_tokens or e.completion_tokens:
-                record_tokens(e.prompt_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT})
-                record_tokens(e.completion_tokens, {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT})
-                if e.cached_tokens:
-                    cached.add(e.cached_tokens, attrs)
-                if e.cache_write_tokens:
-                    cache_write.add(e.cache_write_tokens, attrs)
-                if e.reasoning_tokens:
-                    reasoning.add(e.reasoning_tokens, attrs)
+                record_tokens(e.prompt_tokens, as_input)
+                record_tokens(e.completion_tokens, as_output)
+                if e.cached_tokens or e.cache_write_tokens or e.reasoning_tokens:
+                    part = sums.get(key)
+                    if part is None:
+                        part = sums[key] = [0, 0, 0]
+                    part[0] += e.cached_tokens
+                    part[1] += e.cache_write_tokens
+                    part[2] += e.reasoning_tokens
             if e.latency_ms is not None:
                 duration_attrs: dict[str, Any] = attrs
                 if not e.success:
                     duration_attrs = {**attrs, sc.ERROR_TYPE: error_type(e.error_message)}
                 record_duration(e.latency_ms / 1000.0, duration_attrs)
+        counters = tuple(self._parts.values())
+        for key, part in sums.items():
+            attrs = sets[key][0]
+            for counter, value in zip(counters, part, strict=True):
+                if value:
+                    counter.add(value, attrs)
         self._raise_failures()
+
+    def _attribute_sets(
+        self, api_type: str, model: str, operation: str
+    ) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        """A call's attributes, and the same with each token type: made once per name."""
+        if len(self._sets) > 10_000:
+            self._sets.clear()
+        attrs = self._attributes(api_type, model, operation)
+        return (
+            attrs,
+            {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT},
+            {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT},
+        )
 
     def shutdown(self) -> None:
         """Stop watching OpenTelemetry's logs. The provider is the application's: it flushes
