@@ -191,3 +191,13 @@ def test_numpy_scalars_are_taken_for_counts_and_latency(make_tracker: Any, log_d
         100,
     )
     assert line["latency_ms"] == 812.5
+
+
+def test_metadata_over_64_kib_as_json_is_refused_at_the_call(make_tracker: Any) -> None:
+    tracker = make_tracker()
+    at_limit = {"note": "x" * (64 * 1024 - len('{"note":""}'))}
+    tracker.log(1, 1, "openai", "gpt-4o", metadata=at_limit)  # exactly 65,536 characters
+    with pytest.raises(ValueError, match=r"metadata is 65,537 characters as JSON, over the 65,536"):
+        tracker.log(1, 1, "openai", "gpt-4o", metadata={"note": at_limit["note"] + "y"})
+    assert tracker.close() is True
+    assert tracker.health().written == 1

@@ -81,6 +81,9 @@ TOKENS_LIMIT: Final = 2**TOKENS_BITS
 #: Longest error message kept: enough for "429 quota exceeded ..." and a provider's reason,
 #: short enough that a response body pasted into it does not end up in the log.
 MAX_ERROR_CHARS: Final = 500
+#: Longest metadata kept, as JSON text: ids and labels fit many times over; a document pasted
+#: in would make every line, the queue's memory and every report pay for it.
+MAX_METADATA_CHARS: Final = 64 * 1024
 #: Epoch seconds of 10000-01-01T00:00:00Z: the first instant no daily file name can hold.
 MAX_EPOCH_S: Final = 253_402_300_800
 _EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
@@ -217,9 +220,16 @@ def encode_metadata(metadata: object) -> str | None:
     if not metadata:
         return None
     try:
-        return orjson.dumps(metadata).decode()
+        text = orjson.dumps(metadata).decode()
     except orjson.JSONEncodeError as exc:
         raise TypeError(f"metadata cannot be stored as JSON: {exc}") from None
+    if len(text) > MAX_METADATA_CHARS:
+        raise ValueError(
+            f"metadata is {len(text):,} characters as JSON, over the {MAX_METADATA_CHARS:,}"
+            " allowed: keep ids and labels there, not documents (prompts and responses are"
+            " never logged)"
+        )
+    return text
 
 
 def check_latency(value: object) -> float | None:
