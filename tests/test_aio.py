@@ -136,3 +136,28 @@ async def test_a_bad_line_is_reported_at_its_own_byte(tmp_path: Path) -> None:
     await follower.wait(2)
     follower.stop()
     assert report.samples == [f"{path.name} byte {first}: not a valid event line"]
+
+
+async def test_a_daily_file_moved_away_and_made_again_is_followed_anew(tmp_path: Path) -> None:
+    """A log shipper moves today's file away while the writer runs; the next append makes a
+    new one under the name. Every event of the new file arrives, once, even when the new
+    file has grown past where the old one was read to."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    tracker.log(1, 1, "openai", "gpt-4o")
+    assert tracker.flush_sync() is True
+    follower = Collector(log_dir)
+    await asyncio.sleep(0.2)  # it is following: the file's present end is its start
+    for i in range(100):
+        tracker.log(i, 1, "openai", "gpt-4o")
+    assert tracker.flush_sync() is True
+    await follower.wait(100)
+    (day_file,) = log_dir.glob("tokens_*.jsonl")
+    day_file.rename(tmp_path / "shipped.jsonl")
+    for i in range(300):  # the new file outgrows the old one
+        tracker.log(1000 + i, 1, "openai", "gpt-4o")
+    assert tracker.close() is True
+    await follower.wait(400)
+    follower.stop()
+    got = [e["prompt_tokens"] for e in follower.events]
+    assert got == [*range(100), *range(1000, 1300)]

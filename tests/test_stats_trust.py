@@ -158,3 +158,23 @@ def test_a_directory_in_place_of_the_index_makes_reports_read_the_lines(tmp_path
     totals, err = summary(log_dir)
     assert (totals["total_requests"], totals["total_prompt_tokens"]) == fold(log_dir)
     assert "token_stats.json failed its checks" in err
+
+
+def test_todays_file_moved_away_while_the_writer_runs_is_counted_as_it_now_is(
+    tmp_path: Path,
+) -> None:
+    """Reports and the stats count the file under the name now, from its first byte: the
+    old file's offset is never applied to the new one."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    for i in range(500):
+        tracker.log(10, 1, "openai", "gpt-4o", ts=DAY + dt.timedelta(seconds=i))
+    assert tracker.flush_sync() is True
+    (log_dir / "tokens_2026-11-20.jsonl").rename(tmp_path / "shipped.jsonl")
+    for i in range(600):
+        tracker.log(100, 1, "openai", "gpt-4o", ts=DAY + dt.timedelta(seconds=600 + i))
+    assert tracker.close() is True
+    assert fold(log_dir) == (600, 60_000)
+    totals, err = summary(log_dir)
+    assert (totals["total_requests"], totals["total_prompt_tokens"], err) == (600, 60_000, "")
+    assert read_stats(log_dir)["total_prompt_tokens"] == 60_000

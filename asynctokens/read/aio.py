@@ -44,6 +44,8 @@ class _Followed:
     day: str
     offset: int
     pending: bytes = b""
+    #: (device, inode) of the file read so far: another one under the name is read anew
+    identity: tuple[int, int] | None = None
 
 
 @dataclass
@@ -90,9 +92,10 @@ async def _poll(
     for day, name in days:
         followed = state.files.get(name)
         try:
-            size = (await aiofiles.os.stat(path / name)).st_size
+            st = await aiofiles.os.stat(path / name)
         except FileNotFoundError:
             continue
+        size, identity = st.st_size, (st.st_dev, st.st_ino)
         if followed is None:
             # a file there before we started begins at its end (taken under its lock, so
             # never inside an append), unless asked otherwise; a file that appears later
@@ -100,9 +103,11 @@ async def _poll(
             start = 0
             if not (from_start or state.started):
                 start = await anyio.to_thread.run_sync(_end_of_lines, path / name)
-            followed = state.files[name] = _Followed(day, start)
-        if size < followed.offset:  # replaced or cut: read it again from its start
-            followed.offset, followed.pending = 0, b""
+            followed = state.files[name] = _Followed(day, start, identity=identity)
+        if size < followed.offset or identity != followed.identity:
+            # cut, or another file under the name (moved away by a log shipper and made
+            # again by the next append): read it from its start, each of its events once
+            followed.offset, followed.pending, followed.identity = 0, b"", identity
         while followed.offset < size:
             async with aiofiles.open(path / name, "rb") as f:
                 await f.seek(followed.offset)

@@ -102,6 +102,10 @@ class Snapshot:
     ) -> None:
         self.log_dir = log_dir
         self.offsets: dict[str, int] = offsets or {}
+        #: Per daily file folded: its (device, inode) then. Another file under the name (one
+        #: moved away and made again, a copy put back) makes the stats stale: its offset
+        #: would skip lines the stats never saw.
+        self.ids: dict[str, list[int]] = {}
         #: Per month: the rows of the index (counters per model, api, day and host).
         self.rows = rows or {}
         #: Per month: bad lines per day.
