@@ -32,6 +32,7 @@ import contextlib
 import errno
 import os
 import threading
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
@@ -171,6 +172,28 @@ def open_read(path: Path) -> int:
 
 def close_read(fd: int) -> None:
     _close(fd)
+
+
+def first_line_crc(path: Path) -> int | None:
+    """A CRC-32 of the file's first complete line (it never changes once written: files are
+    only appended to), or None while it has none. What tells one daily file from another
+    under the same name; a copy of the file gives the same."""
+    try:
+        fd = open_read(path)
+    except FileNotFoundError:
+        return None
+    try:
+        head = b""
+        for size in (4096, 256 * 1024):  # a line holds at most 64 KiB of metadata
+            head = os.pread(fd, size, 0)
+            end = head.find(b"\n")
+            if end >= 0:
+                return zlib.crc32(head[:end])
+            if len(head) < size:
+                return None
+        return zlib.crc32(head)  # no newline in 256 KiB: not a line a writer wrote
+    finally:
+        close_read(fd)
 
 
 def locked_size(fd: int) -> int:

@@ -102,10 +102,12 @@ class Snapshot:
     ) -> None:
         self.log_dir = log_dir
         self.offsets: dict[str, int] = offsets or {}
-        #: Per daily file folded: its (device, inode) then. Another file under the name (one
-        #: moved away and made again, a copy put back) makes the stats stale: its offset
-        #: would skip lines the stats never saw.
-        self.ids: dict[str, list[int]] = {}
+        #: Per daily file folded: a checksum of its first line. Another file under the name
+        #: (one moved away and made again by the next append) has another first line, and
+        #: makes the stats stale: its offset would skip lines the stats never saw. A copy of
+        #: the directory (a backup, a fleet's logs gathered in one place) keeps its lines, so
+        #: its stats stay good, where an inode would not.
+        self.heads: dict[str, int] = {}
         #: Per month: the rows of the index (counters per model, api, day and host).
         self.rows = rows or {}
         #: Per month: bad lines per day.

@@ -74,15 +74,13 @@ def load(log_dir: Path) -> Snapshot | None:
         for m in months:
             if not _valid_rows(rows[m]) or not isinstance(invalid[m], dict):
                 raise StaleStats(STATS_FILE)
-        ids = obj.get("file_ids", {})  # absent from an index of an earlier writer
-        if type(ids) is not dict or not all(
-            type(i) is list and len(i) == 2 and all(type(v) is int for v in i) for i in ids.values()
-        ):
+        heads = obj.get("file_heads", {})  # absent from an index of an earlier writer
+        if type(heads) is not dict or not all(type(v) is int for v in heads.values()):
             raise StaleStats(STATS_FILE)
     except (orjson.JSONDecodeError, ValueError, KeyError, AttributeError, TypeError) as exc:
         raise StaleStats(STATS_FILE) from exc
     snap = Snapshot(log_dir, offsets, rows, invalid)
-    snap.ids = {name: i for name, i in ids.items() if name in offsets}
+    snap.heads = {name: h for name, h in heads.items() if name in offsets}
     return snap
 
 
@@ -180,15 +178,16 @@ def catch_up(
     own = own or {}
     present = {path.name: (day, path) for day, path in daily_files(log_dir)}
     sizes: dict[str, int] = {}
-    ids: dict[str, list[int]] = {}
     for name, offset in snap.offsets.items():
         if name not in present:
             return False
         with contextlib.suppress(FileNotFoundError):
-            st = present[name][1].stat()
-            sizes[name], ids[name] = st.st_size, [st.st_dev, st.st_ino]
-            if sizes[name] < offset or snap.ids.get(name, ids[name]) != ids[name]:
-                return False  # cut, or another file under its name: rebuild
+            sizes[name] = present[name][1].stat().st_size
+            if sizes[name] < offset:
+                return False
+        known = snap.heads.get(name)
+        if known is not None and _files.first_line_crc(present[name][1]) != known:
+            return False  # another file under its name (moved away, made again): rebuild
     try:
         for name, (day, path) in present.items():
             pos = snap.offsets.get(name, 0)
@@ -210,18 +209,15 @@ def catch_up(
                     pos = _fold_file(agg, path, day, pos, r.end, spans).end
             rest = _fold_file(agg, path, day, pos, None, spans)
             snap.offsets[name] = rest.end
-            if name not in ids:
-                with contextlib.suppress(FileNotFoundError):
-                    st = path.stat()
-                    ids[name] = [st.st_dev, st.st_ino]
-            if name in ids:
-                snap.ids[name] = ids[name]
+            if name not in snap.heads:
+                head = _files.first_line_crc(path)
+                if head is not None:
+                    snap.heads[name] = head
             if rest.unfinished and unfinished is not None:
                 unfinished.append(name)
     except StaleStats as exc:
         snap.stale.append(stats_month_file(exc.args[0]))
         return False
-    snap.ids.update(ids)  # also those of files with nothing new, for an index without them
     return True
 
 
@@ -305,5 +301,5 @@ def encode(snap: Snapshot) -> bytes:
         }
     doc["months"] = months
     doc["files"] = dict(sorted(snap.offsets.items()))
-    doc["file_ids"] = {name: snap.ids[name] for name in sorted(snap.ids) if name in snap.offsets}
+    doc["file_heads"] = {n: snap.heads[n] for n in sorted(snap.heads) if n in snap.offsets}
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
