@@ -450,3 +450,26 @@ def test_a_call_without_api_type_is_logged_under_the_provider_its_model_names(
     assert [(e.api_type, e.model) for e in sink.events] == expected
     assert read_stats(log_dir)["by_api"]["openai"]["total_tokens"] == 1550 + 7
     assert read_stats(log_dir)["by_api"]["unknown"]["total_tokens"] == 6
+
+
+def test_the_first_log_tokens_on_an_event_loop_imports_nothing(tmp_path: Path) -> None:
+    """The writer's imports (anyio's backend among them) happen with ``import asynctokens``'s
+    writer names, at start-up: the first call from a request handler only queues and starts
+    the thread. (Its cost: ``python -m benchmarks.first_call``.)"""
+    from tests.conftest import run_script
+
+    result = run_script(
+        """
+        import asyncio, sys
+        from asynctokens import log_tokens
+
+        async def main():
+            before = set(sys.modules)
+            log_tokens(1, 1, "openai", "gpt-4o")
+            print(sorted(set(sys.modules) - before))
+
+        asyncio.run(main())
+        """,
+        cwd=tmp_path,
+    )
+    assert result.stdout == "[]\n", result.stderr

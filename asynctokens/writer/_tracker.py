@@ -444,6 +444,10 @@ def configure(**options: Any) -> TokenTracker:
     return _DEFAULT
 
 
+# anyio's backend is imported with the writer, at start-up, not by the first log_tokens():
+# that call may come from a request handler on an event loop, which an import would stall
+# (20 ms here) -- and it must happen before the worker thread starts anyway (_runtime)
+_runtime.import_backend()
 if threading.current_thread() is threading.main_thread():
     _runtime.install_sigterm_handler()
 # registered now, early, so it runs after the atexit handlers an application registers later
