@@ -26,8 +26,9 @@ from asynctokens.sinks import Sink
 
 #: Events one sink may have waiting before the newest are dropped (and counted).
 SINK_BUFFER_EVENTS: Final = 100_000
-#: The most events handed to one ``export()`` call.
-_SINK_BATCH: Final = 10_000
+#: The most events handed to one ``export()`` call: small, so that one call of a slow sink
+#: (OTelSink: 20 ms for a thousand) never holds the GIL long against the files.
+_SINK_BATCH: Final = 1_000
 #: How often a closing feed looks again for its end.
 _POLL_S: Final = 0.05
 #: How often a feed looks for new events when fewer than a batch wait: each wake takes the
