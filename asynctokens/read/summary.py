@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import difflib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import add
@@ -50,11 +51,16 @@ class Query:
     def tz(self) -> _dt.tzinfo:
         return reader.get_timezone(self.timezone)
 
+    @functools.cached_property
+    def _apis_lowered(self) -> frozenset[str]:
+        return frozenset(a.lower() for a in self.apis or ())
+
     def matches(self, event: dict[str, Any]) -> bool:
-        """Whether one call passes the filters (providers compared without case)."""
+        """Whether one call passes the filters (providers compared without case). Runs once
+        per event of a CSV export: the lowered provider names are made once per query."""
         return (
             (not self.models or event["model"] in self.models)
-            and (not self.apis or event["api_type"].lower() in {a.lower() for a in self.apis})
+            and (not self.apis or event["api_type"].lower() in self._apis_lowered)
             and (not self.hosts or event.get("host", "") in self.hosts)
         )
 
