@@ -7,7 +7,9 @@ Pool()`` ends its workers with SIGTERM; each start method is tried with each sha
 from __future__ import annotations
 
 import os
+import signal
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,9 @@ import pytest
 from tests.conftest import REPO, read_lines, read_stats
 
 SCRIPT = """
-import multiprocessing, sys
+import faulthandler, multiprocessing, signal, sys
+# a hang is explained, not just timed out: the test sends SIGUSR1 to every process here
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 from concurrent.futures import ProcessPoolExecutor
 from asynctokens import log_tokens
 
@@ -71,15 +75,25 @@ def test_every_event_of_every_child_is_written(tmp_path: Path, method: str, shap
     script = tmp_path / "app.py"
     script.write_text(textwrap.dedent(SCRIPT))
     out = tmp_path / "out"
-    result = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, str(script), method, shape],
         cwd=tmp_path,
         env={**os.environ, "ASYNCTOKENS_LOG_DIR": str(out), "PYTHONPATH": str(REPO)},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=120,
-        check=False,
+        start_new_session=True,  # its own process group: the pool's workers with it
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        # every process's threads print where they are, then all of them go
+        os.killpg(proc.pid, signal.SIGUSR1)
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"{method}/{shape} hung; the stacks of its processes:\n{stderr[-12000:]}")
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     assert result.returncode == 0 and result.stdout == "ok\n", result.stderr[-3000:]
     lines = read_lines(out)
     assert len(lines) == 800
