@@ -58,6 +58,20 @@ def _common() -> _Parser:
     return p
 
 
+#: Rows of a models, providers or hosts table on a terminal (see ``--limit``).
+_DEFAULT_LIMIT = 50
+
+
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
+    return value
+
+
 def _json_option(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """``--json`` for the commands that print a report (not ``export`` nor ``dashboard``: a
     flag a command would ignore is refused by the parser instead)."""
@@ -95,7 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("apis", "one row per provider"),
         ("hosts", "one row per host the events were logged on"),
     ):
-        _json_option(sub.add_parser(name, parents=[common], help=what))
+        report = _json_option(sub.add_parser(name, parents=[common], help=what))
+        if name != "summary":
+            report.add_argument(
+                "--limit",
+                type=_count_arg,
+                default=_DEFAULT_LIMIT,
+                metavar="N",
+                help="rows shown: the N largest by cost, then tokens, and one row summing the"
+                " rest (default %(default)s; 0 shows all; --json always has all)",
+            )
     daily = _json_option(
         sub.add_parser("daily", parents=[common], help="one row per day, with a bar chart")
     )
@@ -230,7 +253,7 @@ def _run_report(args: argparse.Namespace, query: summary.Query) -> int:
     elif command == "recent":
         terminal.recent(report, out)
     else:
-        terminal.breakdown(report, out, getattr(args, "chart", None))
+        terminal.breakdown(report, out, getattr(args, "chart", None), getattr(args, "limit", 0))
     return 0
 
 

@@ -71,3 +71,15 @@ def test_year_benchmark_runs_and_checks_its_reports_exact() -> None:
     assert result.returncode == 0, result.stderr[-2000:]  # a report off the lines exits 1
     rows = [line for line in result.stdout.splitlines() if line.startswith("| `")]
     assert len(rows) == 11
+
+
+@pytest.mark.slow  # two CLI processes
+def test_models_benchmark_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.models_bench", "--models", "300"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "300 model names: writer drained" in result.stdout
+    assert "asynctokens models:" in result.stdout

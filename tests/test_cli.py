@@ -356,3 +356,30 @@ def test_a_money_column_has_one_format(tmp_path: Path) -> None:
     assert (rows["gpt-4o"][-1], rows["gpt-4o-mini"][-1]) == ("$2.5000", "$0.0002")
     daily = table_rows(run_cli("daily", "--log-dir", str(log_dir)).stdout)
     assert (daily["2026-11-20"][8], daily["2026-11-21"][8]) == ("$2.5002", "<$0.0001")
+
+
+def test_models_table_shows_the_largest_rows_and_sums_the_rest(tmp_path: Path) -> None:
+    """Thousands of fine-tune names: a terminal gets the 50 largest and one row for the rest;
+    the unpriced note names 10 and counts the others; --json and --limit 0 keep every row."""
+    tracker = TokenTracker(log_dir=tmp_path)
+    tracker.log(1000, 100, "openai", "gpt-4o")  # priced: the largest by cost
+    for i in range(60):  # 61-i tokens of input: ft-0 largest, ft-59 smallest
+        tracker.log(61 - i, 1, "self-hosted", f"ft-{i}")
+    tracker.close()
+    result = run_cli("models", "--log-dir", str(tmp_path), env={"COLUMNS": "200"})
+    assert (result.returncode, result.stderr) == (0, "")
+    rows = table_rows(result.stdout)
+    assert "gpt-4o" in rows and "ft-48" in rows and "ft-49" not in rows
+    # ft-49..ft-59 are left: 11 rows, input 12+11+...+2 = 77, output 11
+    assert rows["11 more (--limit 0 shows all)"][:5] == ["77", "0", "0", "11", "0"]
+    assert rows["Total"][:5] == ["2,890", "0", "0", "160", "0"]
+    note = result.stdout[result.stdout.index("no price for:") :]
+    assert "ft-0 (62 tokens)" in note and "ft-9 (53 tokens)" in note and "ft-10 (" not in note
+    assert "and 50 more models (1,375 tokens; --json lists them)" in " ".join(note.split())
+    everything = table_rows(run_cli("models", "--log-dir", str(tmp_path), "--limit", "0",
+                                    env={"COLUMNS": "200"}).stdout)  # fmt: skip
+    assert len([k for k in everything if k.startswith("ft-")]) == 60
+    as_json = json.loads(run_cli("models", "--log-dir", str(tmp_path), "--json").stdout)
+    assert len(as_json["rows"]) == 61 and len(as_json["unpriced_tokens_by_model"]) == 60
+    bad = run_cli("models", "--log-dir", str(tmp_path), "--limit", "-1")
+    assert bad.returncode == 2 and "--limit: expected a whole number, 0 or more" in bad.stderr

@@ -87,9 +87,16 @@ def _row_cells(
     ]
 
 
-def breakdown(report: dict[str, Any], out: Console, chart: str | None = None) -> None:
-    """One row per model, provider, day or month; ``chart`` adds bars of tokens or cost."""
-    rows = report["rows"]
+def breakdown(
+    report: dict[str, Any], out: Console, chart: str | None = None, limit: int = 0
+) -> None:
+    """One row per model, provider, day or month; ``chart`` adds bars of tokens or cost.
+
+    With ``limit`` (0: all), only the ``limit`` largest rows are shown, in their order, and
+    one more row sums the others, saying how many they are and how to see them: 100,000
+    fine-tune names take minutes to lay out and nobody reads them on a terminal.
+    """
+    rows, rest = _largest(report["rows"], limit)
     label = _LABELS[report["dimension"]]
     zone = f" ({literal(report['timezone'])})" if report["dimension"] in ("day", "month") else ""
     table = Table(title=f"Token usage by {label.lower()}{zone}", title_justify="left")
@@ -106,10 +113,31 @@ def breakdown(report: dict[str, Any], out: Console, chart: str | None = None) ->
     for name, r in rows.items():
         bar = [Bar(size=top, begin=0, end=r[key], width=30)] if chart else []
         table.add_row(*_row_cells(literal(name), r, money, unpriced), *bar)
+    if rest is not None:
+        label = f"{count(rest['rows'])} more (--limit 0 shows all)"
+        table.add_row(*_row_cells(label, rest, money, unpriced), *([""] if chart else []))
     table.add_section()
     table.add_row(*_row_cells("Total", report["totals"], money, unpriced), *([""] if chart else []))
     out.print(table)
     _pricing_notes(report, out)
+
+
+def _largest(
+    rows: dict[str, dict[str, Any]], limit: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """The ``limit`` rows with the highest cost, then tokens, and the sum of the others."""
+    if not limit or len(rows) <= limit:
+        return rows, None
+    ranked = sorted(rows, key=lambda k: (rows[k]["cost_usd"] or 0.0, rows[k]["total_tokens"]))
+    shown = set(ranked[-limit:])
+    others = [r for k, r in rows.items() if k not in shown]
+    rest: dict[str, Any] = {"rows": len(others)}
+    for key, value in others[0].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            rest[key] = sum(r[key] or 0 for r in others)
+    req = rest["total_requests"]
+    rest["success_rate"] = round(100.0 * rest["successful_requests"] / req, 2) if req else 0.0
+    return {k: r for k, r in rows.items() if k in shown}, rest
 
 
 def recent(report: dict[str, Any], out: Console) -> None:
@@ -197,12 +225,25 @@ def prices(found: dict[str, dict[str, Any] | None], source: str, out: Console) -
     out.print(f"Prices: {literal(source)}")
 
 
+#: Unpriced models a note names, the largest first; the others are counted, not listed.
+_NAMED_UNPRICED = 10
+
+
+def _unpriced_names(tokens_by_model: dict[str, int]) -> str:
+    ranked = sorted(tokens_by_model.items(), key=lambda item: -item[1])
+    names = ", ".join(f"{literal(m)} ({count(n)} tokens)" for m, n in ranked[:_NAMED_UNPRICED])
+    others = ranked[_NAMED_UNPRICED:]
+    if others:
+        names += (
+            f" and {count(len(others))} more models ({count(sum(n for _, n in others))}"
+            " tokens; --json lists them)"
+        )
+    return names
+
+
 def _pricing_notes(report: dict[str, Any], out: Console) -> None:
     if report["unpriced_models"]:
-        names = ", ".join(
-            f"{literal(m)} ({count(n)} tokens)"
-            for m, n in report["unpriced_tokens_by_model"].items()
-        )
+        names = _unpriced_names(report["unpriced_tokens_by_model"])
         out.print(
             f"* The cost shown is that of the priced tokens ({usd(report['totals']['cost_usd'])}"
             f" in all); no price for: {names}. Pass --pricing FILE: LiteLLM's JSON or a .toml"

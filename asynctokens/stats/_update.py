@@ -302,4 +302,29 @@ def encode(snap: Snapshot) -> bytes:
     doc["months"] = months
     doc["files"] = dict(sorted(snap.offsets.items()))
     doc["file_heads"] = {n: snap.heads[n] for n in sorted(snap.heads) if n in snap.offsets}
-    return orjson.dumps(doc, option=orjson.OPT_INDENT_2)
+    return _one_entry_a_line(doc)
+
+
+def _one_entry_a_line(doc: dict[str, Any]) -> bytes:
+    """JSON a person can read and a program can parse, without indentation's cost.
+
+    Each top-level key is on its line and each entry of a top-level object (a model, a day,
+    a month) on its own: readable with ``less`` and diffable, and half the size of an
+    indented file (100,000 model names would make the indented index 50 MB).
+    """
+    out = [b"{"]
+    last = len(doc) - 1
+    for i, (key, value) in enumerate(doc.items()):
+        end = b"" if i == last else b","
+        name = orjson.dumps(key)
+        if isinstance(value, dict) and value:
+            out.append(b"  " + name + b": {")
+            entries = [
+                b"    " + orjson.dumps(k) + b": " + orjson.dumps(v) for k, v in value.items()
+            ]
+            out.append(b",\n".join(entries))
+            out.append(b"  }" + end)
+        else:
+            out.append(b"  " + name + b": " + orjson.dumps(value) + end)
+    out.append(b"}\n")
+    return b"\n".join(out)
