@@ -22,7 +22,7 @@ from pathlib import Path
 def write(log_dir: Path, models: int) -> float:
     from asynctokens import TokenTracker
 
-    tracker = TokenTracker(log_dir=log_dir, max_queue_events=models + 10)
+    tracker = TokenTracker(log_dir=log_dir, max_queue_events=max(models + 10, 200_000))
     start = time.perf_counter()
     for i in range(models):
         model = "gpt-4o" if i % 10 == 0 else f"ft:custom-model-{i}"
