@@ -17,6 +17,7 @@ from asynctokens._errors import LogDirError as LogDirError
 from asynctokens._errors import NothingMatchedError as NothingMatchedError
 from asynctokens._errors import PricingError as PricingError
 from asynctokens._errors import TrackerClosedError as TrackerClosedError
+from asynctokens._errors import UsageAdjustedWarning as UsageAdjustedWarning
 from asynctokens._errors import UsageMissingWarning as UsageMissingWarning
 from asynctokens.sinks import Sink as Sink
 from asynctokens.sinks import TokenEvent as TokenEvent
@@ -46,6 +47,7 @@ __all__ = [
     "TrackerHealth",
     "TrackerState",
     "Usage",
+    "UsageAdjustedWarning",
     "UsageMissingWarning",
     "configure",
     "get_tracker",

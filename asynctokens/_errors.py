@@ -37,3 +37,8 @@ class NothingMatchedError(AsyncTokensError, LookupError):
 
 class UsageMissingWarning(UserWarning):
     """Shown once per call site when a response or stream carries no usage to log."""
+
+
+class UsageAdjustedWarning(UserWarning):
+    """A reply's counts broke the file format's rules and were logged adjusted: the line's
+    ``metadata["asynctokens.adjustments"]`` says how (docs/integrations.md)."""

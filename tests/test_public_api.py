@@ -23,6 +23,7 @@ def test_all_names_exactly_the_public_api() -> None:
         "TrackerHealth",
         "TrackerState",
         "Usage",
+        "UsageAdjustedWarning",
         "UsageMissingWarning",
         "configure",
         "get_tracker",

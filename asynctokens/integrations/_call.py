@@ -18,9 +18,9 @@ import sys
 import time
 import warnings
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from asynctokens._errors import UsageMissingWarning
+from asynctokens._errors import UsageAdjustedWarning, UsageMissingWarning
 from asynctokens.integrations._dispatch import usage_from
 from asynctokens.integrations._usage import ABANDONED_UNKNOWN, Usage, error_text
 
@@ -151,6 +151,10 @@ class CallLog:
             )
 
 
+#: The metadata key of a line whose counts were adjusted: a list of what was changed.
+ADJUSTMENTS_KEY: Final = "asynctokens.adjustments"
+
+
 def log_usage(
     tracker: TokenTracker,
     usage: Usage,
@@ -168,6 +172,14 @@ def log_usage(
     """
     if usage.operation != "chat":
         metadata = {**(metadata or {}), "gen_ai.operation.name": usage.operation}
+    if usage.adjustments:
+        metadata = {**(metadata or {}), ADJUSTMENTS_KEY: list(usage.adjustments)}
+        warnings.warn(
+            f"asynctokens logged a {usage.api_type} reply ({usage.model or model or 'unknown'})"
+            f" with its counts adjusted: {'; '.join(usage.adjustments)}",
+            UsageAdjustedWarning,
+            stacklevel=2,
+        )
     tracker.log(
         usage.prompt_tokens,
         usage.completion_tokens,

@@ -37,6 +37,9 @@ class Usage:
     success: bool = True
     error_message: str | None = None
     operation: str = "chat"
+    #: What was changed to bring the provider's counts into the file format's meanings
+    #: (docs/integrations.md, "Counts a provider reports oddly"); empty for most replies.
+    adjustments: tuple[str, ...] = ()
 
     @property
     def total_tokens(self) -> int:
@@ -63,13 +66,33 @@ def make_usage(
     success: bool = True,
     error_message: str | None = None,
     operation: str = "chat",
+    notes: list[str] | None = None,
 ) -> Usage:
-    """``Usage(...)`` for the readers, in a third of the time.
+    """``Usage(...)`` for the readers, in a third of the time, with the parts within wholes.
 
-    A frozen dataclass sets its 11 fields one ``object.__setattr__`` at a time (about 1.7 us
+    A frozen dataclass sets its 12 fields one ``object.__setattr__`` at a time (about 1.7 us
     here); the readers run on every logged response, so they fill the instance dict at once.
     The result is an ordinary ``Usage``: equal, hashable and ``replace()``-able as any other.
+
+    A billed reply is never dropped for its counts: a part reported above its whole means
+    the provider left the part out of the whole (an OpenAI-compatible server whose
+    ``completion_tokens`` excludes reasoning), so the part is added to it, and ``notes``
+    (what :func:`count` read oddly) and these changes are kept in ``adjustments``.
     """
+    if reasoning_tokens > completion_tokens:
+        notes = [] if notes is None else notes
+        notes.append(
+            f"reasoning_tokens ({reasoning_tokens}) reported outside completion_tokens"
+            f" ({completion_tokens}): added to it"
+        )
+        completion_tokens += reasoning_tokens
+    if cached_tokens + cache_write_tokens > prompt_tokens:
+        notes = [] if notes is None else notes
+        notes.append(
+            f"cached_tokens ({cached_tokens}) and cache_write_tokens ({cache_write_tokens})"
+            f" reported outside prompt_tokens ({prompt_tokens}): added to it"
+        )
+        prompt_tokens += cached_tokens + cache_write_tokens
     usage = _new(Usage)
     _set(
         usage,
@@ -86,6 +109,7 @@ def make_usage(
             "success": success,
             "error_message": error_message,
             "operation": operation,
+            "adjustments": tuple(notes) if notes else (),
         },
     )
     return usage
@@ -160,13 +184,40 @@ def request_id_of(v: Any) -> str | None:
     return text(v.get("_request_id"))
 
 
-def count(value: Any) -> int:
+#: Counts at or above this are no API call's (the file format's limit, 2^40).
+_COUNT_LIMIT: Final = 2**40
+
+
+def count(value: Any, field: str = "count", notes: list[str] | None = None) -> int:
     """A reported count as an int: None (not reported) is 0, as the file format says.
 
-    Anything else that is not an int is passed on unchanged, so the call-site checks of
-    ``log_tokens()`` name the field and the bad value instead of this module guessing.
+    A count that is not a plain int is read where it can be without loss (``12.0``,
+    ``"12"``: 12) and is otherwise unknown, counted as 0; either way the reading is said in
+    ``notes``, so the line flags it (a billed reply is never dropped for a bad count).
     """
-    return 0 if value is None else value
+    if type(value) is int and 0 <= value < _COUNT_LIMIT:
+        return value
+    if value is None:
+        return 0
+    return _odd_count(value, field, notes)
+
+
+def _odd_count(value: Any, field: str, notes: list[str] | None) -> int:
+    read: int | None = None
+    if isinstance(value, bool):
+        read = None  # True is no count, though Python calls it 1
+    elif isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        read = int(value)
+    elif isinstance(value, str) and value.strip().isdecimal():
+        read = int(value.strip())
+    shown = repr(value)[:40]
+    if read is not None and 0 <= read < _COUNT_LIMIT:
+        if notes is not None and type(value) is not int:
+            notes.append(f"{field} {shown} read as {read}")
+        return read
+    if notes is not None:
+        notes.append(f"{field} {shown} unreadable: unknown, counted as 0")
+    return 0
 
 
 def text(value: Any) -> str | None:

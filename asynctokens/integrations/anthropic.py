@@ -60,14 +60,24 @@ def is_anthropic(obj: dict[str, Any]) -> bool:
 
 
 def _usage(counts: Any, thinking: Any, model: str | None, request_id: str | None) -> Usage:
+    notes: list[str] = []
     fresh, read, written, output = (
-        count(counts.get("input_tokens")),
-        count(counts.get("cache_read_input_tokens")),
-        count(counts.get("cache_creation_input_tokens")),
-        count(counts.get("output_tokens")),
+        count(counts.get("input_tokens"), "input_tokens", notes),
+        count(counts.get("cache_read_input_tokens"), "cache_read_input_tokens", notes),
+        count(counts.get("cache_creation_input_tokens"), "cache_creation_input_tokens", notes),
+        count(counts.get("output_tokens"), "output_tokens", notes),
     )
+    thought = count(thinking, "thinking_tokens", notes)
     return make_usage(
-        fresh + read + written, output, read, written, count(thinking), API_TYPE, model, request_id
+        fresh + read + written,
+        output,
+        read,
+        written,
+        thought,
+        API_TYPE,
+        model,
+        request_id,
+        notes=notes,
     )
 
 

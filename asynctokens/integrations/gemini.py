@@ -68,16 +68,18 @@ def usage_of(obj: Any) -> Usage | None:
     prompt, candidates, thoughts = u.get(prompt_name), u.get(candidates_name), u.get(thoughts_name)
     if prompt is None and candidates is None and thoughts is None:
         return None  # Vertex's early chunks: usage with every count unset
-    thoughts = count(thoughts)
+    notes: list[str] = []
+    thoughts = count(thoughts, thoughts_name, notes)
     return make_usage(
-        count(prompt) + count(u.get(tool_name)),
-        count(candidates) + thoughts,
-        count(u.get(cached_name)),
+        count(prompt, prompt_name, notes) + count(u.get(tool_name), tool_name, notes),
+        count(candidates, candidates_name, notes) + thoughts,
+        count(u.get(cached_name), cached_name, notes),
         0,
         thoughts,
         API_TYPE,
         text(model),
         text(request_id),
+        notes=notes,
     )
 
 

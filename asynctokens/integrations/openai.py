@@ -55,16 +55,18 @@ def usage_of(obj: Any) -> Usage | None:
     if prompt is not None:  # Chat Completions and embeddings
         prompt_details = view(usage.get("prompt_tokens_details"))
         completion_details = view(usage.get("completion_tokens_details"))
+        notes: list[str] = []
         return make_usage(
-            prompt,
-            count(usage.get("completion_tokens")),
-            count(prompt_details.get("cached_tokens")),
-            count(prompt_details.get("cache_write_tokens")),
-            count(completion_details.get("reasoning_tokens")),
+            count(prompt, "prompt_tokens", notes),
+            count(usage.get("completion_tokens"), "completion_tokens", notes),
+            count(prompt_details.get("cached_tokens"), "cached_tokens", notes),
+            count(prompt_details.get("cache_write_tokens"), "cache_write_tokens", notes),
+            count(completion_details.get("reasoning_tokens"), "reasoning_tokens", notes),
             API_TYPE,
             model,
             request_id,
             operation="embeddings" if v.get("object") == "list" else "chat",
+            notes=notes,
         )
     prompt = usage.get("input_tokens")
     if prompt is None:
@@ -78,18 +80,20 @@ def usage_of(obj: Any) -> Usage | None:
     if status in ("failed", "cancelled"):
         reason = view(v.get("error"))
         error = error_text(None, reason.get("code") or status, reason.get("message"))
+    notes = []
     return make_usage(
-        prompt,
-        count(usage.get("output_tokens")),
-        count(input_details.get("cached_tokens")),
-        count(input_details.get("cache_write_tokens")),
-        count(output_details.get("reasoning_tokens")),
+        count(prompt, "input_tokens", notes),
+        count(usage.get("output_tokens"), "output_tokens", notes),
+        count(input_details.get("cached_tokens"), "cached_tokens", notes),
+        count(input_details.get("cache_write_tokens"), "cache_write_tokens", notes),
+        count(output_details.get("reasoning_tokens"), "reasoning_tokens", notes),
         API_TYPE,
         model,
         request_id,
         error is None,
         error,
         "chat",
+        notes,
     )
 
 
