@@ -59,13 +59,13 @@ def openai_client(replies: Replies, *, asynchronous: bool = False) -> Any:
     if asynchronous:
         return openai.AsyncOpenAI(
             api_key=OPENAI_KEY,
-            base_url="http://openai.test/v1",
+            base_url="https://api.openai.com/v1",
             http_client=replies.async_client(),
             max_retries=0,
         )
     return openai.OpenAI(
         api_key=OPENAI_KEY,
-        base_url="http://openai.test/v1",
+        base_url="https://api.openai.com/v1",
         http_client=replies.sync_client(),
         max_retries=0,
     )
@@ -77,13 +77,13 @@ def anthropic_client(replies: Replies, *, asynchronous: bool = False) -> Any:
     if asynchronous:
         return anthropic.AsyncAnthropic(
             api_key=ANTHROPIC_KEY,
-            base_url="http://anthropic.test",
+            base_url="https://api.anthropic.com",
             http_client=replies.async_client(),
             max_retries=0,
         )
     return anthropic.Anthropic(
         api_key=ANTHROPIC_KEY,
-        base_url="http://anthropic.test",
+        base_url="https://api.anthropic.com",
         http_client=replies.sync_client(),
         max_retries=0,
     )
@@ -94,7 +94,7 @@ def gemini_client(replies: Replies) -> Any:
     from google.genai import types
 
     options = types.HttpOptions(
-        base_url="http://gemini.test/",
+        base_url="https://generativelanguage.googleapis.com/",
         httpx_client=replies.sync_client(),
         httpx_async_client=replies.async_client(),
         retry_options=types.HttpRetryOptions(attempts=1),

@@ -142,6 +142,7 @@ class CallLog:
                 api_key=self.api_key,
                 metadata=self.metadata,
                 model=self.model,
+                api_type=self.api_type,
             )
         except Exception as exc:  # a closed tracker must not break the user's call
             warnings.warn(
@@ -163,8 +164,10 @@ def log_usage(
     api_key: str | None,
     metadata: dict[str, Any] | None,
     model: str | None,
+    api_type: str = "unknown",
 ) -> None:
-    """Log one call's usage: the model the response names, else the one asked for.
+    """Log one call's usage: the model the response names, else the one asked for; under
+    ``api_type`` (the client's endpoint) when known, else the provider the reply is read as.
 
     A call that is no chat (embeddings) says so in its metadata under the OpenTelemetry
     name ``gen_ai.operation.name``, which the OpenTelemetry sink reads; chat, the common
@@ -183,7 +186,7 @@ def log_usage(
     tracker.log(
         usage.prompt_tokens,
         usage.completion_tokens,
-        usage.api_type,
+        usage.api_type if api_type == "unknown" else api_type,
         usage.model or model or "unknown",
         usage.success,
         usage.error_message,

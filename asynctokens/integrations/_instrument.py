@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens.integrations import anthropic, gemini, openai
 from asynctokens.integrations._call import CallLog, abandoned, call_site, failure
+from asynctokens.integrations._endpoint import api_type_of_client
 from asynctokens.integrations._stream import wrap
 from asynctokens.integrations._usage import Usage, text
 
@@ -32,24 +33,26 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
     """Instrument ``client`` in place and return it; instrumenting twice changes nothing."""
     module = type(client).__module__.split(".")[0]
     if module == "openai":
-        key = getattr(client, "api_key", None)
+        at = _At(tracker, getattr(client, "api_key", None), api_type_of_client(client, "openai"))
         chat = client.chat.completions
-        _wrap(tracker, chat, "create", openai, key, _IF_ASKED, inject_usage=True)
-        _wrap(tracker, chat, "parse", openai, key, _NEVER)
+        _wrap(at, chat, "create", openai, _IF_ASKED, inject_usage=True)
+        _wrap(at, chat, "parse", openai, _NEVER)
         # chat.completions.stream() and responses.stream() call the create() wrapped here:
         # their streams are logged through it, once
-        _wrap(tracker, client.responses, "create", openai, key, _IF_ASKED)
-        _wrap(tracker, client.responses, "parse", openai, key, _NEVER)
-        _wrap(tracker, client.embeddings, "create", openai, key, _NEVER)
+        _wrap(at, client.responses, "create", openai, _IF_ASKED)
+        _wrap(at, client.responses, "parse", openai, _NEVER)
+        _wrap(at, client.embeddings, "create", openai, _NEVER)
     elif module == "anthropic":
-        key = getattr(client, "api_key", None)
-        _wrap(tracker, client.messages, "create", anthropic, key, _IF_ASKED)
-        _wrap_stream_manager(tracker, client.messages, key, _ANTHROPIC_HELPER)
+        api_type = api_type_of_client(client, "anthropic")
+        at = _At(tracker, getattr(client, "api_key", None), api_type)
+        _wrap(at, client.messages, "create", anthropic, _IF_ASKED)
+        _wrap_stream_manager(at, client.messages, _ANTHROPIC_HELPER)
     elif module == "google" and type(client).__module__.startswith("google.genai"):
         key = getattr(getattr(client, "_api_client", None), "api_key", None)
+        at = _At(tracker, key, api_type_of_client(client, "gemini"))
         for models in (client.models, client.aio.models):
-            _wrap(tracker, models, "generate_content", gemini, key, _NEVER)
-            _wrap(tracker, models, "generate_content_stream", gemini, key, _ALWAYS)
+            _wrap(at, models, "generate_content", gemini, _NEVER)
+            _wrap(at, models, "generate_content_stream", gemini, _ALWAYS)
     else:
         raise TypeError(
             f"instrument() takes an OpenAI, Anthropic or google.genai client, got"
@@ -57,6 +60,15 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
             " tracker.track(...) or tracker.log_response(...)"
         )
     return client
+
+
+@dataclass(frozen=True)
+class _At:
+    """Where a client's calls are logged: the tracker, the client's key, its provider."""
+
+    tracker: TokenTracker
+    api_key: Any
+    api_type: str
 
 
 #: Whether a wrapped method returns a stream: never, always, or when called with stream=True.
@@ -71,11 +83,10 @@ def _usage_of(reader: ModuleType, result: Any) -> Usage | None:
 
 
 def _wrap(
-    tracker: TokenTracker,
+    at: _At,
     owner: Any,
     name: str,
     reader: ModuleType,
-    api_key: Any,
     streams: int,
     *,
     inject_usage: bool = False,
@@ -89,8 +100,8 @@ def _wrap(
     original = getattr(owner, name, None)
     if original is None or getattr(original, _MARK, None) is not None:
         return  # a method this SDK version lacks, or one wrapped already
-    key = api_key if isinstance(api_key, str) else None
-    api_type: str = reader.API_TYPE
+    tracker, api_type = at.tracker, at.api_type
+    key = at.api_key if isinstance(at.api_key, str) else None
     # decided once: the async SDK methods are coroutine functions under their decorators
     asynchronous = inspect.iscoroutinefunction(inspect.unwrap(original))
 
@@ -159,9 +170,7 @@ _ANTHROPIC_HELPER: Final = _HelperKind(
 )
 
 
-def _wrap_stream_manager(
-    tracker: TokenTracker, owner: Any, api_key: Any, kind: _HelperKind
-) -> None:
+def _wrap_stream_manager(at: _At, owner: Any, kind: _HelperKind) -> None:
     """An SDK's ``.stream()`` helper: log from the SDK's own accumulated reply.
 
     The helper's stream keeps a snapshot of the reply with the cumulative usage of every
@@ -171,8 +180,8 @@ def _wrap_stream_manager(
     original = getattr(owner, "stream", None)
     if original is None or getattr(original, _MARK, None) is not None:
         return
-    key = api_key if isinstance(api_key, str) else None
-    api_type: str = kind.reader.API_TYPE
+    tracker, api_type = at.tracker, at.api_type
+    key = at.api_key if isinstance(at.api_key, str) else None
 
     @functools.wraps(original)
     def tracked(*args: Any, **kwargs: Any) -> Any:

@@ -17,7 +17,7 @@ import datetime as _dt
 import operator
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens._errors import PricingError
 from asynctokens.pricing._files import PriceFile
@@ -59,6 +59,9 @@ def _flat_or_tiered(tiers: Tiers) -> object:
     return [tiers.thresholds, [tiers.base.parts, *(r.parts for _, r in tiers.above)]]
 
 
+#: The api_type of calls to a local or private endpoint (vLLM, Ollama).
+SELF_HOSTED: Final = "self-hosted"
+
 class PriceBook:
     """Finds each model's price, once per (api_type, model), and prices counts with it."""
 
@@ -95,7 +98,10 @@ class PriceBook:
         return f"{', '.join(f.label for f in reversed(self.files))}, then {base}"
 
     def find(self, api_type: str, model: str) -> ModelPrices | None:
-        """The price entry a model resolves to, or None when no source knows it."""
+        """The price entry a model resolves to, or None when no source knows it.
+
+        ``self-hosted`` (a local or private endpoint) is priced by ``--pricing`` files only.
+        """
         key = (api_type, model)
         if key in self._found:
             return self._found[key]
@@ -105,7 +111,10 @@ class PriceBook:
             if found is not None:
                 break
         else:
-            found = self.genai.find(api_type, model)
+            # a model on one's own hardware bills no tokens: only a file of the user's
+            # prices it (an open-weights name would otherwise take a provider's price)
+            if api_type != SELF_HOSTED:
+                found = self.genai.find(api_type, model)
         self._found[key] = found
         return found
 

@@ -1,0 +1,125 @@
+"""The provider is the endpoint's, not the SDK's: one ``openai`` SDK, many bills.
+
+Real SDK clients pointed at each provider's base URL (the transport is a mock: nothing
+leaves the machine) log their calls under the provider that host belongs to, failures
+included; reports price them at that provider's rates, and a local or private endpoint
+(vLLM, Ollama) is ``self-hosted``, priced only by the user's own price file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+
+from asynctokens.summary import Query, breakdown
+from tests.conftest import read_lines
+from tests.sdk_replies import (
+    ANTHROPIC_KEY,
+    OPENAI_KEY,
+    Replies,
+    anthropic_message,
+    openai_chat,
+    openai_rate_limited,
+)
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+
+
+@pytest.mark.parametrize(
+    ("base_url", "api_type"),
+    [
+        ("https://api.openai.com/v1", "openai"),
+        ("https://api.groq.com/openai/v1", "groq"),
+        ("https://api.deepseek.com", "deepseek"),
+        ("https://api.together.xyz/v1", "together"),
+        ("https://openrouter.ai/api/v1", "openrouter"),
+        ("https://api.mistral.ai/v1", "mistral"),
+        ("https://api.x.ai/v1", "xai"),
+        ("https://api.fireworks.ai/inference/v1", "fireworks"),
+        ("https://my-team.openai.azure.com/openai/v1", "azure"),
+        ("https://us-east5-aiplatform.googleapis.com/v1/projects/p/locations/l/endpoints/openapi",
+         "vertex"),
+        ("http://localhost:8000/v1", "self-hosted"),
+        ("http://127.0.0.1:11434/v1", "self-hosted"),
+        ("http://10.1.2.3:8000/v1", "self-hosted"),
+        ("http://vllm:8000/v1", "self-hosted"),
+        ("http://gpu-box.internal:8000/v1", "self-hosted"),
+        ("https://llm.example.com/v1", "llm.example.com"),
+    ],
+)  # fmt: skip
+def test_openai_sdk_calls_are_logged_under_the_endpoints_provider(
+    make_tracker: Any, log_dir: Path, base_url: str, api_type: str
+) -> None:
+    tracker = make_tracker()
+    replies = Replies(openai_chat(), openai_rate_limited())
+    client = tracker.instrument(
+        openai.OpenAI(
+            api_key=OPENAI_KEY,
+            base_url=base_url,
+            http_client=replies.sync_client(),
+            max_retries=0,
+        )
+    )
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    tracker.close()
+    assert [(line["api_type"], line["success"]) for line in read_lines(log_dir)] == [
+        (api_type, True),
+        (api_type, False),
+    ]
+
+
+def test_azure_client_and_copies_of_a_groq_client(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    replies = Replies(openai_chat(), openai_chat())
+    azure = openai.AzureOpenAI(
+        api_key=OPENAI_KEY,
+        api_version="2025-04-01-preview",
+        azure_endpoint="https://my-team.openai.azure.com",
+        http_client=replies.sync_client(),
+        max_retries=0,
+    )
+    tracker.instrument(azure).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    anthropic_replies = Replies(anthropic_message())
+    on_vertex = anthropic.Anthropic(
+        api_key=ANTHROPIC_KEY,
+        base_url="https://us-east5-aiplatform.googleapis.com/v1",
+        http_client=anthropic_replies.sync_client(),
+        max_retries=0,
+    )
+    tracker.instrument(on_vertex).messages.create(
+        model="claude-opus-4-5", max_tokens=10, messages=MESSAGES
+    )
+    tracker.close()
+    assert [line["api_type"] for line in read_lines(log_dir)] == ["azure", "vertex"]
+
+
+def test_reports_price_each_call_at_its_providers_rates(tmp_path: Path) -> None:
+    """gpt-oss-120b on Groq is priced at Groq's rates; on one's own vLLM it is unpriced
+    (no provider bills it), unless a price file of the user's says what it costs."""
+    from asynctokens import TokenTracker
+
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir=log_dir)
+    tracker.log(1_000_000, 1_000_000, "groq", "openai/gpt-oss-120b")
+    tracker.log(1_000_000, 1_000_000, "self-hosted", "openai/gpt-oss-120b")
+    tracker.close()
+    rows = breakdown(Query(log_dir=log_dir), "api")["rows"]
+    assert rows["groq"]["cost_usd"] > 0 and rows["groq"]["unpriced_tokens"] == 0
+    assert rows["self-hosted"]["cost_usd"] == 0
+    assert rows["self-hosted"]["unpriced_tokens"] == 2_000_000
+    prices = tmp_path / "mine.json"
+    prices.write_text(json.dumps({"openai/gpt-oss-120b": {
+        "input_cost_per_token": 1e-7, "output_cost_per_token": 2e-7,
+        "litellm_provider": "self-hosted"}}))  # fmt: skip
+    from asynctokens.pricing import load_prices
+
+    priced = breakdown(Query(log_dir=log_dir, prices=load_prices([prices])), "api")["rows"]
+    assert priced["self-hosted"]["cost_usd"] == pytest.approx(0.3)
+    assert priced["self-hosted"]["unpriced_tokens"] == 0
