@@ -62,6 +62,7 @@ def _flat_or_tiered(tiers: Tiers) -> object:
 #: The api_type of calls to a local or private endpoint (vLLM, Ollama).
 SELF_HOSTED: Final = "self-hosted"
 
+
 class PriceBook:
     """Finds each model's price, once per (api_type, model), and prices counts with it."""
 
