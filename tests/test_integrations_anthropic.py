@@ -179,3 +179,17 @@ def test_a_stream_helper_left_early_is_marked(make_tracker: Any, log_dir: Path) 
         "stream closed before its end: token counts are those reported so far",
         2600,
     )
+
+
+def test_a_with_options_copy_is_logged(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(anthropic_client(Replies(anthropic_message())))
+    client.with_options(timeout=5.0).messages.create(
+        model="claude-opus-4-5", max_tokens=10, messages=[{"role": "user", "content": "Hi"}]
+    )
+    (line,) = logged(tracker, log_dir)
+    assert (line["api_type"], line["prompt_tokens"], line["request_id"]) == (
+        "anthropic",
+        2600,
+        "req_ant_1",
+    )

@@ -383,3 +383,23 @@ def test_the_responses_stream_helper_is_logged_once(make_tracker: Any, log_dir: 
     with client.responses.stream(model="o3", input="Hi") as stream:
         assert stream.get_final_response().usage.output_tokens == 900
     assert logged(tracker, log_dir) == [RESPONSES_LINE]
+
+
+def test_copies_made_with_with_options_or_copy_are_logged(make_tracker: Any, log_dir: Path) -> None:
+    """Per-request timeouts and retries make a new client each time: each is instrumented."""
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_chat(), openai_chat("req_2"))))
+    client.with_options(timeout=5.0).chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    client.copy(max_retries=1).with_options(timeout=9.0).chat.completions.create(
+        model="gpt-4o", messages=MESSAGES
+    )
+    assert logged(tracker, log_dir) == [CHAT_LINE, {**CHAT_LINE, "request_id": "req_2"}]
+
+
+def test_a_second_tracker_is_refused_with_a_message(make_tracker: Any, log_dir: Path) -> None:
+    first, second = make_tracker(), make_tracker()
+    client = first.instrument(openai_client(Replies(openai_chat())))
+    with pytest.raises(ValueError, match="instrumented by another tracker already"):
+        second.instrument(client)
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert logged(first, log_dir) == [CHAT_LINE]

@@ -30,7 +30,20 @@ _MARK: Final = "__asynctokens_tracker__"
 
 
 def instrument(tracker: TokenTracker, client: Any) -> Any:
-    """Instrument ``client`` in place and return it; instrumenting twice changes nothing."""
+    """Instrument ``client`` in place and return it; instrumenting twice changes nothing.
+
+    Copies the client makes (``with_options()``, ``copy()``: per-request timeouts and
+    retries) are instrumented for the same tracker. A client another tracker instrumented
+    is refused with a ValueError: its calls would go to one of them, silently.
+    """
+    owner = getattr(client, _MARK, None)
+    if owner is tracker:
+        return client
+    if owner is not None:
+        raise ValueError(
+            "this client is instrumented by another tracker already, and each call is logged"
+            " by one tracker: instrument a copy (client.with_options()) for the second one"
+        )
     module = type(client).__module__.split(".")[0]
     if module == "openai":
         at = _At(tracker, getattr(client, "api_key", None), api_type_of_client(client, "openai"))
@@ -53,13 +66,36 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
         for models in (client.models, client.aio.models):
             _wrap(at, models, "generate_content", gemini, _NEVER)
             _wrap(at, models, "generate_content_stream", gemini, _ALWAYS)
+        setattr(client, _MARK, tracker)
+        return client
     else:
         raise TypeError(
             f"instrument() takes an OpenAI, Anthropic or google.genai client, got"
             f" {type(client).__module__}.{type(client).__qualname__}; for other APIs use"
             " tracker.track(...) or tracker.log_response(...)"
         )
+    _instrument_copies(tracker, client)
+    setattr(client, _MARK, tracker)
     return client
+
+
+def _instrument_copies(tracker: TokenTracker, client: Any) -> None:
+    """``with_options()`` and ``copy()`` of an OpenAI or Anthropic client: a new client,
+    with new resource objects, so the copy is instrumented as it is made."""
+    original = getattr(client, "copy", None)
+    if original is None:
+        return
+
+    @functools.wraps(original)
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        made = original(*args, **kwargs)
+        try:
+            return instrument(tracker, made)
+        except Exception:  # an SDK whose copy we cannot read: the copy works, unlogged
+            return made
+
+    client.copy = copy
+    client.with_options = copy
 
 
 @dataclass(frozen=True)
