@@ -163,13 +163,16 @@ def test_a_stream_left_early_is_logged_once_and_marked(make_tracker: Any, log_di
         break
     stream.close()
     stream.close()
+    # no count had arrived, but the served model (first chunk) and the request id (header)
+    # had: the line says which request it was
     assert logged(tracker, log_dir) == [
         event(
             api_type="openai",
-            model="gpt-4o-mini",
+            model="gpt-4o-mini-2024-07-18",
             success=False,
             error_message="stream closed before usage was reported: token counts unknown",
             api_key_suffix="abcd",
+            request_id="req_stream_1",
         )
     ]
 

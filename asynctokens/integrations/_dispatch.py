@@ -24,6 +24,8 @@ class StreamUsage(Protocol):
 
     def result(self) -> Usage | None: ...
 
+    def seen(self) -> tuple[str | None, str | None]: ...
+
 
 #: SDK class -> its reader (None: no SDK's class), filled as classes are first seen.
 _BY_CLASS: dict[type, ModuleType | None] = {}

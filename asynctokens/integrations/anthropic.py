@@ -149,6 +149,10 @@ class StreamUsage:
             self._error = _error_event(event)
         return False
 
+    def seen(self) -> tuple[str | None, str | None]:
+        """The served model and request id received so far."""
+        return self._model, self._request_id or self._id
+
     def result(self) -> Usage | None:
         if not self._started:
             return self._error

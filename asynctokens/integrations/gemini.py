@@ -116,6 +116,10 @@ class StreamUsage:
             )
         return False
 
+    def seen(self) -> tuple[str | None, str | None]:
+        """The served model and response id received so far."""
+        return self._model, self._response_id
+
     def result(self) -> Usage | None:
         last = self._last
         if last is None or (last.model and last.request_id):

@@ -131,6 +131,10 @@ class StreamUsage:
             self._model = text(v.get("model")) or text(view(v.get("response")).get("model"))
         return False
 
+    def seen(self) -> tuple[str | None, str | None]:
+        """The served model and request id received so far."""
+        return self._model, self._request_id
+
     def result(self) -> Usage | None:
         usage = self._usage
         if usage is None:
