@@ -52,14 +52,25 @@ def failure(exc: BaseException, api_type: str, partial: Usage | None = None) -> 
     )
 
 
-def abandoned(partial: Usage | None, api_type: str, *, counted: object = True) -> Usage:
-    """The usage of a stream left before its end; ``counted`` None when ``partial`` holds
-    only the model and request id, no count reported (then the counts are unknown)."""
-    if partial is None:
-        return Usage(0, 0, api_type=api_type, success=False, error_message=ABANDONED_UNKNOWN)
-    if counted is None:
-        return replace(partial, success=False, error_message=ABANDONED_UNKNOWN)
-    return partial.abandoned()
+def abandoned(
+    partial: Usage | None,
+    api_type: str,
+    model: str | None = None,
+    request_id: str | None = None,
+) -> Usage:
+    """The usage of a stream left before its end; before any count, its counts unknown but
+    the served ``model`` and ``request_id`` it had already given kept."""
+    if partial is not None:
+        return partial.abandoned()
+    return Usage(
+        0,
+        0,
+        api_type=api_type,
+        model=model,
+        request_id=request_id,
+        success=False,
+        error_message=ABANDONED_UNKNOWN,
+    )
 
 
 def warn_no_usage(

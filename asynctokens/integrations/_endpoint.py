@@ -14,6 +14,8 @@ import ipaddress
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from asynctokens.record._providers import SELF_HOSTED
+
 #: Host (or the domain it ends with) -> api_type; the names pricing looks providers up by.
 _HOSTS: Final = (
     ("api.openai.com", "openai"),
@@ -35,7 +37,6 @@ _HOSTS: Final = (
     ("api.cohere.com", "cohere"),
     ("api.cohere.ai", "cohere"),
 )
-SELF_HOSTED: Final = "self-hosted"
 _LOCAL_SUFFIXES: Final = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
 
 

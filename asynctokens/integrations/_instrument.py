@@ -55,26 +55,25 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
         _wrap(at, client.responses, "create", openai, _IF_ASKED)
         _wrap(at, client.responses, "parse", openai, _NEVER)
         _wrap(at, client.embeddings, "create", openai, _NEVER)
+        _instrument_copies(tracker, client)
     elif module == "anthropic":
         api_type = api_type_of_client(client, "anthropic")
         at = _At(tracker, getattr(client, "api_key", None), api_type)
         _wrap(at, client.messages, "create", anthropic, _IF_ASKED)
         _wrap_stream_manager(at, client.messages, _ANTHROPIC_HELPER)
+        _instrument_copies(tracker, client)
     elif module == "google" and type(client).__module__.startswith("google.genai"):
         key = getattr(getattr(client, "_api_client", None), "api_key", None)
         at = _At(tracker, key, api_type_of_client(client, "gemini"))
         for models in (client.models, client.aio.models):
             _wrap(at, models, "generate_content", gemini, _NEVER)
             _wrap(at, models, "generate_content_stream", gemini, _ALWAYS)
-        setattr(client, _MARK, tracker)
-        return client
     else:
         raise TypeError(
             f"instrument() takes an OpenAI, Anthropic or google.genai client, got"
             f" {type(client).__module__}.{type(client).__qualname__}; for other APIs use"
             " tracker.track(...) or tracker.log_response(...)"
         )
-    _instrument_copies(tracker, client)
     setattr(client, _MARK, tracker)
     return client
 

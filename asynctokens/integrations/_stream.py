@@ -46,25 +46,24 @@ class _Tracked:
     def _ended(self) -> None:
         self._call.end(self._usage(), self._stream)
 
-    def _so_far(self) -> Usage | None:
-        """The usage reported so far or, before any, a 0/0 naming the served model and the
-        request id the stream had already given (a stream cut before its usage still says
-        which request it was)."""
-        usage = self._usage()
-        if usage is not None or self._folder is None:
-            return usage
-        model, request_id = self._folder.seen()
-        if model is None and request_id is None:
-            return None
-        return Usage(0, 0, api_type=self._call.api_type, model=model, request_id=request_id)
+    def _seen(self) -> tuple[str | None, str | None]:
+        """The served model and request id received so far: a stream cut before its usage
+        still says which request it was."""
+        return (None, None) if self._folder is None else self._folder.seen()
 
     def _raised(self, exc: BaseException) -> None:
         if not self._call.done:
-            self._call.end(failure(exc, self._call.api_type, self._so_far()))
+            partial = self._usage()
+            model, request_id = self._seen()
+            if partial is None and (model or request_id):
+                partial = Usage(
+                    0, 0, api_type=self._call.api_type, model=model, request_id=request_id
+                )
+            self._call.end(failure(exc, self._call.api_type, partial))
 
     def _left(self) -> None:
         if not self._call.done:
-            self._call.end(abandoned(self._so_far(), self._call.api_type, counted=self._usage()))
+            self._call.end(abandoned(self._usage(), self._call.api_type, *self._seen()))
 
     def __getattr__(self, name: str) -> Any:
         # only names the wrapper lacks get here; its own slots, unset while __init__ failed,

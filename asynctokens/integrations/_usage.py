@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from asynctokens.record._event import TOKENS_LIMIT
+
 #: error_message of a stream that was left before its end: counts are those reported so far.
 ABANDONED: Final = "stream closed before its end: token counts are those reported so far"
 #: error_message of a stream left before the provider reported any usage.
@@ -184,10 +186,6 @@ def request_id_of(v: Any) -> str | None:
     return text(v.get("_request_id"))
 
 
-#: Counts at or above this are no API call's (the file format's limit, 2^40).
-_COUNT_LIMIT: Final = 2**40
-
-
 def count(value: Any, field: str = "count", notes: list[str] | None = None) -> int:
     """A reported count as an int: None (not reported) is 0, as the file format says.
 
@@ -195,7 +193,7 @@ def count(value: Any, field: str = "count", notes: list[str] | None = None) -> i
     ``"12"``: 12) and is otherwise unknown, counted as 0; either way the reading is said in
     ``notes``, so the line flags it (a billed reply is never dropped for a bad count).
     """
-    if type(value) is int and 0 <= value < _COUNT_LIMIT:
+    if type(value) is int and 0 <= value < TOKENS_LIMIT:
         return value
     if value is None:
         return 0
@@ -211,7 +209,7 @@ def _odd_count(value: Any, field: str, notes: list[str] | None) -> int:
     elif isinstance(value, str) and value.strip().isdecimal():
         read = int(value.strip())
     shown = repr(value)[:40]
-    if read is not None and 0 <= read < _COUNT_LIMIT:
+    if read is not None and 0 <= read < TOKENS_LIMIT:
         if notes is not None and type(value) is not int:
             notes.append(f"{field} {shown} read as {read}")
         return read

@@ -17,13 +17,14 @@ import datetime as _dt
 import operator
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from asynctokens._errors import PricingError
 from asynctokens.pricing._files import PriceFile
 from asynctokens.pricing._files import load as load_file
 from asynctokens.pricing._rates import ModelPrices, Parts, Period, Rates, Tiers, parts_cost
 from asynctokens.record._format import EVENT_FIELDS, parse_ts
+from asynctokens.record._providers import SELF_HOSTED
 
 if TYPE_CHECKING:
     from asynctokens.pricing._genai import GenaiSource
@@ -57,10 +58,6 @@ def _flat_or_tiered(tiers: Tiers) -> object:
     if not tiers.above:
         return tiers.base.parts
     return [tiers.thresholds, [tiers.base.parts, *(r.parts for _, r in tiers.above)]]
-
-
-#: The api_type of calls to a local or private endpoint (vLLM, Ollama).
-SELF_HOSTED: Final = "self-hosted"
 
 
 class PriceBook:

@@ -13,6 +13,9 @@ from functools import lru_cache
 from typing import Final
 
 UNKNOWN: Final = "unknown"
+#: The api_type of calls to a local or private endpoint (vLLM, Ollama): no provider bills
+#: them, so reports price them only by the user's own price files.
+SELF_HOSTED: Final = "self-hosted"
 
 #: A route's first segment that names the provider (``openai/gpt-4o``, LiteLLM and
 #: OpenRouter style); ``models/`` (Google's REST prefix) names none and is skipped.
