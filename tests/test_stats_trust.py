@@ -178,3 +178,65 @@ def test_todays_file_moved_away_while_the_writer_runs_is_counted_as_it_now_is(
     totals, err = summary(log_dir)
     assert (totals["total_requests"], totals["total_prompt_tokens"], err) == (600, 60_000, "")
     assert read_stats(log_dir)["total_prompt_tokens"] == 60_000
+
+
+# A second update over two months renames five files: November's quarters and month file,
+# December's, then the index. A real SIGKILL lands before the first and after each.
+KILL_SCRIPT = """
+import datetime as dt, os, signal, sys
+from asynctokens import TokenTracker
+from asynctokens.record import _files
+
+kill_after = int(sys.argv[1])
+nov, dec = dt.datetime(2026, 11, 30, 23, tzinfo=dt.UTC), dt.datetime(2026, 12, 1, 1, tzinfo=dt.UTC)
+first = TokenTracker("logs")
+for i in range(1_500):
+    first.log(100 + i % 7, 10, "openai", "gpt-4o", ts=nov + dt.timedelta(seconds=i))
+assert first.close() is True
+
+renames = 0
+real_replace = _files.replace_atomically
+
+def replace_then_maybe_die(path, data, mode):
+    global renames
+    if renames == kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(path, data, mode)
+    renames += 1
+
+_files.replace_atomically = replace_then_maybe_die
+second = TokenTracker("logs")
+for i in range(500):
+    second.log(100 + i % 7, 10, "openai", "gpt-4o", ts=nov + dt.timedelta(seconds=1_800 + i))
+    second.log(200 + i % 5, 10, "openai", "gpt-4o", ts=dec + dt.timedelta(seconds=i))
+second.close()
+print("no kill", renames)
+"""
+
+
+@pytest.mark.parametrize("kill_after", range(6))
+def test_a_sigkill_at_any_point_of_a_stats_update_never_counts_a_line_twice(
+    tmp_path: Path, kill_after: int
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, str(kill_after)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if kill_after < 5:
+        assert result.returncode == -9, result.stdout + result.stderr
+    else:  # five renames, then the update is done and the writer closes
+        assert (result.returncode, result.stdout) == (0, "no kill 5\n"), result.stderr
+    log_dir = tmp_path / "logs"
+    november = 2_000 * 100 + sum(i % 7 for i in range(1_500)) + sum(i % 7 for i in range(500))
+    expected = (2_500, november + 500 * 200 + sum(i % 5 for i in range(500)))
+    assert fold(log_dir) == expected
+    totals, err = summary(log_dir)
+    assert (totals["total_requests"], totals["total_prompt_tokens"]) == expected
+    if kill_after in (0, 5):  # before any rename, or after the last: nothing is apart
+        assert err == ""
+    else:  # November's files and the index are of two updates: not believed, and said
+        assert "token_stats_2026-11" in err and "failed its checks" in err
+    # the next writer saves the fold of the lines, whichever files the kill left
+    log(log_dir, 1, 0)
+    assert read_stats(log_dir)["total_requests"] == 2_501
+    assert summary(log_dir)[0]["total_requests"] == 2_501

@@ -108,6 +108,9 @@ class Snapshot:
         #: the directory (a backup, a fleet's logs gathered in one place) keeps its lines, so
         #: its stats stay good, where an inode would not.
         self.heads: dict[str, int] = {}
+        #: Per month: the token of the month file the index was written with (its
+        #: generation). A month file of another update carries another.
+        self.tokens: dict[str, str] = {}
         #: Per month: the rows of the index (counters per model, api, day and host).
         self.rows = rows or {}
         #: Per month: bad lines per day.
@@ -164,11 +167,14 @@ class Snapshot:
         return doc
 
     def _agrees(self, month: str, doc: dict[str, Any]) -> bool:
-        """Whether a month file and the index were written by the same update: its counters'
-        totals and bad lines equal the index's for the month. A kill between an update's
-        renames, or an index restored from a backup, leaves them apart (every update that
-        rewrites a month changes one of them): the month is then stale and the stats are
-        rebuilt from the lines, instead of counting its lines twice."""
+        """Whether a month file and the index were written by the same update: the index
+        names the month file's token (its generation), and the counters' totals and bad
+        lines agree. A kill between an update's renames, or an index or month file restored
+        from a backup, leaves them apart: the month is then stale and the stats are rebuilt
+        from the lines, instead of counting its lines twice."""
+        token = self.tokens.get(month)
+        if token is not None and doc.get("quarters") != token:
+            return False
         by_api = self.rows[month].get("api", {})
         index_totals = [sum(column) for column in zip(*by_api.values(), strict=True)]
         return (month_totals(doc) == (index_totals or [0] * WIDTH)) and (

@@ -74,6 +74,11 @@ def load(log_dir: Path) -> Snapshot | None:
         for m in months:
             if not _valid_rows(rows[m]) or not isinstance(invalid[m], dict):
                 raise StaleStats(STATS_FILE)
+        # each month's generation: the token its month file carries (absent from an index of
+        # an earlier writer, whose months are then matched by their totals only)
+        tokens = {m: months[m]["token"] for m in months if "token" in months[m]}
+        if not all(type(t) is str for t in tokens.values()):
+            raise StaleStats(STATS_FILE)
         heads = obj.get("file_heads", {})  # absent from an index of an earlier writer
         if type(heads) is not dict or not all(type(v) is int for v in heads.values()):
             raise StaleStats(STATS_FILE)
@@ -81,6 +86,7 @@ def load(log_dir: Path) -> Snapshot | None:
         raise StaleStats(STATS_FILE) from exc
     snap = Snapshot(log_dir, offsets, rows, invalid)
     snap.heads = {name: h for name, h in heads.items() if name in offsets}
+    snap.tokens = tokens
     return snap
 
 
@@ -250,7 +256,7 @@ def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snaps
     with _files.locked_file(log_dir / STATS_LOCK_FILE, mode):
         snap = current(log_dir, own)
         for month in sorted(snap.dirty):
-            cells, quarters = encode_month(snap, month)
+            cells, quarters = encode_month(snap, month)  # a new generation of the month
             # quarters first: a month file never names quarters that are not there yet
             _files.replace_atomically(log_dir / stats_quarters_file(month), quarters, mode)
             _files.replace_atomically(log_dir / stats_month_file(month), cells, mode)
@@ -269,6 +275,7 @@ def encode_month(snap: Snapshot, month: str) -> tuple[bytes, bytes]:
     agg = snap.month(month)
     keys, columns, quarters = columns_of(agg)
     token = os.urandom(TOKEN_BYTES)
+    snap.tokens[month] = token.hex()  # the index names it: the two belong together
     if sys.byteorder == "big":
         quarters.byteswap()
     doc = {
@@ -299,6 +306,8 @@ def encode(snap: Snapshot) -> bytes:
             "rows": month_rows,
             "invalid_lines_by_day": dict(sorted(snap.month_invalid(month).items())),
         }
+        if month in snap.tokens:
+            months[month]["token"] = snap.tokens[month]
     doc["months"] = months
     doc["files"] = dict(sorted(snap.offsets.items()))
     doc["file_heads"] = {n: snap.heads[n] for n in sorted(snap.heads) if n in snap.offsets}
