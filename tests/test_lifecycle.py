@@ -94,6 +94,67 @@ def test_a_timed_out_close_says_how_many_events_and_which_timeout(tmp_path: Path
     )
 
 
+def test_a_close_cut_short_by_a_full_disk_counts_exactly_the_events_not_on_disk(
+    tmp_path: Path,
+) -> None:
+    """The disk fills mid-backlog (a file size limit: writes fail with EFBIG): the close
+    message's count is the events logged less the lines on disk, not a batch more or less."""
+    result = run_script(
+        """
+        import resource, signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        from asynctokens import TokenTracker
+        tracker = TokenTracker("out", batch_size=64)
+        tracker.log(1, 1, "openai", "gpt-4o")
+        assert tracker.flush_sync()
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+        for i in range(5_000):
+            tracker.log(100, 10, "openai", "gpt-4o", metadata={"i": i})
+        print(tracker.close(timeout=0.5))
+        """,
+        cwd=tmp_path,
+    )
+    assert result.stdout == "False\n", result.stderr
+    on_disk = len(read_lines(tmp_path / "out"))
+    assert 1 < on_disk < 5_001
+    message = [line for line in result.stderr.splitlines() if "closed with" in line]
+    assert message == [
+        f"asynctokens: closed with {5_001 - on_disk} events not written: no progress for 0.5s"
+        " (last error: writing 64 events to " + str(tmp_path / "out") + " failed:"
+        " [Errno 27] File too large; retrying in " + message[0].rsplit("retrying in ", 1)[1]
+    ]
+
+
+def test_a_close_whose_stats_update_is_stuck_says_every_event_was_written(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the stats lock: the lines are all written, the stats are not,
+    and the message says exactly that (not "0 events not written")."""
+    result = run_script(
+        """
+        import fcntl, os
+        from asynctokens import TokenTracker
+        tracker = TokenTracker("out")
+        tracker.log(1, 1, "openai", "gpt-4o")
+        assert tracker.flush_sync()
+        holder = os.open("out/.token_stats.lock", os.O_RDWR)
+        fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: the writer's flock waits
+        for i in range(1_000):
+            tracker.log(100, 10, "openai", "gpt-4o")
+        print(tracker.close(timeout=0.5))
+        """,
+        cwd=tmp_path,
+    )
+    assert result.stdout == "False\n", result.stderr
+    assert len(read_lines(tmp_path / "out")) == 1_001
+    assert read_stats(tmp_path / "out")["total_requests"] == 1
+    message = [line for line in result.stderr.splitlines() if line.startswith("asynctokens:")]
+    assert message == [
+        "asynctokens: closed with every event written, but token_stats.json not updated"
+        " (the next update will): no progress for 0.5s"
+    ]
+
+
 def test_logging_from_a_signal_handler_never_deadlocks(tmp_path: Path) -> None:
     # an alarm every 0.5 ms logs from its handler while the main thread makes the first call
     # (which starts the worker under the tracker's lock) and then many more

@@ -44,8 +44,7 @@ def report_loss(t: Lifetime) -> None:
         what = f"{left} events not written"
     else:
         what = "every event written, but token_stats.json not updated (the next update will)"
-    message = (
-        f"closed with {what}: no progress for {t._close_wait:g}s (last error: {t._last_error})"
-    )
+    cause = f" (last error: {t._last_error})" if t._last_error else ""
+    message = f"closed with {what}: no progress for {t._close_wait:g}s{cause}"
     t._record_error(message)
     print(f"asynctokens: {message}", file=sys.stderr)
