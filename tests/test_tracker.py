@@ -241,6 +241,49 @@ async def test_full_queue_with_drop_policy_counts_every_dropped_event(
     assert "dropped 90 events (90 in all)" in (log_dir / "token_debug.log").read_text()
 
 
+async def test_the_queue_is_bounded_in_bytes_of_metadata_as_well_as_events(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """Ten events with 60,000 bytes of metadata each into a 200,000-byte queue: three fit,
+    seven are dropped and counted; events without metadata still go in; what the worker
+    takes leaves room again."""
+    big = {"doc": "x" * (60_000 - len('{"doc":""}'))}  # 60,000 bytes as JSON
+    async with make_tracker(max_queue_bytes=200_000, overflow="drop") as tracker:
+        for _ in range(10):  # no await: the worker task cannot run in between
+            tracker.log(1, 1, metadata=big)
+        tracker.log(2, 2)
+        tracker.log(3, 3, metadata={"small": 1})
+        health = tracker.health()
+        assert (health.dropped, health.queue_depth, health.queued_bytes) == (7, 5, 180_011)
+        await tracker.flush()
+        assert tracker.health().queued_bytes == 0
+        tracker.log(4, 4, metadata=big)  # room again
+        assert tracker.health().dropped == 7
+    lines = read_lines(log_dir)
+    assert [line["prompt_tokens"] for line in lines] == [1, 1, 1, 2, 3, 4]
+    assert "dropped 7 events (7 in all)" in (log_dir / "token_debug.log").read_text()
+
+
+def test_a_queue_full_in_bytes_makes_a_thread_wait_for_room_not_drop(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    big = {"doc": "y" * 60_000}
+    tracker = make_tracker(max_queue_bytes=65_536 * 2, block_timeout_s=30)
+    for i in range(300):  # 18 MB of metadata through a 128 KiB queue
+        tracker.log(i, 1, metadata=big)
+    assert tracker.close() is True
+    assert tracker.health().dropped == 0
+    assert [line["prompt_tokens"] for line in read_lines(log_dir)] == list(range(300))
+
+
+def test_max_queue_bytes_below_one_events_metadata_is_refused() -> None:
+    with pytest.raises(ValueError) as info:
+        TokenTracker(max_queue_bytes=1000)
+    assert str(info.value) == (
+        "max_queue_bytes must be an int >= 65,536 (one event's largest metadata), got 1000"
+    )
+
+
 async def test_block_policy_never_blocks_the_loop_the_worker_runs_on(
     make_tracker: Any, log_dir: Path
 ) -> None:
@@ -394,6 +437,7 @@ def test_health_reports_what_was_written(make_tracker: Any, log_dir: Path) -> No
         "last_error_at": None,
         "sink_dropped": 0,
         "sinks": (),
+        "queued_bytes": 0,
     }
     for _ in range(7):
         tracker.log(1, 1)

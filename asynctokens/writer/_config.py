@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
+from asynctokens.record._event import MAX_METADATA_CHARS
 from asynctokens.sinks import Sink
 
 OverflowPolicy = Literal["block", "drop"]
@@ -39,6 +40,10 @@ class TrackerConfig:
     #: The host each line names: True for this machine's hostname, a string for a name of
     #: your own (a pod or service name), False to leave the field out.
     host: str | bool = True
+    #: The queue's bound in bytes of metadata (the one part of an event a caller can make
+    #: large, up to 64 KiB each): 64 MiB by default. Past it, events with metadata are
+    #: handled as on a full queue; events without wait for nothing.
+    max_queue_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         host = self.host
@@ -71,6 +76,12 @@ class TrackerConfig:
             raise ValueError(f"block_timeout_s must be >= 0, got {timeout!r}")
         if self.overflow not in ("block", "drop"):
             raise ValueError(f"overflow must be 'block' or 'drop', got {self.overflow!r}")
+        value = self.max_queue_bytes
+        if isinstance(value, bool) or not isinstance(value, int) or value < MAX_METADATA_CHARS:
+            raise ValueError(
+                f"max_queue_bytes must be an int >= {MAX_METADATA_CHARS:,} (one event's largest"
+                f" metadata), got {value!r}"
+            )
         if self.max_queue_events < self.batch_size:
             raise ValueError(
                 f"max_queue_events ({self.max_queue_events}) must be >= batch_size"

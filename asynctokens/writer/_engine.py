@@ -96,6 +96,8 @@ class Engine:
         self.clock = clock
         self.flush_requested = 0  # markers put in the queue (by the tracker) ...
         self.flush_taken = 0  # ... and taken by the engine: unequal means a flush waits
+        self.bytes_in = 0  # bytes of metadata queued (counted by the callers) ...
+        self.bytes_out = 0  # ... and taken by the engine: the queue holds the difference
         self.flush_waiters: list[FlushMarker] = []
         self.write_errors = 0
         self.stats_errors = 0
@@ -211,6 +213,8 @@ class Engine:
                 self.flush_waiters.extend(markers)
                 self.flush_taken += len(markers)
                 items = [r for r in items if type(r) is tuple]
+        if self.bytes_in != self.bytes_out:  # metadata is queued: count what leaves
+            self.bytes_out += sum(len(r[13] or "") for r in items if len(r) == 14)
         if items:
             self.writer.add_batch(items)
             if self.sinks:

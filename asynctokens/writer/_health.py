@@ -35,6 +35,7 @@ class TrackerHealth:
     last_error_at: str | None
     sink_dropped: int = 0  # events a sink's full buffer could not take (the files have them)
     sinks: tuple[SinkHealth, ...] = ()  # each sink's own figures
+    queued_bytes: int = 0  # bytes of metadata in the queue (bounded by max_queue_bytes)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -65,4 +66,5 @@ def of(tracker: TokenTracker) -> TrackerHealth:
         last_error_at=tracker._last_error_at,
         sink_dropped=sum(feed.dropped for feed in feeds),
         sinks=tuple(feed.health(now) for feed in feeds),
+        queued_bytes=max(0, engine.bytes_in - engine.bytes_out) if engine else 0,
     )

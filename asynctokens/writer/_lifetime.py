@@ -89,6 +89,7 @@ class Lifetime:
         self.flush_interval_s = config.flush_interval_s
         self.stats_interval_s = config.stats_interval_s
         self.max_queue_events = config.max_queue_events
+        self.max_queue_bytes = config.max_queue_bytes
         self.overflow: OverflowPolicy = config.overflow
         self.block_timeout_s = config.block_timeout_s
         self.close_timeout_s = config.close_timeout_s
@@ -113,6 +114,7 @@ class Lifetime:
         # may run on this thread while it holds the lock (the first log() starting the worker)
         self._lock = threading.RLock()
         self._starting = False
+        self._bytes_lock = threading.RLock()  # the callers' count of metadata bytes queued
         # counted without a lock for the same reason: next() on a count is atomic, and the
         # largest value taken is the number of drops whatever the interleaving
         self._drop_count = itertools.count(1)

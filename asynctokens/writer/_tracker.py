@@ -18,11 +18,11 @@ import time
 from collections.abc import Sequence
 from time import time_ns
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from asynctokens._errors import TrackerClosedError
 from asynctokens.record import _event
-from asynctokens.record._event import Record
+from asynctokens.record._event import FullRecord, Record
 from asynctokens.record._format import resolve_log_dir
 from asynctokens.sinks import Sink
 from asynctokens.writer import _health, _runtime, _summaries
@@ -77,6 +77,7 @@ class TokenTracker(WorkerLoop):
         sinks: Sequence[Sink] = (),
         sink_timeout_s: float = 5.0,
         host: str | bool = True,
+        max_queue_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self._set_options(
             TrackerConfig(
@@ -93,6 +94,7 @@ class TokenTracker(WorkerLoop):
                 sinks,
                 sink_timeout_s,
                 host,
+                max_queue_bytes,
             )
         )
         self._init_runtime()
@@ -256,10 +258,11 @@ class TokenTracker(WorkerLoop):
                 "Cannot log tokens, as the tracker has been closed. Log before aclose()/close(),"
                 " or create a new TokenTracker."
             )
-        if len(self._queue) < self.max_queue_events:
+        size = len(cast("FullRecord", record)[13] or "") if len(record) == 14 else 0  # metadata
+        if len(self._queue) < self.max_queue_events and (size == 0 or self._reserve(size)):
             self._queue.append(record)
         else:
-            self._on_full(record)
+            self._on_full(record, size)
         if self._asleep:
             self._wake_worker()
 
@@ -299,8 +302,25 @@ class TokenTracker(WorkerLoop):
         if dropped > self._dropped:
             self._dropped = dropped
 
-    def _on_full(self, record: Record) -> None:
-        """The queue is full: wait for room (threads without a loop, policy "block") or drop.
+    def _reserve(self, size: int) -> bool:
+        """Room for ``size`` bytes of metadata within ``max_queue_bytes``: counted if so.
+
+        Only the checked path comes here (the fast path queues no metadata). Callers count
+        what they queue and the worker what it takes (``Engine.bytes_out``), each counter
+        with one writer; the callers' count is kept under a lock of their own, never the
+        worker's (re-entrant: a signal handler may log on a thread holding it)."""
+        engine = self._engine
+        if engine is None:  # a call that interrupted the worker's start: counted by events
+            return True
+        with self._bytes_lock:
+            if engine.bytes_in - engine.bytes_out + size > self.max_queue_bytes:
+                return False
+            engine.bytes_in += size
+        return True
+
+    def _on_full(self, record: Record, size: int = 0) -> None:
+        """The queue is full (in events, or in bytes of metadata): wait for room (threads
+        without a loop, policy "block") or drop.
 
         "block" waits as long as the worker keeps writing, whatever the number of threads
         waiting: ``block_timeout_s`` is how long it may make no progress at all. While the
@@ -320,7 +340,7 @@ class TokenTracker(WorkerLoop):
             deadline = time.monotonic() + self.block_timeout_s
             while self._state is _RUNNING and not engine.writes_failing:
                 time.sleep(_BLOCK_STEP_S)
-                if len(self._queue) < self.max_queue_events:
+                if len(self._queue) < self.max_queue_events and (size == 0 or self._reserve(size)):
                     self._queue.append(record)
                     return
                 now = time.monotonic()
