@@ -27,6 +27,42 @@ def test_close_returns_after_the_worker_thread_has_ended(make_tracker: Any) -> N
     assert len(writer_threads()) == before
 
 
+def test_a_tracker_dropped_unclosed_writes_its_events_and_its_thread_ends(log_dir: Path) -> None:
+    """A tracker made per call and never closed: once the application drops it, its worker
+    writes what was queued (busy or asleep when dropped) and its thread ends, instead of
+    living until exit."""
+    threads = []
+    for i in range(20):
+        tracker = TokenTracker(log_dir)
+        tracker.log(i, 1, "openai", "gpt-4o")
+        if i % 2:
+            assert tracker.flush_sync() is True  # its worker goes to sleep, then is dropped
+        threads.append(tracker._thread)
+        del tracker
+    for thread in threads:
+        assert thread is not None
+        thread.join(timeout=60)  # a guard against a hang, not a bound: they end at once
+    assert [thread.is_alive() for thread in threads] == [False] * 20
+    assert sorted(line["prompt_tokens"] for line in read_lines(log_dir)) == list(range(20))
+    assert read_stats(log_dir)["total_requests"] == 20
+
+
+def test_a_backlog_of_a_tracker_dropped_just_before_exit_is_written_whole(tmp_path: Path) -> None:
+    result = run_script(
+        """
+        from asynctokens import TokenTracker
+        tracker = TokenTracker("out")
+        for i in range(200_000):
+            tracker.log(i, 1, "openai", "gpt-4o")
+        del tracker  # no close(): the exit waits for the dropped tracker's drain
+        """,
+        cwd=tmp_path,
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+    assert len(read_lines(tmp_path / "out")) == 200_000
+    assert read_stats(tmp_path / "out")["total_requests"] == 200_000
+
+
 def test_an_idle_worker_wakes_for_the_next_event(make_tracker: Any, log_dir: Path) -> None:
     tracker = make_tracker(flush_interval_s=30.0)  # a sleep far longer than the test
     tracker.log(1, 1)
@@ -244,7 +280,7 @@ def test_configure_changes_only_the_options_it_is_given(tmp_path: Path) -> None:
         "configure() got unknown options ['flush_intervall_s']; known: ['log_dir',"
         " 'batch_size', 'flush_interval_s', 'stats_interval_s', 'max_queue_events', 'overflow',"
         " 'block_timeout_s', 'close_timeout_s', 'file_mode', 'dir_mode', 'sinks',"
-        " 'sink_timeout_s', 'host']",
+        " 'sink_timeout_s', 'host', 'max_queue_bytes']",
         "500",
     ]
 

@@ -50,6 +50,7 @@ class Writer(Protocol):
     """What the engine needs of the JSONL writer (``_writer.BatchWriter``)."""
 
     log_dir: Any
+    written: int  # events on disk so far: progress, for a drain's deadline
 
     @property
     def pending_events(self) -> int: ...

@@ -26,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -73,11 +74,31 @@ async def _wait_async(event: threading.Event, deadline: float | Callable[[], flo
     return True
 
 
+def _held_weakly(
+    method: Callable[[str], None], fallback: Callable[[str], None]
+) -> Callable[[str], None]:
+    """``method`` without a strong reference to its object (the engine outlives a tracker
+    dropped unclosed); ``fallback`` once the object is gone."""
+    ref = weakref.WeakMethod(method)
+
+    def call(message: str) -> None:
+        bound = ref()
+        (bound if bound is not None else fallback)(message)
+
+    return call
+
+
 class Lifetime:
     """Start (a thread, or a task of the caller's loop), flush, close, exit and fork."""
 
     async def _run(self, offload: bool) -> None:
-        """The worker itself (``_loop.WorkerLoop``): runs until closed and drained."""
+        """The worker as a task of the caller's loop (``_loop.WorkerLoop``): runs until
+        closed and drained."""
+        raise NotImplementedError
+
+    def _thread_main(self) -> tuple[Callable[..., object], tuple[object, ...]]:
+        """The worker thread's target and arguments (``_loop.WorkerLoop``): they hold the
+        tracker weakly, so one dropped unclosed is collected and its thread ends."""
         raise NotImplementedError
 
     def _set_options(self, config: TrackerConfig) -> None:
@@ -176,7 +197,7 @@ class Lifetime:
             stats_interval_s=self.stats_interval_s,
             sinks=self.sinks,
             sink_timeout_s=self.sink_timeout_s,
-            on_error=self._record_error,
+            on_error=_held_weakly(self._record_error, self._writer.debug),
         )
         self._worker_kind = kind
         self._done.clear()
@@ -213,15 +234,17 @@ class Lifetime:
                 # leave a module import lock held in a child forked meanwhile, and the child's
                 # own worker would then hang importing it. Import it here, before the thread.
                 _runtime.import_backend()
+                target, args = self._thread_main()
                 self._thread = threading.Thread(
-                    target=anyio.run,
-                    args=(self._run, False),
+                    target=target,
+                    args=args,
                     name="asynctokens-writer",
                     daemon=True,
                 )
                 self._state = _RUNNING  # before start(): the worker reads it at once
                 self._capacity = self.max_queue_events
                 self._thread.start()
+                weakref.finalize(self, self._wake.set)  # dropped unclosed: the worker drains
             except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
                 self._state, self._capacity = _UNSTARTED, 0
                 raise TrackerClosedError(

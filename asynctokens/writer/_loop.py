@@ -9,17 +9,89 @@ next ``log()`` takes the slow path, which wakes it.
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
+import weakref
+from collections.abc import Callable
 
 import anyio
 
-from asynctokens.writer import _closing
+from asynctokens.writer import _closing, _runtime
 from asynctokens.writer._engine import IDLE_WAKE_S, RETRY_MAX_S, Engine
 from asynctokens.writer._lifetime import _CLOSED, _CLOSING, _RUNNING, _UNSTARTED, Lifetime
 
 
+async def run_holding_weakly(ref: weakref.ref[WorkerLoop], engine: Engine) -> None:
+    """A thread worker's loop: it holds its tracker only while it runs a turn.
+
+    A tracker made per call and never closed would otherwise live, with its thread, until
+    the process exits. Between turns (a batch's delay, the idle sleep) only this weak
+    reference is held: once the application drops the tracker, the worker writes what is
+    still queued (the engine, which owns the queue, is held here) and its thread ends.
+    """
+    while True:
+        tracker = ref()
+        if tracker is None:
+            drain_orphan(engine)
+            return
+        wait = tracker._turn()
+        del tracker
+        if wait is None:
+            return
+        if not isinstance(wait, threading.Event):
+            await anyio.sleep(wait)
+            continue
+        wait.wait(IDLE_WAKE_S)  # our own thread and loop: nothing else runs on it
+        tracker = ref()
+        if tracker is not None and tracker._asleep:
+            tracker._wake_worker()
+        del tracker
+
+
+def drain_orphan(engine: Engine) -> None:
+    """Write what a tracker dropped unclosed left queued, then end (and say any loss).
+
+    The close's rule holds: give up only after ``ORPHAN_TIMEOUT_S`` without progress. The
+    exit hook waits for this drain (``_runtime.orphans``)."""
+    thread = threading.current_thread()
+    _runtime.orphans.add(thread)
+    try:
+        seen, deadline = -1, 0.0
+        while True:
+            if engine.writer.written != seen:
+                seen, deadline = engine.writer.written, time.monotonic() + ORPHAN_TIMEOUT_S
+            try:
+                delay = engine.step(True, deadline)
+            except Exception as exc:  # a bug must not kill the drain
+                engine.writer.debug(f"internal error: {exc!r}")
+                delay = RETRY_MAX_S
+            if delay is None:
+                break
+            time.sleep(delay)
+        lost = engine.unwritten()
+        engine.finish(lost=bool(lost))
+        if lost:
+            message = (
+                f"a tracker dropped without close() left {lost} events not written: no"
+                f" progress for {ORPHAN_TIMEOUT_S:g}s"
+            )
+            engine.writer.debug(message)
+            print(f"asynctokens: {message}", file=sys.stderr)
+        engine.close_sinks()
+    finally:
+        _runtime.orphans.discard(thread)
+
+
+#: How long a dropped tracker's drain may make no progress before it gives up.
+ORPHAN_TIMEOUT_S = 10.0
+
+
 class WorkerLoop(Lifetime):
     """The worker's loop, its sleep, and its end: when closed, at exit, in a fork child."""
+
+    def _thread_main(self) -> tuple[Callable[..., object], tuple[object, ...]]:
+        return anyio.run, (run_holding_weakly, weakref.ref(self), self._engine)
 
     async def _run(self, offload: bool) -> None:
         """Hand work to :meth:`_cycle` until closed and drained; sleep when there is none."""
@@ -54,16 +126,19 @@ class WorkerLoop(Lifetime):
                         break
                     await anyio.sleep(delay)
 
-    async def _sleep(self, offload: bool) -> None:
-        """Nothing queued, nothing pending: sleep until an event, a flush or close wakes us.
+    def _turn(self) -> float | threading.Event | None:
+        """One pass of a thread worker (``run_holding_weakly``): a step when one is due, the
+        delay before the next look, the event to sleep on when idle, or None when over."""
+        engine = self._engine
+        assert engine is not None
+        if not engine.has_work(self._state is not _RUNNING):
+            if self._queue or engine.busy():
+                return engine.idle_delay()  # a batch is filling: look again
+            return self._fall_asleep()
+        return self._safe_step()
 
-        The fast path of ``log()`` cannot wake a sleeping worker (it makes no call that
-        could), so ``_capacity`` goes to 0 first: the next ``log()`` takes the slow path,
-        which wakes the worker. An event appended by a call that had read the old capacity
-        in the few instructions before (a thread switch there is rare) is found when the
-        sleep times out, after ``IDLE_WAKE_S``: an idle tracker wakes that seldom, and 300
-        idle trackers cost about 0.1 % of a core.
-        """
+    def _fall_asleep(self) -> threading.Event | float:
+        """The event to sleep on, or 0.0 when a log(), flush() or close() raced the sleep."""
         self._wake.clear()
         self._asleep = True
         self._capacity = 0
@@ -74,8 +149,22 @@ class WorkerLoop(Lifetime):
             or self._state is not _RUNNING
             or engine.flush_requested != engine.flush_taken
         ):
-            self._wake_worker()  # raced with a log(), flush() or close(): not asleep after all
-            return
+            self._wake_worker()  # not asleep after all
+            return 0.0
+        return self._wake
+
+    async def _sleep(self, offload: bool) -> None:
+        """Nothing queued, nothing pending: sleep until an event, a flush or close wakes us.
+
+        The fast path of ``log()`` cannot wake a sleeping worker (it makes no call that
+        could), so ``_capacity`` goes to 0 first: the next ``log()`` takes the slow path,
+        which wakes the worker. An event appended by a call that had read the old capacity
+        in the few instructions before (a thread switch there is rare) is found when the
+        sleep times out, after ``IDLE_WAKE_S``: an idle tracker wakes that seldom, and 300
+        idle trackers cost about 0.1 % of a core.
+        """
+        if isinstance(self._fall_asleep(), float):
+            return  # raced with a log(), flush() or close(): not asleep after all
         timeout = IDLE_WAKE_S
         if offload:  # a task of the app's loop: wait on a worker thread, not on the loop
             await anyio.to_thread.run_sync(self._wake.wait, timeout, abandon_on_cancel=True)

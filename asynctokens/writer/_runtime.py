@@ -50,11 +50,18 @@ def track(tracker: Drainable) -> None:
 drained = False
 
 
+#: Threads draining a tracker that was dropped unclosed (``_loop.drain_orphan``): the exit
+#: waits for them as it does for the trackers still here.
+orphans: set[threading.Thread] = set()
+
+
 def close_all_at_exit() -> None:
     global draining, drained
     draining = True
     for tracker in list(_ALL):
         tracker._drain_at_exit()
+    for thread in list(orphans):
+        thread.join()  # each gives up after its own time without progress
     drained = True
 
 
