@@ -239,3 +239,80 @@ def test_usage_read_from_an_object_is_an_ordinary_frozen_usage() -> None:
         read.prompt_tokens = 4  # type: ignore[misc]
     assert dataclasses.replace(read, success=False).success is False
     assert read.total_tokens == 5
+
+
+def test_track_on_a_generator_logs_once_when_it_is_exhausted_closed_or_raises(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """A generator function decorated with track(): its call is logged when the generator
+    ends, with the usage of the SDK chunks it yields (a real OpenAI stream on a mock
+    transport), or of what it returns; left early, it is logged as abandoned."""
+    from tests import sdk_replies as r
+
+    tracker = make_tracker()
+    client = r.openai_client(r.Replies(*[r.openai_chat_stream] * 3))
+
+    @tracker.track(api_type="openai", model="gpt-4o-mini")
+    def answer(question: str) -> Any:
+        stream = client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": question}],
+            stream=True, stream_options={"include_usage": True},
+        )  # fmt: skip
+        yield from stream
+
+    @tracker.track(api_type="acme", model="acme-1")
+    def counted() -> Any:
+        yield "a"
+        yield "b"
+        return Usage(11, 2, api_type="acme")
+
+    @tracker.track(api_type="acme", model="acme-1")
+    def failing() -> Any:
+        yield "a"
+        raise TimeoutError("upstream")
+
+    chunks = list(answer("hi"))  # exhausted
+    assert [c.choices[0].delta.content for c in chunks if c.choices] == ["Hel", "lo", "!"]
+    assert list(counted()) == ["a", "b"]
+    early = answer("hi")
+    next(early)
+    early.close()  # left after its first chunk
+    with pytest.raises(TimeoutError):
+        list(failing())
+    lines = logged(tracker, log_dir)
+    assert [(line["model"], line["prompt_tokens"], line["completion_tokens"], line["success"],
+             line["error_message"]) for line in lines] == [
+        ("gpt-4o-mini-2024-07-18", 50, 7, True, None),
+        ("acme-1", 11, 2, True, None),
+        ("gpt-4o-mini-2024-07-18", 0, 0, False,
+         "stream closed before usage was reported: token counts unknown"),
+        ("acme-1", 0, 0, False, "TimeoutError: upstream"),
+    ]  # fmt: skip
+
+
+async def test_track_on_an_async_generator_logs_its_stream_once(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    from tests import sdk_replies as r
+
+    tracker = make_tracker()
+    client = r.anthropic_client(r.Replies(r.anthropic_stream), asynchronous=True)
+
+    @tracker.track(api_type="anthropic", model="claude-sonnet-4-5")
+    async def answer() -> Any:
+        stream = await client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=100, stream=True,
+            messages=[{"role": "user", "content": "hi"}],
+        )  # fmt: skip
+        async for item in stream:
+            yield item
+
+    seen = [item.type async for item in answer()]
+    assert seen[0] == "message_start" and seen[-1] == "message_stop"
+    [line] = logged(tracker, log_dir)
+    # 100 fresh + 2,000 cache-read + 500 cache-write input; 300 output, 120 of it thinking
+    assert [line[k] for k in ("api_type", "model", "prompt_tokens", "cached_tokens",
+                              "cache_write_tokens", "completion_tokens", "reasoning_tokens",
+                              "success")] == [
+        "anthropic", "claude-opus-4-5-20251101", 2_600, 2_000, 500, 300, 120, True
+    ]  # fmt: skip

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Generic, TypeVar
 
 from asynctokens.integrations._call import CallLog, abandoned, failure
-from asynctokens.integrations._dispatch import StreamUsage, new_stream_usage
+from asynctokens.integrations._dispatch import StreamUsage, new_stream_usage, usage_from
 from asynctokens.integrations._usage import Usage
 
 T = TypeVar("T")
@@ -43,8 +43,13 @@ class _Tracked:
     def _usage(self) -> Usage | None:
         return None if self._folder is None else self._folder.result()
 
-    def _ended(self) -> None:
-        self._call.end(self._usage(), self._stream)
+    def _ended(self, returned: Any = None) -> None:
+        """Read to the end: the usage folded from its items, else of what a generator
+        returned (a ``Usage``, or a reply ``usage_from()`` reads)."""
+        usage = self._usage()
+        if usage is None and returned is not None:
+            usage = returned if isinstance(returned, Usage) else _quiet_usage_from(returned)
+        self._call.end(usage, self._stream if returned is None else returned)
 
     def _seen(self) -> tuple[str | None, str | None]:
         """The served model and request id received so far: a stream cut before its usage
@@ -96,8 +101,8 @@ class TrackedStream(_Tracked, Generic[T]):
                 item = next(self._it)
                 if not self._take(item):
                     return item
-        except StopIteration:
-            self._ended()
+        except StopIteration as stop:
+            self._ended(stop.value)
             raise
         except BaseException as exc:
             self._raised(exc)
@@ -165,6 +170,13 @@ class AsyncTrackedStream(_Tracked, Generic[T]):
 
 
 _OWN = frozenset({*_Tracked.__slots__, "_it"})
+
+
+def _quiet_usage_from(obj: Any) -> Usage | None:
+    try:
+        return usage_from(obj)
+    except ValueError:  # a bare usage dict whose provider cannot be told
+        return None
 
 
 def wrap(stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> Any:

@@ -2,7 +2,9 @@
 
 One object serves three uses: ``with``/``async with`` (one call, counts set with
 ``record()``), and a decorator (every call of the function is one call, its counts read from
-what it returns: a ``Usage`` or any response ``usage_from()`` reads).
+what it returns: a ``Usage`` or any response ``usage_from()`` reads). On a generator
+function (sync or async) the call is logged when the generator is exhausted, raises or is
+closed, with the usage of the SDK chunks it yields (or, for a sync one, of what it returns).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from asynctokens.integrations._call import CallLog, call_site, failure
 from asynctokens.integrations._dispatch import usage_from
+from asynctokens.integrations._stream import wrap
 from asynctokens.integrations._usage import Usage
 
 if TYPE_CHECKING:
@@ -131,6 +134,16 @@ class TrackedCall:
 
     def __call__(self, fn: F) -> F:
         """As a decorator: every call of ``fn`` is one tracked call."""
+        if inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            def run_generator(*args: Any, **kwargs: Any) -> Any:
+                call = self._fresh()._begin(1)._call
+                assert call is not None
+                return wrap(fn(*args, **kwargs), call)  # logged however it ends
+
+            return run_generator  # type: ignore[return-value]
+
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
