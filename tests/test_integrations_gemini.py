@@ -8,6 +8,7 @@ running totals: the last one with counts is the call's usage, never their sum.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,17 @@ LINE = event(
 )
 
 
+def operations(lines: list[dict[str, Any]]) -> list[str | None]:
+    """Each line's operation id (taken out of its metadata, checked to be 16 hex digits),
+    None for a line without one: what generate_content's requests carry."""
+    found: list[str | None] = []
+    for line in lines:
+        operation = line["metadata"].pop("asynctokens.operation_id", None)
+        assert operation is None or re.fullmatch("[0-9a-f]{16}", operation), operation
+        found.append(operation)
+    return found
+
+
 def test_usage_from_a_response_adds_thoughts_to_output_and_tool_use_to_input() -> None:
     client = gemini_client(Replies(gemini_reply()))
     response = client.models.generate_content(model="gemini-2.5-pro", contents="Hi")
@@ -64,7 +76,9 @@ def test_instrumented_generate_content_logs_one_line(make_tracker: Any, log_dir:
     tracker = make_tracker()
     client = tracker.instrument(gemini_client(Replies(gemini_reply())))
     assert client.models.generate_content(model="gemini-2.5-pro", contents="Hi").text == "Hi"
-    assert logged(tracker, log_dir) == [LINE]
+    lines = logged(tracker, log_dir)
+    assert operations(lines)[0] is not None
+    assert lines == [LINE]
 
 
 def test_stream_takes_the_last_chunk_with_counts_never_a_sum(
@@ -101,7 +115,9 @@ def test_resource_exhausted_is_logged_as_a_failure_and_reraised(
         error_message="429 RESOURCE_EXHAUSTED: Resource has been exhausted (e.g. check quota).",
         api_key_suffix="gk42",
     )
-    assert logged(tracker, log_dir) == [failure, failure]
+    lines = logged(tracker, log_dir)
+    assert [op is None for op in operations(lines)] == [False, True]  # a call, a stream
+    assert lines == [failure, failure]
 
 
 async def test_aio_generate_content_and_stream(make_tracker: Any, log_dir: Path) -> None:
@@ -110,7 +126,9 @@ async def test_aio_generate_content_and_stream(make_tracker: Any, log_dir: Path)
     await client.aio.models.generate_content(model="gemini-2.5-pro", contents="Hi")
     stream = await client.aio.models.generate_content_stream(model="gemini-2.5-pro", contents="Hi")
     assert len([chunk async for chunk in stream]) == 3
-    assert logged(tracker, log_dir) == [LINE, LINE]
+    lines = logged(tracker, log_dir)
+    assert [op is None for op in operations(lines)] == [False, True]
+    assert lines == [LINE, LINE]
 
 
 def test_a_chat_session_on_an_instrumented_client_logs_each_message(
@@ -121,4 +139,59 @@ def test_a_chat_session_on_an_instrumented_client_logs_each_message(
     chat = client.chats.create(model="gemini-2.5-pro")
     chat.send_message("Hi")
     chat.send_message("Again")
-    assert logged(tracker, log_dir) == [LINE, LINE]
+    lines = logged(tracker, log_dir)
+    first, second = operations(lines)
+    assert None is not first != second is not None  # a call each
+    assert lines == [LINE, LINE]
+
+
+def gemini_function_call(usage: dict[str, Any]) -> Any:
+    """A first hop of automatic function calling: the model asks for a tool."""
+    from tests.sdk_replies import httpx2
+
+    body = gemini_body(usage)
+    body["candidates"][0]["content"]["parts"] = [
+        {"functionCall": {"name": "get_weather", "args": {"city": "Lisbon"}}}
+    ]
+    body["responseId"] = "resp-gem-hop-1"
+    return httpx2.Response(200, json=body)
+
+
+HOP_USAGE = {"promptTokenCount": 700, "candidatesTokenCount": 20, "thoughtsTokenCount": 30,
+             "totalTokenCount": 750}  # fmt: skip
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "aio"])
+async def test_automatic_function_calling_logs_every_hop_linked_by_one_operation(
+    make_tracker: Any, log_dir: Path, asynchronous: bool
+) -> None:
+    """generate_content with a Python function tool sends two requests (the tool call, then
+    the answer) and returns only the last one's usage: each request is logged, exactly, and
+    both name the same operation."""
+    from google.genai import types
+
+    asked: list[str] = []
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        asked.append(city)
+        return "sunny"
+
+    tracker = make_tracker()
+    client = tracker.instrument(
+        gemini_client(Replies(gemini_function_call(HOP_USAGE), gemini_reply()))
+    )
+    config = types.GenerateContentConfig(tools=[get_weather])
+    models = client.aio.models if asynchronous else client.models
+    response = models.generate_content(model="gemini-2.5-pro", contents="Hi", config=config)
+    if asynchronous:
+        response = await response
+    assert (response.text, asked) == ("Hi", ["Lisbon"])
+    lines = logged(tracker, log_dir)
+    first, second = operations(lines)
+    assert first is not None and first == second
+    hop = event(api_type="gemini", model="gemini-2.5-pro", prompt_tokens=700,
+                completion_tokens=50, reasoning_tokens=30, api_key_suffix="gk42",
+                request_id="resp-gem-hop-1")  # fmt: skip
+    assert lines == [hop, LINE]
+    assert sum(line["total_tokens"] for line in lines) == 750 + 1_350

@@ -3,16 +3,22 @@
 Only the given client instance changes: its resource objects (``client.chat.completions``,
 ``client.messages``, ``client.models`` ...) are cached per client by the SDKs, and the
 wrapped method is set on that object, so other clients and the SDK module stay as they were.
-The public method is what is wrapped, so the SDK's own retries and Gemini's automatic
-continuation hops happen inside one logged call. Errors are logged as failures and
-re-raised unchanged; nothing the tracker does can raise into the call.
+The public method is what is wrapped, so the SDK's own retries happen inside one logged
+call. Gemini's ``generate_content`` is the exception: with Python function tools (automatic
+function calling) or automatic continuation it sends several requests and returns only the
+last one's usage, so each request it sends is logged (its private per-request method is
+wrapped), and the requests of one call share an ``asynctokens.operation_id`` in their
+metadata. Errors are logged as failures and re-raised unchanged; nothing the tracker does
+can raise into the call.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from types import CoroutineType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
@@ -66,8 +72,13 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
         key = getattr(getattr(client, "_api_client", None), "api_key", None)
         at = _At(tracker, key, api_type_of_client(client, "gemini"))
         for models in (client.models, client.aio.models):
-            _wrap(at, models, "generate_content", gemini, _NEVER)
-            _wrap(at, models, "generate_content_stream", gemini, _ALWAYS)
+            if hasattr(models, "_generate_content"):  # one event per request it sends
+                _wrap(at, models, "_generate_content", gemini, _NEVER)
+                _wrap(at, models, "_generate_content_stream", gemini, _ALWAYS)
+                _link_requests(at, models, "generate_content")
+            else:  # an SDK without the per-request method: one event per call
+                _wrap(at, models, "generate_content", gemini, _NEVER)
+                _wrap(at, models, "generate_content_stream", gemini, _ALWAYS)
     else:
         raise TypeError(
             f"instrument() takes an OpenAI, Anthropic or google.genai client, got"
@@ -95,6 +106,43 @@ def _instrument_copies(tracker: TokenTracker, client: Any) -> None:
 
     client.copy = copy
     client.with_options = copy
+
+
+#: The user's call that the request being sent belongs to (``_link_requests``).
+_operation: ContextVar[str | None] = ContextVar("asynctokens_operation", default=None)
+OPERATION_KEY: Final = "asynctokens.operation_id"
+
+
+def _link_requests(at: _At, owner: Any, name: str) -> None:
+    """The public method whose requests (tool hops, continuations) are logged one by one:
+    each of its calls gets an operation id, put in the metadata of every request it sends."""
+    original = getattr(owner, name, None)
+    if original is None or getattr(original, _MARK, None) is not None:
+        return
+    asynchronous = inspect.iscoroutinefunction(inspect.unwrap(original))
+    if asynchronous:
+
+        @functools.wraps(original)
+        async def linked_async(*args: Any, **kwargs: Any) -> Any:
+            token = _operation.set(os.urandom(8).hex())
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                _operation.reset(token)
+
+        linked: Any = linked_async
+    else:
+
+        @functools.wraps(original)
+        def linked(*args: Any, **kwargs: Any) -> Any:
+            token = _operation.set(os.urandom(8).hex())
+            try:
+                return original(*args, **kwargs)
+            finally:
+                _operation.reset(token)
+
+    setattr(linked, _MARK, at.tracker)
+    setattr(owner, name, linked)
 
 
 @dataclass(frozen=True)
@@ -164,13 +212,14 @@ def _wrap(
             # chunk from the user, who then sees the stream they asked for
             hide = _ask_for_usage(kwargs)
         model = kwargs.get("model")
+        operation = _operation.get()
         # a stream ends later, elsewhere: remember where it was asked for, for a warning
         call = CallLog(
             tracker,
             api_type,
             model if type(model) is str else None,
             key,
-            None,
+            None if operation is None else {OPERATION_KEY: operation},
             call_site(1) if stream else None,
         )
         try:
