@@ -8,6 +8,7 @@ contract in ``metadata["asynctokens.adjustments"]`` and a ``UsageAdjustedWarning
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx2
 import pytest
 
 from asynctokens import UsageAdjustedWarning, usage_from
+from tests import sdk_replies as r
 from tests.conftest import event, logged, read_lines
 from tests.sdk_replies import (
     Replies,
@@ -185,3 +187,36 @@ def test_anthropic_unreadable_count_through_the_sdk(make_tracker: Any, log_dir: 
         0,
     )
     assert line["metadata"] == {KEY: ["output_tokens 'twenty' unreadable: unknown, counted as 0"]}
+
+
+def test_the_service_tier_a_reply_reports_is_kept_when_it_is_not_the_standard_one(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """OpenAI's ``service_tier`` (flex, priority, scale: other prices) and Anthropic's
+    ``usage.service_tier`` (priority, batch), from real SDK objects, plain and streamed, go in
+    the line's metadata; the standard tiers (default, standard) add nothing."""
+    flex = r.openai_chat()
+    body = json.loads(flex.content)
+    flex = httpx2.Response(200, headers=flex.headers, json={**body, "service_tier": "flex"})
+    default = httpx2.Response(200, headers=flex.headers, json={**body, "service_tier": "default"})
+    chunks = r.openai_chat_stream_events(with_usage=True)
+    chunks = [(name, {**chunk, "service_tier": "priority"}) for name, chunk in chunks]
+    priority_stream = r.sse(chunks, done=True)
+    message = json.loads(r.anthropic_message().content)
+    message["usage"] = {**message["usage"], "service_tier": "priority"}
+    events = r.anthropic_stream_events()
+    start = events[0][1]["message"]
+    start["usage"] = {**start["usage"], "service_tier": "batch"}
+    tracker = make_tracker()
+    openai = tracker.instrument(r.openai_client(r.Replies(flex, default, priority_stream)))
+    claude = tracker.instrument(
+        r.anthropic_client(r.Replies(httpx2.Response(200, json=message), r.sse(events)))
+    )
+    for _ in range(2):
+        openai.chat.completions.create(model="gpt-4o", messages=[])
+    list(openai.chat.completions.create(model="gpt-4o-mini", messages=[], stream=True))
+    claude.messages.create(model="claude-opus-4-5", max_tokens=10, messages=[])
+    list(claude.messages.create(model="claude-opus-4-5", max_tokens=10, messages=[],
+                                stream=True))  # fmt: skip
+    tiers = [line["metadata"].get("asynctokens.service_tier") for line in logged(tracker, log_dir)]
+    assert tiers == ["flex", None, "priority", "priority", "batch"]

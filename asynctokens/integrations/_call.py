@@ -168,6 +168,11 @@ class CallLog:
 
 #: The metadata key of a line whose counts were adjusted: a list of what was changed.
 ADJUSTMENTS_KEY: Final = "asynctokens.adjustments"
+#: The metadata key of a line served at a tier other than the provider's standard one.
+SERVICE_TIER_KEY: Final = "asynctokens.service_tier"
+#: The tiers each provider bills at its list prices: not written (a line without the key
+#: was served at one of them, or its reply did not say).
+STANDARD_TIERS: Final = frozenset({"default", "standard", "auto"})
 
 
 def log_usage(
@@ -189,6 +194,9 @@ def log_usage(
     """
     if usage.operation != "chat":
         metadata = {**(metadata or {}), "gen_ai.operation.name": usage.operation}
+    tier = usage.service_tier
+    if tier is not None and tier not in STANDARD_TIERS:
+        metadata = {**(metadata or {}), SERVICE_TIER_KEY: tier}
     if usage.adjustments:
         metadata = {**(metadata or {}), ADJUSTMENTS_KEY: list(usage.adjustments)}
         warnings.warn(

@@ -42,6 +42,10 @@ class Usage:
     #: What was changed to bring the provider's counts into the file format's meanings
     #: (docs/integrations.md, "Counts a provider reports oddly"); empty for most replies.
     adjustments: tuple[str, ...] = ()
+    #: The service tier the reply says it was served at (OpenAI ``service_tier``: default,
+    #: flex, priority, scale; Anthropic ``usage.service_tier``: standard, priority, batch):
+    #: what it is priced at. None when the reply does not say.
+    service_tier: str | None = None
 
     @property
     def total_tokens(self) -> int:
@@ -69,6 +73,7 @@ def make_usage(
     error_message: str | None = None,
     operation: str = "chat",
     notes: list[str] | None = None,
+    service_tier: str | None = None,
 ) -> Usage:
     """``Usage(...)`` for the readers, in a third of the time, with the parts within wholes.
 
@@ -112,6 +117,7 @@ def make_usage(
             "error_message": error_message,
             "operation": operation,
             "adjustments": tuple(notes) if notes else (),
+            "service_tier": service_tier,
         },
     )
     return usage

@@ -78,6 +78,7 @@ def _usage(counts: Any, thinking: Any, model: str | None, request_id: str | None
         model,
         request_id,
         notes=notes,
+        service_tier=text(counts.get("service_tier")),
     )
 
 
@@ -132,6 +133,7 @@ class StreamUsage:
             message = view(event.get("message"))
             usage = view(message.get("usage"))
             self._counts = {name: usage.get(name) for name in _FIELDS}
+            self._counts["service_tier"] = usage.get("service_tier")  # said once, at the start
             self._thinking = view(usage.get("output_tokens_details")).get("thinking_tokens")
             self._model = text(message.get("model"))
             self._id = text(message.get("id"))

@@ -67,6 +67,7 @@ def usage_of(obj: Any) -> Usage | None:
             request_id,
             operation="embeddings" if v.get("object") == "list" else "chat",
             notes=notes,
+            service_tier=text(v.get("service_tier")),
         )
     prompt = usage.get("input_tokens")
     if prompt is None:
@@ -94,6 +95,7 @@ def usage_of(obj: Any) -> Usage | None:
         error,
         "chat",
         notes,
+        text(v.get("service_tier")),
     )
 
 
