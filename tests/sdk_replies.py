@@ -42,7 +42,8 @@ class Replies:
         self.bodies: list[dict[str, Any]] = []
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        self.bodies.append(json.loads(request.content or b"{}"))
+        is_json = request.headers.get("content-type", "").startswith("application/json")
+        self.bodies.append(json.loads(request.content or b"{}") if is_json else {})
         reply = self.queue.pop(0)
         return reply() if callable(reply) else reply
 

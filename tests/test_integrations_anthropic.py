@@ -193,3 +193,39 @@ def test_a_with_options_copy_is_logged(make_tracker: Any, log_dir: Path) -> None
         2600,
         "req_ant_1",
     )
+
+
+def test_parse_and_the_beta_namespace_are_logged_once_each(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """messages.parse() sends its own request; client.beta.messages create, parse and
+    stream are the same calls under the beta namespace: each logged once."""
+    import httpx2
+    import pydantic
+
+    class Greeting(pydantic.BaseModel):
+        text: str
+
+    def json_reply(request_id: str) -> httpx2.Response:
+        reply = anthropic_message()
+        body = reply.json()
+        body["content"] = [{"type": "text", "text": '{"text": "Hello"}'}]
+        return httpx2.Response(200, headers={"request-id": request_id}, json=body)
+
+    tracker = make_tracker()
+    client = tracker.instrument(anthropic_client(Replies(
+        json_reply("req_parse"), anthropic_message(), json_reply("req_beta_parse"),
+        anthropic_stream(),
+    )))  # fmt: skip
+    parsed = client.messages.parse(**ARGS, output_format=Greeting)
+    assert parsed.parsed_output == Greeting(text="Hello")
+    client.beta.messages.create(**ARGS)
+    client.beta.messages.parse(**ARGS, output_format=Greeting)
+    with client.beta.messages.stream(**ARGS) as stream:
+        stream.until_done()
+    assert logged(tracker, log_dir) == [
+        line("req_parse"),
+        line("req_ant_1"),
+        line("req_beta_parse"),
+        line("req_ant_stream"),
+    ]

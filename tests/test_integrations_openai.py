@@ -406,3 +406,78 @@ def test_a_second_tracker_is_refused_with_a_message(make_tracker: Any, log_dir: 
         second.instrument(client)
     client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert logged(first, log_dir) == [CHAT_LINE]
+
+
+def test_legacy_completions_plain_and_streamed_are_logged(make_tracker: Any, log_dir: Path) -> None:
+    import httpx2
+
+    base = {"id": "cmpl-1", "object": "text_completion", "created": 1763900000,
+            "model": "gpt-3.5-turbo-instruct"}  # fmt: skip
+    usage = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
+    choice = {"index": 0, "logprobs": None, "finish_reason": "stop"}
+    plain = httpx2.Response(200, json={**base, "choices": [{**choice, "text": "Hi!"}],
+                                       "usage": usage})  # fmt: skip
+    chunks = [(None, {**base, "choices": [{**choice, "text": t}]}) for t in ("Hi", "!")]
+    chunks.append((None, {**base, "choices": [], "usage": usage}))
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(plain, sse(chunks, done=True))))
+    assert client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi").usage
+    streamed = client.completions.create(model="gpt-3.5-turbo-instruct", prompt="Hi",
+                                         stream=True)  # fmt: skip
+    # the usage chunk the instrumented client asked for is kept from the user
+    assert ["".join(c.text for c in chunk.choices) for chunk in streamed] == ["Hi", "!"]
+    line = event(api_type="openai", model="gpt-3.5-turbo-instruct", prompt_tokens=12,
+                 completion_tokens=3, api_key_suffix="abcd", request_id="cmpl-1")  # fmt: skip
+    assert logged(tracker, log_dir) == [line, line]
+
+
+def test_image_generation_and_edit_bill_their_tokens(make_tracker: Any, log_dir: Path) -> None:
+    """gpt-image models bill text and image input tokens and image output tokens; the reply
+    names no model, so the line has the one asked for."""
+    import httpx2
+
+    reply = {
+        "created": 1763900000,
+        "data": [{"b64_json": "aGk="}],
+        "usage": {
+            "input_tokens": 50,
+            "output_tokens": 4160,
+            "total_tokens": 4210,
+            "input_tokens_details": {"text_tokens": 40, "image_tokens": 10},
+        },
+    }
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(
+        httpx2.Response(200, json=reply), httpx2.Response(200, json=reply)
+    )))  # fmt: skip
+    client.images.generate(model="gpt-image-1", prompt="a cat")
+    client.images.edit(model="gpt-image-1", image=("cat.png", b"\x89PNG"), prompt="a hat")
+    line = event(api_type="openai", model="gpt-image-1", prompt_tokens=50,
+                 completion_tokens=4160, api_key_suffix="abcd")  # fmt: skip
+    assert logged(tracker, log_dir) == [line, line]
+
+
+def test_a_background_response_is_logged_once_when_it_is_retrieved_finished(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """responses.create(background=True) answers "queued" with no usage; polls answer
+    "in_progress"; the finished response carries the bill. It is logged once, however often
+    it is retrieved, and nothing is warned about on the way."""
+    import httpx2
+
+    def state(status: str) -> httpx2.Response:
+        body = openai_response(status if status != "in_progress" else "completed")
+        body.update(status=status, background=True)
+        if status in ("queued", "in_progress"):
+            body["usage"] = None
+        return httpx2.Response(200, json=body)
+
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(
+        state("queued"), state("in_progress"), state("completed"), state("completed")
+    )))  # fmt: skip
+    job = client.responses.create(model="o3", input="Hi", background=True)
+    assert job.status == "queued"
+    statuses = [client.responses.retrieve(job.id).status for _ in range(3)]
+    assert statuses == ["in_progress", "completed", "completed"]
+    assert logged(tracker, log_dir) == [RESPONSES_LINE]

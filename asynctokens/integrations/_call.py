@@ -136,6 +136,10 @@ class CallLog:
     def latency_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000.0
 
+    def skip(self) -> None:
+        """End without logging: nothing billed to log here (a job still queued)."""
+        self._done = True
+
     def end(self, usage: Usage | None, obj: Any = None, stacklevel: int = 1) -> None:
         """Log the call once; later calls do nothing (a stream ends only once).
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
@@ -60,13 +62,24 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
         # their streams are logged through it, once
         _wrap(at, client.responses, "create", openai, _IF_ASKED)
         _wrap(at, client.responses, "parse", openai, _NEVER)
+        # background mode: create() answers "queued" (not logged); the finished response
+        # comes from retrieve() (or cancel()), logged once per response id
+        _wrap(at, client.responses, "retrieve", openai, _IF_ASKED, fetches=True)
+        _wrap(at, client.responses, "cancel", openai, _NEVER, fetches=True)
         _wrap(at, client.embeddings, "create", openai, _NEVER)
+        _wrap(at, client.completions, "create", openai, _IF_ASKED, inject_usage=True)
+        _wrap(at, client.images, "generate", openai, _IF_ASKED)
+        _wrap(at, client.images, "edit", openai, _IF_ASKED)
         _instrument_copies(tracker, client)
     elif module == "anthropic":
         api_type = api_type_of_client(client, "anthropic")
         at = _At(tracker, getattr(client, "api_key", None), api_type)
-        _wrap(at, client.messages, "create", anthropic, _IF_ASKED)
-        _wrap_stream_manager(at, client.messages, _ANTHROPIC_HELPER)
+        # the beta namespace's messages are the same calls (its tool runner sends each
+        # request through them); parse() sends its own request, apart from create()
+        for messages in (client.messages, client.beta.messages):
+            _wrap(at, messages, "create", anthropic, _IF_ASKED)
+            _wrap(at, messages, "parse", anthropic, _NEVER)
+            _wrap_stream_manager(at, messages, _ANTHROPIC_HELPER)
         _instrument_copies(tracker, client)
     elif module == "google" and type(client).__module__.startswith("google.genai"):
         key = getattr(getattr(client, "_api_client", None), "api_key", None)
@@ -145,6 +158,11 @@ def _link_requests(at: _At, owner: Any, name: str) -> None:
     setattr(owner, name, linked)
 
 
+#: Per tracker, the ids of the stored responses it logged (the last 10,000), whichever of
+#: its clients or their copies logged them: one retrieved again is billed once.
+_LOGGED: weakref.WeakKeyDictionary[Any, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+
+
 @dataclass(frozen=True)
 class _At:
     """Where a client's calls are logged: the tracker, the client's key, its provider."""
@@ -152,6 +170,18 @@ class _At:
     tracker: TokenTracker
     api_key: Any
     api_type: str
+
+    def first_time(self, response_id: str | None) -> bool:
+        """False for a stored response (OpenAI Responses) this tracker logged before."""
+        if response_id is None:
+            return True
+        logged = _LOGGED.setdefault(self.tracker, OrderedDict())
+        if response_id in logged:
+            return False
+        logged[response_id] = None
+        if len(logged) > 10_000:
+            logged.popitem(last=False)
+        return True
 
 
 #: Whether a wrapped method returns a stream: never, always, or when called with stream=True.
@@ -173,8 +203,12 @@ def _wrap(
     streams: int,
     *,
     inject_usage: bool = False,
+    fetches: bool = False,
 ) -> None:
     """Replace ``owner.name`` (sync or async) by a version that logs each call once.
+
+    ``fetches``: the method fetches a stored reply (``responses.retrieve``) that may have
+    been logged already, when it was made or fetched before: then it is not logged again.
 
     The added work is kept small and flat (it runs around every SDK call, with cold caches
     after the SDK's own work): no stack inspection unless the call streams, one reader
@@ -191,8 +225,15 @@ def _wrap(
     def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
         if stream:
             return wrap(result, call, hide_usage_chunk=hide)
+        if reader.unfinished(result):  # a background job still queued or running: later
+            call.skip()
+            return result
+        usage = _usage_of(reader, result)
+        if usage is not None and not at.first_time(reader.finished_id(result)) and fetches:
+            call.skip()  # a stored response fetched again: logged when it was first seen
+            return result
         # the user's call is 3 frames up from here (finish, then tracked or finish_async)
-        call.end(_usage_of(reader, result), result, stacklevel=3)
+        call.end(usage, result, stacklevel=3)
         return result
 
     async def finish_async(pending: Awaitable[Any], call: CallLog, stream: bool, hide: bool) -> Any:

@@ -107,6 +107,16 @@ def _error_event(event: Any) -> Usage:
     return failed(API_TYPE, error_text(None, error.get("type"), error.get("message")))
 
 
+def unfinished(obj: Any) -> bool:
+    """Never: every reply of this provider is billed as it comes."""
+    return False
+
+
+def finished_id(obj: Any) -> str | None:
+    """None: no reply of this provider can be fetched again."""
+    return None
+
+
 def usage_of_error(exc: BaseException) -> Usage:
     """An ``anthropic`` exception as a failed call: ``429 rate_limit_error: ...``."""
     return sdk_error(API_TYPE, exc, getattr(exc, "type", None), getattr(exc, "api_message", None))

@@ -83,6 +83,16 @@ def usage_of(obj: Any) -> Usage | None:
     )
 
 
+def unfinished(obj: Any) -> bool:
+    """Never: every reply of this provider is billed as it comes."""
+    return False
+
+
+def finished_id(obj: Any) -> str | None:
+    """None: no reply of this provider can be fetched again."""
+    return None
+
+
 def usage_of_error(exc: BaseException) -> Usage:
     """A ``google.genai.errors.APIError`` as a failed call: ``429 RESOURCE_EXHAUSTED: ...``."""
     return sdk_error(

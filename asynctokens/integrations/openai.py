@@ -27,6 +27,8 @@ from asynctokens.integrations._usage import (
 )
 
 API_TYPE: Final = "openai"
+#: Stream chunks of Chat Completions and of the legacy Completions API.
+_CHUNKS: Final = frozenset({"chat.completion.chunk", "text_completion"})
 _FINAL_EVENTS: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
@@ -99,6 +101,20 @@ def usage_of(obj: Any) -> Usage | None:
     )
 
 
+def unfinished(obj: Any) -> bool:
+    """A Responses-API response still queued or running (background mode): its usage comes
+    with the finished response, from ``retrieve()``."""
+    v = view(obj)
+    return v.get("object") == "response" and v.get("status") in ("queued", "in_progress")
+
+
+def finished_id(obj: Any) -> str | None:
+    """A stored Responses-API response's id: ``retrieve()`` can fetch it again, and it must
+    be counted once."""
+    v = view(obj)
+    return text(v.get("id")) if v.get("object") == "response" else None
+
+
 def usage_of_error(exc: BaseException) -> Usage:
     """An ``openai`` exception as a failed call (the SDK puts the error object in ``body``)."""
     body = getattr(exc, "body", None)
@@ -123,7 +139,7 @@ class StreamUsage:
 
     def feed(self, item: Any) -> bool:
         v = view(item)
-        if v.get("usage") is not None and v.get("object") == "chat.completion.chunk":
+        if v.get("usage") is not None and v.get("object") in _CHUNKS:
             self._usage = usage_of(item)
             return not v.get("choices")
         event = v.get("type")
