@@ -21,6 +21,27 @@ GEMINI_KEY = "AIza-test-0000000000000gk42"
 Handler = Callable[[httpx2.Request], httpx2.Response]
 
 
+class _Chunks(httpx2.SyncByteStream, httpx2.AsyncByteStream):
+    """A body that arrives in small pieces, as over a network (sync or async)."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self.pieces = [data[i : i + size] for i in range(0, len(data), size)]
+
+    def __iter__(self) -> Any:
+        yield from self.pieces
+
+    async def __aiter__(self) -> Any:
+        for piece in self.pieces:
+            yield piece
+
+
+def arriving(reply: httpx2.Response, size: int = 7) -> httpx2.Response:
+    """``reply`` with its body unread, arriving ``size`` bytes at a time: what a real
+    transport hands the client (a mock's reply is read whole already)."""
+    headers = {k: v for k, v in reply.headers.items() if k.lower() != "content-length"}
+    return httpx2.Response(reply.status_code, headers=headers, stream=_Chunks(reply.content, size))
+
+
 def sse(events: list[tuple[str | None, Any]], *, done: bool = False) -> httpx2.Response:
     """A ``text/event-stream`` reply: ``(event name or None, JSON data)`` per event."""
     parts = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
@@ -169,6 +170,10 @@ class CallLog:
                 stacklevel=2,
             )
 
+
+#: True while a method wrapper sends the request it logs itself: the transport observer
+#: (``_transport``) then leaves that request alone, so no request is counted twice.
+claimed: ContextVar[bool] = ContextVar("asynctokens_claimed", default=False)
 
 #: The metadata key of a line whose counts were adjusted: a list of what was changed.
 ADJUSTMENTS_KEY: Final = "asynctokens.adjustments"

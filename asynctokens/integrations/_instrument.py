@@ -26,7 +26,7 @@ from types import CoroutineType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens.integrations import anthropic, gemini, openai
-from asynctokens.integrations._call import CallLog, abandoned, call_site, failure
+from asynctokens.integrations._call import CallLog, abandoned, call_site, claimed, failure
 from asynctokens.integrations._endpoint import api_type_of_client
 from asynctokens.integrations._stream import wrap
 from asynctokens.integrations._usage import Usage, text
@@ -70,6 +70,7 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
         _wrap(at, client.completions, "create", openai, _IF_ASKED, inject_usage=True)
         _wrap(at, client.images, "generate", openai, _IF_ASKED)
         _wrap(at, client.images, "edit", openai, _IF_ASKED)
+        _observe_transport(at, client, openai, "x-request-id")
         _instrument_copies(tracker, client)
     elif module == "anthropic":
         api_type = api_type_of_client(client, "anthropic")
@@ -80,6 +81,7 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
             _wrap(at, messages, "create", anthropic, _IF_ASKED)
             _wrap(at, messages, "parse", anthropic, _NEVER)
             _wrap_stream_manager(at, messages, _ANTHROPIC_HELPER)
+        _observe_transport(at, client, anthropic, "request-id")
         _instrument_copies(tracker, client)
     elif module == "google" and type(client).__module__.startswith("google.genai"):
         key = getattr(getattr(client, "_api_client", None), "api_key", None)
@@ -100,6 +102,31 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
         )
     setattr(client, _MARK, tracker)
     return client
+
+
+def _observe_transport(at: _At, client: Any, reader: ModuleType, request_id_header: str) -> None:
+    """Every request the method wrappers do not log (raw and streaming-response variants,
+    methods without a wrapper) is read at the client's HTTP transport (``_transport``)."""
+    from asynctokens.integrations import _transport  # imports httpx2: only with an SDK
+
+    key = at.api_key if isinstance(at.api_key, str) else None
+
+    def start_call(model: str | None) -> CallLog:
+        return CallLog(at.tracker, at.api_type, model, key)
+
+    _transport.install(client, start_call, reader, request_id_header, at.first_time)
+
+
+#: The header the OpenAI and Anthropic SDKs send with a raw or streaming-response call.
+_RAW_HEADER: Final = "x-stainless-raw-response"
+
+
+def _raw(kwargs: dict[str, Any]) -> bool:
+    """A ``with_raw_response`` or ``with_streaming_response`` call: the transport logs it."""
+    headers = kwargs.get("extra_headers")
+    return isinstance(headers, dict) and any(
+        isinstance(name, str) and name.lower() == _RAW_HEADER for name in headers
+    )
 
 
 def _instrument_copies(tracker: TokenTracker, client: Any) -> None:
@@ -237,15 +264,20 @@ def _wrap(
         return result
 
     async def finish_async(pending: Awaitable[Any], call: CallLog, stream: bool, hide: bool) -> Any:
+        token = claimed.set(True)  # the request is sent while this awaits
         try:
             result = await pending
         except BaseException as exc:
             call.end(failure(exc, api_type))
             raise
+        finally:
+            claimed.reset(token)
         return finish(result, call, stream, hide)
 
     @functools.wraps(original)
     def tracked(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("extra_headers") is not None and _raw(kwargs):
+            return original(*args, **kwargs)  # read and logged at the transport
         stream = streams == _ALWAYS or (streams == _IF_ASKED and kwargs.get("stream") is True)
         hide = False
         if stream and inject_usage:
@@ -263,11 +295,14 @@ def _wrap(
             None if operation is None else {OPERATION_KEY: operation},
             call_site(1) if stream else None,
         )
+        token = claimed.set(True)  # logged here: the transport leaves the request alone
         try:
             result = original(*args, **kwargs)
         except BaseException as exc:
             call.end(failure(exc, api_type))
             raise
+        finally:
+            claimed.reset(token)
         if asynchronous or type(result) is CoroutineType:
             return finish_async(result, call, stream, hide)
         return finish(result, call, stream, hide)
@@ -363,11 +398,14 @@ class _TrackedManager:
         self._call.end(failure(exc, self._call.api_type))
 
     def __enter__(self) -> Any:
+        token = claimed.set(True)  # the helper sends its request here
         try:
             self._stream = self._manager.__enter__()
         except BaseException as exc:
             self._failed_to_open(exc)
             raise
+        finally:
+            claimed.reset(token)
         return self._stream
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
@@ -375,11 +413,14 @@ class _TrackedManager:
         return self._manager.__exit__(exc_type, exc, tb)
 
     async def __aenter__(self) -> Any:
+        token = claimed.set(True)
         try:
             self._stream = await self._manager.__aenter__()
         except BaseException as exc:
             self._failed_to_open(exc)
             raise
+        finally:
+            claimed.reset(token)
         return self._stream
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:

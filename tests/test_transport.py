@@ -1,0 +1,169 @@
+"""Requests an instrumented client sends that no method wrapper logs, read at its transport.
+
+The raw and streaming-response variants (``with_raw_response``, ``with_streaming_response``)
+and calls of methods without a wrapper (here the SDK's generic ``client.post``) are logged
+from the bytes that pass through the client's httpx2 transport: one line per request, with
+its own usage, status and request id, and never a second line for a request a method wrapper
+logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from asynctokens import UsageMissingWarning
+from tests.conftest import event, logged
+from tests.sdk_replies import (
+    Replies,
+    anthropic_client,
+    anthropic_message,
+    anthropic_stream,
+    arriving,
+    openai_chat,
+    openai_chat_stream,
+    openai_client,
+    openai_rate_limited,
+)
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+CHAT = event(api_type="openai", model="gpt-4o-2024-08-06", prompt_tokens=1200,
+             completion_tokens=300, cached_tokens=1024, reasoning_tokens=128,
+             api_key_suffix="abcd", request_id="req_chat_1")  # fmt: skip
+STREAM = event(api_type="openai", model="gpt-4o-mini-2024-07-18", prompt_tokens=50,
+               completion_tokens=7, api_key_suffix="abcd", request_id="req_stream_1")  # fmt: skip
+CLAUDE = event(api_type="anthropic", model="claude-opus-4-5-20251101", prompt_tokens=2600,
+               completion_tokens=300, cached_tokens=2000, cache_write_tokens=500,
+               reasoning_tokens=120, api_key_suffix="wxyz")  # fmt: skip
+INCLUDE_USAGE = {"include_usage": True}
+
+
+def test_raw_and_streaming_response_variants_are_logged_once_each(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(
+        openai_chat(), arriving(openai_chat_stream()), arriving(openai_chat())
+    )))  # fmt: skip
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    assert raw.headers["x-request-id"] == "req_chat_1"
+    assert raw.parse().usage.prompt_tokens == 1200
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=INCLUDE_USAGE
+    ) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[-1] == "data: [DONE]" and len(lines) == 5
+    # a plain call after them: logged by its method wrapper, not again at the transport
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert logged(tracker, log_dir) == [CHAT, STREAM, CHAT]
+
+
+async def test_async_raw_variants_are_logged_too(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    replies = Replies(arriving(openai_chat()), arriving(openai_chat_stream()))
+    client = tracker.instrument(openai_client(replies, asynchronous=True))
+    raw = await client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    raw.parse()
+    async with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=INCLUDE_USAGE
+    ) as response:
+        assert len([line async for line in response.iter_lines() if line]) == 5
+    assert logged(tracker, log_dir) == [CHAT, STREAM]
+
+
+def test_a_method_without_a_wrapper_is_logged_from_its_reply(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """The SDK's generic ``post`` (as any method a new SDK release adds): the reply's usage
+    is read from its JSON, the model asked for from the request."""
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(arriving(openai_chat()))))
+    reply = client.post("/chat/completions", body={"model": "gpt-4o", "messages": MESSAGES},
+                        cast_to=object)  # fmt: skip
+    assert reply["usage"]["total_tokens"] == 1500
+    assert logged(tracker, log_dir) == [CHAT]
+
+
+def test_a_failed_raw_request_is_a_failure_with_its_status_and_message(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(arriving(openai_rate_limited()))))
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    assert logged(tracker, log_dir) == [
+        event(api_type="openai", model="gpt-4o", success=False, api_key_suffix="abcd",
+              request_id="req_429",
+              error_message="429 insufficient_quota: You exceeded your current quota.")
+    ]  # fmt: skip
+
+
+def test_a_streaming_response_closed_early_is_abandoned_and_not_read_on(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(arriving(openai_chat_stream()))))
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=INCLUDE_USAGE
+    ) as response:
+        first = next(response.iter_lines())
+    assert first.startswith("data: ")
+    assert logged(tracker, log_dir) == [
+        event(api_type="openai", model="gpt-4o-mini-2024-07-18", success=False,
+              api_key_suffix="abcd", request_id="req_stream_1",
+              error_message="stream closed before usage was reported: token counts unknown")
+    ]  # fmt: skip
+
+
+def test_anthropic_raw_variants_are_logged_once_each(make_tracker: Any, log_dir: Path) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(
+        anthropic_client(Replies(arriving(anthropic_message()), arriving(anthropic_stream())))
+    )
+    args: dict[str, Any] = {"model": "claude-opus-4-5", "max_tokens": 10, "messages": MESSAGES}
+    client.messages.with_raw_response.create(**args).parse()
+    with client.messages.with_streaming_response.create(**args, stream=True) as response:
+        for _line in response.iter_lines():
+            pass
+    assert logged(tracker, log_dir) == [
+        {**CLAUDE, "request_id": "req_ant_1"},
+        {**CLAUDE, "request_id": "req_ant_stream"},
+    ]
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+def test_a_stream_is_read_whatever_pieces_and_line_ends_it_arrives_in(
+    make_tracker: Any, log_dir: Path, size: int
+) -> None:
+    """CRLF line ends, and pieces down to one byte (a CR and its LF apart): the same line."""
+    import httpx2
+
+    body = anthropic_stream().content.replace(b"\n", b"\r\n")
+    reply = httpx2.Response(200, headers={"content-type": "text/event-stream",
+                                          "request-id": "req_crlf"}, content=body)  # fmt: skip
+    tracker = make_tracker()
+    client = tracker.instrument(anthropic_client(Replies(arriving(reply, size))))
+    args: dict[str, Any] = {"model": "claude-opus-4-5", "max_tokens": 10, "messages": MESSAGES}
+    with client.messages.with_streaming_response.create(**args, stream=True) as response:
+        for _line in response.iter_lines():
+            pass
+    assert logged(tracker, log_dir) == [{**CLAUDE, "request_id": "req_crlf"}]
+
+
+def test_a_raw_chat_stream_without_usage_is_said_not_logged_silently(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(arriving(openai_chat_stream(
+        with_usage=False)))))  # fmt: skip
+    with (
+        pytest.warns(UsageMissingWarning, match="include_usage"),
+        client.chat.completions.with_streaming_response.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True
+        ) as response,
+    ):
+        assert len([line for line in response.iter_lines() if line]) == 4
+    assert logged(tracker, log_dir) == []
