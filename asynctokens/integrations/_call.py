@@ -110,7 +110,9 @@ def call_site(depth: int) -> tuple[str, int, str, dict[str, Any]] | None:
 class CallLog:
     """One call being tracked: what to log it with, and when it started."""
 
-    __slots__ = ("_done", "api_key", "api_type", "metadata", "model", "site", "start", "tracker")
+    __slots__ = (
+        "_done", "api_key", "api_type", "held", "metadata", "model", "site", "start", "tracker"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -129,6 +131,9 @@ class CallLog:
         self.site = site
         self.start = time.perf_counter()
         self._done = False
+        #: Where a request of a call that may send several keeps its usage, to be logged
+        #: with its siblings when the call returns (``_instrument._link_requests``).
+        self.held: list[tuple[CallLog, Usage, float]] | None = None
 
     @property
     def done(self) -> bool:
@@ -153,13 +158,19 @@ class CallLog:
         if usage is None:
             warn_no_usage(obj, self.site, stacklevel + 2)  # + this method, + warn_no_usage
             return
+        if self.held is not None:
+            self.held.append((self, usage, self.latency_ms()))
+            return
+        self.log(usage, self.latency_ms(), self.metadata)
+
+    def log(self, usage: Usage, latency_ms: float, metadata: dict[str, Any] | None) -> None:
         try:
             log_usage(
                 self.tracker,
                 usage,
-                latency_ms=self.latency_ms(),
+                latency_ms=latency_ms,
                 api_key=self.api_key,
-                metadata=self.metadata,
+                metadata=metadata,
                 model=self.model,
                 api_type=self.api_type,
             )

@@ -60,12 +60,12 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
         _wrap(at, chat, "parse", openai, _NEVER)
         # chat.completions.stream() and responses.stream() call the create() wrapped here:
         # their streams are logged through it, once
-        _wrap(at, client.responses, "create", openai, _IF_ASKED)
-        _wrap(at, client.responses, "parse", openai, _NEVER)
+        _wrap(at, client.responses, "create", openai, _IF_ASKED, stored=True)
+        _wrap(at, client.responses, "parse", openai, _NEVER, stored=True)
         # background mode: create() answers "queued" (not logged); the finished response
         # comes from retrieve() (or cancel()), logged once per response id
-        _wrap(at, client.responses, "retrieve", openai, _IF_ASKED, fetches=True)
-        _wrap(at, client.responses, "cancel", openai, _NEVER, fetches=True)
+        _wrap(at, client.responses, "retrieve", openai, _IF_ASKED, stored=True, fetches=True)
+        _wrap(at, client.responses, "cancel", openai, _NEVER, stored=True, fetches=True)
         _wrap(at, client.embeddings, "create", openai, _NEVER)
         _wrap(at, client.completions, "create", openai, _IF_ASKED, inject_usage=True)
         _wrap(at, client.images, "generate", openai, _IF_ASKED)
@@ -148,14 +148,25 @@ def _instrument_copies(tracker: TokenTracker, client: Any) -> None:
     client.with_options = copy
 
 
-#: The user's call that the request being sent belongs to (``_link_requests``).
-_operation: ContextVar[str | None] = ContextVar("asynctokens_operation", default=None)
+#: The requests of the user's call being made, held until it returns (``_link_requests``).
+_operation: ContextVar[list[tuple[CallLog, Usage, float]] | None] = ContextVar(
+    "asynctokens_operation", default=None
+)
 OPERATION_KEY: Final = "asynctokens.operation_id"
+
+
+def _log_held(held: list[tuple[CallLog, Usage, float]]) -> None:
+    """Log the requests one call sent: alone, as any call; several, sharing an operation id
+    (so a call that sent one request pays for no id, and its line is the plain one)."""
+    shared = {OPERATION_KEY: os.urandom(8).hex()} if len(held) > 1 else None
+    for call, usage, latency_ms in held:
+        metadata = call.metadata if shared is None else {**(call.metadata or {}), **shared}
+        call.log(usage, latency_ms, metadata)
 
 
 def _link_requests(at: _At, owner: Any, name: str) -> None:
     """The public method whose requests (tool hops, continuations) are logged one by one:
-    each of its calls gets an operation id, put in the metadata of every request it sends."""
+    they are held until it returns, then logged, linked by one operation id when several."""
     original = getattr(owner, name, None)
     if original is None or getattr(original, _MARK, None) is not None:
         return
@@ -164,22 +175,26 @@ def _link_requests(at: _At, owner: Any, name: str) -> None:
 
         @functools.wraps(original)
         async def linked_async(*args: Any, **kwargs: Any) -> Any:
-            token = _operation.set(os.urandom(8).hex())
+            held: list[tuple[CallLog, Usage, float]] = []
+            token = _operation.set(held)
             try:
                 return await original(*args, **kwargs)
             finally:
                 _operation.reset(token)
+                _log_held(held)
 
         linked: Any = linked_async
     else:
 
         @functools.wraps(original)
         def linked(*args: Any, **kwargs: Any) -> Any:
-            token = _operation.set(os.urandom(8).hex())
+            held: list[tuple[CallLog, Usage, float]] = []
+            token = _operation.set(held)
             try:
                 return original(*args, **kwargs)
             finally:
                 _operation.reset(token)
+                _log_held(held)
 
     setattr(linked, _MARK, at.tracker)
     setattr(owner, name, linked)
@@ -230,12 +245,15 @@ def _wrap(
     streams: int,
     *,
     inject_usage: bool = False,
+    stored: bool = False,
     fetches: bool = False,
 ) -> None:
     """Replace ``owner.name`` (sync or async) by a version that logs each call once.
 
-    ``fetches``: the method fetches a stored reply (``responses.retrieve``) that may have
-    been logged already, when it was made or fetched before: then it is not logged again.
+    ``stored``: the method's reply is stored by the provider under an id and can be fetched
+    again (OpenAI Responses), or is a background job not done yet (not logged); its id is
+    remembered. ``fetches``: the method fetches such a reply (``responses.retrieve``), which
+    may have been logged already, when it was made or fetched before: then not again.
 
     The added work is kept small and flat (it runs around every SDK call, with cold caches
     after the SDK's own work): no stack inspection unless the call streams, one reader
@@ -252,12 +270,14 @@ def _wrap(
     def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
         if stream:
             return wrap(result, call, hide_usage_chunk=hide)
-        if reader.unfinished(result):  # a background job still queued or running: later
+        if stored and reader.unfinished(result):  # a background job not done yet: later
             call.skip()
             return result
         usage = _usage_of(reader, result)
-        if usage is not None and not at.first_time(reader.finished_id(result)) and fetches:
-            call.skip()  # a stored response fetched again: logged when it was first seen
+        # every stored reply's id is remembered; one fetched again was logged when first seen
+        seen = stored and usage is not None and not at.first_time(reader.finished_id(result))
+        if seen and fetches:
+            call.skip()
             return result
         # the user's call is 3 frames up from here (finish, then tracked or finish_async)
         call.end(usage, result, stacklevel=3)
@@ -285,16 +305,16 @@ def _wrap(
             # chunk from the user, who then sees the stream they asked for
             hide = _ask_for_usage(kwargs)
         model = kwargs.get("model")
-        operation = _operation.get()
         # a stream ends later, elsewhere: remember where it was asked for, for a warning
         call = CallLog(
             tracker,
             api_type,
             model if type(model) is str else None,
             key,
-            None if operation is None else {OPERATION_KEY: operation},
+            None,
             call_site(1) if stream else None,
         )
+        call.held = _operation.get()
         token = claimed.set(True)  # logged here: the transport leaves the request alone
         try:
             result = original(*args, **kwargs)
