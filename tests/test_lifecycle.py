@@ -52,15 +52,38 @@ def test_a_backlog_of_a_tracker_dropped_just_before_exit_is_written_whole(tmp_pa
         """
         from asynctokens import TokenTracker
         tracker = TokenTracker("out")
-        for i in range(200_000):
+        for i in range(50_000):
             tracker.log(i, 1, "openai", "gpt-4o")
         del tracker  # no close(): the exit waits for the dropped tracker's drain
         """,
         cwd=tmp_path,
     )
     assert (result.returncode, result.stderr) == (0, "")
-    assert len(read_lines(tmp_path / "out")) == 200_000
-    assert read_stats(tmp_path / "out")["total_requests"] == 200_000
+    assert len(read_lines(tmp_path / "out")) == 50_000
+    assert read_stats(tmp_path / "out")["total_requests"] == 50_000
+
+
+def test_a_tracker_dropped_unclosed_on_a_stuck_disk_gives_up_as_a_close_would_and_says_so(
+    tmp_path: Path,
+) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where the log directory should be")
+    result = run_script(
+        f"""
+        from asynctokens import TokenTracker
+        tracker = TokenTracker({str(blocked / "tokens")!r}, close_timeout_s=0.3)
+        for i in range(5):
+            tracker.log(i, 1, "openai", "gpt-4o")
+        del tracker
+        """,
+        cwd=tmp_path,
+    )
+    said = [line for line in result.stderr.splitlines() if line.startswith("asynctokens:")]
+    assert said[-1] == (
+        "asynctokens: a tracker dropped without close() left 5 events not written:"
+        " no progress for 0.3s"
+    ), result.stderr
+    assert said[0].startswith("asynctokens: cannot write token logs to ")
 
 
 def test_an_idle_worker_wakes_for_the_next_event(make_tracker: Any, log_dir: Path) -> None:

@@ -244,7 +244,12 @@ class Lifetime:
                 self._state = _RUNNING  # before start(): the worker reads it at once
                 self._capacity = self.max_queue_events
                 self._thread.start()
-                weakref.finalize(self, self._wake.set)  # dropped unclosed: the worker drains
+                # dropped unclosed: the worker drains, and the exit waits for it; still
+                # alive at exit, it is drained as every tracker is (not by the finalizer)
+                finalizer = weakref.finalize(
+                    self, _runtime.orphaned, self._thread, self._wake, self.close_timeout_s
+                )
+                finalizer.atexit = False
             except RuntimeError as exc:  # "can't create new thread at interpreter shutdown"
                 self._state, self._capacity = _UNSTARTED, 0
                 raise TrackerClosedError(

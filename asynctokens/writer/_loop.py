@@ -22,7 +22,9 @@ from asynctokens.writer._engine import IDLE_WAKE_S, RETRY_MAX_S, Engine
 from asynctokens.writer._lifetime import _CLOSED, _CLOSING, _RUNNING, _UNSTARTED, Lifetime
 
 
-async def run_holding_weakly(ref: weakref.ref[WorkerLoop], engine: Engine) -> None:
+async def run_holding_weakly(
+    ref: weakref.ref[WorkerLoop], engine: Engine, close_timeout_s: float
+) -> None:
     """A thread worker's loop: it holds its tracker only while it runs a turn.
 
     A tracker made per call and never closed would otherwise live, with its thread, until
@@ -30,12 +32,23 @@ async def run_holding_weakly(ref: weakref.ref[WorkerLoop], engine: Engine) -> No
     reference is held: once the application drops the tracker, the worker writes what is
     still queued (the engine, which owns the queue, is held here) and its thread ends.
     """
+    try:
+        await _turns(ref, engine, close_timeout_s)
+    finally:
+        _runtime.orphans.pop(threading.current_thread(), None)
+
+
+async def _turns(ref: weakref.ref[WorkerLoop], engine: Engine, timeout_s: float) -> None:
+    running = True
     while True:
         tracker = ref()
         if tracker is None:
-            drain_orphan(engine)
+            # dropped while closing: its close() has returned, and said what it left
+            if running:
+                drain_orphan(engine, timeout_s)
             return
         wait = tracker._turn()
+        running = tracker._state is _RUNNING
         del tracker
         if wait is None:
             return
@@ -49,49 +62,41 @@ async def run_holding_weakly(ref: weakref.ref[WorkerLoop], engine: Engine) -> No
         del tracker
 
 
-def drain_orphan(engine: Engine) -> None:
+def drain_orphan(engine: Engine, timeout_s: float) -> None:
     """Write what a tracker dropped unclosed left queued, then end (and say any loss).
 
-    The close's rule holds: give up only after ``ORPHAN_TIMEOUT_S`` without progress. The
-    exit hook waits for this drain (``_runtime.orphans``)."""
-    thread = threading.current_thread()
-    _runtime.orphans.add(thread)
-    try:
-        seen, deadline = -1, 0.0
-        while True:
-            if engine.writer.written != seen:
-                seen, deadline = engine.writer.written, time.monotonic() + ORPHAN_TIMEOUT_S
-            try:
-                delay = engine.step(True, deadline)
-            except Exception as exc:  # a bug must not kill the drain
-                engine.writer.debug(f"internal error: {exc!r}")
-                delay = RETRY_MAX_S
-            if delay is None:
-                break
-            time.sleep(delay)
-        lost = engine.unwritten()
-        engine.finish(lost=bool(lost))
-        if lost:
-            message = (
-                f"a tracker dropped without close() left {lost} events not written: no"
-                f" progress for {ORPHAN_TIMEOUT_S:g}s"
-            )
-            engine.writer.debug(message)
-            print(f"asynctokens: {message}", file=sys.stderr)
-        engine.close_sinks()
-    finally:
-        _runtime.orphans.discard(thread)
-
-
-#: How long a dropped tracker's drain may make no progress before it gives up.
-ORPHAN_TIMEOUT_S = 10.0
+    The close's rule holds: give up only after the tracker's ``close_timeout_s`` without
+    progress. The exit hook waits for this drain (``_runtime.orphans``)."""
+    seen, deadline = -1, 0.0
+    while True:
+        if engine.writer.written != seen:
+            seen, deadline = engine.writer.written, time.monotonic() + timeout_s
+        try:
+            delay = engine.step(True, deadline)
+        except Exception as exc:  # a bug must not kill the drain
+            engine.writer.debug(f"internal error: {exc!r}")
+            delay = RETRY_MAX_S
+        if delay is None:
+            break
+        time.sleep(delay)
+    lost = engine.unwritten()
+    engine.finish(lost=bool(lost))
+    if lost:
+        message = (
+            f"a tracker dropped without close() left {lost} events not written: no"
+            f" progress for {timeout_s:g}s"
+        )
+        engine.writer.debug(message)
+        print(f"asynctokens: {message}", file=sys.stderr)
+    engine.close_sinks()
 
 
 class WorkerLoop(Lifetime):
     """The worker's loop, its sleep, and its end: when closed, at exit, in a fork child."""
 
     def _thread_main(self) -> tuple[Callable[..., object], tuple[object, ...]]:
-        return anyio.run, (run_holding_weakly, weakref.ref(self), self._engine)
+        args = (run_holding_weakly, weakref.ref(self), self._engine, self.close_timeout_s)
+        return anyio.run, args
 
     async def _run(self, offload: bool) -> None:
         """Hand work to :meth:`_cycle` until closed and drained; sleep when there is none."""

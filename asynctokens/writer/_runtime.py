@@ -50,9 +50,19 @@ def track(tracker: Drainable) -> None:
 drained = False
 
 
-#: Threads draining a tracker that was dropped unclosed (``_loop.drain_orphan``): the exit
-#: waits for them as it does for the trackers still here.
-orphans: set[threading.Thread] = set()
+#: Worker threads of trackers that were dropped (``_loop.drain_orphan``), with their
+#: tracker's close timeout: the exit waits for them as it does for the trackers still here.
+orphans: dict[threading.Thread, float] = {}
+
+
+def orphaned(thread: threading.Thread, wake: threading.Event, timeout_s: float) -> None:
+    """A tracker was collected: its worker is to drain what it held, and the exit to wait
+    for that (called by the tracker's finalizer, at once, in the thread that dropped it)."""
+    for done in [t for t in orphans if not t.is_alive()]:
+        orphans.pop(done, None)  # a thread that ended after its finalizer was run
+    if thread.is_alive():
+        orphans[thread] = timeout_s
+    wake.set()
 
 
 def close_all_at_exit() -> None:
@@ -60,8 +70,11 @@ def close_all_at_exit() -> None:
     draining = True
     for tracker in list(_ALL):
         tracker._drain_at_exit()
-    for thread in list(orphans):
-        thread.join()  # each gives up after its own time without progress
+    for thread, timeout_s in list(orphans.items()):
+        # a drain gives up after its timeout without progress, counted from when the worker
+        # noticed the drop (within a second); a thread stuck in a system call (another
+        # process holds the stats lock) is not waited for longer than that
+        thread.join(timeout_s + 1.0)
     drained = True
 
 
