@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from asynctokens import TokenTracker, reader
@@ -113,6 +113,9 @@ def expected_days(dirs: list[Path], tz: ZoneInfo, since: dt.datetime | None,
     quarters=st.booleans(),
     by_date=st.booleans(),
 )
+# found by the search: lines out of time order gave the cut hours overlapping spans, read
+# once for each hour (871 lines read of 808); now read once
+@example(zone="Australia/Eucla", since=1, length=3180, quarters=False, by_date=False)
 def test_any_zone_and_range_from_the_stats_equal_the_lines(
     fleet: list[Path],
     fleet_without_quarters: list[Path],

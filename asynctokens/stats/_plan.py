@@ -122,11 +122,40 @@ def from_stats(
                     return None  # no span for an hour with events: stats of a bug
                 cut.append((d / name, hour, span, cut_hour))
     found.bad_lines += agg.invalid_lines
+    read_once = _overlapping(cut, found)
     for path, hour, span, cells in cut:
-        if not _add_cut_hour(path, hour, span, cells, rng, tz, days_of, agg, found):
+        lines = read_once.get((path, hour))
+        if not _add_cut_hour(path, hour, span, cells, rng, tz, days_of, agg, found, lines):
             return None  # the lines disagree with the stats: only a scan is sure
     report.add(found)
     return agg
+
+
+def _overlapping(
+    cut: list[tuple[Path, str, list[int], CutHour]], report: ReadReport
+) -> dict[tuple[Path, str], list[Judged]]:
+    """The lines of the cut hours of each file whose spans overlap, read in one pass.
+
+    A file whose lines are out of time order (several writers, clocks apart) gives each
+    hour a wide span; reading each cut hour's span apart would then read the same bytes
+    again for every hour, more than a scan. Where the spans of one file's cut hours add up
+    to more than the bytes they cover, those bytes are read once and each line goes to its
+    hour."""
+    by_file: dict[Path, list[tuple[str, list[int]]]] = {}
+    for path, hour, span, _ in cut:
+        by_file.setdefault(path, []).append((hour, span))
+    out: dict[tuple[Path, str], list[Judged]] = {}
+    for path, spans in by_file.items():
+        start, end = min(s[0] for _, s in spans), max(s[1] for _, s in spans)
+        if len(spans) < 2 or sum(s[1] - s[0] for _, s in spans) <= end - start:
+            continue
+        wanted = {hour: out.setdefault((path, hour), []) for hour, _ in spans}
+        day = spans[0][0][:10]
+        for judged in _span_lines(path, None, [start, end], report, day=day):
+            of_hour = wanted.get(utc_hour(judged))
+            if of_hour is not None:
+                of_hour.append(judged)
+    return out
 
 
 def _add_cut_hour(
@@ -139,6 +168,7 @@ def _add_cut_hour(
     days_of: DayOf,
     agg: Aggregate,
     report: ReadReport,
+    lines: list[Judged] | None = None,
 ) -> bool:
     """Add one UTC hour that the report cuts in two.
 
@@ -161,7 +191,8 @@ def _add_cut_hour(
     whole = (rng.start is None or start >= rng.start) and (rng.end is None or end <= rng.end)
     split = _day_split(start, tz) if whole else None
     if split is None:
-        for event, values, instant in _span_lines(path, hour, span, report):
+        read = lines if lines is not None else _span_lines(path, hour, span, report)
+        for event, values, instant in read:
             if rng.contains(instant):
                 local, utc = days_of(event["ts"], instant)
                 agg.add(local, *values, utc)
@@ -176,7 +207,8 @@ def _add_cut_hour(
     else:
         skipped, small_day, big_day = range(split, 60), first_day, second_day
     part = Aggregate(agg.bands)  # the shorter part's lines, by cell
-    for _event, values, instant in _span_lines(path, hour, span, report, skipped):
+    read = lines if lines is not None else _span_lines(path, hour, span, report, skipped)
+    for _event, values, instant in read:
         if instant.astimezone(UTC).minute not in skipped:  # else the cells hold it
             part.add(small_day, *values, utc_day)
     rest = {key: list(counts) for key, counts in cells.items()}
@@ -301,18 +333,24 @@ def _quick_minute(line: bytes, hour: bytes) -> int | None:
 
 
 def _span_lines(
-    path: Path, hour: str, span: list[int], report: ReadReport, skip: range | None = None
+    path: Path,
+    hour: str | None,
+    span: list[int],
+    report: ReadReport,
+    skip: range | None = None,
+    day: str = "",
 ) -> Iterator[Judged]:
     """The valid lines of UTC ``hour`` in the bytes ``span`` of ``path``, which the stats
-    keep for it; with ``skip``, lines whose minute in the hour is there are passed over
-    unparsed when their bytes tell (the caller takes them from the stats).
+    keep for it (``hour`` None: of every hour of the file's UTC ``day``); with ``skip``,
+    lines whose minute in the hour is there are passed over unparsed when their bytes tell
+    (the caller takes them from the stats).
 
     Other lines in the span (of other hours, bad ones) are counted by the cells and the
     stats' bad lines per day, not here.
     """
-    day = hour[:10]
+    day = day or (hour or "")[:10]
     judge = judge_line
-    hour_bytes = hour.encode()
+    hour_bytes = (hour or "").encode()
     try:
         for block in ForwardBlocks(path, span[0], span[1]):
             lines = block.split(b"\n")
@@ -324,7 +362,7 @@ def _span_lines(
                     if minute is not None and (minute < 0 or minute in skip):
                         continue
                 judged = judge(line, day)
-                if isinstance(judged, tuple) and utc_hour(judged) == hour:
+                if isinstance(judged, tuple) and (hour is None or utc_hour(judged) == hour):
                     yield judged
     except OSError as exc:
         raise unreadable(path, exc) from None
