@@ -27,7 +27,9 @@ def run_cli(
     return subprocess.run(
         [sys.executable, "-m", "asynctokens", *args],
         input=stdin, capture_output=True, text=True, timeout=60, check=False,
-        env={**os.environ, **(env or {})}, cwd=cwd,
+        # a table's width is the terminal's: fixed here, so no row is cut differently on a
+        # machine (or a worker process) whose terminal is narrower
+        env={**os.environ, "COLUMNS": "200", **(env or {})}, cwd=cwd,
     )  # fmt: skip
 
 

@@ -214,7 +214,10 @@ print("no kill", renames)
 """
 
 
-@pytest.mark.parametrize("kill_after", range(6))
+@pytest.mark.parametrize(
+    "kill_after",
+    [pytest.param(k, marks=[] if k in (2, 4) else [pytest.mark.slow]) for k in range(6)],
+)
 def test_a_sigkill_at_any_point_of_a_stats_update_never_counts_a_line_twice(
     tmp_path: Path, kill_after: int
 ) -> None:
