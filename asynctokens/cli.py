@@ -84,8 +84,14 @@ def _pricing_options(p: argparse.ArgumentParser) -> None:
         "--pricing",
         action="append",
         metavar="FILE",
-        help="prices that override genai-prices': LiteLLM's JSON, or a .toml in asynctokens'"
-        " format (repeatable; the last file wins)",
+        help="prices of your own: LiteLLM's JSON, or a .toml in asynctokens' format"
+        " (repeatable; the last file wins); see --override-prices",
+    )
+    p.add_argument(
+        "--override-prices",
+        action="store_true",
+        help="a LiteLLM --pricing file's prices (which have no dates) win for every date;"
+        " without it they price only models genai-prices does not",
     )
     p.add_argument(
         "--update-prices",
@@ -174,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _book(args: argparse.Namespace) -> PriceBook:
-    return load_prices(args.pricing or (), update=args.update_prices)
+    return load_prices(args.pricing or (), update=args.update_prices, override=args.override_prices)
 
 
 def _query(args: argparse.Namespace) -> summary.Query:

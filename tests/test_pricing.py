@@ -571,3 +571,93 @@ def test_a_day_of_another_zone_is_split_by_utc_day_only_for_prices_that_change_b
     assert costs(log_dir, "day", timezone="Asia/Kolkata") == {
         "2026-11-21": round(2 * (2.5 + 0.01) + 2 * (2.0 + 0.008), 6)  # $2.5/$10, $2/$8
     }
+
+
+# -- history: never re-priced by accident -----------------------------------------------------
+O3_NOW = {"o3": {"input_cost_per_token": 2e-6, "output_cost_per_token": 8e-6,
+                 "cache_read_input_token_cost": 5e-7, "litellm_provider": "openai"}}  # fmt: skip
+
+
+def test_a_litellm_file_never_re_prices_a_models_dated_history_unless_asked(
+    tmp_path: Path,
+) -> None:
+    """o3 cost $10 / $40 per million until 2025-06-10 and $2 / $8 since (genai-prices'
+    history). A LiteLLM file has one price and no dates: it fills in models the bundled data
+    does not know, and re-prices o3's May 2025 only with --override-prices."""
+    prices = tmp_path / "litellm.json"
+    prices.write_text(json.dumps({**O3_NOW, "my-finetune": {
+        "input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6}}))  # fmt: skip
+    log_dir = write(
+        tmp_path / "logs",
+        dict(prompt_tokens=10_000, completion_tokens=2_000, api_type="openai", model="o3",
+             ts=at("2025-05-15")),
+        dict(prompt_tokens=10_000, completion_tokens=2_000, api_type="openai", model="o3",
+             ts=at("2025-07-15")),
+        dict(prompt_tokens=1_000, completion_tokens=1_000, api_type="openai",
+             model="my-finetune", ts=at("2025-05-15")),
+    )  # fmt: skip
+    may, july, finetune = 10_000 * 10e-6 + 2_000 * 40e-6, 10_000 * 2e-6 + 2_000 * 8e-6, 0.002
+    no_file = summary.breakdown(summary.Query(log_dir=log_dir), "day")["rows"]
+    assert [(d, r["cost_usd"], r["unpriced_tokens"]) for d, r in no_file.items()] == [
+        ("2025-05-15", round(may, 6), 2_000), ("2025-07-15", round(july, 6), 0)]  # fmt: skip
+    book = load_prices([prices])
+    assert costs(log_dir, "day", prices=book) == {
+        "2025-05-15": round(may + finetune, 6), "2025-07-15": round(july, 6)}  # fmt: skip
+    assert [c for _, c in csv_costs(log_dir, prices=book)] == [
+        f"{may:.8f}", f"{finetune:.8f}", f"{july:.8f}"]  # fmt: skip
+    overriding = load_prices([prices], override=True)
+    assert costs(log_dir, "day", prices=overriding) == {
+        "2025-05-15": round(10_000 * 2e-6 + 2_000 * 8e-6 + finetune, 6),
+        "2025-07-15": round(july, 6),
+    }
+
+
+SINCE = """
+[[model]]
+name = "my-llama"
+since = 2026-12-01
+input = 1.0
+output = 2.0
+
+[[model]]
+name = "gpt-4o"
+since = 2026-12-01
+input = 2.0
+output = 8.0
+"""
+
+
+def test_a_price_since_a_date_holds_from_that_date_only(tmp_path: Path) -> None:
+    """Before its since, a model the bundled data does not know is unpriced (never at the
+    later rate), and one it knows keeps the bundled price; `prices` says which source holds
+    for which period."""
+    prices = tmp_path / "prices.toml"
+    prices.write_text(SINCE)
+    log_dir = write(
+        tmp_path / "logs",
+        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="vllm", model="my-llama",
+             ts=at("2026-11-15")),
+        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="vllm", model="my-llama",
+             ts=at("2026-12-05")),
+        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="openai", model="gpt-4o",
+             ts=at("2026-11-15")),
+        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="openai", model="gpt-4o",
+             ts=at("2026-12-05")),
+    )  # fmt: skip
+    book = load_prices([prices])
+    rows = summary.breakdown(summary.Query(log_dir=log_dir, prices=book), "day")["rows"]
+    before = rows["2026-11-15"]
+    assert (before["cost_usd"], before["unpriced_tokens"]) == (2.5, 1_000_000)
+    assert (rows["2026-12-05"]["cost_usd"], rows["2026-12-05"]["unpriced_tokens"]) == (3.0, 0)
+    assert [c for _, c in csv_costs(log_dir, prices=book)] == [
+        "", "2.50000000", "1.00000000", "2.00000000"]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "asynctokens", "prices", "gpt-4o", "--api", "openai",
+         "--pricing", str(prices), "--date", "2026-11-15", "--json"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    explained = json.loads(result.stdout)["models"]["gpt-4o"]
+    assert explained["in_force"][0]["tiers"][0]["input"] == 2.5
+    first = explained["periods"][0]
+    assert (first["since"], first["source"]) == ("2026-12-01", "prices.toml")
+    assert explained["periods"][-1]["source"].startswith("genai-prices")

@@ -115,9 +115,14 @@ def test_litellm_pricing_file_prices_unknown_models(fixture_dir: Path, tmp_path:
     }))  # fmt: skip
     book = load_prices([prices])
     report = summary.summary(summary.Query(log_dir=fixture_dir, prices=book))
-    # llama 100*1e-3 + 100*2e-3 = 0.30; gpt-4o repriced: 0.6M*5 + 0.4M*2.5 + 0.2M*15 = 7.00
-    assert report["totals"]["cost_usd"] == round(0.30 + 7.00 + 0.60 + 26.85 + 0.845, 6)
+    # llama 100*1e-3 + 100*2e-3 = 0.30; gpt-4o keeps genai-prices' dated price (0.6M*2.5 +
+    # 0.4M*1.25 + 0.2M*10 = 4.00): the file has no dates and must not re-price its history
+    assert report["totals"]["cost_usd"] == round(0.30 + 4.00 + 0.60 + 26.85 + 0.845, 6)
     assert report["unpriced_models"] == []
+    # asked to, the file wins for every date: 0.6M*5 + 0.4M*2.5 + 0.2M*15 = 7.00
+    overriding = load_prices([prices], override=True)
+    report_all = summary.summary(summary.Query(log_dir=fixture_dir, prices=overriding))
+    assert report_all["totals"]["cost_usd"] == round(0.30 + 7.00 + 0.60 + 26.85 + 0.845, 6)
     assert report["pricing"]["files"] == ["model_prices_and_context_window.json (2 models)"]
     assert report["pricing"]["text"] == (
         "model_prices_and_context_window.json (2 models), then genai-prices"

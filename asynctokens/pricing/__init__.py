@@ -4,7 +4,11 @@ Costs are never stored with the events: prices change, and logs are priced with 
 in force on each event's own date. Where a price comes from, in order:
 
 1. ``--pricing FILE`` files (LiteLLM's JSON or asynctokens' TOML, see ``_files``), for
-   private models and negotiated rates; a later file wins over an earlier one;
+   private models and negotiated rates; a later file wins over an earlier one. A TOML
+   entry holds as written: from its first ``since`` on (before it the next source
+   answers), or for all time without one. LiteLLM's file has no dates: it prices only
+   models genai-prices does not (it must not re-price their dated history), unless
+   ``override`` (``--override-prices``) says it wins for every date;
 2. genai-prices, maintained upstream: its bundled data (offline, the default), or the
    latest data when ``--update-prices`` asks for it.
 
@@ -22,7 +26,15 @@ from typing import TYPE_CHECKING, Any
 from asynctokens._errors import PricingError
 from asynctokens.pricing._files import PriceFile
 from asynctokens.pricing._files import load as load_file
-from asynctokens.pricing._rates import ModelPrices, Parts, Period, Rates, Tiers, parts_cost
+from asynctokens.pricing._rates import (
+    ModelPrices,
+    Parts,
+    Period,
+    Rates,
+    Tiers,
+    layered,
+    parts_cost,
+)
 from asynctokens.record._format import EVENT_FIELDS, parse_ts
 from asynctokens.record._providers import SELF_HOSTED
 
@@ -63,13 +75,20 @@ def _flat_or_tiered(tiers: Tiers) -> object:
 class PriceBook:
     """Finds each model's price, once per (api_type, model), and prices counts with it."""
 
-    def __init__(self, files: Sequence[PriceFile] = (), genai: GenaiSource | None = None) -> None:
+    def __init__(
+        self,
+        files: Sequence[PriceFile] = (),
+        genai: GenaiSource | None = None,
+        *,
+        override: bool = False,
+    ) -> None:
         if genai is None:
             from asynctokens.pricing import _genai
 
             genai = _genai.bundled()
         self.files = list(files)
         self.genai = genai
+        self.override = override
         self._found: dict[tuple[str, str], ModelPrices | None] = {}
         self._cells: dict[
             tuple[str, str, str, int, tuple[int, ...]], tuple[Rates | None, bool]
@@ -103,16 +122,23 @@ class PriceBook:
         key = (api_type, model)
         if key in self._found:
             return self._found[key]
-        found = None
-        for f in reversed(self.files):
-            found = f.find(api_type, model)
-            if found is not None:
-                break
+        from_files = [(f.kind, m) for f in reversed(self.files) if (m := f.find(api_type, model))]
+        # a model on one's own hardware bills no tokens: only a file of the user's prices it
+        # (an open-weights name would otherwise take a provider's price)
+        bundled = None if api_type == SELF_HOSTED else self.genai.find(api_type, model)
+        layers: list[ModelPrices] = []
+        for kind, entry in from_files:
+            # LiteLLM's file has one price per model and no dates: under a model the bundled
+            # data knows it would re-price the model's dated history, so it fills gaps only,
+            # unless asked (override). The user's own TOML holds as written.
+            if kind != "litellm" or self.override or bundled is None:
+                layers.append(entry)
+                if not entry.dated:
+                    break  # it answers for every instant: nothing below it is reached
         else:
-            # a model on one's own hardware bills no tokens: only a file of the user's
-            # prices it (an open-weights name would otherwise take a provider's price)
-            if api_type != SELF_HOSTED:
-                found = self.genai.find(api_type, model)
+            if bundled is not None:
+                layers.append(bundled)
+        found = layered(layers) if layers else None
         self._found[key] = found
         return found
 
@@ -141,10 +167,12 @@ class PriceBook:
         hit = self._cells.get(key)
         if hit is None:
             found = self.find(api_type, model)
-            if found is None:
+            tiers, varies = (
+                (None, False) if found is None else found.on_day(_dt.date.fromisoformat(price_day))
+            )
+            if tiers is None:
                 hit = (None, False)
             else:
-                tiers, varies = found.on_day(_dt.date.fromisoformat(price_day))
                 prompt = 0 if band == 0 else bands[band - 1] + 1  # any prompt of the band
                 hit = (tiers.for_prompt(prompt), varies)
             self._cells[key] = hit
@@ -239,7 +267,8 @@ class PriceBook:
         if price is _BY_TIME:
             found = self.find(api, model)
             assert found is not None
-            return found.at(parse_ts(ts)).for_prompt(row[_PROMPT]).parts
+            tiers = found.at(parse_ts(ts))
+            return None if tiers is None else tiers.for_prompt(row[_PROMPT]).parts
         return price
 
     def _day_price(self, key: tuple[str, str, str], ts: str) -> object:
@@ -254,7 +283,8 @@ class PriceBook:
                 price = _BY_TIME
             else:
                 day = instant.astimezone(_UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-                price = _flat_or_tiered(found.at(day))
+                tiers = found.at(day)
+                price = None if tiers is None else _flat_or_tiered(tiers)
         if len(self._days) > 100_000:
             self._days.clear()
         self._days[key] = price
@@ -273,7 +303,8 @@ class PriceBook:
         for t in (_dt.time(0), *found.boundaries):
             tiers = found.at(_dt.datetime.combine(day, t, tzinfo=_UTC))
             if tiers != last:
-                segments.append({"utc_from": t.strftime("%H:%M"), "tiers": _tiers_json(tiers)})
+                shown = None if tiers is None else _tiers_json(tiers)
+                segments.append({"utc_from": t.strftime("%H:%M"), "tiers": shown})
                 last = tiers
         return {
             "model": model,
@@ -290,6 +321,7 @@ class PriceBook:
                     if p.window is None
                     else f"{p.window[0]:%H:%M}-{p.window[1]:%H:%M}",
                     "tiers": _tiers_json(p.tiers),
+                    "source": p.source or found.source,
                 }
                 for p in found.periods
             ],
@@ -317,11 +349,16 @@ def _tiers_json(tiers: Tiers) -> list[dict[str, Any]]:
 
 
 def load_prices(
-    files: Sequence[str | Any] = (), *, update: bool = False, timeout: float = 30.0
+    files: Sequence[str | Any] = (),
+    *,
+    update: bool = False,
+    timeout: float = 30.0,
+    override: bool = False,
 ) -> PriceBook:
-    """A PriceBook over ``--pricing`` files and genai-prices (fetched anew if ``update``)."""
+    """A PriceBook over ``--pricing`` files and genai-prices (fetched anew if ``update``);
+    ``override``: the files' undated prices win for every date (see the module docstring)."""
     from asynctokens.pricing import _genai
 
     loaded = [load_file(f) for f in files]
     genai = _genai.update_prices(timeout) if update else _genai.bundled()
-    return PriceBook(loaded, genai)
+    return PriceBook(loaded, genai, override=override)

@@ -289,9 +289,9 @@ def _build(base: Mapping[str, float], above: Mapping[int, Mapping[str, float]]) 
 def _model_prices(entry: _Entry, source: str) -> ModelPrices:
     periods = tuple(entry.periods)
 
-    def at(instant: _dt.datetime) -> Tiers:
+    def at(instant: _dt.datetime) -> Tiers | None:
         day = instant.astimezone(_dt.UTC).date()
-        tiers = periods[0].tiers
+        tiers = None  # before the first since: not this file's price
         for period in periods:
             if period.since is None or period.since <= day:
                 tiers = period.tiers

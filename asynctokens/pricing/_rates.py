@@ -135,21 +135,25 @@ class Period:
     since: _dt.date | None
     tiers: Tiers
     window: tuple[_dt.time, _dt.time] | None = None
+    #: Where the period comes from, when the entry is made of several sources.
+    source: str | None = None
 
 
 @dataclass(frozen=True)
 class ModelPrices:
     """One model's price entry: what matched, where it came from, and its periods.
 
-    ``at`` answers the source's own rule for the tiers in force at an instant;
-    ``boundaries`` are the UTC times of day at which a windowed price starts or ends.
+    ``at`` answers the source's own rule for the tiers in force at an instant, None before
+    the first period of a source whose prices start on a date (the model is not priced by
+    it then); ``boundaries`` are the UTC times of day at which a windowed price starts or
+    ends.
     """
 
     model: str
     provider: str
     source: str
     periods: tuple[Period, ...]
-    at: Callable[[_dt.datetime], Tiers]
+    at: Callable[[_dt.datetime], Tiers | None]
     boundaries: tuple[_dt.time, ...] = ()
 
     @property
@@ -159,12 +163,19 @@ class ModelPrices:
         return not self.boundaries and len(self.periods) == 1 and self.periods[0].since is None
 
     @property
+    def dated(self) -> bool:
+        """Whether the entry says from when its prices hold (a ``since``): a file's entry
+        without one is a price for all time, with no history of its own."""
+        return any(p.since is not None for p in self.periods)
+
+    @property
     def thresholds(self) -> frozenset[int]:
         """Every prompt threshold of every period: what exact cells must be split by."""
         return frozenset(t for p in self.periods for t in p.tiers.thresholds)
 
-    def on_day(self, day: _dt.date) -> tuple[Tiers, bool]:
-        """The tiers for requests of one UTC day, and whether they are an upper bound.
+    def on_day(self, day: _dt.date) -> tuple[Tiers | None, bool]:
+        """The tiers for requests of one UTC day (None: not priced that day), and whether
+        they are an upper bound.
 
         Exact unless the price changes within the day (a time-of-day window): then each
         part at the day's highest rate, flagged, since counts summed per day cannot be split
@@ -176,5 +187,36 @@ class ModelPrices:
         for t in self.boundaries:
             other = self.at(_dt.datetime.combine(day, t).replace(tzinfo=_dt.UTC))
             if other != tiers:
+                if tiers is None or other is None:
+                    return None, False  # priced for part of the day only: not priced
                 tiers, varies = tiers.highest(other), True
         return tiers, varies
+
+
+def layered(layers: list[ModelPrices]) -> ModelPrices:
+    """Sources in precedence order as one entry: at each instant, the first that prices it.
+
+    A file's dated prices hold from their first ``since``; before it the next source (the
+    bundled data's history) answers, so a price given from a date never re-prices the past.
+    """
+    if len(layers) == 1:
+        return layers[0]
+    periods = tuple(
+        Period(p.since, p.tiers, p.window, layer.source) for layer in layers for p in layer.periods
+    )
+
+    def at(instant: _dt.datetime) -> Tiers | None:
+        for layer in layers:
+            tiers = layer.at(instant)
+            if tiers is not None:
+                return tiers
+        return None
+
+    return ModelPrices(
+        model=layers[0].model,
+        provider=layers[0].provider,
+        source=", then ".join(layer.source for layer in layers),
+        periods=periods,
+        at=at,
+        boundaries=tuple(sorted({t for layer in layers for t in layer.boundaries})),
+    )
