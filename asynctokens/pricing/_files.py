@@ -24,8 +24,10 @@ optional dated history and tiers (README, "Costs")::
     input = 1.00
     output = 3.00
 
-Any price that is not a finite number >= 0 (``true``, a string, a negative, ``inf``) refuses
-the whole file with a message naming the entry: a wrong price must not pass as a cost.
+Any price that is not 0 or a number a price can be (``true``, a string, a negative,
+``inf``, ``1e308``, a subnormal), a key given twice in one JSON object, or nesting deeper than
+any price file refuses the whole file with a message naming the entry: a wrong price must
+not pass as a cost.
 """
 
 from __future__ import annotations
@@ -108,7 +110,16 @@ def load(path: str | os.PathLike[str]) -> PriceFile:
 def _litellm(raw: bytes, path: Path) -> dict[str, list[_Entry]]:
     try:
         # the stdlib parser, unlike orjson, reads 1e999 as inf: refused below, by name
-        doc = json.loads(raw)
+        doc = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except _Duplicate as exc:
+        raise PricingError(
+            f"pricing file {str(path)!r} names {exc.args[0]!r} twice in one object: which"
+            " one is meant cannot be told; keep one"
+        ) from None
+    except RecursionError:
+        raise PricingError(
+            f"pricing file {str(path)!r} is nested deeper than any price file: not read"
+        ) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise PricingError(f"pricing file {str(path)!r} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
@@ -158,10 +169,27 @@ def _litellm_tiers(spec: Mapping[str, Any], bad: Any) -> Tiers | None:
     return _build(base, above)
 
 
+class _Duplicate(Exception):
+    """A key given twice in one JSON object (the stdlib keeps the last, silently)."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Duplicate(key)
+        out[key] = value
+    return out
+
+
 # -- asynctokens' TOML ---------------------------------------------------------------------
 def _own(raw: bytes, path: Path) -> dict[str, list[_Entry]]:
     try:
         doc = tomllib.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise PricingError(
+            f"pricing file {str(path)!r} is nested deeper than any price file: not read"
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PricingError(f"pricing file {str(path)!r} is not valid TOML: {exc}") from None
     models = doc.get("model")
@@ -195,7 +223,7 @@ def _own(raw: bytes, path: Path) -> dict[str, list[_Entry]]:
                     f"pricing file {str(path)!r}: model {name!r} has no {part} price (USD per"
                     " million tokens)"
                 )
-        base = {k: _price(spec[k], k, bad) / _MILLION for k in _OWN_PARTS if k in spec}
+        base = {k: _price(spec[k], k, bad, _MILLION) / _MILLION for k in _OWN_PARTS if k in spec}
         above: dict[int, dict[str, float]] = {}
         tiers = spec.get("above", [])
         if not isinstance(tiers, list):
@@ -209,7 +237,7 @@ def _own(raw: bytes, path: Path) -> dict[str, list[_Entry]]:
                     " cache_write"
                 )
             above[tokens] = {
-                k: _price(tier[k], f"above {tokens}: {k}", bad) / _MILLION
+                k: _price(tier[k], f"above {tokens}: {k}", bad, _MILLION) / _MILLION
                 for k in _OWN_PARTS
                 if k in tier
             }
@@ -247,17 +275,29 @@ def _since(value: Any, path: Path, name: str) -> _dt.date | None:
 
 
 # -- shared --------------------------------------------------------------------------------
-def _price(value: Any, key: str, bad: Any) -> float:
+#: The range a price per token can lie in, when it is not 0: from a millionth of a dollar
+#: per million tokens to a dollar per token (the dearest models cost about $0.0006). A
+#: number beyond it (1e308, a subnormal) is a typo or an attack, never a price.
+_LOWEST, _HIGHEST = 1e-12, 1.0
+
+
+def _price(value: Any, key: str, bad: Any, per: int = 1) -> float:
+    """``value`` as a price; ``per``: how many tokens it is the price of (a million in the
+    TOML format)."""
     if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
+        bad(key, value)
+    if value and not _LOWEST * per <= value <= _HIGHEST * per:
         bad(key, value)
     return float(value)
 
 
 def _bad(path: Path, model: str, key: str, value: Any, *, per_million: bool = False) -> None:
     unit = "USD per million tokens" if per_million else "USD"
+    scale = _MILLION if per_million else 1
     raise PricingError(
-        f"pricing file {str(path)!r}: model {model!r}: {key} must be a finite number >= 0"
-        f" ({unit}), not {json.dumps(value) if _jsonable(value) else repr(value)}"
+        f"pricing file {str(path)!r}: model {model!r}: {key} must be 0 or a number from"
+        f" {_LOWEST * scale:g} to {_HIGHEST * scale:g} ({unit}), not"
+        f" {json.dumps(value) if _jsonable(value) else repr(value)}"
     )
 
 
