@@ -362,24 +362,28 @@ def test_litellm_tier_and_cache_fields(tmp_path: Path) -> None:
     }
 
 
+USD = "must be 0 or a number from 1e-12 to 1 (USD)"
+PER_M = "must be 0 or a number from 1e-06 to 1e+06 (USD per million tokens)"
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
         ("p.json", '{"m": {"input_cost_per_token": true, "output_cost_per_token": 1e-6}}',
-         "model 'm': input_cost_per_token must be 0 or a number from 1e-12 to 1 (USD), not true"),
+         f"model 'm': input_cost_per_token {USD}, not true"),
         ("p.json", '{"m": {"input_cost_per_token": "cheap", "output_cost_per_token": 1e-6}}',
-         "model 'm': input_cost_per_token must be 0 or a number from 1e-12 to 1 (USD), not \"cheap\""),
+         f"model 'm': input_cost_per_token {USD}, not \"cheap\""),
         ("p.json", '{"m": {"input_cost_per_token": 1e-6, "output_cost_per_token": -1e-6}}',
-         "model 'm': output_cost_per_token must be 0 or a number from 1e-12 to 1 (USD), not -1e-06"),
+         f"model 'm': output_cost_per_token {USD}, not -1e-06"),
         ("p.json", '{"m": {"input_cost_per_token": 1e999, "output_cost_per_token": 1e-6}}',
-         "model 'm': input_cost_per_token must be 0 or a number from 1e-12 to 1 (USD), not inf"),
+         f"model 'm': input_cost_per_token {USD}, not inf"),
         ("p.json", '{"m": {"input_cost_per_token": 1e-6, "output_cost_per_token": 1e-6,'
                    ' "output_cost_per_audio_token": "x"}}',
          "model 'm': output_cost_per_audio_token must be 0 or a number from 1e-12 to 1"),
         ("p.toml", '[[model]]\nname = "m"\ninput = inf\noutput = 1',
-         "model 'm': input must be 0 or a number from 1e-06 to 1e+06 (USD per million tokens), not inf"),
+         f"model 'm': input {PER_M}, not inf"),
         ("p.toml", '[[model]]\nname = "m"\ninput = 1\noutput = true',
-         "model 'm': output must be 0 or a number from 1e-06 to 1e+06 (USD per million tokens), not true"),
+         f"model 'm': output {PER_M}, not true"),
         ("p.toml", '[[model]]\nname = "m"\ninput = 1\noutput = 1\n[[model.above]]\n'
                    'tokens = 10\ninput = -2',
          "model 'm': above 10: input must be 0 or a number from 1e-06 to 1e+06"),
