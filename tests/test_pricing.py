@@ -11,6 +11,7 @@ import datetime as dt
 import http.server
 import io
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -681,3 +682,40 @@ def test_a_price_since_a_date_holds_from_that_date_only(tmp_path: Path) -> None:
     first = explained["periods"][0]
     assert (first["since"], first["source"]) == ("2026-12-01", "prices.toml")
     assert explained["periods"][-1]["source"].startswith("genai-prices")
+
+
+# -- the age of prices, in sight --------------------------------------------------------------
+@pytest.mark.parametrize("days_after", [30, 31])
+def test_reports_say_when_the_prices_lag_the_calls_they_price(
+    tmp_path: Path, days_after: int
+) -> None:
+    """A call more than 30 days after genai-prices' data (the newest price change it knows,
+    or the day it was fetched) is priced at rates that may have changed: JSON says so under
+    ``pricing.stale``, the terminal in one line with what to run; each model row names the
+    source that priced it."""
+    data_date = dt.date.fromisoformat(load_prices().describe()["data_date"])
+    late = dt.datetime.combine(data_date + dt.timedelta(days=days_after), dt.time(12),
+                               tzinfo=dt.UTC)  # fmt: skip
+    log_dir = write(tmp_path / "logs",
+                    dict(prompt_tokens=10, completion_tokens=1, api_type="openai",
+                         model="gpt-4o", ts=late),
+                    dict(prompt_tokens=10, completion_tokens=1, api_type="vllm",
+                         model="my-llama", ts=late))  # fmt: skip
+    models = summary.breakdown(summary.Query(log_dir=log_dir), "model")
+    stale = models["pricing"]["stale"]
+    assert models["rows"]["gpt-4o"]["price_source"].startswith("genai-prices ")
+    assert models["rows"]["my-llama"]["price_source"] is None
+    terminal = subprocess.run(
+        [sys.executable, "-m", "asynctokens", "summary", "--log-dir", str(log_dir)],
+        capture_output=True, text=True, check=True, env={**os.environ, "COLUMNS": "300"},
+    ).stdout  # fmt: skip
+    if days_after == 30:
+        assert stale is None and "Note: prices are from" not in terminal
+        return
+    assert stale == (
+        f"prices are from {data_date.isoformat()} ({models['pricing']['text'].split(' (')[0]}),"
+        f" 31 days before the newest call they price ({late.date().isoformat()}): prices"
+        " changed since would be missed; run with --update-prices, or pip install -U"
+        " genai-prices"
+    )
+    assert f"Note: {stale}" in " ".join(terminal.split())

@@ -54,6 +54,8 @@ __all__ = [
 ]
 
 _UTC = _dt.UTC
+#: Days genai-prices' data may lag the newest call it prices before reports say so.
+STALE_DAYS = 30
 _UNSEEN = object()
 _BY_TIME = object()  # a price that changes within the day: looked up per instant
 _DATED = object()  # a price with dates or hours: looked up per UTC day
@@ -103,9 +105,30 @@ class PriceBook:
             "source": "genai-prices",
             "version": self.genai.version,
             "data": self.genai.data,
+            "data_date": self.genai.data_date.isoformat(),
             "files": [f.label for f in reversed(self.files)],
             "text": self.text,
         }
+
+    def staleness(self, newest_priced_day: str | None) -> str | None:
+        """One line when genai-prices' data is more than ``STALE_DAYS`` older than the newest
+        call it priced (a price that changed since would be missed), with what to run."""
+        if newest_priced_day is None:
+            return None
+        data_date = self.genai.data_date
+        behind = (_dt.date.fromisoformat(newest_priced_day) - data_date).days
+        if behind <= STALE_DAYS:
+            return None
+        return (
+            f"prices are from {data_date.isoformat()} ({self.genai.name}), {behind} days"
+            f" before the newest call they price ({newest_priced_day}): prices changed since"
+            " would be missed; run with --update-prices, or pip install -U genai-prices"
+        )
+
+    def source_of(self, api_type: str, model: str) -> str | None:
+        """Which source prices the model (None: none does)."""
+        found = self.find(api_type, model)
+        return None if found is None else found.source
 
     @property
     def text(self) -> str:

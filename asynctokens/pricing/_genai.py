@@ -44,10 +44,33 @@ class GenaiSource:
         self._snapshot = snapshot
         self.version = version("genai-prices")
         self.data = data
+        self._newest: _dt.date | None = None
 
     @property
     def name(self) -> str:
         return f"genai-prices {self.version}"
+
+    @property
+    def data_date(self) -> _dt.date:
+        """How recent the data is: the day it was fetched (``--update-prices``), else the
+        newest price change the bundled data knows of that has begun (the package does not
+        say when its data was made; this is the latest day it is known to be true for)."""
+        snapshot = self._snapshot
+        if snapshot.from_auto_update:
+            return snapshot.timestamp.date()  # type: ignore[no-any-return]
+        if self._newest is None:
+            today = _dt.datetime.now(_dt.UTC).date()
+            starts = [
+                cp.constraint.start_date
+                for provider in snapshot.providers
+                for model in provider.models
+                if isinstance(model.prices, list)
+                for cp in model.prices
+                if isinstance(cp.constraint, StartDateConstraint)
+                and cp.constraint.start_date <= today
+            ]
+            self._newest = max(starts, default=_dt.date(2025, 1, 1))
+        return self._newest
 
     def find(self, api_type: str, model: str) -> ModelPrices | None:
         provider_id = PROVIDER_IDS.get(api_type.lower())

@@ -192,6 +192,7 @@ class _Priced:
     total: dict[str, Any]
     unpriced: dict[str, int]  # model -> its tokens, which no price covers
     upper_bound: list[str]
+    newest_priced_day: str | None = None  # the UTC day of the newest call genai-prices priced
 
 
 def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
@@ -202,6 +203,9 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
     unpriced_in: dict[str, dict[str, int]] = {}  # row -> model -> tokens no price covers
     unpriced: dict[str, int] = {}
     bounded: set[str] = set()
+    sources: dict[str, set[str]] = {}  # model row -> the sources that price it
+    newest = ""  # the newest price day genai-prices priced
+    genai = prices.genai.name
     priced = 0.0
     # the rates of each (provider, model, price day, band), as Rates.parts: a year over
     # many hosts has a cell per day, model, band and host, and few distinct prices
@@ -228,6 +232,12 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
             continue
         if upper:
             bounded.add(model)
+        if price_day > newest or dimension == "model":
+            source = prices.source_of(api, model) or ""
+            if price_day > newest and genai in source:
+                newest = price_day
+            if dimension == "model":
+                sources.setdefault(key, set()).add(source)
         cell_cost = parts_cost(
             parts,
             counts[PROMPT],
@@ -241,9 +251,16 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
     rows = {
         key: _row(sums[key], costs.get(key, 0.0), unpriced_in.get(key, {})) for key in sorted(sums)
     }
+    if dimension == "model":
+        for key, r in rows.items():
+            r["price_source"] = ", ".join(sorted(sources.get(key, ()))) or None
     total = [sum(column) for column in zip(*sums.values(), strict=True)] or [0] * WIDTH
     return _Priced(
-        rows, _row(total, priced, unpriced), dict(sorted(unpriced.items())), sorted(bounded)
+        rows,
+        _row(total, priced, unpriced),
+        dict(sorted(unpriced.items())),
+        sorted(bounded),
+        newest or None,
     )
 
 
@@ -309,7 +326,10 @@ def _summary_of(
         "unpriced_models": list(priced.unpriced),
         "unpriced_tokens_by_model": priced.unpriced,
         "upper_bound_models": priced.upper_bound,
-        "pricing": query.prices.describe(),
+        "pricing": {
+            **query.prices.describe(),
+            "stale": query.prices.staleness(priced.newest_priced_day),
+        },
         "timezone": query.timezone or "UTC",
         **read_findings(report),
     }

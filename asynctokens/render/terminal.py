@@ -256,3 +256,6 @@ def _pricing_notes(report: dict[str, Any], out: Console) -> None:
             " totals price each day at its highest rate; `export --format csv` prices each"
             " call at its own time.",
         )
+    stale = report["pricing"].get("stale")
+    if stale:  # the prices lag the calls they price
+        out.print(f"Note: {literal(stale)}")
