@@ -719,3 +719,43 @@ def test_reports_say_when_the_prices_lag_the_calls_they_price(
         " genai-prices"
     )
     assert f"Note: {stale}" in " ".join(terminal.split())
+
+
+# -- corrections of the bundled data, with their source ---------------------------------------
+def test_sonnet_4_above_200k_is_billed_at_its_long_context_rate(tmp_path: Path) -> None:
+    """Anthropic bills Claude Sonnet 4 requests over 200k prompt tokens $6 / $22.50 per
+    million; genai-prices 0.2.3 has no such tier, so a correction (with its source) adds it."""
+    log_dir = write(
+        tmp_path / "logs",
+        dict(prompt_tokens=200_000, completion_tokens=1_000, api_type="anthropic",
+             model="claude-sonnet-4-20250514", ts=at("2026-11-20")),
+        dict(prompt_tokens=250_000, completion_tokens=1_000, cached_tokens=50_000,
+             cache_write_tokens=10_000, api_type="anthropic",
+             model="claude-sonnet-4-20250514", ts=at("2026-11-21")),
+    )  # fmt: skip
+    # 200,000 * 3 + 1,000 * 15 = $0.615; above: 190,000 * 6 + 50,000 * 0.60 + 10,000 * 7.50
+    # + 1,000 * 22.50 = 1.14 + 0.03 + 0.075 + 0.0225 = $1.2675
+    assert costs(log_dir, "day") == {"2026-11-20": 0.615, "2026-11-21": 1.2675}
+    assert [c for _, c in csv_costs(log_dir)] == ["0.61500000", "1.26750000"]
+    explained = json.loads(run_cli("prices", "claude-sonnet-4-0", "--api", "anthropic",
+                                   "--json").stdout)["models"]["claude-sonnet-4-0"]  # fmt: skip
+    assert "correction (https://docs.anthropic.com/" in explained["source"]
+
+
+def test_each_correction_is_still_needed() -> None:
+    """Fails once genai-prices has the tier itself: then remove the correction from
+    asynctokens/pricing/_corrections.py (and this test's case with it)."""
+    from genai_prices import data_snapshot
+
+    from asynctokens.pricing._corrections import CORRECTIONS
+
+    snapshot = data_snapshot.get_snapshot()
+    for c in CORRECTIONS:
+        _, info = snapshot.find_provider_model(c.model, None, c.provider, None)
+        prices = info.prices if isinstance(info.prices, list) else [info.prices]
+        for price in prices:
+            price = getattr(price, "prices", price)
+            tiers = getattr(price.input_mtok, "tiers", None) or []
+            assert all(t.start != c.tokens for t in tiers), (
+                f"genai-prices now prices {c.model} above {c.tokens}: remove the correction"
+            )

@@ -27,6 +27,7 @@ from genai_prices.types import (
 )
 
 from asynctokens._errors import PricingError
+from asynctokens.pricing._corrections import corrected
 from asynctokens.pricing._names import PROVIDER_IDS, readings
 from asynctokens.pricing._rates import ModelPrices, Period, Rates, Tiers
 
@@ -86,7 +87,7 @@ class GenaiSource:
                     continue
                 found = _model_prices(info, provider.id, self.name)
                 if found is not None:
-                    return found
+                    return corrected(found)
         return None
 
 
