@@ -168,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-dir", action="append", help="as for the reports: repeatable, globs accepted"
     )
     sql.add_argument("--json", action="store_true", help="print the rows as JSON objects")
+    _pricing_options(sql)
     prices = sub.add_parser(
         "prices", help="the price a model is billed at, by tier and date, and its source"
     )
@@ -280,7 +281,7 @@ def _sql(args: argparse.Namespace) -> int:
 
     from asynctokens.read import sql
 
-    names, rows = sql.query(args.log_dir, args.query)
+    names, rows = sql.query(args.log_dir, args.query, _book(args))
     if args.json:
         _print_json([dict(zip(names, row, strict=True)) for row in rows])
         return 0
@@ -350,7 +351,7 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
             raise ValueError("--format parquet writes a file: give -o FILE, not '-'")
         from asynctokens.read import sql
 
-        rows = sql.export_parquet(query.log_dir, out_path, _where(query))
+        rows = sql.export_parquet(query.log_dir, out_path, _where(query), query.prices)
         print(f"wrote {rows:,} calls to {out_path}", file=sys.stderr)
         return 0
     if args.format == "csv":

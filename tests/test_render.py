@@ -101,7 +101,8 @@ def test_csv_cells_that_spreadsheets_would_run_are_neutralised_by_default(
     assert cli.main(argv) == 0
     raw = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert raw[0]["model"] == '=HYPERLINK("http://x")'
-    assert csv_export.COLUMNS[-2:] == ("cost_usd", "unpriced_tokens")
+    assert csv_export.COLUMNS[-3:] == ("cost_usd", "unpriced_tokens", "price_source")
+    assert [r["price_source"] for r in rows] == ["", "genai-prices 0.2.3"]
 
 
 def test_the_dashboard_survives_a_failed_action(

@@ -142,3 +142,40 @@ def test_the_lock_is_duckdbs_own_not_only_the_statement_check(
     finally:
         con.close()
     assert not (tmp_path / "z.csv").exists()
+
+
+def test_the_view_and_the_parquet_export_carry_each_calls_cost(
+    tmp_path: Path, fleet: list[Path]
+) -> None:
+    """cost_usd per call, by the CSV export's pricer: summed by model it is the models
+    report's cost; a model no source prices is NULL, never 0."""
+    from asynctokens import TokenTracker, summary
+
+    extra = tmp_path / "extra"
+    tracker = TokenTracker(extra)
+    tracker.log(1_000_000, 0, "vllm", "my-llama")  # no price anywhere
+    tracker.log(1_000_000, 1_000_000, "openai", "gpt-4o")  # $2.50 + $10.00
+    assert tracker.close() is True
+    dirs = [*fleet, extra]
+    report = summary.breakdown(summary.Query(log_dir=dirs), "model")["rows"]
+    con = sql.connect(dirs)
+    rows = con.execute(
+        "SELECT model, round(sum(cost_usd), 6), count(cost_usd), count(*) FROM tokens"
+        " GROUP BY model ORDER BY model"
+    ).fetchall()
+    con.close()
+    for model, cost, priced, calls in rows:
+        if model == "my-llama":
+            assert (cost, priced, calls) == (None, 0, 1)
+        else:
+            assert (cost, priced) == (report[model]["cost_usd"], calls), model
+    assert ("gpt-4o", round(report["gpt-4o"]["cost_usd"], 6)) in [(r[0], r[1]) for r in rows]
+    out = tmp_path / "calls.parquet"
+    assert sql.export_parquet(dirs, out) == 202
+    check = duckdb.connect()
+    costs = check.execute(
+        f"SELECT model, cost_usd FROM read_parquet('{out}') WHERE host IS NOT NULL AND"
+        " model IN ('gpt-4o', 'my-llama') AND prompt_tokens = 1000000"
+    ).fetchall()
+    check.close()
+    assert sorted(costs, key=str) == [("gpt-4o", 12.5), ("my-llama", None)]

@@ -4,7 +4,9 @@
 of one or many directories (a glob, a list), with the read side's rules: copies of a file set
 aside and events shared by two files counted once (see ``_dirs``); only lines the reader
 would count (the fields reports need, counts from 0 to below 2**40, a ``ts`` inside its
-file's UTC day); ``metadata`` as DuckDB's JSON type, ``ts`` as ``TIMESTAMPTZ``.
+file's UTC day); ``metadata`` as DuckDB's JSON type, ``ts`` as ``TIMESTAMPTZ``; and
+``cost_usd``, each call at the price in force at its instant (NULL when no source prices
+it), computed by the same pricer as the CSV export, so the view and every report agree.
 
 Read-only by construction, as DuckDB's own guide to securing it advises: once the view is
 made, the connection may open the daily files it reads and nothing else (``allowed_paths``
@@ -28,9 +30,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens._errors import AsyncTokensError
 from asynctokens.read._dirs import LogDirs, plan_days, resolve_log_dirs
+from asynctokens.record._format import EVENT_FIELDS
 
 if TYPE_CHECKING:
     import duckdb
+
+    from asynctokens.pricing import PriceBook
 
 #: The columns of a line and their DuckDB types (docs/FORMAT.md).
 COLUMNS: Final = {
@@ -93,7 +98,47 @@ def _view(log_dir: LogDirs) -> tuple[str, list[Path]]:
         parts.append(_read(alone))
     if shared:  # files that share events: each event once
         parts.append(f"SELECT DISTINCT ON (event_id) * FROM ({_read(shared)})")
-    return " UNION ALL ".join(parts), [*alone, *shared]
+    lines = " UNION ALL ".join(parts)
+    cost = (
+        f"{_COST}(strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00'), api_type,"
+        " model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, success)"
+    )
+    return f"SELECT *, {cost} AS cost_usd FROM ({lines})", [*alone, *shared]
+
+
+#: The view's pricing function (DuckDB names are case-insensitive).
+_COST: Final = "asynctokens_cost"
+
+
+def _add_pricer(con: Any, prices: PriceBook | None) -> None:
+    """Give ``con`` the function the view prices each call with: the CSV export's pricer."""
+    if prices is None:
+        from asynctokens.pricing import load_prices
+
+        prices = load_prices()
+    pricer = prices.row_pricer()
+    at = {name: i for i, name in enumerate(EVENT_FIELDS)}
+    order = ("ts", "api_type", "model", "prompt_tokens", "completion_tokens", "cached_tokens",
+             "cache_write_tokens", "success")  # fmt: skip
+    slots = [at[name] for name in order]
+    width = len(EVENT_FIELDS)
+
+    def cost(ts: str, api: str, model: str, prompt: int, completion: int, cached: int,
+             cache_write: int, success: bool) -> float | None:  # fmt: skip
+        row: list[Any] = [None] * width
+        values = (ts, api, model, prompt, completion, cached, cache_write, success)
+        for slot, value in zip(slots, values, strict=True):
+            row[slot] = value
+        return pricer(row)
+
+    con.create_function(
+        _COST,
+        cost,
+        ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "BOOLEAN"],
+        "DOUBLE",
+        null_handling="special",  # NULL: no price, which the function says itself
+        side_effects=False,
+    )
 
 
 def view_sql(log_dir: LogDirs = None) -> str:
@@ -107,14 +152,16 @@ _READING: Final = frozenset({"SELECT", "EXPLAIN"})
 _READING_WORDS: Final = ("describe", "summarize", "show")
 
 
-def connect(log_dir: LogDirs = None) -> duckdb.DuckDBPyConnection:
+def connect(log_dir: LogDirs = None, prices: PriceBook | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with the ``tokens`` view (times shown in UTC) that can
-    read the view's daily files and nothing else, its configuration locked."""
+    read the view's daily files and nothing else, its configuration locked; ``prices``
+    (default: genai-prices' bundled data) price its ``cost_usd``."""
     duckdb = _duckdb()
     view, files = _view(log_dir)
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})  # fmt: skip
     try:
+        _add_pricer(con, prices)
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"CREATE VIEW tokens AS {view}")
         allowed = "[" + ", ".join(literal(str(f)) for f in files) + "]"
@@ -127,7 +174,9 @@ def connect(log_dir: LogDirs = None) -> duckdb.DuckDBPyConnection:
     return con  # type: ignore[no-any-return]
 
 
-def query(log_dir: LogDirs, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query(
+    log_dir: LogDirs, sql: str, prices: PriceBook | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run one reading statement over the ``tokens`` view: (column names, rows).
 
     Anything but a query is refused before it runs (``AsyncTokensError``), and DuckDB's own
@@ -148,7 +197,7 @@ def query(log_dir: LogDirs, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]
             f"asynctokens sql only reads: {kind} is not allowed (use SELECT ... FROM tokens;"
             " `asynctokens export` writes files)"
         )
-    con = connect(log_dir)
+    con = connect(log_dir, prices)
     try:
         try:
             cursor = con.execute(sql)
@@ -160,12 +209,19 @@ def query(log_dir: LogDirs, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]
         con.close()
 
 
-def export_parquet(log_dir: LogDirs, path: str | os.PathLike[str], where: str = "") -> int:
-    """Write the ``tokens`` view (``where``: an optional SQL condition) as Parquet, owner-only;
-    return the rows written. Its own connection, not :func:`connect`'s locked one: the SQL
-    here is ours (``where`` is built from the command's options with :func:`literal`)."""
+def export_parquet(
+    log_dir: LogDirs,
+    path: str | os.PathLike[str],
+    where: str = "",
+    prices: PriceBook | None = None,
+) -> int:
+    """Write the ``tokens`` view (``where``: an optional SQL condition) as Parquet, owner-only,
+    with each call's ``cost_usd``; return the rows written. Its own connection, not
+    :func:`connect`'s locked one: the SQL here is ours (``where`` is built from the command's
+    options with :func:`literal`)."""
     view, _ = _view(log_dir)
     con = _duckdb().connect()
+    _add_pricer(con, prices)
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"CREATE VIEW tokens AS {view}")
     try:

@@ -23,9 +23,13 @@ from asynctokens.record._format import EVENT_FIELDS
 
 #: ``cost_usd`` is empty for a call no price covers, whose tokens ``unpriced_tokens`` gives
 #: (0 for a priced call): a blank is never read as free, as in every report.
-COLUMNS: Final = (*EVENT_FIELDS, "cost_usd", "unpriced_tokens")
+#: ``price_source`` names where the price came from (genai-prices and its version, a
+#: ``--pricing`` file, a correction), empty when none.
+COLUMNS: Final = (*EVENT_FIELDS, "cost_usd", "unpriced_tokens", "price_source")
 _ROW: Final = operator.itemgetter(*EVENT_FIELDS)
 _SUCCESS: Final = EVENT_FIELDS.index("success")
+_API: Final = EVENT_FIELDS.index("api_type")
+_MODEL: Final = EVENT_FIELDS.index("model")
 _TOTAL: Final = EVENT_FIELDS.index("total_tokens")
 _METADATA: Final = EVENT_FIELDS.index("metadata")
 #: Columns of outside text (metadata is JSON text, which begins with "{").
@@ -50,6 +54,7 @@ def write(
     writer.writerow(COLUMNS)
     rows = 0
     cost_of, row_of, dumps, text, formula = prices.row_pricer(), _ROW, orjson.dumps, _TEXT, _FORMULA
+    sources: dict[tuple[str, str], str] = {}  # (api_type, model) -> its price's source
     for event in events:
         try:
             row = row_of(event)
@@ -66,9 +71,16 @@ def write(
                 if value and value.startswith(formula):
                     values[i] = "'" + value
         if cost is None:
-            values += ("", values[_TOTAL])
+            values += ("", values[_TOTAL], "")
         else:
-            values += (f"{cost:.8f}", 0)
+            key = (row[_API], row[_MODEL])
+            source = sources.get(key)
+            if source is None:
+                source = prices.source_of(*key) or ""  # a --pricing file's name: outside text
+                if neutralize and source.startswith(formula):
+                    source = "'" + source
+                sources[key] = source
+            values += (f"{cost:.8f}", 0, source)
         writer.writerow(values)
         rows += 1
     return rows
