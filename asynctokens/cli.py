@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import orjson
 
-from asynctokens import __version__
+from asynctokens import __version__, _cli_reconcile
 from asynctokens._errors import AsyncTokensError, NothingMatchedError
 from asynctokens.pricing import PriceBook, load_prices
 from asynctokens.read import summary
@@ -169,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sql.add_argument("--json", action="store_true", help="print the rows as JSON objects")
     _pricing_options(sql)
+    _pricing_options(_cli_reconcile.add_parser(sub, common))
     prices = sub.add_parser(
         "prices", help="the price a model is billed at, by tier and date, and its source"
     )
@@ -463,6 +464,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sql(args)
         if args.command == "live":
             return _live(args)
+        if args.command == "reconcile":
+            return _cli_reconcile.run(args, _book(args))
         query = _query(args)
         if args.command == "export":
             return _export(args, query)

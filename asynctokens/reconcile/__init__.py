@@ -1,0 +1,68 @@
+"""``asynctokens reconcile``: what was logged, against the provider's own usage and cost
+reports, per UTC day and model.
+
+:func:`run` fetches the provider's reports with an admin key read from the environment (never
+a parameter of the command line, never printed or written) or reads saved replies
+(``saved``), and returns the comparison as a plain dict (what ``--json`` prints): rows with
+their verdict against the tolerance and the likely causes, the totals, and ``ok``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from asynctokens.pricing import PriceBook
+from asynctokens.read._dirs import LogDirs
+from asynctokens.reconcile._compare import compare, logged_rows, totals
+from asynctokens.reconcile._http import ReconcileError
+from asynctokens.reconcile._providers import PROVIDERS
+
+__all__ = ["PROVIDERS", "ReconcileError", "run"]
+
+
+def run(
+    provider: str,
+    log_dir: LogDirs,
+    since: _dt.date,
+    until: _dt.date,
+    *,
+    tolerance_pct: float = 1.0,
+    key_env: str | None = None,
+    base_url: str | None = None,
+    scope: str | None = None,
+    saved: Mapping[str, Any] | None = None,
+    prices: PriceBook | None = None,
+) -> dict[str, Any]:
+    """Compare the logs of ``log_dir`` with ``provider``'s report for ``since``..``until``
+    (UTC days, both included); ``scope`` narrows the provider's side (an OpenAI project, an
+    Anthropic workspace). ``ReconcileError`` when the report cannot be had or read."""
+    spec = PROVIDERS.get(provider)
+    if spec is None:
+        raise ReconcileError(f"reconcile knows {', '.join(sorted(PROVIDERS))}, not {provider!r}")
+    if until < since:
+        raise ReconcileError(f"--until {until} is before --since {since}")
+    if saved is None:
+        env = key_env or spec.key_env
+        key = os.environ.get(env, "")
+        if not key:
+            raise ReconcileError(f"no admin key in the environment variable {env}: {spec.denied}")
+        saved = spec.fetch(key, since, until, scope, base_url)
+    theirs = spec.rows(saved)
+    theirs = {k: v for k, v in theirs.items() if since.isoformat() <= k[0] <= until.isoformat()}
+    book = prices if prices is not None else PriceBook()
+    ours, unpriced = logged_rows(log_dir, since, until, spec, book)
+    rows = compare(ours, theirs, tolerance_pct, spec.counts_requests)
+    return {
+        "provider": spec.name,
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "tolerance_pct": tolerance_pct,
+        "rows": rows,
+        "totals": totals(ours, theirs),
+        "unpriced_models": unpriced,
+        "pricing": book.describe(),
+        "ok": all(r["verdict"] == "ok" for r in rows),
+    }
