@@ -4,12 +4,13 @@ causes of each row outside the tolerance."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from asynctokens.render._numbers import count, literal, usd
+from asynctokens.render._numbers import count, literal, usd_column
 
 _LABELS = {
     "requests": "Requests",
@@ -21,18 +22,21 @@ _LABELS = {
 }
 
 
-def _cell(measure: dict[str, Any] | None, name: str) -> str:
+Money = Callable[[float | None], str]
+
+
+def _cell(measure: dict[str, Any] | None, name: str, money: Money) -> str:
     if measure is None:
         return ""
     a, b = measure["logged"], measure["provider"]
-    left, right = _show(a, name), _show(b, name)
+    left, right = _show(a, name, money), _show(b, name, money)
     return left if a == b else f"{left} / {right}"
 
 
-def _show(value: float | None, name: str) -> str:
+def _show(value: float | None, name: str, money: Money) -> str:
     if value is None:
         return "n/a"
-    return usd(value) if name == "cost_usd" else count(int(value))
+    return money(value) if name == "cost_usd" else count(int(value))
 
 
 def _worst(row: dict[str, Any]) -> str:
@@ -49,9 +53,16 @@ def table(report: dict[str, Any], out: Console) -> None:
         f"{report['provider']}: logged / provider, {report['since']} to {report['until']}"
         f" (UTC days), tolerance {report['tolerance_pct']:g}%"
     )
+    costs = [
+        r["measures"]["cost_usd"][side]
+        for r in report["rows"]
+        if "cost_usd" in r["measures"]
+        for side in ("logged", "provider")
+    ]
+    money = usd_column(costs)  # one format for the column: $0.01 above $0.0002 misleads
     grid = Table(title=title, title_justify="left")
-    grid.add_column("Day")
-    grid.add_column("Model")
+    grid.add_column("Day", no_wrap=True)
+    grid.add_column("Model", no_wrap=True)
     for n in names:
         grid.add_column(_LABELS[n], justify="right")
     grid.add_column("Worst", justify="right")
@@ -60,7 +71,7 @@ def table(report: dict[str, Any], out: Console) -> None:
         grid.add_row(
             row["day"],
             literal(row["model"]),
-            *(_cell(row["measures"].get(n), n) for n in names),
+            *(_cell(row["measures"].get(n), n, money) for n in names),
             _worst(row),
             row["verdict"],
         )
