@@ -26,7 +26,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
         help="compare the logs with the provider's own usage and cost reports (network, an"
         " admin key from the environment)",
     )
-    rec.add_argument("provider", choices=("openai", "anthropic"))
+    rec.add_argument("provider", choices=("openai", "anthropic", "google"))
     rec.add_argument(
         "--log-dir", action="append", help="as for the reports: repeatable, globs accepted"
     )
@@ -52,6 +52,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     rec.add_argument(
         "--save", metavar="FILE", help="also write the provider's replies here, for --from"
     )
+    rec.add_argument(
+        "--billing-export", metavar="FILE",
+        help="google: a Cloud Billing export, CSV (the Gemini API has no usage API)",
+    )  # fmt: skip
     rec.add_argument("--json", action="store_true", help="print the comparison as JSON")
     return rec
 
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace, book: Any) -> int:
                 f"cannot read saved replies {args.saved!r}: {exc}"
             ) from None
     scope = args.project if args.provider == "openai" else args.workspace
-    if saved is None and args.save:
+    if saved is None and args.save and args.provider != "google":
         spec = reconcile.PROVIDERS[args.provider]
         key = os.environ.get(args.key_env or spec.key_env, "")
         if key:
@@ -91,7 +95,7 @@ def run(args: argparse.Namespace, book: Any) -> int:
     report = reconcile.run(
         args.provider, args.log_dir, since, until,
         tolerance_pct=args.tolerance, key_env=args.key_env, base_url=args.base_url,
-        scope=scope, saved=saved, prices=book,
+        scope=scope, saved=saved, prices=book, billing_export=args.billing_export,
     )  # fmt: skip
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")

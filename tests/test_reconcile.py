@@ -322,3 +322,91 @@ def test_a_missing_or_refused_key_is_one_line_and_exit_2(
     assert code == 2 and err.count("\n") == 1
     assert f"127.0.0.1:{server.server_address[1]} refused the key (HTTP 401)" in err
     assert "sk-wrong" not in err
+
+
+_HEADER = ("Billing account name", "Billing account ID", "Project name", "Project ID",
+           "Service description", "Service ID", "SKU description", "SKU ID", "Cost type",
+           "Usage start date", "Usage end date", "Usage amount", "Usage unit",
+           "Unrounded cost ($)", "Cost ($)")  # fmt: skip
+
+
+def _sku(service: str, sku: str, day: str, amount: str, unit: str, cost: str) -> str:
+    end = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
+    rounded = f"{round(float(cost), 2):.2f}"
+    return ",".join(
+        (
+            "Main",
+            "01",
+            "app",
+            "app-1",
+            service,
+            "AB",
+            sku,
+            "S1",
+            "Usage",
+            f"{day}T00:00:00Z",
+            f"{end}T00:00:00Z",
+            amount,
+            unit,
+            cost,
+            rounded,
+        )
+    )
+
+
+BILLING_CSV = "\n".join([
+    ",".join(_HEADER),
+    _sku("Gemini API", "Gemini 2.5 Flash Input Text Tokens", D1, "3000", "count", "0.0009"),
+    _sku("Gemini API", "Gemini 2.5 Flash Output Text Tokens", D1, "900", "count", "0.00225"),
+    _sku("Gemini API", "Gemini 2.5 Flash Cached Input Text Tokens", D1, "999", "count",
+         "0.00002997"),
+    _sku("Compute Engine", "N1 Predefined Instance Core", D1, "24", "hour", "0.76"),
+    _sku("Gemini API", "Gemini 2.5 Pro Input Text Tokens", D2, "10000", "count", "0.0125"),
+]) + "\n"  # fmt: skip
+
+
+def test_google_is_reconciled_from_a_cloud_billing_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Gemini API has no usage API: the cost table's CSV says what was billed, per SKU.
+    gemini-2.5-flash: $0.30 input, $0.03 cached, $2.50 output per million."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    for _ in range(3):  # 1,000 prompt (of which 333 cached, once 334) and 300 output each
+        tracker.log(1_333, 300, "gemini", "gemini-2.5-flash", cached_tokens=333,
+                    ts=dt.datetime.fromisoformat(D1 + "T09:00:00+00:00"))  # fmt: skip
+    assert tracker.close()
+    export = tmp_path / "billing.csv"
+    export.write_text(BILLING_CSV)
+    code, out, err = run(capsys, "google", "--log-dir", str(log_dir), "--since", D1,
+                         "--until", D2, "--billing-export", str(export), "--json")  # fmt: skip
+    assert code == 1, err
+    report = json.loads(out)
+    assert rows_of(report) == [
+        (D1, "gemini-2.5-flash", "ok", []),
+        (D2, "gemini-2.5-pro", "missing from the logs", ["fresh_input", "cost_usd"]),
+    ]
+    flash = report["rows"][0]["measures"]
+    assert [flash[m]["provider"] for m in ("fresh_input", "cache_read", "output")] == [
+        3_000, 999, 900]  # fmt: skip
+    # the Compute Engine row is not Gemini's; the Pro row's cost is the unrounded one
+    assert report["rows"][1]["measures"]["cost_usd"]["provider"] == 0.0125
+    assert report["totals"]["provider"]["cost_usd"] == round(0.0009 + 0.00225 + 0.00002997
+                                                             + 0.0125, 6)  # fmt: skip
+
+
+def test_google_without_a_usable_billing_export_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "google", "--log-dir", str(tmp_path), "--until", D1)
+    assert (code, err) == (2, "asynctokens: error: the Gemini API has no usage API: pass"
+                              " --billing-export FILE, a Cloud Billing export (the cost table as"
+                              " CSV, or the BigQuery standard usage cost table)\n")  # fmt: skip
+    other = tmp_path / "other.csv"
+    other.write_text("name,amount\nx,1\n")
+    code, _, err = run(capsys, "google", "--log-dir", str(tmp_path), "--until", D1,
+                       "--billing-export", str(other))  # fmt: skip
+    assert code == 2
+    assert err == (f"asynctokens: error: {str(other)!r} is no Cloud Billing export: no service,"
+                   " sku, start, cost column (export the cost table as CSV, or the BigQuery"
+                   " standard usage cost table)\n")  # fmt: skip

@@ -17,8 +17,9 @@ from typing import Any
 from asynctokens.pricing import PriceBook
 from asynctokens.read._dirs import LogDirs
 from asynctokens.reconcile._compare import compare, logged_rows, totals
+from asynctokens.reconcile._google import rows_from_billing_export
 from asynctokens.reconcile._http import ReconcileError
-from asynctokens.reconcile._providers import PROVIDERS
+from asynctokens.reconcile._providers import GOOGLE, PROVIDERS, Counts, Key, Provider
 
 __all__ = ["PROVIDERS", "ReconcileError", "run"]
 
@@ -35,10 +36,22 @@ def run(
     scope: str | None = None,
     saved: Mapping[str, Any] | None = None,
     prices: PriceBook | None = None,
+    billing_export: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Compare the logs of ``log_dir`` with ``provider``'s report for ``since``..``until``
     (UTC days, both included); ``scope`` narrows the provider's side (an OpenAI project, an
-    Anthropic workspace). ``ReconcileError`` when the report cannot be had or read."""
+    Anthropic workspace). ``google`` reads ``billing_export`` (a Cloud Billing CSV) instead of
+    an API. ``ReconcileError`` when the report cannot be had or read."""
+    if provider == "google":
+        if billing_export is None:
+            raise ReconcileError(
+                "the Gemini API has no usage API: pass --billing-export FILE, a Cloud Billing"
+                " export (the cost table as CSV, or the BigQuery standard usage cost table)"
+            )
+        return _report(
+            GOOGLE, log_dir, since, until, tolerance_pct,
+            rows_from_billing_export(billing_export), prices,
+        )  # fmt: skip
     spec = PROVIDERS.get(provider)
     if spec is None:
         raise ReconcileError(f"reconcile knows {', '.join(sorted(PROVIDERS))}, not {provider!r}")
@@ -50,7 +63,18 @@ def run(
         if not key:
             raise ReconcileError(f"no admin key in the environment variable {env}: {spec.denied}")
         saved = spec.fetch(key, since, until, scope, base_url)
-    theirs = spec.rows(saved)
+    return _report(spec, log_dir, since, until, tolerance_pct, spec.rows(saved), prices)
+
+
+def _report(
+    spec: Provider,
+    log_dir: LogDirs,
+    since: _dt.date,
+    until: _dt.date,
+    tolerance_pct: float,
+    theirs: dict[Key, Counts],
+    prices: PriceBook | None,
+) -> dict[str, Any]:
     theirs = {k: v for k, v in theirs.items() if since.isoformat() <= k[0] <= until.isoformat()}
     book = prices if prices is not None else PriceBook()
     ours, unpriced = logged_rows(log_dir, since, until, spec, book)

@@ -270,3 +270,15 @@ ANTHROPIC: Final = Provider(
 )
 
 PROVIDERS: Final = {p.name: p for p in (OPENAI, ANTHROPIC)}
+
+
+def _no_api(*_: Any) -> Any:
+    raise ReconcileError("the Gemini API has no usage API: use --billing-export FILE")
+
+
+#: Google: what a Cloud Billing export says (``_google``); no API is asked.
+GOOGLE: Final = Provider(
+    name="google", api_type="gemini", key_env="", base_url="", denied="", usage_path="",
+    costs_path="", bucket_start="", counts_requests=False, params=_no_api,
+    cost_params=_no_api, headers=_no_api, read_usage=_no_api, read_cost=_no_api,
+)  # fmt: skip
