@@ -56,6 +56,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
         "--billing-export", metavar="FILE",
         help="google: a Cloud Billing export, CSV (the Gemini API has no usage API)",
     )  # fmt: skip
+    rec.add_argument(
+        "--by-tier", action="store_true",
+        help="each service tier (flex, priority, scale, batch) of a model apart, on both sides"
+        " (the logs' side read from the lines)",
+    )  # fmt: skip
     rec.add_argument("--json", action="store_true", help="print the comparison as JSON")
     return rec
 
@@ -90,12 +95,13 @@ def run(args: argparse.Namespace, book: Any) -> int:
         spec = reconcile.PROVIDERS[args.provider]
         key = os.environ.get(args.key_env or spec.key_env, "")
         if key:
-            saved = spec.fetch(key, since, until, scope, args.base_url)
+            saved = spec.fetch(key, since, until, scope, args.base_url, args.by_tier)
             _save(Path(args.save), saved)
     report = reconcile.run(
         args.provider, args.log_dir, since, until,
         tolerance_pct=args.tolerance, key_env=args.key_env, base_url=args.base_url,
         scope=scope, saved=saved, prices=book, billing_export=args.billing_export,
+        by_tier=args.by_tier,
     )  # fmt: skip
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")

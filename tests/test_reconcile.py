@@ -410,3 +410,44 @@ def test_google_without_a_usable_billing_export_is_one_line_and_exit_2(
     assert err == (f"asynctokens: error: {str(other)!r} is no Cloud Billing export: no service,"
                    " sku, start, cost column (export the cost table as CSV, or the BigQuery"
                    " standard usage cost table)\n")  # fmt: skip
+
+
+def test_by_tier_keeps_each_service_tier_of_a_model_apart_on_both_sides(
+    serve: Callable[..., Provider], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A standard and a flex call of one model on one day are two rows with --by-tier; the
+    flex row's cost differs (the provider bills flex at half the list price, the logs price
+    every tier at the list price) and says so."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    noon = dt.datetime.fromisoformat(D1 + "T12:00:00+00:00")
+    tracker.log(1_000, 100, "openai", SNAPSHOT, ts=noon)
+    tracker.log(1_000, 100, "openai", SNAPSHOT, ts=noon,
+                metadata={"asynctokens.service_tier": "flex"})  # fmt: skip
+    assert tracker.close()
+    standard = usage(SNAPSHOT, 1, 1_000, 0, 100)
+    flex = {**usage(SNAPSHOT, 1, 1_000, 0, 100), "service_tier": "flex"}
+    pages = {"usage": [{"data": [bucket(D1, [standard, flex])], "has_more": False}],
+             "costs": [{"data": [bucket(D1, [cost(f"{SNAPSHOT}, input", 0.0025),
+                                             cost(f"{SNAPSHOT}, output", 0.001),
+                                             cost(f"{SNAPSHOT}, input (flex)", 0.00125),
+                                             cost(f"{SNAPSHOT}, output (flex)", 0.0005)])],
+                        "has_more": False}]}  # fmt: skip
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps(pages))
+    args = ["openai", "--log-dir", str(log_dir), "--since", D1, "--until", D1, "--json"]
+    code, out, _ = run(capsys, *args, "--from", str(saved), "--by-tier")
+    report = json.loads(out)
+    assert (code, rows_of(report)) == (1, [
+        (D1, SNAPSHOT, "ok", []), (D1, f"{SNAPSHOT} (flex)", "differs", ["cost_usd"])])  # fmt: skip
+    assert report["rows"][1]["measures"]["cost_usd"] == {
+        "logged": 0.0035, "provider": 0.00175, "diff": 0.00175, "pct": 100.0}  # fmt: skip
+    # without it, one row for the model, both tiers summed on both sides
+    code, out, _ = run(capsys, *args, "--from", str(saved))
+    assert rows_of(json.loads(out)) == [(D1, SNAPSHOT, "differs", ["cost_usd"])]
+    # asked of the provider: usage grouped by model, service tier and batch
+    server = serve(lambda path, query: (200, {}, {"data": [], "has_more": False}))
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-test")
+    run(capsys, *args, "--base-url", server.url, "--by-tier")
+    assert server.seen[0][1]["group_by"] == ["model", "service_tier", "batch"]

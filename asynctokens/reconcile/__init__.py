@@ -16,7 +16,7 @@ from typing import Any
 
 from asynctokens.pricing import PriceBook
 from asynctokens.read._dirs import LogDirs
-from asynctokens.reconcile._compare import compare, logged_rows, totals
+from asynctokens.reconcile._compare import compare, logged_rows, logged_rows_by_tier, totals
 from asynctokens.reconcile._google import rows_from_billing_export
 from asynctokens.reconcile._http import ReconcileError
 from asynctokens.reconcile._providers import GOOGLE, PROVIDERS, Counts, Key, Provider
@@ -37,11 +37,13 @@ def run(
     saved: Mapping[str, Any] | None = None,
     prices: PriceBook | None = None,
     billing_export: str | os.PathLike[str] | None = None,
+    by_tier: bool = False,
 ) -> dict[str, Any]:
     """Compare the logs of ``log_dir`` with ``provider``'s report for ``since``..``until``
     (UTC days, both included); ``scope`` narrows the provider's side (an OpenAI project, an
     Anthropic workspace). ``google`` reads ``billing_export`` (a Cloud Billing CSV) instead of
-    an API. ``ReconcileError`` when the report cannot be had or read."""
+    an API. ``by_tier``: each service tier of a model apart, on both sides (the logs' side
+    read from the lines). ``ReconcileError`` when the report cannot be had or read."""
     if provider == "google":
         if billing_export is None:
             raise ReconcileError(
@@ -50,7 +52,7 @@ def run(
             )
         return _report(
             GOOGLE, log_dir, since, until, tolerance_pct,
-            rows_from_billing_export(billing_export), prices,
+            rows_from_billing_export(billing_export), prices, by_tier=False,
         )  # fmt: skip
     spec = PROVIDERS.get(provider)
     if spec is None:
@@ -62,8 +64,9 @@ def run(
         key = os.environ.get(env, "")
         if not key:
             raise ReconcileError(f"no admin key in the environment variable {env}: {spec.denied}")
-        saved = spec.fetch(key, since, until, scope, base_url)
-    return _report(spec, log_dir, since, until, tolerance_pct, spec.rows(saved), prices)
+        saved = spec.fetch(key, since, until, scope, base_url, by_tier)
+    theirs = spec.rows(saved, by_tier)
+    return _report(spec, log_dir, since, until, tolerance_pct, theirs, prices, by_tier=by_tier)
 
 
 def _report(
@@ -74,16 +77,20 @@ def _report(
     tolerance_pct: float,
     theirs: dict[Key, Counts],
     prices: PriceBook | None,
+    *,
+    by_tier: bool,
 ) -> dict[str, Any]:
     theirs = {k: v for k, v in theirs.items() if since.isoformat() <= k[0] <= until.isoformat()}
     book = prices if prices is not None else PriceBook()
-    ours, unpriced = logged_rows(log_dir, since, until, spec, book)
+    read = logged_rows_by_tier if by_tier else logged_rows
+    ours, unpriced = read(log_dir, since, until, spec, book)
     rows = compare(ours, theirs, tolerance_pct, spec.counts_requests)
     return {
         "provider": spec.name,
         "since": since.isoformat(),
         "until": until.isoformat(),
         "tolerance_pct": tolerance_pct,
+        "by_tier": by_tier,
         "rows": rows,
         "totals": totals(ours, theirs),
         "unpriced_models": unpriced,

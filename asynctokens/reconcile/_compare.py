@@ -18,7 +18,8 @@ from typing import Any, Final
 from asynctokens.pricing import PriceBook, parts_cost
 from asynctokens.read import summary
 from asynctokens.read._dirs import LogDirs
-from asynctokens.reconcile._providers import Counts, Key, Provider
+from asynctokens.reconcile._providers import Counts, Key, Provider, tiered
+from asynctokens.record._lines import ReadReport
 from asynctokens.stats._fold import CACHE_WRITE, CACHED, COMPLETION, PROMPT, REQUESTS, SUCCESSES
 
 MEASURES: Final = ("requests", "fresh_input", "cache_read", "cache_write", "output", "cost_usd")
@@ -55,6 +56,39 @@ def logged_rows(
     for (_, model), row in out.items():
         if model in unpriced:
             row.cost = None
+    return out, sorted(unpriced)
+
+
+def logged_rows_by_tier(
+    log_dir: LogDirs, since: _dt.date, until: _dt.date, provider: Provider, prices: PriceBook
+) -> tuple[dict[Key, Counts], list[str]]:
+    """As :func:`logged_rows`, each service tier apart: read from the lines, where the tier
+    is (``metadata["asynctokens.service_tier"]``, absent at the standard tier)."""
+    query = summary.Query(log_dir=log_dir, since=since.isoformat(), until=until.isoformat(),
+                          prices=prices)  # fmt: skip
+    out: dict[Key, Counts] = {}
+    unpriced: set[str] = set()
+    for event in summary.iter_filtered(query, ReadReport()):
+        if event["api_type"].lower() != provider.api_type:
+            continue
+        metadata = event.get("metadata") or {}
+        tier = metadata.get("asynctokens.service_tier") if isinstance(metadata, dict) else None
+        day = _dt.datetime.fromisoformat(event["ts"]).astimezone(_dt.UTC).date().isoformat()
+        row = out.setdefault((day, tiered(event["model"], tier)), Counts(cost=0.0))
+        assert row.requests is not None
+        prompt, cached, written = (event["prompt_tokens"], event.get("cached_tokens") or 0,
+                                   event.get("cache_write_tokens") or 0)  # fmt: skip
+        row.requests += 1
+        row.fresh_input += prompt - cached - written
+        row.cache_read += cached
+        row.cache_write += written
+        row.output += event["completion_tokens"]
+        cost = prices.event_cost(event)
+        if cost is None:
+            unpriced.add(event["model"])
+            row.cost = None
+        elif row.cost is not None:
+            row.cost += cost
     return out, sorted(unpriced)
 
 

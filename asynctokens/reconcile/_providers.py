@@ -22,7 +22,16 @@ from typing import Any, Final
 
 from asynctokens.reconcile._http import ReconcileError, pages
 
-Key = tuple[str, str]  # (UTC day, model)
+Key = tuple[str, str]  # (UTC day, model): the model with its service tier when split by tier
+
+#: What the providers call their list-price tier (and OpenAI's null): one name for all.
+_STANDARD: Final = frozenset({None, "", "default", "standard", "auto", "standard_only"})
+
+
+def tiered(model: str, tier: Any) -> str:
+    """The row name of a model served at ``tier``: the model alone at the standard tier,
+    ``model (tier)`` at another (flex, priority, scale, batch)."""
+    return model if tier in _STANDARD or not isinstance(tier, str) else f"{model} ({tier})"
 
 
 @dataclass
@@ -97,21 +106,38 @@ class Provider:
     headers: Callable[[str], dict[str, str]]
     read_usage: Callable[[dict[str, Any]], tuple[str, Counts]]
     read_cost: Callable[[dict[str, Any]], tuple[str, float]]
+    #: The tier a usage or cost result names (None where the report does not say).
+    tier_of: Callable[[dict[str, Any]], Any] = lambda result: result.get("service_tier")
 
-    def fetch(self, key: str, since: _dt.date, until: _dt.date, scope: str | None,
-              base_url: str | None) -> dict[str, list[dict[str, Any]]]:  # fmt: skip
-        """The provider's pages for the days ``since`` to ``until`` (both included)."""
+    def fetch(
+        self,
+        key: str,
+        since: _dt.date,
+        until: _dt.date,
+        scope: str | None,
+        base_url: str | None,
+        by_tier: bool = False,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The provider's pages for the days ``since`` to ``until`` (both included); with
+        ``by_tier``, its usage grouped by service tier (and OpenAI's batch) as well."""
         base = (base_url or self.base_url).rstrip("/")
         headers = self.headers(key)
         usage = self.params(since, until, scope)
         costs = self.cost_params(since, until, scope)
+        if by_tier:
+            group = "group_by" if "group_by" in usage else "group_by[]"
+            extra = ["service_tier", "batch"] if self.name == "openai" else ["service_tier"]
+            usage[group] = [*usage[group], *extra]
+            if self.name == "anthropic":
+                costs[group] = [*costs[group], "service_tier"]
         return {
             "usage": list(pages(base + self.usage_path, usage, headers, denied=self.denied)),
             "costs": list(pages(base + self.costs_path, costs, headers, denied=self.denied)),
         }
 
-    def rows(self, saved: Mapping[str, Any]) -> dict[Key, Counts]:
-        """Per (UTC day, model): what the provider reports, from its pages."""
+    def rows(self, saved: Mapping[str, Any], by_tier: bool = False) -> dict[Key, Counts]:
+        """Per (UTC day, model): what the provider reports, from its pages; with
+        ``by_tier``, each service tier of a model apart (its own row name)."""
         if not isinstance(saved, Mapping) or not isinstance(saved.get("usage"), list):
             raise ReconcileError(
                 "saved replies must be a JSON object with a 'usage' list of pages (and 'costs')"
@@ -120,6 +146,8 @@ class Provider:
         for doc in saved["usage"]:
             for day, result in _results(doc, self.bucket_start):
                 model, counts = self.read_usage(result)
+                if by_tier:
+                    model = tiered(model, self.tier_of(result))
                 row = out.setdefault((day, model), Counts(0 if self.counts_requests else None))
                 if row.requests is not None and counts.requests is not None:
                     row.requests += counts.requests
@@ -130,6 +158,8 @@ class Provider:
         for doc in saved.get("costs") or []:
             for day, result in _results(doc, self.bucket_start):
                 model, usd = self.read_cost(result)
+                if by_tier:
+                    model = tiered(model, self.tier_of(result))
                 if usd:
                     row = out.setdefault((day, model), Counts(0 if self.counts_requests else None))
                     row.add_cost(usd)
@@ -171,6 +201,20 @@ def _openai_usage(r: dict[str, Any]) -> tuple[str, Counts]:
     )
 
 
+def _openai_tier(r: dict[str, Any]) -> Any:
+    """A usage result's ``service_tier`` (``batch`` when ``batch`` is true); a cost result
+    names its tier only in its line item's text (``"..., input (batch)"``), if at all."""
+    if r.get("batch") is True:
+        return "batch"
+    if "service_tier" in r:
+        return r.get("service_tier")
+    item = r.get("line_item")
+    for tier in ("batch", "flex", "priority", "scale"):
+        if isinstance(item, str) and tier in item.lower():
+            return tier
+    return None
+
+
 def _openai_cost(r: dict[str, Any]) -> tuple[str, float]:
     amount = r.get("amount")
     value = amount.get("value") if isinstance(amount, dict) else None
@@ -198,6 +242,7 @@ OPENAI: Final = Provider(
     headers=lambda key: {"Authorization": f"Bearer {key}"},
     read_usage=_openai_usage,
     read_cost=_openai_cost,
+    tier_of=_openai_tier,
 )
 
 
