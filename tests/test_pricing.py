@@ -759,3 +759,15 @@ def test_each_correction_is_still_needed() -> None:
             assert all(t.start != c.tokens for t in tiers), (
                 f"genai-prices now prices {c.model} above {c.tokens}: remove the correction"
             )
+
+
+def test_a_model_is_priced_by_the_provider_it_was_logged_under_never_by_anothers() -> None:
+    """claude-sonnet-4-5 logged under openai is unpriced (OpenAI has no such model: a wrong
+    api_type is said, not priced as Anthropic's); under an api_type that names no provider,
+    every provider is searched, and Anthropic's price found."""
+    book = load_prices()
+    assert book.find("openai", "claude-sonnet-4-5") is None
+    found = book.find("unknown", "claude-sonnet-4-5")
+    assert found is not None and found.provider == "anthropic"
+    routed = book.find("openrouter", "anthropic/claude-sonnet-4-5")  # the route names it
+    assert routed is not None

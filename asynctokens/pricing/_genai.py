@@ -77,7 +77,12 @@ class GenaiSource:
         provider_id = PROVIDER_IDS.get(api_type.lower())
         for hint, name in readings(model):
             tried: list[str | None] = []
-            for pid in (provider_id, PROVIDER_IDS.get((hint or "").lower()), None):
+            named = PROVIDER_IDS.get((hint or "").lower())
+            # every provider's models only when neither the api_type nor the name says whose
+            # model it is: a name a known provider does not price is unpriced, not priced as
+            # another provider's model of that name (and not searched for across 2,000)
+            everyone = (None,) if provider_id is None and named is None else ()
+            for pid in (provider_id, named, *everyone):
                 if pid in tried:
                     continue
                 tried.append(pid)
