@@ -81,8 +81,8 @@ class GenaiSource:
             # every provider's models only when neither the api_type nor the name says whose
             # model it is: a name a known provider does not price is unpriced, not priced as
             # another provider's model of that name (and not searched for across 2,000)
-            everyone = (None,) if provider_id is None and named is None else ()
-            for pid in (provider_id, named, *everyone):
+            candidates: list[str | None] = [p for p in (provider_id, named) if p is not None]
+            for pid in candidates or [None]:
                 if pid in tried:
                     continue
                 tried.append(pid)
