@@ -219,8 +219,13 @@ class _Base:
         self.request_id_header = request_id_header
         self.seen = seen
 
-    def _reading(self, request: Any, response: Any, call: CallLog) -> _Reading:
-        return _Reading(response, call, self.reader, self.sdk, self.request_id_header, self.seen)
+    def _watch(self, response: Any, call: CallLog, stream: Any) -> Any:
+        """``response`` with its body read for usage as it passes (``stream`` wraps it), or
+        logged at once when the transport made it whole."""
+        reading = _Reading(response, call, self.reader, self.sdk, self.request_id_header, self.seen)
+        if not reading.read_already():
+            response.stream = stream(response.stream, reading)
+        return response
 
 
 class _Observed(_Base, httpx2.BaseTransport):
@@ -235,10 +240,7 @@ class _Observed(_Base, httpx2.BaseTransport):
         except BaseException as exc:
             call.end(failure(exc, call.api_type))
             raise
-        reading = self._reading(request, response, call)
-        if not reading.read_already():
-            response.stream = _SyncStream(response.stream, reading)
-        return response
+        return self._watch(response, call, _SyncStream)
 
     def close(self) -> None:
         self.inner.close()
@@ -259,10 +261,7 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
         except BaseException as exc:
             call.end(failure(exc, call.api_type))
             raise
-        reading = self._reading(request, response, call)
-        if not reading.read_already():
-            response.stream = _AsyncStream(response.stream, reading)
-        return response
+        return self._watch(response, call, _AsyncStream)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
