@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import orjson
 
-from asynctokens import __version__, _cli_reconcile
+from asynctokens import __version__, _cli_budget, _cli_reconcile
 from asynctokens._errors import AsyncTokensError, NothingMatchedError
 from asynctokens.pricing import PriceBook, load_prices
 from asynctokens.read import summary
@@ -170,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     sql.add_argument("--json", action="store_true", help="print the rows as JSON objects")
     _pricing_options(sql)
     _pricing_options(_cli_reconcile.add_parser(sub, common))
+    _pricing_options(_cli_budget.add_parser(sub))
     prices = sub.add_parser(
         "prices", help="the price a model is billed at, by tier and date, and its source"
     )
@@ -466,6 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _live(args)
         if args.command == "reconcile":
             return _cli_reconcile.run(args, _book(args))
+        if args.command == "budget":
+            return _cli_budget.run(args, _book(args))
         query = _query(args)
         if args.command == "export":
             return _export(args, query)
