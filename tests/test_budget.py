@@ -45,8 +45,8 @@ def test_spend_is_projected_to_the_end_of_the_day_and_the_month(
     assert (code, doc["passed"]) == (0, False)
     day, month = doc["budgets"]
     # today: $12.80 by noon -> $25.60 by midnight, over the $20 budget
-    assert (day["spent_usd"], day["projected_usd"], day["status"]) == (12.8, 25.6,
-                                                                       "on track to pass")  # fmt: skip
+    today = (day["spent_usd"], day["projected_usd"], day["status"])
+    assert today == (12.8, 25.6, "on track to pass")
     # November: $15.30 by the 20th at noon (19.5 of 30 days) -> $23.54, within $30
     assert (month["from"], month["spent_usd"], month["status"]) == ("2026-11-01", 15.3, "ok")
     assert month["projected_usd"] == round(15.3 / (19.5 / 30), 6)
