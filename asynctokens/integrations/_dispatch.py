@@ -86,6 +86,17 @@ def usage_from(obj: Any) -> Usage | None:
     return None if reader is None else reader.usage_of(obj)
 
 
+def usage_of_result(obj: Any) -> Usage | None:
+    """What a function the user wrapped returned, as usage: a ``Usage`` as it is, else what
+    :func:`usage_from` reads (None for a bare usage dict whose provider cannot be told)."""
+    if isinstance(obj, Usage):
+        return obj
+    try:
+        return usage_from(obj)
+    except ValueError:
+        return None
+
+
 def stream_usage(items: Iterable[Any]) -> Usage | None:
     """The usage of a whole stream given as its items (chunks, events)."""
     folder: StreamUsage | None = None

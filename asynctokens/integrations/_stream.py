@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Generic, TypeVar
 
 from asynctokens.integrations._call import CallLog, abandoned, failure
-from asynctokens.integrations._dispatch import StreamUsage, new_stream_usage, usage_from
+from asynctokens.integrations._dispatch import StreamUsage, new_stream_usage, usage_of_result
 from asynctokens.integrations._usage import Usage
 
 T = TypeVar("T")
@@ -48,7 +48,7 @@ class _Tracked:
         returned (a ``Usage``, or a reply ``usage_from()`` reads)."""
         usage = self._usage()
         if usage is None and returned is not None:
-            usage = returned if isinstance(returned, Usage) else _quiet_usage_from(returned)
+            usage = usage_of_result(returned)
         self._call.end(usage, self._stream if returned is None else returned)
 
     def _seen(self) -> tuple[str | None, str | None]:
@@ -170,13 +170,6 @@ class AsyncTrackedStream(_Tracked, Generic[T]):
 
 
 _OWN = frozenset({*_Tracked.__slots__, "_it"})
-
-
-def _quiet_usage_from(obj: Any) -> Usage | None:
-    try:
-        return usage_from(obj)
-    except ValueError:  # a bare usage dict whose provider cannot be told
-        return None
 
 
 def wrap(stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> Any:

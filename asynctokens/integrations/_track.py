@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asynctokens.integrations._call import CallLog, call_site, failure
-from asynctokens.integrations._dispatch import usage_from
+from asynctokens.integrations._dispatch import usage_of_result
 from asynctokens.integrations._stream import wrap
 from asynctokens.integrations._usage import Usage
 
@@ -122,13 +122,7 @@ class TrackedCall:
 
     def _returned(self, result: Any) -> Any:
         """A decorated call returned ``result``: log its counts (a Usage, or a reply)."""
-        if isinstance(result, Usage):
-            self._usage = result
-        else:
-            try:
-                self._usage = usage_from(result)
-            except ValueError:  # a bare usage dict whose provider cannot be told
-                self._usage = None
+        self._usage = usage_of_result(result)
         self._end(None)
         return result
 
