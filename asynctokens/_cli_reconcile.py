@@ -91,11 +91,12 @@ def run(args: argparse.Namespace, book: Any) -> int:
                 f"cannot read saved replies {args.saved!r}: {exc}"
             ) from None
     scope = args.project if args.provider == "openai" else args.workspace
-    if saved is None and args.save and args.provider != "google":
-        spec = reconcile.PROVIDERS[args.provider]
-        key = os.environ.get(args.key_env or spec.key_env, "")
-        if key:
-            saved = spec.fetch(key, since, until, scope, args.base_url, args.by_tier)
+    if saved is None and args.provider != "google":
+        saved = reconcile.fetch(
+            args.provider, since, until,
+            key_env=args.key_env, base_url=args.base_url, scope=scope, by_tier=args.by_tier,
+        )  # fmt: skip
+        if args.save:
             _save(Path(args.save), saved)
     report = reconcile.run(
         args.provider, args.log_dir, since, until,

@@ -18,7 +18,7 @@ from typing import Any, Final
 from asynctokens.pricing import PriceBook, parts_cost
 from asynctokens.read import summary
 from asynctokens.read._dirs import LogDirs
-from asynctokens.reconcile._providers import Counts, Key, Provider, tiered
+from asynctokens.reconcile._providers import Counts, Key, tiered
 from asynctokens.record._lines import ReadReport
 from asynctokens.stats._fold import CACHE_WRITE, CACHED, COMPLETION, PROMPT, REQUESTS, SUCCESSES
 
@@ -27,7 +27,7 @@ _TOKENS: Final = ("fresh_input", "cache_read", "cache_write", "output")
 
 
 def logged_rows(
-    log_dir: LogDirs, since: _dt.date, until: _dt.date, provider: Provider, prices: PriceBook
+    log_dir: LogDirs, since: _dt.date, until: _dt.date, api_type: str, prices: PriceBook
 ) -> tuple[dict[Key, Counts], list[str]]:
     """Per (UTC day, model): what the logs hold for the provider, priced as every report is;
     and the models no price covers (their cost is unknown, never 0)."""
@@ -37,15 +37,10 @@ def logged_rows(
     out: dict[Key, Counts] = {}
     unpriced: set[str] = set()
     for (day, api, model, band, price_day, _host), c in agg.cells.items():
-        if api.lower() != provider.api_type:
+        if api.lower() != api_type:
             continue
         row = out.setdefault((day, model), Counts(cost=0.0))
-        assert row.requests is not None
-        row.requests += c[REQUESTS]
-        row.fresh_input += c[PROMPT] - c[CACHED] - c[CACHE_WRITE]
-        row.cache_read += c[CACHED]
-        row.cache_write += c[CACHE_WRITE]
-        row.output += c[COMPLETION]
+        row.add(c[REQUESTS], c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE])
         rates, _ = prices.cell_rates(api, model, price_day, band, agg.bands)
         if rates is None:
             unpriced.add(model)
@@ -60,7 +55,7 @@ def logged_rows(
 
 
 def logged_rows_by_tier(
-    log_dir: LogDirs, since: _dt.date, until: _dt.date, provider: Provider, prices: PriceBook
+    log_dir: LogDirs, since: _dt.date, until: _dt.date, api_type: str, prices: PriceBook
 ) -> tuple[dict[Key, Counts], list[str]]:
     """As :func:`logged_rows`, each service tier apart: read from the lines, where the tier
     is (``metadata["asynctokens.service_tier"]``, absent at the standard tier)."""
@@ -69,20 +64,14 @@ def logged_rows_by_tier(
     out: dict[Key, Counts] = {}
     unpriced: set[str] = set()
     for event in summary.iter_filtered(query, ReadReport()):
-        if event["api_type"].lower() != provider.api_type:
+        if event["api_type"].lower() != api_type:
             continue
         metadata = event.get("metadata") or {}
         tier = metadata.get("asynctokens.service_tier") if isinstance(metadata, dict) else None
         day = _dt.datetime.fromisoformat(event["ts"]).astimezone(_dt.UTC).date().isoformat()
         row = out.setdefault((day, tiered(event["model"], tier)), Counts(cost=0.0))
-        assert row.requests is not None
-        prompt, cached, written = (event["prompt_tokens"], event.get("cached_tokens") or 0,
-                                   event.get("cache_write_tokens") or 0)  # fmt: skip
-        row.requests += 1
-        row.fresh_input += prompt - cached - written
-        row.cache_read += cached
-        row.cache_write += written
-        row.output += event["completion_tokens"]
+        row.add(1, event["prompt_tokens"], event["completion_tokens"],
+                event.get("cached_tokens") or 0, event.get("cache_write_tokens") or 0)  # fmt: skip
         cost = prices.event_cost(event)
         if cost is None:
             unpriced.add(event["model"])

@@ -49,6 +49,15 @@ class Counts:
     def add_cost(self, usd: float) -> None:
         self.cost = (self.cost or 0.0) + usd
 
+    def add(self, requests: int, prompt: int, completion: int, cached: int, written: int) -> None:
+        """Calls as the logs count them (prompt = all input) into the provider's classes."""
+        if self.requests is not None:
+            self.requests += requests
+        self.fresh_input += prompt - cached - written
+        self.cache_read += cached
+        self.cache_write += written
+        self.output += completion
+
 
 def _int(value: Any, what: str) -> int:
     if value is None:
@@ -315,15 +324,3 @@ ANTHROPIC: Final = Provider(
 )
 
 PROVIDERS: Final = {p.name: p for p in (OPENAI, ANTHROPIC)}
-
-
-def _no_api(*_: Any) -> Any:
-    raise ReconcileError("the Gemini API has no usage API: use --billing-export FILE")
-
-
-#: Google: what a Cloud Billing export says (``_google``); no API is asked.
-GOOGLE: Final = Provider(
-    name="google", api_type="gemini", key_env="", base_url="", denied="", usage_path="",
-    costs_path="", bucket_start="", counts_requests=False, params=_no_api,
-    cost_params=_no_api, headers=_no_api, read_usage=_no_api, read_cost=_no_api,
-)  # fmt: skip
