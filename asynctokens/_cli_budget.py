@@ -18,6 +18,7 @@ from typing import Any
 
 from asynctokens._errors import NothingMatchedError
 from asynctokens.read import summary
+from asynctokens.read.reader import get_timezone
 from asynctokens.render._numbers import literal, usd
 
 #: Exit code once a budget is passed.
@@ -67,8 +68,7 @@ def run(args: argparse.Namespace, prices: Any, now: _dt.datetime | None = None) 
         if not amount > 0:
             raise ValueError(f"a budget must be a positive amount of USD, got {amount:g}")
     filters = _filters(args.where)
-    probe = summary.Query(timezone=args.timezone)
-    zone = probe.tz
+    zone = get_timezone(args.timezone)
     moment = (now or _dt.datetime.now(_dt.UTC)).astimezone(zone)
     rows = []
     for period, amount in budgets:

@@ -32,7 +32,7 @@ _MAX_JSON: Final = 16 * 1024 * 1024
 class _Reading:
     """One request's response as it passes: its usage read from the bytes, logged once."""
 
-    def __init__(self, response: Any, call: CallLog, reader: ModuleType, sdk: str,
+    def __init__(self, response: Any, call: CallLog, reader: ModuleType, decoder: Any,
                  request_id_header: str, seen: Callable[[str | None], bool]) -> None:  # fmt: skip
         self.response = response
         self.call = call
@@ -48,7 +48,7 @@ class _Reading:
         self.folder: Any = None
         if self.sse:
             self.lines = _Lines()
-            self.events = importlib.import_module(f"{sdk}._streaming").SSEDecoder()
+            self.events = decoder()
             self.folder = reader.StreamUsage(SimpleNamespace(response=response))
 
     def read_already(self) -> bool:
@@ -185,7 +185,8 @@ def install(client: Any, start_call: Callable[[str | None], CallLog], reader: Mo
     sdk = type(client).__module__.split(".")[0]
     http = getattr(client, "_client", None)
     try:
-        importlib.import_module(f"{sdk}._streaming").SSEDecoder().decode  # noqa: B018
+        decoder = importlib.import_module(f"{sdk}._streaming").SSEDecoder
+        decoder().decode  # noqa: B018
     except (ImportError, AttributeError):
         return  # an SDK without the SSE decoder its streams are read with: methods only
     kind: type[_Observed] | type[_AsyncObserved]
@@ -199,7 +200,7 @@ def install(client: Any, start_call: Callable[[str | None], CallLog], reader: Mo
         return
 
     def observed(transport: Any) -> Any:
-        return kind(transport, start_call, reader, sdk, request_id_header, seen)
+        return kind(transport, start_call, reader, decoder, request_id_header, seen)
 
     http._transport = observed(http._transport)
     http._mounts = {
@@ -210,19 +211,21 @@ def install(client: Any, start_call: Callable[[str | None], CallLog], reader: Mo
 
 class _Base:
     def __init__(self, inner: Any, start_call: Callable[[str | None], CallLog],
-                 reader: ModuleType, sdk: str, request_id_header: str,
+                 reader: ModuleType, decoder: Any, request_id_header: str,
                  seen: Callable[[str | None], bool]) -> None:  # fmt: skip
         self.inner = inner
         self.start_call = start_call
         self.reader = reader
-        self.sdk = sdk
+        self.decoder = decoder  # the SDK's own SSEDecoder class
         self.request_id_header = request_id_header
         self.seen = seen
 
     def _watch(self, response: Any, call: CallLog, stream: Any) -> Any:
         """``response`` with its body read for usage as it passes (``stream`` wraps it), or
         logged at once when the transport made it whole."""
-        reading = _Reading(response, call, self.reader, self.sdk, self.request_id_header, self.seen)
+        reading = _Reading(
+            response, call, self.reader, self.decoder, self.request_id_header, self.seen
+        )
         if not reading.read_already():
             response.stream = stream(response.stream, reading)
         return response
