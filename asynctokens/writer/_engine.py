@@ -90,7 +90,6 @@ class Engine:
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_s
         self.stats_interval_s = stats_interval_s
-        self.sinks = tuple(sinks)
         #: each sink's own buffer and thread (``_sinkfeed``): the files never wait for one
         self.feeds = [SinkFeed(s, timeout_s=sink_timeout_s, on_error=on_error) for s in sinks]
         self.on_error = on_error
@@ -218,7 +217,7 @@ class Engine:
             self.bytes_out += sum(len(r[13] or "") for r in items if len(r) == 14)
         if items:
             self.writer.add_batch(items)
-            if self.sinks:
+            if self.feeds:
                 self._unexported.extend(items)
             if len(items) == self.batch_size:
                 self._busy_until = self.clock() + BUSY_FOR_S

@@ -41,9 +41,13 @@ async def in_thread(tracker: TokenTracker) -> dict[str, Any]:
 
 def own(tracker: TokenTracker) -> dict[str, Any]:
     """What this tracker itself has written, from memory."""
+    return {**_written(tracker).summary(), "scope": "process"}
+
+
+def _written(tracker: TokenTracker) -> Aggregate:
+    """The counts this tracker's own writer has folded (none before its first write)."""
     writer = tracker._writer
-    totals = writer.totals if writer is not None else Aggregate()
-    return {**totals.summary(), "scope": "process"}
+    return writer.totals if writer is not None else Aggregate()
 
 
 def costs(tracker: TokenTracker, summary: dict[str, Any]) -> dict[str, Any] | None:
@@ -57,8 +61,7 @@ def costs(tracker: TokenTracker, summary: dict[str, Any]) -> dict[str, Any] | No
                 return reports.costs(Aggregate())
             agg = reports.load(reports.Query(log_dir=tracker.log_dir))
         else:
-            writer = tracker._writer
-            agg = writer.totals if writer is not None else Aggregate()
+            agg = _written(tracker)
         return reports.costs(agg)
     except Exception as exc:  # a price file or a directory gone bad: the counts still print
         tracker._record_error(f"pricing the summary of {tracker.log_dir} failed: {exc!r}")
