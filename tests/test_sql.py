@@ -179,3 +179,13 @@ def test_the_view_and_the_parquet_export_carry_each_calls_cost(
     ).fetchall()
     check.close()
     assert sorted(costs, key=str) == [("gpt-4o", 12.5), ("my-llama", None)]
+
+
+def test_view_sql_runs_on_a_connection_of_ones_own(fleet: list[Path]) -> None:
+    """The lines' SELECT needs nothing of ours: every field, each event once (cost_usd is
+    connect()'s, which has the pricing function)."""
+    con = duckdb.connect()
+    rows = con.execute(f"SELECT count(*), sum(prompt_tokens) FROM ({sql.view_sql(fleet)})")
+    totals = reader.aggregate(fleet).summary()
+    assert rows.fetchone() == (200, totals["total_prompt_tokens"])
+    con.close()

@@ -98,12 +98,17 @@ def _view(log_dir: LogDirs) -> tuple[str, list[Path]]:
         parts.append(_read(alone))
     if shared:  # files that share events: each event once
         parts.append(f"SELECT DISTINCT ON (event_id) * FROM ({_read(shared)})")
-    lines = " UNION ALL ".join(parts)
+    return " UNION ALL ".join(parts), [*alone, *shared]
+
+
+def _priced(lines: str) -> str:
+    """The lines' SELECT with each call's ``cost_usd``, by the function :func:`_add_pricer`
+    gives a connection."""
     cost = (
         f"{_COST}(strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00'), api_type,"
         " model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, success)"
     )
-    return f"SELECT *, {cost} AS cost_usd FROM ({lines})", [*alone, *shared]
+    return f"SELECT *, {cost} AS cost_usd FROM ({lines})"
 
 
 #: The view's pricing function (DuckDB names are case-insensitive).
@@ -142,7 +147,9 @@ def _add_pricer(con: Any, prices: PriceBook | None) -> None:
 
 
 def view_sql(log_dir: LogDirs = None) -> str:
-    """The SELECT behind the ``tokens`` view for these directories."""
+    """The SELECT of the lines behind the ``tokens`` view for these directories, for a
+    DuckDB connection of one's own: every field of a line, without ``cost_usd`` (which
+    needs the pricing function only :func:`connect`'s connection has)."""
     return _view(log_dir)[0]
 
 
@@ -163,7 +170,7 @@ def connect(log_dir: LogDirs = None, prices: PriceBook | None = None) -> duckdb.
     try:
         _add_pricer(con, prices)
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"CREATE VIEW tokens AS {view}")
+        con.execute(f"CREATE VIEW tokens AS {_priced(view)}")
         allowed = "[" + ", ".join(literal(str(f)) for f in files) + "]"
         con.execute(f"SET allowed_paths = {allowed}")
         con.execute("SET enable_external_access = false")
@@ -223,7 +230,7 @@ def export_parquet(
     con = _duckdb().connect()
     _add_pricer(con, prices)
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"CREATE VIEW tokens AS {view}")
+    con.execute(f"CREATE VIEW tokens AS {_priced(view)}")
     try:
         target = os.fspath(path)
         old = os.umask(0o077)  # DuckDB creates the file: owner-only like the logs
