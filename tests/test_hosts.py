@@ -14,6 +14,7 @@ import pytest
 from conftest import read_lines
 
 from asynctokens import TokenTracker, cli, reader
+from asynctokens.record._format import STATS_VERSION
 from asynctokens.stats import _plan as judging  # the module whose judge_line cut hours use
 
 START = dt.datetime(2026, 3, 28, 20, tzinfo=dt.UTC)  # Lisbon changes to summer time 29 March
@@ -158,7 +159,7 @@ def test_stats_of_the_previous_layout_are_rebuilt_with_hosts_and_hours(
     tracker.log(1, 1, ts=START)
     assert tracker.close()
     index = orjson.loads(stats_path.read_bytes())
-    assert (index["format_version"], index["total_requests"]) == (7, 151)
+    assert (index["format_version"], index["total_requests"]) == (STATS_VERSION, 151)
     assert sorted(index["months"]) == ["2026-03", "2026-04"][: len(index["months"])]
     month = orjson.loads((fleet[0] / "token_stats_2026-03.json").read_bytes())
     assert month["columns"][0][0] == 27 * 24 + 20  # from 2026-03-28T20, per UTC hour

@@ -29,7 +29,7 @@ from test_cli import run_cli
 
 from asynctokens import PricingError, TokenTracker, reader, summary
 from asynctokens.pricing import load_prices
-from asynctokens.record._format import EVENT_FIELDS, PROMPT_BANDS
+from asynctokens.record._format import EVENT_FIELDS, PROMPT_BANDS, STATS_VERSION
 from asynctokens.render import csv as csv_export
 
 
@@ -84,10 +84,10 @@ def test_a_tiered_request_is_billed_whole_at_the_rate_of_its_side_of_the_thresho
     assert stats["prompt_bands"] == list(PROMPT_BANDS)
     month = orjson.loads((log_dir / "token_stats_2026-11.json").read_bytes())
     host = socket.gethostname()
-    assert month["keys"] == [  # (provider, model, prompt band, host), each with its columns
-        ["gemini", "gemini-2.5-pro", 4, host],
-        ["gemini", "gemini-2.5-pro", 5, host],
-        ["gemini", "gemini-3-pro-preview", 5, host],
+    assert month["keys"] == [  # (provider, model, prompt band, host, dims), with columns
+        ["gemini", "gemini-2.5-pro", 4, host, ""],
+        ["gemini", "gemini-2.5-pro", 5, host, ""],
+        ["gemini", "gemini-3-pro-preview", 5, host, ""],
     ]
     # the first hour of each key's columns ((day - 1) * 24 + hour), and its requests per hour
     assert [(c[0], c[1]) for c in month["columns"]] == [
@@ -460,11 +460,11 @@ def test_a_stats_file_of_the_previous_layout_is_rebuilt(tmp_path: Path) -> None:
     write(log_dir, dict(prompt_tokens=1, completion_tokens=0, api_type="gemini",
                         model="gemini-2.5-pro", ts=at("2026-11-20")))  # fmt: skip
     stats = orjson.loads((log_dir / "token_stats.json").read_bytes())
-    assert stats["format_version"] == 7
+    assert stats["format_version"] == STATS_VERSION
     host = socket.gethostname()
     month = orjson.loads((log_dir / "token_stats_2026-11.json").read_bytes())
-    assert month["keys"] == [["gemini", "gemini-2.5-pro", 0, host],
-                             ["gemini", "gemini-2.5-pro", 5, host]]  # fmt: skip
+    assert month["keys"] == [["gemini", "gemini-2.5-pro", 0, host, ""],
+                             ["gemini", "gemini-2.5-pro", 5, host, ""]]  # fmt: skip
     assert [(c[0], c[1]) for c in month["columns"]] == [(19 * 24 + 12, [1]), (19 * 24 + 12, [1])]
     assert len(read_lines(log_dir)) == 2
 

@@ -423,8 +423,7 @@ def test_by_tier_keeps_each_service_tier_of_a_model_apart_on_both_sides(
     tracker = TokenTracker(log_dir)
     noon = dt.datetime.fromisoformat(D1 + "T12:00:00+00:00")
     tracker.log(1_000, 100, "openai", SNAPSHOT, ts=noon)
-    tracker.log(1_000, 100, "openai", SNAPSHOT, ts=noon,
-                metadata={"asynctokens.service_tier": "flex"})  # fmt: skip
+    tracker.log(1_000, 100, "openai", SNAPSHOT, ts=noon, service_tier="flex")
     assert tracker.close()
     standard = usage(SNAPSHOT, 1, 1_000, 0, 100)
     flex = {**usage(SNAPSHOT, 1, 1_000, 0, 100), "service_tier": "flex"}

@@ -82,7 +82,11 @@ def test_a_sink_without_the_methods_is_refused_up_front() -> None:
 
 
 def test_token_event_fields_are_the_record_order_with_the_key_cut() -> None:
-    assert (*TokenEvent._fields[:11], "api_key", *TokenEvent._fields[12:]) == RECORD_FIELDS
+    # the record's last value, when any is known, holds the event's last three fields
+    assert (*TokenEvent._fields[:11], "api_key", *TokenEvent._fields[12:14], "extra") == (
+        RECORD_FIELDS
+    )
+    assert TokenEvent._fields[14:] == ("response_model", "service_tier", "labels")
     assert RECORD_FIELDS[:3] == ("ts_ns", "prompt_tokens", "completion_tokens")
 
 

@@ -17,6 +17,7 @@ import trio.lowlevel
 from conftest import read_lines, read_stats, sums
 
 from asynctokens import TokenTracker, TrackerClosedError, TrackerState
+from asynctokens.record._format import STATS_VERSION
 
 UTC = dt.UTC
 
@@ -65,7 +66,7 @@ def test_seed_quick_start_gives_the_seed_totals(make_tracker: Any, log_dir: Path
     assert list(summary["by_api"]) == ["gemini"]
     stats = read_stats(log_dir)
     assert {k: stats[k] for k in SEED_TOTALS} == SEED_TOTALS
-    assert stats["format_version"] == 7
+    assert stats["format_version"] == STATS_VERSION
 
 
 def test_print_summary_shows_the_seed_rows(make_tracker: Any, capsys: Any) -> None:

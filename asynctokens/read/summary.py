@@ -19,11 +19,13 @@ from asynctokens._errors import NothingMatchedError
 from asynctokens.pricing import Parts, PriceBook, parts_cost
 from asynctokens.read import reader
 from asynctokens.read._dirs import LogDirs
+from asynctokens.record._dims import dim_value, parse_dims
 from asynctokens.record._format import PROMPT_BANDS
 from asynctokens.stats._fold import (
     CACHE_WRITE,
     CACHED,
     COMPLETION,
+    NO_LABEL,
     PROMPT,
     SUCCESSES,
     WIDTH,
@@ -172,7 +174,7 @@ def _row(counts: list[int], cost: float, unpriced: dict[str, int]) -> dict[str, 
     }
 
 
-def _key(dimension: str, day: str, api: str, model: str, host: str) -> str:
+def _key(dimension: str, day: str, api: str, model: str, host: str, dims: str) -> str:
     if dimension == "model":
         return model
     if dimension == "api":
@@ -181,7 +183,10 @@ def _key(dimension: str, day: str, api: str, model: str, host: str) -> str:
         return host or "(no host)"
     if dimension == "month":
         return day[:7]
-    return day
+    if dimension == "day":
+        return day
+    value = dim_value(model, dims, dimension)
+    return NO_LABEL if value is None else value
 
 
 @dataclass
@@ -210,10 +215,12 @@ def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
     # the rates of each (provider, model, price day, band), as Rates.parts: a year over
     # many hosts has a cell per day, model, band and host, and few distinct prices
     rates_of: dict[tuple[str, str, str, int], tuple[Parts | None, bool]] = {}
-    for (day, api, model, band, price_day, host), counts in agg.cells.items():
-        key = "total" if dimension is None else _key(dimension, day, api, model, host)
+    for (day, api, requested, band, price_day, host, dims), counts in agg.cells.items():
+        key = "total" if dimension is None else _key(dimension, day, api, requested, host, dims)
         acc = sums.get(key)
         sums[key] = list(counts) if acc is None else list(map(add, acc, counts))
+        # priced as the model that served it, when the reply named one
+        model = parse_dims(dims).response_model or requested if dims else requested
         found = rates_of.get((api, model, price_day, band))
         if found is None:
             rates, upper = prices.cell_rates(api, model, price_day, band, agg.bands)
@@ -309,7 +316,7 @@ def costs(agg: Aggregate, prices: PriceBook | None = None) -> dict[str, Any]:
 def _tokens_by_day_and_model(agg: Aggregate) -> dict[str, dict[str, int]]:
     """{day: {model: total tokens}}, for the HTML chart's bars stacked by model."""
     out: dict[str, dict[str, int]] = {}
-    for (day, _, model, _, _, _), counts in agg.cells.items():
+    for (day, _, model, _, _, _, _), counts in agg.cells.items():
         models = out.setdefault(day, {})
         models[model] = models.get(model, 0) + counts[PROMPT] + counts[COMPLETION]
     return {day: dict(sorted(out[day].items())) for day in sorted(out)}

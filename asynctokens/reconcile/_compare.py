@@ -19,6 +19,7 @@ from asynctokens.pricing import PriceBook, parts_cost
 from asynctokens.read import summary
 from asynctokens.read._dirs import LogDirs
 from asynctokens.reconcile._providers import Counts, Key, tiered
+from asynctokens.record._dims import STANDARD_TIERS, dim_value
 from asynctokens.record._lines import ReadReport
 from asynctokens.stats._fold import CACHE_WRITE, CACHED, COMPLETION, PROMPT, REQUESTS, SUCCESSES
 
@@ -36,9 +37,11 @@ def logged_rows(
     agg = summary.load(query)
     out: dict[Key, Counts] = {}
     unpriced: set[str] = set()
-    for (day, api, model, band, price_day, _host), c in agg.cells.items():
+    for (day, api, requested, band, price_day, _host, dims), c in agg.cells.items():
         if api.lower() != api_type:
             continue
+        # the provider's usage names the model that served the request
+        model = dim_value(requested, dims, "response-model") or requested
         row = out.setdefault((day, model), Counts(cost=0.0))
         row.add(c[REQUESTS], c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE])
         rates, _ = prices.cell_rates(api, model, price_day, band, agg.bands)
@@ -58,7 +61,7 @@ def logged_rows_by_tier(
     log_dir: LogDirs, since: _dt.date, until: _dt.date, api_type: str, prices: PriceBook
 ) -> tuple[dict[Key, Counts], list[str]]:
     """As :func:`logged_rows`, each service tier apart: read from the lines, where the tier
-    is (``metadata["asynctokens.service_tier"]``, absent at the standard tier)."""
+    is (``service_tier``, absent when the reply did not say)."""
     query = summary.Query(log_dir=log_dir, since=since.isoformat(), until=until.isoformat(),
                           prices=prices)  # fmt: skip
     out: dict[Key, Counts] = {}
@@ -66,15 +69,17 @@ def logged_rows_by_tier(
     for event in summary.iter_filtered(query, ReadReport()):
         if event["api_type"].lower() != api_type:
             continue
-        metadata = event.get("metadata") or {}
-        tier = metadata.get("asynctokens.service_tier") if isinstance(metadata, dict) else None
+        tier = event.get("service_tier")
+        if tier in STANDARD_TIERS:
+            tier = None
+        model = event.get("response_model") or event["model"]
         day = _dt.datetime.fromisoformat(event["ts"]).astimezone(_dt.UTC).date().isoformat()
-        row = out.setdefault((day, tiered(event["model"], tier)), Counts(cost=0.0))
+        row = out.setdefault((day, tiered(model, tier)), Counts(cost=0.0))
         row.add(1, event["prompt_tokens"], event["completion_tokens"],
                 event.get("cached_tokens") or 0, event.get("cache_write_tokens") or 0)  # fmt: skip
         cost = prices.event_cost(event)
         if cost is None:
-            unpriced.add(event["model"])
+            unpriced.add(model)
             row.cost = None
         elif row.cost is not None:
             row.cost += cost

@@ -14,10 +14,12 @@ import math
 import numbers
 import operator
 import time
+from collections.abc import Mapping
 from typing import Final, NamedTuple
 
 import orjson
 
+from asynctokens.record._dims import MAX_LABELS, check_labels
 from asynctokens.record._providers import provider_of
 
 
@@ -44,12 +46,27 @@ class TokenEvent(NamedTuple):
     api_key_suffix: str | None
     request_id: str | None
     metadata_json: str | None
+    #: The model the reply says served the call, when it named one (``model`` is the one
+    #: asked for); the service tier it reports; the caller's labels.
+    response_model: str | None = None
+    service_tier: str | None = None
+    labels: Mapping[str, str] | None = None
+
+
+class Extra(NamedTuple):
+    """A record's last value when any of these is known (None otherwise): kept apart so
+    the common record stays a tuple of atoms. ``labels`` is checked and never changed
+    after (``_dims.check_labels``): a ``labels()`` block queues its one dict each call."""
+
+    response_model: str | None
+    service_tier: str | None
+    labels: Mapping[str, str] | None
 
 
 #: Position of each value in a queued record: TokenEvent's fields, except that the record
 #: holds the caller's key string (a reference, only until the worker takes the record), which
 #: the worker cuts to ``api_key_suffix`` before anything is written or handed to a sink.
-RECORD_FIELDS: Final = (*TokenEvent._fields[:11], "api_key", *TokenEvent._fields[12:])
+RECORD_FIELDS: Final = (*TokenEvent._fields[:11], "api_key", *TokenEvent._fields[12:14], "extra")
 #: A call with every optional argument at its default is queued as its first five values
 #: (``BareRecord``): the cheapest tuple for the caller; the worker supplies the rest.
 BARE_FIELDS: Final = RECORD_FIELDS[:5]
@@ -68,11 +85,12 @@ FullRecord = tuple[
     "str | None",
     "str | None",
     "str | None",
+    "Extra | None",
 ]
 BareRecord = tuple[int, int, int, "str | None", str]
 Record = FullRecord | BareRecord
 #: The values a bare record leaves out, in RECORD_FIELDS order.
-BARE_REST: Final = (True, None, 0, 0, 0, None, None, None, None)
+BARE_REST: Final = (True, None, 0, 0, 0, None, None, None, None, None)
 
 #: Token counts at or above this are refused: no API call comes near it (2**40, about 10**12),
 #: and keeping sums far below 2**63 means the files and stats stay within JSON's int range.
@@ -195,14 +213,40 @@ def event_of(record: Record) -> TokenEvent:
         ts, p, c, api, model = record
         if api is None:  # logged without api_type: the provider the model name says
             api = provider_of(model)
-        return TokenEvent(ts, p, c, api, model, *BARE_REST)
+        return TokenEvent(ts, p, c, api, model, *BARE_REST[:-1])
     else:  # mypy narrows the union of tuple types only in an else branch
         (ts, p, c, api, model, success, error, cached, cache_write, reasoning, latency, api_key,
-         request_id, metadata) = record  # fmt: skip
+         request_id, metadata, extra) = record  # fmt: skip
     if api is None:
         api = provider_of(model)
     return TokenEvent(ts, p, c, api, model, success, error, cached, cache_write, reasoning,
-                      latency, key_suffix(api_key), request_id, metadata)  # fmt: skip
+                      latency, key_suffix(api_key), request_id, metadata,
+                      *(extra or _NO_EXTRA))  # fmt: skip
+
+
+_NO_EXTRA: Final = (None, None, None)
+
+
+def build_extra(
+    response_model: object, service_tier: object, labels: object, context: Extra | None
+) -> Extra | None:
+    """The record's Extra from a call's arguments and the ``labels()`` in force (``context``,
+    whose labels the call's own extend and override); None when nothing is known."""
+    served = check_optional_text("response_model", response_model)
+    tier = check_optional_text("service_tier", service_tier)
+    merged = context.labels if context is not None else None
+    if labels is not None:
+        own = check_labels(labels)
+        if own:
+            merged = {**merged, **own} if merged else own
+            if len(merged) > MAX_LABELS:
+                raise ValueError(
+                    f"{len(merged)} labels with those of the labels() in force, over the"
+                    f" {MAX_LABELS} allowed per event"
+                )
+    if served is None and tier is None and not merged:
+        return None
+    return Extra(served, tier, merged or None)
 
 
 def encode_metadata(metadata: object) -> str | None:
@@ -291,8 +335,10 @@ def build_record(
     request_id: object,
     metadata: object,
     ts: object,
+    extra: Extra | None = None,
 ) -> FullRecord:
-    """The record of one call with every argument checked; raises on the first bad one."""
+    """The record of one call with every argument checked; raises on the first bad one.
+    ``extra`` comes checked (:func:`build_extra`)."""
     p, c, cached, cache_write, reasoning = check_counts(
         prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
     )
@@ -313,4 +359,5 @@ def build_record(
         check_api_key(api_key),
         check_optional_text("request_id", request_id),
         encode_metadata(metadata),
+        extra,
     )

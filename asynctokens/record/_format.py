@@ -17,13 +17,16 @@ from typing import Any, Final
 
 import orjson
 
+from asynctokens.record._dims import line_dims
+
 FORMAT_VERSION: Final = 1
 #: Version of token_stats.json's layout. 2 added the prompt band to each cell, 3 the bad
 #: lines per day, 4 the host to each cell, 5 cells per UTC hour in one file per month, 6 the
 #: cells of a month as columns and the bytes of each daily file that hold each hour's lines,
-#: 7 each hour's first 15 and 30 minutes (a ``.quarters`` file per month); stats of another
-#: version are rebuilt from the lines, which is how they migrate.
-STATS_VERSION: Final = 7
+#: 7 each hour's first 15 and 30 minutes (a ``.quarters`` file per month), 8 each cell's
+#: served model, service tier and labels (``_dims``); stats of another version are rebuilt
+#: from the lines, which is how they migrate.
+STATS_VERSION: Final = 8
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
 #: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``
 #: fields). Stats cells are split by how many of these a request's prompt exceeds, so a
@@ -73,6 +76,9 @@ EVENT_FIELDS: Final = (
     "metadata",
     "pid",
     "host",
+    "response_model",
+    "service_tier",
+    "labels",
 )
 
 
@@ -178,8 +184,9 @@ _FIELDS_READ: Final = operator.itemgetter(
     "api_type", "model", "success", "prompt_tokens", "completion_tokens", "cached_tokens",
     "cache_write_tokens", "reasoning_tokens", "total_tokens", "event_id", "ts",
 )  # fmt: skip
-#: (api_type, model, success, prompt, completion, cached, cache_write, reasoning, host)
-EventValues = tuple[str, str, bool, int, int, int, int, int, str]
+#: (api_type, model, success, prompt, completion, cached, cache_write, reasoning, host, dims):
+#: ``dims`` is the text of the line's served model, tier and labels (``_dims.dims_text``).
+EventValues = tuple[str, str, bool, int, int, int, int, int, str, str]
 
 
 def event_values(obj: Any) -> EventValues | None:
@@ -187,7 +194,8 @@ def event_values(obj: Any) -> EventValues | None:
 
     Only what reports depend on is checked: the string fields, the integer token counts
     (from 0 to what a writer can write), ``success`` and ``host`` (optional: "" when a line
-    has none, as lines written before it existed). Unknown fields pass through untouched,
+    has none, as lines written before it existed), and the served model, tier and labels
+    (optional, see ``_dims``). Unknown fields pass through untouched,
     as docs/FORMAT.md asks. One itemgetter call and chained identity tests: this runs for
     every line of a scan.
     """
@@ -207,7 +215,9 @@ def event_values(obj: Any) -> EventValues | None:
         and not (p | c | ca | cw | r | total) >> 41
         and (ok is True or ok is False)
     ):
-        return api, model, ok, p, c, ca, cw, r, host
+        dims = line_dims(model, obj)
+        if dims is not None:
+            return api, model, ok, p, c, ca, cw, r, host, dims
     return None
 
 

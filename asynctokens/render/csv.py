@@ -26,7 +26,10 @@ from asynctokens.record._format import EVENT_FIELDS
 #: ``price_source`` names where the price came from (genai-prices and its version, a
 #: ``--pricing`` file, a correction), empty when none.
 COLUMNS: Final = (*EVENT_FIELDS, "cost_usd", "unpriced_tokens", "price_source")
-_ROW: Final = operator.itemgetter(*EVENT_FIELDS)
+#: The fields every writer writes, then those a line may leave out (read with ``get``).
+_OPTIONAL: Final = ("host", "response_model", "service_tier", "labels")
+_ROW: Final = operator.itemgetter(*EVENT_FIELDS[: EVENT_FIELDS.index("host")])
+_LABELS: Final = EVENT_FIELDS.index("labels")
 _SUCCESS: Final = EVENT_FIELDS.index("success")
 _API: Final = EVENT_FIELDS.index("api_type")
 _MODEL: Final = EVENT_FIELDS.index("model")
@@ -36,7 +39,7 @@ _METADATA: Final = EVENT_FIELDS.index("metadata")
 _TEXT: Final = tuple(
     EVENT_FIELDS.index(name)
     for name in ("event_id", "ts", "api_type", "model", "error_message", "api_key_suffix",
-                 "request_id")
+                 "request_id", "host", "response_model", "service_tier")
 )  # fmt: skip
 _FORMULA: Final = ("=", "+", "-", "@", "\t", "\r")
 
@@ -57,14 +60,16 @@ def write(
     sources: dict[tuple[str, str], str] = {}  # (api_type, model) -> its price's source
     for event in events:
         try:
-            row = row_of(event)
+            row = (*row_of(event), *map(event.get, _OPTIONAL))
         except KeyError:  # a line from another writer that left optional fields out
-            row = [event.get(name) for name in EVENT_FIELDS]
+            row = tuple(event.get(name) for name in EVENT_FIELDS)
         cost = cost_of(row)
         values = list(row)
         values[_SUCCESS] = "true" if values[_SUCCESS] else "false"
         meta = values[_METADATA]
         values[_METADATA] = "{}" if meta is None or meta == {} else dumps(meta).decode()
+        labels = values[_LABELS]
+        values[_LABELS] = "" if not labels else dumps(labels).decode()
         if neutralize:
             for i in text:
                 value = values[i]

@@ -1,8 +1,10 @@
 """The aggregate of token events: a pure fold, no I/O.
 
 The finest grain kept is a *cell* per (period, api_type, model, prompt band, price day,
-host). The period is a UTC hour (``YYYY-MM-DDTHH``) in the writer's fold and the stats files,
-so a day of any whole-hour time zone is a sum of cells, and a day (of ``tz``) in a report.
+host, dims), where ``dims`` is the text of the served model, service tier and labels its
+lines share (``record._dims``: "" for lines with none). The period is a UTC hour
+(``YYYY-MM-DDTHH``) in the writer's fold and the stats files, so a day of any whole-hour
+time zone is a sum of cells, and a day (of ``tz``) in a report.
 Totals and the ``by_model``/``by_api``/``by_day``/``by_host`` views are sums of cells (an
 hour counts in its day), so two aggregates merge by adding cells, and a report filtered by
 day, model, provider or host can be answered from the cells alone. The writer folds what it
@@ -22,10 +24,11 @@ Two parts of the key exist for pricing, which must stay exact from the cells alo
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from operator import add
 from typing import Any, Final
 
+from asynctokens.record._dims import dim_value
 from asynctokens.record._format import PROMPT_BANDS
 
 #: Counters kept per cell, in storage order.
@@ -36,7 +39,8 @@ WIDTH: Final = 7
 #: first 15 minutes counts in both halves, one of the next 15 in the second alone.
 _FIRST_15_AND_30: Final = (0, WIDTH)
 _FIRST_30: Final = (WIDTH,)
-CellKey = tuple[str, str, str, int, str, str]  # (day, api_type, model, band, price day, host)
+#: (day, api_type, model, band, price day, host, dims)
+CellKey = tuple[str, str, str, int, str, str, str]
 
 #: The counter names of every row in a summary, totals and breakdowns alike.
 COUNTER_NAMES: Final = (
@@ -88,12 +92,13 @@ class Aggregate:
         band: int = 0,
         price_day: str | None = None,
         host: str = "",
+        dims: str = "",
     ) -> list[int]:
         """The counters of one cell, created at zero, for callers that fold in bulk.
 
         Indices are REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING.
         """
-        key = (day, api_type, model, band, day if price_day is None else price_day, host)
+        key = (day, api_type, model, band, day if price_day is None else price_day, host, dims)
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = [0] * WIDTH
@@ -114,10 +119,11 @@ class Aggregate:
         cache_write: int,
         reasoning: int,
         host: str = "",
+        dims: str = "",
         price_day: str | None = None,
     ) -> None:
         band = bisect_left(self.bands, prompt)
-        key = (day, api_type, model, band, day if price_day is None else price_day, host)
+        key = (day, api_type, model, band, day if price_day is None else price_day, host, dims)
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = [0] * WIDTH
@@ -143,13 +149,14 @@ class Aggregate:
         cache_write: int,
         reasoning: int,
         host: str,
+        dims: str,
         price_day: str,
     ) -> None:
         """``add`` for the stats: one line of UTC ``hour`` at ``minute`` (``MM``), into the
         hour's cell and, before :30, its ``early`` counters (see :func:`by_hour`). The
         stats fold runs this for every line it reads back."""
         band = bisect_left(self.bands, prompt)
-        key = (hour, api_type, model, band, price_day, host)
+        key = (hour, api_type, model, band, price_day, host, dims)
         cell = self.cells.get(key)
         if cell is None:
             cell = self.cells[key] = [0] * WIDTH
@@ -210,9 +217,12 @@ class Aggregate:
         models: Iterable[str] | None = None,
         apis: Iterable[str] | None = None,
         hosts: Iterable[str] | None = None,
+        where: Mapping[str, str] | None = None,
     ) -> Aggregate:
         """The cells whose day, model, provider and host are all among those given (None =
-        any). Bad lines follow the days only: they have no model, provider or host."""
+        any) and whose dimensions (``where``: a label key, ``response-model`` or
+        ``service-tier``, see ``_dims.dim_value``) have the values given. Bad lines follow
+        the days only: they have no model, provider or host."""
         day_set = None if days is None else set(days)
         model_set = None if models is None else set(models)
         api_set = None if apis is None else set(apis)
@@ -225,6 +235,7 @@ class Aggregate:
                 and (model_set is None or model in model_set)
                 and (api_set is None or api in api_set)
                 and (host_set is None or key[5] in host_set)
+                and (not where or _matches(model, key[6], where))
             ):
                 out.cells[key] = list(counts)
         out.invalid = {d: n for d, n in self.invalid.items() if day_set is None or d in day_set}
@@ -235,11 +246,18 @@ class Aggregate:
         return row(_sum(self.cells.values()))
 
     def by(self, dimension: str) -> dict[str, dict[str, int | float]]:
-        """Rows keyed by ``day``, ``api``, ``model`` or ``host``, sorted by key."""
-        index = {"day": 0, "api": 1, "model": 2, "host": 5}[dimension]
+        """Rows keyed by ``day``, ``api``, ``model`` or ``host``, or by a dimension of the
+        cells' lines (``response-model``, ``service-tier``, a label key: ``NO_LABEL`` for
+        lines without it), sorted by key."""
         groups: dict[str, list[int]] = {}
-        for key, counts in self.cells.items():
-            add_into(groups, str(key[index])[:10] if index == 0 else str(key[index]), counts)
+        index = _INDEX.get(dimension)
+        if index is None:
+            for key, counts in self.cells.items():
+                value = dim_value(key[2], key[6], dimension)
+                add_into(groups, NO_LABEL if value is None else value, counts)
+        else:
+            for key, counts in self.cells.items():
+                add_into(groups, str(key[index])[:10] if index == 0 else str(key[index]), counts)
         return {name: row(groups[name]) for name in sorted(groups)}
 
     def summary(self) -> dict[str, Any]:
@@ -254,6 +272,16 @@ class Aggregate:
         return out
 
     # -- persistence ---------------------------------------------------------------------
+
+
+#: A key's place in a cell key, for the dimensions that have one.
+_INDEX: Final = {"day": 0, "api": 1, "model": 2, "host": 5}
+#: The row of lines that carry no value for the label a report groups by.
+NO_LABEL: Final = "(none)"
+
+
+def _matches(model: str, dims: str, where: Mapping[str, str]) -> bool:
+    return all(dim_value(model, dims, key) == value for key, value in where.items())
 
 
 def add_into(table: dict[Any, list[int]], key: Any, counts: Iterable[int]) -> None:
@@ -275,11 +303,11 @@ def by_hour(agg: Aggregate) -> Aggregate:
     out = Aggregate(agg.bands)
     cells, early = out.cells, out.early
     zeros = (0,) * WIDTH
-    for (period, api, model, band, price_day, host), counts in agg.cells.items():
+    for (period, api, model, band, price_day, host, dims), counts in agg.cells.items():
         minute = period[14:]
         if len(period) != 16 or minute not in ("00", "15", "30", "45"):
             raise ValueError(f"not a quarter hour: {period!r}")
-        key = (period[:13], api, model, band, price_day, host)
+        key = (period[:13], api, model, band, price_day, host, dims)
         add_into(cells, key, counts)
         # the first 15 minutes' counters then the first 30's: what this quarter adds to each
         if minute == "00":

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from asynctokens.record._dims import dims_text
 from asynctokens.record._format import (
     PROMPT_BANDS,
     STATS_VERSION,
@@ -37,8 +38,10 @@ _MAX = 2**63 - 1
 Spans = dict[str, dict[str, list[int]]]
 
 
-#: The cells of one UTC hour, by (provider, model, band, host).
-HourCells = dict[tuple[str, str, int, str], list[int]]
+#: A cell's key within its hour: (provider, model, band, host, dims).
+CellName = tuple[str, str, int, str, str]
+#: The cells of one UTC hour, by name.
+HourCells = dict[CellName, list[int]]
 
 
 #: The quarters file: its magic, then a token the month file names (they were written
@@ -77,7 +80,7 @@ def early_of(
 def add_early(
     early_of: dict[str, HourCells | None],
     hour: str,
-    name: tuple[str, str, int, str],
+    name: CellName,
     early: list[int] | None,
 ) -> None:
     """Keep a cut hour's early counters by cell; None for the hour once one cell lacks them."""
@@ -128,11 +131,11 @@ def _hour_text(month: str, index: int) -> str:
 def columns_of(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]], array[int]]:
     """The hourly cells of a month as (keys, columns, early counters): see the module
     docstring."""
-    by_key: dict[tuple[str, str, int, str], dict[int, tuple[list[int], list[int]]]] = {}
+    by_key: dict[CellName, dict[int, tuple[list[int], list[int]]]] = {}
     early_of = agg.early
     index_of: dict[str, int] = {}  # an hour's index, once per hour (a month has 744)
     for cell_key, counts in agg.cells.items():
-        hour, api, model, band, price_day, host = cell_key
+        hour, api, model, band, price_day, host, dims = cell_key
         early = early_of.get(cell_key)
         index = index_of.get(hour)
         if index is None:
@@ -141,7 +144,7 @@ def columns_of(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]], array[
             index = index_of[hour] = _hour_index(hour)
         if price_day != hour[:10] or early is None:
             raise ValueError("only cells of UTC hours with early counters are stored")
-        by_key.setdefault((api, model, band, host), {})[index] = (counts, early)
+        by_key.setdefault((api, model, band, host, dims), {})[index] = (counts, early)
     keys: list[list[Any]] = []
     columns: list[list[Any]] = []
     quarters = array("q")
@@ -172,7 +175,9 @@ def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Ag
     agg = Aggregate()
     texts = hour_texts(month)
     at = 0
-    for (api, model, band, host), (start, *cols) in zip(doc["keys"], doc["columns"], strict=True):
+    for (api, model, band, host, dims), (start, *cols) in zip(
+        doc["keys"], doc["columns"], strict=True
+    ):
         n = len(cols[0])
         block = quarters[at : at + n * EARLY]
         for c, col in enumerate(cols):
@@ -184,7 +189,7 @@ def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Ag
         for j, counts in enumerate(zip(*cols, strict=True)):
             if counts[0]:
                 hour = texts[start + j]
-                key = (hour, api, model, band, hour[:10], host)
+                key = (hour, api, model, band, hour[:10], host, dims)
                 agg.cells[key] = list(counts)
                 agg.early[key] = list(block[j * EARLY : (j + 1) * EARLY])
         at += n * EARLY
@@ -270,15 +275,16 @@ def valid_counts(columns: Sequence[Any]) -> bool:
 
 
 def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
-    """Each key (provider, model, band, host) with a start hour and seven equally long
+    """Each key (provider, model, band, host, dims) with a start hour and seven equally long
     lists of counts within the month that :func:`valid_counts` accepts."""
     if type(keys) is not list or type(columns) is not list or len(keys) != len(columns):
         return False
     for key, col in zip(keys, columns, strict=True):
         if (
             type(key) is not list
-            or len(key) != 4
-            or not (type(key[0]) is type(key[1]) is type(key[3]) is str)
+            or len(key) != 5
+            or not (type(key[0]) is type(key[1]) is type(key[3]) is type(key[4]) is str)
+            or not _valid_dims(key[4])
             or type(key[2]) is not int
             or not 0 <= key[2] <= len(PROMPT_BANDS)
             or type(col) is not list
@@ -310,6 +316,26 @@ def valid_spans(spans: Any, month: str) -> bool:
             ):
                 return False
     return True
+
+
+def _valid_dims(text: str) -> bool:
+    """A cell's dimensions text as a writer writes it (a hand edit must not reach a report
+    that parses it)."""
+    if not text:
+        return True
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return False
+    if type(doc) is not dict or not doc.keys() <= {"l", "r", "t"}:
+        return False
+    labels = doc.get("l", {})
+    return (
+        all(type(doc.get(k, "")) is str for k in ("r", "t"))
+        and type(labels) is dict
+        and all(type(v) is str for v in labels.values())
+        and dims_text("", doc.get("r"), doc.get("t"), labels) == text
+    )
 
 
 DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}

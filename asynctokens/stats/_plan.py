@@ -212,18 +212,18 @@ def _add_cut_hour(
         if instant.astimezone(UTC).minute not in skipped:  # else the cells hold it
             part.add(small_day, *values, utc_day)
     rest = {key: list(counts) for key, counts in cells.items()}
-    for (_, api, model, band, _, host), counts in part.cells.items():
-        left = rest.get((api, model, band, host))
+    for (_, api, model, band, _, host, dims), counts in part.cells.items():
+        left = rest.get((api, model, band, host, dims))
         if left is None:
             return False
         for i, v in enumerate(counts):
             left[i] -= v
     agg.merge(part)
-    for (api, model, band, host), counts in rest.items():
+    for (api, model, band, host, dims), counts in rest.items():
         if min(counts) < 0:
             return False
         if counts[0]:
-            cell = agg.cell(big_day, api, model, band, utc_day, host)
+            cell = agg.cell(big_day, api, model, band, utc_day, host, dims)
             for i, v in enumerate(counts):
                 cell[i] += v
     return True
@@ -281,13 +281,13 @@ def _add_pieces(
         # from a piece's start to its end in (nothing, the first 15 minutes, the first 30,
         # the hour)
         upto: tuple[list[int], ...] = ([], first[:WIDTH], first[WIDTH:], counts)
-        api, model, band, host = name
+        api, model, band, host, dims = name
         for day, a, b in parts:
             part = upto[b] if a == 0 else list(map(sub, upto[b], upto[a]))
             if min(part) < 0:
                 return False
             if day is not None and part[0]:
-                add_into(agg_cells, (day, api, model, band, utc_day, host), part)
+                add_into(agg_cells, (day, api, model, band, utc_day, host, dims), part)
     return True
 
 

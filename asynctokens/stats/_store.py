@@ -233,7 +233,7 @@ class Snapshot:
         cells_of: dict[str, HourCells] = {}
         known: dict[str, HourCells] = {}  # the file's early counters: all hours' or none
         cut_texts = [(i, hours[i]) for i in cut_at]
-        for (api, model, band, host), (start, *cols) in zip(
+        for (api, model, band, host, dims), (start, *cols) in zip(
             doc["keys"], doc["columns"], strict=True
         ):
             end = start + len(cols[0])
@@ -270,13 +270,13 @@ class Snapshot:
                     if not run[0]:
                         continue  # no call in this run
                     # add_into, inlined: this runs for every run of every key of a year
-                    key = (local, api, model, band, utc, host)
+                    key = (local, api, model, band, utc, host, dims)
                     cell = cells.get(key)
                     if cell is None:
                         cells[key] = list(run)
                     else:
                         cell[:] = map(add, cell, run)
-            name = (api, model, band, host)
+            name = (api, model, band, host, dims)
             for i, hour in cut_texts:
                 if start <= i < end and cols[0][i - start]:
                     cells_of.setdefault(hour, {})[name] = [col[i - start] for col in cols]
@@ -304,7 +304,7 @@ class Snapshot:
             if placed is None:
                 continue
             if not placed[1]:
-                name = (key[1], key[2], key[3], key[5])
+                name = (key[1], key[2], key[3], key[5], key[6])
                 cells_of.setdefault(key[0], {})[name] = list(counts)
                 add_early(early_of, key[0], name, month_agg.early.get(key))
                 continue

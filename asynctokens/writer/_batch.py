@@ -18,7 +18,8 @@ from typing import Any, Final
 import orjson
 
 from asynctokens.record import _files
-from asynctokens.record._event import BARE_REST, MIN_KEY_CHARS_FOR_SUFFIX, Record
+from asynctokens.record._dims import dims_text
+from asynctokens.record._event import BARE_REST, MIN_KEY_CHARS_FOR_SUFFIX, Extra, Record
 from asynctokens.record._format import (
     PROMPT_BANDS,
     daily_file_name,
@@ -113,6 +114,18 @@ def encode_line(event: dict[str, Any]) -> str:
         if type(value) is str:
             event[key] = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return orjson.dumps(event, option=_DUMPS_OPTS).decode()
+
+
+def _add_extra(event: dict[str, Any], extra: Extra) -> None:
+    """The served model, tier and labels a record carries, as the line's fields (only those
+    known: a reader of the line tells "not said" from a value)."""
+    response_model, tier, labels = extra
+    if response_model is not None:
+        event["response_model"] = response_model
+    if tier is not None:
+        event["service_tier"] = tier
+    if labels:
+        event["labels"] = labels
 
 
 class _Chunk:
@@ -238,7 +251,7 @@ class BatchWriter:
                 bare = False
                 (
                     ts, p, c, api, model, success, error, cached, cache_write, reasoning,
-                    latency, api_key, request_id, meta,
+                    latency, api_key, request_id, meta, extra,
                 ) = record  # fmt: skip
             off = ts - base
             if not 0 <= off < 1_000_000_000:
@@ -301,7 +314,7 @@ class BatchWriter:
                     continue
                 (
                     success, error, cached, cache_write, reasoning, latency, api_key,
-                    request_id, meta,
+                    request_id, meta, extra,
                 ) = BARE_REST  # fmt: skip
             # the optional fields as JSON text, or None where only the dict path can write
             # them (a string with a lone surrogate, which the dict path repairs)
@@ -316,7 +329,13 @@ class BatchWriter:
                 if api_key is not None and len(api_key) >= _MIN_KEY:
                     suffix = api_key[-4:]  # queued whole by the caller: _event.key_suffix
                 opt = _optional_json(error, latency, suffix, request_id, quote)
-            if api_q is not None and model_q is not None and meta is None and opt is not None:
+            if (
+                api_q is not None
+                and model_q is not None
+                and meta is None
+                and extra is None
+                and opt is not None
+            ):
                 err_j, lat_j, suf_j, rid_j = opt
                 # two appends of two f-strings: an f-string of more than 30 parts compiles
                 # to a list and a str.join call per line, measurably slower
@@ -351,15 +370,25 @@ class BatchWriter:
                 }
                 if self.host is not None:
                     event["host"] = self.host
+                if extra is not None:
+                    _add_extra(event, extra)
                 line = self._encode(event)
                 if line is None:
                     n += 1  # the id stays used: ids are unique, not gap-free
                     continue
                 parts_append(line)
-                if event["api_type"] is not api_name or event["model"] is not model:
-                    target = agg.cell(  # repaired names
-                        period, event["api_type"], event["model"], band_of(p), day, host
-                    )
+                if (
+                    event["api_type"] is not api_name
+                    or event["model"] is not model
+                    or extra is not None
+                ):
+                    target = agg.cell(  # repaired names, or a cell of the line's dimensions
+                        period, event["api_type"], event["model"], band_of(p), day, host,
+                        dims_text(
+                            event["model"], event.get("response_model"),
+                            event.get("service_tier"), event.get("labels"),
+                        ),
+                    )  # fmt: skip
             n += 1
             target[REQUESTS] += 1
             if success:

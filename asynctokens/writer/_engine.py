@@ -214,7 +214,7 @@ class Engine:
                 self.flush_taken += len(markers)
                 items = [r for r in items if type(r) is tuple]
         if self.bytes_in != self.bytes_out:  # metadata is queued: count what leaves
-            self.bytes_out += sum(len(r[13] or "") for r in items if len(r) == 14)
+            self.bytes_out += sum(len(r[13] or "") for r in items if len(r) == 15)
         if items:
             self.writer.add_batch(items)
             if self.feeds:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from asynctokens._errors import TrackerClosedError
 from asynctokens.record import _event
+from asynctokens.record._context import current as _labels_now
 from asynctokens.record._event import FullRecord, Record
 from asynctokens.record._format import resolve_log_dir
 from asynctokens.sinks import Sink
@@ -118,6 +119,9 @@ class TokenTracker(WorkerLoop):
         request_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         ts: Any = None,
+        labels: dict[str, str] | None = None,
+        response_model: str | None = None,
+        service_tier: str | None = None,
     ) -> None:
         """Queue one API call's token counts and return at once. Never performs I/O.
 
@@ -127,7 +131,10 @@ class TokenTracker(WorkerLoop):
         to the dict are not logged and values JSON cannot hold raise ``TypeError`` here.
         ``ts`` (an aware datetime or epoch seconds) defaults to now. Without ``api_type``
         the provider is read from the model name (``gpt-4o`` -> ``openai``) on the worker,
-        ``"unknown"`` when the name does not say.
+        ``"unknown"`` when the name does not say. ``labels`` add to those of the
+        ``labels()`` block in force; ``response_model`` is the model the reply named (when
+        it differs from the one asked for, ``model``), ``service_tier`` the tier it was
+        served at (``flex``, ``priority``, ``batch`` for a batch API's results, ...).
         """
         # The fast path: plain ints below 2**30, str names, and the optional fields the
         # realistic call passes (latency, request id, key, an error message) already in their
@@ -152,6 +159,7 @@ class TokenTracker(WorkerLoop):
         # slice and length test cost the caller more than all the other checks of the
         # realistic call together. The key never reaches a file, a sink or a log whole.
         q = self._queue
+        extra = _labels_now()  # the labels() block in force, ready to queue (or None)
         try:
             if (
                 prompt_tokens.__class__ is int
@@ -164,12 +172,16 @@ class TokenTracker(WorkerLoop):
                 and completion_tokens < 1 << 30
                 and metadata is None
                 and ts is None
+                and labels is None
+                and response_model is None
+                and service_tier is None
                 and len(q) < self._capacity
             ):
                 if (
                     # the bare call leaves every other argument at its default (the int 0
-                    # object for the parts: CPython keeps one)
-                    cached_tokens is _ZERO
+                    # object for the parts: CPython keeps one), and no labels are in force
+                    extra is None
+                    and cached_tokens is _ZERO
                     and cache_write_tokens is _ZERO
                     and reasoning_tokens is _ZERO
                     and latency_ms is None
@@ -219,6 +231,7 @@ class TokenTracker(WorkerLoop):
                             api_key,
                             request_id,
                             None,
+                            extra,
                         )
                     )
                     return
@@ -239,6 +252,9 @@ class TokenTracker(WorkerLoop):
             request_id,
             metadata,
             ts,
+            extra
+            if labels is None and response_model is None and service_tier is None
+            else _event.build_extra(response_model, service_tier, labels, extra),
         )
         self._enqueue(record)
 
@@ -258,7 +274,7 @@ class TokenTracker(WorkerLoop):
                 "Cannot log tokens, as the tracker has been closed. Log before aclose()/close(),"
                 " or create a new TokenTracker."
             )
-        size = len(cast("FullRecord", record)[13] or "") if len(record) == 14 else 0  # metadata
+        size = len(cast("FullRecord", record)[13] or "") if len(record) == 15 else 0  # metadata
         if len(self._queue) < self.max_queue_events and (size == 0 or self._reserve(size)):
             self._queue.append(record)
         else:
