@@ -201,3 +201,20 @@ def wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout} s")
         time.sleep(0.01)
+
+
+def asked(line: dict[str, Any], model: str) -> dict[str, Any]:
+    """``line`` as a call that asked for ``model`` logs it: under that name, with the
+    model the reply named as ``response_model`` when it differs."""
+    out = {**line, "model": model}
+    if line["model"] != model:
+        out["response_model"] = line["model"]
+    return out
+
+
+def served(line: dict[str, Any]) -> dict[str, Any]:
+    """``line`` (see :func:`asked`) as logged where the model asked for is not known (a reply
+    passed to ``log_response``, a background job retrieved by id): under the served name."""
+    out = {k: v for k, v in line.items() if k != "response_model"}
+    out["model"] = line.get("response_model", line["model"])
+    return out

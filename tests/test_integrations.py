@@ -82,7 +82,7 @@ def test_log_response_without_usage_warns_once_per_call_site_and_logs_nothing(
     assert read_lines(log_dir) == []
 
 
-def test_log_response_model_is_a_fallback_for_objects_that_name_none(
+def test_log_response_model_is_the_one_asked_for_and_the_reply_names_the_served_one(
     make_tracker: Any, log_dir: Path
 ) -> None:
     tracker = make_tracker()
@@ -95,9 +95,12 @@ def test_log_response_model_is_a_fallback_for_objects_that_name_none(
          "usage": {"prompt_tokens": 3, "completion_tokens": 2}},
         model="asked-for",
     )  # fmt: skip
-    assert [line["model"] for line in read_lines_after_close(tracker, log_dir)] == [
-        "asked-for",
-        "served",
+    assert [
+        (line["model"], line.get("response_model"))
+        for line in read_lines_after_close(tracker, log_dir)
+    ] == [
+        ("asked-for", None),
+        ("asked-for", "served"),
     ]
 
 
@@ -171,7 +174,9 @@ async def test_track_as_async_context_manager(make_tracker: Any, log_dir: Path) 
     async with tracker.track(api_type="acme", model="acme-1") as call:
         call.record_usage(Usage(8, 2, api_type="acme", model="acme-1-0423"))
     lines = read_lines_after_close(tracker, log_dir)
-    assert [(line["model"], line["total_tokens"]) for line in lines] == [("acme-1-0423", 10)]
+    assert [(line["model"], line["response_model"], line["total_tokens"]) for line in lines] == [
+        ("acme-1", "acme-1-0423", 10)
+    ]
 
 
 def test_track_refuses_non_str_names(make_tracker: Any) -> None:
@@ -280,13 +285,14 @@ def test_track_on_a_generator_logs_once_when_it_is_exhausted_closed_or_raises(
     with pytest.raises(TimeoutError):
         list(failing())
     lines = logged(tracker, log_dir)
-    assert [(line["model"], line["prompt_tokens"], line["completion_tokens"], line["success"],
-             line["error_message"]) for line in lines] == [
-        ("gpt-4o-mini-2024-07-18", 50, 7, True, None),
-        ("acme-1", 11, 2, True, None),
-        ("gpt-4o-mini-2024-07-18", 0, 0, False,
+    assert [(line["model"], line.get("response_model"), line["prompt_tokens"],
+             line["completion_tokens"], line["success"], line["error_message"])
+            for line in lines] == [
+        ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", 50, 7, True, None),
+        ("acme-1", None, 11, 2, True, None),
+        ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", 0, 0, False,
          "stream closed before usage was reported: token counts unknown"),
-        ("acme-1", 0, 0, False, "TimeoutError: upstream"),
+        ("acme-1", None, 0, 0, False, "TimeoutError: upstream"),
     ]  # fmt: skip
 
 
@@ -311,8 +317,9 @@ async def test_track_on_an_async_generator_logs_its_stream_once(
     assert seen[0] == "message_start" and seen[-1] == "message_stop"
     [line] = logged(tracker, log_dir)
     # 100 fresh + 2,000 cache-read + 500 cache-write input; 300 output, 120 of it thinking
-    assert [line[k] for k in ("api_type", "model", "prompt_tokens", "cached_tokens",
-                              "cache_write_tokens", "completion_tokens", "reasoning_tokens",
-                              "success")] == [
-        "anthropic", "claude-opus-4-5-20251101", 2_600, 2_000, 500, 300, 120, True
+    assert [line[k] for k in ("api_type", "model", "response_model", "prompt_tokens",
+                              "cached_tokens", "cache_write_tokens", "completion_tokens",
+                              "reasoning_tokens", "success")] == [
+        "anthropic", "claude-sonnet-4-5", "claude-opus-4-5-20251101", 2_600, 2_000, 500, 300,
+        120, True
     ]  # fmt: skip

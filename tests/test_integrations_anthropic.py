@@ -29,9 +29,11 @@ ARGS: dict[str, Any] = {"model": "claude-opus-4-5", "max_tokens": 1024, "message
 
 
 def line(request_id: str) -> dict[str, Any]:
+    """A call that asked for ARGS' model, answered by the snapshot the reply names."""
     return event(
         api_type="anthropic",
-        model="claude-opus-4-5-20251101",
+        model="claude-opus-4-5",
+        response_model="claude-opus-4-5-20251101",
         prompt_tokens=2600,
         completion_tokens=300,
         cached_tokens=2000,
@@ -107,7 +109,8 @@ def test_an_error_event_mid_stream_is_a_failure_with_the_counts_so_far(
     assert logged(tracker, log_dir) == [
         event(
             api_type="anthropic",
-            model="claude-opus-4-5-20251101",
+            model="claude-opus-4-5",
+            response_model="claude-opus-4-5-20251101",
             prompt_tokens=2600,
             completion_tokens=1,
             cached_tokens=2000,

@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from asynctokens import Usage, UsageMissingWarning, usage_from
-from tests.conftest import event, logged
+from tests.conftest import asked, event, logged, served
 from tests.sdk_replies import (
     Replies,
     openai_chat,
@@ -27,33 +27,44 @@ from tests.sdk_replies import (
 )
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
-CHAT_LINE = event(
-    api_type="openai",
-    model="gpt-4o-2024-08-06",
-    prompt_tokens=1200,
-    completion_tokens=300,
-    cached_tokens=1024,
-    reasoning_tokens=128,
-    api_key_suffix="abcd",
-    request_id="req_chat_1",
+# each as a call that asked for the model by its alias logs it: under the alias, with the
+# snapshot the reply names as response_model
+CHAT_LINE = asked(
+    event(
+        api_type="openai",
+        model="gpt-4o-2024-08-06",
+        prompt_tokens=1200,
+        completion_tokens=300,
+        cached_tokens=1024,
+        reasoning_tokens=128,
+        api_key_suffix="abcd",
+        request_id="req_chat_1",
+    ),
+    "gpt-4o",
 )
-STREAM_LINE = event(
-    api_type="openai",
-    model="gpt-4o-mini-2024-07-18",
-    prompt_tokens=50,
-    completion_tokens=7,
-    api_key_suffix="abcd",
-    request_id="req_stream_1",
+STREAM_LINE = asked(
+    event(
+        api_type="openai",
+        model="gpt-4o-mini-2024-07-18",
+        prompt_tokens=50,
+        completion_tokens=7,
+        api_key_suffix="abcd",
+        request_id="req_stream_1",
+    ),
+    "gpt-4o-mini",
 )
-RESPONSES_LINE = event(
-    api_type="openai",
-    model="o3-2025-04-16",
-    prompt_tokens=2000,
-    completion_tokens=900,
-    cached_tokens=1500,
-    reasoning_tokens=700,
-    api_key_suffix="abcd",
-    request_id="resp_R1",
+RESPONSES_LINE = asked(
+    event(
+        api_type="openai",
+        model="o3-2025-04-16",
+        prompt_tokens=2000,
+        completion_tokens=900,
+        cached_tokens=1500,
+        reasoning_tokens=700,
+        api_key_suffix="abcd",
+        request_id="resp_R1",
+    ),
+    "o3",
 )
 
 
@@ -152,7 +163,7 @@ def test_wrap_stream_of_a_stream_with_usage_logs_it(make_tracker: Any, log_dir: 
     )
     with tracker.wrap_stream(stream, api_key="sk-test-0000000000000000abcd") as wrapped:
         assert len(list(wrapped)) == 4
-    assert logged(tracker, log_dir) == [STREAM_LINE]
+    assert logged(tracker, log_dir) == [served(STREAM_LINE)]
 
 
 def test_a_stream_left_early_is_logged_once_and_marked(make_tracker: Any, log_dir: Path) -> None:
@@ -168,7 +179,8 @@ def test_a_stream_left_early_is_logged_once_and_marked(make_tracker: Any, log_di
     assert logged(tracker, log_dir) == [
         event(
             api_type="openai",
-            model="gpt-4o-mini-2024-07-18",
+            model="gpt-4o-mini",
+            response_model="gpt-4o-mini-2024-07-18",
             success=False,
             error_message="stream closed before usage was reported: token counts unknown",
             api_key_suffix="abcd",
@@ -480,4 +492,4 @@ def test_a_background_response_is_logged_once_when_it_is_retrieved_finished(
     assert job.status == "queued"
     statuses = [client.responses.retrieve(job.id).status for _ in range(3)]
     assert statuses == ["in_progress", "completed", "completed"]
-    assert logged(tracker, log_dir) == [RESPONSES_LINE]
+    assert logged(tracker, log_dir) == [served(RESPONSES_LINE)]

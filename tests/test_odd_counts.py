@@ -189,12 +189,12 @@ def test_anthropic_unreadable_count_through_the_sdk(make_tracker: Any, log_dir: 
     assert line["metadata"] == {KEY: ["output_tokens 'twenty' unreadable: unknown, counted as 0"]}
 
 
-def test_the_service_tier_a_reply_reports_is_kept_when_it_is_not_the_standard_one(
+def test_the_service_tier_a_reply_reports_is_kept_in_the_line(
     make_tracker: Any, log_dir: Path
 ) -> None:
     """OpenAI's ``service_tier`` (flex, priority, scale: other prices) and Anthropic's
     ``usage.service_tier`` (priority, batch), from real SDK objects, plain and streamed, go in
-    the line's metadata; the standard tiers (default, standard) add nothing."""
+    the line's ``service_tier`` as the reply says them (pricing and reports read them)."""
     flex = r.openai_chat()
     body = json.loads(flex.content)
     flex = httpx2.Response(200, headers=flex.headers, json={**body, "service_tier": "flex"})
@@ -218,5 +218,5 @@ def test_the_service_tier_a_reply_reports_is_kept_when_it_is_not_the_standard_on
     claude.messages.create(model="claude-opus-4-5", max_tokens=10, messages=[])
     list(claude.messages.create(model="claude-opus-4-5", max_tokens=10, messages=[],
                                 stream=True))  # fmt: skip
-    tiers = [line["metadata"].get("asynctokens.service_tier") for line in logged(tracker, log_dir)]
-    assert tiers == ["flex", None, "priority", "priority", "batch"]
+    tiers = [line.get("service_tier") for line in logged(tracker, log_dir)]
+    assert tiers == ["flex", "default", "priority", "priority", "batch"]

@@ -30,12 +30,15 @@ from tests.sdk_replies import (
 )
 
 MESSAGES = [{"role": "user", "content": "Hi"}]
-CHAT = event(api_type="openai", model="gpt-4o-2024-08-06", prompt_tokens=1200,
-             completion_tokens=300, cached_tokens=1024, reasoning_tokens=128,
-             api_key_suffix="abcd", request_id="req_chat_1")  # fmt: skip
-STREAM = event(api_type="openai", model="gpt-4o-mini-2024-07-18", prompt_tokens=50,
-               completion_tokens=7, api_key_suffix="abcd", request_id="req_stream_1")  # fmt: skip
-CLAUDE = event(api_type="anthropic", model="claude-opus-4-5-20251101", prompt_tokens=2600,
+# the model asked for is read from the request, the served one from the reply
+CHAT = event(api_type="openai", model="gpt-4o", response_model="gpt-4o-2024-08-06",
+             prompt_tokens=1200, completion_tokens=300, cached_tokens=1024,
+             reasoning_tokens=128, api_key_suffix="abcd", request_id="req_chat_1")  # fmt: skip
+STREAM = event(api_type="openai", model="gpt-4o-mini", response_model="gpt-4o-mini-2024-07-18",
+               prompt_tokens=50, completion_tokens=7, api_key_suffix="abcd",
+               request_id="req_stream_1")  # fmt: skip
+CLAUDE = event(api_type="anthropic", model="claude-opus-4-5",
+               response_model="claude-opus-4-5-20251101", prompt_tokens=2600,
                completion_tokens=300, cached_tokens=2000, cache_write_tokens=500,
                reasoning_tokens=120, api_key_suffix="wxyz")  # fmt: skip
 INCLUDE_USAGE = {"include_usage": True}
@@ -112,8 +115,8 @@ def test_a_streaming_response_closed_early_is_abandoned_and_not_read_on(
         first = next(response.iter_lines())
     assert first.startswith("data: ")
     assert logged(tracker, log_dir) == [
-        event(api_type="openai", model="gpt-4o-mini-2024-07-18", success=False,
-              api_key_suffix="abcd", request_id="req_stream_1",
+        event(api_type="openai", model="gpt-4o-mini", response_model="gpt-4o-mini-2024-07-18",
+              success=False, api_key_suffix="abcd", request_id="req_stream_1",
               error_message="stream closed before usage was reported: token counts unknown")
     ]  # fmt: skip
 

@@ -188,11 +188,6 @@ claimed: ContextVar[bool] = ContextVar("asynctokens_claimed", default=False)
 
 #: The metadata key of a line whose counts were adjusted: a list of what was changed.
 ADJUSTMENTS_KEY: Final = "asynctokens.adjustments"
-#: The metadata key of a line served at a tier other than the provider's standard one.
-SERVICE_TIER_KEY: Final = "asynctokens.service_tier"
-#: The tiers each provider bills at its list prices: not written (a line without the key
-#: was served at one of them, or its reply did not say).
-STANDARD_TIERS: Final = frozenset({"default", "standard", "auto"})
 
 
 def log_usage(
@@ -205,8 +200,11 @@ def log_usage(
     model: str | None,
     api_type: str = "unknown",
 ) -> None:
-    """Log one call's usage: the model the response names, else the one asked for; under
-    ``api_type`` (the client's endpoint) when known, else the provider the reply is read as.
+    """Log one call's usage under the model asked for (``model``; the one the reply names
+    when the call did not say), with the one the reply names as ``response_model`` when it
+    differs (a snapshot: reports group a call site's successes and failures by the first and
+    price by the second), the service tier the reply reports, and under ``api_type`` (the
+    client's endpoint) when known, else the provider the reply is read as.
 
     A call that is no chat (embeddings) says so in its metadata under the OpenTelemetry
     name ``gen_ai.operation.name``, which the OpenTelemetry sink reads; chat, the common
@@ -214,9 +212,6 @@ def log_usage(
     """
     if usage.operation != "chat":
         metadata = {**(metadata or {}), "gen_ai.operation.name": usage.operation}
-    tier = usage.service_tier
-    if tier is not None and tier not in STANDARD_TIERS:
-        metadata = {**(metadata or {}), SERVICE_TIER_KEY: tier}
     if usage.adjustments:
         metadata = {**(metadata or {}), ADJUSTMENTS_KEY: list(usage.adjustments)}
         warnings.warn(
@@ -225,11 +220,13 @@ def log_usage(
             UsageAdjustedWarning,
             stacklevel=2,
         )
+    requested = model or usage.model or "unknown"
+    served = usage.model if usage.model != requested else None
     tracker.log(
         usage.prompt_tokens,
         usage.completion_tokens,
         usage.api_type if api_type == "unknown" else api_type,
-        usage.model or model or "unknown",
+        requested,
         usage.success,
         usage.error_message,
         cached_tokens=usage.cached_tokens,
@@ -239,4 +236,6 @@ def log_usage(
         api_key=api_key,
         request_id=usage.request_id,
         metadata=metadata,
+        response_model=served,
+        service_tier=usage.service_tier,
     )
