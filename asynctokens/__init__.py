@@ -19,6 +19,8 @@ from asynctokens._errors import PricingError as PricingError
 from asynctokens._errors import TrackerClosedError as TrackerClosedError
 from asynctokens._errors import UsageAdjustedWarning as UsageAdjustedWarning
 from asynctokens._errors import UsageMissingWarning as UsageMissingWarning
+from asynctokens.record._context import current_labels as current_labels
+from asynctokens.record._context import labels as labels
 from asynctokens.sinks import Sink as Sink
 from asynctokens.sinks import TokenEvent as TokenEvent
 
@@ -50,7 +52,9 @@ __all__ = [
     "UsageAdjustedWarning",
     "UsageMissingWarning",
     "configure",
+    "current_labels",
     "get_tracker",
+    "labels",
     "log_response",
     "log_tokens",
     "usage_from",
