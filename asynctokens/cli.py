@@ -14,192 +14,20 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
-from asynctokens import __version__, _cli_budget, _cli_reconcile
+from asynctokens import _cli_budget, _cli_reconcile
+from asynctokens._cli_args import EXIT_USAGE, book, build_parser, query_of
 from asynctokens._errors import AsyncTokensError, NothingMatchedError
-from asynctokens.pricing import PriceBook, load_prices
 from asynctokens.read import summary
 from asynctokens.render._numbers import literal
 
 if TYPE_CHECKING:
     pass
 
-EXIT_USAGE = 2
 EXIT_NOTHING_MATCHED = 1
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, no usage dump: what is wrong, and where to look."""
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _common() -> _Parser:
-    p = _Parser(add_help=False)
-    p.add_argument(
-        "--log-dir",
-        action="append",
-        help="directory of tokens_*.jsonl (default: $ASYNCTOKENS_LOG_DIR or logs/tokens);"
-        " repeatable, and a quoted glob ('fleet/*/logs/tokens') names many: one report over"
-        " all, each event counted once",
-    )
-    p.add_argument("--since", help="first day (YYYY-MM-DD) or instant (ISO 8601), included")
-    p.add_argument("--until", help="last day (YYYY-MM-DD), included, or instant, excluded")
-    p.add_argument("--model", action="append", help="only this model (repeatable)")
-    p.add_argument("--api", action="append", help="only this provider (repeatable)")
-    p.add_argument("--host", action="append", help="only this host (repeatable)")
-    p.add_argument(
-        "--timezone", help="day boundaries in this IANA zone, e.g. Europe/Lisbon (default UTC)"
-    )
-    _pricing_options(p)
-    return p
-
-
-#: Rows of a models, providers or hosts table on a terminal (see ``--limit``).
-_DEFAULT_LIMIT = 50
-
-
-def _count_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
-    return value
-
-
-def _json_option(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """``--json`` for the commands that print a report (not ``export`` nor ``dashboard``: a
-    flag a command would ignore is refused by the parser instead)."""
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
-    return p
-
-
-def _pricing_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--pricing",
-        action="append",
-        metavar="FILE",
-        help="prices of your own: LiteLLM's JSON, or a .toml in asynctokens' format"
-        " (repeatable; the last file wins); see --override-prices",
-    )
-    p.add_argument(
-        "--override-prices",
-        action="store_true",
-        help="a LiteLLM --pricing file's prices (which have no dates) win for every date;"
-        " without it they price only models genai-prices does not",
-    )
-    p.add_argument(
-        "--update-prices",
-        action="store_true",
-        help="fetch the latest prices with genai-prices' updater (network) instead of the"
-        " prices bundled with it",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    common = _common()
-    parser = _Parser(
-        prog="asynctokens",
-        description="Reports over the token logs written by asynctokens (read-only).",
-    )
-    parser.add_argument("--version", action="version", version=f"asynctokens {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, what in (
-        ("summary", "totals: tokens, requests, cost"),
-        ("models", "one row per model"),
-        ("apis", "one row per provider"),
-        ("hosts", "one row per host the events were logged on"),
-    ):
-        report = _json_option(sub.add_parser(name, parents=[common], help=what))
-        if name != "summary":
-            report.add_argument(
-                "--limit",
-                type=_count_arg,
-                default=_DEFAULT_LIMIT,
-                metavar="N",
-                help="rows shown: the N largest by cost, then tokens, and one row summing the"
-                " rest (default %(default)s; 0 shows all; --json always has all)",
-            )
-    daily = _json_option(
-        sub.add_parser("daily", parents=[common], help="one row per day, with a bar chart")
-    )
-    daily.add_argument("--chart", choices=("tokens", "cost"), default="tokens")
-    monthly = _json_option(sub.add_parser("monthly", parents=[common], help="one row per month"))
-    monthly.add_argument("--chart", choices=("tokens", "cost"), default="tokens")
-    recent = _json_option(
-        sub.add_parser("recent", parents=[common], help="the last calls by time, newest first")
-    )
-    recent.add_argument("-n", type=int, default=20, help="how many calls (default 20)")
-    export = sub.add_parser("export", parents=[common], help="CSV of every call, JSON or HTML")
-    export.add_argument(
-        "--format",
-        required=True,
-        choices=("csv", "json", "html", "parquet"),
-        help="parquet needs DuckDB: pip install 'asynctokens[duckdb]'",
-    )
-    export.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
-    export.add_argument(
-        "--csv-raw",
-        action="store_true",
-        help="write text cells exactly; by default a cell starting with = + - @ gets a leading"
-        " ' so spreadsheets do not run it as a formula",
-    )
-    sub.add_parser("dashboard", parents=[common], help="interactive menu")
-    live = sub.add_parser(
-        "live", help="today's tokens, cost and errors, updated as calls arrive (q to quit)"
-    )
-    live.add_argument(
-        "--log-dir", action="append", help="as for the reports: repeatable, globs accepted"
-    )
-    live.add_argument("--timezone", help="what 'today' means (default UTC)")
-    _pricing_options(live)
-    sql = sub.add_parser(
-        "sql",
-        help="run SQL on DuckDB over a `tokens` view of the logs (pip install"
-        " 'asynctokens[duckdb]')",
-    )
-    sql.add_argument("query", help='e.g. "SELECT model, sum(total_tokens) FROM tokens GROUP BY 1"')
-    sql.add_argument(
-        "--log-dir", action="append", help="as for the reports: repeatable, globs accepted"
-    )
-    sql.add_argument("--json", action="store_true", help="print the rows as JSON objects")
-    _pricing_options(sql)
-    _pricing_options(_cli_reconcile.add_parser(sub, common))
-    _pricing_options(_cli_budget.add_parser(sub))
-    prices = sub.add_parser(
-        "prices", help="the price a model is billed at, by tier and date, and its source"
-    )
-    prices.add_argument("models", nargs="+", metavar="MODEL", help="model names as logged")
-    prices.add_argument("--api", help="the api_type the model is logged with, e.g. gemini")
-    prices.add_argument("--date", help="the UTC day whose price to mark (default today)")
-    _pricing_options(prices)
-    prices.add_argument("--json", action="store_true", help="print the prices as JSON")
-    return parser
-
-
-def _book(args: argparse.Namespace) -> PriceBook:
-    return load_prices(args.pricing or (), update=args.update_prices, override=args.override_prices)
-
-
-def _query(args: argparse.Namespace) -> summary.Query:
-    prices = _book(args)
-    query = summary.Query(
-        log_dir=args.log_dir,
-        since=args.since,
-        until=args.until,
-        models=args.model,
-        apis=args.api,
-        hosts=args.host,
-        timezone=args.timezone,
-        prices=prices,
-    )
-    _ = query.tz  # an unknown zone fails here, before any file is read
-    return query
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -241,15 +69,20 @@ def _print_json(obj: Any) -> None:
 def _run_report(args: argparse.Namespace, query: summary.Query) -> int:
     command = args.command
     report: dict[str, Any]
-    if command == "summary":
+    by: list[str] = list(getattr(args, "by", None) or [])
+    if getattr(args, "breakdown", False) and "model" not in by:
+        by.append("model")
+    if command == "summary" and by:
+        report = summary.breakdown(query, by[0], by[1:])
+    elif command == "summary":
         report = summary.summary(query)
     elif command == "recent":
         summary.check_filters(query)
         report = summary.recent(query, args.n)
     else:
-        dimension = {"models": "model", "apis": "api", "daily": "day", "monthly": "month",
-                     "hosts": "host"}[command]  # fmt: skip
-        report = summary.breakdown(query, dimension)
+        dimension = {"models": "model", "apis": "api", "daily": "day", "weekly": "week",
+                     "monthly": "month", "hosts": "host"}[command]  # fmt: skip
+        report = summary.breakdown(query, dimension, by)
     _warn_bad_lines(report)
     if args.json:
         _print_json(report)
@@ -257,7 +90,7 @@ def _run_report(args: argparse.Namespace, query: summary.Query) -> int:
     from asynctokens.render import terminal
 
     out = terminal.console()
-    if command == "summary":
+    if command == "summary" and not by:
         terminal.summary(report, out)
     elif command == "recent":
         terminal.recent(report, out)
@@ -283,7 +116,7 @@ def _sql(args: argparse.Namespace) -> int:
 
     from asynctokens.read import sql
 
-    names, rows = sql.query(args.log_dir, args.query, _book(args))
+    names, rows = sql.query(args.log_dir, args.query, book(args))
     if args.json:
         _print_json([dict(zip(names, row, strict=True)) for row in rows])
         return 0
@@ -312,7 +145,7 @@ def _live(args: argparse.Namespace) -> int:
     from asynctokens.render import live
 
     tz = reader.get_timezone(args.timezone)
-    prices = _book(args)
+    prices = book(args)
     try:
         dirs = reader.open_log_dirs(args.log_dir)
     except LogDirError:
@@ -409,14 +242,14 @@ def _prices(args: argparse.Namespace) -> int:
             day = _dt.date.fromisoformat(args.date)
         except ValueError:
             raise ValueError(f"bad --date {args.date!r}: use YYYY-MM-DD") from None
-    book = _book(args)
-    found = {m: book.explain(args.api or "", m, day) for m in args.models}
+    prices = book(args)
+    found = {m: prices.explain(args.api or "", m, day) for m in args.models}
     if args.json:
-        _print_json({"pricing": book.describe(), "models": found})
+        _print_json({"pricing": prices.describe(), "models": found})
     else:
         from asynctokens.render import terminal
 
-        terminal.prices(found, book.text, terminal.console())
+        terminal.prices(found, prices.text, terminal.console())
     return 0 if all(found.values()) else 1
 
 
@@ -466,10 +299,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "live":
             return _live(args)
         if args.command == "reconcile":
-            return _cli_reconcile.run(args, _book(args))
+            return _cli_reconcile.run(args, book(args))
         if args.command == "budget":
-            return _cli_budget.run(args, _book(args))
-        query = _query(args)
+            return _cli_budget.run(args, book(args))
+        query = query_of(args)
         if args.command == "export":
             return _export(args, query)
         if args.command == "dashboard":

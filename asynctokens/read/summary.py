@@ -12,28 +12,28 @@ import difflib
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from operator import add
 from typing import Any, Final
 
 from asynctokens._errors import NothingMatchedError
-from asynctokens.pricing import Parts, PriceBook, parts_cost
+from asynctokens.pricing import PriceBook
 from asynctokens.read import reader
 from asynctokens.read._dirs import LogDirs
-from asynctokens.record._dims import dim_value, parse_dims
+from asynctokens.read._grouping import WEEKDAYS as WEEKDAYS
+from asynctokens.read._grouping import Priced, group, nested
+from asynctokens.record._dims import dim_value, is_label_key
 from asynctokens.record._format import PROMPT_BANDS
 from asynctokens.stats._fold import (
-    CACHE_WRITE,
-    CACHED,
     COMPLETION,
-    NO_LABEL,
     PROMPT,
-    SUCCESSES,
-    WIDTH,
     Aggregate,
-    row,
 )
 
-DIMENSIONS = ("model", "api", "day", "month", "host")
+DIMENSIONS = ("model", "api", "day", "week", "month", "host")
+#: What ``--by`` and ``--where`` take besides a label key: the names of the report
+#: dimensions, as the command line spells them.
+BY_NAMES: Final = {"model": "model", "provider": "api", "api": "api", "host": "host",
+                   "day": "day", "week": "week", "month": "month",
+                   "response-model": "response-model", "service-tier": "service-tier"}  # fmt: skip
 
 
 @dataclass
@@ -48,6 +48,10 @@ class Query:
     hosts: list[str] | None = None
     timezone: str | None = None
     prices: PriceBook = field(default_factory=PriceBook)
+    #: Only calls whose label (or ``response-model``, ``service-tier``) has this value.
+    where: dict[str, str] | None = None
+    #: The first day of a week in ``week`` rows: 0 Monday (ISO weeks) to 6 Sunday.
+    week_start: int = 0
 
     @property
     def tz(self) -> _dt.tzinfo:
@@ -154,121 +158,24 @@ def _select(query: Query, report: reader.ReadReport, bands: tuple[int, ...]) -> 
     if query.models or query.apis or query.hosts:
         models, apis, hosts = _resolve_filters(query, agg)
         agg = agg.filtered(models=models, apis=apis, hosts=hosts)
+    if query.where:
+        _check_where(query.where, agg)
+        agg = agg.filtered(where=query.where)
     return agg
 
 
-def _row(counts: list[int], cost: float, unpriced: dict[str, int]) -> dict[str, Any]:
-    """The counters under the names token_stats.json uses, the uncached part of the input
-    (what a provider's dashboard and ccusage call input), and the cost.
-
-    ``cost_usd`` is always the cost of what is priced; ``unpriced_tokens`` and
-    ``unpriced_models`` say what no price covers in this row, so one self-hosted model
-    never blanks a row's known cost, and a partial cost is never taken for the whole.
-    """
-    return {
-        **row(counts),
-        "total_uncached_input_tokens": counts[PROMPT] - counts[CACHED] - counts[CACHE_WRITE],
-        "cost_usd": round(cost, 6),
-        "unpriced_tokens": sum(unpriced.values()),
-        "unpriced_models": sorted(unpriced),
-    }
-
-
-def _key(dimension: str, day: str, api: str, model: str, host: str, dims: str) -> str:
-    if dimension == "model":
-        return model
-    if dimension == "api":
-        return api
-    if dimension == "host":
-        return host or "(no host)"
-    if dimension == "month":
-        return day[:7]
-    if dimension == "day":
-        return day
-    value = dim_value(model, dims, dimension)
-    return NO_LABEL if value is None else value
-
-
-@dataclass
-class _Priced:
-    """Rows of one grouping, their total, and what pricing them met."""
-
-    rows: dict[str, dict[str, Any]]
-    total: dict[str, Any]
-    unpriced: dict[str, int]  # model -> its tokens, which no price covers
-    upper_bound: list[str]
-    newest_priced_day: str | None = None  # the UTC day of the newest call genai-prices priced
-
-
-def _group(agg: Aggregate, prices: PriceBook, dimension: str | None) -> _Priced:
-    """Rows keyed by the dimension (one row "total" when None), each cell at its own price,
-    and the total row, in one pass over the cells (a year over many hosts has many)."""
-    sums: dict[str, list[int]] = {}
-    costs: dict[str, float] = {}
-    unpriced_in: dict[str, dict[str, int]] = {}  # row -> model -> tokens no price covers
-    unpriced: dict[str, int] = {}
-    bounded: set[str] = set()
-    sources: dict[str, set[str]] = {}  # model row -> the sources that price it
-    newest = ""  # the newest price day genai-prices priced
-    genai = prices.genai.name
-    priced = 0.0
-    # the rates of each (provider, model, price day, band), as Rates.parts: a year over
-    # many hosts has a cell per day, model, band and host, and few distinct prices
-    rates_of: dict[tuple[str, str, str, int], tuple[Parts | None, bool]] = {}
-    for (day, api, requested, band, price_day, host, dims), counts in agg.cells.items():
-        key = "total" if dimension is None else _key(dimension, day, api, requested, host, dims)
-        acc = sums.get(key)
-        sums[key] = list(counts) if acc is None else list(map(add, acc, counts))
-        # priced as the model that served it, when the reply named one
-        model = parse_dims(dims).response_model or requested if dims else requested
-        found = rates_of.get((api, model, price_day, band))
-        if found is None:
-            rates, upper = prices.cell_rates(api, model, price_day, band, agg.bands)
-            found = rates_of[api, model, price_day, band] = (
-                None if rates is None else rates.parts,
-                upper,
+def _check_where(where: dict[str, str], agg: Aggregate) -> None:
+    """``NothingMatchedError`` for a ``--where`` value no call in the range has, with the
+    values the logs do hold for that key (a typo must not read as "nothing spent")."""
+    for key, value in where.items():
+        held = sorted({v for k in agg.cells if (v := dim_value(k[2], k[6], key)) is not None})
+        if value not in held:
+            if not held:
+                raise NothingMatchedError(f"no calls with --where {key}=... in this range: no"
+                                          f" call carries the label {key!r}")  # fmt: skip
+            raise NothingMatchedError(
+                f"no calls with --where {key}={value!r}{_closest(value, held)}"
             )
-        parts, upper = found
-        if parts is None:
-            tokens = counts[PROMPT] + counts[COMPLETION]
-            if tokens:
-                unpriced[model] = unpriced.get(model, 0) + tokens
-                in_row = unpriced_in.setdefault(key, {})
-                in_row[model] = in_row.get(model, 0) + tokens
-            costs.setdefault(key, 0.0)
-            continue
-        if upper:
-            bounded.add(model)
-        if price_day > newest or dimension == "model":
-            source = prices.source_of(api, model) or ""
-            if price_day > newest and genai in source:
-                newest = price_day
-            if dimension == "model":
-                sources.setdefault(key, set()).add(source)
-        cell_cost = parts_cost(
-            parts,
-            counts[PROMPT],
-            counts[COMPLETION],
-            counts[CACHED],
-            counts[CACHE_WRITE],
-            counts[SUCCESSES],
-        )
-        priced += cell_cost
-        costs[key] = costs.get(key, 0.0) + cell_cost
-    rows = {
-        key: _row(sums[key], costs.get(key, 0.0), unpriced_in.get(key, {})) for key in sorted(sums)
-    }
-    if dimension == "model":
-        for key, r in rows.items():
-            r["price_source"] = ", ".join(sorted(sources.get(key, ()))) or None
-    total = [sum(column) for column in zip(*sums.values(), strict=True)] or [0] * WIDTH
-    return _Priced(
-        rows,
-        _row(total, priced, unpriced),
-        dict(sorted(unpriced.items())),
-        sorted(bounded),
-        newest or None,
-    )
 
 
 def summary(query: Query) -> dict[str, Any]:
@@ -277,12 +184,17 @@ def summary(query: Query) -> dict[str, Any]:
     return _summary_of(load(query, report), query, report)
 
 
-def breakdown(query: Query, dimension: str) -> dict[str, Any]:
-    """One row per model, api (provider), day or month, with totals."""
-    if dimension not in DIMENSIONS:
-        raise ValueError(f"unknown breakdown {dimension!r}: use one of {', '.join(DIMENSIONS)}")
+def breakdown(query: Query, dimension: str, by: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """One row per model, api (provider), day, week or month, with totals; with ``by``
+    (label keys or ``BY_NAMES``), each row holds the rows of the next level under
+    ``"breakdown"`` (``daily --by model``: each day's models)."""
+    for name in (dimension, *by):
+        if name not in DIMENSIONS and name not in BY_NAMES and not is_label_key(name):
+            raise ValueError(
+                f"unknown breakdown {name!r}: use a label key or one of {', '.join(BY_NAMES)}"
+            )
     report = reader.ReadReport()
-    return _breakdown_of(load(query, report), query, report, dimension)
+    return _breakdown_of(load(query, report), query, report, dimension, tuple(by))
 
 
 def full_report(query: Query) -> dict[str, Any]:
@@ -305,11 +217,11 @@ def costs(agg: Aggregate, prices: PriceBook | None = None) -> dict[str, Any]:
     """The priced rows of an aggregate (totals, per model, per provider), each with its cost
     and what no price covers: what ``TokenTracker.print_summary()`` adds to its counts."""
     book = PriceBook() if prices is None else prices
-    by_model = _group(agg, book, "model")
+    by_model = group(agg, book, "model")
     return {
         "totals": by_model.total,
         "by_model": by_model.rows,
-        "by_api": _group(agg, book, "api").rows,
+        "by_api": group(agg, book, "api").rows,
     }
 
 
@@ -323,11 +235,11 @@ def _tokens_by_day_and_model(agg: Aggregate) -> dict[str, dict[str, int]]:
 
 
 def _summary_of(
-    agg: Aggregate, query: Query, report: reader.ReadReport, priced: _Priced | None = None
+    agg: Aggregate, query: Query, report: reader.ReadReport, priced: Priced | None = None
 ) -> dict[str, Any]:
     """The totals and findings; from ``priced`` when a breakdown has just priced the cells."""
     if priced is None:
-        priced = _group(agg, query.prices, None)
+        priced = group(agg, query.prices, None)
     return {
         "totals": priced.total,
         "unpriced_models": list(priced.unpriced),
@@ -343,10 +255,25 @@ def _summary_of(
 
 
 def _breakdown_of(
-    agg: Aggregate, query: Query, report: reader.ReadReport, dimension: str
+    agg: Aggregate,
+    query: Query,
+    report: reader.ReadReport,
+    dimension: str,
+    by: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    priced = _group(agg, query.prices, dimension)
-    return {"dimension": dimension, "rows": priced.rows, **_summary_of(agg, query, report, priced)}
+    dimension = BY_NAMES.get(dimension, dimension)
+    priced = group(agg, query.prices, dimension, query.week_start)
+    rows = priced.rows
+    levels = tuple(BY_NAMES.get(d, d) for d in by)
+    if levels:
+        rows = nested(agg, query.prices, (dimension, *levels), rows, query.week_start)
+    return {
+        "dimension": dimension,
+        **({"by": list(levels)} if levels else {}),
+        **({"week_start": WEEKDAYS[query.week_start]} if dimension == "week" else {}),
+        "rows": rows,
+        **_summary_of(agg, query, report, priced),
+    }
 
 
 def event_cost(event: dict[str, Any], prices: PriceBook) -> float | None:

@@ -89,6 +89,15 @@ def check_labels(labels: object, name: str = "labels") -> dict[str, str]:
     return out
 
 
+def is_label_key(name: str) -> bool:
+    """Whether ``name`` could be a label's key (what ``check_labels`` lets through)."""
+    return (
+        len(name) <= MAX_LABEL_KEY
+        and _KEY_RE.fullmatch(name) is not None
+        and name not in RESERVED_KEYS
+    )
+
+
 def dims_text(
     model: str,
     response_model: str | None,

@@ -29,7 +29,14 @@ from asynctokens.render._numbers import (
     usd_column,
 )
 
-_LABELS = {"model": "Model", "api": "Provider", "day": "Day", "month": "Month", "host": "Host"}
+_LABELS = {"model": "Model", "api": "Provider", "day": "Day", "week": "Week of",
+           "month": "Month", "host": "Host", "response-model": "Served model",
+           "service-tier": "Service tier"}  # fmt: skip
+
+
+def _label(dimension: str) -> str:
+    """A column heading: a report dimension's name, or a label key as it is."""
+    return _LABELS.get(dimension) or dimension
 
 
 def console(file: IO[str] | None = None, width: int | None = None) -> Console:
@@ -97,10 +104,18 @@ def breakdown(
     fine-tune names take minutes to lay out and nobody reads them on a terminal.
     """
     rows, rest = _largest(report["rows"], limit)
-    label = _LABELS[report["dimension"]]
-    zone = f" ({literal(report['timezone'])})" if report["dimension"] in ("day", "month") else ""
-    table = Table(title=f"Token usage by {label.lower()}{zone}", title_justify="left")
-    table.add_column(label)
+    names = [report["dimension"], *report.get("by", ())]
+    label = " / ".join(_label(n) for n in names)
+    zone = (
+        f" ({literal(report['timezone'])})"
+        if report["dimension"] in ("day", "week", "month")
+        else ""
+    )
+    week = f", weeks from {report['week_start'].title()}" if "week_start" in report else ""
+    table = Table(
+        title=f"Token usage by {literal(label).lower()}{zone}{week}", title_justify="left"
+    )
+    table.add_column(literal(label))
     unpriced = bool(report["totals"]["unpriced_tokens"])
     for col in (*COLUMNS, *(["Unpriced"] if unpriced else [])):
         # two-word headings on two lines: the numbers, not the headings, set the widths
@@ -113,6 +128,7 @@ def breakdown(
     for name, r in rows.items():
         bar = [Bar(size=top, begin=0, end=r[key], width=30)] if chart else []
         table.add_row(*_row_cells(literal(name), r, money, unpriced), *bar)
+        _sub_rows(table, r, 1, money, unpriced, chart is not None)
     if rest is not None:
         label = f"{count(rest['rows'])} more (--limit 0 shows all)"
         table.add_row(*_row_cells(label, rest, money, unpriced), *([""] if chart else []))
@@ -120,6 +136,21 @@ def breakdown(
     table.add_row(*_row_cells("Total", report["totals"], money, unpriced), *([""] if chart else []))
     out.print(table)
     _pricing_notes(report, out)
+
+
+def _sub_rows(
+    table: Table,
+    parent: dict[str, Any],
+    depth: int,
+    money: Callable[[float | None], str],
+    unpriced: bool,
+    chart: bool,
+) -> None:
+    """A row's ``breakdown`` (``--by``), indented under it, and theirs under them."""
+    for name, r in parent.get("breakdown", {}).items():
+        cells = _row_cells("  " * depth + literal(name), r, money, unpriced)
+        table.add_row(*cells, *([""] if chart else []), style="dim" if depth > 1 else None)
+        _sub_rows(table, r, depth + 1, money, unpriced, chart)
 
 
 def _largest(

@@ -110,7 +110,9 @@ class TokenTracker(WorkerLoop):
         model: str = "unknown",
         success: bool = True,
         error_message: str | None = None,
-        *,
+        # pass the rest by keyword: their order is no part of the API. They are not
+        # keyword-only because CPython 3.11 fills each missing keyword-only argument from a
+        # dict, where a positional default is an index (docs/PERF.md).
         cached_tokens: int = 0,
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
