@@ -244,12 +244,16 @@ def _prices(args: argparse.Namespace) -> int:
             raise ValueError(f"bad --date {args.date!r}: use YYYY-MM-DD") from None
     prices = book(args)
     found = {m: prices.explain(args.api or "", m, day) for m in args.models}
+    from asynctokens.pricing import _tiers
+
     if args.json:
-        _print_json({"pricing": prices.describe(), "models": found})
+        _print_json(
+            {"pricing": prices.describe(), "models": found, "tier_rules": _tiers.describe()}
+        )
     else:
         from asynctokens.render import terminal
 
-        terminal.prices(found, prices.text, terminal.console())
+        terminal.prices(found, prices.text, terminal.console(), _tiers.describe())
     return 0 if all(found.values()) else 1
 
 

@@ -771,3 +771,46 @@ def test_a_model_is_priced_by_the_provider_it_was_logged_under_never_by_anothers
     assert found is not None and found.provider == "anthropic"
     routed = book.find("openrouter", "anthropic/claude-sonnet-4-5")  # the route names it
     assert routed is not None
+
+
+# -- service tiers -----------------------------------------------------------------------
+def test_each_service_tier_is_priced_at_the_providers_rate_for_it(tmp_path: Path) -> None:
+    """genai-prices' price variant where it has one (gpt-4o priority: $4.25 / $17 per
+    million), else the provider's rule (flex and batch: half), else unpriced (scale: reserved
+    capacity): the same in a report from the stats and in the CSV, row by row."""
+    m = 1_000_000
+    calls = [("openai", "gpt-4o", None), ("openai", "gpt-4o", "default"),
+             ("openai", "gpt-4o", "flex"), ("openai", "gpt-4o", "priority"),
+             ("openai", "gpt-4o", "scale"), ("anthropic", "claude-sonnet-4-5", "batch"),
+             ("gemini", "gemini-2.5-flash", "batch")]  # fmt: skip
+    log_dir = write(
+        tmp_path,
+        *(dict(prompt_tokens=100_000, completion_tokens=10_000, api_type=api, model=model,
+               service_tier=tier, labels={"case": tier or "none"}, ts=at("2026-11-20"))
+          for api, model, tier in calls),
+    )  # fmt: skip
+    rows = summary.breakdown(summary.Query(log_dir=log_dir), "case")["rows"]
+    by_tier = {k: (r["cost_usd"], r["unpriced_tokens"]) for k, r in rows.items()}
+    assert by_tier == {
+        "none": (0.35, 0),  # 100k * $2.50/M + 10k * $10/M
+        "default": (0.35, 0),
+        "flex": (0.175, 0),
+        "priority": (round(100_000 * 4.25 / m + 10_000 * 17 / m, 6), 0),
+        "scale": (0.0, 110_000),
+        "batch": (round((0.3 + 0.15) / 2 + (100_000 * 0.30 / m + 10_000 * 2.50 / m) / 2, 6), 0),
+    }
+    assert [cost for _, cost in csv_costs(log_dir)] == [
+        "0.35000000", "0.35000000", "0.17500000", "0.59500000", "", "0.22500000", "0.02750000"
+    ]  # fmt: skip
+    report = summary.summary(summary.Query(log_dir=log_dir))
+    assert report["unpriced_models"] == ["gpt-4o"]  # its scale-tier call
+
+
+def test_prices_lists_every_tier_rule_with_its_source() -> None:
+    result = run_cli("prices", "gpt-4o", "--json")
+    rules = json.loads(result.stdout)["tier_rules"]
+    assert [(r["provider"], r["tier"], r["multiplier"]) for r in rules] == [
+        ("openai", "flex", 0.5), ("openai", "batch", 0.5), ("anthropic", "batch", 0.5),
+        ("gemini", "batch", 0.5),
+    ]  # fmt: skip
+    assert all(r["source"].startswith("https://") and r["read_on"] for r in rules)

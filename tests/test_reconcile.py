@@ -416,9 +416,9 @@ def test_by_tier_keeps_each_service_tier_of_a_model_apart_on_both_sides(
     serve: Callable[..., Provider], tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    """A standard and a flex call of one model on one day are two rows with --by-tier; the
-    flex row's cost differs (the provider bills flex at half the list price, the logs price
-    every tier at the list price) and says so."""
+    """A standard and a flex call of one model on one day are two rows with --by-tier, each
+    priced at its tier's rate on both sides (flex at half the list price): they agree; a
+    provider that billed flex at the list price shows in the flex row alone."""
     log_dir = tmp_path / "logs"
     tracker = TokenTracker(log_dir)
     noon = dt.datetime.fromisoformat(D1 + "T12:00:00+00:00")
@@ -437,14 +437,21 @@ def test_by_tier_keeps_each_service_tier_of_a_model_apart_on_both_sides(
     saved.write_text(json.dumps(pages))
     args = ["openai", "--log-dir", str(log_dir), "--since", D1, "--until", D1, "--json"]
     code, out, _ = run(capsys, *args, "--from", str(saved), "--by-tier")
+    assert (code, rows_of(json.loads(out))) == (0, [
+        (D1, SNAPSHOT, "ok", []), (D1, f"{SNAPSHOT} (flex)", "ok", [])])  # fmt: skip
+    # without it, one row for the model, both tiers summed on both sides
+    code, out, _ = run(capsys, *args, "--from", str(saved))
+    assert rows_of(json.loads(out)) == [(D1, SNAPSHOT, "ok", [])]
+    # a bill with the flex call at the list price: the flex row says where
+    listed = [cost(f"{SNAPSHOT}, input (flex)", 0.0025), cost(f"{SNAPSHOT}, output (flex)", 0.001)]
+    pages["costs"][0]["data"][0]["results"][2:] = listed
+    saved.write_text(json.dumps(pages))
+    code, out, _ = run(capsys, *args, "--from", str(saved), "--by-tier")
     report = json.loads(out)
     assert (code, rows_of(report)) == (1, [
         (D1, SNAPSHOT, "ok", []), (D1, f"{SNAPSHOT} (flex)", "differs", ["cost_usd"])])  # fmt: skip
     assert report["rows"][1]["measures"]["cost_usd"] == {
-        "logged": 0.0035, "provider": 0.00175, "diff": 0.00175, "pct": 100.0}  # fmt: skip
-    # without it, one row for the model, both tiers summed on both sides
-    code, out, _ = run(capsys, *args, "--from", str(saved))
-    assert rows_of(json.loads(out)) == [(D1, SNAPSHOT, "differs", ["cost_usd"])]
+        "logged": 0.00175, "provider": 0.0035, "diff": -0.00175, "pct": -50.0}  # fmt: skip
     # asked of the provider: usage grouped by model, service tier and batch
     server = serve(lambda path, query: (200, {}, {"data": [], "has_more": False}))
     monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-test")

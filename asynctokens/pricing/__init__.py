@@ -35,6 +35,8 @@ from asynctokens.pricing._rates import (
     layered,
     parts_cost,
 )
+from asynctokens.pricing._tiers import at_tier, is_tiered, tiered_cost
+from asynctokens.record._dims import STANDARD_TIERS
 from asynctokens.record._format import EVENT_FIELDS, parse_ts
 from asynctokens.record._providers import SELF_HOSTED
 
@@ -59,11 +61,14 @@ STALE_DAYS = 30
 _UNSEEN = object()
 _BY_TIME = object()  # a price that changes within the day: looked up per instant
 _DATED = object()  # a price with dates or hours: looked up per UTC day
-_ROW = operator.itemgetter(*EVENT_FIELDS)
-_TS, _API, _MODEL, _PROMPT, _COMPLETION, _CACHED, _CACHE_WRITE, _SUCCESS = (
+#: The fields every writer writes (read in one call), then those a line may leave out.
+_CORE = operator.itemgetter(*EVENT_FIELDS[: EVENT_FIELDS.index("host")])
+_OPTIONAL = EVENT_FIELDS[EVENT_FIELDS.index("host") :]
+_TS, _API, _MODEL, _PROMPT, _COMPLETION, _CACHED, _CACHE_WRITE, _SUCCESS, _SERVED, _TIER = (
     EVENT_FIELDS.index(name)
     for name in ("ts", "api_type", "model", "prompt_tokens", "completion_tokens",
-                 "cached_tokens", "cache_write_tokens", "success")
+                 "cached_tokens", "cache_write_tokens", "success", "response_model",
+                 "service_tier")
 )  # fmt: skip
 
 
@@ -93,7 +98,7 @@ class PriceBook:
         self.override = override
         self._found: dict[tuple[str, str], ModelPrices | None] = {}
         self._cells: dict[
-            tuple[str, str, str, int, tuple[int, ...]], tuple[Rates | None, bool]
+            tuple[str, str, str, int, tuple[int, ...], str | None], tuple[Rates | None, bool]
         ] = {}
         self._days: dict[tuple[str, str, str], object] = {}
         self._event_pricer: Callable[[Sequence[Any]], float | None] | None = None
@@ -178,21 +183,30 @@ class PriceBook:
 
     # -- pricing -------------------------------------------------------------------------------
     def cell_rates(
-        self, api_type: str, model: str, price_day: str, band: int, bands: tuple[int, ...]
+        self,
+        api_type: str,
+        model: str,
+        price_day: str,
+        band: int,
+        bands: tuple[int, ...],
+        tier: str | None = None,
     ) -> tuple[Rates | None, bool]:
-        """Rates for a stats cell: requests of one UTC day whose prompts lie in one band.
+        """Rates for a stats cell: requests of one UTC day whose prompts lie in one band,
+        served at ``tier`` (see ``_tiers``; None or a standard tier: the list price).
 
         The band is exact for a tier whose threshold is one of ``bands`` (summary.load sees to
         that); the second value is True when the rates are an upper bound (a price that
         changes within the day).
         """
-        key = (api_type, model, price_day, band, bands)
+        key = (api_type, model, price_day, band, bands, tier)
         hit = self._cells.get(key)
         if hit is None:
             found = self.find(api_type, model)
-            tiers, varies = (
-                (None, False) if found is None else found.on_day(_dt.date.fromisoformat(price_day))
-            )
+            day = _dt.date.fromisoformat(price_day)
+            tiers, varies = (None, False) if found is None else found.on_day(day)
+            if tiers is not None and is_tiered(tier):
+                start = _dt.datetime.combine(day, _dt.time(), _UTC)
+                tiers = at_tier(self, api_type, model, tier, start, tiers)  # type: ignore[arg-type]
             if tiers is None:
                 hit = (None, False)
             else:
@@ -204,8 +218,8 @@ class PriceBook:
     def event_cost(self, event: Mapping[str, Any]) -> float | None:
         """The cost of one logged call at the price in force at its ``ts``; None if unpriced."""
         try:
-            row: Sequence[Any] = _ROW(event)
-        except KeyError:  # a line from another writer that left optional fields out
+            row: Sequence[Any] = (*_CORE(event), *map(event.get, _OPTIONAL))
+        except KeyError:  # a line from another writer that left fields out
             row = [event.get(name) for name in EVENT_FIELDS]
         if self._event_pricer is None:
             self._event_pricer = self.row_pricer()
@@ -226,7 +240,11 @@ class PriceBook:
         rule_of, dated = self._rule, self._dated_price
 
         def cost(row: Sequence[Any]) -> float | None:
-            model, api = row[_MODEL], row[_API]
+            if row[_TIER] is not None and row[_TIER] not in STANDARD_TIERS:
+                return tiered_cost(
+                    self, row
+                )  # another tier's rates: the rare case, looked up per row
+            model, api = row[_SERVED] or row[_MODEL], row[_API]
             hit = by_model.get(model)
             if hit is None or hit[0] != api:  # a model name under two providers alternates
                 hit = by_model[model] = (api, rule_of(api, model))
@@ -282,7 +300,7 @@ class PriceBook:
     def _dated_price(self, row: Sequence[Any]) -> object:
         """A row's price under a price with dates or hours, as ``_flat_or_tiered`` gives it,
         or None: memoised per (provider, model, UTC day), or this instant's for hours."""
-        api, model, ts = row[_API], row[_MODEL], row[_TS]
+        api, model, ts = row[_API], row[_SERVED] or row[_MODEL], row[_TS]
         key = (api, model, ts[:10] if ts.endswith("+00:00") else ts)
         price = self._days.get(key, _UNSEEN)
         if price is _UNSEEN:

@@ -74,6 +74,30 @@ class GenaiSource:
         return self._newest
 
     def find(self, api_type: str, model: str) -> ModelPrices | None:
+        found = self._lookup(api_type, model)
+        return None if found is None else found[0]
+
+    def variant_tiers(
+        self, api_type: str, model: str, context: dict[str, str], instant: _dt.datetime
+    ) -> Tiers | None:
+        """The model's rates at ``instant`` under the price variants ``context`` selects
+        (a service tier, batch processing), or None when no variant of it is in force
+        then: genai-prices' own rule (``ModelInfo.get_prices``) resolves them."""
+        found = self._lookup(api_type, model)
+        if found is None:
+            return None
+        info = found[1]
+        active = [
+            v
+            for v in info.price_variants or ()
+            if (v.constraint is None or v.constraint.active(instant))
+            and all(context.get(k) == value for k, value in v.when.items())
+        ]
+        if not active:
+            return None
+        return _tiers(info.get_prices(instant, context))
+
+    def _lookup(self, api_type: str, model: str) -> tuple[ModelPrices, ModelInfo] | None:
         provider_id = PROVIDER_IDS.get(api_type.lower())
         for hint, name in readings(model):
             tried: list[str | None] = []
@@ -92,7 +116,7 @@ class GenaiSource:
                     continue
                 found = _model_prices(info, provider.id, self.name)
                 if found is not None:
-                    return corrected(found)
+                    return corrected(found), info
         return None
 
 

@@ -13,7 +13,7 @@ from operator import add
 from typing import Any, Final
 
 from asynctokens.pricing import Parts, PriceBook, parts_cost
-from asynctokens.record._dims import dim_value, parse_dims
+from asynctokens.record._dims import NO_DIMS, dim_value, parse_dims
 from asynctokens.stats._fold import (
     CACHE_WRITE,
     CACHED,
@@ -103,7 +103,7 @@ def group(
     priced = 0.0
     # the rates of each (provider, model, price day, band), as Rates.parts: a year over
     # many hosts has a cell per day, model, band and host, and few distinct prices
-    rates_of: dict[tuple[str, str, str, int], tuple[Parts | None, bool]] = {}
+    rates_of: dict[tuple[str, str, str, int, str | None], tuple[Parts | None, bool]] = {}
     for (day, api, requested, band, price_day, host, dims), counts in agg.cells.items():
         key: Any
         if dimension is None:
@@ -114,12 +114,13 @@ def group(
             key = key_of(dimension, day, api, requested, host, dims, week_start)  # type: ignore[arg-type]
         acc = sums.get(key)
         sums[key] = list(counts) if acc is None else list(map(add, acc, counts))
-        # priced as the model that served it, when the reply named one
-        model = parse_dims(dims).response_model or requested if dims else requested
-        found = rates_of.get((api, model, price_day, band))
+        # priced as the model that served it (when the reply named one), at its tier
+        served = parse_dims(dims) if dims else NO_DIMS
+        model, tier = served.response_model or requested, served.service_tier
+        found = rates_of.get((api, model, price_day, band, tier))
         if found is None:
-            rates, upper = prices.cell_rates(api, model, price_day, band, agg.bands)
-            found = rates_of[api, model, price_day, band] = (
+            rates, upper = prices.cell_rates(api, model, price_day, band, agg.bands, tier)
+            found = rates_of[api, model, price_day, band, tier] = (
                 None if rates is None else rates.parts,
                 upper,
             )

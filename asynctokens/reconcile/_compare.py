@@ -19,7 +19,7 @@ from asynctokens.pricing import PriceBook, parts_cost
 from asynctokens.read import summary
 from asynctokens.read._dirs import LogDirs
 from asynctokens.reconcile._providers import Counts, Key, tiered
-from asynctokens.record._dims import STANDARD_TIERS, dim_value
+from asynctokens.record._dims import STANDARD_TIERS, dim_value, parse_dims
 from asynctokens.record._lines import ReadReport
 from asynctokens.stats._fold import CACHE_WRITE, CACHED, COMPLETION, PROMPT, REQUESTS, SUCCESSES
 
@@ -42,9 +42,10 @@ def logged_rows(
             continue
         # the provider's usage names the model that served the request
         model = dim_value(requested, dims, "response-model") or requested
+        tier = parse_dims(dims).service_tier
         row = out.setdefault((day, model), Counts(cost=0.0))
         row.add(c[REQUESTS], c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE])
-        rates, _ = prices.cell_rates(api, model, price_day, band, agg.bands)
+        rates, _ = prices.cell_rates(api, model, price_day, band, agg.bands, tier)
         if rates is None:
             unpriced.add(model)
         elif row.cost is not None:

@@ -33,6 +33,7 @@ _LABELS: Final = EVENT_FIELDS.index("labels")
 _SUCCESS: Final = EVENT_FIELDS.index("success")
 _API: Final = EVENT_FIELDS.index("api_type")
 _MODEL: Final = EVENT_FIELDS.index("model")
+_SERVED: Final = EVENT_FIELDS.index("response_model")
 _TOTAL: Final = EVENT_FIELDS.index("total_tokens")
 _METADATA: Final = EVENT_FIELDS.index("metadata")
 #: Columns of outside text (metadata is JSON text, which begins with "{").
@@ -78,7 +79,7 @@ def write(
         if cost is None:
             values += ("", values[_TOTAL], "")
         else:
-            key = (row[_API], row[_MODEL])
+            key = (row[_API], row[_SERVED] or row[_MODEL])
             source = sources.get(key)
             if source is None:
                 source = prices.source_of(*key) or ""  # a --pricing file's name: outside text

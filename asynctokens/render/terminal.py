@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from rich.bar import Bar
@@ -220,8 +220,14 @@ def _local_time(ts: str, tz: _dt.tzinfo) -> str:
         return literal(ts)
 
 
-def prices(found: dict[str, dict[str, Any] | None], source: str, out: Console) -> None:
-    """``asynctokens prices``: per model, its periods and tiers in USD per million tokens."""
+def prices(
+    found: dict[str, dict[str, Any] | None],
+    source: str,
+    out: Console,
+    tier_rules: Sequence[dict[str, Any]] = (),
+) -> None:
+    """``asynctokens prices``: per model, its periods and tiers in USD per million tokens;
+    then the service-tier rules applied where genai-prices has no price for a tier."""
     for model, info in found.items():
         if info is None:
             out.print(
@@ -253,6 +259,21 @@ def prices(found: dict[str, dict[str, Any] | None], source: str, out: Console) -
                     mark if i == 0 else "",
                 )
         out.print(table)
+    if tier_rules:
+        rules = Table(
+            title="Service tiers genai-prices has no price for: the standard price times",
+            title_justify="left",
+        )
+        for col in ("Provider", "Tier", "Times", "Rule", "Source (read on)"):
+            rules.add_column(col, justify="right" if col == "Times" else "left")
+        for r in tier_rules:
+            rules.add_row(r["provider"], r["tier"], f"{r['multiplier']:g}", r["what"],
+                          f"{r['source']} ({r['read_on']})")  # fmt: skip
+        out.print(rules)
+        out.print(
+            "A tier with neither is unpriced (OpenAI scale, Anthropic priority: not billed per"
+            " token at a published rate)."
+        )
     out.print(f"Prices: {literal(source)}")
 
 
