@@ -13,12 +13,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from asynctokens._errors import AsyncTokensError as AsyncTokensError
+from asynctokens._errors import BudgetExceededError as BudgetExceededError
 from asynctokens._errors import LogDirError as LogDirError
 from asynctokens._errors import NothingMatchedError as NothingMatchedError
 from asynctokens._errors import PricingError as PricingError
 from asynctokens._errors import TrackerClosedError as TrackerClosedError
 from asynctokens._errors import UsageAdjustedWarning as UsageAdjustedWarning
 from asynctokens._errors import UsageMissingWarning as UsageMissingWarning
+from asynctokens.budgets import Alert as Alert
+from asynctokens.budgets import Budget as Budget
+from asynctokens.budgets import BudgetEvent as BudgetEvent
 from asynctokens.record._context import current_labels as current_labels
 from asynctokens.record._context import labels as labels
 from asynctokens.sinks import Sink as Sink
@@ -38,7 +42,11 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "Alert",
     "AsyncTokensError",
+    "Budget",
+    "BudgetEvent",
+    "BudgetExceededError",
     "LogDirError",
     "NothingMatchedError",
     "PricingError",

@@ -35,6 +35,10 @@ class NothingMatchedError(AsyncTokensError, LookupError):
     """Raised when a report's model, provider or host filter matches no call in its range."""
 
 
+class BudgetExceededError(AsyncTokensError, RuntimeError):
+    """An enforced budget is spent: the call was not sent (``Budget(enforce=True)``)."""
+
+
 class UsageMissingWarning(UserWarning):
     """Shown once per call site when a response or stream carries no usage to log."""
 

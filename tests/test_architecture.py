@@ -67,6 +67,12 @@ ALLOWED = {
     "asynctokens.sinks": {"asynctokens.record", "asynctokens"},  # __version__, lazily
     "asynctokens.read": {"asynctokens.record", "asynctokens.stats", "asynctokens.pricing"},
     "asynctokens.render": {"asynctokens.record", "asynctokens.pricing", "asynctokens.read"},
+    "asynctokens.budgets": {
+        "asynctokens.record",
+        "asynctokens.stats",
+        "asynctokens.pricing",
+        "asynctokens.read",
+    },
     "asynctokens.reconcile": {
         "asynctokens.record",
         "asynctokens.stats",

@@ -303,7 +303,8 @@ def test_configure_changes_only_the_options_it_is_given(tmp_path: Path) -> None:
         "configure() got unknown options ['flush_intervall_s']; known: ['log_dir',"
         " 'batch_size', 'flush_interval_s', 'stats_interval_s', 'max_queue_events', 'overflow',"
         " 'block_timeout_s', 'close_timeout_s', 'file_mode', 'dir_mode', 'sinks',"
-        " 'sink_timeout_s', 'host', 'max_queue_bytes']",
+        " 'sink_timeout_s', 'host', 'max_queue_bytes', 'budgets', 'alerts', 'on_budget',"
+        " 'budget_webhook', 'budget_interval_s']",
         "500",
     ]
 

@@ -12,7 +12,11 @@ import asynctokens
 
 def test_all_names_exactly_the_public_api() -> None:
     assert sorted(asynctokens.__all__) == [
+        "Alert",
         "AsyncTokensError",
+        "Budget",
+        "BudgetEvent",
+        "BudgetExceededError",
         "LogDirError",
         "NothingMatchedError",
         "PricingError",

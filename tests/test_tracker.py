@@ -439,6 +439,8 @@ def test_health_reports_what_was_written(make_tracker: Any, log_dir: Path) -> No
         "sink_dropped": 0,
         "sinks": (),
         "queued_bytes": 0,
+        "budget_events": (),
+        "budgets_spent": (),
     }
     for _ in range(7):
         tracker.log(1, 1)

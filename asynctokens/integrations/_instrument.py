@@ -305,6 +305,7 @@ def _wrap(
             # chunk from the user, who then sees the stream they asked for
             hide = _ask_for_usage(kwargs)
         model = kwargs.get("model")
+        tracker.budget_gate(api_type, model if type(model) is str else None)
         # a stream ends later, elsewhere: remember where it was asked for, for a warning
         call = CallLog(
             tracker,
@@ -366,6 +367,7 @@ def _wrap_stream_manager(at: _At, owner: Any, kind: _HelperKind) -> None:
     @functools.wraps(original)
     def tracked(*args: Any, **kwargs: Any) -> Any:
         model = kwargs.get("model")
+        tracker.budget_gate(api_type, model if type(model) is str else None)
         call = CallLog(
             tracker, api_type, model if type(model) is str else None, key, None, call_site(1)
         )

@@ -81,6 +81,7 @@ class TrackedCall:
             raise RuntimeError(
                 "This track() block was already used; call tracker.track(...) for each call."
             )
+        self._tracker.budget_gate(self._api_type, self._model)
         self._call = CallLog(
             self._tracker,
             api_type=self._api_type,

@@ -22,6 +22,9 @@ def close_sinks(t: Lifetime) -> None:
         if engine is None or t._sinks_closed:
             return
         t._sinks_closed = True
+    watcher = t._watcher
+    if watcher is not None:  # a last look at what this process wrote last
+        watcher.stop(t.sink_timeout_s)
     late = engine.close_sinks()
     if late:
         print(

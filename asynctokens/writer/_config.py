@@ -9,10 +9,11 @@ the options not given keep their value, and nothing changes unless all are valid
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
+from asynctokens.budgets import Alert, Budget, BudgetEvent
 from asynctokens.record._event import MAX_METADATA_CHARS
 from asynctokens.sinks import Sink
 
@@ -44,6 +45,15 @@ class TrackerConfig:
     #: large, up to 64 KiB each): 64 MiB by default. Past it, events with metadata are
     #: handled as on a full queue; events without wait for nothing.
     max_queue_bytes: int = 64 * 1024 * 1024
+    #: Budgets and alerts held against the directory's totals by a thread of the tracker
+    #: (asynctokens.budgets); each threshold crossed calls ``on_budget`` (on that thread)
+    #: and, with ``budget_webhook``, is POSTed there as JSON; checked at most every
+    #: ``budget_interval_s``.
+    budgets: Sequence[Budget] = ()
+    alerts: Sequence[Alert] = ()
+    on_budget: Callable[[BudgetEvent], None] | None = None
+    budget_webhook: str | None = None
+    budget_interval_s: float = 2.0
 
     def __post_init__(self) -> None:
         host = self.host
@@ -67,7 +77,18 @@ class TrackerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        for name in ("flush_interval_s", "stats_interval_s", "close_timeout_s", "sink_timeout_s"):
+        for kind, name in ((Budget, "budgets"), (Alert, "alerts")):
+            if not all(isinstance(b, kind) for b in getattr(self, name)):
+                raise TypeError(f"{name} must be a list of asynctokens.{kind.__name__}")
+        if self.on_budget is not None and not callable(self.on_budget):
+            raise TypeError(f"on_budget must be callable, got {self.on_budget!r}")
+        hook = self.budget_webhook
+        if hook is not None and not (
+            isinstance(hook, str) and hook.startswith(("http://", "https://"))
+        ):
+            raise ValueError(f"budget_webhook must be an http(s) URL, got {hook!r}")
+        for name in ("flush_interval_s", "stats_interval_s", "close_timeout_s", "sink_timeout_s",
+                     "budget_interval_s"):  # fmt: skip
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{name} must be > 0, got {value!r}")
@@ -90,9 +111,10 @@ class TrackerConfig:
             )
         # one type per option from here on: floats for the intervals, a tuple of sinks
         for name in ("flush_interval_s", "stats_interval_s", "close_timeout_s", "block_timeout_s",
-                     "sink_timeout_s"):  # fmt: skip
+                     "sink_timeout_s", "budget_interval_s"):  # fmt: skip
             object.__setattr__(self, name, float(getattr(self, name)))
-        object.__setattr__(self, "sinks", tuple(self.sinks))
+        for name in ("sinks", "budgets", "alerts"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def merged(self, **changes: Any) -> TrackerConfig:
         """This config with ``changes`` applied; an unknown name is a ``TypeError``."""

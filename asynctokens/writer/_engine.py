@@ -101,6 +101,8 @@ class Engine:
         self.flush_waiters: list[FlushMarker] = []
         self.write_errors = 0
         self.stats_errors = 0
+        #: told after each stats update that worked (the budgets' watcher: one Event.set)
+        self.on_stats: Callable[[], None] | None = None
         self.writes_failing = False
         self._unexported: list[Record] = []  # taken from the queue, for the sinks once written
         now = clock()
@@ -234,6 +236,8 @@ class Engine:
                 " the next update (or any reader) folds them from the files"
             )
             self.writer.forget_own()  # an optimisation only: nothing is lost by dropping it
+        if ok and self.on_stats is not None:
+            self.on_stats()
         self._next_stats = now + self.stats_interval_s
         for marker in self.flush_waiters:
             marker.ok = ok

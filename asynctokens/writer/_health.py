@@ -10,6 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from asynctokens.budgets import BudgetEvent
 from asynctokens.writer._sinkfeed import SinkHealth
 
 if TYPE_CHECKING:
@@ -36,6 +37,10 @@ class TrackerHealth:
     sink_dropped: int = 0  # events a sink's full buffer could not take (the files have them)
     sinks: tuple[SinkHealth, ...] = ()  # each sink's own figures
     queued_bytes: int = 0  # bytes of metadata in the queue (bounded by max_queue_bytes)
+    #: the budget and alert events fired by this tracker, newest last (at most 20), and
+    #: the enforced budgets spent now (calls that would be refused)
+    budget_events: tuple[BudgetEvent, ...] = ()
+    budgets_spent: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,7 +48,7 @@ class TrackerHealth:
 
 def of(tracker: TokenTracker) -> TrackerHealth:
     """A tracker's health now; a sink stuck past its timeout is said on the way."""
-    writer, engine = tracker._writer, tracker._engine
+    writer, engine, watcher = tracker._writer, tracker._engine, tracker._watcher
     now = time.monotonic()
     feeds = engine.feeds if engine else []
     for feed in feeds:
@@ -67,4 +72,6 @@ def of(tracker: TokenTracker) -> TrackerHealth:
         sink_dropped=sum(feed.dropped for feed in feeds),
         sinks=tuple(feed.health(now) for feed in feeds),
         queued_bytes=max(0, engine.bytes_in - engine.bytes_out) if engine else 0,
+        budget_events=tuple(watcher.fired) if watcher else (),
+        budgets_spent=tuple(watcher.blocked) if watcher else (),
     )

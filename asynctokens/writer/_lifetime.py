@@ -36,6 +36,7 @@ from typing import Any, Self
 import anyio
 
 from asynctokens._errors import TrackerClosedError
+from asynctokens.budgets._watch import Watcher, watcher_for
 from asynctokens.record import _files
 from asynctokens.record._event import Record
 from asynctokens.record._format import resolve_log_dir
@@ -119,6 +120,7 @@ class Lifetime:
         self.sinks: tuple[Sink, ...] = tuple(config.sinks)
         self.sink_timeout_s = config.sink_timeout_s
         self.host = config.host
+        self._watcher: Watcher | None = None
 
     def _init_runtime(self) -> None:
         """Fresh per-process state; also what a fork child starts from."""
@@ -201,27 +203,10 @@ class Lifetime:
         )
         self._worker_kind = kind
         self._done.clear()
-        self._check_log_dir(self._log_dir, self._engine)
-
-    def _check_log_dir(self, log_dir: Path, engine: Engine) -> None:
-        """Say at once, not after the first batch, when the directory cannot be written.
-
-        Nothing is raised (the application never sees a writer fault): the events stay
-        queued and the worker retries, so a directory fixed in time loses nothing.
-        """
-        try:
-            _files.ensure_dir(log_dir, self.dir_mode)
-            if not os.access(log_dir, os.W_OK | os.X_OK):
-                raise PermissionError(f"no write permission on {log_dir}")
-        except OSError as exc:
-            engine.writes_failing = True
-            message = (
-                f"cannot write token logs to {log_dir}: {exc}. Events are kept in memory"
-                f" (up to max_queue_events={self.max_queue_events}, then dropped and counted)"
-                " and the writes are retried; fix the directory or pass another log_dir."
-            )
-            self._record_error(message)
-            print(f"asynctokens: {message}", file=sys.stderr)
+        _check_log_dir(self, self._log_dir, self._engine)
+        self._watcher = watcher_for(self.config, self._log_dir, self._writer.debug)
+        if self._watcher is not None:
+            self._engine.on_stats = self._watcher.poke
 
     def _start_thread(self) -> None:
         with self._lock:
@@ -388,3 +373,24 @@ class Lifetime:
         self._last_error_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self._writer is not None:
             self._writer.debug(message)
+
+
+def _check_log_dir(t: Lifetime, log_dir: Path, engine: Engine) -> None:
+    """Say at once, not after the first batch, when the directory cannot be written.
+
+    Nothing is raised (the application never sees a writer fault): the events stay
+    queued and the worker retries, so a directory fixed in time loses nothing.
+    """
+    try:
+        _files.ensure_dir(log_dir, t.dir_mode)
+        if not os.access(log_dir, os.W_OK | os.X_OK):
+            raise PermissionError(f"no write permission on {log_dir}")
+    except OSError as exc:
+        engine.writes_failing = True
+        message = (
+            f"cannot write token logs to {log_dir}: {exc}. Events are kept in memory"
+            f" (up to max_queue_events={t.max_queue_events}, then dropped and counted)"
+            " and the writes are retried; fix the directory or pass another log_dir."
+        )
+        t._record_error(message)
+        print(f"asynctokens: {message}", file=sys.stderr)

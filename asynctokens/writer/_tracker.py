@@ -15,12 +15,13 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from time import time_ns
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from asynctokens._errors import TrackerClosedError
+from asynctokens.budgets import Alert, Budget, BudgetEvent
 from asynctokens.record import _event
 from asynctokens.record._context import current as _labels_now
 from asynctokens.record._event import FullRecord, Record
@@ -79,25 +80,18 @@ class TokenTracker(WorkerLoop):
         sink_timeout_s: float = 5.0,
         host: str | bool = True,
         max_queue_bytes: int = 64 * 1024 * 1024,
+        budgets: Sequence[Budget] = (),
+        alerts: Sequence[Alert] = (),
+        on_budget: Callable[[BudgetEvent], None] | None = None,
+        budget_webhook: str | None = None,
+        budget_interval_s: float = 2.0,
     ) -> None:
-        self._set_options(
-            TrackerConfig(
-                log_dir,
-                batch_size,
-                flush_interval_s,
-                stats_interval_s,
-                max_queue_events,
-                overflow,
-                block_timeout_s,
-                close_timeout_s,
-                file_mode,
-                dir_mode,
-                sinks,
-                sink_timeout_s,
-                host,
-                max_queue_bytes,
-            )
-        )
+        config = TrackerConfig(
+            log_dir, batch_size, flush_interval_s, stats_interval_s, max_queue_events, overflow,
+            block_timeout_s, close_timeout_s, file_mode, dir_mode, sinks, sink_timeout_s, host,
+            max_queue_bytes, budgets, alerts, on_budget, budget_webhook, budget_interval_s,
+        )  # fmt: skip
+        self._set_options(config)
         self._init_runtime()
         _runtime.track(self)
 
@@ -422,6 +416,16 @@ class TokenTracker(WorkerLoop):
         )
 
     # -- reading back --------------------------------------------------------------------
+    def budget_gate(self, api_type: str, model: str | None) -> None:
+        """BudgetExceededError when an enforced budget covering this call (its provider,
+        model and the labels in force) is spent: the SDK wrappers and ``track`` ask before
+        a request is sent. One dict test when no budget is spent."""
+        watcher = self._watcher
+        if watcher is not None and watcher.blocked:
+            from asynctokens.record._context import current_labels
+
+            watcher.gate(api_type, model, current_labels())
+
     def health(self) -> TrackerHealth:
         """What the worker has done so far, for dashboards and alerts (``_health``)."""
         return _health.of(self)
