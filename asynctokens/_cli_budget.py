@@ -3,8 +3,8 @@ or CI, with a straight-line projection to each period's end.
 
 Today and this month are the report's days in ``--timezone`` (UTC by default). The spend is
 what every report prices (the cost of the priced calls; tokens no price covers are said,
-never counted as $0). ``--by model|provider|host`` holds each group to the budget;
-``--where model=...`` (or ``provider=``, ``host=``) narrows what is counted. Exit codes: 0
+never counted as $0). ``--by KEY`` (a label key, or model, provider, host) holds each group
+to the budget; ``--where KEY=VALUE`` (the same keys) narrows what is counted. Exit codes: 0
 while every budget holds, 3 once any is passed (spent, not only projected), 2 for an error.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 from asynctokens._errors import NothingMatchedError
 from asynctokens.read import summary
 from asynctokens.read.reader import get_timezone
+from asynctokens.record._dims import is_label_key
 from asynctokens.render._numbers import literal, usd
 
 #: Exit code once a budget is passed.
@@ -35,11 +36,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     budget.add_argument("--daily", type=float, metavar="USD", help="today's budget")
     budget.add_argument("--monthly", type=float, metavar="USD", help="this month's budget")
     budget.add_argument(
-        "--by", choices=sorted(_DIMENSIONS), help="hold each model, provider or host to it"
-    )
+        "--by", metavar="KEY", help="hold each value of a label key (or model, provider, host)"
+        " to it",
+    )  # fmt: skip
     budget.add_argument(
         "--where", action="append", default=[], metavar="KEY=VALUE",
-        help="count only these calls: model=, provider= or host= (repeatable)",
+        help="count only these calls: a label key, model, provider or host (repeatable)",
     )  # fmt: skip
     budget.add_argument(
         "--log-dir", action="append", help="as for the reports: repeatable, globs accepted"
@@ -49,14 +51,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return budget
 
 
-def _filters(where: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {"models": [], "apis": [], "hosts": []}
+def _filters(where: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"models": [], "apis": [], "hosts": [], "where": {}}
     fields = {"model": "models", "provider": "apis", "host": "hosts"}
     for item in where:
         key, sep, value = item.partition("=")
-        if not sep or key not in fields or not value:
-            raise ValueError(f"bad --where {item!r}: use model=NAME, provider=NAME or host=NAME")
-        out[fields[key]].append(value)
+        if not sep or not value or not (key in fields or is_label_key(key)):
+            raise ValueError(
+                f"bad --where {item!r}: use LABEL=VALUE, model=NAME, provider=NAME or host=NAME"
+            )
+        if key in fields:
+            out[fields[key]].append(value)
+        else:
+            out["where"][key] = value
     return out
 
 
@@ -85,10 +92,12 @@ def run(args: argparse.Namespace, prices: Any, now: _dt.datetime | None = None) 
             log_dir=args.log_dir, since=start.date().isoformat(), until=moment.date().isoformat(),
             models=filters["models"] or None, apis=filters["apis"] or None,
             hosts=filters["hosts"] or None, timezone=args.timezone, prices=prices,
+            where=filters["where"] or None,
         )  # fmt: skip
         try:
             if args.by:
-                groups = list(summary.breakdown(query, _DIMENSIONS[args.by])["rows"].items())
+                by = _DIMENSIONS.get(args.by, args.by)
+                groups = list(summary.breakdown(query, by)["rows"].items())
             else:
                 groups = [("all", summary.summary(query)["totals"])]
         except NothingMatchedError as exc:  # nothing spent yet by what --where names: $0

@@ -10,7 +10,7 @@ import random
 import subprocess
 import sys
 
-from asynctokens import TokenTracker
+from asynctokens import TokenTracker, labels
 
 CALLS = [
     # (api_type, model, prompt, completion, cached, reasoning)
@@ -23,12 +23,21 @@ CALLS = [
 ]
 
 
-async def fake_llm_call(tracker: TokenTracker, rng: random.Random) -> None:
+CUSTOMERS = ("acme", "globex", "initech")
+
+
+async def fake_llm_call(tracker: TokenTracker, rng: random.Random, who: random.Random) -> None:
     # every random draw before the first await, so the demo's totals are the same each run
     api_type, model, prompt, completion, cached, reasoning = rng.choice(CALLS)
     failed = rng.random() < 0.05
     latency_ms = round(rng.uniform(200, 2_000), 1)
-    await asyncio.sleep(latency_ms / 1_000_000)  # the "network"
+    with labels(customer=who.choice(CUSTOMERS)):  # every call logged inside carries it
+        await asyncio.sleep(latency_ms / 1_000_000)  # the "network"
+        _log(tracker, api_type, model, prompt, completion, cached, reasoning, failed, latency_ms)
+
+
+def _log(tracker: TokenTracker, api_type: str, model: str, prompt: int, completion: int,
+         cached: int, reasoning: int, failed: bool, latency_ms: float) -> None:  # fmt: skip
     if failed:
         tracker.log(0, 0, api_type, model, success=False, error_message="429 quota exceeded")
         return
@@ -45,9 +54,9 @@ async def fake_llm_call(tracker: TokenTracker, rng: random.Random) -> None:
 
 
 async def main() -> None:
-    rng = random.Random(42)
+    rng, who = random.Random(42), random.Random(7)
     async with TokenTracker() as tracker:  # worker runs as a task of this event loop
-        await asyncio.gather(*(fake_llm_call(tracker, rng) for _ in range(500)))
+        await asyncio.gather(*(fake_llm_call(tracker, rng, who) for _ in range(500)))
     print(f"logged 500 calls to {tracker.log_dir}\n")
     tracker.print_summary()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from asynctokens import TokenTracker, _cli_budget, cli
+from asynctokens import TokenTracker, _cli_budget, cli, labels
 from asynctokens.pricing import load_prices
 
 NOON = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)  # half of the day, 19.5 / 30 of November
@@ -77,5 +77,22 @@ def test_the_command_line_refuses_a_budget_it_cannot_hold(
     assert cli.main(["budget", "--log-dir", str(logs), "--daily", "-5"]) == 2
     assert "a budget must be a positive amount of USD, got -5" in capsys.readouterr().err
     assert cli.main(["budget", "--log-dir", str(logs), "--daily", "5", "--where", "team"]) == 2
-    assert "bad --where 'team': use model=NAME, provider=NAME or host=NAME" in (
+    assert "bad --where 'team': use LABEL=VALUE, model=NAME, provider=NAME or host=NAME" in (
         capsys.readouterr().err)  # fmt: skip
+
+
+def test_a_budget_per_label_value(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--by customer`` holds each customer to the budget; ``--where customer=`` one."""
+    tracker = TokenTracker(tmp_path)
+    with labels(customer="acme"):
+        tracker.log(1_000_000, 100_000, "openai", "gpt-4o", ts=NOON - dt.timedelta(hours=1))
+    with labels(customer="globex"):
+        tracker.log(100_000, 0, "openai", "gpt-4o", ts=NOON - dt.timedelta(hours=1))
+    assert tracker.close()
+    assert budget(tmp_path, "--daily", "2", "--by", "customer", "--json") == 3
+    rows = json.loads(capsys.readouterr().out)["budgets"]
+    assert [(r["group"], r["spent_usd"], r["status"]) for r in rows] == [
+        ("acme", 3.5, "passed"), ("globex", 0.25, "ok")
+    ]  # fmt: skip
+    assert budget(tmp_path, "--daily", "2", "--where", "customer=globex", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["budgets"][0]["spent_usd"] == 0.25
