@@ -2,6 +2,7 @@
 
     python -m benchmarks.year_bench                     # a year: 10M events, 20 models, 4 hosts
     python -m benchmarks.year_bench --events 2000000 --hosts 2 --days 30 --models 4
+    python -m benchmarks.year_bench --labels 50         # each call labelled with a customer
 
 Writes ``--events`` lines straight to the daily files of ``--hosts`` directories
 (``ROOT/host-N/logs/tokens``; one event every ``days * 86400 / events`` seconds, host, model
@@ -10,7 +11,10 @@ builds each directory's stats once (as a writer's stats update does), then runs 
 as a user does (a fresh ``asynctokens`` process over the glob of all directories) and prints
 its wall time and peak RSS, with the largest monthly stats file. Every report's
 per-day request counts are checked against the counts the generator kept, so a fast wrong
-answer fails the run. ``--keep DIR`` writes (or reuses) the directories there.
+answer fails the run. ``--keep DIR`` writes (or reuses) the directories there. With
+``--labels N`` every call carries ``{"customer": "c-NNN"}`` (N customers in turn) and the
+reports by customer (``summary --by customer``, ``daily --by customer``, ``summary --where``)
+are timed too, their requests per customer checked the same way.
 """
 
 from __future__ import annotations
@@ -47,13 +51,16 @@ _CHILD = (
 )
 
 
-def write_fleet(root: Path, events: int, hosts: int, days: int, models: int) -> dict[str, Any]:
+def write_fleet(
+    root: Path, events: int, hosts: int, days: int, models: int, labels: int = 0
+) -> dict[str, Any]:
     """The directories, and the requests per day the reports must show, per zone."""
     step_us = days * 86_400_000_000 // events
     start_us = int(START.timestamp()) * 1_000_000
     names = [(APIS[m % len(APIS)], f"model-{m:02d}") for m in range(models)]
     zones = {z: ZoneInfo(z) for z in ZONES}
     expected: dict[str, dict[str, int]] = {z: {} for z in ZONES}
+    by_customer: dict[str, int] = {}
     dirs = [root / f"host-{h}" / "logs" / "tokens" for h in range(hosts)]
     for d in dirs:
         d.mkdir(parents=True, exist_ok=True)
@@ -80,6 +87,11 @@ def write_fleet(root: Path, events: int, hosts: int, days: int, models: int) -> 
         c = 20 + (i * 104_729) % 2_000
         cached = p // 4 if i % 3 == 0 else 0
         ok = i % 50 != 0
+        tail = ""
+        if labels:
+            customer = f"c-{(i // 7) % labels:03d}"
+            by_customer[customer] = by_customer.get(customer, 0) + 1
+            tail = f',"labels":{{"customer":"{customer}"}}'
         files.setdefault((h, day_text), []).append(
             f'{{"event_id":"h{h}-{i}","ts":"{ts}","api_type":"{api}","model":"{model}",'
             f'"prompt_tokens":{p},"completion_tokens":{c},"total_tokens":{p + c},'
@@ -87,7 +99,7 @@ def write_fleet(root: Path, events: int, hosts: int, days: int, models: int) -> 
             f'"success":{"true" if ok else "false"},'
             f'"error_message":{"null" if ok else chr(34) + "429 rate limit" + chr(34)},'
             f'"latency_ms":{100 + i % 900}.5,"api_key_suffix":null,"request_id":null,'
-            f'"metadata":{{}},"pid":{1000 + h},"host":"host-{h}"}}\n'
+            f'"metadata":{{}},"pid":{1000 + h},"host":"host-{h}"{tail}}}\n'
         )
         minute = (ts_us // 60_000_000) * 60  # zone offsets change on whole minutes
         local_days = minute_days.get(minute)
@@ -101,7 +113,7 @@ def write_fleet(root: Path, events: int, hosts: int, days: int, models: int) -> 
             counts[local] = counts.get(local, 0) + 1
     for (h, day), lines in files.items():
         (dirs[h] / f"tokens_{day}.jsonl").write_text("".join(lines))
-    return {"expected": expected, "dirs": [str(d) for d in dirs]}
+    return {"expected": expected, "by_customer": by_customer, "dirs": [str(d) for d in dirs]}
 
 
 def _stats_version(log_dir: Path) -> Any:
@@ -134,7 +146,12 @@ def _run(args: list[str]) -> tuple[float, int, bytes]:
     return wall, rss_kb // 1024, out.stdout
 
 
-def measure(root: Path, expected: dict[str, dict[str, int]], rounds: int) -> list[dict[str, Any]]:
+def measure(
+    root: Path,
+    expected: dict[str, dict[str, int]],
+    rounds: int,
+    by_customer: dict[str, int] | None = None,
+) -> list[dict[str, Any]]:
     glob = str(root / "*" / "logs" / "tokens")
     reports: list[tuple[str, list[str], str | None]] = [
         (f"daily --timezone {z}", ["daily", "--timezone", z], z) for z in ZONES
@@ -146,6 +163,12 @@ def measure(root: Path, expected: dict[str, dict[str, int]], rounds: int) -> lis
         ("hosts", ["hosts"], None),
         ("summary", ["summary"], None),
     ]
+    if by_customer:
+        reports += [
+            ("summary --by customer", ["summary", "--by", "customer"], "customer"),
+            ("daily --by customer", ["daily", "--by", "customer"], None),
+            ("summary --where customer=c-001", ["summary", "--where", "customer=c-001"], None),
+        ]
     rows = []
     for name, argv, zone in reports:
         walls, rss = [], 0
@@ -153,7 +176,11 @@ def measure(root: Path, expected: dict[str, dict[str, int]], rounds: int) -> lis
             wall, rss_mb, out = _run([*argv, "--log-dir", glob, "--json"])
             walls.append(wall)
             rss = max(rss, rss_mb)
-        if zone is not None:  # exact, not only fast
+        if zone == "customer":
+            got = {c: r["total_requests"] for c, r in orjson.loads(out)["rows"].items()}
+            if got != by_customer:
+                raise SystemExit(f"{name}: the report's requests per customer differ")
+        elif zone is not None:  # exact, not only fast
             got = {d: r["total_requests"] for d, r in orjson.loads(out)["rows"].items()}
             if got != expected[zone]:
                 raise SystemExit(f"{name}: the report's requests per day differ from the lines")
@@ -182,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--labels", type=int, default=0, help="customers to label calls with")
     parser.add_argument("--keep", type=Path, help="write the directories here (reused if there)")
     args = parser.parse_args(argv)
     root = args.keep or Path(tempfile.mkdtemp(prefix="asynctokens-year-"))
@@ -191,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             made = orjson.loads(manifest.read_bytes())
         else:
             t0 = time.perf_counter()
-            made = write_fleet(root, args.events, args.hosts, args.days, args.models)
+            made = write_fleet(root, args.events, args.hosts, args.days, args.models, args.labels)
             print(f"wrote the lines in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         dirs = [Path(d) for d in made["dirs"]]
         if "stats_s" not in made or _stats_version(dirs[0]) != STATS_VERSION:
@@ -208,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             "quarters_mb": max(p.stat().st_size for d in dirs
                                for p in d.glob("token_stats_*.quarters")) / 1e6,
         }  # fmt: skip
-        print(render(measure(root, made["expected"], args.rounds), info))
+        print(render(measure(root, made["expected"], args.rounds, made.get("by_customer")), info))
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
