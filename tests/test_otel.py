@@ -40,7 +40,7 @@ def points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any],
 
 
 def attrs(model: str, token_type: str | None = None, **extra: str) -> dict[str, str]:
-    a = {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "gcp.gemini",
+    a = {"gen_ai.operation.name": "generate_content", "gen_ai.provider.name": "gcp.gemini",
          "gen_ai.request.model": model, "gen_ai.response.model": model}  # fmt: skip
     if token_type:
         a["gen_ai.token.type"] = token_type
@@ -216,3 +216,21 @@ def test_a_real_otlp_export_carries_the_logged_sums_and_a_dead_collector_costs_n
         assert len(read_lines(tmp_path)) == 1_101
     finally:
         provider.shutdown()
+
+
+def test_the_model_asked_for_and_the_one_that_served_are_apart(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    """gen_ai.request.model is the name the call asked for, gen_ai.response.model the
+    snapshot the reply named; a call that named none has the same in both."""
+    tracker = TokenTracker(tmp_path, sinks=[OTelSink(reader.provider)])  # type: ignore[attr-defined]
+    tracker.log(100, 10, "openai", "gpt-4o", response_model="gpt-4o-2024-08-06")
+    tracker.log(0, 0, "openai", "gpt-4o", success=False, error_message="429 slow down",
+                latency_ms=5.0)  # fmt: skip
+    assert tracker.close()
+    got = points(reader)
+    models = {(a["gen_ai.request.model"], a["gen_ai.response.model"], a["gen_ai.operation.name"])
+              for a, _ in got[USAGE]}  # fmt: skip
+    assert models == {("gpt-4o", "gpt-4o-2024-08-06", "chat")}
+    [(failed, _)] = got[DURATION]
+    assert (failed["gen_ai.request.model"], failed["gen_ai.response.model"]) == ("gpt-4o", "gpt-4o")

@@ -44,6 +44,10 @@ ERROR_TYPE: Final = "error.type"
 TOKEN_TYPE_INPUT: Final = "input"  # all input, cached and cache-written included
 TOKEN_TYPE_OUTPUT: Final = "output"  # all output, reasoning included
 DEFAULT_OPERATION: Final = "chat"
+#: The operation a call of these providers is, unless its metadata says otherwise: Gemini's
+#: API is generateContent, which the convention names apart from chat.
+GENERATE_CONTENT: Final = "generate_content"
+GENERATE_CONTENT_PROVIDERS: Final = frozenset({"gcp.gemini", "gcp.vertex_ai", "gcp.gen_ai"})
 #: error.type when a message names no status code or exception class.
 OTHER_ERROR: Final = "_OTHER"
 

@@ -61,13 +61,23 @@ def provider_name(api_type: str) -> str:
     return sc.PROVIDERS.get(api_type.lower(), api_type)
 
 
-def operation_name(metadata_json: str | None) -> str:
-    """``chat`` unless the event's metadata says otherwise under ``gen_ai.operation.name``
-    (the SDK integrations put ``embeddings`` there for embedding calls)."""
+def operation_name(metadata_json: str | None, api_type: str = "") -> str:
+    """What the event's metadata says under ``gen_ai.operation.name`` (the SDK integrations
+    put ``embeddings`` there for embedding calls), else ``generate_content`` for Google's
+    Gemini APIs and ``chat`` for the others."""
+    default = (
+        sc.GENERATE_CONTENT
+        if provider_name(api_type) in sc.GENERATE_CONTENT_PROVIDERS
+        else sc.DEFAULT_OPERATION
+    )
     if metadata_json is None or sc.OPERATION_NAME not in metadata_json:
-        return sc.DEFAULT_OPERATION
+        return default
     value = orjson.loads(metadata_json).get(sc.OPERATION_NAME)
-    return value if isinstance(value, str) and value else sc.DEFAULT_OPERATION
+    return value if isinstance(value, str) and value else default
+
+
+#: What a call's attributes depend on: (api_type, model, response model, operation).
+_Key = tuple[str, str, "str | None", str]
 
 
 class _ExportFailures(logging.Handler):
@@ -121,16 +131,16 @@ class OTelSink:
                 (sc.REASONING_TOKENS, "Output tokens spent on reasoning."),
             )
         }
-        self._attrs: dict[tuple[str, str, str], dict[str, str]] = {}
-        self._sets: dict[
-            tuple[str, str, str], tuple[dict[str, str], dict[str, str], dict[str, str]]
-        ] = {}
+        self._attrs: dict[_Key, dict[str, str]] = {}
+        self._sets: dict[_Key, tuple[dict[str, str], dict[str, str], dict[str, str]]] = {}
         self._failures = _ExportFailures()
         for name in _EXPORT_LOGGERS:
             logging.getLogger(name).addHandler(self._failures)
 
-    def _attributes(self, api_type: str, model: str, operation: str) -> dict[str, str]:
-        key = (api_type, model, operation)
+    def _attributes(
+        self, api_type: str, model: str, served: str | None, operation: str
+    ) -> dict[str, str]:
+        key = (api_type, model, served, operation)
         attrs = self._attrs.get(key)
         if attrs is None:
             if len(self._attrs) > 10_000:
@@ -138,8 +148,8 @@ class OTelSink:
             attrs = self._attrs[key] = {
                 sc.OPERATION_NAME: operation,
                 sc.PROVIDER_NAME: provider_name(api_type),
-                sc.REQUEST_MODEL: model,
-                sc.RESPONSE_MODEL: model,
+                sc.REQUEST_MODEL: model,  # the name the call asked for
+                sc.RESPONSE_MODEL: served or model,  # the snapshot the reply named
             }
         return attrs
 
@@ -148,10 +158,11 @@ class OTelSink:
         with attribute sets made once per name; the counters summed per attribute set first,
         so a batch costs one ``add`` per set, not one per call."""
         record_tokens, record_duration = self._tokens.record, self._duration.record
-        sums: dict[tuple[str, str, str], list[int]] = {}  # attribute key -> the parts' sums
+        sums: dict[_Key, list[int]] = {}  # attribute key -> the parts' sums
         sets = self._sets
         for e in events:
-            key = (e.api_type, e.model, operation_name(e.metadata_json))
+            key = (e.api_type, e.model, e.response_model,
+                   operation_name(e.metadata_json, e.api_type))  # fmt: skip
             found = sets.get(key)
             if found is None:
                 found = sets[key] = self._attribute_sets(*key)
@@ -180,12 +191,12 @@ class OTelSink:
         self._raise_failures()
 
     def _attribute_sets(
-        self, api_type: str, model: str, operation: str
+        self, api_type: str, model: str, served: str | None, operation: str
     ) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
         """A call's attributes, and the same with each token type: made once per name."""
         if len(self._sets) > 10_000:
             self._sets.clear()
-        attrs = self._attributes(api_type, model, operation)
+        attrs = self._attributes(api_type, model, served, operation)
         return (
             attrs,
             {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT},
