@@ -18,12 +18,12 @@ A model found in neither has no price: reports show it as unpriced ("n/a"), neve
 from __future__ import annotations
 
 import datetime as _dt
-import operator
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asynctokens._errors import PricingError
+from asynctokens.pricing import _row
 from asynctokens.pricing._files import PriceFile
 from asynctokens.pricing._files import load as load_file
 from asynctokens.pricing._rates import (
@@ -61,15 +61,21 @@ STALE_DAYS = 30
 _UNSEEN = object()
 _BY_TIME = object()  # a price that changes within the day: looked up per instant
 _DATED = object()  # a price with dates or hours: looked up per UTC day
-#: The fields every writer writes (read in one call), then those a line may leave out.
-_CORE = operator.itemgetter(*EVENT_FIELDS[: EVENT_FIELDS.index("host")])
-_OPTIONAL = EVENT_FIELDS[EVENT_FIELDS.index("host") :]
-_TS, _API, _MODEL, _PROMPT, _COMPLETION, _CACHED, _CACHE_WRITE, _SUCCESS, _SERVED, _TIER = (
-    EVENT_FIELDS.index(name)
-    for name in ("ts", "api_type", "model", "prompt_tokens", "completion_tokens",
-                 "cached_tokens", "cache_write_tokens", "success", "response_model",
-                 "service_tier")
-)  # fmt: skip
+_CORE, _OPTIONAL = _row.CORE, _row.OPTIONAL
+_TS, _API, _MODEL, _PROMPT, _COMPLETION = (
+    _row.TS,
+    _row.API,
+    _row.MODEL,
+    _row.PROMPT,
+    _row.COMPLETION,
+)
+_CACHED, _CACHE_WRITE, _SUCCESS, _SERVED, _TIER = (
+    _row.CACHED,
+    _row.CACHE_WRITE,
+    _row.SUCCESS,
+    _row.SERVED,
+    _row.TIER,
+)
 
 
 def _flat_or_tiered(tiers: Tiers) -> object:

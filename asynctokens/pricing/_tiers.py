@@ -20,8 +20,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens.pricing._rates import Rates, Tiers
+from asynctokens.pricing._row import (
+    API,
+    CACHE_WRITE,
+    CACHED,
+    COMPLETION,
+    MODEL,
+    PROMPT,
+    SERVED,
+    SUCCESS,
+    TIER,
+    TS,
+)  # fmt: skip
 from asynctokens.record._dims import STANDARD_TIERS
-from asynctokens.record._format import EVENT_FIELDS, parse_ts
+from asynctokens.record._format import parse_ts
 
 if TYPE_CHECKING:
     from asynctokens.pricing import PriceBook
@@ -113,29 +125,21 @@ def at_tier(
     return None if rule is None else scaled(standard, rule.multiplier)
 
 
-_TS, _API, _MODEL, _PROMPT, _COMPLETION, _CACHED, _CACHE_WRITE, _SUCCESS, _SERVED, _TIER = (
-    EVENT_FIELDS.index(name)
-    for name in ("ts", "api_type", "model", "prompt_tokens", "completion_tokens",
-                 "cached_tokens", "cache_write_tokens", "success", "response_model",
-                 "service_tier")
-)  # fmt: skip
-
-
 def tiered_cost(book: PriceBook, row: Sequence[Any]) -> float | None:
     """The cost of one call (a row of ``EVENT_FIELDS`` values) served at another tier than
     the standard one, at the price in force at its instant; None when unpriced."""
-    api, model = row[_API], row[_SERVED] or row[_MODEL]
+    api, model = row[API], row[SERVED] or row[MODEL]
     found = book.find(api, model)
     try:
-        instant = parse_ts(row[_TS])
+        instant = parse_ts(row[TS])
     except ValueError:
         return None
     standard = None if found is None else found.at(instant)
     if standard is None:
         return None
-    tiers = at_tier(book, api, model, row[_TIER], instant, standard)
+    tiers = at_tier(book, api, model, row[TIER], instant, standard)
     if tiers is None:
         return None
-    return tiers.for_prompt(row[_PROMPT]).cost(
-        row[_PROMPT], row[_COMPLETION], row[_CACHED], row[_CACHE_WRITE], 1 if row[_SUCCESS] else 0
+    return tiers.for_prompt(row[PROMPT]).cost(
+        row[PROMPT], row[COMPLETION], row[CACHED], row[CACHE_WRITE], 1 if row[SUCCESS] else 0
     )

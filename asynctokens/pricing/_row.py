@@ -1,0 +1,19 @@
+"""Where each value of a call lies in a row of ``EVENT_FIELDS`` (a CSV export's row), which
+the per-call pricers read by index: one definition for all of them."""
+
+from __future__ import annotations
+
+import operator
+from typing import Final
+
+from asynctokens.record._format import EVENT_FIELDS
+
+#: The fields every writer writes (read in one call), then those a line may leave out.
+CORE: Final = operator.itemgetter(*EVENT_FIELDS[: EVENT_FIELDS.index("host")])
+OPTIONAL: Final = EVENT_FIELDS[EVENT_FIELDS.index("host") :]
+TS, API, MODEL, PROMPT, COMPLETION, CACHED, CACHE_WRITE, SUCCESS, SERVED, TIER = (
+    EVENT_FIELDS.index(name)
+    for name in ("ts", "api_type", "model", "prompt_tokens", "completion_tokens",
+                 "cached_tokens", "cache_write_tokens", "success", "response_model",
+                 "service_tier")
+)  # fmt: skip
