@@ -18,7 +18,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from test_tracker import log_seed_example
 
 from asynctokens import TokenTracker
-from asynctokens.otel import OTelSink
+from asynctokens.otel import OTelSink, watch
 from asynctokens.sinks.otel import error_type
 
 USAGE = "gen_ai.client.token.usage"
@@ -178,12 +178,12 @@ def test_a_real_otlp_export_carries_the_logged_sums_and_a_dead_collector_costs_n
     serving = threading.Thread(target=receiver.serve_forever, daemon=True)
     serving.start()
     endpoint = f"http://127.0.0.1:{receiver.server_address[1]}/v1/metrics"
-    exporter = OTLPMetricExporter(endpoint=endpoint, timeout=1)
+    exporter = watch(OTLPMetricExporter(endpoint=endpoint, timeout=1))
     provider = MeterProvider(
         metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)]
     )
     try:
-        tracker = TokenTracker(tmp_path, sinks=[OTelSink(provider)])
+        tracker = TokenTracker(tmp_path, sinks=[OTelSink(provider, exporter=exporter)])
         for i in range(1_000):
             tracker.log(100 + i, 10 + i % 7, "openai", "gpt-4o" if i % 2 else "gpt-4o-mini")
         assert tracker.close()
@@ -198,22 +198,22 @@ def test_a_real_otlp_export_carries_the_logged_sums_and_a_dead_collector_costs_n
 
         receiver.shutdown()
         receiver.server_close()
-        tracker = TokenTracker(tmp_path, sinks=[OTelSink(provider)])
+        tracker = TokenTracker(tmp_path, sinks=[OTelSink(provider, exporter=exporter)])
         for _ in range(100):
             tracker.log(1, 1, "openai", "gpt-4o")
         assert tracker.flush_sync()
         wait_until(lambda: tracker.health().sinks[0].exported == 100)  # the sink's own thread
-        provider.force_flush(5_000)  # fails, said in OpenTelemetry's log: the collector is gone
-        tracker.log(1, 1, "openai", "gpt-4o")
-        assert tracker.close()  # the files are complete: the sink's fault is only counted
+        provider.force_flush(5_000)  # fails: the collector is gone (the SDK returns True)
+        # said by health() itself, with no batch after it
+        assert tracker.health().sink_errors == 1
+        assert "an OpenTelemetry export failed" in (tracker.health().last_error or "")
+        assert tracker.close()  # the files are complete: the sink's faults are only counted
         health = tracker.health()
-        assert health.sink_errors == 1
-        assert "OpenTelemetry export failure" in (health.last_error or "")
+        assert health.sink_errors == 2  # and the last export, at close, is waited for and said
         debug = (tmp_path / "token_debug.log").read_text()
-        # said with the batch after the failure (the last event's)
-        assert "sink OTelSink.export() failed: OTelExportError('1 OpenTelemetry export" in debug
-        assert "Failed to export metrics batch" in debug
-        assert len(read_lines(tmp_path)) == 1_101
+        assert "sink OTelSink: an OpenTelemetry export failed" in debug
+        assert "OTelSink.shutdown() failed: OTelExportError('the last OpenTelemetry export" in debug
+        assert len(read_lines(tmp_path)) == 1_100
     finally:
         provider.shutdown()
 

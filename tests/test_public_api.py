@@ -58,7 +58,7 @@ PUBLIC_MODULES = {
                             "read_findings", "recent", "summary"],
     "asynctokens.aio": ["abreakdown", "arecent", "asummary", "follow"],
     "asynctokens.sql": ["COLUMNS", "connect", "export_parquet", "literal", "query", "view_sql"],
-    "asynctokens.otel": ["OTelExportError", "OTelSink"],
+    "asynctokens.otel": ["OTelExportError", "OTelSink", "WatchedExporter", "watch"],
     "asynctokens.testing": ["InMemorySink"],
     "asynctokens.integrations": ["Usage", "usage_from"],
     "asynctokens.cli": ["build_parser", "main"],

@@ -27,4 +27,9 @@ class Sink(Protocol):
         """The tracker closed: flush what is buffered and release resources."""
 
 
+# A sink may also have ``poll() -> list[str]``: what went wrong on a thread of its own since
+# the last call (each is counted in ``sink_errors`` and said); the writer asks after each
+# batch and whenever ``health()`` is read.
+
+
 __all__ = ["Sink", "TokenEvent"]

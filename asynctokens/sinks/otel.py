@@ -12,15 +12,19 @@ known (``error.type`` on failures), and the cached, cache-write and reasoning pa
 counters. Attributes are the operation, provider and model only: never a request id, key or
 metadata, so the number of series stays bounded. Names live in ``_genai_semconv``.
 
-An exporter's failure (a collector that is down) happens on the provider's thread; it is
-caught from OpenTelemetry's logs and raised by the next ``export()`` after recording the
-batch, which the engine counts in ``health().sink_errors`` and writes to
-``token_debug.log``. The application and the files never notice.
+An exporter's failure or hang (a collector that is down or stuck) happens on the provider's
+thread: wrap the exporter in :func:`watch` and pass it as ``exporter=``, and the sink's
+``poll()`` reports each failed export and any export past its timeout, which the writer
+counts in ``health().sink_errors`` and writes to ``token_debug.log`` (within the exporter's
+own timeout: ``health()`` asks too). At close the provider is flushed (bounded by
+``shutdown_timeout_s``) and that last export's result is reported; at interpreter exit the
+watched exporter bounds every export left (the provider's own shutdown among them). The
+application and the files never notice; OpenTelemetry's own logging is left as configured.
 """
 
 from __future__ import annotations
 
-import logging
+import atexit
 import re
 import threading
 from collections.abc import Sequence
@@ -30,6 +34,7 @@ import orjson
 
 from asynctokens.record._event import TokenEvent
 from asynctokens.sinks import _genai_semconv as sc
+from asynctokens.sinks._watched import WatchedExporter
 
 try:
     from opentelemetry import metrics
@@ -80,25 +85,6 @@ def operation_name(metadata_json: str | None, api_type: str = "") -> str:
 _Key = tuple[str, str, "str | None", str]
 
 
-class _ExportFailures(logging.Handler):
-    """Collects what OpenTelemetry logs when an export fails, for the next ``export()``."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)  # not the warnings of retries that may succeed
-        self._guard = threading.Lock()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._guard:
-            if len(self.messages) < 10:
-                self.messages.append(record.getMessage()[:300])
-
-    def take(self) -> list[str]:
-        with self._guard:
-            taken, self.messages = self.messages, []
-        return taken
-
-
 class OTelExportError(Exception):
     """OpenTelemetry could not export metrics (the collector is down or refused them)."""
 
@@ -106,10 +92,23 @@ class OTelExportError(Exception):
 class OTelSink:
     """Records every written call as GenAI metrics; ``OTelSink(meter_provider=None)``."""
 
-    def __init__(self, meter_provider: metrics.MeterProvider | None = None) -> None:
+    def __init__(
+        self,
+        meter_provider: metrics.MeterProvider | None = None,
+        *,
+        exporter: WatchedExporter | None = None,
+        shutdown_timeout_s: float = 2.0,
+    ) -> None:
         from asynctokens import __version__
 
         provider = meter_provider or metrics.get_meter_provider()
+        self._provider = provider
+        self._exporter = exporter
+        self.shutdown_timeout_s = shutdown_timeout_s
+        if exporter is not None:
+            # registered after the provider's own exit hook (made before this sink), so it
+            # runs first and bounds the provider's last export at exit
+            atexit.register(exporter.bound_exit)
         meter = provider.get_meter("asynctokens", __version__, schema_url=sc.SCHEMA_URL)
         self._tokens = meter.create_histogram(
             sc.TOKEN_USAGE,
@@ -133,9 +132,6 @@ class OTelSink:
         }
         self._attrs: dict[_Key, dict[str, str]] = {}
         self._sets: dict[_Key, tuple[dict[str, str], dict[str, str], dict[str, str]]] = {}
-        self._failures = _ExportFailures()
-        for name in _EXPORT_LOGGERS:
-            logging.getLogger(name).addHandler(self._failures)
 
     def _attributes(
         self, api_type: str, model: str, served: str | None, operation: str
@@ -188,7 +184,6 @@ class OTelSink:
             for counter, value in zip(counters, part, strict=True):
                 if value:
                     counter.add(value, attrs)
-        self._raise_failures()
 
     def _attribute_sets(
         self, api_type: str, model: str, served: str | None, operation: str
@@ -203,19 +198,43 @@ class OTelSink:
             {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT},
         )
 
-    def shutdown(self) -> None:
-        """Stop watching OpenTelemetry's logs. The provider is the application's: it flushes
-        and shuts down on its own (at exit, for the SDK's)."""
-        for name in _EXPORT_LOGGERS:
-            logging.getLogger(name).removeHandler(self._failures)
-        self._raise_failures()
+    def poll(self) -> list[str]:
+        """What the watched exporter met since the last call (failures, a hang)."""
+        return [] if self._exporter is None else self._exporter.problems()
 
-    def _raise_failures(self) -> None:
-        failures = self._failures.take()
-        if failures:
+    def shutdown(self) -> None:
+        """Export what was recorded, waiting ``shutdown_timeout_s`` at most, and raise
+        OTelExportError when that failed: the provider stays the application's (it shuts
+        down on its own)."""
+        flush = getattr(self._provider, "force_flush", None)
+        if self._exporter is None or flush is None:
+            return
+        exporter, bound = self._exporter, self.shutdown_timeout_s
+        result: list[bool] = []
+
+        def run() -> None:  # on a thread: a reader stuck in an export holds its lock
+            with exporter.bounded(bound):
+                result.append(bool(flush(timeout_millis=int(bound * 1000))))
+
+        flushing = threading.Thread(target=run, name="asynctokens-otel-flush", daemon=True)
+        flushing.start()
+        flushing.join(bound + 0.5)
+        done = bool(result and result[0])
+        problems = exporter.problems()
+        if problems or not done:
             raise OTelExportError(
-                f"{len(failures)} OpenTelemetry export failure(s), first: {failures[0]}"
+                "the last OpenTelemetry export at close "
+                + (problems[0] if problems else f"took over {self.shutdown_timeout_s:g}s")
             )
 
 
-__all__ = ["OTelExportError", "OTelSink", "error_type", "provider_name"]
+def watch(
+    exporter: Any, *, hang_after_s: float = 10.0, exit_timeout_s: float = 2.0
+) -> WatchedExporter:
+    """``exporter`` watched, for the metric reader and ``OTelSink(exporter=...)``: failed and
+    hanging exports reach ``health()``, and at exit the exports left get ``exit_timeout_s``
+    in all."""
+    return WatchedExporter(exporter, hang_after_s=hang_after_s, exit_timeout_s=exit_timeout_s)
+
+
+__all__ = ["OTelExportError", "OTelSink", "WatchedExporter", "error_type", "provider_name", "watch"]

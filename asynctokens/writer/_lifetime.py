@@ -204,6 +204,8 @@ class Lifetime:
         self._worker_kind = kind
         self._done.clear()
         _check_log_dir(self, self._log_dir, self._engine)
+        if self.sinks:
+            _runtime.drain_before_later_hooks()
         self._watcher = watcher_for(self.config, self._log_dir, self._writer.debug)
         if self._watcher is not None:
             self._engine.on_stats = self._watcher.poke

@@ -108,6 +108,14 @@ def register_atexit() -> None:
             _atexit_registered = True
 
 
+def drain_before_later_hooks() -> None:
+    """The atexit drain once more, now: a tracker with sinks starting after the application
+    made its telemetry (an OpenTelemetry MeterProvider registers its shutdown at exit when
+    made) drains before that shutdown, so the sinks' last events are exported, not dropped
+    by a provider already shut down. The early registration stays (a no-op by then)."""
+    atexit.register(close_all_at_exit)
+
+
 def install_sigterm_handler() -> None:
     """Drain on SIGTERM; main thread only (only it may install a handler).
 

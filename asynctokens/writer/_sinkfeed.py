@@ -115,6 +115,7 @@ class SinkFeed:
                 began = time.monotonic()
                 self._call("export", events)
                 self.exported += len(batch)
+                self.check(time.monotonic())
                 if not self._closing:
                     self._stop.wait((time.monotonic() - began) * _REST)  # close cuts it short
             if self._closing:
@@ -134,7 +135,18 @@ class SinkFeed:
             self._stuck_said = False
 
     def check(self, now: float) -> None:
-        """Say, once per episode, that the sink's current call has outrun its timeout."""
+        """Say, once per episode, that the sink's current call has outrun its timeout, and
+        what the sink reports of its own (``poll()``, optional: an exporter's failures and
+        hangs on a thread of its own, which no ``export()`` call sees)."""
+        poll = getattr(self.sink, "poll", None)
+        if poll is not None:
+            try:
+                problems = poll()
+            except Exception as exc:
+                problems = [f"poll() failed: {exc!r}"]
+            for problem in problems:
+                self.errors += 1
+                self.on_error(f"sink {self.name}: {problem}")
         since = self._busy_since
         if since is not None and now - since > self.timeout_s and not self._stuck_said:
             self._stuck_said = True
