@@ -30,6 +30,9 @@ REALISTIC: dict[str, Any] = {
 }
 FAILED: dict[str, Any] = {**BARE, "success": False, "error_message": "429 rate_limit: slow down"}
 SHORT_KEY: dict[str, Any] = {**BARE, "api_key": "short-key"}
+#: what an instrumented client logs: the snapshot the reply named and the tier it reported
+SERVED: dict[str, Any] = {**REALISTIC, "response_model": "gpt-4o-2024-08-06",
+                          "service_tier": "flex"}  # fmt: skip
 
 
 @pytest.fixture
@@ -46,8 +49,8 @@ def slow_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     return calls
 
 
-@pytest.mark.parametrize("call", [BARE, REALISTIC, FAILED, SHORT_KEY], ids=["bare", "realistic",
-                         "failed", "short-key"])  # fmt: skip
+@pytest.mark.parametrize("call", [BARE, REALISTIC, FAILED, SHORT_KEY, SERVED],
+                         ids=["bare", "realistic", "failed", "short-key", "served"])  # fmt: skip
 def test_the_fast_path_is_taken_and_writes_what_the_checked_path_writes(
     call: dict[str, Any], make_tracker: Any, log_dir: Path, slow_calls: list[tuple[Any, ...]]
 ) -> None:

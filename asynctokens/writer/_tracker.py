@@ -24,6 +24,7 @@ from asynctokens._errors import TrackerClosedError
 from asynctokens.budgets import Alert, Budget, BudgetEvent
 from asynctokens.record import _event
 from asynctokens.record._context import current as _labels_now
+from asynctokens.record._event import Extra as _Extra
 from asynctokens.record._event import FullRecord, Record
 from asynctokens.record._format import resolve_log_dir
 from asynctokens.sinks import Sink
@@ -169,14 +170,14 @@ class TokenTracker(WorkerLoop):
                 and metadata is None
                 and ts is None
                 and labels is None
-                and response_model is None
-                and service_tier is None
                 and len(q) < self._capacity
             ):
                 if (
                     # the bare call leaves every other argument at its default (the int 0
                     # object for the parts: CPython keeps one), and no labels are in force
                     extra is None
+                    and response_model is None
+                    and service_tier is None
                     and cached_tokens is _ZERO
                     and cache_write_tokens is _ZERO
                     and reasoning_tokens is _ZERO
@@ -210,7 +211,14 @@ class TokenTracker(WorkerLoop):
                         error_message is None
                         or (type(error_message) is str and len(error_message) <= _MAX_ERROR)
                     )
+                    # what an instrumented client passes: the served model and the tier
+                    and (response_model is None or type(response_model) is str)
+                    and (service_tier is None or type(service_tier) is str)
                 ):
+                    if response_model is not None or service_tier is not None:
+                        extra = _Extra(
+                            response_model, service_tier, None if extra is None else extra.labels
+                        )
                     q.append(
                         (
                             time_ns(),
