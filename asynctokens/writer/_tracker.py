@@ -383,7 +383,9 @@ class TokenTracker(WorkerLoop):
         """Log the usage an SDK response (or SDK exception, or stream's items) carries.
 
         Exactly one event, with the counts in the file format's meaning whatever the
-        provider (see ``usage_from``). ``model`` is used only when the object names none.
+        provider (see ``usage_from``). ``model`` is the model the call asked for: the line's
+        ``model``, with the one the object names as ``response_model`` when it differs
+        (without it, the object's).
         An object with no usage is not logged: a ``UsageMissingWarning`` says so, once per
         call site, and None is returned; otherwise the ``Usage`` that was logged.
         """
