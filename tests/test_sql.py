@@ -189,3 +189,31 @@ def test_view_sql_runs_on_a_connection_of_ones_own(fleet: list[Path]) -> None:
     totals = reader.aggregate(fleet).summary()
     assert rows.fetchone() == (200, totals["total_prompt_tokens"])
     con.close()
+
+
+def test_the_view_has_labels_the_served_model_and_the_tier_priced_by_them(tmp_path: Path) -> None:
+    """``labels`` as JSON (``labels->>'customer'``), ``response_model`` and ``service_tier``
+    as text; ``cost_usd`` prices the served model at its tier, as every report does."""
+    from asynctokens import TokenTracker, labels
+
+    tracker = TokenTracker(tmp_path)
+    with labels(customer="acme"):
+        tracker.log(1_000_000, 0, "openai", "my-gpt", response_model="gpt-4o-2024-08-06")
+        tracker.log(1_000_000, 0, "openai", "gpt-4o", service_tier="flex")
+    tracker.log(1_000_000, 0, "openai", "gpt-4o")
+    assert tracker.close() is True
+    con = sql.connect(tmp_path)
+    rows = con.execute(
+        "SELECT labels->>'customer' AS customer, model, response_model, service_tier, cost_usd"
+        " FROM tokens ORDER BY cost_usd DESC, model"
+    ).fetchall()
+    by_customer = con.execute(
+        "SELECT labels->>'customer', sum(cost_usd) FROM tokens GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    con.close()
+    assert rows == [
+        (None, "gpt-4o", None, None, 2.5),
+        ("acme", "my-gpt", "gpt-4o-2024-08-06", None, 2.5),
+        ("acme", "gpt-4o", None, "flex", 1.25),
+    ]
+    assert by_customer == [("acme", 3.75), (None, 2.5)]

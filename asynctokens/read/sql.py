@@ -4,7 +4,8 @@
 of one or many directories (a glob, a list), with the read side's rules: copies of a file set
 aside and events shared by two files counted once (see ``_dirs``); only lines the reader
 would count (the fields reports need, counts from 0 to below 2**40, a ``ts`` inside its
-file's UTC day); ``metadata`` as DuckDB's JSON type, ``ts`` as ``TIMESTAMPTZ``; and
+file's UTC day); ``metadata`` and ``labels`` as DuckDB's JSON type (``labels->>'customer'``),
+``ts`` as ``TIMESTAMPTZ``; and
 ``cost_usd``, each call at the price in force at its instant (NULL when no source prices
 it), computed by the same pricer as the CSV export, so the view and every report agree.
 
@@ -44,7 +45,7 @@ COLUMNS: Final = {
     "cached_tokens": "BIGINT", "cache_write_tokens": "BIGINT", "reasoning_tokens": "BIGINT",
     "success": "BOOLEAN", "error_message": "VARCHAR", "latency_ms": "DOUBLE",
     "api_key_suffix": "VARCHAR", "request_id": "VARCHAR", "metadata": "JSON", "pid": "BIGINT",
-    "host": "VARCHAR",
+    "host": "VARCHAR", "response_model": "VARCHAR", "service_tier": "VARCHAR", "labels": "JSON",
 }  # fmt: skip
 _COUNTS: Final = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
                   "cache_write_tokens", "reasoning_tokens")  # fmt: skip
@@ -106,7 +107,8 @@ def _priced(lines: str) -> str:
     gives a connection."""
     cost = (
         f"{_COST}(strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00'), api_type,"
-        " model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, success)"
+        " model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, success,"
+        " response_model, service_tier)"
     )
     return f"SELECT *, {cost} AS cost_usd FROM ({lines})"
 
@@ -124,14 +126,15 @@ def _add_pricer(con: Any, prices: PriceBook | None) -> None:
     pricer = prices.row_pricer()
     at = {name: i for i, name in enumerate(EVENT_FIELDS)}
     order = ("ts", "api_type", "model", "prompt_tokens", "completion_tokens", "cached_tokens",
-             "cache_write_tokens", "success")  # fmt: skip
+             "cache_write_tokens", "success", "response_model", "service_tier")  # fmt: skip
     slots = [at[name] for name in order]
     width = len(EVENT_FIELDS)
 
     def cost(ts: str, api: str, model: str, prompt: int, completion: int, cached: int,
-             cache_write: int, success: bool) -> float | None:  # fmt: skip
+             cache_write: int, success: bool, served: str | None,
+             tier: str | None) -> float | None:  # fmt: skip
         row: list[Any] = [None] * width
-        values = (ts, api, model, prompt, completion, cached, cache_write, success)
+        values = (ts, api, model, prompt, completion, cached, cache_write, success, served, tier)
         for slot, value in zip(slots, values, strict=True):
             row[slot] = value
         return pricer(row)
@@ -139,7 +142,18 @@ def _add_pricer(con: Any, prices: PriceBook | None) -> None:
     con.create_function(
         _COST,
         cost,
-        ["VARCHAR", "VARCHAR", "VARCHAR", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "BOOLEAN"],
+        [
+            "VARCHAR",
+            "VARCHAR",
+            "VARCHAR",
+            "BIGINT",
+            "BIGINT",
+            "BIGINT",
+            "BIGINT",
+            "BOOLEAN",
+            "VARCHAR",
+            "VARCHAR",
+        ],
         "DOUBLE",
         null_handling="special",  # NULL: no price, which the function says itself
         side_effects=False,
