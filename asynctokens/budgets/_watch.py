@@ -290,3 +290,12 @@ def watcher_for(config: Any, log_dir: Path, debug: Callable[[str], None]) -> Wat
     )  # fmt: skip
     watcher.start()
     return watcher
+
+
+def gate(watcher: Watcher | None, api_type: str, model: str | None) -> None:
+    """BudgetExceededError when an enforced budget covering this call (its provider, model
+    and the labels in force) is spent; one test when none is."""
+    if watcher is not None and watcher.blocked:
+        from asynctokens.record._context import current_labels
+
+        watcher.gate(api_type, model, current_labels())

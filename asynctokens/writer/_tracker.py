@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from asynctokens._errors import TrackerClosedError
 from asynctokens.budgets import Alert, Budget, BudgetEvent
+from asynctokens.budgets._watch import gate
 from asynctokens.record import _event
 from asynctokens.record._context import current as _labels_now
 from asynctokens.record._event import Extra as _Extra
@@ -105,9 +106,7 @@ class TokenTracker(WorkerLoop):
         model: str = "unknown",
         success: bool = True,
         error_message: str | None = None,
-        # pass the rest by keyword: their order is no part of the API. They are not
-        # keyword-only because CPython 3.11 fills each missing keyword-only argument from a
-        # dict, where a positional default is an index (docs/PERF.md).
+        # by keyword from here (no part of the API), yet not keyword-only: docs/PERF.md
         cached_tokens: int = 0,
         cache_write_tokens: int = 0,
         reasoning_tokens: int = 0,
@@ -216,9 +215,7 @@ class TokenTracker(WorkerLoop):
                     and (service_tier is None or type(service_tier) is str)
                 ):
                     if response_model is not None or service_tier is not None:
-                        extra = _Extra(
-                            response_model, service_tier, None if extra is None else extra.labels
-                        )
+                        extra = _Extra(response_model, service_tier, extra and extra.labels)
                     q.append(
                         (
                             time_ns(),
@@ -380,15 +377,11 @@ class TokenTracker(WorkerLoop):
         metadata: dict[str, Any] | None = None,
         model: str | None = None,
     ) -> Usage | None:
-        """Log the usage an SDK response (or SDK exception, or stream's items) carries.
-
-        Exactly one event, with the counts in the file format's meaning whatever the
-        provider (see ``usage_from``). ``model`` is the model the call asked for: the line's
-        ``model``, with the one the object names as ``response_model`` when it differs
-        (without it, the object's).
-        An object with no usage is not logged: a ``UsageMissingWarning`` says so, once per
-        call site, and None is returned; otherwise the ``Usage`` that was logged.
-        """
+        """Log the usage an SDK response (or SDK exception, or stream's items) carries:
+        one event, counts in the file format's meaning (``usage_from``), under ``model`` (the
+        one asked for; the object's otherwise), the object's own as ``response_model``. An
+        object with no usage is not logged: a ``UsageMissingWarning`` says so, once per call
+        site, and None is returned; otherwise the ``Usage`` that was logged."""
         return _sdk().log_response(  # type: ignore[no-any-return]
             self, obj, latency_ms=latency_ms, api_key=api_key, metadata=metadata, model=model
         )
@@ -427,14 +420,9 @@ class TokenTracker(WorkerLoop):
 
     # -- reading back --------------------------------------------------------------------
     def budget_gate(self, api_type: str, model: str | None) -> None:
-        """BudgetExceededError when an enforced budget covering this call (its provider,
-        model and the labels in force) is spent: the SDK wrappers and ``track`` ask before
-        a request is sent. One dict test when no budget is spent."""
-        watcher = self._watcher
-        if watcher is not None and watcher.blocked:
-            from asynctokens.record._context import current_labels
-
-            watcher.gate(api_type, model, current_labels())
+        """BudgetExceededError when an enforced budget covering this call is spent (the SDK
+        wrappers and ``track`` ask before a request is sent; ``budgets._watch.gate``)."""
+        gate(self._watcher, api_type, model)
 
     def health(self) -> TrackerHealth:
         """What the worker has done so far, for dashboards and alerts (``_health``)."""
