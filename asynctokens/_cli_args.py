@@ -45,6 +45,12 @@ def _common() -> Parser:
         " (repeatable: all must hold)",
     )
     p.add_argument(
+        "--exact",
+        action="store_true",
+        help="read every line instead of the stats: each label value apart where a month"
+        " holds more than the stats keep (slower)",
+    )
+    p.add_argument(
         "--timezone", help="day boundaries in this IANA zone, e.g. Europe/Lisbon (default UTC)"
     )
     _pricing_options(p)
@@ -243,6 +249,7 @@ def query_of(args: argparse.Namespace) -> summary.Query:
         timezone=args.timezone,
         prices=prices,
         where=_where_filter(args.where),
+        exact=args.exact,
         week_start=summary.WEEKDAYS.index(getattr(args, "week_start", "monday")),
     )
     _ = query.tz  # an unknown zone fails here, before any file is read

@@ -348,3 +348,27 @@ def test_a_call_is_priced_as_the_model_that_served_it_and_grouped_as_the_one_ask
     assert {k: r["total_requests"] for k, r in served.items()} == {
         "gpt-4o-2024-08-06": 1, "my-gpt": 1
     }  # fmt: skip
+
+
+def test_a_label_of_many_values_is_capped_in_the_stats_and_exact_on_request(
+    tmp_path: Path,
+) -> None:
+    """510 customers in one month: the stats keep the 500 with the most requests and sum the
+    others as "(other)" (totals exact); --exact reads the lines and has each one."""
+    from asynctokens.stats._fold import LABEL_VALUES_CAP
+
+    tracker = TokenTracker(tmp_path)
+    for i in range(LABEL_VALUES_CAP + 10):
+        calls = 2 if i < LABEL_VALUES_CAP else 1  # the 10 last have the fewest requests
+        for _ in range(calls):
+            tracker.log(10, 1, "openai", "gpt-4o", ts=NOON, labels={"customer": f"c{i:04d}"})
+    assert tracker.close()
+    from_stats = summary.breakdown(summary.Query(log_dir=tmp_path), "customer")
+    rows = from_stats["rows"]
+    assert len(rows) == LABEL_VALUES_CAP + 1
+    assert rows["(other)"]["total_requests"] == 10
+    assert rows["c0000"]["total_requests"] == 2
+    assert from_stats["totals"]["total_requests"] == 2 * LABEL_VALUES_CAP + 10
+    exact = summary.breakdown(summary.Query(log_dir=tmp_path, exact=True), "customer")["rows"]
+    assert len(exact) == LABEL_VALUES_CAP + 10 and "(other)" not in exact
+    assert exact[f"c{LABEL_VALUES_CAP + 9:04d}"]["total_requests"] == 1

@@ -192,8 +192,11 @@ def aggregate(
     report: ReadReport | None = None,
     bands: tuple[int, ...] = PROMPT_BANDS,
     by_date: Callable[[str, str], bool] | None = None,
+    scan: bool = False,
 ) -> Aggregate:
     """Counters per (day in ``tz``, api_type, model, prompt band, UTC day, host) over the range.
+    ``scan``: read every line of the range instead of the stats (each label value apart,
+    where a month of stats sums those beyond ``_fold.LABEL_VALUES_CAP``).
 
     The UTC day is there to price each call at the price in force on its date. ``by_date``,
     when given, says which (api_type, model) are priced by date: from the stats, the others'
@@ -215,7 +218,7 @@ def aggregate(
     _misnamed(dirs, report)
     plans = _selected_days(dirs, rng)  # compares same-named files: once per report
     days_of = DayOf(tz)
-    if bands == PROMPT_BANDS:
+    if bands == PROMPT_BANDS and not scan:
         # the stats answer each day whose files share no events; those that do are scanned
         alone = [(plan.day, plan.files) for plan in plans if not plan.dedup]
         days = {plan.day for plan in plans}

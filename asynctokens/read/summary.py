@@ -52,6 +52,8 @@ class Query:
     where: dict[str, str] | None = None
     #: The first day of a week in ``week`` rows: 0 Monday (ISO weeks) to 6 Sunday.
     week_start: int = 0
+    #: Read every line instead of the stats: each label value apart, past the stats' cap.
+    exact: bool = False
 
     @property
     def tz(self) -> _dt.tzinfo:
@@ -154,6 +156,7 @@ def _select(query: Query, report: reader.ReadReport, bands: tuple[int, ...]) -> 
         report=report,
         bands=bands,
         by_date=query.prices.by_date,
+        scan=query.exact,
     )
     if query.models or query.apis or query.hosts:
         models, apis, hosts = _resolve_filters(query, agg)

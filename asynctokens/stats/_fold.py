@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from operator import add
 from typing import Any, Final
 
-from asynctokens.record._dims import dim_value
+from asynctokens.record._dims import dim_value, dims_text, parse_dims
 from asynctokens.record._format import PROMPT_BANDS
 
 #: Counters kept per cell, in storage order.
@@ -343,3 +343,46 @@ def row(c: list[int]) -> dict[str, int | float]:
         "failed_requests": req - ok,
         "success_rate": round(100.0 * ok / req, 2) if req else 0.0,
     }
+
+
+#: Distinct values of one label key a month of stats keeps; the others are summed under
+#: ``OTHER_LABEL`` (a report by that key says so; ``--exact`` reads the lines instead).
+LABEL_VALUES_CAP: Final = 500
+OTHER_LABEL: Final = "(other)"
+
+
+def cap_labels(agg: Aggregate, cap: int = LABEL_VALUES_CAP) -> Aggregate:
+    """``agg`` with, for each label key of more than ``cap`` values, the values outside the
+    ``cap`` with the most requests (ties by value) summed as ``OTHER_LABEL``: what a month
+    of stats keeps, so a label with an id's cardinality cannot grow every report's read.
+    Totals and every other dimension stay exact; ``agg`` itself is returned when nothing
+    is over the cap."""
+    requests: dict[str, dict[str, int]] = {}
+    for key, counts in agg.cells.items():
+        if key[6]:
+            for k, v in parse_dims(key[6]).labels.items():
+                per = requests.setdefault(k, {})
+                per[v] = per.get(v, 0) + counts[REQUESTS]
+    kept = {
+        k: set(sorted(per, key=lambda v, per=per: (-per[v], v))[:cap])  # type: ignore[misc]
+        for k, per in requests.items()
+        if len(per) > cap
+    }
+    if not kept:
+        return agg
+    out = Aggregate(agg.bands)
+    out.invalid = dict(agg.invalid)
+    for key, counts in agg.cells.items():
+        dims = key[6]
+        if dims:
+            d = parse_dims(dims)
+            labels = {k: v if k not in kept or v in kept[k] else OTHER_LABEL
+                      for k, v in d.labels.items()}  # fmt: skip
+            if labels != d.labels:
+                dims = dims_text(key[2], d.response_model, d.service_tier, labels)
+        capped = (*key[:6], dims)
+        add_into(out.cells, capped, counts)
+        early = agg.early.get(key)
+        if early is not None:
+            add_into(out.early, capped, early)
+    return out

@@ -35,7 +35,7 @@ from asynctokens.record._format import (
     utc_minute,
 )
 from asynctokens.record._lines import ForwardBlocks
-from asynctokens.stats._fold import WIDTH, Aggregate
+from asynctokens.stats._fold import WIDTH, Aggregate, cap_labels
 from asynctokens.stats._month import (
     QUARTERS_MAGIC,
     TOKEN_BYTES,
@@ -272,7 +272,7 @@ def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snaps
 
 def encode_month(snap: Snapshot, month: str) -> tuple[bytes, bytes]:
     """The month file and its quarters file, naming each other by a fresh token."""
-    agg = snap.month(month)
+    agg = cap_labels(snap.month(month))  # a label of an id's cardinality stays bounded
     keys, columns, quarters = columns_of(agg)
     token = os.urandom(TOKEN_BYTES)
     snap.tokens[month] = token.hex()  # the index names it: the two belong together
