@@ -178,6 +178,7 @@ def test_a_webhook_receives_each_event_as_json(
     ]
 
 
+@pytest.mark.slow  # the webhook's three attempts and their backoff: with the long variants
 def test_a_dead_webhook_blocks_nothing_and_loses_no_line(tmp_path: Path) -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
