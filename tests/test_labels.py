@@ -372,3 +372,21 @@ def test_a_label_of_many_values_is_capped_in_the_stats_and_exact_on_request(
     exact = summary.breakdown(summary.Query(log_dir=tmp_path, exact=True), "customer")["rows"]
     assert len(exact) == LABEL_VALUES_CAP + 10 and "(other)" not in exact
     assert exact[f"c{LABEL_VALUES_CAP + 9:04d}"]["total_requests"] == 1
+
+
+def test_recent_and_the_csv_export_take_where_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tracker = TokenTracker(tmp_path)
+    with labels(customer="acme"):
+        tracker.log(1, 1, "openai", "gpt-4o", ts=NOON)
+    tracker.log(2, 2, "openai", "gpt-4o", ts=NOON, service_tier="flex")
+    assert tracker.close()
+    assert main(["recent", "--log-dir", str(tmp_path), "--where", "customer=acme", "--json"]) == 0
+    assert [e["prompt_tokens"] for e in orjson.loads(capsys.readouterr().out)["events"]] == [1]
+    out = tmp_path / "calls.csv"
+    assert main(["export", "--format", "csv", "-o", str(out), "--log-dir", str(tmp_path),
+                 "--where", "service-tier=flex"]) == 0  # fmt: skip
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2 and ",flex," in lines[1]
+    assert main(["recent", "--log-dir", str(tmp_path), "--where", "customer=nobody"]) == 1

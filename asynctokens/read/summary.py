@@ -20,7 +20,7 @@ from asynctokens.read import reader
 from asynctokens.read._dirs import LogDirs
 from asynctokens.read._grouping import WEEKDAYS as WEEKDAYS
 from asynctokens.read._grouping import Priced, group, nested
-from asynctokens.record._dims import dim_value, is_label_key
+from asynctokens.record._dims import dim_value, is_label_key, line_dims
 from asynctokens.record._format import PROMPT_BANDS
 from asynctokens.stats._fold import (
     COMPLETION,
@@ -70,6 +70,15 @@ class Query:
             (not self.models or event["model"] in self.models)
             and (not self.apis or event["api_type"].lower() in self._apis_lowered)
             and (not self.hosts or event.get("host", "") in self.hosts)
+            and (not self.where or self._where_holds(event))
+        )
+
+    def _where_holds(self, event: dict[str, Any]) -> bool:
+        """``where`` on one line: its labels, served model and tier, as the cells hold them."""
+        dims = line_dims(event["model"], event)
+        return dims is not None and all(
+            dim_value(event["model"], dims, key) == value
+            for key, value in (self.where or {}).items()
         )
 
 
@@ -120,10 +129,11 @@ def _closest(value: str, names: list[str]) -> str:
 def check_filters(query: Query) -> None:
     """Raise ``NothingMatchedError`` when a filter names nothing in the query's range (for
     the reports that read calls one by one: ``recent`` and the CSV export)."""
-    if query.models or query.apis or query.hosts:
-        _resolve_filters(
-            query, reader.aggregate(query.log_dir, query.since, query.until, tz=query.tz)
-        )
+    if query.models or query.apis or query.hosts or query.where:
+        agg = reader.aggregate(query.log_dir, query.since, query.until, tz=query.tz)
+        _resolve_filters(query, agg)
+        if query.where:
+            _check_where(query.where, agg)
 
 
 def load(query: Query, report: reader.ReadReport | None = None) -> Aggregate:
