@@ -23,7 +23,7 @@ import orjson
 from asynctokens._errors import BudgetExceededError, NothingMatchedError
 from asynctokens.budgets._types import Alert, Budget, BudgetEvent
 from asynctokens.budgets._webhook import Poster
-from asynctokens.record import _files
+from asynctokens.record import _files, _threads
 
 CLAIMS_FILE: Final = "token_budgets.json"
 _LOCK_FILE: Final = ".token_budgets.lock"
@@ -86,7 +86,7 @@ class Watcher:
         self._thread = threading.Thread(target=self._run, name="asynctokens-budgets", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        _threads.start(self._thread)
 
     def poke(self) -> None:
         """The directory changed (a stats update): check soon. Costs the worker one set()."""

@@ -17,6 +17,8 @@ from typing import Any, Final
 
 import orjson
 
+from asynctokens.record import _threads
+
 #: Attempts per event, the pause before each retry, and each attempt's timeout.
 ATTEMPTS: Final = 3
 BACKOFF_S: Final = (0.5, 2.0)
@@ -34,7 +36,7 @@ class Poster:
         self.failed = 0
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(MAX_WAITING)
         self._thread = threading.Thread(target=self._run, name="asynctokens-webhook", daemon=True)
-        self._thread.start()
+        _threads.start(self._thread)
 
     def post(self, payload: dict[str, Any]) -> None:
         try:

@@ -26,6 +26,8 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult
 
+from asynctokens.record import _threads
+
 
 class WatchedExporter(MetricExporter):
     """Wraps ``inner`` (an ``OTLPMetricExporter``, ...); pass it to the metric reader, and
@@ -146,7 +148,7 @@ class WatchedExporter(MetricExporter):
                 done.append(exc)
 
         thread = threading.Thread(target=run, name="asynctokens-otel-exit", daemon=True)
-        thread.start()
+        _threads.start(thread)
         thread.join(seconds)
         if not done:
             self._fail(

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import orjson
 
+from asynctokens.record import _threads
 from asynctokens.record._event import TokenEvent
 from asynctokens.sinks import _genai_semconv as sc
 from asynctokens.sinks._watched import WatchedExporter
@@ -217,7 +218,7 @@ class OTelSink:
                 result.append(bool(flush(timeout_millis=int(bound * 1000))))
 
         flushing = threading.Thread(target=run, name="asynctokens-otel-flush", daemon=True)
-        flushing.start()
+        _threads.start(flushing)
         flushing.join(bound + 0.5)
         done = bool(result and result[0])
         problems = exporter.problems()

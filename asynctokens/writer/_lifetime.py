@@ -37,7 +37,7 @@ import anyio
 
 from asynctokens._errors import TrackerClosedError
 from asynctokens.budgets._watch import Watcher, watcher_for
-from asynctokens.record import _files
+from asynctokens.record import _files, _threads
 from asynctokens.record._event import Record
 from asynctokens.record._format import resolve_log_dir
 from asynctokens.sinks import Sink
@@ -230,7 +230,7 @@ class Lifetime:
                 )
                 self._state = _RUNNING  # before start(): the worker reads it at once
                 self._capacity = self.max_queue_events
-                self._thread.start()
+                _threads.start(self._thread)
                 # dropped unclosed: the worker drains, and the exit waits for it; still
                 # alive at exit, it is drained as every tracker is (not by the finalizer)
                 finalizer = weakref.finalize(

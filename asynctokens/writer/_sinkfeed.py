@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from asynctokens.record import _threads
 from asynctokens.record._event import Record, event_of
 from asynctokens.sinks import Sink
 
@@ -102,7 +103,7 @@ class SinkFeed:
         self._thread = threading.Thread(
             target=self._run, name=f"asynctokens-sink-{self.name}", daemon=True
         )
-        self._thread.start()
+        _threads.start(self._thread)
 
     def _run(self) -> None:
         buffer = self._buffer
