@@ -234,3 +234,21 @@ def test_the_model_asked_for_and_the_one_that_served_are_apart(
     assert models == {("gpt-4o", "gpt-4o-2024-08-06", "chat")}
     [(failed, _)] = got[DURATION]
     assert (failed["gen_ai.request.model"], failed["gen_ai.response.model"]) == ("gpt-4o", "gpt-4o")
+
+
+def test_the_cost_of_the_calls_is_a_counter_of_its_own_with_its_price_source(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    """With prices given, each priced call adds its cost (USD) under its attributes and the
+    source of its price; an unpriced call adds nothing (never $0)."""
+    from asynctokens.pricing import load_prices
+
+    sink = OTelSink(reader.provider, prices=load_prices())  # type: ignore[attr-defined]
+    tracker = TokenTracker(tmp_path, sinks=[sink])
+    tracker.log(1_000_000, 100_000, "openai", "gpt-4o")  # $2.50 + $1.00
+    tracker.log(1_000_000, 0, "openai", "gpt-4o", service_tier="flex")  # $1.25
+    tracker.log(1_000_000, 0, "vllm", "my-llama")  # no price
+    assert tracker.close()
+    got = points(reader)["asynctokens.client.cost"]
+    assert [(a["gen_ai.request.model"], round(p.value, 6)) for a, p in got] == [("gpt-4o", 4.75)]
+    assert got[0][0]["asynctokens.price_source"].startswith("genai-prices ")

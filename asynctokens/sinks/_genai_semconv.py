@@ -32,6 +32,12 @@ CACHED_TOKENS: Final = "asynctokens.client.token.cached"
 CACHE_WRITE_TOKENS: Final = "asynctokens.client.token.cache_write"
 #: Output tokens spent on reasoning (part of the ``output`` usage).
 REASONING_TOKENS: Final = "asynctokens.client.token.reasoning"
+#: The cost of the calls, priced as the reports price them (``OTelSink(prices=...)``). The
+#: conventions have only a proposal for cost (``gen_ai.usage.cost``): the name moves here
+#: when one is settled.
+COST: Final = "asynctokens.client.cost"
+COST_UNIT: Final = "USD"
+PRICE_SOURCE: Final = "asynctokens.price_source"
 
 # -- attributes ----------------------------------------------------------------------------------
 OPERATION_NAME: Final = "gen_ai.operation.name"

@@ -25,6 +25,7 @@ application and the files never notice; OpenTelemetry's own logging is left as c
 from __future__ import annotations
 
 import atexit
+import datetime as _dt
 import re
 import threading
 from collections.abc import Sequence
@@ -99,6 +100,7 @@ class OTelSink:
         *,
         exporter: WatchedExporter | None = None,
         shutdown_timeout_s: float = 2.0,
+        prices: Any = None,
     ) -> None:
         from asynctokens import __version__
 
@@ -106,11 +108,20 @@ class OTelSink:
         self._provider = provider
         self._exporter = exporter
         self.shutdown_timeout_s = shutdown_timeout_s
+        #: a ``pricing.PriceBook`` (``load_prices()``): each call's cost as a counter too
+        self._prices = prices
         if exporter is not None:
             # registered after the provider's own exit hook (made before this sink), so it
             # runs first and bounds the provider's last export at exit
             atexit.register(exporter.bound_exit)
         meter = provider.get_meter("asynctokens", __version__, schema_url=sc.SCHEMA_URL)
+        self._cost = (
+            None
+            if prices is None
+            else meter.create_counter(
+                sc.COST, unit=sc.COST_UNIT, description="Cost of the calls, as reports price it."
+            )
+        )
         self._tokens = meter.create_histogram(
             sc.TOKEN_USAGE,
             unit=sc.TOKEN_USAGE_UNIT,
@@ -185,6 +196,25 @@ class OTelSink:
             for counter, value in zip(counters, part, strict=True):
                 if value:
                     counter.add(value, attrs)
+        if self._cost is not None:
+            self._add_costs(events)
+
+    def _add_costs(self, events: Sequence[TokenEvent]) -> None:
+        """Each priced call's cost, summed per attribute set and price source (a call no
+        source prices adds nothing: the files' reports say which)."""
+        prices = self._prices
+        costs: dict[tuple[str, str, str | None, str, str], float] = {}
+        for e in events:
+            cost = prices.event_cost(_as_line(e))
+            if cost:
+                key = (e.api_type, e.model, e.response_model,
+                       operation_name(e.metadata_json, e.api_type),
+                       prices.source_of(e.api_type, e.response_model or e.model) or "")  # fmt: skip
+                costs[key] = costs.get(key, 0.0) + cost
+        assert self._cost is not None
+        for (api, model, response_model, operation, source), total in costs.items():
+            attrs = self._attributes(api, model, response_model, operation)
+            self._cost.add(total, {**attrs, sc.PRICE_SOURCE: source})
 
     def _attribute_sets(
         self, api_type: str, model: str, served: str | None, operation: str
@@ -227,6 +257,17 @@ class OTelSink:
                 "the last OpenTelemetry export at close "
                 + (problems[0] if problems else f"took over {self.shutdown_timeout_s:g}s")
             )
+
+
+def _as_line(e: TokenEvent) -> dict[str, Any]:
+    """What a pricer reads of a line, from an event."""
+    ts = _dt.datetime.fromtimestamp(e.ts_ns // 1000 / 1e6, _dt.UTC).isoformat()
+    return {
+        "ts": ts, "api_type": e.api_type, "model": e.model, "prompt_tokens": e.prompt_tokens,
+        "completion_tokens": e.completion_tokens, "cached_tokens": e.cached_tokens,
+        "cache_write_tokens": e.cache_write_tokens, "success": e.success,
+        "response_model": e.response_model, "service_tier": e.service_tier,
+    }  # fmt: skip
 
 
 def watch(
