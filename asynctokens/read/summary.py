@@ -26,6 +26,7 @@ from asynctokens.stats._fold import (
     COMPLETION,
     PROMPT,
     Aggregate,
+    dims_match,
 )
 
 DIMENSIONS = ("model", "api", "day", "week", "month", "host")
@@ -76,10 +77,7 @@ class Query:
     def _where_holds(self, event: dict[str, Any]) -> bool:
         """``where`` on one line: its labels, served model and tier, as the cells hold them."""
         dims = line_dims(event["model"], event)
-        return dims is not None and all(
-            dim_value(event["model"], dims, key) == value
-            for key, value in (self.where or {}).items()
-        )
+        return dims is not None and dims_match(event["model"], dims, self.where or {})
 
 
 def _resolve_filters(query: Query, agg: Aggregate) -> tuple[list[str] | None, ...]:

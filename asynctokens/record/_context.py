@@ -16,7 +16,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-from asynctokens.record._dims import MAX_LABELS, check_labels
+from asynctokens.record._dims import check_labels, merge_labels
 from asynctokens.record._event import Extra
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -50,13 +50,11 @@ class labels:  # used as a context manager and decorator, like contextlib's
 
     def __enter__(self) -> dict[str, str]:
         outer = _CURRENT.get()
-        merged = dict(outer.labels or {}) if outer is not None else {}
-        merged.update(self._labels)
-        if len(merged) > MAX_LABELS:
-            raise ValueError(
-                f"{len(merged)} labels with those of the enclosing labels() blocks, over the"
-                f" {MAX_LABELS} allowed per event"
-            )
+        merged = merge_labels(
+            outer.labels if outer is not None else None,
+            self._labels,
+            "the enclosing labels() blocks",
+        )
         self._tokens.append(_CURRENT.set(Extra(None, None, merged) if merged else None))
         return dict(merged)
 

@@ -63,15 +63,15 @@ def check_labels(labels: object, name: str = "labels") -> dict[str, str]:
     for key, value in labels.items():
         if not isinstance(key, str):
             raise TypeError(f"{name} keys must be str, got {type(key).__name__} {key!r}")
-        if len(key) > MAX_LABEL_KEY or not _KEY_RE.fullmatch(key):
+        if not is_label_key(key):
+            if key in RESERVED_KEYS:
+                raise ValueError(
+                    f"label key {key!r} is a name reports already group by: choose another"
+                    " (e.g. 'app_model')"
+                )
             raise ValueError(
                 f"label key {key[:80]!r} is not a name: use up to {MAX_LABEL_KEY} letters,"
                 " digits, '_', '.' or '-', starting with a letter or '_'"
-            )
-        if key in RESERVED_KEYS:
-            raise ValueError(
-                f"label key {key!r} is a name reports already group by: choose another"
-                " (e.g. 'app_model')"
             )
         if not isinstance(value, str):
             raise TypeError(
@@ -87,6 +87,20 @@ def check_labels(labels: object, name: str = "labels") -> dict[str, str]:
             raise ValueError(f"label {key!r} is not valid Unicode text") from None
         out[str.__str__(key)] = str.__str__(value)
     return out
+
+
+def merge_labels(
+    outer: Mapping[str, str] | None, own: Mapping[str, str], outer_is: str
+) -> dict[str, str]:
+    """``outer``'s labels with ``own``'s added (``own`` wins on a key), or a ValueError when
+    together they are more than MAX_LABELS (``outer_is`` says whose ``outer`` are)."""
+    merged = {**(outer or {}), **own}
+    if len(merged) > MAX_LABELS:
+        raise ValueError(
+            f"{len(merged)} labels with those of {outer_is}, over the {MAX_LABELS} allowed"
+            " per event"
+        )
+    return merged
 
 
 def is_label_key(name: str) -> bool:

@@ -19,7 +19,7 @@ from typing import Final, NamedTuple
 
 import orjson
 
-from asynctokens.record._dims import MAX_LABELS, check_labels
+from asynctokens.record._dims import check_labels, merge_labels
 from asynctokens.record._providers import provider_of
 
 
@@ -238,12 +238,7 @@ def build_extra(
     if labels is not None:
         own = check_labels(labels)
         if own:
-            merged = {**merged, **own} if merged else own
-            if len(merged) > MAX_LABELS:
-                raise ValueError(
-                    f"{len(merged)} labels with those of the labels() in force, over the"
-                    f" {MAX_LABELS} allowed per event"
-                )
+            merged = merge_labels(merged, own, "the labels() in force")
     if served is None and tier is None and not merged:
         return None
     return Extra(served, tier, merged or None)

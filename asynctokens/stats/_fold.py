@@ -235,7 +235,7 @@ class Aggregate:
                 and (model_set is None or model in model_set)
                 and (api_set is None or api in api_set)
                 and (host_set is None or key[5] in host_set)
-                and (not where or _matches(model, key[6], where))
+                and (not where or dims_match(model, key[6], where))
             ):
                 out.cells[key] = list(counts)
         out.invalid = {d: n for d, n in self.invalid.items() if day_set is None or d in day_set}
@@ -280,7 +280,8 @@ _INDEX: Final = {"day": 0, "api": 1, "model": 2, "host": 5}
 NO_LABEL: Final = "(none)"
 
 
-def _matches(model: str, dims: str, where: Mapping[str, str]) -> bool:
+def dims_match(model: str, dims: str, where: Mapping[str, str]) -> bool:
+    """Whether a cell's (or a line's) dimensions have every value ``where`` asks for."""
     return all(dim_value(model, dims, key) == value for key, value in where.items())
 
 
