@@ -59,7 +59,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> argparse.ArgumentPa
     rec.add_argument(
         "--by-tier", action="store_true",
         help="each service tier (flex, priority, scale, batch) of a model apart, on both sides"
-        " (the logs' side read from the lines)",
+        " (the logs' side from the stats, which keep each call's tier)",
     )  # fmt: skip
     rec.add_argument("--json", action="store_true", help="print the comparison as JSON")
     return rec

@@ -36,7 +36,6 @@ from asynctokens.pricing._rates import (
     parts_cost,
 )
 from asynctokens.pricing._tiers import at_tier, is_tiered, tiered_cost
-from asynctokens.record._dims import STANDARD_TIERS
 from asynctokens.record._format import EVENT_FIELDS, parse_ts
 from asynctokens.record._providers import SELF_HOSTED
 
@@ -246,7 +245,7 @@ class PriceBook:
         rule_of, dated = self._rule, self._dated_price
 
         def cost(row: Sequence[Any]) -> float | None:
-            if row[_TIER] is not None and row[_TIER] not in STANDARD_TIERS:
+            if row[_TIER] is not None and is_tiered(row[_TIER]):
                 return tiered_cost(
                     self, row
                 )  # another tier's rates: the rare case, looked up per row

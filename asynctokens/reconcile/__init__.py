@@ -16,7 +16,7 @@ from typing import Any
 
 from asynctokens.pricing import PriceBook
 from asynctokens.read._dirs import LogDirs
-from asynctokens.reconcile._compare import compare, logged_rows, logged_rows_by_tier, totals
+from asynctokens.reconcile._compare import compare, logged_rows, totals
 from asynctokens.reconcile._google import rows_from_billing_export
 from asynctokens.reconcile._http import ReconcileError
 from asynctokens.reconcile._providers import PROVIDERS, Counts, Key, Provider
@@ -108,8 +108,7 @@ def _report(
 ) -> dict[str, Any]:
     theirs = {k: v for k, v in theirs.items() if since.isoformat() <= k[0] <= until.isoformat()}
     book = prices if prices is not None else PriceBook()
-    read = logged_rows_by_tier if by_tier else logged_rows
-    ours, unpriced = read(log_dir, since, until, api_type, book)
+    ours, unpriced = logged_rows(log_dir, since, until, api_type, book, by_tier)
     rows = compare(ours, theirs, tolerance_pct, counts_requests)
     return {
         "provider": name,

@@ -19,8 +19,7 @@ from asynctokens.pricing import PriceBook, parts_cost
 from asynctokens.read import summary
 from asynctokens.read._dirs import LogDirs
 from asynctokens.reconcile._providers import Counts, Key, tiered
-from asynctokens.record._dims import STANDARD_TIERS, dim_value, parse_dims
-from asynctokens.record._lines import ReadReport
+from asynctokens.record._dims import dim_value, parse_dims
 from asynctokens.stats._fold import CACHE_WRITE, CACHED, COMPLETION, PROMPT, REQUESTS, SUCCESSES
 
 MEASURES: Final = ("requests", "fresh_input", "cache_read", "cache_write", "output", "cost_usd")
@@ -28,62 +27,43 @@ _TOKENS: Final = ("fresh_input", "cache_read", "cache_write", "output")
 
 
 def logged_rows(
-    log_dir: LogDirs, since: _dt.date, until: _dt.date, api_type: str, prices: PriceBook
+    log_dir: LogDirs,
+    since: _dt.date,
+    until: _dt.date,
+    api_type: str,
+    prices: PriceBook,
+    by_tier: bool = False,
 ) -> tuple[dict[Key, Counts], list[str]]:
-    """Per (UTC day, model): what the logs hold for the provider, priced as every report is;
-    and the models no price covers (their cost is unknown, never 0)."""
+    """Per (UTC day, model): what the logs hold for the provider, priced as every report is
+    (the served model at its tier); with ``by_tier``, each service tier of a model apart
+    (``tiered``: the stats' cells keep the tier); and the models no price covers (their
+    cost is unknown, never 0: per model, or per day and tier with ``by_tier``)."""
     query = summary.Query(log_dir=log_dir, since=since.isoformat(), until=until.isoformat(),
                           prices=prices)  # fmt: skip
     agg = summary.load(query)
     out: dict[Key, Counts] = {}
     unpriced: set[str] = set()
+    unpriced_rows: set[Key] = set()
     for (day, api, requested, band, price_day, _host, dims), c in agg.cells.items():
         if api.lower() != api_type:
             continue
         # the provider's usage names the model that served the request
         model = dim_value(requested, dims, "response-model") or requested
         tier = parse_dims(dims).service_tier
-        row = out.setdefault((day, model), Counts(cost=0.0))
+        key = (day, tiered(model, tier) if by_tier else model)
+        row = out.setdefault(key, Counts(cost=0.0))
         row.add(c[REQUESTS], c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE])
         rates, _ = prices.cell_rates(api, model, price_day, band, agg.bands, tier)
         if rates is None:
             unpriced.add(model)
+            unpriced_rows.add(key)
         elif row.cost is not None:
             row.cost += parts_cost(
                 rates.parts, c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE], c[SUCCESSES]
             )
-    for (_, model), row in out.items():
-        if model in unpriced:
+    for key, row in out.items():
+        if (key in unpriced_rows) if by_tier else (key[1] in unpriced):
             row.cost = None
-    return out, sorted(unpriced)
-
-
-def logged_rows_by_tier(
-    log_dir: LogDirs, since: _dt.date, until: _dt.date, api_type: str, prices: PriceBook
-) -> tuple[dict[Key, Counts], list[str]]:
-    """As :func:`logged_rows`, each service tier apart: read from the lines, where the tier
-    is (``service_tier``, absent when the reply did not say)."""
-    query = summary.Query(log_dir=log_dir, since=since.isoformat(), until=until.isoformat(),
-                          prices=prices)  # fmt: skip
-    out: dict[Key, Counts] = {}
-    unpriced: set[str] = set()
-    for event in summary.iter_filtered(query, ReadReport()):
-        if event["api_type"].lower() != api_type:
-            continue
-        tier = event.get("service_tier")
-        if tier in STANDARD_TIERS:
-            tier = None
-        model = event.get("response_model") or event["model"]
-        day = _dt.datetime.fromisoformat(event["ts"]).astimezone(_dt.UTC).date().isoformat()
-        row = out.setdefault((day, tiered(model, tier)), Counts(cost=0.0))
-        row.add(1, event["prompt_tokens"], event["completion_tokens"],
-                event.get("cached_tokens") or 0, event.get("cache_write_tokens") or 0)  # fmt: skip
-        cost = prices.event_cost(event)
-        if cost is None:
-            unpriced.add(model)
-            row.cost = None
-        elif row.cost is not None:
-            row.cost += cost
     return out, sorted(unpriced)
 
 
