@@ -207,6 +207,10 @@ def test_a_dead_webhook_blocks_nothing_and_loses_no_line(tmp_path: Path) -> None
         (lambda: Budget(usd=1, per="week"), "Budget per must be 'day', 'month' or a positive"),
         (lambda: Budget(usd=1, warn_at=(1.5,)), "warn_at must be fractions between 0 and 1"),
         (lambda: Budget(usd=1, where={"bad key": "x"}), "where key 'bad key' is neither"),
+        (
+            lambda: Budget(usd=1, where={"service-tier": "flex"}, enforce=True),
+            "Budget\\(enforce=True\\) cannot hold a where on service-tier",
+        ),
         (lambda: Alert(error_rate=0), "Alert error_rate must be in \\(0, 1\\], got 0"),
         (lambda: Alert(error_rate=0.2, errors="4xx"), "Alert errors must be 'any', '429'"),
         (lambda: TokenTracker(budget_webhook="ftp://x"), "budget_webhook must be an http"),

@@ -72,6 +72,13 @@ class Budget:
             )
         object.__setattr__(self, "warn_at", tuple(sorted(set(warn))))
         object.__setattr__(self, "where", _check_where(self.where, "Budget"))
+        unseen = sorted(set(self.where or {}) & {"host", "response-model", "service-tier"})
+        if self.enforce and unseen:
+            raise ValueError(
+                f"Budget(enforce=True) cannot hold a where on {', '.join(unseen)}: a call is"
+                " refused before it is sent, knowing only its provider, model and labels"
+                " (drop enforce to be told instead)"
+            )
         if self.name is None:
             parts = (self.usd, str(self.per), sorted(self.where.items()), self.timezone)  # type: ignore[union-attr]
             object.__setattr__(self, "name", _name("budget", parts))
