@@ -40,12 +40,27 @@ GEMINI_MODELS: dict[str, str] = {
     "update": FREE,
     "delete": FREE,
 }
+AT_TRANSPORT = "read at the transport, each request once (tests/test_gemini_interactions.py)"
+#: Every public method of ``client.interactions`` and ``client.aio.interactions``.
+GEMINI_INTERACTIONS: dict[str, str] = {
+    "create": AT_TRANSPORT,
+    "get": AT_TRANSPORT + " (a background job's finished result, once per id)",
+    "cancel": AT_TRANSPORT,
+    "delete": FREE,
+    "do_request": AT_TRANSPORT,
+    "do_request_async": AT_TRANSPORT,
+    "with_raw_response": AT_TRANSPORT,
+    "with_streaming_response": AT_TRANSPORT,
+    "parent_ref": "an attribute, not a request",
+    "connect": "not captured: a live WebSocket session, outside the HTTP transport (log"
+    " with tracker.log_tokens)",
+}
 #: The client's namespaces: those whose calls bill tokens, and how.
 GEMINI_NAMESPACES: dict[str, str] = {
     "models": "see GEMINI_MODELS",
     "aio": "the same namespaces, async",
     "chats": "each message through models.generate_content: captured",
-    "interactions": "not captured yet: the Interactions API (log with tracker.log_tokens)",
+    "interactions": "see GEMINI_INTERACTIONS",
     "batches": "not captured: batch results arrive as files (log with log_response)",
     "caches": FREE,
     "files": FREE,
@@ -53,7 +68,7 @@ GEMINI_NAMESPACES: dict[str, str] = {
     "tunings": FREE,
     "operations": FREE,
     "auth_tokens": FREE,
-    "agents": "not captured yet: agent sessions (log with tracker.log_tokens)",
+    "agents": FREE + ": agent definitions; an agent's runs are interactions",
     "credentials": FREE,
     "decisions": FREE,
     "environments": FREE,
@@ -99,3 +114,14 @@ def test_openai_and_anthropic_clients_and_their_copies_are_observed_at_the_trans
     observed = (_transport._Observed, _transport._AsyncObserved)
     for each in (client, client.with_options(timeout=5), client.copy(max_retries=1)):
         assert isinstance(each._client._transport, observed)
+
+
+def test_every_method_of_gemini_interactions_is_in_the_table_and_observed(
+    make_tracker: Any,
+) -> None:
+    client = make_tracker().instrument(gemini_client(Replies()))
+    found = public(client.interactions) | public(client.aio.interactions)
+    assert found == set(GEMINI_INTERACTIONS), "a method to look at: add it to GEMINI_INTERACTIONS"
+    api = client._api_client
+    for http in (api._httpx_client, api._async_httpx_client):
+        assert isinstance(http._transport, (_transport._Observed, _transport._AsyncObserved))

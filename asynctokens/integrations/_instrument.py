@@ -94,6 +94,7 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
             else:  # an SDK without the per-request method: one event per call
                 _wrap(at, models, "generate_content", gemini, _NEVER)
                 _wrap(at, models, "generate_content_stream", gemini, _ALWAYS)
+        _observe_interactions(at, getattr(client, "_api_client", None))
     else:
         raise TypeError(
             f"instrument() takes an OpenAI, Anthropic or google.genai client, got"
@@ -109,12 +110,30 @@ def _observe_transport(at: _At, client: Any, reader: ModuleType, request_id_head
     methods without a wrapper) is read at the client's HTTP transport (``_transport``)."""
     from asynctokens.integrations import _transport  # imports httpx2: only with an SDK
 
+    _transport.install(client, _starter(at), reader, request_id_header, at.first_time)
+
+
+def _starter(at: _At) -> Callable[[str | None], CallLog]:
+    """What the transport calls as each request it reads starts (with the model asked for)."""
     key = at.api_key if isinstance(at.api_key, str) else None
 
     def start_call(model: str | None) -> CallLog:
         return CallLog(at.tracker, at.api_type, model, key)
 
-    _transport.install(client, start_call, reader, request_id_header, at.first_time)
+    return start_call
+
+
+def _observe_interactions(at: _At, api_client: Any) -> None:
+    """The Interactions API (``client.interactions``, and the agents it runs) sends through
+    the GenAI client's own httpx2 clients: read there, for its paths only (the models
+    namespace is logged by its method wrappers)."""
+    from asynctokens.integrations import _transport, gemini_interactions
+
+    reader, start_call = gemini_interactions, _starter(at)
+    for http in (getattr(api_client, "_httpx_client", None),
+                 getattr(api_client, "_async_httpx_client", None)):  # fmt: skip
+        _transport.observe(http, start_call, reader, reader.LineDecoder, "x-request-id",
+                           at.first_time, only=reader.PATH_PART)  # fmt: skip
 
 
 #: The header the OpenAI and Anthropic SDKs send with a raw or streaming-response call.

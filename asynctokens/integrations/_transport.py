@@ -94,7 +94,10 @@ class _Reading:
             body = _json(self.parts)
             reason = view(view(body).get("error"))
             message = reason.get("message") or text(view(body).get("message"))
-            kind = reason.get("type") or reason.get("code") or reason.get("status")
+            # OpenAI and Anthropic name the kind in "type" or "code", Google in "status"
+            # (its "code" is the HTTP status again, a number)
+            kinds = (reason.get("type"), reason.get("code"), reason.get("status"))
+            kind = next((k for k in kinds if isinstance(k, str) and k), None)
             usage: Usage | None = failed(
                 api_type, error_text(status, kind, message), self.request_id
             )
@@ -178,17 +181,26 @@ def _request_model(request: Any) -> str | None:
 
 def install(client: Any, start_call: Callable[[str | None], CallLog], reader: ModuleType,
             request_id_header: str, seen: Callable[[str | None], bool]) -> None:  # fmt: skip
-    """Observe the transport(s) of ``client``'s httpx2 client; once per HTTP client.
-
-    The client's mounts (proxies from the environment) are observed too: httpx2 sends each
-    request through the transport its URL selects."""
+    """Observe the transport(s) of an OpenAI or Anthropic client's httpx2 client, with the
+    SDK's own SSE decoder; once per HTTP client."""
     sdk = type(client).__module__.split(".")[0]
-    http = getattr(client, "_client", None)
     try:
         decoder = importlib.import_module(f"{sdk}._streaming").SSEDecoder
         decoder().decode  # noqa: B018
     except (ImportError, AttributeError):
         return  # an SDK without the SSE decoder its streams are read with: methods only
+    observe(getattr(client, "_client", None), start_call, reader, decoder, request_id_header,
+            seen)  # fmt: skip
+
+
+def observe(http: Any, start_call: Callable[[str | None], CallLog], reader: ModuleType,
+            decoder: Any, request_id_header: str, seen: Callable[[str | None], bool],
+            only: str | None = None) -> None:  # fmt: skip
+    """Observe the transport(s) of the httpx2 client ``http`` (nothing for any other kind);
+    once per HTTP client. With ``only``, requests whose URL path lacks it pass unobserved.
+
+    The client's mounts (proxies from the environment) are observed too: httpx2 sends each
+    request through the transport its URL selects."""
     kind: type[_Observed] | type[_AsyncObserved]
     if isinstance(http, httpx2.Client):
         kind = _Observed
@@ -200,7 +212,7 @@ def install(client: Any, start_call: Callable[[str | None], CallLog], reader: Mo
         return
 
     def observed(transport: Any) -> Any:
-        return kind(transport, start_call, reader, decoder, request_id_header, seen)
+        return kind(transport, start_call, reader, decoder, request_id_header, seen, only)
 
     http._transport = observed(http._transport)
     http._mounts = {
@@ -212,13 +224,17 @@ def install(client: Any, start_call: Callable[[str | None], CallLog], reader: Mo
 class _Base:
     def __init__(self, inner: Any, start_call: Callable[[str | None], CallLog],
                  reader: ModuleType, decoder: Any, request_id_header: str,
-                 seen: Callable[[str | None], bool]) -> None:  # fmt: skip
+                 seen: Callable[[str | None], bool], only: str | None) -> None:  # fmt: skip
         self.inner = inner
+        self.only = only
         self.start_call = start_call
         self.reader = reader
         self.decoder = decoder  # the SDK's own SSEDecoder class
         self.request_id_header = request_id_header
         self.seen = seen
+
+    def _mine(self, request: Any) -> bool:
+        return self.only is None or self.only in request.url.path
 
     def _watch(self, response: Any, call: CallLog, stream: Any) -> Any:
         """``response`` with its body read for usage as it passes (``stream`` wraps it), or
@@ -235,7 +251,7 @@ class _Observed(_Base, httpx2.BaseTransport):
     """A sync transport that reads the usage of the responses no method wrapper claimed."""
 
     def handle_request(self, request: Any) -> Any:
-        if claimed.get():
+        if claimed.get() or not self._mine(request):
             return self.inner.handle_request(request)
         call = self.start_call(_request_model(request))
         try:
@@ -256,7 +272,7 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
     """The async form of :class:`_Observed`."""
 
     async def handle_async_request(self, request: Any) -> Any:
-        if claimed.get():
+        if claimed.get() or not self._mine(request):
             return await self.inner.handle_async_request(request)
         call = self.start_call(_request_model(request))
         try:
