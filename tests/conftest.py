@@ -214,7 +214,8 @@ def asked(line: dict[str, Any], model: str) -> dict[str, Any]:
 
 def served(line: dict[str, Any]) -> dict[str, Any]:
     """``line`` (see :func:`asked`) as logged where the model asked for is not known (a reply
-    passed to ``log_response``, a background job retrieved by id): under the served name."""
+    passed to ``log_response``, a background job whose start was not seen): under the served
+    name."""
     out = {k: v for k, v in line.items() if k != "response_model"}
     out["model"] = line.get("response_model", line["model"])
     return out

@@ -59,12 +59,12 @@ def reply(body: dict[str, Any]) -> httpx2.Response:
 
 def stream_reply() -> httpx2.Response:
     started = interaction("in_progress", None)
+    delta = {"event_type": "step.delta", "index": 0, "delta": {"type": "text", "text": "Hi"}}
     return arriving(
         sse(
             [
                 (None, {"event_type": "interaction.created", "interaction": started}),
-                (None, {"event_type": "step.delta", "index": 0,
-                        "delta": {"type": "text", "text": "Hi"}}),  # fmt: skip
+                (None, delta),
                 (None, {"event_type": "interaction.completed", "interaction": interaction()}),
             ]
         )

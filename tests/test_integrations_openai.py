@@ -492,4 +492,19 @@ def test_a_background_response_is_logged_once_when_it_is_retrieved_finished(
     assert job.status == "queued"
     statuses = [client.responses.retrieve(job.id).status for _ in range(3)]
     assert statuses == ["in_progress", "completed", "completed"]
+    # under the name create() asked for, as a call that was not in the background
+    assert logged(tracker, log_dir) == [asked(RESPONSES_LINE, "o3")]
+
+
+def test_a_background_job_started_elsewhere_is_logged_under_the_served_name(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """A job retrieved by id whose start this tracker never saw (another process made it)."""
+    import httpx2
+
+    body = openai_response("completed")
+    body.update(background=True)
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(httpx2.Response(200, json=body))))
+    client.responses.retrieve(body["id"])
     assert logged(tracker, log_dir) == [served(RESPONSES_LINE)]

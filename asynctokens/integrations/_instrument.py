@@ -222,6 +222,9 @@ def _link_requests(at: _At, owner: Any, name: str) -> None:
 #: Per tracker, the ids of the stored responses it logged (the last 10,000), whichever of
 #: its clients or their copies logged them: one retrieved again is billed once.
 _LOGGED: weakref.WeakKeyDictionary[Any, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+#: Per tracker, the model each background job it saw started asked for (the last 10,000):
+#: the finished job names only the served snapshot, and is logged under the name asked for.
+_ASKED: weakref.WeakKeyDictionary[Any, OrderedDict[str, str | None]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -243,6 +246,19 @@ class _At:
         if len(logged) > 10_000:
             logged.popitem(last=False)
         return True
+
+    def asked(self, job_id: str | None, model: str | None = None) -> str | None:
+        """With ``model``: remember what background job ``job_id`` asked for; without: the
+        model remembered for it (None when its start was not seen)."""
+        if job_id is None:
+            return None
+        jobs = _ASKED.setdefault(self.tracker, OrderedDict())
+        if model is None:
+            return jobs.get(job_id)
+        jobs[job_id] = model
+        if len(jobs) > 10_000:
+            jobs.popitem(last=False)
+        return model
 
 
 #: Whether a wrapped method returns a stream: never, always, or when called with stream=True.
@@ -290,8 +306,11 @@ def _wrap(
         if stream:
             return wrap(result, call, hide_usage_chunk=hide)
         if stored and reader.unfinished(result):  # a background job not done yet: later
+            at.asked(reader.finished_id(result), call.model)
             call.skip()
             return result
+        if fetches and call.model is None:  # the model its create() asked for, if seen
+            call.model = at.asked(reader.finished_id(result))
         usage = _usage_of(reader, result)
         # every stored reply's id is remembered; one fetched again was logged when first seen
         seen = stored and usage is not None and not at.first_time(reader.finished_id(result))
