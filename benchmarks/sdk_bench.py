@@ -6,7 +6,10 @@
    ``Message``, a GenAI ``GenerateContentResponse``, each built by its SDK from canned HTTP),
    timed call by call, next to ``log_tokens()`` with the same fields written out by hand: the
    difference is what reading the response adds.
-2. One SDK call on an instrumented client against the same call on a bare client, both on
+2. The instrumentation alone: the method wrapper ``instrument()`` puts on a client, around
+   a method that returns the SDK's reply at once, against that method bare (paired blocks):
+   the CPU an instrumented call adds in the caller's thread (reading the usage, logging it).
+3. One SDK call on an instrumented client against the same call on a bare client, both on
    the same mock transport, in alternating blocks so drift hits both alike: the ratio is what
    instrumenting adds to a call (the mock transport makes the call itself as cheap as it gets,
    so this is the worst case; a real network call is 1,000 times longer).
@@ -180,7 +183,41 @@ def measure_instrumented(sdk_calls: int, rounds: int, block: int = 20) -> dict[s
     return out
 
 
-def render(log_response: dict[str, Any], instrumented: dict[str, Any]) -> str:
+def measure_wrapper(rounds: int, block: int = 500) -> dict[str, float]:
+    """Per SDK: ns the method wrapper adds around a method that returns its reply at once
+    (median of paired blocks), so nothing but the instrumentation is timed."""
+    from types import SimpleNamespace
+
+    from asynctokens.integrations import anthropic, gemini, openai
+    from asynctokens.integrations._instrument import _NEVER, _At, _wrap
+
+    replies = _objects()
+    readers = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
+    out: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = TokenTracker(Path(tmp), max_queue_events=rounds * 200 * block * 3 + 2000)
+        clock = time.perf_counter_ns
+        for provider, reader in readers.items():
+            reply = replies[provider]
+            bare = SimpleNamespace(create=lambda *a, _r=reply, **k: _r)
+            wrapped = SimpleNamespace(create=lambda *a, _r=reply, **k: _r)
+            _wrap(_At(tracker, r.OPENAI_KEY, provider), wrapped, "create", reader, _NEVER)
+            added = []
+            for _ in range(rounds * 60):
+                times = []
+                for fn in (bare.create, wrapped.create):
+                    t0 = clock()
+                    for _ in range(block):
+                        fn(model="m", messages=MESSAGES)
+                    times.append((clock() - t0) / block)
+                added.append(times[1] - times[0])
+            out[provider] = statistics.median(added)
+        assert tracker.close() is True
+    return out
+
+
+def render(log_response: dict[str, Any], instrumented: dict[str, Any],
+           wrapper: dict[str, float] | None = None) -> str:  # fmt: skip
     lines = [
         "| SDK object | `log_response(resp)` p50 ns | p99 ns | `log_tokens(...)` by hand p50 ns"
         " | added by reading the response ns | `usage_from(resp)` p50 ns |",
@@ -193,6 +230,9 @@ def render(log_response: dict[str, Any], instrumented: dict[str, Any]) -> str:
             f" | {row['log_tokens']:,.0f} | {row['log_response'] - row['log_tokens']:,.0f}"
             f" | {row['usage_from']:,.0f} |"
         )
+    if wrapper is not None:
+        lines += ["", "| instrumentation alone (paired blocks) | added per call µs |", "|---|---:|"]
+        lines += [f"| {provider} | {ns / 1000:,.1f} |" for provider, ns in wrapper.items()]
     lines += [
         "",
         "| SDK call on a mock transport | bare client µs | instrumented µs"
@@ -217,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         render(
             measure_log_response(args.calls, args.rounds),
             measure_instrumented(args.sdk_calls, args.rounds),
+            measure_wrapper(args.rounds),
         )
     )
     return 0
