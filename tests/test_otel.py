@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.server
+import re
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,9 +41,13 @@ def points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any],
     return out
 
 
-def attrs(model: str, token_type: str | None = None, **extra: str) -> dict[str, str]:
+HOST = socket.gethostname()
+
+
+def attrs(model: str, token_type: str | None = None, **extra: Any) -> dict[str, Any]:
     a = {"gen_ai.operation.name": "generate_content", "gen_ai.provider.name": "gcp.gemini",
-         "gen_ai.request.model": model, "gen_ai.response.model": model}  # fmt: skip
+         "gen_ai.request.model": model, "gen_ai.response.model": model, "host.name": HOST,
+         "server.address": "generativelanguage.googleapis.com", "server.port": 443}  # fmt: skip
     if token_type:
         a["gen_ai.token.type"] = token_type
     return {**a, **extra}
@@ -119,7 +125,8 @@ def test_durations_errors_parts_and_operations(
     # bounded cardinality: nothing per request, key or metadata
     seen = {k for metric in got.values() for a, _ in metric for k in a}
     assert seen == {"gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
-                    "gen_ai.response.model", "gen_ai.token.type", "error.type"}  # fmt: skip
+                    "gen_ai.response.model", "gen_ai.token.type", "error.type", "host.name",
+                    "server.address", "server.port"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -252,3 +259,65 @@ def test_the_cost_of_the_calls_is_a_counter_of_its_own_with_its_price_source(
     got = points(reader)["asynctokens.client.cost"]
     assert [(a["gen_ai.request.model"], round(p.value, 6)) for a, p in got] == [("gpt-4o", 4.75)]
     assert got[0][0]["asynctokens.price_source"].startswith("genai-prices ")
+
+
+def test_kept_label_keys_and_the_server_are_attributes(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    sink = OTelSink(reader.provider, label_keys=["customer"])  # type: ignore[attr-defined]
+    tracker = TokenTracker(tmp_path, sinks=[sink])
+    tracker.log(100, 10, "gemini", "gemini-2.5-flash", labels={"customer": "acme", "job": "j1"})
+    tracker.log(200, 20, "gemini", "gemini-2.5-flash", labels={"customer": "acme"})
+    tracker.log(400, 40, "gemini", "gemini-2.5-flash")  # no label: no attribute
+    tracker.log(7, 1, "llm.example.com", "m1")  # an endpoint known by its host
+    assert tracker.close()
+    got = {(a.get("asynctokens.label.customer"), a["gen_ai.token.type"], a["gen_ai.request.model"],
+            a.get("server.address")): p.sum for a, p in points(reader)[USAGE]}  # fmt: skip
+    host = "generativelanguage.googleapis.com"
+    assert got == {
+        ("acme", "input", "gemini-2.5-flash", host): 300,
+        ("acme", "output", "gemini-2.5-flash", host): 30,
+        (None, "input", "gemini-2.5-flash", host): 400,
+        (None, "output", "gemini-2.5-flash", host): 40,
+        (None, "input", "m1", "llm.example.com"): 7,
+        (None, "output", "m1", "llm.example.com"): 1,
+    }
+    # a label the sink was not told to keep never becomes an attribute (bounded series)
+    assert not any("asynctokens.label.job" in a for a, _ in points(reader)[USAGE])
+
+
+def test_semconv_latest_emits_the_proposed_counters_and_cost_name(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    from asynctokens.pricing import load_prices
+
+    sink = OTelSink(reader.provider, semconv="latest", prices=load_prices())  # type: ignore[attr-defined]
+    tracker = TokenTracker(tmp_path, sinks=[sink])
+    tracker.log(1000, 200, "openai", "gpt-4o", cached_tokens=600, reasoning_tokens=50)
+    tracker.log(300, 0, "anthropic", "claude-opus-4-5", cache_write_tokens=100)
+    assert tracker.close()
+    got = points(reader)
+    sums = {name: sorted(p.value for _, p in got[name]) for name in got if name != USAGE}
+    assert sums == {
+        "gen_ai.client.inference.usage.input_tokens": [300, 1000],
+        "gen_ai.client.inference.usage.output_tokens": [200],
+        "gen_ai.client.inference.usage.cache_read.input_tokens": [600],
+        "gen_ai.client.inference.usage.cache_write.input_tokens": [100],
+        "gen_ai.client.inference.usage.reasoning.output_tokens": [50],
+        # gpt-4o: 400 x $2.50 + 600 x $1.25 + 200 x $10 per 1M; opus 4.5: 200 x $5 + 100 x $6.25
+        "gen_ai.usage.cost": [pytest.approx(0.001625), pytest.approx(0.00375)],
+    }
+    assert sorted(p.sum for _, p in got[USAGE]) == [0, 200, 300, 1000]  # the histogram stays
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"semconv": "newest"}, "semconv must be 'stable' or 'latest', got 'newest'"),
+        ({"label_keys": "customer"}, "label_keys must be a list of label keys"),
+        ({"label_keys": ["no spaces"]}, "label_keys must be a list of label keys"),
+    ],
+)
+def test_a_wrong_switch_is_one_clear_error(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        OTelSink(MeterProvider(), **kwargs)

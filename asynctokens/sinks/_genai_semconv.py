@@ -39,6 +39,19 @@ COST: Final = "asynctokens.client.cost"
 COST_UNIT: Final = "USD"
 PRICE_SOURCE: Final = "asynctokens.price_source"
 
+# -- the names of ``semconv="latest"``: proposals not yet settled --------------------------------
+#: open-telemetry/semantic-conventions-genai pull request 374 (open): token counters that add
+#: up across calls, by category, beside the histogram; the cache-creation part renamed
+#: cache_write, as the span attributes were (``gen_ai.usage.cache_write.input_tokens``).
+LATEST_INPUT_TOKENS: Final = "gen_ai.client.inference.usage.input_tokens"
+LATEST_OUTPUT_TOKENS: Final = "gen_ai.client.inference.usage.output_tokens"
+LATEST_CACHED_TOKENS: Final = "gen_ai.client.inference.usage.cache_read.input_tokens"
+LATEST_CACHE_WRITE_TOKENS: Final = "gen_ai.client.inference.usage.cache_write.input_tokens"
+LATEST_REASONING_TOKENS: Final = "gen_ai.client.inference.usage.reasoning.output_tokens"
+#: The cost proposal's name (``gen_ai.usage.cost``), as a counter in USD.
+LATEST_COST: Final = "gen_ai.usage.cost"
+SEMCONV_MODES: Final = ("stable", "latest")
+
 # -- attributes ----------------------------------------------------------------------------------
 OPERATION_NAME: Final = "gen_ai.operation.name"
 PROVIDER_NAME: Final = "gen_ai.provider.name"
@@ -46,6 +59,14 @@ REQUEST_MODEL: Final = "gen_ai.request.model"
 RESPONSE_MODEL: Final = "gen_ai.response.model"
 TOKEN_TYPE: Final = "gen_ai.token.type"
 ERROR_TYPE: Final = "error.type"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+#: The writer's machine: a resource attribute in the conventions, set on each point too so a
+#: Prometheus behind a collector keeps it without converting resource attributes.
+HOST_NAME: Final = "host.name"
+#: A caller's label the sink is told to keep (``OTelSink(label_keys=...)``): the prefix of
+#: its attribute, ``asynctokens.label.customer``.
+LABEL_PREFIX: Final = "asynctokens.label."
 
 TOKEN_TYPE_INPUT: Final = "input"  # all input, cached and cache-written included
 TOKEN_TYPE_OUTPUT: Final = "output"  # all output, reasoning included
@@ -79,4 +100,23 @@ PROVIDERS: Final = {
     "xai": "x_ai",
     "x-ai": "x_ai",
     "watsonx": "ibm.watsonx.ai",
+}
+
+#: api_type -> the endpoint its calls go to (``server.address``, port 443), where one host
+#: serves every customer; Azure, Vertex AI, Bedrock and self-hosted servers are per resource
+#: or region, so theirs is not known from the line. An api_type that is itself a host name
+#: (an endpoint asynctokens does not know, logged by its host) is its own address.
+SERVERS: Final = {
+    "openai": "api.openai.com",
+    "anthropic": "api.anthropic.com",
+    "gemini": "generativelanguage.googleapis.com",
+    "groq": "api.groq.com",
+    "deepseek": "api.deepseek.com",
+    "together": "api.together.xyz",
+    "openrouter": "openrouter.ai",
+    "mistral": "api.mistral.ai",
+    "xai": "api.x.ai",
+    "fireworks": "api.fireworks.ai",
+    "perplexity": "api.perplexity.ai",
+    "cohere": "api.cohere.com",
 }

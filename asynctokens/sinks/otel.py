@@ -9,8 +9,11 @@ their own thread. The files stay the source of truth on each host.
 Per call: ``gen_ai.client.token.usage`` once for input and once for output (a failed call
 with no counts records none), ``gen_ai.client.operation.duration`` when the latency is
 known (``error.type`` on failures), and the cached, cache-write and reasoning parts as
-counters. Attributes are the operation, provider and model only: never a request id, key or
-metadata, so the number of series stays bounded. Names live in ``_genai_semconv``.
+counters. Attributes are the operation, provider, both model names, the server where its
+host is known, the writer's host, and the label keys the sink is told to keep
+(``label_keys``): never a request id, key or metadata, so the number of series stays
+bounded. Names live in ``_genai_semconv``; ``semconv="latest"`` emits the proposed names
+(token counters of their own, cache_write, ``gen_ai.usage.cost``) in place of the project's.
 
 An exporter's failure or hang (a collector that is down or stuck) happens on the provider's
 thread: wrap the exporter in :func:`watch` and pass it as ``exporter=``, and the sink's
@@ -27,6 +30,7 @@ from __future__ import annotations
 import atexit
 import datetime as _dt
 import re
+import socket
 import threading
 from collections.abc import Sequence
 from typing import Any, Final
@@ -34,6 +38,7 @@ from typing import Any, Final
 import orjson
 
 from asynctokens.record import _threads
+from asynctokens.record._dims import is_label_key
 from asynctokens.record._event import TokenEvent
 from asynctokens.sinks import _genai_semconv as sc
 from asynctokens.sinks._watched import WatchedExporter
@@ -68,6 +73,15 @@ def provider_name(api_type: str) -> str:
     return sc.PROVIDERS.get(api_type.lower(), api_type)
 
 
+def server_address(api_type: str) -> str | None:
+    """The host a provider's calls go to, where that is one host for everyone; an api_type
+    that is a host name (an endpoint logged by its host) is its own; else None."""
+    known = sc.SERVERS.get(api_type.lower())
+    if known is not None:
+        return known
+    return api_type if "." in api_type and " " not in api_type else None
+
+
 def operation_name(metadata_json: str | None, api_type: str = "") -> str:
     """What the event's metadata says under ``gen_ai.operation.name`` (the SDK integrations
     put ``embeddings`` there for embedding calls), else ``generate_content`` for Google's
@@ -83,8 +97,9 @@ def operation_name(metadata_json: str | None, api_type: str = "") -> str:
     return value if isinstance(value, str) and value else default
 
 
-#: What a call's attributes depend on: (api_type, model, response model, operation).
-_Key = tuple[str, str, "str | None", str]
+#: What a call's attributes depend on: (api_type, model, response model, operation, the
+#: values of the kept label keys).
+_Key = tuple[str, str, "str | None", str, "tuple[str | None, ...]"]
 
 
 class OTelExportError(Exception):
@@ -101,9 +116,22 @@ class OTelSink:
         exporter: WatchedExporter | None = None,
         shutdown_timeout_s: float = 2.0,
         prices: Any = None,
+        label_keys: Sequence[str] = (),
+        semconv: str = "stable",
     ) -> None:
         from asynctokens import __version__
 
+        if semconv not in sc.SEMCONV_MODES:
+            raise ValueError(f"semconv must be 'stable' or 'latest', got {semconv!r}")
+        if isinstance(label_keys, str) or not all(
+            isinstance(k, str) and is_label_key(k) for k in label_keys
+        ):
+            raise ValueError(
+                f"label_keys must be a list of label keys (e.g. ['customer']), got {label_keys!r}"
+            )
+        self._label_keys = tuple(label_keys)
+        self._host = socket.gethostname()
+        latest = semconv == "latest"
         provider = meter_provider or metrics.get_meter_provider()
         self._provider = provider
         self._exporter = exporter
@@ -119,7 +147,9 @@ class OTelSink:
             None
             if prices is None
             else meter.create_counter(
-                sc.COST, unit=sc.COST_UNIT, description="Cost of the calls, as reports price it."
+                sc.LATEST_COST if latest else sc.COST,
+                unit=sc.COST_UNIT,
+                description="Cost of the calls, as reports price it.",
             )
         )
         self._tokens = meter.create_histogram(
@@ -134,32 +164,52 @@ class OTelSink:
             description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=sc.OPERATION_DURATION_BUCKETS,
         )
-        self._parts = {
-            name: meter.create_counter(name, unit=sc.TOKEN_USAGE_UNIT, description=what)
-            for name, what in (
-                (sc.CACHED_TOKENS, "Input tokens served from a prompt cache."),
-                (sc.CACHE_WRITE_TOKENS, "Input tokens written to a prompt cache."),
-                (sc.REASONING_TOKENS, "Output tokens spent on reasoning."),
-            )
-        }
-        self._attrs: dict[_Key, dict[str, str]] = {}
-        self._sets: dict[_Key, tuple[dict[str, str], dict[str, str], dict[str, str]]] = {}
+        parts = (
+            (sc.LATEST_INPUT_TOKENS if latest else None, "Input tokens, all of them."),
+            (sc.LATEST_OUTPUT_TOKENS if latest else None, "Output tokens, all of them."),
+            (sc.LATEST_CACHED_TOKENS if latest else sc.CACHED_TOKENS,
+             "Input tokens served from a prompt cache."),
+            (sc.LATEST_CACHE_WRITE_TOKENS if latest else sc.CACHE_WRITE_TOKENS,
+             "Input tokens written to a prompt cache."),
+            (sc.LATEST_REASONING_TOKENS if latest else sc.REASONING_TOKENS,
+             "Output tokens spent on reasoning."),
+        )  # fmt: skip
+        #: per part (input, output, cached, cache write, reasoning) its counter, or None
+        self._parts = tuple(
+            None if name is None else
+            meter.create_counter(name, unit=sc.TOKEN_USAGE_UNIT, description=what)
+            for name, what in parts
+        )  # fmt: skip
+        self._attrs: dict[_Key, dict[str, Any]] = {}
+        self._sets: dict[_Key, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
 
-    def _attributes(
-        self, api_type: str, model: str, served: str | None, operation: str
-    ) -> dict[str, str]:
-        key = (api_type, model, served, operation)
+    def _attributes(self, key: _Key) -> dict[str, Any]:
         attrs = self._attrs.get(key)
         if attrs is None:
             if len(self._attrs) > 10_000:
                 self._attrs.clear()
+            api_type, model, served, operation, labels = key
             attrs = self._attrs[key] = {
                 sc.OPERATION_NAME: operation,
                 sc.PROVIDER_NAME: provider_name(api_type),
                 sc.REQUEST_MODEL: model,  # the name the call asked for
                 sc.RESPONSE_MODEL: served or model,  # the snapshot the reply named
+                sc.HOST_NAME: self._host,
             }
+            server = server_address(api_type)
+            if server is not None:
+                attrs[sc.SERVER_ADDRESS], attrs[sc.SERVER_PORT] = server, 443
+            for name, value in zip(self._label_keys, labels, strict=True):
+                if value is not None:
+                    attrs[sc.LABEL_PREFIX + name] = value
         return attrs
+
+    def _key(self, e: TokenEvent) -> _Key:
+        keys = self._label_keys
+        labels = e.labels
+        values = () if not keys else tuple(None if labels is None else labels.get(k) for k in keys)
+        return (e.api_type, e.model, e.response_model,
+                operation_name(e.metadata_json, e.api_type), values)  # fmt: skip
 
     def export(self, events: Sequence[TokenEvent]) -> None:
         """Record a batch: the histograms a point per call (their buckets need each value),
@@ -168,33 +218,34 @@ class OTelSink:
         record_tokens, record_duration = self._tokens.record, self._duration.record
         sums: dict[_Key, list[int]] = {}  # attribute key -> the parts' sums
         sets = self._sets
+        key_of = self._key
         for e in events:
-            key = (e.api_type, e.model, e.response_model,
-                   operation_name(e.metadata_json, e.api_type))  # fmt: skip
+            key = key_of(e)
             found = sets.get(key)
             if found is None:
-                found = sets[key] = self._attribute_sets(*key)
+                found = sets[key] = self._attribute_sets(key)
             attrs, as_input, as_output = found
             if e.success or e.prompt_tokens or e.completion_tokens:
                 record_tokens(e.prompt_tokens, as_input)
                 record_tokens(e.completion_tokens, as_output)
-                if e.cached_tokens or e.cache_write_tokens or e.reasoning_tokens:
-                    part = sums.get(key)
-                    if part is None:
-                        part = sums[key] = [0, 0, 0]
-                    part[0] += e.cached_tokens
-                    part[1] += e.cache_write_tokens
-                    part[2] += e.reasoning_tokens
+                part = sums.get(key)
+                if part is None:
+                    part = sums[key] = [0, 0, 0, 0, 0]
+                part[0] += e.prompt_tokens
+                part[1] += e.completion_tokens
+                part[2] += e.cached_tokens
+                part[3] += e.cache_write_tokens
+                part[4] += e.reasoning_tokens
             if e.latency_ms is not None:
                 duration_attrs: dict[str, Any] = attrs
                 if not e.success:
                     duration_attrs = {**attrs, sc.ERROR_TYPE: error_type(e.error_message)}
                 record_duration(e.latency_ms / 1000.0, duration_attrs)
-        counters = tuple(self._parts.values())
+        counters = self._parts
         for key, part in sums.items():
             attrs = sets[key][0]
             for counter, value in zip(counters, part, strict=True):
-                if value:
+                if value and counter is not None:
                     counter.add(value, attrs)
         if self._cost is not None:
             self._add_costs(events)
@@ -203,26 +254,22 @@ class OTelSink:
         """Each priced call's cost, summed per attribute set and price source (a call no
         source prices adds nothing: the files' reports say which)."""
         prices = self._prices
-        costs: dict[tuple[str, str, str | None, str, str], float] = {}
+        costs: dict[tuple[_Key, str], float] = {}
         for e in events:
             cost = prices.event_cost(_as_line(e))
             if cost:
-                key = (e.api_type, e.model, e.response_model,
-                       operation_name(e.metadata_json, e.api_type),
-                       prices.source_of(e.api_type, e.response_model or e.model) or "")  # fmt: skip
+                source = prices.source_of(e.api_type, e.response_model or e.model) or ""
+                key = (self._key(e), source)
                 costs[key] = costs.get(key, 0.0) + cost
         assert self._cost is not None
-        for (api, model, response_model, operation, source), total in costs.items():
-            attrs = self._attributes(api, model, response_model, operation)
-            self._cost.add(total, {**attrs, sc.PRICE_SOURCE: source})
+        for (call, source), total in costs.items():
+            self._cost.add(total, {**self._attributes(call), sc.PRICE_SOURCE: source})
 
-    def _attribute_sets(
-        self, api_type: str, model: str, served: str | None, operation: str
-    ) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    def _attribute_sets(self, key: _Key) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """A call's attributes, and the same with each token type: made once per name."""
         if len(self._sets) > 10_000:
             self._sets.clear()
-        attrs = self._attributes(api_type, model, served, operation)
+        attrs = self._attributes(key)
         return (
             attrs,
             {**attrs, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT},
@@ -279,4 +326,7 @@ def watch(
     return WatchedExporter(exporter, hang_after_s=hang_after_s, exit_timeout_s=exit_timeout_s)
 
 
-__all__ = ["OTelExportError", "OTelSink", "WatchedExporter", "error_type", "provider_name", "watch"]
+__all__ = [
+    "OTelExportError", "OTelSink", "WatchedExporter", "error_type", "provider_name",
+    "server_address", "watch",
+]  # fmt: skip
