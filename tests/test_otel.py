@@ -225,6 +225,51 @@ def test_a_real_otlp_export_carries_the_logged_sums_and_a_dead_collector_costs_n
         provider.shutdown()
 
 
+@pytest.mark.slow  # a real gRPC server and export: with the long variants
+def test_a_real_otlp_grpc_export_carries_the_logged_sums(tmp_path: Path) -> None:
+    """The other exporter the extra brings: OTLP over gRPC to a local server speaking the
+    collector's MetricsService, decoded with the official messages."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.proto.collector.metrics.v1 import (
+        metrics_service_pb2,
+        metrics_service_pb2_grpc,
+    )
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+    received: list[ExportMetricsServiceRequest] = []
+
+    class Service(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore[misc]
+        def Export(self, request: Any, context: Any) -> Any:
+            received.append(request)
+            return metrics_service_pb2.ExportMetricsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Service(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    exporter = watch(OTLPMetricExporter(endpoint=f"127.0.0.1:{port}", insecure=True, timeout=5))
+    provider = MeterProvider(
+        metric_readers=[PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)]
+    )
+    try:
+        tracker = TokenTracker(tmp_path, sinks=[OTelSink(provider, exporter=exporter)])
+        for i in range(200):
+            tracker.log(100 + i, 10, "openai", "gpt-4o")
+        assert tracker.close()
+        assert provider.force_flush(10_000)
+        assert _sums(received[-1]) == {
+            ("gpt-4o", "input"): (float(200 * 100 + sum(range(200))), 200),
+            ("gpt-4o", "output"): (2000.0, 200),
+        }
+        assert tracker.health().sink_errors == 0
+    finally:
+        provider.shutdown()
+        server.stop(None)
+
+
 def test_the_model_asked_for_and_the_one_that_served_are_apart(
     reader: InMemoryMetricReader, tmp_path: Path
 ) -> None:
