@@ -175,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="parquet needs DuckDB: pip install 'asynctokens[duckdb]'",
     )
     export.add_argument("-o", "--output", required=True, help="file to write ('-' for stdout)")
+    _by_option(export, "JSON and HTML: a table")
     export.add_argument(
         "--csv-raw",
         action="store_true",
@@ -189,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-dir", action="append", help="as for the reports: repeatable, globs accepted"
     )
     live.add_argument("--timezone", help="what 'today' means (default UTC)")
+    live.add_argument(
+        "--by",
+        default="model",
+        metavar="KEY",
+        help="rows by a label key, or model (default), provider, host, response-model,"
+        " service-tier",
+    )
     _pricing_options(live)
     sql = sub.add_parser(
         "sql",

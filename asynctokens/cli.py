@@ -146,6 +146,7 @@ def _live(args: argparse.Namespace) -> int:
 
     tz = reader.get_timezone(args.timezone)
     prices = book(args)
+    summary.check_by([args.by])
     try:
         dirs = reader.open_log_dirs(args.log_dir)
     except LogDirError:
@@ -155,7 +156,7 @@ def _live(args: argparse.Namespace) -> int:
         dirs = [resolve_log_dir(args.log_dir[0] if args.log_dir else None)]
     source = ", ".join(str(d) for d in dirs)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C leaves, as q does
-        asyncio.run(live.run(dirs, source, tz, prices))
+        asyncio.run(live.run(dirs, source, tz, prices, summary.BY_NAMES.get(args.by, args.by)))
     return 0
 
 
@@ -180,6 +181,11 @@ def _where(query: summary.Query) -> str:
 def _export(args: argparse.Namespace, query: summary.Query) -> int:
     out_path = None if args.output == "-" else Path(args.output)
     if args.format in ("csv", "parquet"):  # the reports check their filters as they load
+        if args.by:
+            raise ValueError(
+                f"--by groups the JSON and HTML reports; --format {args.format} has a row per"
+                " call already (its labels column holds every label)"
+            )
         summary.check_filters(query)
     if args.format == "parquet":
         if out_path is None:
@@ -205,7 +211,7 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
         _warn_bad_lines(summary.read_findings(report))
         what = f"{rows:,} calls"
     else:
-        full = summary.full_report(query)
+        full = summary.full_report(query, args.by)
         _warn_bad_lines(full["summary"])
         if args.format == "json":
             text = orjson.dumps(full, option=orjson.OPT_INDENT_2).decode() + "\n"

@@ -390,3 +390,37 @@ def test_recent_and_the_csv_export_take_where_too(
     lines = out.read_text().splitlines()
     assert len(lines) == 2 and ",flex," in lines[1]
     assert main(["recent", "--log-dir", str(tmp_path), "--where", "customer=nobody"]) == 1
+
+
+def test_the_json_and_html_exports_take_by_and_the_csv_refuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = tmp_path / "logs"
+    tracker = TokenTracker(logs)
+    with labels(customer="acme"):
+        tracker.log(1_000_000, 100_000, "openai", "gpt-4o", ts=NOON)
+    with labels(customer="<b>globex</b>"):  # a label is untrusted text: escaped in HTML
+        tracker.log(2_000_000, 0, "openai", "gpt-4o", ts=NOON)
+    assert tracker.close()
+    report = tmp_path / "report.json"
+    assert main(["export", "--format", "json", "-o", str(report), "--log-dir", str(logs),
+                 "--by", "customer", "--by", "model"]) == 0  # fmt: skip
+    by = orjson.loads(report.read_bytes())["by"]
+    assert {k: r["cost_usd"] for k, r in by["customer"].items()} == {
+        "acme": 3.5, "<b>globex</b>": 5.0}  # fmt: skip
+    assert {k: r["total_requests"] for k, r in by["model"].items()} == {"gpt-4o": 2}
+    page = tmp_path / "report.html"
+    assert main(["export", "--format", "html", "-o", str(page), "--log-dir", str(logs),
+                 "--by", "customer"]) == 0  # fmt: skip
+    html = page.read_text()
+    assert "<h2>By customer</h2>" in html
+    assert "&lt;b&gt;globex&lt;/b&gt;" in html and "<b>globex" not in html
+    capsys.readouterr()
+    assert main(["export", "--format", "csv", "-o", str(tmp_path / "x.csv"), "--log-dir",
+                 str(logs), "--by", "customer"]) == 2  # fmt: skip
+    assert capsys.readouterr().err == (
+        "asynctokens: error: --by groups the JSON and HTML reports; --format csv has a row per"
+        " call already (its labels column holds every label)\n"
+    )
+    assert main(["live", "--log-dir", str(logs), "--by", "no such key"]) == 2
+    assert "unknown breakdown 'no such key'" in capsys.readouterr().err

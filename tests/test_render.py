@@ -147,3 +147,35 @@ def test_the_live_state_counts_today_in_its_zone_and_starts_again_at_midnight() 
     state.tick(dt.datetime(2026, 11, 24, 18, 31, tzinfo=dt.UTC))  # 00:01 local, a new day
     assert (state.total.requests, state.models) == (0, {})
     assert len(state.last_calls) == 3
+
+
+def test_the_live_state_by_a_label_key_and_by_provider() -> None:
+    import datetime as dt
+
+    from asynctokens.render import live
+
+    now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+
+    def event(model: str, labels: dict[str, str] | None) -> dict[str, object]:
+        line: dict[str, object] = {
+            "ts": "2026-11-24T11:00:00+00:00", "api_type": "openai", "model": model,
+            "prompt_tokens": 100, "completion_tokens": 10, "cached_tokens": 0,
+            "cache_write_tokens": 0, "reasoning_tokens": 0, "success": True,
+            "error_message": None}  # fmt: skip
+        if labels is not None:
+            line["labels"] = labels
+        return line
+
+    calls = [("gpt-4o", {"customer": "acme"}), ("gpt-4o-mini", {"customer": "acme"}),
+             ("gpt-4o", {"customer": "globex"}), ("gpt-4o", None)]  # fmt: skip
+    by_customer = live.LiveState(load_prices(()), dt.UTC, now, by="customer")
+    by_api = live.LiveState(load_prices(()), dt.UTC, now, by="api")
+    for model, labels in calls:
+        by_customer.add(event(model, labels))
+        by_api.add(event(model, labels))
+    assert {k: r.requests for k, r in by_customer.models.items()} == {
+        "acme": 2, "globex": 1, "(none)": 1}  # fmt: skip
+    assert {k: r.tokens for k, r in by_api.models.items()} == {"openai": 440}
+    out = io.StringIO()
+    terminal.console(out, width=120).print(live.view(by_customer, "logs"))
+    assert "By customer today" in out.getvalue()

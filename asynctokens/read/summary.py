@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import difflib
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -199,19 +199,27 @@ def breakdown(query: Query, dimension: str, by: list[str] | tuple[str, ...] = ()
     """One row per model, api (provider), day, week or month, with totals; with ``by``
     (label keys or ``BY_NAMES``), each row holds the rows of the next level under
     ``"breakdown"`` (``daily --by model``: each day's models)."""
-    for name in (dimension, *by):
-        if name not in DIMENSIONS and name not in BY_NAMES and not is_label_key(name):
-            raise ValueError(
-                f"unknown breakdown {name!r}: use a label key or one of {', '.join(BY_NAMES)}"
-            )
+    check_by((dimension, *by))
     report = reader.ReadReport()
     return _breakdown_of(load(query, report), query, report, dimension, tuple(by))
 
 
-def full_report(query: Query) -> dict[str, Any]:
-    """Everything the HTML and JSON exports hold, from one read of the directory."""
+def check_by(names: Iterable[str]) -> None:
+    """A ValueError naming the first of ``names`` no report groups by."""
+    for name in names:
+        if name not in DIMENSIONS and name not in BY_NAMES and not is_label_key(name):
+            raise ValueError(
+                f"unknown breakdown {name!r}: use a label key or one of {', '.join(BY_NAMES)}"
+            )
+
+
+def full_report(query: Query, by: Sequence[str] = ()) -> dict[str, Any]:
+    """Everything the HTML and JSON exports hold, from one read of the directory; with
+    ``by``, a table of rows per each name too (``"by": {"customer": rows}``)."""
+    check_by(by)
     report = reader.ReadReport()
     agg = load(query, report)
+    extra = {name: _breakdown_of(agg, query, report, name)["rows"] for name in by}
     return {
         "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "log_dir": ", ".join(str(d) for d in reader.open_log_dirs(query.log_dir)),
@@ -221,6 +229,7 @@ def full_report(query: Query) -> dict[str, Any]:
         "daily": _breakdown_of(agg, query, report, "day")["rows"],
         "by_host": _breakdown_of(agg, query, report, "host")["rows"],
         "daily_by_model": _tokens_by_day_and_model(agg),
+        **({"by": extra} if extra else {}),
     }
 
 

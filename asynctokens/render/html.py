@@ -220,6 +220,7 @@ th:first-child,td:first-child{{text-align:left}}
 {_chart(report["daily_by_model"])}
 {_table("By model", "Model", report["by_model"])}
 {_table("By provider", "Provider", report["by_api"])}
+{"".join(_table(f"By {name}", name, rows) for name, rows in report.get("by", {}).items())}
 {_table("By day", "Day", report["daily"])}
 </body></html>
 """

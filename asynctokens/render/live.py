@@ -1,9 +1,10 @@
 """``asynctokens live``: what today looks like, updated as calls arrive.
 
 ``LiveState`` folds events (from ``aio.follow``) into today's figures in a time zone: tokens,
-cost, requests and errors, per model, tokens per minute over the last hour, the last calls
-and the last error. ``view()`` draws it for rich's ``Live``; ``run()`` is the screen the
-command shows, keys and all. Outside text goes through ``literal`` as in every report.
+cost, requests and errors, per model (or per any ``--by`` key), tokens per minute over the
+last hour, the last calls and the last error. ``view()`` draws it for rich's ``Live``;
+``run()`` is the screen the command shows, keys and all. Outside text goes through
+``literal`` as in every report.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from rich.table import Table
 from rich.text import Text
 
 from asynctokens.pricing import PriceBook
+from asynctokens.read._grouping import key_of
+from asynctokens.record._dims import line_dims
 from asynctokens.render._numbers import cost_cell, count, literal, usd, usd_column
 
 _BLOCKS: Final = " ▁▂▃▄▅▆▇█"
@@ -54,6 +57,9 @@ class LiveState:
     last_calls: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=8))
     last_error: dict[str, Any] | None = None
     seen: int = 0
+    #: what the rows are by: ``model``, ``api``, ``host``, ``response-model``,
+    #: ``service-tier`` or a label key (``models`` then holds those rows)
+    by: str = "model"
 
     def __post_init__(self) -> None:
         self._set_day(self.now)
@@ -90,7 +96,7 @@ class LiveState:
         self.last_calls.appendleft({**event, "cost_usd": cost})
         if not self.day_start <= ts < self.day_end:
             return
-        for row in (self.total, self.models.setdefault(event["model"], _Row())):
+        for row in (self.total, self.models.setdefault(self._row_name(event), _Row())):
             row.requests += 1
             row.failed += 0 if event["success"] else 1
             row.tokens += tokens
@@ -98,6 +104,15 @@ class LiveState:
                 row.unpriced += tokens
             else:
                 row.cost += cost
+
+    def _row_name(self, event: dict[str, Any]) -> str:
+        model = event["model"]
+        if self.by == "model":
+            return str(model)
+        dims = line_dims(model, event) or ""
+        host = event.get("host")
+        return key_of(self.by, "", event["api_type"], model,
+                      host if isinstance(host, str) else "", dims)  # fmt: skip
 
 
 def _money(row: _Row, fmt: Callable[[float | None], str] = usd) -> str:
@@ -136,17 +151,19 @@ def view(state: LiveState, source: str) -> RenderableType:
     top = max(state.per_minute.values(), default=0)
     spark = Text(f"Tokens/min, last hour (max {count(top)}): ")
     spark.append(_sparkline(state), style="cyan")
-    models = Table(title="Models today", title_justify="left", expand=False)
+    label = "Model" if state.by == "model" else "Provider" if state.by == "api" else state.by
+    heading = "Models today" if state.by == "model" else f"By {label} today"
+    models = Table(title=literal(heading), title_justify="left", expand=False)
     unpriced = bool(t.unpriced)
     for col in (
-        "Model",
+        literal(label),
         "Requests",
         "Tokens",
         "Errors",
         "Cost",
         *(["Unpriced"] if unpriced else []),
     ):
-        models.add_column(col, justify="left" if col == "Model" else "right")
+        models.add_column(col, justify="left" if col == literal(label) else "right")
     shown = sorted(state.models.items(), key=lambda kv: -kv[1].tokens)[:12]
     money = usd_column(row.cost for _, row in shown)
     for name, row in shown:
@@ -193,7 +210,9 @@ def _local_time(ts: str, tz: _dt.tzinfo) -> str:
     return f"{instant.astimezone(tz):%H:%M:%S}"
 
 
-async def run(dirs: list[Path], source: str, tz: _dt.tzinfo, prices: PriceBook) -> None:
+async def run(
+    dirs: list[Path], source: str, tz: _dt.tzinfo, prices: PriceBook, by: str = "model"
+) -> None:
     """The live screen over ``dirs`` until ``q`` (or Ctrl-C, which the caller takes): one
     ``aio.follow`` per directory feeds the state, redrawn four times a second."""
     import asyncio
@@ -204,7 +223,7 @@ async def run(dirs: list[Path], source: str, tz: _dt.tzinfo, prices: PriceBook) 
     from asynctokens.render import terminal
 
     now = _dt.datetime.now(_dt.UTC)
-    state = LiveState(prices, tz, now)
+    state = LiveState(prices, tz, now, by=by)
     # today in the zone, and the hour before it for the per-minute line
     first_day = (min(state.day_start, now - _dt.timedelta(hours=1))).date().isoformat()
     quit_now = asyncio.Event()
