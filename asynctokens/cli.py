@@ -180,8 +180,9 @@ def _where(query: summary.Query) -> str:
 
 def _export(args: argparse.Namespace, query: summary.Query) -> int:
     out_path = None if args.output == "-" else Path(args.output)
+    by: list[str] = getattr(args, "by", None) or []  # the dashboard's export has none
     if args.format in ("csv", "parquet"):  # the reports check their filters as they load
-        if args.by:
+        if by:
             raise ValueError(
                 f"--by groups the JSON and HTML reports; --format {args.format} has a row per"
                 " call already (its labels column holds every label)"
@@ -211,7 +212,7 @@ def _export(args: argparse.Namespace, query: summary.Query) -> int:
         _warn_bad_lines(summary.read_findings(report))
         what = f"{rows:,} calls"
     else:
-        full = summary.full_report(query, args.by)
+        full = summary.full_report(query, by)
         _warn_bad_lines(full["summary"])
         if args.format == "json":
             text = orjson.dumps(full, option=orjson.OPT_INDENT_2).decode() + "\n"

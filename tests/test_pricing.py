@@ -87,11 +87,12 @@ def test_a_tiered_request_is_billed_whole_at_the_rate_of_its_side_of_the_thresho
     assert month["keys"] == [  # (provider, model, prompt band, host, dims), with columns
         ["gemini", "gemini-2.5-pro", 4, host, ""],
         ["gemini", "gemini-2.5-pro", 5, host, ""],
+        ["gemini", "gemini-2.5-pro", 5, host, ""],  # a day later: an entry of its own
         ["gemini", "gemini-3-pro-preview", 5, host, ""],
     ]
-    # the first hour of each key's columns ((day - 1) * 24 + hour), and its requests per hour
+    # the first hour of each entry's columns ((day - 1) * 24 + hour), its requests per hour
     assert [(c[0], c[1]) for c in month["columns"]] == [
-        (19 * 24 + 9, [1]), (20 * 24 + 9, [1] + [0] * 23 + [1]), (21 * 24 + 10, [1])
+        (19 * 24 + 9, [1]), (20 * 24 + 9, [1]), (21 * 24 + 9, [1]), (21 * 24 + 10, [1])
     ]  # fmt: skip
     # each call priced on its own in the CSV agrees with the report
     assert csv_costs(log_dir) == [

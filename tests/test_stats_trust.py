@@ -135,6 +135,28 @@ def test_a_damaged_month_file_is_read_around_said_and_rewritten(
     assert (totals["total_requests"], err) == (301, "")
 
 
+def test_a_key_called_hours_apart_is_kept_in_entries_without_the_hours_between(
+    tmp_path: Path,
+) -> None:
+    """Stats grow with the calls, not with keys x hours: one call a day for a month under
+    each of 40 labels is 40 x 30 one-hour entries, and every report still equals the lines."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    for day in range(30):
+        for customer in range(40):
+            ts = dt.datetime(2026, 11, 1 + day, 12, tzinfo=dt.UTC)
+            tracker.log(100 + customer, 10, "openai", "gpt-4o", ts=ts,
+                        labels={"customer": f"c{customer:02d}"})  # fmt: skip
+    assert tracker.close()
+    doc = json.loads((log_dir / MONTH_FILE).read_text())
+    assert len(doc["keys"]) == 40 * 30
+    assert {len(col[1]) for col in doc["columns"]} == {1}  # no hour of zeros stored
+    assert (log_dir / QUARTERS_FILE).stat().st_size == 12 + 40 * 30 * 14 * 8
+    totals, err = summary(log_dir)
+    assert (totals["total_requests"], totals["total_prompt_tokens"], err) == (
+        1200, 30 * sum(100 + c for c in range(40)), "")  # fmt: skip
+
+
 @pytest.mark.parametrize("bad", [-5, 2**64 - 1, True, "12"])
 def test_a_damaged_index_is_rebuilt_for_the_writers_own_summary(tmp_path: Path, bad: Any) -> None:
     log_dir = tmp_path / "logs"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import calendar
 import sys
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from itertools import chain
 from operator import add, itemgetter, le
 from pathlib import Path
@@ -151,18 +151,39 @@ def columns_of(agg: Aggregate) -> tuple[list[list[Any]], list[list[Any]], array[
     no_counts, no_early = (0,) * WIDTH, (0,) * EARLY
     for key in sorted(by_key):
         hours = by_key[key]
-        start = min(hours)
-        n = max(hours) + 1 - start
-        # a row per hour, then turned into columns in C: a busy month has tens of
-        # thousands of cells, and a writer's update writes them every few seconds
-        rows: list[Sequence[int]] = [no_counts] * n
-        firsts: list[Sequence[int]] = [no_early] * n
-        for i, (counts, early) in hours.items():
-            rows[i - start], firsts[i - start] = counts, early
-        keys.append(list(key))
-        columns.append([start, *map(list, zip(*rows, strict=True))])
-        quarters.extend(chain.from_iterable(firsts))
+        for start, end in _runs_of(sorted(hours)):
+            # a row per hour, then turned into columns in C: a busy month has tens of
+            # thousands of cells, and a writer's update writes them every few seconds
+            n = end - start
+            rows: list[Sequence[int]] = [no_counts] * n
+            firsts: list[Sequence[int]] = [no_early] * n
+            for i in range(start, end):
+                found = hours.get(i)
+                if found is not None:
+                    rows[i - start], firsts[i - start] = found
+            keys.append(list(key))
+            columns.append([start, *map(list, zip(*rows, strict=True))])
+            quarters.extend(chain.from_iterable(firsts))
     return keys, columns, quarters
+
+
+#: Hours without calls a key's columns run through before a new entry of the key begins.
+#: An hour costs 7 counters in the month file and 14 in the quarters file; an entry costs
+#: its key's text: a key busy every hour is one entry, one called once a day (a label
+#: value among many) is an entry per call, not 744 hours of zeros.
+RUN_GAP = 3
+
+
+def _runs_of(hours: list[int]) -> Iterator[tuple[int, int]]:
+    """``[start, end)`` of each run of the ascending ``hours``, split where more than
+    RUN_GAP hours pass without one."""
+    start = last = hours[0]
+    for hour in hours[1:]:
+        if hour - last > RUN_GAP + 1:
+            yield start, last + 1
+            start = hour
+        last = hour
+    yield start, last + 1
 
 
 def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Aggregate:
@@ -279,6 +300,10 @@ def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
     lists of counts within the month that :func:`valid_counts` accepts."""
     if type(keys) is not list or type(columns) is not list or len(keys) != len(columns):
         return False
+    # a key may have several entries (runs of hours): sorted, so one key's are together,
+    # and each after the last one's hours, so no hour of a key is counted twice
+    last_key: Any = None
+    last_end = 0
     for key, col in zip(keys, columns, strict=True):
         if (
             type(key) is not list
@@ -296,6 +321,9 @@ def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
         n = len(col[1]) if type(col[1]) is list else 0
         if n == 0 or col[0] + n > hours or not valid_counts(col[1:]):
             return False
+        if last_key is not None and (key < last_key or (key == last_key and col[0] < last_end)):
+            return False
+        last_key, last_end = key, col[0] + n
     return True
 
 
