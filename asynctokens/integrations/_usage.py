@@ -123,6 +123,14 @@ def make_usage(
     return usage
 
 
+def filled(usage: Usage | None, model: str | None, request_id: str | None) -> Usage | None:
+    """``usage`` with the model and id a stream named before its usage arrived, where the
+    usage itself names none (a stream's last chunk often carries counts only)."""
+    if usage is None or (usage.model and usage.request_id):
+        return usage
+    return replace(usage, model=usage.model or model, request_id=usage.request_id or request_id)
+
+
 def failed(api_type: str, error_message: str, request_id: str | None = None) -> Usage:
     """A call that failed before any usage was reported."""
     return make_usage(0, 0, 0, 0, 0, api_type, None, request_id, False, error_message)

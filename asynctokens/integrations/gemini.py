@@ -15,12 +15,12 @@ JSON (``usageMetadata``, ``promptTokenCount``) reads the same as the SDK's snake
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Final
 
 from asynctokens.integrations._usage import (
     Usage,
     count,
+    filled,
     make_usage,
     sdk_error,
     text,
@@ -131,9 +131,4 @@ class StreamUsage:
         return self._model, self._response_id
 
     def result(self) -> Usage | None:
-        last = self._last
-        if last is None or (last.model and last.request_id):
-            return last
-        return replace(
-            last, model=last.model or self._model, request_id=last.request_id or self._response_id
-        )
+        return filled(self._last, self._model, self._response_id)

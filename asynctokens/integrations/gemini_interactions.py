@@ -20,10 +20,9 @@ its usage comes with the finished interaction, from ``get()``, logged once per i
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Final
 
-from asynctokens.integrations._usage import Usage, count, make_usage, text, view
+from asynctokens.integrations._usage import Usage, count, filled, make_usage, text, view
 
 API_TYPE: Final = "gemini"
 #: The paths of this API (``/v1beta/interactions``, ``/v1beta/interactions/{id}``, ...).
@@ -98,12 +97,7 @@ class StreamUsage:
         return self._model, self._id
 
     def result(self) -> Usage | None:
-        usage = self._usage
-        if usage is None or (usage.model and usage.request_id):
-            return usage
-        return replace(
-            usage, model=usage.model or self._model, request_id=usage.request_id or self._id
-        )
+        return filled(self._usage, self._model, self._id)
 
 
 class LineDecoder:
