@@ -1,5 +1,5 @@
 """Capture at the HTTP transport: every request of an instrumented client that no method
-wrapper logs.
+wrapper logs (and, of a Google GenAI client, every request of its Interactions API).
 
 The method wrappers (``_instrument``) log the calls they know from the SDK's own objects,
 with no second parse. Every other request an instrumented OpenAI or Anthropic client sends
@@ -229,7 +229,7 @@ class _Base:
         self.only = only
         self.start_call = start_call
         self.reader = reader
-        self.decoder = decoder  # the SDK's own SSEDecoder class
+        self.decoder = decoder  # the SDK's own SSEDecoder class, or one with its decode()
         self.request_id_header = request_id_header
         self.seen = seen
 
