@@ -194,21 +194,29 @@ def test_names_as_logged_find_their_model(api_type: str, name: str, matched: str
 
 
 # -- time-of-day prices ---------------------------------------------------------------------------
-def test_a_price_by_time_of_day_is_an_upper_bound_in_totals_and_exact_per_call(
-    tmp_path: Path,
-) -> None:
+def test_a_price_by_time_of_day_is_exact_in_daily_reports_from_the_stats(tmp_path: Path) -> None:
     # deepseek-chat in genai-prices: $0.27 / $1.10 from 00:30 to 16:30 UTC, else $0.135 / $0.55
+    call = dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="deepseek",
+                model="deepseek-chat")  # fmt: skip
     log_dir = write(
         tmp_path,
-        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="deepseek",
-             model="deepseek-chat", ts=at("2026-11-20", 1)),
-        dict(prompt_tokens=1_000_000, completion_tokens=0, api_type="deepseek",
-             model="deepseek-chat", ts=at("2026-11-20", 20)),
-    )  # fmt: skip
-    report = summary.summary(summary.Query(log_dir=log_dir))
-    assert report["totals"]["cost_usd"] == 0.54  # both at the day's highest rate
-    assert report["upper_bound_models"] == ["deepseek-chat"]
-    assert csv_costs(log_dir) == [("deepseek-chat", "0.27000000"), ("deepseek-chat", "0.13500000")]
+        dict(call, ts=at("2026-11-20", 0, 20)),  # off-peak: $0.135
+        dict(call, ts=at("2026-11-20", 1)),  # $0.27
+        dict(call, ts=at("2026-11-20", 16, 20)),  # $0.27
+        dict(call, ts=at("2026-11-20", 16, 40)),  # off-peak: $0.135
+        dict(call, ts=at("2026-11-20", 20)),  # off-peak: $0.135
+    )
+    report = summary.breakdown(summary.Query(log_dir=log_dir), "day")
+    assert report["rows"]["2026-11-20"]["cost_usd"] == pytest.approx(0.945, abs=1e-12)
+    assert report["upper_bound_models"] == []
+    # Asia/Kolkata (+5:30): 20:00 UTC is 01:30 on the 21st
+    kolkata = summary.breakdown(summary.Query(log_dir=log_dir, timezone="Asia/Kolkata"), "day")
+    assert {d: r["cost_usd"] for d, r in kolkata["rows"].items()} == pytest.approx(
+        {"2026-11-20": 0.81, "2026-11-21": 0.135}, abs=1e-12
+    )
+    assert csv_costs(log_dir) == [("deepseek-chat", "0.13500000"), ("deepseek-chat", "0.27000000"),
+                                  ("deepseek-chat", "0.27000000"), ("deepseek-chat", "0.13500000"),
+                                  ("deepseek-chat", "0.13500000")]  # fmt: skip
 
 
 # -- the CSV's pricer: one row at a time, fast, and the same sum as Rates.cost ---------------------

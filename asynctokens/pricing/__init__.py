@@ -181,6 +181,11 @@ class PriceBook:
         found = self.find(api_type, model)
         return found is not None and not found.fixed
 
+    def cuts(self, api_type: str, model: str) -> tuple[int, ...]:
+        """``ModelPrices.cuts`` of the model's price; () when unpriced."""
+        found = self.find(api_type, model)
+        return () if found is None else found.cuts
+
     def thresholds(self, api_type: str, model: str) -> frozenset[int]:
         """The prompt sizes at which this model's rate changes (empty if unpriced or flat)."""
         found = self.find(api_type, model)
@@ -199,19 +204,23 @@ class PriceBook:
         """Rates for a stats cell: requests of one UTC day whose prompts lie in one band,
         served at ``tier`` (see ``_tiers``; None or a standard tier: the list price).
 
+        ``price_day``: the UTC day, or for a model priced by time of day the UTC instant
+        its part of the day begins (``YYYY-MM-DDTHH:MM``, ``stats._periods.price_period``).
         The band is exact for a tier whose threshold is one of ``bands`` (summary.load sees to
         that); the second value is True when the rates are an upper bound (a price that
-        changes within the day).
+        changes within the day, for a cell of the whole day).
         """
         key = (api_type, model, price_day, band, bands, tier)
         hit = self._cells.get(key)
         if hit is None:
             found = self.find(api_type, model)
-            day = _dt.date.fromisoformat(price_day)
-            tiers, varies = (None, False) if found is None else found.on_day(day)
-            if tiers is not None and is_tiered(tier):
-                start = _dt.datetime.combine(day, _dt.time(), _UTC)
-                tiers = at_tier(self, api_type, model, tier, start, tiers)  # type: ignore[arg-type]
+            start = _dt.datetime.fromisoformat(f"{price_day}T00:00"[:16] + ":00+00:00")
+            tiers: Tiers | None
+            tiers, varies = (None, False) if found is None else found.on_day(start.date())
+            if found is not None and len(price_day) > 10:  # a part of the day: one price
+                tiers, varies = found.at(start), False
+            if tiers is not None and tier is not None and is_tiered(tier):
+                tiers = at_tier(self, api_type, model, tier, start, tiers)
             if tiers is None:
                 hit = (None, False)
             else:

@@ -173,13 +173,24 @@ class ModelPrices:
         """Every prompt threshold of every period: what exact cells must be split by."""
         return frozenset(t for p in self.periods for t in p.tiers.thresholds)
 
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """The minutes of the UTC day (after 00:00) at which the price may change, when the
+        stats can keep counts apart there (each on an hour, its 15th or its 30th minute:
+        what their early counters split); () for a price that never changes within a day,
+        or one with another boundary (priced at the day's highest rate, flagged)."""
+        if any(t.second or t.microsecond or t.minute not in (0, 15, 30) for t in self.boundaries):
+            return ()
+        return tuple(t.hour * 60 + t.minute for t in self.boundaries if t != _dt.time(0))
+
     def on_day(self, day: _dt.date) -> tuple[Tiers | None, bool]:
         """The tiers for requests of one UTC day (None: not priced that day), and whether
         they are an upper bound.
 
         Exact unless the price changes within the day (a time-of-day window): then each
-        part at the day's highest rate, flagged, since counts summed per day cannot be split
-        by hour.
+        part at the day's highest rate, flagged. Reports keep such a model's cells apart by
+        part of the day (``PriceBook.cuts``), so only a change the stats cannot split (off
+        the quarter hour) comes here.
         """
         start = _dt.datetime.combine(day, _dt.time(0), tzinfo=_dt.UTC)
         tiers = self.at(start)

@@ -138,7 +138,7 @@ def group(
         if price_day > newest or dimension == "model":
             source = prices.source_of(api, model) or ""
             if price_day > newest and genai in source:
-                newest = price_day
+                newest = price_day[:10]
             if dimension == "model":
                 sources.setdefault(key, set()).add(source)
         cell_cost = parts_cost(

@@ -25,6 +25,7 @@ from asynctokens.record._lines import BackwardLines, ForwardBlocks, ReadReport, 
 from asynctokens.record._range import UTC, DateLike, DayOf, TimeRange, get_timezone, time_range
 from asynctokens.stats import _plan
 from asynctokens.stats._fold import Aggregate
+from asynctokens.stats._periods import Periods
 
 #: The read side's public names (``asynctokens.reader``), some defined below the read side.
 __all__ = [
@@ -193,6 +194,7 @@ def aggregate(
     bands: tuple[int, ...] = PROMPT_BANDS,
     by_date: Callable[[str, str], bool] | None = None,
     scan: bool = False,
+    cuts: Callable[[str, str], tuple[int, ...]] | None = None,
 ) -> Aggregate:
     """Counters per (day in ``tz``, api_type, model, prompt band, UTC day, host) over the range.
     ``scan``: read every line of the range instead of the stats (each label value apart,
@@ -201,7 +203,9 @@ def aggregate(
     The UTC day is there to price each call at the price in force on its date. ``by_date``,
     when given, says which (api_type, model) are priced by date: from the stats, the others'
     cells of a day in ``tz`` are not split by UTC day (they take the UTC day the day's first
-    hours are in), which halves the cells of a report in any zone but UTC.
+    hours are in), which halves the cells of a report in any zone but UTC. ``cuts``, when
+    given, names the minutes of the UTC day at which a model's price changes (a price by
+    time of day): its cells are kept apart by part of the day (``_periods.price_period``).
 
     With the stats' prompt bands this comes from the stats: cells per UTC hour (caught up
     with what was appended since they were written), so a day of any whole-hour zone (UTC,
@@ -218,24 +222,33 @@ def aggregate(
     _misnamed(dirs, report)
     plans = _selected_days(dirs, rng)  # compares same-named files: once per report
     days_of = DayOf(tz)
+    periods = None if cuts is None else Periods(cuts)
     if bands == PROMPT_BANDS and not scan:
         # the stats answer each day whose files share no events; those that do are scanned
         alone = [(plan.day, plan.files) for plan in plans if not plan.dedup]
         days = {plan.day for plan in plans}
-        agg = _plan.from_stats(dirs, alone, days, rng, tz, report, by_date)
+        agg = _plan.from_stats(dirs, alone, days, rng, tz, report, by_date, periods)
         if agg is not None:
-            _scan_into(agg, [plan for plan in plans if plan.dedup], rng, report, days_of)
+            dedup = [plan for plan in plans if plan.dedup]
+            _scan_into(agg, dedup, rng, report, days_of, periods)
             return agg
     agg = Aggregate(bands)
-    _scan_into(agg, plans, rng, report, days_of)
+    _scan_into(agg, plans, rng, report, days_of, periods)
     return agg
 
 
 def _scan_into(
-    agg: Aggregate, plans: list[DayPlan], rng: TimeRange, report: ReadReport, days_of: DayOf
+    agg: Aggregate,
+    plans: list[DayPlan],
+    rng: TimeRange,
+    report: ReadReport,
+    days_of: DayOf,
+    periods: Periods | None,
 ) -> None:
     """Fold the valid lines of ``plans`` in the range into ``agg``, by days of its zone."""
     add = agg.add
     for event, values, instant in _judged_plans(plans, rng, report, newest_first=False):
         local, utc = days_of(event["ts"], instant)
+        if periods is not None:
+            utc = periods.key(values[0], values[1], utc, instant)
         add(local, *values, utc)

@@ -164,6 +164,7 @@ def _select(query: Query, report: reader.ReadReport, bands: tuple[int, ...]) -> 
         report=report,
         bands=bands,
         by_date=query.prices.by_date,
+        cuts=query.prices.cuts,
         scan=query.exact,
     )
     if query.models or query.apis or query.hosts:

@@ -18,7 +18,10 @@ Two parts of the key exist for pricing, which must stay exact from the cells alo
   of every threshold in ``bands``; the band is how many thresholds the prompt exceeds.
 * the *price day*: the UTC day whose prices apply: the hour's day in the stats; a report by
   days of another time zone keeps the UTC day apart, so an event is priced at the price in
-  force at its own instant.
+  force at its own instant. A model whose price changes at a time of day (DeepSeek's
+  off-peak hours) is kept apart by part of that day instead (``_periods``): the stats
+  split an hour at its 15th or 30th minute with its early counters, so such a price is
+  exact from the stats too.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from asynctokens.record._lines import ForwardBlocks, ReadReport, unreadable
 from asynctokens.record._range import UTC, DayOf, TimeRange
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
 from asynctokens.stats._month import HourCells, StaleStats
+from asynctokens.stats._periods import Periods, cut_parts, piece_period, split_pieces
 from asynctokens.stats._store import CutHour, Snapshot, merged_pieces
 from asynctokens.stats._update import current
 
@@ -70,6 +71,7 @@ def from_stats(
     tz: _dt.tzinfo,
     report: ReadReport,
     by_date: Callable[[str, str], bool] | None = None,
+    periods: Periods | None = None,
 ) -> Aggregate | None:
     """The range from each directory's stats (cells per UTC hour, caught up with what was
     appended since), by days of ``tz``: ``plans`` are the UTC days to take, each with its
@@ -79,7 +81,9 @@ def from_stats(
     cut falls on a quarter hour, else read from its span (the bytes of its file that hold its
     lines); None, for the caller to scan, when the stats disagree with themselves or have no
     span for an hour with events. What the read met is added to ``report`` only with an
-    answer, except the stats files that failed their checks, which are said either way."""
+    answer, except the stats files that failed their checks, which are said either way.
+    ``by_date`` and ``periods`` say how finely each model's cells are kept apart to be
+    priced (``Snapshot.add_hours``)."""
     found = ReadReport()
     snaps: dict[Path, Snapshot] = {}
     for d in dirs:
@@ -109,7 +113,7 @@ def from_stats(
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
             try:
-                cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces, by_date)
+                cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces, by_date, periods)
                 spans = snap.spans(month) if cut_hours else {}
             except StaleStats:
                 # a month file edited, cut or damaged: the lines decide (a writer rebuilds it)
@@ -125,7 +129,7 @@ def from_stats(
     read_once = _overlapping(cut, found)
     for path, hour, span, cells in cut:
         lines = read_once.get((path, hour))
-        if not _add_cut_hour(path, hour, span, cells, rng, tz, days_of, agg, found, lines):
+        if not _add_cut_hour(path, hour, span, cells, rng, tz, days_of, agg, found, lines, periods):
             return None  # the lines disagree with the stats: only a scan is sure
     report.add(found)
     return agg
@@ -169,6 +173,7 @@ def _add_cut_hour(
     agg: Aggregate,
     report: ReadReport,
     lines: list[Judged] | None = None,
+    periods: Periods | None = None,
 ) -> bool:
     """Add one UTC hour that the report cuts in two.
 
@@ -178,8 +183,9 @@ def _add_cut_hour(
     the lines in ``span`` of the shorter part are judged and added to their day, and the
     hour's cells less those lines go to the other day, so the longer part's lines are
     skipped unparsed wherever their time can be read off the line as a writer writes it.
-    Cut by an end of the range: every line of the hour is judged. False if the lines (or
-    the early counters) and the stats disagree.
+    Cut by an end of the range, or holding a model priced by time of day without early
+    counters: every line of the hour is judged. False if the lines (or the early counters)
+    and the stats disagree.
     """
     cells = cut.cells
     start = _dt.datetime.fromisoformat(hour + ":00").replace(tzinfo=UTC)
@@ -187,14 +193,17 @@ def _add_cut_hour(
     if cut.early is not None:
         pieces = _quarter_pieces(start, rng, tz, days_of)
         if pieces is not None:
-            return _add_pieces(hour, cells, cut.early, pieces, agg)
+            return _add_pieces(hour, cells, cut.early, pieces, agg, periods)
     whole = (rng.start is None or start >= rng.start) and (rng.end is None or end <= rng.end)
-    split = _day_split(start, tz) if whole else None
+    timed = periods is not None and any(periods.cuts(name[0], name[1]) for name in cells)
+    split = _day_split(start, tz) if whole and not timed else None
     if split is None:
         read = lines if lines is not None else _span_lines(path, hour, span, report)
         for event, values, instant in read:
             if rng.contains(instant):
                 local, utc = days_of(event["ts"], instant)
+                if periods is not None:
+                    utc = periods.key(values[0], values[1], utc, instant)
                 agg.add(local, *values, utc)
         return True
     first_day = days_of(hour + ":00:00+00:00", start)[0]
@@ -266,6 +275,7 @@ def _add_pieces(
     early: HourCells,
     days: list[str | None],
     agg: Aggregate,
+    periods: Periods | None = None,
 ) -> bool:
     """Add each piece of the hour (``_quarter_pieces``) to its day, from the hour's cells
     and early counters; False when they disagree (a part would count below zero).
@@ -282,12 +292,14 @@ def _add_pieces(
         # the hour)
         upto: tuple[list[int], ...] = ([], first[:WIDTH], first[WIDTH:], counts)
         api, model, band, host, dims = name
-        for day, a, b in parts:
+        cuts = () if periods is None else periods.cuts(api, model)
+        for day, a, b in split_pieces(parts, cut_parts(hour, cuts)) if cuts else parts:
             part = upto[b] if a == 0 else list(map(sub, upto[b], upto[a]))
             if min(part) < 0:
                 return False
             if day is not None and part[0]:
-                add_into(agg_cells, (day, api, model, band, utc_day, host, dims), part)
+                period = piece_period(hour, a, cuts) if cuts else utc_day
+                add_into(agg_cells, (day, api, model, band, period, host, dims), part)
     return True
 
 

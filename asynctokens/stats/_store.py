@@ -61,6 +61,13 @@ from asynctokens.stats._month import (
     rows_of_month,
     valid_spans,
 )
+from asynctokens.stats._periods import (
+    Periods,
+    add_by_period,
+    cut_parts,
+    leave_to_lines,
+    period_runs,
+)
 
 
 class CutHour(NamedTuple):
@@ -189,6 +196,7 @@ class Snapshot:
         agg: Aggregate,
         pieces: Callable[[str], list[str | None] | None] | None = None,
         split: Callable[[str, str], bool] | None = None,
+        periods: Periods | None = None,
     ) -> dict[str, CutHour]:
         """Add the month's cells of UTC ``days`` into ``agg`` under the day ``place`` gives
         each hour (None: not in the report). An hour ``place`` says is cut in two is added
@@ -200,19 +208,24 @@ class Snapshot:
         A cell's price day is the UTC day of its hours: a day of a zone other than UTC has
         a cell for each UTC day it holds. With ``split``, only the (provider, model) it says
         are priced by date are kept apart so; the others' cells of a day take the UTC day
-        it begins in (half the cells for a day of Asia/Kolkata or America/New_York).
+        it begins in (half the cells for a day of Asia/Kolkata or America/New_York). With
+        ``periods``, a model priced by time of day is kept apart by part of the UTC day
+        (``_periods.price_period``), an hour it cuts split by its early counters (without a
+        quarters file, such an hour is returned as cut, for its lines to decide).
 
         From the columns of the file, summing slices, unless the month was caught up or
         changed in memory: then from its hourly cells.
         """
         if month in self._months or month not in self.rows:
-            return self._add_cells(month, place, days, agg)
+            return self._add_cells(month, place, days, agg, periods)
         doc = self._doc(month)
         assert doc is not None
         hours = hour_texts(month)
         placed = [place(hour) if hour[:10] in days else None for hour in hours]
+        cut_of = (lambda api, model: ()) if periods is None else periods.cuts
+        timed = any(cut_of(api, model) for api, model, *_ in doc["keys"])
         quarters = None
-        if pieces is not None and any(p is not None and not p[1] for p in placed):
+        if timed or (pieces is not None and any(p is not None and not p[1] for p in placed)):
             quarters = read_quarters(self.log_dir, month, doc)
         # each hour's pieces, (day in the report, from, to), or None: the caller splits it
         in_pieces: list[list[tuple[str | None, int, int]] | None] = []
@@ -224,11 +237,17 @@ class Snapshot:
             else:
                 parts = None if quarters is None or pieces is None else pieces(hour)
                 in_pieces.append(None if parts is None else merged_pieces(parts))
+        if timed and quarters is None:
+            every_cut = tuple(sorted({m for a, m_, *_ in doc["keys"] for m in cut_of(a, m_)}))
+            leave_to_lines(hours, placed, in_pieces, every_cut)
         cut_at = [i for i, here in enumerate(in_pieces) if here is None]
         by_utc_day = _runs(hours, in_pieces, by_utc_day=True)
         by_day = by_utc_day if split is None else _runs(hours, in_pieces, by_utc_day=False)
+        by_period: dict[tuple[int, ...], list[list[Any]]] = {}  # runs per model's cuts
         at = 0  # where this key's early counters begin in the quarters
-        of_range: dict[tuple[int, int, bool], tuple[list[list[Any]], list[slice]]] = {}
+        of_range: dict[
+            tuple[int, int, bool | tuple[int, ...]], tuple[list[list[Any]], list[slice]]
+        ] = {}
         cells = agg.cells
         cells_of: dict[str, HourCells] = {}
         known: dict[str, HourCells] = {}  # the file's early counters: all hours' or none
@@ -240,12 +259,17 @@ class Snapshot:
             first, at = at, at + (end - start) * EARLY
             # the runs within this key's hours, and each one's slice of its columns: the same
             # for every key with the same hours (most keys of a busy month have them all)
-            apart = split is None or split(api, model)
+            cuts = cut_of(api, model)
+            apart: bool | tuple[int, ...] = cuts or split is None or split(api, model)
             found = of_range.get((start, end, apart))
             if found is None:
-                found = of_range[start, end, apart] = _runs_within(
-                    by_utc_day if apart else by_day, start, end
-                )
+                if cuts:
+                    runs = by_period.get(cuts)
+                    if runs is None:
+                        runs = by_period[cuts] = period_runs(hours, in_pieces, cuts)
+                else:
+                    runs = by_utc_day if apart else by_day
+                found = of_range[start, end, apart] = _runs_within(runs, start, end)
             key_runs, slices = found
             if key_runs:
                 # each run's whole hours, column by column, in C: sum() of each slice
@@ -291,24 +315,37 @@ class Snapshot:
         place: Callable[[str], tuple[str, bool] | None],
         days: set[str],
         agg: Aggregate,
+        periods: Periods | None,
     ) -> dict[str, CutHour]:
         """``add_hours`` for a month caught up or changed in memory: from its hourly cells;
         every hour cut in two is returned."""
         cells_of: dict[str, HourCells] = {}
         early_of: dict[str, HourCells | None] = {}
         month_agg = self.month(month)
+        cut_of = (lambda api, model: ()) if periods is None else periods.cuts
+        # hours a time-of-day price changes inside, without the early counters to split
+        # them: their lines decide, for every key (as for a zone's cut hour)
+        unsplit = {
+            key[0]
+            for key in month_agg.cells
+            if key not in month_agg.early and cut_parts(key[0], cut_of(key[1], key[2]))
+        }
         for key, counts in month_agg.cells.items():
             if key[4] not in days:
                 continue
             placed = place(key[0])
             if placed is None:
                 continue
-            if not placed[1]:
+            if not placed[1] or key[0] in unsplit:
                 name = (key[1], key[2], key[3], key[5], key[6])
                 cells_of.setdefault(key[0], {})[name] = list(counts)
                 add_early(early_of, key[0], name, month_agg.early.get(key))
                 continue
-            add_into(agg.cells, (placed[0], *key[1:]), counts)
+            cuts = cut_of(key[1], key[2])
+            if not cuts:
+                add_into(agg.cells, (placed[0], *key[1:]), counts)
+                continue
+            add_by_period(agg, placed[0], key, counts, month_agg.early.get(key), cuts)
         return {h: CutHour(c, early_of[h]) for h, c in cells_of.items()}
 
     def changed(self, month: str) -> Aggregate:
