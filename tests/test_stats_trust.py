@@ -43,6 +43,17 @@ def summary(log_dir: Path) -> tuple[dict[str, Any], str]:
     return json.loads(result.stdout)["totals"], result.stderr
 
 
+def cli_json(log_dir: Path, *args: str) -> dict[str, Any]:
+    """``asynctokens ARGS --json`` over the directory, parsed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "asynctokens", *args, "--json", "--log-dir", str(log_dir)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out: dict[str, Any] = json.loads(result.stdout)
+    return out
+
+
 def fold(log_dir: Path) -> tuple[int, int]:
     """(requests, prompt tokens) summed over the lines, independently of our reader."""
     lines = read_lines(log_dir)
@@ -151,10 +162,48 @@ def test_a_key_called_hours_apart_is_kept_in_entries_without_the_hours_between(
     doc = json.loads((log_dir / MONTH_FILE).read_text())
     assert len(doc["keys"]) == 40 * 30
     assert {len(col[1]) for col in doc["columns"]} == {1}  # no hour of zeros stored
-    assert (log_dir / QUARTERS_FILE).stat().st_size == 12 + 40 * 30 * 14 * 8
+    # and the same cells without their labels: one key, an entry a day
+    assert [key[4] for key in doc["plain"]["keys"]] == [""] * 30
+    assert (log_dir / QUARTERS_FILE).stat().st_size == 12 + (40 * 30 + 30) * 14 * 8
     totals, err = summary(log_dir)
     assert (totals["total_requests"], totals["total_prompt_tokens"], err) == (
         1200, 30 * sum(100 + c for c in range(40)), "")  # fmt: skip
+
+
+def test_a_report_by_no_label_reads_the_cells_without_labels(tmp_path: Path) -> None:
+    """A label of many values multiplies the cells (18x the time of every report with 50
+    customers): the month file keeps its cells without labels too, and only a report by or
+    filtered on a label reads those with them. Shown by a month file edited so that its two
+    blocks name the model differently, and both sum to the same totals."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir, host="h")
+    for customer in ("acme", "initech"):
+        for hour in (1, 9, 17):
+            ts = dt.datetime(2026, 11, 3, hour, 40, tzinfo=dt.UTC)
+            tracker.log(1000, 10, "openai", "gpt-4o", ts=ts, labels={"customer": customer})
+    assert tracker.close()
+    path = log_dir / MONTH_FILE
+    doc = json.loads(path.read_text())
+    for key in doc["plain"]["keys"]:
+        key[1] = "gpt-4o (plain)"
+    path.write_text(json.dumps(doc))
+    models = cli_json(log_dir, "models")
+    assert {name: row["total_requests"] for name, row in models["rows"].items()} == {
+        "gpt-4o (plain)": 6}  # fmt: skip
+    by_customer = cli_json(log_dir, "summary", "--by", "customer", "--by", "model")
+    assert {c: {m: r["total_requests"] for m, r in row["breakdown"].items()}
+            for c, row in by_customer["rows"].items()} == {
+        "acme": {"gpt-4o": 3}, "initech": {"gpt-4o": 3}}  # fmt: skip
+    only_acme = cli_json(log_dir, "models", "--where", "customer=acme")
+    assert list(only_acme["rows"]) == ["gpt-4o"]
+    # Asia/Kolkata cuts each hour at :30: its early counters come from the same block
+    kolkata = cli_json(log_dir, "daily", "--timezone", "Asia/Kolkata")
+    assert kolkata["rows"]["2026-11-03"]["total_requests"] == 6
+    # a plain block that does not sum to the month's totals is damage: the lines decide
+    doc["plain"]["columns"][0][1][0] += 1
+    path.write_text(json.dumps(doc))
+    models = cli_json(log_dir, "models")
+    assert {name: row["total_requests"] for name, row in models["rows"].items()} == {"gpt-4o": 6}
 
 
 @pytest.mark.parametrize("bad", [-5, 2**64 - 1, True, "12"])

@@ -134,28 +134,38 @@ def check_filters(query: Query) -> None:
             _check_where(query.where, agg)
 
 
-def load(query: Query, report: reader.ReadReport | None = None) -> Aggregate:
+def load(
+    query: Query, report: reader.ReadReport | None = None, by: Iterable[str] = ()
+) -> Aggregate:
     """The cells the query selects (days in the query's zone), split finely enough to price.
 
     The stats file splits prompts at every long-context threshold known when it was written
     (``_format.PROMPT_BANDS``). A price with a threshold of its own (a ``--pricing`` file's,
     or newer data's) makes the range be scanned once more with that threshold added, so
-    every request is still priced at its own tier.
+    every request is still priced at its own tier. The cells keep their labels only when
+    the report needs them: ``by`` or ``--where`` names a label key.
     """
     first = reader.ReadReport()
-    agg = _select(query, first, PROMPT_BANDS)
+    labels = any(_is_label(name) for name in (*by, *(query.where or {})))
+    agg = _select(query, first, PROMPT_BANDS, labels)
     needed: set[int] = set()
     for api, model in {(k[1], k[2]) for k in agg.cells}:
         needed |= query.prices.thresholds(api, model)
     if not needed <= set(agg.bands):
         first = reader.ReadReport()
-        agg = _select(query, first, tuple(sorted(needed | set(agg.bands))))
+        agg = _select(query, first, tuple(sorted(needed | set(agg.bands))), labels)
     if report is not None:
         report.add(first)
     return agg
 
 
-def _select(query: Query, report: reader.ReadReport, bands: tuple[int, ...]) -> Aggregate:
+def _is_label(name: str) -> bool:
+    return name not in BY_NAMES and name not in DIMENSIONS
+
+
+def _select(
+    query: Query, report: reader.ReadReport, bands: tuple[int, ...], labels: bool = True
+) -> Aggregate:
     agg = reader.aggregate(
         query.log_dir,
         query.since,
@@ -166,6 +176,7 @@ def _select(query: Query, report: reader.ReadReport, bands: tuple[int, ...]) -> 
         by_date=query.prices.by_date,
         cuts=query.prices.cuts,
         scan=query.exact,
+        labels=labels,
     )
     if query.models or query.apis or query.hosts:
         models, apis, hosts = _resolve_filters(query, agg)
@@ -202,7 +213,7 @@ def breakdown(query: Query, dimension: str, by: list[str] | tuple[str, ...] = ()
     ``"breakdown"`` (``daily --by model``: each day's models)."""
     check_by((dimension, *by))
     report = reader.ReadReport()
-    return _breakdown_of(load(query, report), query, report, dimension, tuple(by))
+    return _breakdown_of(load(query, report, (dimension, *by)), query, report, dimension, tuple(by))
 
 
 def check_by(names: Iterable[str]) -> None:
@@ -219,7 +230,7 @@ def full_report(query: Query, by: Sequence[str] = ()) -> dict[str, Any]:
     ``by``, a table of rows per each name too (``"by": {"customer": rows}``)."""
     check_by(by)
     report = reader.ReadReport()
-    agg = load(query, report)
+    agg = load(query, report, by)
     extra = {name: _breakdown_of(agg, query, report, name)["rows"] for name in by}
     return {
         "generated_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -132,6 +132,16 @@ def dims_text(
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
 
 
+def without_labels(dims: str) -> str:
+    """``dims`` with its labels left out: what a report that groups by no label needs of
+    a cell (the served model and tier price it)."""
+    if not dims.startswith('{"l":'):  # sorted keys: "l", when there, comes first
+        return dims
+    doc = orjson.loads(dims)
+    del doc["l"]
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode() if doc else ""
+
+
 def line_dims(model: str, obj: dict[str, Any]) -> str | None:
     """The dimensions text of a parsed line, or None when one of its fields is of a shape
     no writer writes (the line is then invalid)."""

@@ -21,14 +21,14 @@ from typing import Any
 
 import orjson
 
-from asynctokens.record._dims import dims_text
+from asynctokens.record._dims import dims_text, without_labels
 from asynctokens.record._format import (
     PROMPT_BANDS,
     STATS_VERSION,
     stats_month_file,
     stats_quarters_file,
 )
-from asynctokens.stats._fold import WIDTH, Aggregate
+from asynctokens.stats._fold import WIDTH, Aggregate, add_into
 
 #: The largest count a stats file may hold (sums of lines whose counts are below 2**40).
 _MAX = 2**63 - 1
@@ -186,6 +186,29 @@ def _runs_of(hours: list[int]) -> Iterator[tuple[int, int]]:
     yield start, last + 1
 
 
+def without_labels_of(agg: Aggregate) -> Aggregate:
+    """The hourly cells of a month with their labels left out, merged: the month file's
+    ``plain`` block, which reports that group by no label read (a label with many values
+    multiplies the cells; the totals per provider, model and host do not need them)."""
+    out = Aggregate(agg.bands)
+    cells, early = out.cells, out.early
+    plain: dict[str, str] = {}
+    for key, counts in agg.cells.items():
+        dims = key[6]
+        bare = plain.get(dims)
+        if bare is None:
+            bare = plain[dims] = without_labels(dims)
+        name = (*key[:6], bare)
+        add_into(cells, name, counts)
+        add_into(early, name, agg.early[key])
+    out.invalid = dict(agg.invalid)
+    return out
+
+
+def has_labels(agg: Aggregate) -> bool:
+    return any(key[6].startswith('{"l":') for key in agg.cells)
+
+
 def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Aggregate:
     """The hourly cells of a checked month file, with their early counters; StaleStats when
     an hour's first 15 minutes count below zero, or more than its first 30, or those more
@@ -218,6 +241,35 @@ def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Ag
     return agg
 
 
+def plain_view(doc: dict[str, Any], month: str) -> dict[str, Any]:
+    """A checked month file as its ``plain`` block (its cells without labels), for a report
+    that groups by no label: the same file with that block's keys and columns, and where its
+    early counters begin in the quarters file. The file itself when it has no such block
+    (no call of the month had a label). StaleStats when the block fails its checks, holds
+    a label, or does not sum to the month's totals."""
+    plain = doc.get("plain")
+    if plain is None:
+        return doc
+    try:
+        keys, columns = plain["keys"], plain["columns"]
+        if not _valid_columns(keys, columns, _hours_in(month)) or any(
+            k[4].startswith('{"l":') for k in keys
+        ):
+            raise StaleStats(month)
+    except (KeyError, TypeError) as exc:
+        raise StaleStats(month) from exc
+    view = {**doc, "keys": keys, "columns": columns}
+    if month_totals(view) != month_totals(doc):
+        raise StaleStats(month)
+    view["quarters_at"] = _hours_of(doc["columns"]) * EARLY
+    view["quarters_len"] = _hours_of(doc["columns"]) + _hours_of(columns)
+    return view
+
+
+def _hours_of(columns: list[Any]) -> int:
+    return sum(len(col[1]) for col in columns)
+
+
 def read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> Sequence[int] | None:
     """The early counters of a checked month file, or None when its quarters file is
     missing, cut or of another update (the token differs). Not copied, and their values
@@ -228,7 +280,16 @@ def read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> Sequence[in
         data = (log_dir / stats_quarters_file(month)).read_bytes()
     except OSError:
         return None
-    expected = sum(len(col[1]) for col in doc["columns"]) * EARLY * 8
+    hours = doc.get("quarters_len")
+    if hours is None:  # the whole file: its cells' early counters, then its plain block's
+        try:
+            plain = doc.get("plain")
+            hours = _hours_of(doc["columns"]) + (
+                0 if plain is None else _hours_of(plain["columns"])
+            )
+        except (KeyError, TypeError):
+            return None
+    expected = hours * EARLY * 8
     if (
         type(token) is not str
         or len(data) != _HEADER + expected

@@ -17,6 +17,7 @@ from operator import sub
 from pathlib import Path
 from typing import Final
 
+from asynctokens.record._dims import without_labels
 from asynctokens.record._format import (
     Judged,
     daily_file_name,
@@ -72,6 +73,7 @@ def from_stats(
     report: ReadReport,
     by_date: Callable[[str, str], bool] | None = None,
     periods: Periods | None = None,
+    plain: bool = False,
 ) -> Aggregate | None:
     """The range from each directory's stats (cells per UTC hour, caught up with what was
     appended since), by days of ``tz``: ``plans`` are the UTC days to take, each with its
@@ -83,7 +85,7 @@ def from_stats(
     span for an hour with events. What the read met is added to ``report`` only with an
     answer, except the stats files that failed their checks, which are said either way.
     ``by_date`` and ``periods`` say how finely each model's cells are kept apart to be
-    priced (``Snapshot.add_hours``)."""
+    priced (``Snapshot.add_hours``); ``plain``, that the report groups by no label."""
     found = ReadReport()
     snaps: dict[Path, Snapshot] = {}
     for d in dirs:
@@ -113,7 +115,9 @@ def from_stats(
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
             try:
-                cut_hours = snap.add_hours(month, hours, utc_days, agg, pieces, by_date, periods)
+                cut_hours = snap.add_hours(
+                    month, hours, utc_days, agg, pieces, by_date, periods, plain
+                )
                 spans = snap.spans(month) if cut_hours else {}
             except StaleStats:
                 # a month file edited, cut or damaged: the lines decide (a writer rebuilds it)
@@ -129,7 +133,9 @@ def from_stats(
     read_once = _overlapping(cut, found)
     for path, hour, span, cells in cut:
         lines = read_once.get((path, hour))
-        if not _add_cut_hour(path, hour, span, cells, rng, tz, days_of, agg, found, lines, periods):
+        if not _add_cut_hour(
+            path, hour, span, cells, rng, tz, days_of, agg, found, lines, periods, plain
+        ):
             return None  # the lines disagree with the stats: only a scan is sure
     report.add(found)
     return agg
@@ -174,6 +180,7 @@ def _add_cut_hour(
     report: ReadReport,
     lines: list[Judged] | None = None,
     periods: Periods | None = None,
+    plain: bool = False,
 ) -> bool:
     """Add one UTC hour that the report cuts in two.
 
@@ -219,6 +226,8 @@ def _add_cut_hour(
     read = lines if lines is not None else _span_lines(path, hour, span, report, skipped)
     for _event, values, instant in read:
         if instant.astimezone(UTC).minute not in skipped:  # else the cells hold it
+            if plain:  # the cells it is taken from have no labels
+                values = (*values[:-1], without_labels(values[-1]))
             part.add(small_day, *values, utc_day)
     rest = {key: list(counts) for key, counts in cells.items()}
     for (_, api, model, band, _, host, dims), counts in part.cells.items():

@@ -56,6 +56,7 @@ from asynctokens.stats._month import (
     early_of,
     hour_texts,
     month_totals,
+    plain_view,
     read_month,
     read_quarters,
     rows_of_month,
@@ -161,14 +162,16 @@ class Snapshot:
             self._spans[month] = raw if raw is not None else {}
         return self._spans[month]
 
-    def _doc(self, month: str) -> dict[str, Any] | None:
+    def _doc(self, month: str, plain: bool = False) -> dict[str, Any] | None:
         """The month file, checked but for its spans (not kept: a year of them is large);
-        None if it has none."""
+        None if it has none. ``plain``: as its cells without labels (``plain_view``)."""
         if month not in self.rows:
             return None
         doc = read_month(self.log_dir, month)
         if not self._agrees(month, doc):
             raise StaleStats(month)
+        if plain:
+            doc = plain_view(doc, month)
         if month not in self._spans:
             self._raw_spans[month] = doc["spans"]
         return doc
@@ -197,6 +200,7 @@ class Snapshot:
         pieces: Callable[[str], list[str | None] | None] | None = None,
         split: Callable[[str, str], bool] | None = None,
         periods: Periods | None = None,
+        plain: bool = False,
     ) -> dict[str, CutHour]:
         """Add the month's cells of UTC ``days`` into ``agg`` under the day ``place`` gives
         each hour (None: not in the report). An hour ``place`` says is cut in two is added
@@ -211,14 +215,16 @@ class Snapshot:
         it begins in (half the cells for a day of Asia/Kolkata or America/New_York). With
         ``periods``, a model priced by time of day is kept apart by part of the UTC day
         (``_periods.price_period``), an hour it cuts split by its early counters (without a
-        quarters file, such an hour is returned as cut, for its lines to decide).
+        quarters file, such an hour is returned as cut, for its lines to decide). ``plain``:
+        the cells without their labels, for a report by none (a month on disk keeps them
+        apart; cells of one in memory keep their labels).
 
         From the columns of the file, summing slices, unless the month was caught up or
         changed in memory: then from its hourly cells.
         """
         if month in self._months or month not in self.rows:
             return self._add_cells(month, place, days, agg, periods)
-        doc = self._doc(month)
+        doc = self._doc(month, plain)
         assert doc is not None
         hours = hour_texts(month)
         placed = [place(hour) if hour[:10] in days else None for hour in hours]
@@ -244,7 +250,7 @@ class Snapshot:
         by_utc_day = _runs(hours, in_pieces, by_utc_day=True)
         by_day = by_utc_day if split is None else _runs(hours, in_pieces, by_utc_day=False)
         by_period: dict[tuple[int, ...], list[list[Any]]] = {}  # runs per model's cuts
-        at = 0  # where this key's early counters begin in the quarters
+        at = doc.get("quarters_at", 0)  # where this key's early counters begin
         of_range: dict[
             tuple[int, int, bool | tuple[int, ...]], tuple[list[list[Any]], list[slice]]
         ] = {}
@@ -374,28 +380,38 @@ class Snapshot:
     ) -> dict[str, Any]:
         """Totals and rows per model, api, day and host over every month, from the month
         rows (``rows``: those already computed, by month)."""
-        merged: dict[str, dict[str, list[int]]] = {d: {} for d in DIMENSIONS}
-        invalid: dict[str, int] = {}
-        for month in self.months():
-            month_rows = rows[month] if rows is not None else self.month_rows(month)
-            for dim, by_name in month_rows.items():
-                acc = merged[dim]
-                for name, counts in by_name.items():
-                    cell = acc.setdefault(name, [0] * len(counts))
-                    for i, v in enumerate(counts):
-                        cell[i] += v
-            invalid.update(self.month_invalid(month))
-        totals = [0] * WIDTH
-        for counts in merged["api"].values():
-            for i, v in enumerate(counts):
-                totals[i] += v
-        out: dict[str, Any] = dict(row(totals))
-        for dim, key in (("model", "by_model"), ("api", "by_api"), ("day", "by_day"),
-                         ("host", "by_host")):  # fmt: skip
-            out[key] = {name: row(merged[dim][name]) for name in sorted(merged[dim])}
-        out["invalid_lines"] = sum(invalid.values())
-        out["invalid_lines_by_day"] = dict(sorted(invalid.items()))
-        return out
+        months = self.months()
+        return _summary(
+            [rows[m] if rows is not None else self.month_rows(m) for m in months],
+            [self.month_invalid(m) for m in months],
+        )
+
+
+def _summary(
+    rows: list[dict[str, dict[str, list[int]]]], invalid_of: list[dict[str, int]]
+) -> dict[str, Any]:
+    """``Snapshot.summary`` of the months' rows and bad lines per day."""
+    merged: dict[str, dict[str, list[int]]] = {d: {} for d in DIMENSIONS}
+    invalid: dict[str, int] = {}
+    for month_rows, month_invalid in zip(rows, invalid_of, strict=True):
+        for dim, by_name in month_rows.items():
+            acc = merged[dim]
+            for name, counts in by_name.items():
+                cell = acc.setdefault(name, [0] * len(counts))
+                for i, v in enumerate(counts):
+                    cell[i] += v
+        invalid.update(month_invalid)
+    totals = [0] * WIDTH
+    for counts in merged["api"].values():
+        for i, v in enumerate(counts):
+            totals[i] += v
+    out: dict[str, Any] = dict(row(totals))
+    for dim, key in (("model", "by_model"), ("api", "by_api"), ("day", "by_day"),
+                     ("host", "by_host")):  # fmt: skip
+        out[key] = {name: row(merged[dim][name]) for name in sorted(merged[dim])}
+    out["invalid_lines"] = sum(invalid.values())
+    out["invalid_lines_by_day"] = dict(sorted(invalid.items()))
+    return out
 
 
 def _runs(

@@ -41,7 +41,9 @@ from asynctokens.stats._month import (
     TOKEN_BYTES,
     StaleStats,
     columns_of,
+    has_labels,
     valid_counts,
+    without_labels_of,
 )
 from asynctokens.stats._store import OwnRange, Snapshot, widen_span
 
@@ -274,6 +276,10 @@ def encode_month(snap: Snapshot, month: str) -> tuple[bytes, bytes]:
     """The month file and its quarters file, naming each other by a fresh token."""
     agg = cap_labels(snap.month(month))  # a label of an id's cardinality stays bounded
     keys, columns, quarters = columns_of(agg)
+    plain: dict[str, Any] = {}
+    if has_labels(agg):  # the cells without labels too, for the reports by none
+        plain["keys"], plain["columns"], plain_quarters = columns_of(without_labels_of(agg))
+        quarters.extend(plain_quarters)
     token = os.urandom(TOKEN_BYTES)
     snap.tokens[month] = token.hex()  # the index names it: the two belong together
     if sys.byteorder == "big":
@@ -285,6 +291,7 @@ def encode_month(snap: Snapshot, month: str) -> tuple[bytes, bytes]:
         "invalid_lines_by_day": dict(sorted(agg.invalid.items())),
         "keys": keys,
         "columns": columns,
+        **({"plain": plain} if plain else {}),
         "spans": {
             name: dict(sorted(of_file.items()))
             for name, of_file in sorted(snap.spans(month).items())
