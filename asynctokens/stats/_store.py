@@ -258,6 +258,7 @@ class Snapshot:
         cells_of: dict[str, HourCells] = {}
         known: dict[str, HourCells] = {}  # the file's early counters: all hours' or none
         cut_texts = [(i, hours[i]) for i in cut_at]
+        apart_of: dict[tuple[str, str], bool | tuple[int, ...]] = {}
         for (api, model, band, host, dims), (start, *cols) in zip(
             doc["keys"], doc["columns"], strict=True
         ):
@@ -265,14 +266,16 @@ class Snapshot:
             first, at = at, at + (end - start) * EARLY
             # the runs within this key's hours, and each one's slice of its columns: the same
             # for every key with the same hours (most keys of a busy month have them all)
-            cuts = cut_of(api, model)
-            apart: bool | tuple[int, ...] = cuts or split is None or split(api, model)
+            apart = apart_of.get((api, model))
+            if apart is None:  # the same for every entry of a model: asked once
+                cuts = cut_of(api, model)
+                apart = apart_of[api, model] = cuts or split is None or split(api, model)
             found = of_range.get((start, end, apart))
             if found is None:
-                if cuts:
-                    runs = by_period.get(cuts)
+                if type(apart) is tuple:  # the minutes a time-of-day price changes at
+                    runs = by_period.get(apart)
                     if runs is None:
-                        runs = by_period[cuts] = period_runs(hours, in_pieces, cuts)
+                        runs = by_period[apart] = period_runs(hours, in_pieces, apart)
                 else:
                     runs = by_utc_day if apart else by_day
                 found = of_range[start, end, apart] = _runs_within(runs, start, end)
