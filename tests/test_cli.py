@@ -122,7 +122,8 @@ def test_csv_export_round_trips_every_call(fixture_dir: Path, tmp_path: Path) ->
         "event_id", "ts", "api_type", "model", "prompt_tokens", "completion_tokens",
         "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "success",
         "error_message", "latency_ms", "api_key_suffix", "request_id", "metadata", "pid",
-        "host", "response_model", "service_tier", "labels", "cost_usd", "unpriced_tokens",
+        "host", "response_model", "service_tier", "labels", "cache_write_1h_tokens", "cost_usd",
+        "unpriced_tokens",
         "price_source",
     ]  # fmt: skip
     for row, line in zip(rows, lines, strict=True):

@@ -820,6 +820,6 @@ def test_prices_lists_every_tier_rule_with_its_source() -> None:
     rules = json.loads(result.stdout)["tier_rules"]
     assert [(r["provider"], r["tier"], r["multiplier"]) for r in rules] == [
         ("openai", "flex", 0.5), ("openai", "batch", 0.5), ("anthropic", "batch", 0.5),
-        ("gemini", "batch", 0.5),
+        ("gemini", "batch", 0.5), ("anthropic", "1-hour cache write", 2.0),
     ]  # fmt: skip
     assert all(r["source"].startswith("https://") and r["read_on"] for r in rules)

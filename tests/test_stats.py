@@ -20,6 +20,7 @@ def test_totals_are_the_sums_of_the_events() -> None:
         "total_tokens": 440,
         "total_cached_tokens": 140,
         "total_cache_write_tokens": 50,
+        "total_cache_write_1h_tokens": 0,
         "total_reasoning_tokens": 5,
         "total_requests": 3,
         "successful_requests": 2,
@@ -54,8 +55,8 @@ def test_breakdowns_and_filters() -> None:
 
 def test_hours_are_grouped_by_their_price_day_and_bad_lines_by_theirs() -> None:
     agg = Aggregate()  # the stats keep UTC hours, each priced on its own day
-    agg.add("2026-11-20T10", "openai", "gpt-4o", True, 100, 10, 40, 0, 0, "h", "2026-11-20")
-    agg.add("2026-11-21T23", "openai", "gpt-4o", True, 300, 0, 0, 0, 0, "", "2026-11-21")
+    agg.add("2026-11-20T10", "openai", "gpt-4o", True, 100, 10, 40, 0, 0, 0, "h", "2026-11-20")
+    agg.add("2026-11-21T23", "openai", "gpt-4o", True, 300, 0, 0, 0, 0, 0, "", "2026-11-21")
     agg.add_invalid("2026-11-20", 3)
     assert list(agg.by("day")) == ["2026-11-20", "2026-11-21"]
     assert agg.filtered(days=["2026-11-21"]).invalid_lines == 0

@@ -164,7 +164,7 @@ def test_a_key_called_hours_apart_is_kept_in_entries_without_the_hours_between(
     assert {len(col[1]) for col in doc["columns"]} == {1}  # no hour of zeros stored
     # and the same cells without their labels: one key, an entry a day
     assert [key[4] for key in doc["plain"]["keys"]] == [""] * 30
-    assert (log_dir / QUARTERS_FILE).stat().st_size == 12 + (40 * 30 + 30) * 14 * 8
+    assert (log_dir / QUARTERS_FILE).stat().st_size == 12 + (40 * 30 + 30) * 16 * 8
     totals, err = summary(log_dir)
     assert (totals["total_requests"], totals["total_prompt_tokens"], err) == (
         1200, 30 * sum(100 + c for c in range(40)), "")  # fmt: skip

@@ -238,4 +238,5 @@ def log_usage(
         metadata=metadata,
         response_model=served,
         service_tier=usage.service_tier,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
     )

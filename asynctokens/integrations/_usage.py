@@ -46,6 +46,9 @@ class Usage:
     #: flex, priority, scale; Anthropic ``usage.service_tier``: standard, priority, batch):
     #: what it is priced at. None when the reply does not say.
     service_tier: str | None = None
+    #: Of ``cache_write_tokens``, those kept for an hour (Anthropic's ``cache_creation``
+    #: ``ephemeral_1h_input_tokens``), billed at another rate than 5-minute writes.
+    cache_write_1h_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -74,6 +77,7 @@ def make_usage(
     operation: str = "chat",
     notes: list[str] | None = None,
     service_tier: str | None = None,
+    cache_write_1h_tokens: int = 0,
 ) -> Usage:
     """``Usage(...)`` for the readers, in a third of the time, with the parts within wholes.
 
@@ -100,6 +104,14 @@ def make_usage(
             f" reported outside prompt_tokens ({prompt_tokens}): added to it"
         )
         prompt_tokens += cached_tokens + cache_write_tokens
+    if cache_write_1h_tokens > cache_write_tokens:
+        notes = [] if notes is None else notes
+        notes.append(
+            f"1-hour cache writes ({cache_write_1h_tokens}) reported outside cache_write_tokens"
+            f" ({cache_write_tokens}): added to it"
+        )
+        prompt_tokens += cache_write_1h_tokens - cache_write_tokens
+        cache_write_tokens = cache_write_1h_tokens
     usage = _new(Usage)
     _set(
         usage,
@@ -118,6 +130,7 @@ def make_usage(
             "operation": operation,
             "adjustments": tuple(notes) if notes else (),
             "service_tier": service_tier,
+            "cache_write_1h_tokens": cache_write_1h_tokens,
         },
     )
     return usage

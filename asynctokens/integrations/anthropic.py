@@ -44,12 +44,13 @@ _EVENTS: Final = frozenset(
         "ping",
     }
 )
-#: The usage fields a stream accumulates, in the order :func:`_usage` takes them.
+#: The usage fields a stream accumulates (each event's replaces the last: cumulative).
 _FIELDS: Final = (
     "input_tokens",
     "cache_read_input_tokens",
     "cache_creation_input_tokens",
     "output_tokens",
+    "cache_creation",  # the writes by how long they are kept: ephemeral_5m / _1h_input_tokens
 )
 
 
@@ -68,6 +69,8 @@ def _usage(counts: Any, thinking: Any, model: str | None, request_id: str | None
         count(counts.get("output_tokens"), "output_tokens", notes),
     )
     thought = count(thinking, "thinking_tokens", notes)
+    # the writes by how long they are kept: 1-hour ones bill at 2x input, 5-minute at 1.25x
+    one_hour = view(counts.get("cache_creation")).get("ephemeral_1h_input_tokens")
     return make_usage(
         fresh + read + written,
         output,
@@ -79,6 +82,7 @@ def _usage(counts: Any, thinking: Any, model: str | None, request_id: str | None
         request_id,
         notes=notes,
         service_tier=text(counts.get("service_tier")),
+        cache_write_1h_tokens=count(one_hour, "ephemeral_1h_input_tokens", notes),
     )
 
 

@@ -27,6 +27,7 @@ from asynctokens.pricing import _row
 from asynctokens.pricing._files import PriceFile
 from asynctokens.pricing._files import load as load_file
 from asynctokens.pricing._rates import (
+    ONE_HOUR_WRITE,
     ModelPrices,
     Parts,
     Period,
@@ -68,12 +69,13 @@ _TS, _API, _MODEL, _PROMPT, _COMPLETION = (
     _row.PROMPT,
     _row.COMPLETION,
 )
-_CACHED, _CACHE_WRITE, _SUCCESS, _SERVED, _TIER = (
+_CACHED, _CACHE_WRITE, _SUCCESS, _SERVED, _TIER, _ONE_HOUR = (
     _row.CACHED,
     _row.CACHE_WRITE,
     _row.SUCCESS,
     _row.SERVED,
     _row.TIER,
+    _row.ONE_HOUR,
 )
 
 
@@ -203,7 +205,6 @@ class PriceBook:
     ) -> tuple[Rates | None, bool]:
         """Rates for a stats cell: requests of one UTC day whose prompts lie in one band,
         served at ``tier`` (see ``_tiers``; None or a standard tier: the list price).
-
         ``price_day``: the UTC day, or for a model priced by time of day the UTC instant
         its part of the day begins (``YYYY-MM-DDTHH:MM``, ``stats._periods.price_period``).
         The band is exact for a tier whose threshold is one of ``bands`` (summary.load sees to
@@ -282,12 +283,14 @@ class PriceBook:
             total: float
             if cache_write:
                 fresh = prompt - cached - cache_write
-                total = (
-                    (fresh if fresh > 0 else 0) * rate_in
-                    + cached * rate_read
-                    + cache_write * rate_write
-                    + row[_COMPLETION] * rate_out
-                )
+                total = (fresh if fresh > 0 else 0) * rate_in + cached * rate_read
+                one_hour = row[_ONE_HOUR]  # 1-hour writes: Rates.cost's terms, in its order
+                if one_hour:
+                    total += (cache_write - one_hour) * rate_write
+                    total += one_hour * (ONE_HOUR_WRITE * rate_in)
+                else:
+                    total += cache_write * rate_write
+                total += row[_COMPLETION] * rate_out
             elif cached:
                 fresh = prompt - cached
                 total = (

@@ -4,7 +4,12 @@ Input is split into the parts providers bill apart, so cached input is charged o
 cache-read rate, and never again at the full rate:
 
     cost = (prompt - cached - cache_write) * input + cached * cache_read
-           + cache_write * cache_write_rate + completion * output + requests * request
+           + (cache_write - cache_write_1h) * cache_write_rate
+           + cache_write_1h * ONE_HOUR_WRITE * input + completion * output + requests * request
+
+``cache_write_1h`` are the cache writes kept for an hour (Anthropic's ``ttl: "1h"``): billed
+at twice the input rate where 5-minute writes cost 1.25 times (the cache-write rate).
+genai-prices has no rate for them; ``_tiers.CACHE_RULES`` names the source.
 
 Reasoning tokens are part of ``completion`` (the file format's contract) and billed as
 output, never a second time. A part without a rate of its own (``None``) is billed as
@@ -20,6 +25,10 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
+
+#: A 1-hour cache write costs this many times the input rate (``_tiers.CACHE_RULES``).
+ONE_HOUR_WRITE: Final = 2.0
 
 #: A tier's rates as ``Rates.parts`` gives them: input, output, cache read, cache write,
 #: request, none of them None.
@@ -37,10 +46,18 @@ class Rates:
     request: float = 0.0
 
     def cost(
-        self, prompt: int, completion: int, cached: int, cache_write: int, requests: int = 1
+        self,
+        prompt: int,
+        completion: int,
+        cached: int,
+        cache_write: int,
+        requests: int = 1,
+        cache_write_1h: int = 0,
     ) -> float:
         """Cost of requests totalling these counts, all billed in this tier."""
-        return parts_cost(self.parts, prompt, completion, cached, cache_write, requests)
+        return parts_cost(
+            self.parts, prompt, completion, cached, cache_write, requests, cache_write_1h
+        )
 
     @property
     def parts(self) -> Parts:
@@ -72,6 +89,7 @@ def parts_cost(
     cached: int,
     cache_write: int,
     requests: int,
+    cache_write_1h: int = 0,
 ) -> float:
     """The module docstring's sum, given ``Rates.parts``: for callers that look the rates
     up once and price many counts with them (a report's cells)."""
@@ -80,7 +98,8 @@ def parts_cost(
     return (
         (fresh if fresh > 0 else 0) * rate_in
         + cached * rate_read
-        + cache_write * rate_write
+        + (cache_write - cache_write_1h) * rate_write
+        + cache_write_1h * (ONE_HOUR_WRITE * rate_in)
         + completion * rate_out
         + requests * rate_request
     )

@@ -11,9 +11,9 @@ from asynctokens.record._format import EVENT_FIELDS
 #: The fields every writer writes (read in one call), then those a line may leave out.
 CORE: Final = operator.itemgetter(*EVENT_FIELDS[: EVENT_FIELDS.index("host")])
 OPTIONAL: Final = EVENT_FIELDS[EVENT_FIELDS.index("host") :]
-TS, API, MODEL, PROMPT, COMPLETION, CACHED, CACHE_WRITE, SUCCESS, SERVED, TIER = (
+TS, API, MODEL, PROMPT, COMPLETION, CACHED, CACHE_WRITE, SUCCESS, SERVED, TIER, ONE_HOUR = (
     EVENT_FIELDS.index(name)
     for name in ("ts", "api_type", "model", "prompt_tokens", "completion_tokens",
                  "cached_tokens", "cache_write_tokens", "success", "response_model",
-                 "service_tier")
+                 "service_tier", "cache_write_1h_tokens")
 )  # fmt: skip

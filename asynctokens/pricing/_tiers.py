@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from asynctokens.pricing._rates import Rates, Tiers
+from asynctokens.pricing._rates import ONE_HOUR_WRITE, Rates, Tiers
 from asynctokens.pricing._row import (
     API,
     CACHE_WRITE,
     CACHED,
     COMPLETION,
     MODEL,
+    ONE_HOUR,
     PROMPT,
     SERVED,
     SUCCESS,
@@ -64,6 +65,13 @@ RULES: Final = (
              _READ, "Batch Mode: 50 % of the interactive price"),
 )  # fmt: skip
 _BY_KEY: Final = {(r.provider, r.tier): r for r in RULES}
+#: Rates genai-prices has no field for, as multiples of the input rate (``_rates``).
+CACHE_RULES: Final = (
+    TierRule("anthropic", "1-hour cache write", ONE_HOUR_WRITE,
+             "https://docs.anthropic.com/en/docs/build-with-claude/prompt-caching#pricing",
+             _READ, "Cache writes kept 1 hour: 2x the input rate (5-minute writes: 1.25x, the"
+             " cache-write rate); from cache_write_1h_tokens, at any tier and band"),
+)  # fmt: skip
 
 
 def is_tiered(tier: str | None) -> bool:
@@ -106,7 +114,7 @@ def describe() -> list[dict[str, object]]:
             "source": r.source,
             "read_on": r.read_on.isoformat(),
         }
-        for r in RULES
+        for r in (*RULES, *CACHE_RULES)
     ]
 
 
@@ -141,5 +149,6 @@ def tiered_cost(book: PriceBook, row: Sequence[Any]) -> float | None:
     if tiers is None:
         return None
     return tiers.for_prompt(row[PROMPT]).cost(
-        row[PROMPT], row[COMPLETION], row[CACHED], row[CACHE_WRITE], 1 if row[SUCCESS] else 0
-    )
+        row[PROMPT], row[COMPLETION], row[CACHED], row[CACHE_WRITE], 1 if row[SUCCESS] else 0,
+        row[ONE_HOUR] or 0,
+    )  # fmt: skip

@@ -16,6 +16,7 @@ from asynctokens.pricing import Parts, PriceBook, parts_cost
 from asynctokens.record._dims import NO_DIMS, dim_value, parse_dims
 from asynctokens.stats._fold import (
     CACHE_WRITE,
+    CACHE_WRITE_1H,
     CACHED,
     COMPLETION,
     NO_LABEL,
@@ -148,6 +149,7 @@ def group(
             counts[CACHED],
             counts[CACHE_WRITE],
             counts[SUCCESSES],
+            counts[CACHE_WRITE_1H],
         )
         priced += cell_cost
         costs[key] = costs.get(key, 0.0) + cell_cost

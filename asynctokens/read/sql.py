@@ -46,7 +46,16 @@ COLUMNS: Final = {
     "success": "BOOLEAN", "error_message": "VARCHAR", "latency_ms": "DOUBLE",
     "api_key_suffix": "VARCHAR", "request_id": "VARCHAR", "metadata": "JSON", "pid": "BIGINT",
     "host": "VARCHAR", "response_model": "VARCHAR", "service_tier": "VARCHAR", "labels": "JSON",
+    "cache_write_1h_tokens": "BIGINT",
 }  # fmt: skip
+#: What the view selects of each column: the line's value, or 0 for 1-hour cache writes a
+#: line leaves out (the writer writes them only when there are some).
+_SELECTED: Final = ", ".join(
+    "COALESCE(cache_write_1h_tokens, 0) AS cache_write_1h_tokens"
+    if c == "cache_write_1h_tokens"
+    else c
+    for c in COLUMNS
+)
 _COUNTS: Final = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
                   "cache_write_tokens", "reasoning_tokens")  # fmt: skip
 _LIMIT: Final = 1 << 40
@@ -80,11 +89,12 @@ def _read(files: list[Path]) -> str:
     valid = " AND ".join(
         [*(f"{c} IS NOT NULL" for c in ("event_id", "ts", "api_type", "model", "success")),
          *(f"{c} BETWEEN 0 AND {_LIMIT - 1}" for c in _COUNTS),
+         "COALESCE(cache_write_1h_tokens, 0) BETWEEN 0 AND cache_write_tokens",
          "strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%d')"
          " = regexp_extract(filename, 'tokens_([0-9-]{10})\\.jsonl$', 1)"]
     )  # fmt: skip
     return (
-        f"SELECT {', '.join(COLUMNS)} FROM read_json({names}, format='newline_delimited',"
+        f"SELECT {_SELECTED} FROM read_json({names}, format='newline_delimited',"
         f" columns={columns}, ignore_errors=true, filename=true) WHERE {valid}"
     )
 
@@ -108,7 +118,7 @@ def _priced(lines: str) -> str:
     cost = (
         f"{_COST}(strftime(ts AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f+00:00'), api_type,"
         " model, prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, success,"
-        " response_model, service_tier)"
+        " response_model, service_tier, cache_write_1h_tokens)"
     )
     return f"SELECT *, {cost} AS cost_usd FROM ({lines})"
 
@@ -126,15 +136,17 @@ def _add_pricer(con: Any, prices: PriceBook | None) -> None:
     pricer = prices.row_pricer()
     at = {name: i for i, name in enumerate(EVENT_FIELDS)}
     order = ("ts", "api_type", "model", "prompt_tokens", "completion_tokens", "cached_tokens",
-             "cache_write_tokens", "success", "response_model", "service_tier")  # fmt: skip
+             "cache_write_tokens", "success", "response_model", "service_tier",
+             "cache_write_1h_tokens")  # fmt: skip
     slots = [at[name] for name in order]
     width = len(EVENT_FIELDS)
 
     def cost(ts: str, api: str, model: str, prompt: int, completion: int, cached: int,
-             cache_write: int, success: bool, served: str | None,
-             tier: str | None) -> float | None:  # fmt: skip
+             cache_write: int, success: bool, served: str | None, tier: str | None,
+             one_hour: int) -> float | None:  # fmt: skip
         row: list[Any] = [None] * width
-        values = (ts, api, model, prompt, completion, cached, cache_write, success, served, tier)
+        values = (ts, api, model, prompt, completion, cached, cache_write, success, served, tier,
+                  one_hour)  # fmt: skip
         for slot, value in zip(slots, values, strict=True):
             row[slot] = value
         return pricer(row)
@@ -153,6 +165,7 @@ def _add_pricer(con: Any, prices: PriceBook | None) -> None:
             "BOOLEAN",
             "VARCHAR",
             "VARCHAR",
+            "BIGINT",
         ],
         "DOUBLE",
         null_handling="special",  # NULL: no price, which the function says itself

@@ -20,7 +20,15 @@ from asynctokens.read import summary
 from asynctokens.read._dirs import LogDirs
 from asynctokens.reconcile._providers import Counts, Key, tiered
 from asynctokens.record._dims import dim_value, parse_dims
-from asynctokens.stats._fold import CACHE_WRITE, CACHED, COMPLETION, PROMPT, REQUESTS, SUCCESSES
+from asynctokens.stats._fold import (
+    CACHE_WRITE,
+    CACHE_WRITE_1H,
+    CACHED,
+    COMPLETION,
+    PROMPT,
+    REQUESTS,
+    SUCCESSES,
+)
 
 MEASURES: Final = ("requests", "fresh_input", "cache_read", "cache_write", "output", "cost_usd")
 _TOKENS: Final = ("fresh_input", "cache_read", "cache_write", "output")
@@ -59,7 +67,13 @@ def logged_rows(
             unpriced_rows.add(key)
         elif row.cost is not None:
             row.cost += parts_cost(
-                rates.parts, c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE], c[SUCCESSES]
+                rates.parts,
+                c[PROMPT],
+                c[COMPLETION],
+                c[CACHED],
+                c[CACHE_WRITE],
+                c[SUCCESSES],
+                c[CACHE_WRITE_1H],
             )
     for key, row in out.items():
         if (key in unpriced_rows) if by_tier else (key[1] in unpriced):

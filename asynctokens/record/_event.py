@@ -47,10 +47,12 @@ class TokenEvent(NamedTuple):
     request_id: str | None
     metadata_json: str | None
     #: The model the reply says served the call, when it named one (``model`` is the one
-    #: asked for); the service tier it reports; the caller's labels.
+    #: asked for); the service tier it reports; the caller's labels; of the cache writes,
+    #: those kept for an hour (Anthropic bills them at 2x input, 5-minute ones at 1.25x).
     response_model: str | None = None
     service_tier: str | None = None
     labels: Mapping[str, str] | None = None
+    cache_write_1h_tokens: int = 0
 
 
 class Extra(NamedTuple):
@@ -61,6 +63,7 @@ class Extra(NamedTuple):
     response_model: str | None
     service_tier: str | None
     labels: Mapping[str, str] | None
+    cache_write_1h: int = 0
 
 
 #: Position of each value in a queued record: TokenEvent's fields, except that the record
@@ -224,24 +227,49 @@ def event_of(record: Record) -> TokenEvent:
                       *(extra or _NO_EXTRA))  # fmt: skip
 
 
-_NO_EXTRA: Final = (None, None, None)
+_NO_EXTRA: Final = (None, None, None, 0)
+
+
+def call_extra(
+    context: Extra | None,
+    labels: object,
+    response_model: object,
+    service_tier: object,
+    cache_write_1h: object,
+) -> Extra | None:
+    """A call's Extra: the ``labels()`` in force (``context``) when it passes none of
+    its own fields, else :func:`build_extra`'s."""
+    if (
+        labels is None
+        and response_model is None
+        and service_tier is None
+        and type(cache_write_1h) is int
+        and cache_write_1h == 0
+    ):
+        return context
+    return build_extra(response_model, service_tier, labels, context, cache_write_1h)
 
 
 def build_extra(
-    response_model: object, service_tier: object, labels: object, context: Extra | None
+    response_model: object,
+    service_tier: object,
+    labels: object,
+    context: Extra | None,
+    cache_write_1h: object = 0,
 ) -> Extra | None:
     """The record's Extra from a call's arguments and the ``labels()`` in force (``context``,
     whose labels the call's own extend and override); None when nothing is known."""
     served = check_optional_text("response_model", response_model)
     tier = check_optional_text("service_tier", service_tier)
+    one_hour = check_token_count("cache_write_1h_tokens", cache_write_1h)
     merged = context.labels if context is not None else None
     if labels is not None:
         own = check_labels(labels)
         if own:
             merged = merge_labels(merged, own, "the labels() in force")
-    if served is None and tier is None and not merged:
+    if served is None and tier is None and not merged and not one_hour:
         return None
-    return Extra(served, tier, merged or None)
+    return Extra(served, tier, merged or None, one_hour)
 
 
 def encode_metadata(metadata: object) -> str | None:
@@ -337,6 +365,11 @@ def build_record(
     p, c, cached, cache_write, reasoning = check_counts(
         prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
     )
+    if extra is not None and extra.cache_write_1h > cache_write:
+        raise ValueError(
+            f"cache_write_1h_tokens ({extra.cache_write_1h}) cannot exceed cache_write_tokens"
+            f" ({cache_write}): those are all the cache writes, 1-hour ones included"
+        )
     return (
         time.time_ns() if ts is None else timestamp_ns(ts),
         p,

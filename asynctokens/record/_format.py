@@ -24,9 +24,9 @@ FORMAT_VERSION: Final = 1
 #: lines per day, 4 the host to each cell, 5 cells per UTC hour in one file per month, 6 the
 #: cells of a month as columns and the bytes of each daily file that hold each hour's lines,
 #: 7 each hour's first 15 and 30 minutes (a ``.quarters`` file per month), 8 each cell's
-#: served model, service tier and labels (``_dims``); stats of another version are rebuilt
-#: from the lines, which is how they migrate.
-STATS_VERSION: Final = 8
+#: served model, service tier and labels (``_dims``), 9 the 1-hour cache writes as an eighth
+#: counter; stats of another version are rebuilt from the lines, which is how they migrate.
+STATS_VERSION: Final = 9
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
 #: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``
 #: fields). Stats cells are split by how many of these a request's prompt exceeds, so a
@@ -79,6 +79,7 @@ EVENT_FIELDS: Final = (
     "response_model",
     "service_tier",
     "labels",
+    "cache_write_1h_tokens",
 )
 
 
@@ -184,9 +185,10 @@ _FIELDS_READ: Final = operator.itemgetter(
     "api_type", "model", "success", "prompt_tokens", "completion_tokens", "cached_tokens",
     "cache_write_tokens", "reasoning_tokens", "total_tokens", "event_id", "ts",
 )  # fmt: skip
-#: (api_type, model, success, prompt, completion, cached, cache_write, reasoning, host, dims):
-#: ``dims`` is the text of the line's served model, tier and labels (``_dims.dims_text``).
-EventValues = tuple[str, str, bool, int, int, int, int, int, str, str]
+#: (api_type, model, success, prompt, completion, cached, cache_write, reasoning,
+#: cache_write_1h, host, dims): ``dims`` is the text of the line's served model, tier and
+#: labels (``_dims.dims_text``).
+EventValues = tuple[str, str, bool, int, int, int, int, int, int, str, str]
 
 
 def event_values(obj: Any) -> EventValues | None:
@@ -216,8 +218,9 @@ def event_values(obj: Any) -> EventValues | None:
         and (ok is True or ok is False)
     ):
         dims = line_dims(model, obj)
-        if dims is not None:
-            return api, model, ok, p, c, ca, cw, r, host, dims
+        one_hour = obj.get("cache_write_1h_tokens", 0)
+        if dims is not None and type(one_hour) is int and 0 <= one_hour <= cw:
+            return api, model, ok, p, c, ca, cw, r, one_hour, host, dims
     return None
 
 

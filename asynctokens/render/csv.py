@@ -27,7 +27,7 @@ from asynctokens.record._format import EVENT_FIELDS
 #: ``--pricing`` file, a correction), empty when none.
 COLUMNS: Final = (*EVENT_FIELDS, "cost_usd", "unpriced_tokens", "price_source")
 #: The fields every writer writes, then those a line may leave out (read with ``get``).
-_OPTIONAL: Final = ("host", "response_model", "service_tier", "labels")
+_OPTIONAL: Final = EVENT_FIELDS[EVENT_FIELDS.index("host") :]
 _ROW: Final = operator.itemgetter(*EVENT_FIELDS[: EVENT_FIELDS.index("host")])
 _LABELS: Final = EVENT_FIELDS.index("labels")
 _SUCCESS: Final = EVENT_FIELDS.index("success")

@@ -35,9 +35,9 @@ from asynctokens.record._dims import dim_value, dims_text, parse_dims
 from asynctokens.record._format import PROMPT_BANDS
 
 #: Counters kept per cell, in storage order.
-REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING = range(7)
+REQUESTS, SUCCESSES, PROMPT, COMPLETION, CACHED, CACHE_WRITE, REASONING, CACHE_WRITE_1H = range(8)
 #: How many counters a cell keeps.
-WIDTH: Final = 7
+WIDTH: Final = 8
 #: Where a line's counters go in its hour's early counters (see ``by_hour``): a line of the
 #: first 15 minutes counts in both halves, one of the next 15 in the second alone.
 _FIRST_15_AND_30: Final = (0, WIDTH)
@@ -52,6 +52,7 @@ COUNTER_NAMES: Final = (
     "total_tokens",
     "total_cached_tokens",
     "total_cache_write_tokens",
+    "total_cache_write_1h_tokens",
     "total_reasoning_tokens",
     "total_requests",
     "successful_requests",
@@ -121,6 +122,7 @@ class Aggregate:
         cached: int,
         cache_write: int,
         reasoning: int,
+        cache_write_1h: int = 0,
         host: str = "",
         dims: str = "",
         price_day: str | None = None,
@@ -138,6 +140,8 @@ class Aggregate:
         cell[CACHED] += cached
         cell[CACHE_WRITE] += cache_write
         cell[REASONING] += reasoning
+        if cache_write_1h:
+            cell[CACHE_WRITE_1H] += cache_write_1h
 
     def add_in_hour(
         self,
@@ -151,6 +155,7 @@ class Aggregate:
         cached: int,
         cache_write: int,
         reasoning: int,
+        cache_write_1h: int,
         host: str,
         dims: str,
         price_day: str,
@@ -174,6 +179,8 @@ class Aggregate:
         cell[CACHED] += cached
         cell[CACHE_WRITE] += cache_write
         cell[REASONING] += reasoning
+        if cache_write_1h:
+            cell[CACHE_WRITE_1H] += cache_write_1h
         if minute < "30":  # two digits: compared as text
             for at in _FIRST_15_AND_30 if minute < "15" else _FIRST_30:
                 first[at + REQUESTS] += 1
@@ -184,6 +191,7 @@ class Aggregate:
                 first[at + CACHED] += cached
                 first[at + CACHE_WRITE] += cache_write
                 first[at + REASONING] += reasoning
+                first[at + CACHE_WRITE_1H] += cache_write_1h
 
     def merge(self, other: Aggregate, *, early: bool = True) -> None:
         """Add ``other``'s cells and bad lines (and its ``early`` counters, unless told not
@@ -341,6 +349,7 @@ def row(c: list[int]) -> dict[str, int | float]:
         "total_tokens": c[PROMPT] + c[COMPLETION],
         "total_cached_tokens": c[CACHED],
         "total_cache_write_tokens": c[CACHE_WRITE],
+        "total_cache_write_1h_tokens": c[CACHE_WRITE_1H],
         "total_reasoning_tokens": c[REASONING],
         "total_requests": req,
         "successful_requests": ok,

@@ -13,14 +13,14 @@ processes writing, after a crash (a dead process's lines are folded by the next 
 and after a torn line (counted as invalid once it is ended by a ``\\n``).
 
 A month file keeps its cells as columns: per (provider, model, band, host), the first hour
-index with events (``(day - 1) * 24 + hour``) and seven lists of counters, one value per
+index with events (``(day - 1) * 24 + hour``) and eight lists of counters, one value per
 hour from there on. A report over a year then sums slices of lists, month by month, instead
 of building a dict entry per hour and name (10M events over 20 models and 4 hosts are about
 1.4M hourly cells).
 
 Beside it, ``token_stats_YYYY-MM.quarters`` keeps each hour's *early* counters: those of its
 lines in the hour's first 15 and first 30 minutes (binary: the file ``ATQ1``, an 8-byte
-token the month file names, then per key and hour 14 little-endian int64). A day of a zone
+token the month file names, then per key and hour 16 little-endian int64). A day of a zone
 that begins at hh:30 or hh:15 UTC (Asia/Kolkata +5:30, Asia/Kathmandu +5:45, every such zone
 today) is then a sum of cells and early counters too: no line is read.
 
@@ -56,7 +56,6 @@ from asynctokens.stats._month import (
     early_of,
     hour_texts,
     month_totals,
-    plain_view,
     read_month,
     read_quarters,
     rows_of_month,
@@ -167,11 +166,9 @@ class Snapshot:
         None if it has none. ``plain``: as its cells without labels (``plain_view``)."""
         if month not in self.rows:
             return None
-        doc = read_month(self.log_dir, month)
+        doc = read_month(self.log_dir, month, plain)
         if not self._agrees(month, doc):
             raise StaleStats(month)
-        if plain:
-            doc = plain_view(doc, month)
         if month not in self._spans:
             self._raw_spans[month] = doc["spans"]
         return doc

@@ -30,6 +30,7 @@ from asynctokens.record._providers import provider_of
 from asynctokens.stats import _update
 from asynctokens.stats._fold import (
     CACHE_WRITE,
+    CACHE_WRITE_1H,
     CACHED,
     COMPLETION,
     PROMPT,
@@ -117,15 +118,17 @@ def encode_line(event: dict[str, Any]) -> str:
 
 
 def _add_extra(event: dict[str, Any], extra: Extra) -> None:
-    """The served model, tier and labels a record carries, as the line's fields (only those
-    known: a reader of the line tells "not said" from a value)."""
-    response_model, tier, labels = extra
+    """The served model, tier, labels and 1-hour cache writes a record carries, as the
+    line's fields (only those known: a reader of the line tells "not said" from a value)."""
+    response_model, tier, labels, one_hour = extra
     if response_model is not None:
         event["response_model"] = response_model
     if tier is not None:
         event["service_tier"] = tier
     if labels:
         event["labels"] = labels
+    if one_hour:
+        event["cache_write_1h_tokens"] = one_hour
 
 
 class _Chunk:
@@ -399,6 +402,8 @@ class BatchWriter:
                 target[CACHED] += cached
                 target[CACHE_WRITE] += cache_write
                 target[REASONING] += reasoning
+                if extra is not None:
+                    target[CACHE_WRITE_1H] += extra.cache_write_1h
         self._next_id = n
         for d in sorted(chunks):
             chunk = chunks[d]

@@ -118,6 +118,7 @@ class TokenTracker(WorkerLoop):
         labels: dict[str, str] | None = None,
         response_model: str | None = None,
         service_tier: str | None = None,
+        cache_write_1h_tokens: int = 0,
     ) -> None:
         """Queue one API call's token counts and return at once. Never performs I/O.
 
@@ -130,7 +131,8 @@ class TokenTracker(WorkerLoop):
         ``"unknown"`` when the name does not say. ``labels`` add to those of the
         ``labels()`` block in force; ``response_model`` is the model the reply named (when
         it differs from the one asked for, ``model``), ``service_tier`` the tier it was
-        served at (``flex``, ``priority``, ``batch`` for a batch API's results, ...).
+        served at (``flex``, ``priority``, ``batch`` for a batch API's results, ...);
+        ``cache_write_1h_tokens`` the cache writes kept for an hour (Anthropic's ``ttl``).
         """
         # The fast path: plain ints below 2**30, str names, and the optional fields the
         # realistic call passes (latency, request id, key, an error message) already in their
@@ -169,6 +171,7 @@ class TokenTracker(WorkerLoop):
                 and metadata is None
                 and ts is None
                 and labels is None
+                and cache_write_1h_tokens is _ZERO
                 and len(q) < self._capacity
             ):
                 if (
@@ -253,9 +256,7 @@ class TokenTracker(WorkerLoop):
             request_id,
             metadata,
             ts,
-            extra
-            if labels is None and response_model is None and service_tier is None
-            else _event.build_extra(response_model, service_tier, labels, extra),
+            _event.call_extra(extra, labels, response_model, service_tier, cache_write_1h_tokens),
         )
         self._enqueue(record)
 
