@@ -195,7 +195,7 @@ def aggregate(
     by_date: Callable[[str, str], bool] | None = None,
     scan: bool = False,
     cuts: Callable[[str, str], tuple[int, ...]] | None = None,
-    labels: bool = True,
+    labels: frozenset[str] | None = None,
 ) -> Aggregate:
     """Counters per (day in ``tz``, api_type, model, prompt band, UTC day, host) over the range.
     ``scan``: read every line of the range instead of the stats (each label value apart,
@@ -207,8 +207,9 @@ def aggregate(
     hours are in), which halves the cells of a report in any zone but UTC. ``cuts``, when
     given, names the minutes of the UTC day at which a model's price changes (a price by
     time of day): its cells are kept apart by part of the day (``_periods.price_period``).
-    ``labels=False``: the caller groups and filters by no label, so the stats' cells without
-    labels will do (a label of many values makes the cells with labels many times more).
+    ``labels``: the label keys the caller groups or filters by (None: any); with none, the
+    stats' cells without labels will do (a label of many values makes the others many
+    times more); a key the stats were told not to keep (``label_keys``) is read from the lines.
 
     With the stats' prompt bands this comes from the stats: cells per UTC hour (caught up
     with what was appended since they were written), so a day of any whole-hour zone (UTC,
@@ -230,9 +231,7 @@ def aggregate(
         # the stats answer each day whose files share no events; those that do are scanned
         alone = [(plan.day, plan.files) for plan in plans if not plan.dedup]
         days = {plan.day for plan in plans}
-        agg = _plan.from_stats(
-            dirs, alone, days, rng, tz, report, by_date, periods, plain=not labels
-        )
+        agg = _plan.from_stats(dirs, alone, days, rng, tz, report, by_date, periods, labels)
         if agg is not None:
             dedup = [plan for plan in plans if plan.dedup]
             _scan_into(agg, dedup, rng, report, days_of, periods)

@@ -146,7 +146,7 @@ def load(
     the report needs them: ``by`` or ``--where`` names a label key.
     """
     first = reader.ReadReport()
-    labels = any(_is_label(name) for name in (*by, *(query.where or {})))
+    labels = frozenset(name for name in (*by, *(query.where or {})) if _is_label(name))
     agg = _select(query, first, PROMPT_BANDS, labels)
     needed: set[int] = set()
     for api, model in {(k[1], k[2]) for k in agg.cells}:
@@ -164,7 +164,10 @@ def _is_label(name: str) -> bool:
 
 
 def _select(
-    query: Query, report: reader.ReadReport, bands: tuple[int, ...], labels: bool = True
+    query: Query,
+    report: reader.ReadReport,
+    bands: tuple[int, ...],
+    labels: frozenset[str] | None = None,
 ) -> Aggregate:
     agg = reader.aggregate(
         query.log_dir,

@@ -142,6 +142,19 @@ def without_labels(dims: str) -> str:
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode() if doc else ""
 
 
+def only_label_keys(dims: str, keys: frozenset[str]) -> str:
+    """``dims`` with only the labels of ``keys`` (the rest left out)."""
+    if not dims.startswith('{"l":'):
+        return dims
+    doc = orjson.loads(dims)
+    labels = {k: v for k, v in doc["l"].items() if k in keys}
+    if labels:
+        doc["l"] = labels
+    else:
+        del doc["l"]
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode() if doc else ""
+
+
 def line_dims(model: str, obj: dict[str, Any]) -> str | None:
     """The dimensions text of a parsed line, or None when one of its fields is of a shape
     no writer writes (the line is then invalid)."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from asynctokens.record._dims import dims_text, without_labels
+from asynctokens.record._dims import dims_text, only_label_keys, without_labels
 from asynctokens.record._format import (
     PROMPT_BANDS,
     STATS_VERSION,
@@ -186,10 +186,12 @@ def _runs_of(hours: list[int]) -> Iterator[tuple[int, int]]:
     yield start, last + 1
 
 
-def without_labels_of(agg: Aggregate) -> Aggregate:
-    """The hourly cells of a month with their labels left out, merged: the month file's
-    ``plain`` block, which reports that group by no label read (a label with many values
-    multiplies the cells; the totals per provider, model and host do not need them)."""
+def without_labels_of(agg: Aggregate, keep: frozenset[str] = frozenset()) -> Aggregate:
+    """The hourly cells of a month with their labels left out (but those of ``keep``),
+    merged: with none kept, the month file's ``plain`` block, which reports that group by no
+    label read (a label with many values multiplies the cells; the totals per provider,
+    model and host do not need them); with some, the cells of the label keys a writer was
+    told to keep (``label_keys``)."""
     out = Aggregate(agg.bands)
     cells, early = out.cells, out.early
     plain: dict[str, str] = {}
@@ -197,7 +199,7 @@ def without_labels_of(agg: Aggregate) -> Aggregate:
         dims = key[6]
         bare = plain.get(dims)
         if bare is None:
-            bare = plain[dims] = without_labels(dims)
+            bare = plain[dims] = only_label_keys(dims, keep) if keep else without_labels(dims)
         name = (*key[:6], bare)
         add_into(cells, name, counts)
         add_into(early, name, agg.early[key])
@@ -309,6 +311,7 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
             or doc.get("format_version") != STATS_VERSION
             or doc.get("month") != month
             or "spans" not in doc
+            or not _valid_keys(doc.get("label_keys", []))
         ):
             raise StaleStats(month)
         if plain and "plain" in doc:
@@ -324,6 +327,10 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
     except (OSError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
         raise StaleStats(month) from exc
     return doc
+
+
+def _valid_keys(keys: Any) -> bool:
+    return type(keys) is list and all(type(k) is str for k in keys) and keys == sorted(set(keys))
 
 
 def month_totals(doc: dict[str, Any]) -> list[int]:
@@ -440,6 +447,11 @@ def _valid_dims(text: str) -> bool:
 
 
 DIMENSIONS = {"model": 2, "api": 1, "day": 0, "host": 5}
+
+
+class NotKept(Exception):
+    """A month file whose writers were told to keep only some label keys
+    (``label_keys``), asked for another: the lines have the answer, not the stats."""
 
 
 class StaleStats(Exception):

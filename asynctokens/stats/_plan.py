@@ -29,7 +29,7 @@ from asynctokens.record._format import (
 from asynctokens.record._lines import ForwardBlocks, ReadReport, unreadable
 from asynctokens.record._range import UTC, DayOf, TimeRange
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
-from asynctokens.stats._month import HourCells, StaleStats
+from asynctokens.stats._month import HourCells, NotKept, StaleStats
 from asynctokens.stats._periods import Periods, cut_parts, piece_period, split_pieces
 from asynctokens.stats._store import CutHour, Snapshot, merged_pieces
 from asynctokens.stats._update import current
@@ -73,7 +73,7 @@ def from_stats(
     report: ReadReport,
     by_date: Callable[[str, str], bool] | None = None,
     periods: Periods | None = None,
-    plain: bool = False,
+    labels: frozenset[str] | None = None,
 ) -> Aggregate | None:
     """The range from each directory's stats (cells per UTC hour, caught up with what was
     appended since), by days of ``tz``: ``plans`` are the UTC days to take, each with its
@@ -85,7 +85,8 @@ def from_stats(
     span for an hour with events. What the read met is added to ``report`` only with an
     answer, except the stats files that failed their checks, which are said either way.
     ``by_date`` and ``periods`` say how finely each model's cells are kept apart to be
-    priced (``Snapshot.add_hours``); ``plain``, that the report groups by no label."""
+    priced (``Snapshot.add_hours``); ``labels``, the label keys the report needs (None:
+    all). None too when a month's writers kept not all of those (``label_keys``)."""
     found = ReadReport()
     snaps: dict[Path, Snapshot] = {}
     for d in dirs:
@@ -116,9 +117,11 @@ def from_stats(
         for month in sorted({day[:7] for day in utc_days}):
             try:
                 cut_hours = snap.add_hours(
-                    month, hours, utc_days, agg, pieces, by_date, periods, plain
+                    month, hours, utc_days, agg, pieces, by_date, periods, labels
                 )
                 spans = snap.spans(month) if cut_hours else {}
+            except NotKept:
+                return None  # a label key the stats were told not to keep: the lines know
             except StaleStats:
                 # a month file edited, cut or damaged: the lines decide (a writer rebuilds it)
                 report.stale_stats.append(str(d / stats_month_file(month)))
@@ -134,7 +137,18 @@ def from_stats(
     for path, hour, span, cells in cut:
         lines = read_once.get((path, hour))
         if not _add_cut_hour(
-            path, hour, span, cells, rng, tz, days_of, agg, found, lines, periods, plain
+            path,
+            hour,
+            span,
+            cells,
+            rng,
+            tz,
+            days_of,
+            agg,
+            found,
+            lines,
+            periods,
+            labels is not None and not labels,
         ):
             return None  # the lines disagree with the stats: only a scan is sure
     report.add(found)

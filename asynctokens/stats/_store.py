@@ -49,6 +49,7 @@ from asynctokens.stats._month import (
     DIMENSIONS,
     EARLY,
     HourCells,
+    NotKept,
     Spans,
     StaleStats,
     add_early,
@@ -131,6 +132,8 @@ class Snapshot:
         self.rebuilt = False
         #: Stats files that failed their checks (hand-edited, damaged): rebuilt, and said.
         self.stale: list[str] = []
+        #: Per month read: the label keys its file keeps (None: every key; ``label_keys``).
+        self.kept: dict[str, list[str] | None] = {}
 
     def month(self, month: str) -> Aggregate:
         """The cells of ``YYYY-MM`` (hours), read from its file the first time."""
@@ -167,6 +170,7 @@ class Snapshot:
         if month not in self.rows:
             return None
         doc = read_month(self.log_dir, month, plain)
+        self.kept[month] = doc.get("label_keys")
         if not self._agrees(month, doc):
             raise StaleStats(month)
         if month not in self._spans:
@@ -197,7 +201,7 @@ class Snapshot:
         pieces: Callable[[str], list[str | None] | None] | None = None,
         split: Callable[[str, str], bool] | None = None,
         periods: Periods | None = None,
-        plain: bool = False,
+        labels: frozenset[str] | None = None,
     ) -> dict[str, CutHour]:
         """Add the month's cells of UTC ``days`` into ``agg`` under the day ``place`` gives
         each hour (None: not in the report). An hour ``place`` says is cut in two is added
@@ -212,17 +216,21 @@ class Snapshot:
         it begins in (half the cells for a day of Asia/Kolkata or America/New_York). With
         ``periods``, a model priced by time of day is kept apart by part of the UTC day
         (``_periods.price_period``), an hour it cuts split by its early counters (without a
-        quarters file, such an hour is returned as cut, for its lines to decide). ``plain``:
-        the cells without their labels, for a report by none (a month on disk keeps them
-        apart; cells of one in memory keep their labels).
+        quarters file, such an hour is returned as cut, for its lines to decide).
+        ``labels``: the label keys the report groups or filters by (None: all of them);
+        none, and the cells without labels will do (a month on disk keeps them apart).
+        NotKept when the month's writers did not keep one of them (``label_keys``).
 
         From the columns of the file, summing slices, unless the month was caught up or
         changed in memory: then from its hourly cells.
         """
+        plain = labels is not None and not labels
         if month in self._months or month not in self.rows:
+            self._check_kept(month, labels)
             return self._add_cells(month, place, days, agg, periods)
         doc = self._doc(month, plain)
         assert doc is not None
+        self._check_kept(month, labels)
         hours = hour_texts(month)
         placed = [place(hour) if hour[:10] in days else None for hour in hours]
         cut_of = (lambda api, model: ()) if periods is None else periods.cuts
@@ -314,6 +322,11 @@ class Snapshot:
                         j = first + (i - start) * EARLY
                         known.setdefault(hour, {})[name] = list(quarters[j : j + EARLY])
         return {h: CutHour(c, known.get(h)) for h, c in cells_of.items()}
+
+    def _check_kept(self, month: str, labels: frozenset[str] | None) -> None:
+        kept = self.kept.get(month)
+        if kept is not None and (labels is None or not labels <= set(kept)):
+            raise NotKept(month)
 
     def _add_cells(
         self,

@@ -253,12 +253,18 @@ def current(
     return snap
 
 
-def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snapshot:
-    """Fold new lines into the stats under the stats lock; rewrite the months touched."""
+def update(
+    log_dir: Path,
+    own: Mapping[str, list[OwnRange]],
+    mode: int,
+    label_keys: frozenset[str] | None = None,
+) -> Snapshot:
+    """Fold new lines into the stats under the stats lock; rewrite the months touched,
+    keeping the labels of ``label_keys`` (None: every key) as report dimensions."""
     with _files.locked_file(log_dir / STATS_LOCK_FILE, mode):
         snap = current(log_dir, own)
         for month in sorted(snap.dirty):
-            cells, quarters = encode_month(snap, month)  # a new generation of the month
+            cells, quarters = encode_month(snap, month, label_keys)  # a new generation
             # quarters first: a month file never names quarters that are not there yet
             _files.replace_atomically(log_dir / stats_quarters_file(month), quarters, mode)
             _files.replace_atomically(log_dir / stats_month_file(month), cells, mode)
@@ -272,9 +278,22 @@ def update(log_dir: Path, own: Mapping[str, list[OwnRange]], mode: int) -> Snaps
     return snap
 
 
-def encode_month(snap: Snapshot, month: str) -> tuple[bytes, bytes]:
-    """The month file and its quarters file, naming each other by a fresh token."""
-    agg = cap_labels(snap.month(month))  # a label of an id's cardinality stays bounded
+def encode_month(
+    snap: Snapshot, month: str, label_keys: frozenset[str] | None = None
+) -> tuple[bytes, bytes]:
+    """The month file and its quarters file, naming each other by a fresh token.
+
+    The labels kept are those of ``label_keys`` that every earlier writer of the month kept
+    too (the file's ``label_keys``; None: every key): a key one of them left out is
+    incomplete in the cells, so reports by it read the lines."""
+    agg = snap.month(month)
+    was = snap.kept.get(month)
+    before = None if was is None else frozenset(was)
+    kept = before if label_keys is None else label_keys if before is None else before & label_keys
+    if kept is not None:
+        agg = without_labels_of(agg, kept)
+        snap.kept[month] = sorted(kept)
+    agg = cap_labels(agg)  # a label of an id's cardinality stays bounded
     keys, columns, quarters = columns_of(agg)
     plain: dict[str, Any] = {}
     if has_labels(agg):  # the cells without labels too, for the reports by none
@@ -292,6 +311,7 @@ def encode_month(snap: Snapshot, month: str) -> tuple[bytes, bytes]:
         "keys": keys,
         "columns": columns,
         **({"plain": plain} if plain else {}),
+        **({"label_keys": sorted(kept)} if kept is not None else {}),
         "spans": {
             name: dict(sorted(of_file.items()))
             for name, of_file in sorted(snap.spans(month).items())

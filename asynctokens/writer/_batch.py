@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from bisect import bisect_left
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -172,10 +172,18 @@ class BatchWriter:
     """Encodes records and appends them; remembers what it appended for the stats update."""
 
     def __init__(
-        self, log_dir: Path, *, file_mode: int, dir_mode: int, host: str | None = None
+        self,
+        log_dir: Path,
+        *,
+        file_mode: int,
+        dir_mode: int,
+        host: str | None = None,
+        label_keys: Sequence[str] | None = None,
     ) -> None:
         self.log_dir = log_dir
         self.host = host
+        #: the label keys the stats keep (None: all): ``_update.encode_month``
+        self.label_keys = None if label_keys is None else frozenset(label_keys)
         # the line's last field, JSON-quoted once: "host" names the machine for reports
         # over many hosts' directories (docs/FORMAT.md); empty when left out
         self._host_tail = "" if host is None else f',"host":{orjson.dumps(host).decode()}'
@@ -458,7 +466,7 @@ class BatchWriter:
     def update_stats(self) -> None:
         """Merge what was written into the stats files; OSError keeps it for next time."""
         _files.ensure_dir(self.log_dir, self.dir_mode)
-        snap = _update.update(self.log_dir, self._own, self.file_mode)
+        snap = _update.update(self.log_dir, self._own, self.file_mode, self.label_keys)
         for name in snap.stale:
             self.debug(f"{name} failed its checks (hand-edited or damaged): rebuilt from the lines")
         self._own = {}

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from asynctokens.budgets import Alert, Budget, BudgetEvent
+from asynctokens.record._dims import is_label_key
 from asynctokens.record._event import MAX_METADATA_CHARS
 from asynctokens.sinks import Sink
 
@@ -54,8 +55,22 @@ class TrackerConfig:
     on_budget: Callable[[BudgetEvent], None] | None = None
     budget_webhook: str | None = None
     budget_interval_s: float = 2.0
+    #: The label keys the stats keep as report dimensions (None: every key): reports by
+    #: these are sums of the stats; by another key, they read the lines (exact, slower).
+    #: Declare them when labels carry ids of many values nobody groups by.
+    label_keys: Sequence[str] | None = None
 
     def __post_init__(self) -> None:
+        keys = self.label_keys
+        if keys is not None:
+            if isinstance(keys, str) or not all(
+                isinstance(k, str) and is_label_key(k) for k in keys
+            ):
+                raise ValueError(
+                    f"label_keys must be a list of label keys (names of up to 64 letters,"
+                    f" digits, _ . -; not a report dimension's name), got {keys!r}"
+                )
+            object.__setattr__(self, "label_keys", tuple(sorted(set(keys))))
         host = self.host
         if not isinstance(host, (str, bool)) or (
             isinstance(host, str)

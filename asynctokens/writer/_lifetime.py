@@ -120,6 +120,7 @@ class Lifetime:
         self.sinks: tuple[Sink, ...] = tuple(config.sinks)
         self.sink_timeout_s = config.sink_timeout_s
         self.host = config.host
+        self.label_keys = config.label_keys
         self._watcher: Watcher | None = None
 
     def _init_runtime(self) -> None:
@@ -185,7 +186,11 @@ class Lifetime:
         assert self._log_dir is not None
         host = socket.gethostname() if self.host is True else self.host or None
         return BatchWriter(
-            self._log_dir, file_mode=self.file_mode, dir_mode=self.dir_mode, host=host
+            self._log_dir,
+            file_mode=self.file_mode,
+            dir_mode=self.dir_mode,
+            host=host,
+            label_keys=self.label_keys,
         )
 
     def _prepare(self, kind: str) -> None:

@@ -1,5 +1,4 @@
 """TokenTracker: the facade (log, the SDK entry points, health, summaries).
-
 The caller's side is one check and one ``deque.append`` of a tuple: ``deque.append`` is atomic
 under the GIL, so any thread may log with no lock, no await and no syscall. A call the fast
 path does not take is checked (``record._event.build_record``) and queued by ``_enqueue``,
@@ -43,7 +42,7 @@ __all__ = ["TokenTracker", "TrackerHealth", "TrackerState", "configure", "get_tr
 
 _BLOCK_STEP_S: Final = 0.001
 #: ``x is _ZERO`` is true only for the int 0 (not False, 0.0 or a numpy zero): CPython keeps
-#: one 0 object. Where an implementation does not, the realistic call's checks still run.
+#: one 0 object (elsewhere, the realistic call's checks still run).
 _ZERO: Final = 0
 _INF: Final = float("inf")
 _MAX_ERROR: Final = _event.MAX_ERROR_CHARS
@@ -87,11 +86,13 @@ class TokenTracker(WorkerLoop):
         on_budget: Callable[[BudgetEvent], None] | None = None,
         budget_webhook: str | None = None,
         budget_interval_s: float = 2.0,
+        label_keys: Sequence[str] | None = None,
     ) -> None:
         config = TrackerConfig(
             log_dir, batch_size, flush_interval_s, stats_interval_s, max_queue_events, overflow,
             block_timeout_s, close_timeout_s, file_mode, dir_mode, sinks, sink_timeout_s, host,
             max_queue_bytes, budgets, alerts, on_budget, budget_webhook, budget_interval_s,
+            label_keys,
         )  # fmt: skip
         self._set_options(config)
         self._init_runtime()
