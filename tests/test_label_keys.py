@@ -18,6 +18,7 @@ from asynctokens import TokenTracker, reader, summary
 
 DAY = dt.datetime(2026, 11, 5, 9, tzinfo=dt.UTC)
 MONTH_FILE = "token_stats_2026-11.json"
+LABELS_FILE = "token_stats_2026-11.labels.json"
 
 
 def log_calls(log_dir: Path, first: int, n: int, **options: object) -> None:
@@ -42,8 +43,8 @@ def lines_read(log_dir: Path, *keys: str) -> int:
 
 def test_declared_keys_are_in_the_stats_the_others_read_from_the_lines(tmp_path: Path) -> None:
     log_calls(tmp_path, 0, 30, label_keys=["customer"])
-    doc = json.loads((tmp_path / MONTH_FILE).read_text())
-    assert doc["label_keys"] == ["customer"]
+    assert json.loads((tmp_path / MONTH_FILE).read_text())["label_keys"] == ["customer"]
+    doc = json.loads((tmp_path / LABELS_FILE).read_text())
     assert {key[4] for key in doc["keys"]} == {f'{{"l":{{"customer":"c{i}"}}}}' for i in range(3)}
     assert requests_by(tmp_path, "customer") == {"c0": 10, "c1": 10, "c2": 10}
     assert lines_read(tmp_path, "customer") == 0  # from the stats
@@ -71,6 +72,7 @@ def test_no_label_keys_keeps_no_label_and_reports_stay_exact(tmp_path: Path) -> 
     log_calls(tmp_path, 0, 12, label_keys=[])
     doc = json.loads((tmp_path / MONTH_FILE).read_text())
     assert (doc["label_keys"], {key[4] for key in doc["keys"]}) == ([], {""})
+    assert not (tmp_path / LABELS_FILE).exists()
     assert requests_by(tmp_path, "customer") == {"c0": 4, "c1": 4, "c2": 4}
     assert summary.summary(summary.Query(log_dir=tmp_path))["totals"]["total_requests"] == 12
 

@@ -256,13 +256,13 @@ def test_reports_by_label_equal_a_fold_of_the_lines(
 
 
 def test_a_report_by_label_is_answered_from_the_stats(tmp_path: Path) -> None:
-    """The month file keeps each cell's labels, so ``--by customer`` reads no line."""
+    """The month's labels file keeps each cell's labels, so ``--by customer`` reads no line."""
     tracker = TokenTracker(tmp_path)
     with labels(customer="acme"):
         tracker.log(1_000, 100, "openai", "gpt-4o", ts=NOON, response_model="gpt-4o-2024-08-06")
     tracker.log(10, 1, "openai", "gpt-4o", ts=NOON)
     assert tracker.close()
-    month = orjson.loads((tmp_path / "token_stats_2026-11.json").read_bytes())
+    month = orjson.loads((tmp_path / "token_stats_2026-11.labels.json").read_bytes())
     assert sorted(key[4] for key in month["keys"]) == [
         "",
         '{"l":{"customer":"acme"},"r":"gpt-4o-2024-08-06"}',

@@ -304,7 +304,7 @@ def test_configure_changes_only_the_options_it_is_given(tmp_path: Path) -> None:
         " 'batch_size', 'flush_interval_s', 'stats_interval_s', 'max_queue_events', 'overflow',"
         " 'block_timeout_s', 'close_timeout_s', 'file_mode', 'dir_mode', 'sinks',"
         " 'sink_timeout_s', 'host', 'max_queue_bytes', 'budgets', 'alerts', 'on_budget',"
-        " 'budget_webhook', 'budget_interval_s']",
+        " 'budget_webhook', 'budget_interval_s', 'label_keys']",
         "500",
     ]
 

@@ -159,11 +159,12 @@ def test_a_key_called_hours_apart_is_kept_in_entries_without_the_hours_between(
             tracker.log(100 + customer, 10, "openai", "gpt-4o", ts=ts,
                         labels={"customer": f"c{customer:02d}"})  # fmt: skip
     assert tracker.close()
-    doc = json.loads((log_dir / MONTH_FILE).read_text())
+    doc = json.loads((log_dir / "token_stats_2026-11.labels.json").read_text())
     assert len(doc["keys"]) == 40 * 30
     assert {len(col[1]) for col in doc["columns"]} == {1}  # no hour of zeros stored
-    # and the same cells without their labels: one key, an entry a day
-    assert [key[4] for key in doc["plain"]["keys"]] == [""] * 30
+    # and the month file has the same cells without their labels: one key, an entry a day
+    doc = json.loads((log_dir / MONTH_FILE).read_text())
+    assert [key[4] for key in doc["keys"]] == [""] * 30
     assert (log_dir / QUARTERS_FILE).stat().st_size == 12 + (40 * 30 + 30) * 16 * 8
     totals, err = summary(log_dir)
     assert (totals["total_requests"], totals["total_prompt_tokens"], err) == (
@@ -171,10 +172,10 @@ def test_a_key_called_hours_apart_is_kept_in_entries_without_the_hours_between(
 
 
 def test_a_report_by_no_label_reads_the_cells_without_labels(tmp_path: Path) -> None:
-    """A label of many values multiplies the cells (18x the time of every report with 50
-    customers): the month file keeps its cells without labels too, and only a report by or
-    filtered on a label reads those with them. Shown by a month file edited so that its two
-    blocks name the model differently, and both sum to the same totals."""
+    """A label of many values multiplies the cells (13x the time of every report with 50
+    customers): the month file keeps the cells without labels, the labels file those with
+    them, which only a report by or filtered on a label reads. Shown by a month file edited
+    to name the model differently from its labels file, both with the same totals."""
     log_dir = tmp_path / "logs"
     tracker = TokenTracker(log_dir, host="h")
     for customer in ("acme", "initech"):
@@ -184,7 +185,7 @@ def test_a_report_by_no_label_reads_the_cells_without_labels(tmp_path: Path) -> 
     assert tracker.close()
     path = log_dir / MONTH_FILE
     doc = json.loads(path.read_text())
-    for key in doc["plain"]["keys"]:
+    for key in doc["keys"]:
         key[1] = "gpt-4o (plain)"
     path.write_text(json.dumps(doc))
     models = cli_json(log_dir, "models")
@@ -199,11 +200,23 @@ def test_a_report_by_no_label_reads_the_cells_without_labels(tmp_path: Path) -> 
     # Asia/Kolkata cuts each hour at :30: its early counters come from the same block
     kolkata = cli_json(log_dir, "daily", "--timezone", "Asia/Kolkata")
     assert kolkata["rows"]["2026-11-03"]["total_requests"] == 6
-    # a plain block that does not sum to the month's totals is damage: the lines decide
-    doc["plain"]["columns"][0][1][0] += 1
+    # cells that do not sum to the month's totals are damage: the lines decide
+    doc["columns"][0][1][0] += 1
     path.write_text(json.dumps(doc))
     models = cli_json(log_dir, "models")
     assert {name: row["total_requests"] for name, row in models["rows"].items()} == {"gpt-4o": 6}
+    # and a labels file of another update, or gone, is damage to the reports by label
+    labels = log_dir / "token_stats_2026-11.labels.json"
+    other = json.loads(labels.read_text())
+    other["quarters"] = "00" * 8
+    labels.write_text(json.dumps(other))
+    result = subprocess.run(
+        [sys.executable, "-m", "asynctokens", "summary", "--by", "customer", "--json",
+         "--log-dir", str(log_dir)], capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "failed its checks" in result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    assert {c: row["total_requests"] for c, row in rows.items()} == {"acme": 3, "initech": 3}
 
 
 @pytest.mark.parametrize("bad", [-5, 2**64 - 1, True, "12"])

@@ -48,7 +48,7 @@ DEFAULT_LOG_DIR: Final = Path("logs") / "tokens"
 STATS_FILE: Final = "token_stats.json"
 STATS_LOCK_FILE: Final = ".token_stats.lock"
 #: A month's stats files: its cells (``.json``) and its hours' first quarters (``.quarters``).
-_STATS_MONTH_RE: Final = re.compile(r"^token_stats_(\d{4}-\d{2})\.(json|quarters)$")
+_STATS_MONTH_RE: Final = re.compile(r"^token_stats_(\d{4}-\d{2})\.(json|quarters|labels\.json)$")
 DEBUG_LOG_FILE: Final = "token_debug.log"
 DAILY_PREFIX: Final = "tokens_"
 DAILY_SUFFIX: Final = ".jsonl"
@@ -101,8 +101,13 @@ def stats_quarters_file(month: str) -> str:
     return f"token_stats_{month}.quarters"
 
 
+def stats_labels_file(month: str) -> str:
+    """The file holding the stats cells of ``YYYY-MM`` with their labels, when any has one."""
+    return f"token_stats_{month}.labels.json"
+
+
 def stats_month_files(log_dir: Path) -> list[Path]:
-    """Every month's stats files in ``log_dir`` (cells and quarters)."""
+    """Every month's stats files in ``log_dir`` (cells, labelled cells and quarters)."""
     with os.scandir(log_dir) as it:
         return sorted(Path(e.path) for e in it if _STATS_MONTH_RE.match(e.name))
 

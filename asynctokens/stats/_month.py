@@ -25,6 +25,7 @@ from asynctokens.record._dims import dims_text, only_label_keys, without_labels
 from asynctokens.record._format import (
     PROMPT_BANDS,
     STATS_VERSION,
+    stats_labels_file,
     stats_month_file,
     stats_quarters_file,
 )
@@ -220,7 +221,7 @@ def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Ag
     counter by counter over a key's hours, in C."""
     agg = Aggregate()
     texts = hour_texts(month)
-    at = 0
+    at = doc["quarters_at"]
     for (api, model, band, host, dims), (start, *cols) in zip(
         doc["keys"], doc["columns"], strict=True
     ):
@@ -243,26 +244,6 @@ def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Ag
     return agg
 
 
-def plain_view(doc: dict[str, Any], month: str) -> dict[str, Any]:
-    """A month file as its ``plain`` block (its cells without labels), for a report that
-    groups by no label: the same file with that block's keys and columns, checked, and where
-    its early counters begin in the quarters file; the cells with labels are not checked
-    (a busy month has thousands of label values: their checks would cost what the block
-    saves), only measured. Its totals are checked against the index, as any month's are.
-    StaleStats when the block fails its checks or holds a label."""
-    plain = doc["plain"]
-    keys, columns = plain["keys"], plain["columns"]
-    if not _valid_columns(keys, columns, _hours_in(month)) or any(
-        k[4].startswith('{"l":') for k in keys
-    ):
-        raise StaleStats(month)
-    view = {**doc, "keys": keys, "columns": columns}
-    labelled = _hours_of(doc["columns"])
-    view["quarters_at"] = labelled * EARLY
-    view["quarters_len"] = labelled + _hours_of(columns)
-    return view
-
-
 def _hours_of(columns: list[Any]) -> int:
     return sum(len(col[1]) for col in columns)
 
@@ -277,15 +258,7 @@ def read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> Sequence[in
         data = (log_dir / stats_quarters_file(month)).read_bytes()
     except OSError:
         return None
-    hours = doc.get("quarters_len")
-    if hours is None:  # the whole file: its cells' early counters, then its plain block's
-        try:
-            plain = doc.get("plain")
-            hours = _hours_of(doc["columns"]) + (
-                0 if plain is None else _hours_of(plain["columns"])
-            )
-        except (KeyError, TypeError):
-            return None
+    hours = doc["quarters_len"]  # the cells' hours and the labelled cells' (read_month)
     expected = hours * EARLY * 8
     if (
         type(token) is not str
@@ -302,8 +275,13 @@ def read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> Sequence[in
 
 
 def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]:
-    """The month file, checked in passes that run in C (a hand-edited or cut file is stale);
-    with ``plain``, as its cells without labels (:func:`plain_view`), the others unread."""
+    """The month file, checked in passes that run in C (a hand-edited or cut file is stale).
+
+    Its ``keys`` and ``columns`` are its cells without labels; when some had labels, they
+    are in the labels file the month file names (``labelled``), read here unless ``plain``
+    (the caller groups by no label: a label of many values makes that file large). The
+    result has the cells asked for as ``keys`` and ``columns``, ``quarters_at`` where their
+    early counters begin in the quarters file and ``quarters_len`` its hours in all."""
     try:
         doc: dict[str, Any] = orjson.loads((log_dir / stats_month_file(month)).read_bytes())
         if (
@@ -312,11 +290,9 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
             or doc.get("month") != month
             or "spans" not in doc
             or not _valid_keys(doc.get("label_keys", []))
+            or not _valid_columns(doc["keys"], doc["columns"], _hours_in(month))
+            or any(key[4].startswith('{"l":') for key in doc["keys"])  # its labels file's
         ):
-            raise StaleStats(month)
-        if plain and "plain" in doc:
-            doc = plain_view(doc, month)
-        elif not _valid_columns(doc["keys"], doc["columns"], _hours_in(month)):
             raise StaleStats(month)
         invalid = doc["invalid_lines_by_day"]
         if not isinstance(invalid, dict) or not all(
@@ -324,9 +300,33 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
             for d, v in invalid.items()
         ):
             raise StaleStats(month)
+        hours = _hours_of(doc["columns"])
+        labelled = doc.get("labelled")
+        doc["quarters_at"], doc["quarters_len"] = 0, hours
+        if labelled is not None:
+            if type(labelled) is not int or labelled < 1:
+                raise StaleStats(month)
+            doc["quarters_len"] += labelled
+            if not plain:
+                _with_labels(log_dir, month, doc, hours)
     except (OSError, orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
         raise StaleStats(month) from exc
     return doc
+
+
+def _with_labels(log_dir: Path, month: str, doc: dict[str, Any], plain_hours: int) -> None:
+    """``doc`` with the cells of its labels file: written with it (the same token), as
+    many hours as the month file says, checked as its own cells are."""
+    cells = orjson.loads((log_dir / stats_labels_file(month)).read_bytes())
+    if (
+        type(cells) is not dict
+        or cells.get("quarters") != doc.get("quarters")
+        or not _valid_columns(cells["keys"], cells["columns"], _hours_in(month))
+        or _hours_of(cells["columns"]) != doc["labelled"]
+    ):
+        raise StaleStats(month)
+    doc["keys"], doc["columns"] = cells["keys"], cells["columns"]
+    doc["quarters_at"] = plain_hours * EARLY
 
 
 def _valid_keys(keys: Any) -> bool:

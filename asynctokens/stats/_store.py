@@ -166,7 +166,7 @@ class Snapshot:
 
     def _doc(self, month: str, plain: bool = False) -> dict[str, Any] | None:
         """The month file, checked but for its spans (not kept: a year of them is large);
-        None if it has none. ``plain``: as its cells without labels (``plain_view``)."""
+        None if it has none. ``plain``: its cells without labels only (``read_month``)."""
         if month not in self.rows:
             return None
         doc = read_month(self.log_dir, month, plain)

@@ -29,6 +29,7 @@ from asynctokens.record._format import (
     STATS_VERSION,
     daily_files,
     judge_line,
+    stats_labels_file,
     stats_month_file,
     stats_month_files,
     stats_quarters_file,
@@ -37,6 +38,7 @@ from asynctokens.record._format import (
 from asynctokens.record._lines import ForwardBlocks
 from asynctokens.stats._fold import WIDTH, Aggregate, cap_labels
 from asynctokens.stats._month import (
+    EARLY,
     QUARTERS_MAGIC,
     TOKEN_BYTES,
     StaleStats,
@@ -264,13 +266,16 @@ def update(
     with _files.locked_file(log_dir / STATS_LOCK_FILE, mode):
         snap = current(log_dir, own)
         for month in sorted(snap.dirty):
-            cells, quarters = encode_month(snap, month, label_keys)  # a new generation
-            # quarters first: a month file never names quarters that are not there yet
+            cells, quarters, labelled = encode_month(snap, month, label_keys)  # a generation
+            # quarters and labelled cells first: a month file never names what is not there
             _files.replace_atomically(log_dir / stats_quarters_file(month), quarters, mode)
+            if labelled is not None:
+                _files.replace_atomically(log_dir / stats_labels_file(month), labelled, mode)
             _files.replace_atomically(log_dir / stats_month_file(month), cells, mode)
         _files.replace_atomically(log_dir / STATS_FILE, encode(snap), mode)
         if snap.rebuilt:  # month files of days no longer there
-            keep = {f(m) for m in snap.months() for f in (stats_month_file, stats_quarters_file)}
+            named = (stats_month_file, stats_quarters_file, stats_labels_file)
+            keep = {f(m) for m in snap.months() for f in named}
             for path in stats_month_files(log_dir):
                 if path.name not in keep:
                     with contextlib.suppress(OSError):
@@ -280,8 +285,10 @@ def update(
 
 def encode_month(
     snap: Snapshot, month: str, label_keys: frozenset[str] | None = None
-) -> tuple[bytes, bytes]:
-    """The month file and its quarters file, naming each other by a fresh token.
+) -> tuple[bytes, bytes, bytes | None]:
+    """The month file, its quarters file and (when a cell has labels) its labels file,
+    naming each other by a fresh token: the month file holds the cells without labels,
+    which every report but those by a label reads, the labels file the cells with them.
 
     The labels kept are those of ``label_keys`` that every earlier writer of the month kept
     too (the file's ``label_keys``; None: every key): a key one of them left out is
@@ -294,12 +301,18 @@ def encode_month(
         agg = without_labels_of(agg, kept)
         snap.kept[month] = sorted(kept)
     agg = cap_labels(agg)  # a label of an id's cardinality stays bounded
-    keys, columns, quarters = columns_of(agg)
-    plain: dict[str, Any] = {}
-    if has_labels(agg):  # the cells without labels too, for the reports by none
-        plain["keys"], plain["columns"], plain_quarters = columns_of(without_labels_of(agg))
-        quarters.extend(plain_quarters)
+    labelled = has_labels(agg)
+    keys, columns, quarters = columns_of(without_labels_of(agg) if labelled else agg)
     token = os.urandom(TOKEN_BYTES)
+    cells_with_labels: bytes | None = None
+    hours_with_labels = 0
+    if labelled:  # their early counters after the others'
+        with_keys, with_columns, with_quarters = columns_of(agg)
+        hours_with_labels = len(with_quarters) // EARLY
+        quarters.extend(with_quarters)
+        cells_with_labels = orjson.dumps(
+            {"quarters": token.hex(), "keys": with_keys, "columns": with_columns}
+        )
     snap.tokens[month] = token.hex()  # the index names it: the two belong together
     if sys.byteorder == "big":
         quarters.byteswap()
@@ -310,15 +323,15 @@ def encode_month(
         "invalid_lines_by_day": dict(sorted(agg.invalid.items())),
         "keys": keys,
         "columns": columns,
-        **({"plain": plain} if plain else {}),
         **({"label_keys": sorted(kept)} if kept is not None else {}),
+        **({"labelled": hours_with_labels} if labelled else {}),
         "spans": {
             name: dict(sorted(of_file.items()))
             for name, of_file in sorted(snap.spans(month).items())
             if of_file
         },
     }
-    return orjson.dumps(doc), QUARTERS_MAGIC + token + quarters.tobytes()
+    return orjson.dumps(doc), QUARTERS_MAGIC + token + quarters.tobytes(), cells_with_labels
 
 
 def encode(snap: Snapshot) -> bytes:

@@ -171,15 +171,8 @@ class _Chunk:
 class BatchWriter:
     """Encodes records and appends them; remembers what it appended for the stats update."""
 
-    def __init__(
-        self,
-        log_dir: Path,
-        *,
-        file_mode: int,
-        dir_mode: int,
-        host: str | None = None,
-        label_keys: Sequence[str] | None = None,
-    ) -> None:
+    def __init__(self, log_dir: Path, *, file_mode: int, dir_mode: int, host: str | None = None,
+                 label_keys: Sequence[str] | None = None) -> None:  # fmt: skip
         self.log_dir = log_dir
         self.host = host
         #: the label keys the stats keep (None: all): ``_update.encode_month``
