@@ -244,10 +244,6 @@ def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Ag
     return agg
 
 
-def _hours_of(columns: list[Any]) -> int:
-    return sum(len(col[1]) for col in columns)
-
-
 def read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> Sequence[int] | None:
     """The early counters of a checked month file, or None when its quarters file is
     missing, cut or of another update (the token differs). Not copied, and their values
@@ -280,8 +276,9 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
     Its ``keys`` and ``columns`` are its cells without labels; when some had labels, they
     are in the labels file the month file names (``labelled``), read here unless ``plain``
     (the caller groups by no label: a label of many values makes that file large). The
-    result has the cells asked for as ``keys`` and ``columns``, ``quarters_at`` where their
-    early counters begin in the quarters file and ``quarters_len`` its hours in all."""
+    result has the cells asked for as ``keys`` and ``columns`` (``totals``: their sums),
+    ``quarters_at`` where their early counters begin in the quarters file and
+    ``quarters_len`` its hours in all."""
     try:
         doc: dict[str, Any] = orjson.loads((log_dir / stats_month_file(month)).read_bytes())
         if (
@@ -290,9 +287,10 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
             or doc.get("month") != month
             or "spans" not in doc
             or not _valid_keys(doc.get("label_keys", []))
-            or not _valid_columns(doc["keys"], doc["columns"], _hours_in(month))
-            or any(key[4].startswith('{"l":') for key in doc["keys"])  # its labels file's
         ):
+            raise StaleStats(month)
+        hours = _checked_into(doc, doc, month)
+        if any(key[4].startswith('{"l":') for key in doc["keys"]):  # its labels file's
             raise StaleStats(month)
         invalid = doc["invalid_lines_by_day"]
         if not isinstance(invalid, dict) or not all(
@@ -300,7 +298,6 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
             for d, v in invalid.items()
         ):
             raise StaleStats(month)
-        hours = _hours_of(doc["columns"])
         labelled = doc.get("labelled")
         doc["quarters_at"], doc["quarters_len"] = 0, hours
         if labelled is not None:
@@ -318,14 +315,10 @@ def _with_labels(log_dir: Path, month: str, doc: dict[str, Any], plain_hours: in
     """``doc`` with the cells of its labels file: written with it (the same token), as
     many hours as the month file says, checked as its own cells are."""
     cells = orjson.loads((log_dir / stats_labels_file(month)).read_bytes())
-    if (
-        type(cells) is not dict
-        or cells.get("quarters") != doc.get("quarters")
-        or not _valid_columns(cells["keys"], cells["columns"], _hours_in(month))
-        or _hours_of(cells["columns"]) != doc["labelled"]
-    ):
+    if type(cells) is not dict or cells.get("quarters") != doc.get("quarters"):
         raise StaleStats(month)
-    doc["keys"], doc["columns"] = cells["keys"], cells["columns"]
+    if _checked_into(cells, doc, month) != doc["labelled"]:
+        raise StaleStats(month)
     doc["quarters_at"] = plain_hours * EARLY
 
 
@@ -334,8 +327,22 @@ def _valid_keys(keys: Any) -> bool:
 
 
 def month_totals(doc: dict[str, Any]) -> list[int]:
-    """The sum of each counter over a checked month file's columns (sums run in C)."""
-    return [sum(sum(col[1 + i]) for col in doc["columns"]) for i in range(WIDTH)]
+    """The sum of each counter over a checked month file's columns."""
+    totals: list[int] = doc["totals"]  # summed as they were checked (read_month)
+    return totals
+
+
+def _checked_into(cells: dict[str, Any], doc: dict[str, Any], month: str) -> int:
+    """Check the ``keys`` and ``columns`` of ``cells`` (a month file, or its labels file)
+    and make them ``doc``'s, with their ``totals``; the hours their columns hold.
+    StaleStats when they fail."""
+    keys, columns = cells["keys"], cells["columns"]
+    counts = _checked_counts(keys, columns, _hours_in(month))
+    if counts is None:
+        raise StaleStats(month)
+    doc["keys"], doc["columns"] = keys, columns
+    doc["totals"] = [sum(c) for c in counts]
+    return len(counts[0]) if counts else 0
 
 
 def valid_counts(columns: Sequence[Any]) -> bool:
@@ -367,11 +374,12 @@ def valid_counts(columns: Sequence[Any]) -> bool:
 _INT_AND_LISTS = {int, list}
 
 
-def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
+def _checked_counts(keys: Any, columns: Any, hours: int) -> list[list[int]] | None:
     """Each key (provider, model, band, host, dims) with a start hour and eight equally long
-    lists of counts within the month that :func:`valid_counts` accepts."""
+    lists of counts within the month that :func:`valid_counts` accepts: the counts of every
+    entry, counter by counter, or None."""
     if type(keys) is not list or type(columns) is not list or len(keys) != len(columns):
-        return False
+        return None
     # a key may have several entries (runs of hours): sorted, so one key's are together,
     # and each after the last one's hours, so no hour of a key is counted twice
     last_key: Any = None
@@ -390,21 +398,20 @@ def _valid_columns(keys: Any, columns: Any, hours: int) -> bool:
             or type(col[0]) is not int
             or col[0] < 0
         ):
-            return False
+            return None
         n = len(col[1]) if type(col[1]) is list else 0
         if n == 0 or col[0] + n > hours or set(map(type, col)) != _INT_AND_LISTS:
-            return False
+            return None
         if set(map(len, col[1:])) != {n}:
-            return False
+            return None
         if last_key is not None and (key < last_key or (key == last_key and col[0] < last_end)):
-            return False
+            return None
         last_key, last_end = key, col[0] + n
         dims_seen.add(key[4])
     # the counts of every entry at once, counter by counter: a label of many values makes
     # a month thousands of one-hour entries, and each check is a pass in C
-    return not columns or valid_counts(
-        [list(chain.from_iterable(col[1 + i] for col in columns)) for i in range(WIDTH)]
-    )
+    counts = [list(chain.from_iterable(col[1 + i] for col in columns)) for i in range(WIDTH)]
+    return counts if not columns or valid_counts(counts) else None
 
 
 def valid_spans(spans: Any, month: str) -> bool:

@@ -128,8 +128,8 @@ def period_runs(
     in_pieces: list[list[tuple[str | None, int, int]] | None],
     cuts: tuple[int, ...],
 ) -> list[list[Any]]:
-    """``_runs`` for a model priced by time of day: each run within one part of a UTC day
-    (``_periods.price_period``), the pieces of an hour a cut falls inside split there (by its
+    """``_runs.runs_of`` for a model priced by time of day: each run within one part of a
+    UTC day (``price_period``), the pieces of an hour a cut falls inside split there (by its
     early counters: ``add_hours`` leaves an hour without them to its lines)."""
     runs: list[list[Any]] = []
     last: list[Any] | None = None

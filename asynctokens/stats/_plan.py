@@ -31,7 +31,8 @@ from asynctokens.record._range import UTC, DayOf, TimeRange
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
 from asynctokens.stats._month import HourCells, NotKept, StaleStats
 from asynctokens.stats._periods import Periods, cut_parts, piece_period, split_pieces
-from asynctokens.stats._store import CutHour, Snapshot, merged_pieces
+from asynctokens.stats._runs import merged_pieces
+from asynctokens.stats._store import CutHour, Snapshot
 from asynctokens.stats._update import current
 
 

@@ -69,6 +69,7 @@ from asynctokens.stats._periods import (
     leave_to_lines,
     period_runs,
 )
+from asynctokens.stats._runs import merged_pieces, runs_of, runs_within, whole_hours
 
 
 class CutHour(NamedTuple):
@@ -227,7 +228,7 @@ class Snapshot:
         plain = labels is not None and not labels
         if month in self._months or month not in self.rows:
             self._check_kept(month, labels)
-            return self._add_cells(month, place, days, agg, periods)
+            return _add_cells(self, month, place, days, agg, periods)
         doc = self._doc(month, plain)
         assert doc is not None
         self._check_kept(month, labels)
@@ -252,8 +253,8 @@ class Snapshot:
             every_cut = tuple(sorted({m for a, m_, *_ in doc["keys"] for m in cut_of(a, m_)}))
             leave_to_lines(hours, placed, in_pieces, every_cut)
         cut_at = [i for i, here in enumerate(in_pieces) if here is None]
-        by_utc_day = _runs(hours, in_pieces, by_utc_day=True)
-        by_day = by_utc_day if split is None else _runs(hours, in_pieces, by_utc_day=False)
+        by_utc_day = runs_of(hours, in_pieces, by_utc_day=True)
+        by_day = by_utc_day if split is None else runs_of(hours, in_pieces, by_utc_day=False)
         by_period: dict[tuple[int, ...], list[list[Any]]] = {}  # runs per model's cuts
         at = doc.get("quarters_at", 0)  # where this key's early counters begin
         of_range: dict[
@@ -264,6 +265,9 @@ class Snapshot:
         known: dict[str, HourCells] = {}  # the file's early counters: all hours' or none
         cut_texts = [(i, hours[i]) for i in cut_at]
         apart_of: dict[tuple[str, str], bool | tuple[int, ...]] = {}
+        # where each hour lying whole in a run goes: (day, price day), for one-hour entries
+        # (a key called once in a while, as a label's values are, is thousands of them)
+        whole_in = {True: whole_hours(by_utc_day), False: whole_hours(by_day)}
         for (api, model, band, host, dims), (start, *cols) in zip(
             doc["keys"], doc["columns"], strict=True
         ):
@@ -283,7 +287,18 @@ class Snapshot:
                         runs = by_period[apart] = period_runs(hours, in_pieces, apart)
                 else:
                     runs = by_utc_day if apart else by_day
-                found = of_range[start, end, apart] = _runs_within(runs, start, end)
+                found = of_range[start, end, apart] = runs_within(runs, start, end)
+            if end - start == 1 and type(apart) is bool:
+                whole = whole_in[apart].get(start)
+                if whole is not None:  # no run begins or ends inside: the hour's counts
+                    if cols[0][0]:
+                        key = (whole[0], api, model, band, whole[1], host, dims)
+                        cell = cells.get(key)
+                        if cell is None:
+                            cells[key] = [col[0] for col in cols]
+                        else:
+                            cell[:] = map(add, cell, [col[0] for col in cols])
+                    continue
             key_runs, slices = found
             if key_runs:
                 # each run's whole hours, column by column, in C: sum() of each slice
@@ -327,45 +342,6 @@ class Snapshot:
         kept = self.kept.get(month)
         if kept is not None and (labels is None or not labels <= set(kept)):
             raise NotKept(month)
-
-    def _add_cells(
-        self,
-        month: str,
-        place: Callable[[str], tuple[str, bool] | None],
-        days: set[str],
-        agg: Aggregate,
-        periods: Periods | None,
-    ) -> dict[str, CutHour]:
-        """``add_hours`` for a month caught up or changed in memory: from its hourly cells;
-        every hour cut in two is returned."""
-        cells_of: dict[str, HourCells] = {}
-        early_of: dict[str, HourCells | None] = {}
-        month_agg = self.month(month)
-        cut_of = (lambda api, model: ()) if periods is None else periods.cuts
-        # hours a time-of-day price changes inside, without the early counters to split
-        # them: their lines decide, for every key (as for a zone's cut hour)
-        unsplit = {
-            key[0]
-            for key in month_agg.cells
-            if key not in month_agg.early and cut_parts(key[0], cut_of(key[1], key[2]))
-        }
-        for key, counts in month_agg.cells.items():
-            if key[4] not in days:
-                continue
-            placed = place(key[0])
-            if placed is None:
-                continue
-            if not placed[1] or key[0] in unsplit:
-                name = (key[1], key[2], key[3], key[5], key[6])
-                cells_of.setdefault(key[0], {})[name] = list(counts)
-                add_early(early_of, key[0], name, month_agg.early.get(key))
-                continue
-            cuts = cut_of(key[1], key[2])
-            if not cuts:
-                add_into(agg.cells, (placed[0], *key[1:]), counts)
-                continue
-            add_by_period(agg, placed[0], key, counts, month_agg.early.get(key), cuts)
-        return {h: CutHour(c, early_of[h]) for h, c in cells_of.items()}
 
     def changed(self, month: str) -> Aggregate:
         """The month's cells, to be changed: written back by the next :func:`save`."""
@@ -427,55 +403,41 @@ def _summary(
     return out
 
 
-def _runs(
-    hours: list[str],
-    in_pieces: list[list[tuple[str | None, int, int]] | None],
-    *,
-    by_utc_day: bool,
-) -> list[list[Any]]:
-    """Runs of hours and pieces of hours in one day of the report (and one UTC day, if
-    ``by_utc_day``): ``[day, UTC day, lo, hi]`` from position ``lo`` to ``hi``, a position
-    being (hour, part): part 0 the hour's start, 1 its 15th minute, 2 its 30th."""
-    runs: list[list[Any]] = []
-    last: list[Any] | None = None
-    for i, (hour, here) in enumerate(zip(hours, in_pieces, strict=True)):
-        utc = hour[:10]
-        for local, a, b in here or ((None, 0, 3),):
-            if local is None:
-                last = None
-                continue
-            lo, hi = (i, a), ((i + 1, 0) if b == 3 else (i, b))
-            if (
-                last is not None
-                and last[0] == local
-                and last[3] == lo
-                and (not by_utc_day or last[1] == utc)
-            ):
-                last[3] = hi
-            else:
-                last = [local, utc, lo, hi]
-                runs.append(last)
-    return runs
-
-
-def _runs_within(
-    runs: list[list[Any]], start: int, end: int
-) -> tuple[list[list[Any]], list[slice]]:
-    """The runs that hold hours of ``[start, end)``, and the slice of those whole hours
-    in columns that begin at ``start``."""
-    within = [r for r in runs if r[2][0] < end and r[3][0] + (r[3][1] > 0) > start]
-    slices = [slice(max(lo[0], start) - start, min(hi[0], end) - start) for _, _, lo, hi in within]
-    return within, slices
-
-
-def merged_pieces(days: list[str | None]) -> list[tuple[str | None, int, int]]:
-    """An hour's three pieces' days as ``(day, a, b)``: from ``a`` to ``b`` in (the hour's
-    start, its 15th minute, its 30th, its end), neighbouring pieces of one day as one."""
-    bounds = (0, 1, 2, 3)
-    merged: list[tuple[str | None, int, int]] = []
-    for k, day in enumerate(days):
-        if merged and merged[-1][0] == day:
-            merged[-1] = (day, merged[-1][1], bounds[k + 1])
-        else:
-            merged.append((day, bounds[k], bounds[k + 1]))
-    return merged
+def _add_cells(
+    snap: Snapshot,
+    month: str,
+    place: Callable[[str], tuple[str, bool] | None],
+    days: set[str],
+    agg: Aggregate,
+    periods: Periods | None,
+) -> dict[str, CutHour]:
+    """``add_hours`` for a month caught up or changed in memory: from its hourly cells;
+    every hour cut in two is returned."""
+    cells_of: dict[str, HourCells] = {}
+    early_of: dict[str, HourCells | None] = {}
+    month_agg = snap.month(month)
+    cut_of = (lambda api, model: ()) if periods is None else periods.cuts
+    # hours a time-of-day price changes inside, without the early counters to split
+    # them: their lines decide, for every key (as for a zone's cut hour)
+    unsplit = {
+        key[0]
+        for key in month_agg.cells
+        if key not in month_agg.early and cut_parts(key[0], cut_of(key[1], key[2]))
+    }
+    for key, counts in month_agg.cells.items():
+        if key[4] not in days:
+            continue
+        placed = place(key[0])
+        if placed is None:
+            continue
+        if not placed[1] or key[0] in unsplit:
+            name = (key[1], key[2], key[3], key[5], key[6])
+            cells_of.setdefault(key[0], {})[name] = list(counts)
+            add_early(early_of, key[0], name, month_agg.early.get(key))
+            continue
+        cuts = cut_of(key[1], key[2])
+        if not cuts:
+            add_into(agg.cells, (placed[0], *key[1:]), counts)
+            continue
+        add_by_period(agg, placed[0], key, counts, month_agg.early.get(key), cuts)
+    return {h: CutHour(c, early_of[h]) for h, c in cells_of.items()}
