@@ -11,6 +11,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,18 @@ def read_lines(log_dir: Path) -> list[dict[str, Any]]:
         for path in sorted(log_dir.glob("tokens_*.jsonl"))
         for line in path.read_text().splitlines()
     ]
+
+
+def lines_by_day(
+    dirs: list[Path], tz: Any, since: Any = None, until: Any = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(day in ``tz``, line) for every line of ``dirs`` whose instant is in [since, until)."""
+    for log_dir in dirs:
+        for line in read_lines(log_dir):
+            instant = datetime.fromisoformat(line["ts"])
+            if (since and instant < since) or (until and instant >= until):
+                continue
+            yield instant.astimezone(tz).date().isoformat(), line
 
 
 def read_stats(log_dir: Path) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import read_lines
+from conftest import lines_by_day, read_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -78,15 +78,10 @@ def expected_costs(
     """Each call at the price in force at its own instant, summed by day of ``tz``."""
     book = PriceBook()
     out: dict[str, float] = {}
-    for log_dir in dirs:
-        for line in read_lines(log_dir):
-            instant = dt.datetime.fromisoformat(line["ts"])
-            if (since and instant < since) or (until and instant >= until):
-                continue
-            day = instant.astimezone(tz).date().isoformat()
-            cost = book.event_cost(line)
-            assert cost is not None
-            out[day] = out.get(day, 0.0) + cost
+    for day, line in lines_by_day(dirs, tz, since, until):
+        cost = book.event_cost(line)
+        assert cost is not None
+        out[day] = out.get(day, 0.0) + cost
     return out
 
 

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from asynctokens import TokenTracker, reader
-from tests.conftest import read_lines
+from tests.conftest import lines_by_day, read_lines
 
 START = dt.datetime(2026, 3, 27, 12, tzinfo=dt.UTC)  # days either side of Lisbon's DST change
 ZONES = ("UTC", "Europe/Lisbon", "America/St_Johns", "Asia/Kolkata", "Asia/Kathmandu",
@@ -92,14 +92,9 @@ def fleet_without_quarters(
 def expected_days(dirs: list[Path], tz: ZoneInfo, since: dt.datetime | None,
                   until: dt.datetime | None) -> dict[str, tuple[int, int]]:  # fmt: skip
     out: dict[str, tuple[int, int]] = {}
-    for log_dir in dirs:
-        for line in read_lines(log_dir):
-            instant = dt.datetime.fromisoformat(line["ts"])
-            if (since and instant < since) or (until and instant >= until):
-                continue
-            day = instant.astimezone(tz).date().isoformat()
-            requests, tokens = out.get(day, (0, 0))
-            out[day] = (requests + 1, tokens + line["prompt_tokens"] + line["completion_tokens"])
+    for day, line in lines_by_day(dirs, tz, since, until):
+        requests, tokens = out.get(day, (0, 0))
+        out[day] = (requests + 1, tokens + line["prompt_tokens"] + line["completion_tokens"])
     return out
 
 
