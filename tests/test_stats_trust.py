@@ -7,7 +7,9 @@ for each point a kill can land, and so is an index restored from a backup."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
 import json
 import shutil
 import subprocess
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 from conftest import read_lines, read_stats
 
-from asynctokens import TokenTracker
+from asynctokens import TokenTracker, cli
 
 DAY = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 MONTH_FILE = "token_stats_2026-11.json"
@@ -43,15 +45,15 @@ def summary(log_dir: Path) -> tuple[dict[str, Any], str]:
     return json.loads(result.stdout)["totals"], result.stderr
 
 
-def cli_json(log_dir: Path, *args: str) -> dict[str, Any]:
-    """``asynctokens ARGS --json`` over the directory, parsed."""
-    result = subprocess.run(
-        [sys.executable, "-m", "asynctokens", *args, "--json", "--log-dir", str(log_dir)],
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    out: dict[str, Any] = json.loads(result.stdout)
-    return out
+def cli_json(log_dir: Path, *args: str, said: str = "") -> dict[str, Any]:
+    """``asynctokens ARGS --json`` over the directory (in this process), parsed; what it
+    says on stderr must hold ``said``."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert cli.main([*args, "--json", "--log-dir", str(log_dir)]) == 0
+    assert said in err.getvalue() and (said or not err.getvalue()), err.getvalue()
+    doc: dict[str, Any] = json.loads(out.getvalue())
+    return doc
 
 
 def fold(log_dir: Path) -> tuple[int, int]:
@@ -203,19 +205,14 @@ def test_a_report_by_no_label_reads_the_cells_without_labels(tmp_path: Path) -> 
     # cells that do not sum to the month's totals are damage: the lines decide
     doc["columns"][0][1][0] += 1
     path.write_text(json.dumps(doc))
-    models = cli_json(log_dir, "models")
+    models = cli_json(log_dir, "models", said="failed its checks")
     assert {name: row["total_requests"] for name, row in models["rows"].items()} == {"gpt-4o": 6}
     # and a labels file of another update, or gone, is damage to the reports by label
     labels = log_dir / "token_stats_2026-11.labels.json"
     other = json.loads(labels.read_text())
     other["quarters"] = "00" * 8
     labels.write_text(json.dumps(other))
-    result = subprocess.run(
-        [sys.executable, "-m", "asynctokens", "summary", "--by", "customer", "--json",
-         "--log-dir", str(log_dir)], capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert "failed its checks" in result.stderr
-    rows = json.loads(result.stdout)["rows"]
+    rows = cli_json(log_dir, "summary", "--by", "customer", said="failed its checks")["rows"]
     assert {c: row["total_requests"] for c, row in rows.items()} == {"acme": 3, "initech": 3}
 
 
