@@ -189,10 +189,10 @@ def _runs_of(hours: list[int]) -> Iterator[tuple[int, int]]:
 
 def without_labels_of(agg: Aggregate, keep: frozenset[str] = frozenset()) -> Aggregate:
     """The hourly cells of a month with their labels left out (but those of ``keep``),
-    merged: with none kept, the month file's ``plain`` block, which reports that group by no
-    label read (a label with many values multiplies the cells; the totals per provider,
-    model and host do not need them); with some, the cells of the label keys a writer was
-    told to keep (``label_keys``)."""
+    merged: with none kept, the month file's cells, which reports that group by no label
+    read (a label with many values multiplies the cells; the totals per provider, model and
+    host do not need them); with some, the cells of the label keys a writer was told to keep
+    (``label_keys``)."""
     out = Aggregate(agg.bands)
     cells, early = out.cells, out.early
     plain: dict[str, str] = {}
