@@ -384,30 +384,27 @@ def _checked_counts(keys: Any, columns: Any, hours: int) -> list[list[int]] | No
     # and each after the last one's hours, so no hour of a key is counted twice
     last_key: Any = None
     last_end = 0
-    dims_seen: set[str] = set()  # a label's value is the dims of many entries: checked once
     for key, col in zip(keys, columns, strict=True):
-        if (
-            type(key) is not list
-            or len(key) != 5
-            or not (type(key[0]) is type(key[1]) is type(key[3]) is type(key[4]) is str)
-            or (key[4] not in dims_seen and not _valid_dims(key[4]))
-            or type(key[2]) is not int
-            or not 0 <= key[2] <= len(PROMPT_BANDS)
-            or type(col) is not list
-            or len(col) != 1 + WIDTH
-            or type(col[0]) is not int
-            or col[0] < 0
-        ):
+        if key != last_key:  # a key's entries follow it: the key is checked once
+            if (
+                type(key) is not list
+                or len(key) != 5
+                or not (type(key[0]) is type(key[1]) is type(key[3]) is type(key[4]) is str)
+                or not _valid_dims(key[4])
+                or type(key[2]) is not int
+                or not 0 <= key[2] <= len(PROMPT_BANDS)
+                or (last_key is not None and key < last_key)
+            ):
+                return None
+            last_key, last_end = key, 0
+        if type(col) is not list or len(col) != 1 + WIDTH or type(col[0]) is not int:
             return None
         n = len(col[1]) if type(col[1]) is list else 0
-        if n == 0 or col[0] + n > hours or set(map(type, col)) != _INT_AND_LISTS:
+        if n == 0 or col[0] < last_end or col[0] + n > hours:
             return None
-        if set(map(len, col[1:])) != {n}:
+        if set(map(type, col)) != _INT_AND_LISTS or set(map(len, col[1:])) != {n}:
             return None
-        if last_key is not None and (key < last_key or (key == last_key and col[0] < last_end)):
-            return None
-        last_key, last_end = key, col[0] + n
-        dims_seen.add(key[4])
+        last_end = col[0] + n
     # the counts of every entry at once, counter by counter: a label of many values makes
     # a month thousands of one-hour entries, and each check is a pass in C
     counts = [list(chain.from_iterable(col[1 + i] for col in columns)) for i in range(WIDTH)]
