@@ -173,6 +173,36 @@ def test_a_key_called_hours_apart_is_kept_in_entries_without_the_hours_between(
         1200, 30 * sum(100 + c for c in range(40)), "")  # fmt: skip
 
 
+@pytest.mark.parametrize("damage", ["entries out of order", "an entry over the last one's hours",
+                                    "keys out of order"])  # fmt: skip
+def test_entries_out_of_order_or_over_each_other_are_damage(tmp_path: Path, damage: str) -> None:
+    """A key's entries must follow each other, each after the last one's hours, and keys in
+    order: else an hour could be counted under two entries or taken from the wrong one.
+    Each edit keeps the month's totals, so only these checks can see it."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    for day in range(6):
+        for model in ("gpt-4o", "o3"):
+            ts = dt.datetime(2026, 11, 1 + day, 12, tzinfo=dt.UTC)
+            tracker.log(100 + day, 10, "openai", model, ts=ts)
+    assert tracker.close()
+    path = log_dir / MONTH_FILE
+    doc = json.loads(path.read_text())
+    keys, columns = doc["keys"], doc["columns"]
+    assert len(columns) == 12  # a one-hour entry a day for each model
+    if damage == "entries out of order":
+        columns[0], columns[1] = columns[1], columns[0]
+    elif damage == "an entry over the last one's hours":
+        columns[1][0] = columns[0][0]
+    else:
+        keys[0], keys[6] = keys[6], keys[0]
+        columns[0], columns[6] = columns[6], columns[0]
+    path.write_text(json.dumps(doc))
+    totals, err = summary(log_dir)
+    assert (totals["total_requests"], totals["total_prompt_tokens"]) == fold(log_dir)
+    assert f"{MONTH_FILE} failed its checks" in err
+
+
 def test_a_report_by_no_label_reads_the_cells_without_labels(tmp_path: Path) -> None:
     """A label of many values multiplies the cells (13x the time of every report with 50
     customers): the month file keeps the cells without labels, the labels file those with
