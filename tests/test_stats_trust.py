@@ -194,9 +194,9 @@ def test_entries_out_of_order_or_over_each_other_are_damage(tmp_path: Path, dama
         columns[0], columns[1] = columns[1], columns[0]
     elif damage == "an entry over the last one's hours":
         columns[1][0] = columns[0][0]
-    else:
-        keys[0], keys[6] = keys[6], keys[0]
-        columns[0], columns[6] = columns[6], columns[0]
+    else:  # one model's entries, then the other's, interleaved: each model's still in order
+        order = [i for pair in zip(range(6), range(6, 12), strict=True) for i in pair]
+        doc["keys"], doc["columns"] = [keys[i] for i in order], [columns[i] for i in order]
     path.write_text(json.dumps(doc))
     totals, err = summary(log_dir)
     assert (totals["total_requests"], totals["total_prompt_tokens"]) == fold(log_dir)
