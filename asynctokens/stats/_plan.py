@@ -12,6 +12,7 @@ events, the answer is None: the reader scans, since only the lines are sure.
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from collections.abc import Callable, Iterator, Sequence
 from operator import sub
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Final
 
 from asynctokens.record._dims import without_labels
 from asynctokens.record._format import (
+    STATS_FILE,
     Judged,
     daily_file_name,
     day_of_file,
@@ -65,7 +67,59 @@ class _Hours:
         return found
 
 
+#: A report that finds stats files of two updates (a writer renames a month's files one at a
+#: time: quarters, labels, month, index) reads them again after STATS_REREAD_S: as long as
+#: the index keeps changing (a writer at work), for up to STATS_SETTLE_S; else STATS_READS
+#: times in all before it says they failed their checks (hand-edited or damaged files fail
+#: every time).
+STATS_READS: Final = 3
+STATS_REREAD_S: Final = 0.02
+STATS_SETTLE_S: Final = 2.0
+
+
 def from_stats(
+    dirs: list[Path],
+    plans: Sequence[tuple[str, Sequence[Path]]],
+    days: set[str],
+    rng: TimeRange,
+    tz: _dt.tzinfo,
+    report: ReadReport,
+    by_date: Callable[[str, str], bool] | None = None,
+    periods: Periods | None = None,
+    labels: frozenset[str] | None = None,
+) -> Aggregate | None:
+    """:func:`_from_stats_once`, read again while the stats fail their checks because a
+    writer is updating them (see STATS_READS); only then is the report told."""
+    deadline = time.monotonic() + STATS_SETTLE_S
+    reads = 0
+    while True:
+        before = _index_ids(dirs)
+        read = ReadReport()
+        agg = _from_stats_once(dirs, plans, days, rng, tz, read, by_date, periods, labels)
+        reads += 1
+        if not read.stale_stats or time.monotonic() > deadline:
+            break
+        time.sleep(STATS_REREAD_S * reads)  # a writer between two renames ends its update
+        if reads >= STATS_READS and _index_ids(dirs) == before:
+            break  # nobody is writing: the files are damaged
+    report.add(read)
+    return agg
+
+
+def _index_ids(dirs: list[Path]) -> list[tuple[int, int, int] | None]:
+    """Each directory's index as (inode, mtime, size): a writer's update replaces it."""
+    ids: list[tuple[int, int, int] | None] = []
+    for d in dirs:
+        try:
+            st = (d / STATS_FILE).stat()
+        except OSError:
+            ids.append(None)
+            continue
+        ids.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return ids
+
+
+def _from_stats_once(
     dirs: list[Path],
     plans: Sequence[tuple[str, Sequence[Path]]],
     days: set[str],
