@@ -72,7 +72,7 @@ class _Hours:
 #: the index keeps changing (a writer at work), for up to STATS_SETTLE_S; else STATS_READS
 #: times in all before it says they failed their checks (hand-edited or damaged files fail
 #: every time).
-STATS_READS: Final = 3
+STATS_READS: Final = 2
 STATS_REREAD_S: Final = 0.02
 STATS_SETTLE_S: Final = 2.0
 
