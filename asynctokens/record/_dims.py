@@ -132,19 +132,15 @@ def dims_text(
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def without_labels(dims: str) -> str:
-    """``dims`` with its labels left out: what a report that groups by no label needs of
-    a cell (the served model and tier price it)."""
-    if not dims.startswith('{"l":'):  # sorted keys: "l", when there, comes first
-        return dims
-    doc = orjson.loads(dims)
-    del doc["l"]
-    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode() if doc else ""
+def carries_labels(dims: str) -> bool:
+    """Whether a dims text holds labels (sorted keys: ``"l"``, when there, comes first)."""
+    return dims.startswith('{"l":')
 
 
-def only_label_keys(dims: str, keys: frozenset[str]) -> str:
-    """``dims`` with only the labels of ``keys`` (the rest left out)."""
-    if not dims.startswith('{"l":'):
+def only_label_keys(dims: str, keys: frozenset[str] = frozenset()) -> str:
+    """``dims`` with only the labels of ``keys`` (by default none: what a report that
+    groups by no label needs of a cell, whose served model and tier price it)."""
+    if not carries_labels(dims):
         return dims
     doc = orjson.loads(dims)
     labels = {k: v for k, v in doc["l"].items() if k in keys}

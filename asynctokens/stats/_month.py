@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from asynctokens.record._dims import dims_text, only_label_keys, without_labels
+from asynctokens.record._dims import carries_labels, dims_text, only_label_keys
 from asynctokens.record._format import (
     PROMPT_BANDS,
     STATS_VERSION,
@@ -200,7 +200,7 @@ def without_labels_of(agg: Aggregate, keep: frozenset[str] = frozenset()) -> Agg
         dims = key[6]
         bare = plain.get(dims)
         if bare is None:
-            bare = plain[dims] = only_label_keys(dims, keep) if keep else without_labels(dims)
+            bare = plain[dims] = only_label_keys(dims, keep)
         name = (*key[:6], bare)
         add_into(cells, name, counts)
         add_into(early, name, agg.early[key])
@@ -209,7 +209,7 @@ def without_labels_of(agg: Aggregate, keep: frozenset[str] = frozenset()) -> Agg
 
 
 def has_labels(agg: Aggregate) -> bool:
-    return any(key[6].startswith('{"l":') for key in agg.cells)
+    return any(carries_labels(key[6]) for key in agg.cells)
 
 
 def aggregate_of(doc: dict[str, Any], month: str, quarters: Sequence[int]) -> Aggregate:
@@ -290,7 +290,7 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
         ):
             raise StaleStats(month)
         hours = _checked_into(doc, doc, month)
-        if any(key[4].startswith('{"l":') for key in doc["keys"]):  # its labels file's
+        if any(carries_labels(key[4]) for key in doc["keys"]):  # its labels file's
             raise StaleStats(month)
         invalid = doc["invalid_lines_by_day"]
         if not isinstance(invalid, dict) or not all(

@@ -18,7 +18,7 @@ from operator import sub
 from pathlib import Path
 from typing import Final
 
-from asynctokens.record._dims import without_labels
+from asynctokens.record._dims import only_label_keys
 from asynctokens.record._format import (
     STATS_FILE,
     Judged,
@@ -296,7 +296,7 @@ def _add_cut_hour(
     for _event, values, instant in read:
         if instant.astimezone(UTC).minute not in skipped:  # else the cells hold it
             if plain:  # the cells it is taken from have no labels
-                values = (*values[:-1], without_labels(values[-1]))
+                values = (*values[:-1], only_label_keys(values[-1]))
             part.add(small_day, *values, utc_day)
     rest = {key: list(counts) for key, counts in cells.items()}
     for (_, api, model, band, _, host, dims), counts in part.cells.items():
