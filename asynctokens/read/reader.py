@@ -231,7 +231,13 @@ def aggregate(
         # the stats answer each day whose files share no events; those that do are scanned
         alone = [(plan.day, plan.files) for plan in plans if not plan.dedup]
         days = {plan.day for plan in plans}
-        agg = _plan.from_stats(dirs, alone, days, rng, tz, report, by_date, periods, labels)
+        agg = _plan.settled(  # read again while a writer is renaming the stats files
+            dirs,
+            report,
+            lambda read: _plan.from_stats(
+                dirs, alone, days, rng, tz, read, by_date, periods, labels
+            ),
+        )
         if agg is not None:
             dedup = [plan for plan in plans if plan.dedup]
             _scan_into(agg, dedup, rng, report, days_of, periods)

@@ -77,25 +77,18 @@ STATS_REREAD_S: Final = 0.02
 STATS_SETTLE_S: Final = 2.0
 
 
-def from_stats(
-    dirs: list[Path],
-    plans: Sequence[tuple[str, Sequence[Path]]],
-    days: set[str],
-    rng: TimeRange,
-    tz: _dt.tzinfo,
-    report: ReadReport,
-    by_date: Callable[[str, str], bool] | None = None,
-    periods: Periods | None = None,
-    labels: frozenset[str] | None = None,
+def settled(
+    dirs: list[Path], report: ReadReport, read_stats: Callable[[ReadReport], Aggregate | None]
 ) -> Aggregate | None:
-    """:func:`_from_stats_once`, read again while the stats fail their checks because a
-    writer is updating them (see STATS_READS); only then is the report told."""
+    """``read_stats`` (a :func:`from_stats` of ``dirs``), run again while the stats fail
+    their checks because a writer is updating them (see STATS_READS); only then, or once it
+    succeeds, is what it met added to ``report``."""
     deadline = time.monotonic() + STATS_SETTLE_S
     reads = 0
     while True:
         before = _index_ids(dirs)
         read = ReadReport()
-        agg = _from_stats_once(dirs, plans, days, rng, tz, read, by_date, periods, labels)
+        agg = read_stats(read)
         reads += 1
         if not read.stale_stats or time.monotonic() > deadline:
             break
@@ -119,7 +112,7 @@ def _index_ids(dirs: list[Path]) -> list[tuple[int, int, int] | None]:
     return ids
 
 
-def _from_stats_once(
+def from_stats(
     dirs: list[Path],
     plans: Sequence[tuple[str, Sequence[Path]]],
     days: set[str],
