@@ -18,8 +18,7 @@ from typing import Any
 
 from asynctokens.stats._fold import WIDTH, Aggregate, CellKey, add_into
 from asynctokens.stats._month import StaleStats
-
-Pieces = list[tuple[str | None, int, int]]
+from asynctokens.stats._runs import Pieces
 
 
 def price_period(utc_day: str, minute: int, cuts: tuple[int, ...]) -> str:
@@ -43,11 +42,9 @@ def piece_period(hour: str, part: int, cuts: tuple[int, ...]) -> str:
     return price_period(hour[:10], int(hour[11:13]) * 60 + part * 15, cuts)
 
 
-def split_pieces(
-    pieces: Sequence[tuple[str | None, int, int]], at: tuple[int, ...]
-) -> list[tuple[str | None, int, int]]:
+def split_pieces(pieces: Sequence[tuple[str | None, int, int]], at: tuple[int, ...]) -> Pieces:
     """An hour's pieces ``(day, a, b)`` cut again at the parts ``at``."""
-    out: list[tuple[str | None, int, int]] = []
+    out: Pieces = []
     for day, a, b in pieces:
         for p in at:
             if a < p < b:
@@ -87,7 +84,7 @@ class Periods:
 def leave_to_lines(
     hours: list[str],
     placed: list[tuple[str, bool] | None],
-    in_pieces: list[list[tuple[str | None, int, int]] | None],
+    in_pieces: list[Pieces | None],
     cuts: tuple[int, ...],
 ) -> None:
     """Mark each hour of the report a time-of-day price changes inside as cut (None in
@@ -125,7 +122,7 @@ def add_by_period(
 
 def period_runs(
     hours: list[str],
-    in_pieces: list[list[tuple[str | None, int, int]] | None],
+    in_pieces: list[Pieces | None],
     cuts: tuple[int, ...],
 ) -> list[list[Any]]:
     """``_runs.runs_of`` for a model priced by time of day: each run within one part of a

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+#: An hour's pieces: ``(day in the report or None, from, to)``, from and to in (the hour's
+#: start, its 15th minute, its 30th, its end) as 0 to 3.
+Pieces = list[tuple[str | None, int, int]]
+
 
 def runs_of(
     hours: list[str],
-    in_pieces: list[list[tuple[str | None, int, int]] | None],
+    in_pieces: list[Pieces | None],
     *,
     by_utc_day: bool,
 ) -> list[list[Any]]:
@@ -58,11 +62,11 @@ def runs_within(runs: list[list[Any]], start: int, end: int) -> tuple[list[list[
     return within, slices
 
 
-def merged_pieces(days: list[str | None]) -> list[tuple[str | None, int, int]]:
+def merged_pieces(days: list[str | None]) -> Pieces:
     """An hour's three pieces' days as ``(day, a, b)``: from ``a`` to ``b`` in (the hour's
     start, its 15th minute, its 30th, its end), neighbouring pieces of one day as one."""
     bounds = (0, 1, 2, 3)
-    merged: list[tuple[str | None, int, int]] = []
+    merged: Pieces = []
     for k, day in enumerate(days):
         if merged and merged[-1][0] == day:
             merged[-1] = (day, merged[-1][1], bounds[k + 1])

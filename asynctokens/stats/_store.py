@@ -69,7 +69,7 @@ from asynctokens.stats._periods import (
     leave_to_lines,
     period_runs,
 )
-from asynctokens.stats._runs import merged_pieces, runs_of, runs_within, whole_hours
+from asynctokens.stats._runs import Pieces, merged_pieces, runs_of, runs_within, whole_hours
 
 
 class CutHour(NamedTuple):
@@ -240,7 +240,7 @@ class Snapshot:
         if timed or (pieces is not None and any(p is not None and not p[1] for p in placed)):
             quarters = read_quarters(self.log_dir, month, doc)
         # each hour's pieces, (day in the report, from, to), or None: the caller splits it
-        in_pieces: list[list[tuple[str | None, int, int]] | None] = []
+        in_pieces: list[Pieces | None] = []
         for hour, where in zip(hours, placed, strict=True):
             if where is None:
                 in_pieces.append([(None, 0, 3)])
