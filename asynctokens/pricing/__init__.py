@@ -37,7 +37,7 @@ from asynctokens.pricing._rates import (
     parts_cost,
 )
 from asynctokens.pricing._tiers import at_tier, is_tiered, tiered_cost
-from asynctokens.record._format import EVENT_FIELDS, parse_ts
+from asynctokens.record._format import event_row, parse_ts
 from asynctokens.record._providers import SELF_HOSTED
 
 if TYPE_CHECKING:
@@ -61,7 +61,6 @@ STALE_DAYS = 30
 _UNSEEN = object()
 _BY_TIME = object()  # a price that changes within the day: looked up per instant
 _DATED = object()  # a price with dates or hours: looked up per UTC day
-_CORE, _OPTIONAL = _row.CORE, _row.OPTIONAL
 _TS, _API, _MODEL, _PROMPT, _COMPLETION = (
     _row.TS,
     _row.API,
@@ -232,13 +231,9 @@ class PriceBook:
 
     def event_cost(self, event: Mapping[str, Any]) -> float | None:
         """The cost of one logged call at the price in force at its ``ts``; None if unpriced."""
-        try:
-            row: Sequence[Any] = (*_CORE(event), *map(event.get, _OPTIONAL))
-        except KeyError:  # a line from another writer that left fields out
-            row = [event.get(name) for name in EVENT_FIELDS]
         if self._event_pricer is None:
             self._event_pricer = self.row_pricer()
-        return self._event_pricer(row)
+        return self._event_pricer(event_row(event))
 
     def row_pricer(self) -> Callable[[Sequence[Any]], float | None]:
         """A function giving the cost of one event given as a row of ``EVENT_FIELDS`` values

@@ -3,14 +3,8 @@ the per-call pricers read by index: one definition for all of them."""
 
 from __future__ import annotations
 
-import operator
-from typing import Final
-
 from asynctokens.record._format import EVENT_FIELDS
 
-#: The fields every writer writes (read in one call), then those a line may leave out.
-CORE: Final = operator.itemgetter(*EVENT_FIELDS[: EVENT_FIELDS.index("host")])
-OPTIONAL: Final = EVENT_FIELDS[EVENT_FIELDS.index("host") :]
 TS, API, MODEL, PROMPT, COMPLETION, CACHED, CACHE_WRITE, SUCCESS, SERVED, TIER, ONE_HOUR = (
     EVENT_FIELDS.index(name)
     for name in ("ts", "api_type", "model", "prompt_tokens", "completion_tokens",

@@ -12,23 +12,19 @@ exact too.
 from __future__ import annotations
 
 import csv
-import operator
 from collections.abc import Iterable
 from typing import Any, Final
 
 import orjson
 
 from asynctokens.pricing import PriceBook
-from asynctokens.record._format import EVENT_FIELDS
+from asynctokens.record._format import EVENT_FIELDS, event_row
 
 #: ``cost_usd`` is empty for a call no price covers, whose tokens ``unpriced_tokens`` gives
 #: (0 for a priced call): a blank is never read as free, as in every report.
 #: ``price_source`` names where the price came from (genai-prices and its version, a
 #: ``--pricing`` file, a correction), empty when none.
 COLUMNS: Final = (*EVENT_FIELDS, "cost_usd", "unpriced_tokens", "price_source")
-#: The fields every writer writes, then those a line may leave out (read with ``get``).
-_OPTIONAL: Final = EVENT_FIELDS[EVENT_FIELDS.index("host") :]
-_ROW: Final = operator.itemgetter(*EVENT_FIELDS[: EVENT_FIELDS.index("host")])
 _LABELS: Final = EVENT_FIELDS.index("labels")
 _SUCCESS: Final = EVENT_FIELDS.index("success")
 _API: Final = EVENT_FIELDS.index("api_type")
@@ -57,13 +53,16 @@ def write(
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     rows = 0
-    cost_of, row_of, dumps, text, formula = prices.row_pricer(), _ROW, orjson.dumps, _TEXT, _FORMULA
+    cost_of, row_of, dumps, text, formula = (
+        prices.row_pricer(),
+        event_row,
+        orjson.dumps,
+        _TEXT,
+        _FORMULA,
+    )
     sources: dict[tuple[str, str], str] = {}  # (api_type, model) -> its price's source
     for event in events:
-        try:
-            row = (*row_of(event), *map(event.get, _OPTIONAL))
-        except KeyError:  # a line from another writer that left optional fields out
-            row = tuple(event.get(name) for name in EVENT_FIELDS)
+        row = row_of(event)
         cost = cost_of(row)
         values = list(row)
         values[_SUCCESS] = "true" if values[_SUCCESS] else "false"
