@@ -52,6 +52,7 @@ __all__ = [
     "Rates",
     "Tiers",
     "load_prices",
+    "one_price",
     "parts_cost",
 ]
 
@@ -415,3 +416,16 @@ def load_prices(
     loaded = [load_file(f) for f in files]
     genai = _genai.update_prices(timeout) if update else _genai.bundled()
     return PriceBook(loaded, genai, override=override)
+
+
+def one_price(
+    book: PriceBook, api_type: str, model: str, tier: str | None, first: _dt.date, last: _dt.date
+) -> bool:
+    """Whether ``book`` prices every call of the model at ``tier`` on the UTC days from
+    ``first`` to ``last`` alike, so their counts summed are priced as one (a month's totals,
+    ``stats._totals``): not at a tier of its own (looked up per date), and under a price
+    that is ``ModelPrices.alike`` over those days (or none)."""
+    if tier is not None and is_tiered(tier):
+        return False
+    found = book.find(api_type, model)
+    return found is None or found.alike(first, last)

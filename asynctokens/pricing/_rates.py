@@ -192,6 +192,13 @@ class ModelPrices:
         """Every prompt threshold of every period: what exact cells must be split by."""
         return frozenset(t for p in self.periods for t in p.tiers.thresholds)
 
+    def alike(self, first: _dt.date, last: _dt.date) -> bool:
+        """Whether every instant of the UTC days from ``first`` to ``last`` has one price:
+        none by time of day, none that changes (or begins) on a day after ``first``."""
+        return not self.boundaries and not any(
+            p.since is not None and first < p.since <= last for p in self.periods
+        )
+
     @property
     def cuts(self) -> tuple[int, ...]:
         """The minutes of the UTC day (after 00:00) at which the price may change, when the

@@ -26,6 +26,7 @@ from asynctokens.record._range import UTC, DateLike, DayOf, TimeRange, get_timez
 from asynctokens.stats import _plan
 from asynctokens.stats._fold import Aggregate
 from asynctokens.stats._periods import Periods
+from asynctokens.stats._totals import OnePrice
 
 #: The read side's public names (``asynctokens.reader``), some defined below the read side.
 __all__ = [
@@ -196,6 +197,8 @@ def aggregate(
     scan: bool = False,
     cuts: Callable[[str, str], tuple[int, ...]] | None = None,
     labels: frozenset[str] | None = None,
+    period: str = "day",
+    one_price: OnePrice | None = None,
 ) -> Aggregate:
     """Counters per (day in ``tz``, api_type, model, prompt band, UTC day, host) over the range.
     ``scan``: read every line of the range instead of the stats (each label value apart,
@@ -210,6 +213,10 @@ def aggregate(
     ``labels``: the label keys the caller groups or filters by (None: any); with none, the
     stats' cells without labels will do (a label of many values makes the others many
     times more); a key the stats were told not to keep (``label_keys``) is read from the lines.
+    ``period`` ("day", "month" or "all") and ``one_price``: what the caller groups days by,
+    and which prices hold alike over several days; coarser than a day, a report by a label
+    takes the whole months of the range from the stats' month totals (``_plan.from_stats``),
+    each cell then on one day of its month.
 
     With the stats' prompt bands this comes from the stats: cells per UTC hour (caught up
     with what was appended since they were written), so a day of any whole-hour zone (UTC,
@@ -235,7 +242,7 @@ def aggregate(
             dirs,
             report,
             lambda read: _plan.from_stats(
-                dirs, alone, days, rng, tz, read, by_date, periods, labels
+                dirs, alone, days, rng, tz, read, by_date, periods, labels, period, one_price
             ),
         )
         if agg is not None:

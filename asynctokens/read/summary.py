@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from asynctokens._errors import NothingMatchedError
-from asynctokens.pricing import PriceBook
+from asynctokens.pricing import PriceBook, one_price
 from asynctokens.read import reader
 from asynctokens.read._dirs import LogDirs
 from asynctokens.read._grouping import WEEKDAYS as WEEKDAYS
@@ -135,7 +135,10 @@ def check_filters(query: Query) -> None:
 
 
 def load(
-    query: Query, report: reader.ReadReport | None = None, by: Iterable[str] = ()
+    query: Query,
+    report: reader.ReadReport | None = None,
+    by: Iterable[str] = (),
+    period: str = "day",
 ) -> Aggregate:
     """The cells the query selects (days in the query's zone), split finely enough to price.
 
@@ -143,17 +146,19 @@ def load(
     (``_format.PROMPT_BANDS``). A price with a threshold of its own (a ``--pricing`` file's,
     or newer data's) makes the range be scanned once more with that threshold added, so
     every request is still priced at its own tier. The cells keep their labels only when
-    the report needs them: ``by`` or ``--where`` names a label key.
+    the report needs them: ``by`` or ``--where`` names a label key. ``period``: what the
+    report groups days by ("day", "month" or "all": see ``reader.aggregate``); coarser than a
+    day, each cell's day is only right to its month.
     """
     first = reader.ReadReport()
     labels = frozenset(name for name in (*by, *(query.where or {})) if _is_label(name))
-    agg = _select(query, first, PROMPT_BANDS, labels)
+    agg = _select(query, first, PROMPT_BANDS, labels, period)
     needed: set[int] = set()
     for api, model in {(k[1], k[2]) for k in agg.cells}:
         needed |= query.prices.thresholds(api, model)
     if not needed <= set(agg.bands):
         first = reader.ReadReport()
-        agg = _select(query, first, tuple(sorted(needed | set(agg.bands))), labels)
+        agg = _select(query, first, tuple(sorted(needed | set(agg.bands))), labels, period)
     if report is not None:
         report.add(first)
     return agg
@@ -168,6 +173,7 @@ def _select(
     report: reader.ReadReport,
     bands: tuple[int, ...],
     labels: frozenset[str] | None = None,
+    period: str = "day",
 ) -> Aggregate:
     agg = reader.aggregate(
         query.log_dir,
@@ -180,6 +186,8 @@ def _select(
         cuts=query.prices.cuts,
         scan=query.exact,
         labels=labels,
+        period=period,
+        one_price=functools.partial(one_price, query.prices),
     )
     if query.models or query.apis or query.hosts:
         models, apis, hosts = _resolve_filters(query, agg)
@@ -207,7 +215,7 @@ def _check_where(where: dict[str, str], agg: Aggregate) -> None:
 def summary(query: Query) -> dict[str, Any]:
     """Totals over the query: tokens, requests, success rate, cost, bad lines skipped."""
     report = reader.ReadReport()
-    return _summary_of(load(query, report), query, report)
+    return _summary_of(load(query, report, period="all"), query, report)
 
 
 def breakdown(query: Query, dimension: str, by: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
@@ -216,7 +224,15 @@ def breakdown(query: Query, dimension: str, by: list[str] | tuple[str, ...] = ()
     ``"breakdown"`` (``daily --by model``: each day's models)."""
     check_by((dimension, *by))
     report = reader.ReadReport()
-    return _breakdown_of(load(query, report, (dimension, *by)), query, report, dimension, tuple(by))
+    agg = load(query, report, (dimension, *by), _period_of((dimension, *by)))
+    return _breakdown_of(agg, query, report, dimension, tuple(by))
+
+
+def _period_of(names: Iterable[str]) -> str:
+    """How finely a report by ``names`` groups days: by day (a day or week among them), by
+    month, or not at all."""
+    found = {BY_NAMES.get(name, name) for name in names}
+    return "day" if found & {"day", "week"} else "month" if "month" in found else "all"
 
 
 def check_by(names: Iterable[str]) -> None:

@@ -26,8 +26,9 @@ FORMAT_VERSION: Final = 1
 #: cells of a month as columns and the bytes of each daily file that hold each hour's lines,
 #: 7 each hour's first 15 and 30 minutes (a ``.quarters`` file per month), 8 each cell's
 #: served model, service tier and labels (``_dims``), 9 the 1-hour cache writes as an eighth
-#: counter; stats of another version are rebuilt from the lines, which is how they migrate.
-STATS_VERSION: Final = 9
+#: counter, 10 a month's labelled cells summed over the month (a ``.totals.json`` file);
+#: stats of another version are rebuilt from the lines, which is how they migrate.
+STATS_VERSION: Final = 10
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
 #: tiers: every tier start in genai-prices' data and LiteLLM's ``_above_<N>k_tokens``
 #: fields). Stats cells are split by how many of these a request's prompt exceeds, so a
@@ -49,7 +50,9 @@ DEFAULT_LOG_DIR: Final = Path("logs") / "tokens"
 STATS_FILE: Final = "token_stats.json"
 STATS_LOCK_FILE: Final = ".token_stats.lock"
 #: A month's stats files: its cells (``.json``) and its hours' first quarters (``.quarters``).
-_STATS_MONTH_RE: Final = re.compile(r"^token_stats_(\d{4}-\d{2})\.(json|quarters|labels\.json)$")
+_STATS_MONTH_RE: Final = re.compile(
+    r"^token_stats_(\d{4}-\d{2})\.(json|quarters|labels\.json|totals\.json)$"
+)
 DEBUG_LOG_FILE: Final = "token_debug.log"
 DAILY_PREFIX: Final = "tokens_"
 DAILY_SUFFIX: Final = ".jsonl"
@@ -120,6 +123,11 @@ def stats_quarters_file(month: str) -> str:
 def stats_labels_file(month: str) -> str:
     """The file holding the stats cells of ``YYYY-MM`` with their labels, when any has one."""
     return f"token_stats_{month}.labels.json"
+
+
+def stats_totals_file(month: str) -> str:
+    """The file holding the month's labelled cells summed over the month (``stats._totals``)."""
+    return f"token_stats_{month}.totals.json"
 
 
 def stats_month_files(log_dir: Path) -> list[Path]:

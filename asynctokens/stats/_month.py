@@ -386,15 +386,7 @@ def _checked_counts(keys: Any, columns: Any, hours: int) -> list[list[int]] | No
     last_end = 0
     for key, col in zip(keys, columns, strict=True):
         if key != last_key:  # a key's entries follow it: the key is checked once
-            if (
-                type(key) is not list
-                or len(key) != 5
-                or not (type(key[0]) is type(key[1]) is type(key[3]) is type(key[4]) is str)
-                or not _valid_dims(key[4])
-                or type(key[2]) is not int
-                or not 0 <= key[2] <= len(PROMPT_BANDS)
-                or (last_key is not None and key < last_key)
-            ):
+            if not valid_key(key) or (last_key is not None and key < last_key):
                 return None
             last_key, last_end = key, 0
         if type(col) is not list or len(col) != 1 + WIDTH or type(col[0]) is not int:
@@ -409,6 +401,18 @@ def _checked_counts(keys: Any, columns: Any, hours: int) -> list[list[int]] | No
     # a month thousands of one-hour entries, and each check is a pass in C
     counts = [list(chain.from_iterable(col[1 + i] for col in columns)) for i in range(WIDTH)]
     return counts if not columns or valid_counts(counts) else None
+
+
+def valid_key(key: Any) -> bool:
+    """A cell's key as a writer writes it: [provider, model, band, host, dims]."""
+    return (
+        type(key) is list
+        and len(key) == 5
+        and type(key[0]) is type(key[1]) is type(key[3]) is type(key[4]) is str
+        and type(key[2]) is int
+        and 0 <= key[2] <= len(PROMPT_BANDS)
+        and _valid_dims(key[4])
+    )
 
 
 def valid_spans(spans: Any, month: str) -> bool:

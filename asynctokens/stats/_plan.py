@@ -35,6 +35,7 @@ from asynctokens.stats._month import HourCells, NotKept, StaleStats
 from asynctokens.stats._periods import Periods, cut_parts, piece_period, split_pieces
 from asynctokens.stats._runs import merged_pieces
 from asynctokens.stats._store import CutHour, Snapshot
+from asynctokens.stats._totals import OnePrice
 from asynctokens.stats._update import current
 
 
@@ -122,6 +123,8 @@ def from_stats(
     by_date: Callable[[str, str], bool] | None = None,
     periods: Periods | None = None,
     labels: frozenset[str] | None = None,
+    period: str = "day",
+    one_price: OnePrice | None = None,
 ) -> Aggregate | None:
     """The range from each directory's stats (cells per UTC hour, caught up with what was
     appended since), by days of ``tz``: ``plans`` are the UTC days to take, each with its
@@ -134,7 +137,13 @@ def from_stats(
     answer, except the stats files that failed their checks, which are said either way.
     ``by_date`` and ``periods`` say how finely each model's cells are kept apart to be
     priced (``Snapshot.add_hours``); ``labels``, the label keys the report needs (None:
-    all). None too when a month's writers kept not all of those (``label_keys``)."""
+    all). None too when a month's writers kept not all of those (``label_keys``).
+
+    ``period``: what the caller groups the days by: ``"day"`` (or a week), ``"month"``
+    (only the month of each day matters) or ``"all"`` (none). Coarser than a day, with
+    ``one_price``, a report by a label takes each month the range holds whole from its
+    totals file (``Snapshot.add_totals``): its cells then each sit on one day of their
+    month, the last with calls."""
     found = ReadReport()
     snaps: dict[Path, Snapshot] = {}
     for d in dirs:
@@ -164,6 +173,14 @@ def from_stats(
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
             try:
+                if (
+                    one_price is not None
+                    and period != "day"
+                    and labels != frozenset()
+                    and _whole_month(month, snap.rows.get(month), utc_days, rng, period, hours)
+                    and snap.add_totals(month, agg, labels, one_price)
+                ):
+                    continue
                 cut_hours = snap.add_hours(
                     month, hours, utc_days, agg, pieces, by_date, periods, labels
                 )
@@ -201,6 +218,32 @@ def from_stats(
             return None  # the lines disagree with the stats: only a scan is sure
     report.add(found)
     return agg
+
+
+def _whole_month(
+    month: str,
+    rows: dict[str, dict[str, list[int]]] | None,
+    utc_days: set[str],
+    rng: TimeRange,
+    period: str,
+    hours: _Hours,
+) -> bool:
+    """Whether the report takes every UTC day of ``month`` with calls (``rows``) from the
+    stats, the range holds the month whole, and (``period`` "month") the zone's days of the
+    month's first and last hours are in the month, so each of its hours is."""
+    if rows is None or not set(rows.get("day", {})) <= utc_days:
+        return False
+    start = _dt.datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=UTC)
+    end = (start + _dt.timedelta(days=32)).replace(day=1)
+    if (rng.start is not None and rng.start > start) or (rng.end is not None and rng.end < end):
+        return False
+    if period != "month":
+        return True
+    last = end - _dt.timedelta(hours=1)
+    return all(
+        (placed := hours(at.strftime("%Y-%m-%dT%H"))) is not None and placed[0][:7] == month
+        for at in (start, last)
+    )
 
 
 def _overlapping(

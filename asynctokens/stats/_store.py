@@ -70,6 +70,7 @@ from asynctokens.stats._periods import (
     period_runs,
 )
 from asynctokens.stats._runs import Pieces, merged_pieces, runs_of, runs_within, whole_hours
+from asynctokens.stats._totals import OnePrice, add_totals, read_totals
 
 
 class CutHour(NamedTuple):
@@ -337,6 +338,23 @@ class Snapshot:
                         j = first + (i - start) * EARLY
                         known.setdefault(hour, {})[name] = list(quarters[j : j + EARLY])
         return {h: CutHour(c, known.get(h)) for h, c in cells_of.items()}
+
+    def add_totals(
+        self, month: str, agg: Aggregate, labels: frozenset[str] | None, one_price: OnePrice
+    ) -> bool:
+        """Add the month's cells from its totals file (``_totals``), each as one cell of
+        its last UTC day with calls, when the month has labelled cells on disk (not caught
+        up in memory) and every entry is priced alike on each of its days; False, adding
+        nothing, when the caller must take it from the hours (``add_hours``). StaleStats
+        when the totals file fails its checks; NotKept as ``add_hours``."""
+        if month in self._months or month not in self.rows:
+            return False
+        doc = self._doc(month, plain=True)
+        assert doc is not None
+        self._check_kept(month, labels)
+        if "labelled" not in doc:
+            return False  # no cell has a label: the month file's hours are as few
+        return add_totals(read_totals(self.log_dir, month, doc), month, agg, one_price)
 
     def _check_kept(self, month: str, labels: frozenset[str] | None) -> None:
         kept = self.kept.get(month)

@@ -4,9 +4,10 @@
 vanished, an index of another version: rebuild from offset 0) and folds whatever lies past
 the recorded offsets, whoever wrote it. ``update()`` does the same under the stats lock and
 rewrites the index and the months it touched: each month's quarters file first, then its
-month file, then the index, each by a rename, so a reader never sees a file naming one that
-is not there yet. A writer passes the ranges it appended itself (``OwnRange``), with their
-folds, so in the common one-process case nothing is read back.
+labels and totals files (when a cell has labels), then its month file, then the index, each
+by a rename, so a reader never sees a file naming one that is not there yet. A writer
+passes the ranges it appended itself (``OwnRange``), with their folds, so in the common
+one-process case nothing is read back.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from asynctokens.record._format import (
     stats_month_file,
     stats_month_files,
     stats_quarters_file,
+    stats_totals_file,
     utc_minute,
 )
 from asynctokens.record._lines import ForwardBlocks
@@ -48,6 +50,7 @@ from asynctokens.stats._month import (
     without_labels_of,
 )
 from asynctokens.stats._store import OwnRange, Snapshot, widen_span
+from asynctokens.stats._totals import encode_totals
 
 
 def load(log_dir: Path) -> Snapshot | None:
@@ -270,11 +273,12 @@ def update(
             # quarters and labelled cells first: a month file never names what is not there
             _files.replace_atomically(log_dir / stats_quarters_file(month), quarters, mode)
             if labelled is not None:
-                _files.replace_atomically(log_dir / stats_labels_file(month), labelled, mode)
+                _files.replace_atomically(log_dir / stats_labels_file(month), labelled[0], mode)
+                _files.replace_atomically(log_dir / stats_totals_file(month), labelled[1], mode)
             _files.replace_atomically(log_dir / stats_month_file(month), cells, mode)
         _files.replace_atomically(log_dir / STATS_FILE, encode(snap), mode)
         if snap.rebuilt:  # month files of days no longer there
-            named = (stats_month_file, stats_quarters_file, stats_labels_file)
+            named = (stats_month_file, stats_quarters_file, stats_labels_file, stats_totals_file)
             keep = {f(m) for m in snap.months() for f in named}
             for path in stats_month_files(log_dir):
                 if path.name not in keep:
@@ -285,10 +289,11 @@ def update(
 
 def encode_month(
     snap: Snapshot, month: str, label_keys: frozenset[str] | None = None
-) -> tuple[bytes, bytes, bytes | None]:
-    """The month file, its quarters file and (when a cell has labels) its labels file,
-    naming each other by a fresh token: the month file holds the cells without labels,
-    which every report but those by a label reads, the labels file the cells with them.
+) -> tuple[bytes, bytes, tuple[bytes, bytes] | None]:
+    """The month file, its quarters file and (when a cell has labels) its labels and totals
+    files, naming each other by a fresh token: the month file holds the cells without
+    labels, which every report but those by a label reads, the labels file the cells with
+    them, the totals file those summed over the month (``_totals``).
 
     The labels kept are those of ``label_keys`` that every earlier writer of the month kept
     too (the file's ``label_keys``; None: every key): a key one of them left out is
@@ -304,14 +309,15 @@ def encode_month(
     labelled = has_labels(agg)
     keys, columns, quarters = columns_of(without_labels_of(agg) if labelled else agg)
     token = os.urandom(TOKEN_BYTES)
-    cells_with_labels: bytes | None = None
+    cells_with_labels: tuple[bytes, bytes] | None = None
     hours_with_labels = 0
     if labelled:  # their early counters after the others'
         with_keys, with_columns, with_quarters = columns_of(agg)
         hours_with_labels = len(with_quarters) // EARLY
         quarters.extend(with_quarters)
-        cells_with_labels = orjson.dumps(
-            {"quarters": token.hex(), "keys": with_keys, "columns": with_columns}
+        cells_with_labels = (
+            orjson.dumps({"quarters": token.hex(), "keys": with_keys, "columns": with_columns}),
+            encode_totals(agg, token.hex()),
         )
     snap.tokens[month] = token.hex()  # the index names it: the two belong together
     if sys.byteorder == "big":

@@ -1,0 +1,199 @@
+"""A report by a label over whole months is answered from each month's totals file (the
+labelled cells summed over the month), exactly as from the hours: priced alike, checked, and
+left for the hours wherever a day or a price within the month matters.
+
+Which file answered is shown by taking one away: without its labels file (the hours), a
+month the totals answer needs nothing else; a report that needs the hours says the stats
+failed their checks and reads the lines."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asynctokens import TokenTracker, cli
+
+LABELS_FILE = "token_stats_{}.labels.json"
+TOTALS_FILE = "token_stats_{}.totals.json"
+DAMAGED = "failed its checks"
+
+
+def at(day: str, hour: int = 12) -> dt.datetime:
+    return dt.datetime.fromisoformat(f"{day}T{hour:02d}:20:00+00:00")
+
+
+def run(log_dir: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """``asynctokens ARGS --json`` as a user runs it: (the report, what it said on stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert cli.main([*args, "--json", "--log-dir", str(log_dir)]) == 0
+    doc: dict[str, Any] = json.loads(out.getvalue())
+    return doc, err.getvalue()
+
+
+def rows_of(report: dict[str, Any]) -> dict[str, Any]:
+    """Each row (and row of its breakdown) as (requests, prompt, completion, cost)."""
+    out: dict[str, Any] = {}
+    for name, row in report["rows"].items():
+        out[name] = (
+            row["total_requests"],
+            row["total_prompt_tokens"],
+            row["total_completion_tokens"],
+            round(row["cost_usd"], 9),
+        )
+        for inner, r in row.get("breakdown", {}).items():
+            out[f"{name}/{inner}"] = (
+                r["total_requests"], r["total_prompt_tokens"], r["total_completion_tokens"],
+                round(r["cost_usd"], 9),
+            )  # fmt: skip
+    return out
+
+
+@pytest.fixture
+def two_months(tmp_path: Path) -> Path:
+    """October and November 2026: acme and globex on gpt-4o and claude-sonnet-4-5, each call
+    10,000 tokens in and 2,000 out ($0.045 and $0.06), and calls with no label."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir, host="h")
+    calls = [
+        ("2026-10-03", "acme", "openai", "gpt-4o"),
+        ("2026-10-28", "acme", "openai", "gpt-4o"),
+        ("2026-10-28", "globex", "anthropic", "claude-sonnet-4-5"),
+        ("2026-11-02", "acme", "anthropic", "claude-sonnet-4-5"),
+        ("2026-11-02", None, "openai", "gpt-4o"),
+        ("2026-11-30", "globex", "openai", "gpt-4o"),
+    ]
+    for day, customer, api, model in calls:
+        own = {"customer": customer} if customer else None
+        tracker.log(10_000, 2_000, api, model, ts=at(day), labels=own)
+    assert tracker.close()
+    return log_dir
+
+
+def test_summary_by_a_label_over_whole_months_is_the_totals(two_months: Path) -> None:
+    log_dir = two_months
+    expected = {
+        "(none)": (1, 10_000, 2_000, 0.045),
+        "(none)/gpt-4o": (1, 10_000, 2_000, 0.045),
+        "acme": (3, 30_000, 6_000, 0.15),
+        "acme/claude-sonnet-4-5": (1, 10_000, 2_000, 0.06),
+        "acme/gpt-4o": (2, 20_000, 4_000, 0.09),
+        "globex": (2, 20_000, 4_000, 0.105),
+        "globex/claude-sonnet-4-5": (1, 10_000, 2_000, 0.06),
+        "globex/gpt-4o": (1, 10_000, 2_000, 0.045),
+    }
+    args = ("summary", "--by", "customer", "--by", "model")
+    report, said = run(log_dir, *args)
+    assert rows_of(report) == expected and said == ""
+    exact, _ = run(log_dir, *args, "--exact")
+    assert rows_of(exact) == expected
+    for month in ("2026-10", "2026-11"):  # the hours are not needed
+        (log_dir / LABELS_FILE.format(month)).unlink()
+    report, said = run(log_dir, *args)
+    assert rows_of(report) == expected and said == ""
+    where, said = run(log_dir, "summary", "--where", "customer=acme")
+    assert where["totals"]["total_requests"] == 3 and said == ""
+    assert round(where["totals"]["cost_usd"], 9) == 0.15
+    # monthly in UTC (each hour of a month is in its month) takes the totals too
+    monthly, said = run(log_dir, "monthly", "--by", "customer")
+    assert said == ""
+    assert {m: {c: r["total_requests"] for c, r in row["breakdown"].items()}
+            for m, row in monthly["rows"].items()} == {
+        "2026-10": {"acme": 2, "globex": 1}, "2026-11": {"(none)": 1, "acme": 1, "globex": 1}
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("daily", "--by", "customer"),  # days
+        ("weekly", "--by", "customer"),  # weeks
+        ("monthly", "--by", "customer", "--timezone", "America/New_York"),  # months of a zone
+        ("summary", "--by", "customer", "--since", "2026-10-02"),  # part of October
+        ("summary", "--by", "customer", "--until", "2026-11-29"),  # part of November
+    ],
+)
+def test_a_report_that_needs_the_hours_reads_them(two_months: Path, args: tuple[str, ...]) -> None:
+    """Shown by the labels file taken away: such a report says so and reads the lines."""
+    log_dir = two_months
+    before, said = run(log_dir, *args)
+    assert said == ""
+    (log_dir / LABELS_FILE.format("2026-10")).unlink()
+    (log_dir / LABELS_FILE.format("2026-11")).unlink()
+    after, said = run(log_dir, *args)
+    assert DAMAGED in said
+    assert after["rows"] == before["rows"]
+
+
+def test_a_month_whose_price_changes_inside_is_priced_from_its_hours(tmp_path: Path) -> None:
+    """o3 went from $10/$40 to $2/$8 per 1M tokens on 2025-06-10: a June call before it
+    costs $0.18, one after it $0.036. Summed over the month and priced on one day, they
+    would cost $0.072 (the last day's price) or $0.36 (the first's)."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    for day in ("2025-06-05", "2025-06-20", "2025-07-02"):
+        tracker.log(10_000, 2_000, "openai", "o3", ts=at(day), labels={"customer": "acme"})
+    assert tracker.close()
+    report, said = run(log_dir, "summary", "--by", "customer")
+    assert said == ""
+    assert rows_of(report) == {"acme": (3, 30_000, 6_000, 0.252)}
+    # June from its hours, July (one price) from its totals: without July's hours, the same
+    (log_dir / LABELS_FILE.format("2025-07")).unlink()
+    assert run(log_dir, "summary", "--by", "customer") == (report, "")
+    (log_dir / LABELS_FILE.format("2025-06")).unlink()
+    report, said = run(log_dir, "summary", "--by", "customer")
+    assert DAMAGED in said and rows_of(report) == {"acme": (3, 30_000, 6_000, 0.252)}
+
+
+def _edit_totals(log_dir: Path, month: str, change: Any) -> None:
+    path = log_dir / TOTALS_FILE.format(month)
+    doc = json.loads(path.read_text())
+    change(doc)
+    path.write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda doc: doc["counts"][0].__setitem__(0, doc["counts"][0][0] + 1),  # a request more
+        lambda doc: doc["counts"][0].__setitem__(2, doc["counts"][0][2] - 1),  # a token less
+        lambda doc: doc.__setitem__("quarters", "00" * 8),  # another update's
+        lambda doc: doc["keys"][0].__setitem__(1, "gpt-4o-mini"),  # another model
+        lambda doc: doc["days"][0].__setitem__(1, 32),  # a day the month does not have
+        lambda doc: doc["keys"].reverse(),  # out of order
+        lambda doc: doc.pop("counts"),
+    ],
+)
+def test_a_totals_file_that_is_not_the_months_cells_is_damage(
+    two_months: Path, change: Any
+) -> None:
+    """Its counts must equal the month file's cells, key by key less their labels: an edit
+    (even one that keeps every count within its checks) is said and the lines answer."""
+    log_dir = two_months
+    _edit_totals(log_dir, "2026-10", change)
+    report, said = run(log_dir, "summary", "--by", "customer")
+    assert DAMAGED in said and "token_stats_2026-10.json" in said
+    assert rows_of(report) == {
+        "(none)": (1, 10_000, 2_000, 0.045),
+        "acme": (3, 30_000, 6_000, 0.15),
+        "globex": (2, 20_000, 4_000, 0.105),
+    }
+
+
+def test_a_missing_totals_file_is_damage_and_a_rebuild_writes_it(two_months: Path) -> None:
+    log_dir = two_months
+    (log_dir / TOTALS_FILE.format("2026-11")).unlink()
+    report, said = run(log_dir, "summary", "--by", "customer")
+    assert DAMAGED in said and report["totals"]["total_requests"] == 6
+    tracker = TokenTracker(log_dir, host="h")  # the next writer's update rebuilds the stats
+    tracker.log(1, 1, "openai", "gpt-4o", ts=at("2026-11-30"), labels={"customer": "acme"})
+    assert tracker.close()
+    assert (log_dir / TOTALS_FILE.format("2026-11")).exists()
+    report, said = run(log_dir, "summary", "--by", "customer")
+    assert said == "" and report["rows"]["acme"]["total_requests"] == 4
