@@ -19,7 +19,7 @@ import trio.lowlevel
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from asynctokens import TokenTracker, Usage, current_labels, labels, reader
+from asynctokens import NothingMatchedError, TokenTracker, Usage, current_labels, labels, reader
 from asynctokens.cli import main
 from asynctokens.read import summary
 from tests.conftest import read_lines
@@ -424,3 +424,23 @@ def test_the_json_and_html_exports_take_by_and_the_csv_refuses_it(
     )
     assert main(["live", "--log-dir", str(logs), "--by", "no such key"]) == 2
     assert "unknown breakdown 'no such key'" in capsys.readouterr().err
+
+
+def test_a_by_label_key_no_call_carries_is_named_with_the_keys_they_do(tmp_path: Path) -> None:
+    """A misspelt ``--by`` key would print every call as "(none)": refused where a held key
+    is spelt alike, naming the keys held; a key unlike any is one "(none)" row (labels not
+    used yet, or not on these calls)."""
+    tracker = TokenTracker(tmp_path)
+    tracker.log(10, 1, "openai", "gpt-4o", ts=NOON)
+    tracker.log(10, 1, "openai", "gpt-4o", ts=NOON, labels={"customer": "acme", "team": "x"})
+    assert tracker.close()
+    query = summary.Query(log_dir=tmp_path)
+    rows = summary.breakdown(query, "feature", ["customer"])["rows"]
+    assert {k: r["total_requests"] for k, r in rows.items()} == {"(none)": 2}
+    for typo in ("custmer", "customers", "Customer"):
+        with pytest.raises(NothingMatchedError) as raised:
+            summary.breakdown(query, "team", [typo])
+        assert str(raised.value) == (
+            f"no call in this range carries the label {typo!r}: did you mean --by customer?"
+            " (they carry 'customer', 'team')"
+        )

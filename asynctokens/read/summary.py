@@ -20,7 +20,7 @@ from asynctokens.read import reader
 from asynctokens.read._dirs import LogDirs
 from asynctokens.read._grouping import WEEKDAYS as WEEKDAYS
 from asynctokens.read._grouping import Priced, group, nested
-from asynctokens.record._dims import dim_value, is_label_key, line_dims
+from asynctokens.record._dims import dim_value, is_label_key, line_dims, parse_dims
 from asynctokens.record._format import PROMPT_BANDS
 from asynctokens.stats._fold import (
     COMPLETION,
@@ -161,7 +161,25 @@ def load(
         agg = _select(query, first, tuple(sorted(needed | set(agg.bands))), labels, period)
     if report is not None:
         report.add(first)
+    _check_by_labels([name for name in by if _is_label(name)], agg)
     return agg
+
+
+def _check_by_labels(keys: list[str], agg: Aggregate) -> None:
+    """``NothingMatchedError`` for a ``--by`` label key no call in the range carries, where
+    a key they do carry is spelt alike (``custmer``, ``customers``): every call would print
+    as "(none)". A key unlike any held is one row "(none)": labels not used yet, or not in
+    this range (a budget run from cron must not fail for that)."""
+    if not keys:
+        return
+    held = sorted({key for k in agg.cells if k[6] for key in parse_dims(k[6]).labels})
+    for key in keys:
+        close = [] if key in held else difflib.get_close_matches(key, held, n=1, cutoff=0.75)
+        if close:
+            raise NothingMatchedError(
+                f"no call in this range carries the label {key!r}: did you mean --by"
+                f" {close[0]}? (they carry {', '.join(repr(k) for k in held)})"
+            )
 
 
 def _is_label(name: str) -> bool:
