@@ -13,8 +13,9 @@ its wall time and peak RSS, with the largest monthly stats file. Every report's
 per-day request counts are checked against the counts the generator kept, so a fast wrong
 answer fails the run. ``--keep DIR`` writes (or reuses) the directories there. With
 ``--labels N`` every call carries ``{"customer": "c-NNN"}`` (N customers in turn) and the
-reports by customer (``summary --by customer``, ``daily --by customer``, ``summary --where``)
-are timed too, their requests per customer checked the same way.
+reports by customer (``summary --by customer``, ``monthly --by customer``, ``daily --by
+customer``, ``summary --where``) are timed too, their requests per customer checked the same
+way.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def measure(
     if by_customer:
         reports += [
             ("summary --by customer", ["summary", "--by", "customer"], "customer"),
+            ("monthly --by customer", ["monthly", "--by", "customer"], "month/customer"),
             ("daily --by customer", ["daily", "--by", "customer"], None),
             ("summary --where customer=c-001", ["summary", "--where", "customer=c-001"], None),
         ]
@@ -179,6 +181,13 @@ def measure(
         if zone == "customer":
             got = {c: r["total_requests"] for c, r in orjson.loads(out)["rows"].items()}
             if got != by_customer:
+                raise SystemExit(f"{name}: the report's requests per customer differ")
+        elif zone == "month/customer":  # each customer's months add up to its calls
+            summed: dict[str, int] = {}
+            for month in orjson.loads(out)["rows"].values():
+                for c, r in month["breakdown"].items():
+                    summed[c] = summed.get(c, 0) + r["total_requests"]
+            if summed != by_customer:
                 raise SystemExit(f"{name}: the report's requests per customer differ")
         elif zone is not None:  # exact, not only fast
             got = {d: r["total_requests"] for d, r in orjson.loads(out)["rows"].items()}
