@@ -110,25 +110,35 @@ def test_summary_by_a_label_over_whole_months_is_the_totals(two_months: Path) ->
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "hours"),
     [
-        ("daily", "--by", "customer"),  # days
-        ("weekly", "--by", "customer"),  # weeks
-        ("monthly", "--by", "customer", "--timezone", "America/New_York"),  # months of a zone
-        ("summary", "--by", "customer", "--since", "2026-10-02"),  # part of October
-        ("summary", "--by", "customer", "--until", "2026-11-29"),  # part of November
+        (("daily", "--by", "customer"), False),  # UTC days
+        (("weekly", "--by", "customer", "--week-start", "sunday"), False),
+        (("daily", "--by", "customer", "--since", "2026-10-28"), False),  # whole days
+        (("summary", "--by", "customer", "--since", "2026-10-02"), False),  # by day, then
+        (("summary", "--by", "customer", "--until", "2026-11-29"), False),
+        (("daily", "--by", "customer", "--timezone", "America/New_York"), True),
+        (("daily", "--by", "customer", "--timezone", "Asia/Kolkata"), True),
+        (("monthly", "--by", "customer", "--timezone", "America/New_York"), True),
+        (("summary", "--by", "customer", "--since", "2026-10-28T06:00:00+00:00"), True),
     ],
 )
-def test_a_report_that_needs_the_hours_reads_them(two_months: Path, args: tuple[str, ...]) -> None:
-    """Shown by the labels file taken away: such a report says so and reads the lines."""
+def test_a_report_takes_the_hours_only_where_a_day_begins_inside_one(
+    two_months: Path, args: tuple[str, ...], hours: bool
+) -> None:
+    """The totals keep UTC days: a report whose days, or range, begin inside a UTC day
+    reads the hours. Shown by the labels file taken away: a report that needs it says so
+    and reads the lines; one that does not is the same without it."""
     log_dir = two_months
     before, said = run(log_dir, *args)
     assert said == ""
     (log_dir / LABELS_FILE.format("2026-10")).unlink()
     (log_dir / LABELS_FILE.format("2026-11")).unlink()
     after, said = run(log_dir, *args)
-    assert DAMAGED in said
+    assert (DAMAGED in said) is hours, said
     assert after["rows"] == before["rows"]
+    exact, _ = run(log_dir, *args, "--exact")
+    assert exact["rows"] == before["rows"]
 
 
 def test_a_month_whose_price_changes_inside_is_priced_from_its_hours(tmp_path: Path) -> None:
@@ -161,13 +171,14 @@ def _edit_totals(log_dir: Path, month: str, change: Any) -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        lambda doc: doc["counts"][0].__setitem__(0, doc["counts"][0][0] + 1),  # a request more
-        lambda doc: doc["counts"][0].__setitem__(2, doc["counts"][0][2] - 1),  # a token less
+        lambda doc: doc["columns"][0][0].__setitem__(0, doc["columns"][0][0][0] + 1),  # requests
+        lambda doc: doc["columns"][0][2].__setitem__(0, doc["columns"][0][2][0] - 1),  # prompt
+        lambda doc: doc["columns"][0][3].append(0),  # a day more than its span
         lambda doc: doc.__setitem__("quarters", "00" * 8),  # another update's
         lambda doc: doc["keys"][0].__setitem__(1, "gpt-4o-mini"),  # another model
         lambda doc: doc["days"][0].__setitem__(1, 32),  # a day the month does not have
         lambda doc: doc["keys"].reverse(),  # out of order
-        lambda doc: doc.pop("counts"),
+        lambda doc: doc.pop("columns"),
     ],
 )
 def test_a_totals_file_that_is_not_the_months_cells_is_damage(
@@ -197,3 +208,37 @@ def test_a_missing_totals_file_is_damage_and_a_rebuild_writes_it(two_months: Pat
     assert (log_dir / TOTALS_FILE.format("2026-11")).exists()
     report, said = run(log_dir, "summary", "--by", "customer")
     assert said == "" and report["rows"]["acme"]["total_requests"] == 4
+
+
+def test_a_price_by_time_of_day_keeps_the_month_to_its_hours(tmp_path: Path) -> None:
+    """deepseek-chat costs $0.27 per 1M input tokens from 00:30 to 16:30 UTC and $0.135
+    otherwise: one day's two calls, at 10:20 and 20:20, cost $0.405. The day's totals would
+    price them at one rate; the report reads the month's hours instead (without them, it
+    says so and reads the lines)."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    for hour in (10, 20):
+        tracker.log(1_000_000, 0, "deepseek", "deepseek-chat", ts=at("2026-11-20", hour),
+                    labels={"customer": "acme"})  # fmt: skip
+    assert tracker.close()
+    for args in (("daily", "--by", "customer"), ("summary", "--by", "customer")):
+        report, said = run(log_dir, *args)
+        assert said == "" and report["upper_bound_models"] == []
+        assert round(report["totals"]["cost_usd"], 9) == 0.405
+    (log_dir / LABELS_FILE.format("2026-11")).unlink()
+    report, said = run(log_dir, "daily", "--by", "customer")
+    assert DAMAGED in said and round(report["totals"]["cost_usd"], 9) == 0.405
+
+
+def test_daily_from_the_totals_prices_each_day_at_its_own_price(tmp_path: Path) -> None:
+    """o3 in June 2025 (its price cut on the 10th), day by day from the totals alone."""
+    log_dir = tmp_path / "logs"
+    tracker = TokenTracker(log_dir)
+    for day in ("2025-06-05", "2025-06-20"):
+        tracker.log(10_000, 2_000, "openai", "o3", ts=at(day), labels={"customer": "acme"})
+    assert tracker.close()
+    (log_dir / LABELS_FILE.format("2025-06")).unlink()
+    report, said = run(log_dir, "daily", "--by", "customer")
+    assert said == ""
+    assert {day: round(row["cost_usd"], 9) for day, row in report["rows"].items()} == {
+        "2025-06-05": 0.18, "2025-06-20": 0.036}  # fmt: skip

@@ -224,15 +224,14 @@ def test_a_report_by_no_label_reads_the_cells_without_labels(tmp_path: Path) -> 
     models = cli_json(log_dir, "models")
     assert {name: row["total_requests"] for name, row in models["rows"].items()} == {
         "gpt-4o (plain)": 6}  # fmt: skip
-    # from the labels file's hours: a range that holds the month whole reads its totals
+    # from the labels file's hours: a range of whole UTC days would read the totals
     # (tests/test_month_totals.py), which this edit makes disagree
-    by_customer = cli_json(
-        log_dir, "summary", "--by", "customer", "--by", "model", "--since", "2026-11-02"
-    )
+    until = ("--until", "2026-11-03T23:00:00+00:00")  # within the day of the calls
+    by_customer = cli_json(log_dir, "summary", "--by", "customer", "--by", "model", *until)
     assert {c: {m: r["total_requests"] for m, r in row["breakdown"].items()}
             for c, row in by_customer["rows"].items()} == {
         "acme": {"gpt-4o": 3}, "initech": {"gpt-4o": 3}}  # fmt: skip
-    only_acme = cli_json(log_dir, "models", "--where", "customer=acme", "--since", "2026-11-02")
+    only_acme = cli_json(log_dir, "models", "--where", "customer=acme", *until)
     assert list(only_acme["rows"]) == ["gpt-4o"]
     # Asia/Kolkata cuts each hour at :30: its early counters come from the same block
     kolkata = cli_json(log_dir, "daily", "--timezone", "Asia/Kolkata")
@@ -247,9 +246,9 @@ def test_a_report_by_no_label_reads_the_cells_without_labels(tmp_path: Path) -> 
     other = json.loads(labels.read_text())
     other["quarters"] = "00" * 8
     labels.write_text(json.dumps(other))
-    rows = cli_json(log_dir, "daily", "--by", "customer", said="failed its checks")["rows"][
-        "2026-11-03"
-    ]["breakdown"]
+    rows = cli_json(
+        log_dir, "daily", "--by", "customer", "--timezone", "Asia/Kolkata", said="failed its checks"
+    )["rows"]["2026-11-03"]["breakdown"]
     assert {c: row["total_requests"] for c, row in rows.items()} == {"acme": 3, "initech": 3}
 
 

@@ -24,9 +24,9 @@ from asynctokens.record._format import (
 from asynctokens.record._lines import BackwardLines, ForwardBlocks, ReadReport, unreadable
 from asynctokens.record._range import UTC, DateLike, DayOf, TimeRange, get_timezone, time_range
 from asynctokens.stats import _plan
+from asynctokens.stats._coarse import OnePrice
 from asynctokens.stats._fold import Aggregate
 from asynctokens.stats._periods import Periods
-from asynctokens.stats._totals import OnePrice
 
 #: The read side's public names (``asynctokens.reader``), some defined below the read side.
 __all__ = [
@@ -214,9 +214,9 @@ def aggregate(
     stats' cells without labels will do (a label of many values makes the others many
     times more); a key the stats were told not to keep (``label_keys``) is read from the lines.
     ``period`` ("day", "month" or "all") and ``one_price``: what the caller groups days by,
-    and which prices hold alike over several days; coarser than a day, a report by a label
-    takes the whole months of the range from the stats' month totals (``_plan.from_stats``),
-    each cell then on one day of its month.
+    and which prices hold alike over several days: a report by a label takes months from
+    the stats' totals by day or by month where that is exact (``stats._coarse``); coarser
+    than a day, each cell's day is then only right to its month.
 
     With the stats' prompt bands this comes from the stats: cells per UTC hour (caught up
     with what was appended since they were written), so a day of any whole-hour zone (UTC,

@@ -30,12 +30,12 @@ from asynctokens.record._format import (
 )
 from asynctokens.record._lines import ForwardBlocks, ReadReport, unreadable
 from asynctokens.record._range import UTC, DayOf, TimeRange
+from asynctokens.stats._coarse import OnePrice, totals_adder
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
 from asynctokens.stats._month import HourCells, NotKept, StaleStats
 from asynctokens.stats._periods import Periods, cut_parts, piece_period, split_pieces
 from asynctokens.stats._runs import merged_pieces
 from asynctokens.stats._store import CutHour, Snapshot
-from asynctokens.stats._totals import OnePrice
 from asynctokens.stats._update import current
 
 
@@ -140,10 +140,11 @@ def from_stats(
     all). None too when a month's writers kept not all of those (``label_keys``).
 
     ``period``: what the caller groups the days by: ``"day"`` (or a week), ``"month"``
-    (only the month of each day matters) or ``"all"`` (none). Coarser than a day, with
-    ``one_price``, a report by a label takes each month the range holds whole from its
-    totals file (``Snapshot.add_totals``): its cells then each sit on one day of their
-    month, the last with calls."""
+    (only the month of each day matters) or ``"all"`` (none). With ``one_price``, a report
+    by a label takes a month from its totals file where that is exact (``_coarse``): by
+    month (coarser than a day, the month whole in the range; each cell then sits on one day
+    of its month, the last with calls), or by UTC day (each day whole in the range and in
+    one day of the zone)."""
     found = ReadReport()
     snaps: dict[Path, Snapshot] = {}
     for d in dirs:
@@ -173,13 +174,9 @@ def from_stats(
         snap = snaps[d]
         for month in sorted({day[:7] for day in utc_days}):
             try:
-                if (
-                    one_price is not None
-                    and period != "day"
-                    and labels != frozenset()
-                    and _whole_month(month, snap.rows.get(month), utc_days, rng, period, hours)
-                    and snap.add_totals(month, agg, labels, one_price)
-                ):
+                add = totals_adder(month, snap, utc_days, rng, hours, agg, period, one_price,
+                                    periods, labels)  # fmt: skip
+                if add is not None and snap.add_totals(month, labels, add):
                     continue
                 cut_hours = snap.add_hours(
                     month, hours, utc_days, agg, pieces, by_date, periods, labels
@@ -218,32 +215,6 @@ def from_stats(
             return None  # the lines disagree with the stats: only a scan is sure
     report.add(found)
     return agg
-
-
-def _whole_month(
-    month: str,
-    rows: dict[str, dict[str, list[int]]] | None,
-    utc_days: set[str],
-    rng: TimeRange,
-    period: str,
-    hours: _Hours,
-) -> bool:
-    """Whether the report takes every UTC day of ``month`` with calls (``rows``) from the
-    stats, the range holds the month whole, and (``period`` "month") the zone's days of the
-    month's first and last hours are in the month, so each of its hours is."""
-    if rows is None or not set(rows.get("day", {})) <= utc_days:
-        return False
-    start = _dt.datetime(int(month[:4]), int(month[5:7]), 1, tzinfo=UTC)
-    end = (start + _dt.timedelta(days=32)).replace(day=1)
-    if (rng.start is not None and rng.start > start) or (rng.end is not None and rng.end < end):
-        return False
-    if period != "month":
-        return True
-    last = end - _dt.timedelta(hours=1)
-    return all(
-        (placed := hours(at.strftime("%Y-%m-%dT%H"))) is not None and placed[0][:7] == month
-        for at in (start, last)
-    )
 
 
 def _overlapping(

@@ -70,7 +70,7 @@ from asynctokens.stats._periods import (
     period_runs,
 )
 from asynctokens.stats._runs import Pieces, merged_pieces, runs_of, runs_within, whole_hours
-from asynctokens.stats._totals import OnePrice, add_totals, read_totals
+from asynctokens.stats._totals import MonthTotal, read_totals
 
 
 class CutHour(NamedTuple):
@@ -340,13 +340,15 @@ class Snapshot:
         return {h: CutHour(c, known.get(h)) for h, c in cells_of.items()}
 
     def add_totals(
-        self, month: str, agg: Aggregate, labels: frozenset[str] | None, one_price: OnePrice
+        self,
+        month: str,
+        labels: frozenset[str] | None,
+        add: Callable[[list[MonthTotal]], bool],
     ) -> bool:
-        """Add the month's cells from its totals file (``_totals``), each as one cell of
-        its last UTC day with calls, when the month has labelled cells on disk (not caught
-        up in memory) and every entry is priced alike on each of its days; False, adding
-        nothing, when the caller must take it from the hours (``add_hours``). StaleStats
-        when the totals file fails its checks; NotKept as ``add_hours``."""
+        """``add`` the entries of the month's totals file (``_totals``, ``_coarse``) when
+        the month has labelled cells on disk (not caught up in memory): what it returns
+        (False: the caller takes the month from its hours, ``add_hours``). StaleStats when
+        the totals file fails its checks; NotKept as ``add_hours``."""
         if month in self._months or month not in self.rows:
             return False
         doc = self._doc(month, plain=True)
@@ -354,7 +356,7 @@ class Snapshot:
         self._check_kept(month, labels)
         if "labelled" not in doc:
             return False  # no cell has a label: the month file's hours are as few
-        return add_totals(read_totals(self.log_dir, month, doc), month, agg, one_price)
+        return add(read_totals(self.log_dir, month, doc))
 
     def _check_kept(self, month: str, labels: frozenset[str] | None) -> None:
         kept = self.kept.get(month)
