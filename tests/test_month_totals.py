@@ -161,8 +161,8 @@ def test_a_month_whose_price_changes_inside_is_priced_from_its_hours(tmp_path: P
     assert DAMAGED in said and rows_of(report) == {"acme": (3, 30_000, 6_000, 0.252)}
 
 
-def _edit_totals(log_dir: Path, month: str, change: Any) -> None:
-    path = log_dir / TOTALS_FILE.format(month)
+def _edit_totals(log_dir: Path, month: str, change: Any, name: str = "") -> None:
+    path = log_dir / (name or TOTALS_FILE).format(month)
     doc = json.loads(path.read_text())
     change(doc)
     path.write_text(json.dumps(doc))
@@ -171,14 +171,13 @@ def _edit_totals(log_dir: Path, month: str, change: Any) -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        lambda doc: doc["columns"][0][0].__setitem__(0, doc["columns"][0][0][0] + 1),  # requests
-        lambda doc: doc["columns"][0][2].__setitem__(0, doc["columns"][0][2][0] - 1),  # prompt
-        lambda doc: doc["columns"][0][3].append(0),  # a day more than its span
+        lambda doc: doc["counts"][0].__setitem__(0, doc["counts"][0][0] + 1),  # a request more
+        lambda doc: doc["counts"][0].__setitem__(2, doc["counts"][0][2] - 1),  # a token less
         lambda doc: doc.__setitem__("quarters", "00" * 8),  # another update's
         lambda doc: doc["keys"][0].__setitem__(1, "gpt-4o-mini"),  # another model
         lambda doc: doc["days"][0].__setitem__(1, 32),  # a day the month does not have
         lambda doc: doc["keys"].reverse(),  # out of order
-        lambda doc: doc.pop("columns"),
+        lambda doc: doc.pop("counts"),
     ],
 )
 def test_a_totals_file_that_is_not_the_months_cells_is_damage(
@@ -195,6 +194,30 @@ def test_a_totals_file_that_is_not_the_months_cells_is_damage(
         "acme": (3, 30_000, 6_000, 0.15),
         "globex": (2, 20_000, 4_000, 0.105),
     }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda doc: doc["columns"][0][0].__setitem__(0, doc["columns"][0][0][0] + 1),  # requests
+        lambda doc: doc["columns"][0][2].__setitem__(0, "10000"),  # a count as text
+        lambda doc: doc["columns"][0][3].append(0),  # a day more than its span
+        lambda doc: doc["columns"].pop(),  # an entry less
+        lambda doc: doc.__setitem__("quarters", "00" * 8),  # another update's
+    ],
+)
+def test_a_days_file_that_does_not_sum_to_the_totals_is_damage(
+    two_months: Path, change: Any
+) -> None:
+    """A report by day reads the days file too: each entry's days must sum to its totals
+    (which a report by month alone reads, unharmed)."""
+    log_dir = two_months
+    _edit_totals(log_dir, "2026-10", change, "token_stats_{}.days.json")
+    assert run(log_dir, "summary", "--by", "customer")[1] == ""
+    report, said = run(log_dir, "daily", "--by", "customer")
+    assert DAMAGED in said and "token_stats_2026-10.json" in said
+    assert {d: r["total_requests"] for d, r in report["rows"].items()} == {
+        "2026-10-03": 1, "2026-10-28": 2, "2026-11-02": 2, "2026-11-30": 1}  # fmt: skip
 
 
 def test_a_missing_totals_file_is_damage_and_a_rebuild_writes_it(two_months: Path) -> None:

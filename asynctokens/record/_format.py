@@ -26,7 +26,8 @@ FORMAT_VERSION: Final = 1
 #: cells of a month as columns and the bytes of each daily file that hold each hour's lines,
 #: 7 each hour's first 15 and 30 minutes (a ``.quarters`` file per month), 8 each cell's
 #: served model, service tier and labels (``_dims``), 9 the 1-hour cache writes as an eighth
-#: counter, 10 a month's labelled cells summed over the month (a ``.totals.json`` file);
+#: counter, 10 a month's labelled cells summed over the month and by day (``.totals.json``
+#: and ``.days.json`` files);
 #: stats of another version are rebuilt from the lines, which is how they migrate.
 STATS_VERSION: Final = 10
 #: The prompt sizes at which providers switch a whole request to another rate (long-context
@@ -51,7 +52,7 @@ STATS_FILE: Final = "token_stats.json"
 STATS_LOCK_FILE: Final = ".token_stats.lock"
 #: A month's stats files: its cells (``.json``) and its hours' first quarters (``.quarters``).
 _STATS_MONTH_RE: Final = re.compile(
-    r"^token_stats_(\d{4}-\d{2})\.(json|quarters|labels\.json|totals\.json)$"
+    r"^token_stats_(\d{4}-\d{2})\.(json|quarters|labels\.json|totals\.json|days\.json)$"
 )
 DEBUG_LOG_FILE: Final = "token_debug.log"
 DAILY_PREFIX: Final = "tokens_"
@@ -128,6 +129,11 @@ def stats_labels_file(month: str) -> str:
 def stats_totals_file(month: str) -> str:
     """The file holding the month's labelled cells summed over the month (``stats._totals``)."""
     return f"token_stats_{month}.totals.json"
+
+
+def stats_days_file(month: str) -> str:
+    """The file holding the month's labelled cells by UTC day (``stats._totals``)."""
+    return f"token_stats_{month}.days.json"
 
 
 def stats_month_files(log_dir: Path) -> list[Path]:

@@ -19,7 +19,7 @@ from asynctokens.record._range import UTC, TimeRange
 from asynctokens.stats._fold import Aggregate, add_into
 from asynctokens.stats._periods import Periods
 from asynctokens.stats._store import Snapshot
-from asynctokens.stats._totals import MonthTotal
+from asynctokens.stats._totals import MonthTotals
 
 #: Whether (provider, served model, tier) is priced alike on every UTC day from the first
 #: date to the last (``pricing.one_price``).
@@ -67,26 +67,25 @@ def utc_days_whole(with_calls: set[str], utc_days: set[str], place: Place) -> bo
     return True
 
 
-def add_by_month(
-    entries: list[MonthTotal], month: str, agg: Aggregate, one_price: OnePrice
-) -> bool:
+def add_by_month(totals: MonthTotals, month: str, agg: Aggregate, one_price: OnePrice) -> bool:
     """Add each entry to ``agg`` as one cell of its last day with calls (its day and its
     price day), if every entry is priced alike on each of its days; else add none: False."""
-    for (api, model, _, _, dims), first, last, _, _ in entries:
+    entries = totals.entries
+    for (api, model, _, _, dims), first, last, _ in entries:
         served = parse_dims(dims)
         start = _dt.date(int(month[:4]), int(month[5:7]), first)
         end = start.replace(day=last)
         if not one_price(api, served.response_model or model, served.service_tier, start, end):
             return False
     cells = agg.cells
-    for (api, model, band, host, dims), _, last, _, counts in entries:
+    for (api, model, band, host, dims), _, last, counts in entries:
         day = f"{month}-{last:02d}"
         add_into(cells, (day, api, model, band, day, host, dims), counts)
     return True
 
 
 def add_by_day(
-    entries: list[MonthTotal],
+    totals: MonthTotals,
     month: str,
     agg: Aggregate,
     days: set[str],
@@ -95,12 +94,15 @@ def add_by_day(
     """Add each entry's counts of each of ``days`` to ``agg`` as a cell of that day (its day
     and its price day), unless a model of the month is priced by time of day (``cuts``: its
     cells are kept apart by part of the day, which only the hours have): False."""
+    entries = totals.entries
     if cuts is not None and any(cuts(api, model) for (api, model, *_), *_ in entries):
         return False
     cells = agg.cells
     n_days = calendar.monthrange(int(month[:4]), int(month[5:7]))[1]
     texts = [f"{month}-{d:02d}" for d in range(n_days + 1)]
-    for (api, model, band, host, dims), first, _, columns, _ in entries:
+    for ((api, model, band, host, dims), first, _, _), columns in zip(
+        entries, totals.days(), strict=True
+    ):
         for i, counts in enumerate(zip(*columns, strict=True)):
             day = texts[first + i]
             if day in days and any(counts):
@@ -119,7 +121,7 @@ def totals_adder(
     one_price: OnePrice | None,
     periods: Periods | None,
     labels: frozenset[str] | None,
-) -> Callable[[list[MonthTotal]], bool] | None:
+) -> Callable[[MonthTotals], bool] | None:
     """How a report by a label adds ``month`` from its totals file (``_coarse``), or None
     when it must take the month from the hours."""
     rows = snap.rows.get(month)

@@ -70,7 +70,7 @@ from asynctokens.stats._periods import (
     period_runs,
 )
 from asynctokens.stats._runs import Pieces, merged_pieces, runs_of, runs_within, whole_hours
-from asynctokens.stats._totals import MonthTotal, read_totals
+from asynctokens.stats._totals import MonthTotals, read_totals
 
 
 class CutHour(NamedTuple):
@@ -343,7 +343,7 @@ class Snapshot:
         self,
         month: str,
         labels: frozenset[str] | None,
-        add: Callable[[list[MonthTotal]], bool],
+        add: Callable[[MonthTotals], bool],
     ) -> bool:
         """``add`` the entries of the month's totals file (``_totals``, ``_coarse``) when
         the month has labelled cells on disk (not caught up in memory): what it returns

@@ -1,18 +1,21 @@
-"""A month's labelled cells by UTC day: ``token_stats_YYYY-MM.totals.json``.
+"""A month's labelled cells summed over the month and by UTC day:
+``token_stats_YYYY-MM.totals.json`` and ``token_stats_YYYY-MM.days.json``.
 
 A report by a label needs the hour of a cell only where a day of its zone or its range
 begins inside an hour: a daily report in UTC needs its days, a summary or a monthly report
 in UTC only its months (and a day to price each cell on). The labels file keeps a labelled
 call's cells hour by hour: a label of many values makes a year of them millions of one-hour
-entries, each parsed and checked by such a report. This file keeps, per (provider, model,
-band, host, dims), its counters per UTC day from the first day of the month with calls to
-the last: a label of 50 values over 20 models is a thousand entries a month, however many
-calls (``_coarse`` says which reports take which months from it).
+entries, each parsed and checked by such a report. The totals file keeps, per (provider,
+model, band, host, dims), its counters over the month and the first and last day of the
+month it has calls on; the days file, per entry of the totals file, its counters per UTC day
+from the first to the last. A label of 50 values over 20 models is a thousand entries a
+month, however many calls (``_coarse`` says which reports take which months from them): a
+report by month reads the totals alone, one by day the days too.
 
-A writer writes it with the labels file, under the same token (docs/FORMAT.md). It is
-checked as the month file is: each key a writer's, each count in range and consistent, and
-per key less its labels, its sums equal to the month file's cells (an edited or damaged file
-is stale: the lines decide).
+A writer writes them with the labels file, under the same token (docs/FORMAT.md). They are
+checked as the month file is: each key a writer's, each count in range and consistent; per
+key less its labels, the totals equal the month file's cells; per entry, the days sum to its
+totals (an edited or damaged file is stale: the lines decide).
 """
 
 from __future__ import annotations
@@ -25,31 +28,30 @@ from typing import Any, NamedTuple
 import orjson
 
 from asynctokens.record._dims import only_label_keys
-from asynctokens.record._format import stats_totals_file
+from asynctokens.record._format import stats_days_file, stats_totals_file
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
 from asynctokens.stats._month import CellName, StaleStats, valid_counts, valid_key
 
 
 class MonthTotal(NamedTuple):
-    """One entry: a cell's name, the first and last day of the month it has calls on, its
-    counters per day from the first to the last (eight lists, ``_fold`` order), and their
-    sums over the month."""
+    """One entry: a cell's name, the first and last day of the month it has calls on, and
+    its counters over the month (``_fold`` order)."""
 
     name: CellName
     first: int
     last: int
-    columns: list[list[int]]
     counts: list[int]
 
 
-def encode_totals(agg: Aggregate, token: str) -> bytes:
-    """The totals file of a month's hourly cells (as a writer keeps them: UTC hours)."""
+def encode_totals(agg: Aggregate, token: str) -> tuple[bytes, bytes]:
+    """The totals and days files of a month's hourly cells (as a writer keeps them: UTC
+    hours)."""
     by_day: dict[CellName, dict[int, list[int]]] = {}
     for (hour, api, model, band, _, host, dims), counts in agg.cells.items():
         days = by_day.setdefault((api, model, band, host, dims), {})
         add_into(days, int(hour[8:10]), counts)
     names = sorted(by_day)
-    spans, columns = [], []
+    spans, sums, columns = [], [], []
     none = [0] * WIDTH
     for name in names:
         days = by_day[name]
@@ -57,30 +59,72 @@ def encode_totals(agg: Aggregate, token: str) -> bytes:
         rows = [days.get(day, none) for day in range(first, last + 1)]
         spans.append([first, last])
         columns.append([list(col) for col in zip(*rows, strict=True)])
-    return orjson.dumps(
-        {"quarters": token, "keys": [list(n) for n in names], "days": spans, "columns": columns}
+        sums.append([sum(col) for col in columns[-1]])
+    keys = [list(n) for n in names]
+    return (
+        orjson.dumps({"quarters": token, "keys": keys, "days": spans, "counts": sums}),
+        orjson.dumps({"quarters": token, "columns": columns}),
     )
 
 
-def read_totals(log_dir: Path, month: str, doc: dict[str, Any]) -> list[MonthTotal]:
-    """The checked entries of the totals file written with the month file ``doc`` (its
-    cells without labels, as ``read_month(plain=True)`` gives them); StaleStats when the
-    file is missing, of another update, or fails a check."""
+class MonthTotals:
+    """The checked entries of a month's totals file, and (read when first asked for) their
+    counters per day from its days file."""
+
+    def __init__(self, log_dir: Path, month: str, token: Any, entries: list[MonthTotal]):
+        self.log_dir, self.month, self.token, self.entries = log_dir, month, token, entries
+
+    def days(self) -> list[list[list[int]]]:
+        """Per entry, its eight counters per day from its first to its last; StaleStats
+        when the days file is missing, of another update, or does not sum to the totals."""
+        month = self.month
+        found = _load(self.log_dir / stats_days_file(month), month, self.token)
+        columns = found.get("columns")
+        if type(columns) is not list or len(columns) != len(self.entries):
+            raise StaleStats(month)
+        for (_, first, last, _), cols in zip(self.entries, columns, strict=True):
+            if (
+                type(cols) is not list
+                or len(cols) != WIDTH
+                or not all(type(c) is list and len(c) == last - first + 1 for c in cols)
+            ):
+                raise StaleStats(month)
+        # every day's counts at once, counter by counter, in C (as the month file's columns),
+        # then each entry's sums against its totals
+        every = [list(chain.from_iterable(cols[i] for cols in columns)) for i in range(WIDTH)]
+        if columns and not valid_counts(every):
+            raise StaleStats(month)
+        for (*_, counts), cols in zip(self.entries, columns, strict=True):
+            if list(map(sum, cols)) != counts:
+                raise StaleStats(month)
+        return columns
+
+
+def _load(path: Path, month: str, token: Any) -> dict[str, Any]:
     try:
-        found = orjson.loads((log_dir / stats_totals_file(month)).read_bytes())
+        found = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError) as exc:
         raise StaleStats(month) from exc
-    if type(found) is not dict or found.get("quarters") != doc.get("quarters"):
+    if type(found) is not dict or found.get("quarters") != token:
         raise StaleStats(month)
-    keys, days, columns = found.get("keys"), found.get("days"), found.get("columns")
-    if not (type(keys) is type(days) is type(columns) is list) or not (
-        len(keys) == len(days) == len(columns)
+    return found
+
+
+def read_totals(log_dir: Path, month: str, doc: dict[str, Any]) -> MonthTotals:
+    """The checked totals file written with the month file ``doc`` (its cells without
+    labels, as ``read_month(plain=True)`` gives them); StaleStats when the file is missing,
+    of another update, or fails a check."""
+    token = doc.get("quarters")
+    found = _load(log_dir / stats_totals_file(month), month, token)
+    keys, days, counts = found.get("keys"), found.get("days"), found.get("counts")
+    if not (type(keys) is type(days) is type(counts) is list) or not (
+        len(keys) == len(days) == len(counts)
     ):
         raise StaleStats(month)
     month_days = calendar.monthrange(int(month[:4]), int(month[5:7]))[1]
     entries: list[MonthTotal] = []
     last_key: Any = None
-    for key, span, cols in zip(keys, days, columns, strict=True):
+    for key, span, sums in zip(keys, days, counts, strict=True):
         if (
             not valid_key(key)
             or (last_key is not None and key <= last_key)
@@ -88,25 +132,22 @@ def read_totals(log_dir: Path, month: str, doc: dict[str, Any]) -> list[MonthTot
             or len(span) != 2
             or not all(type(d) is int for d in span)
             or not 1 <= span[0] <= span[1] <= month_days
-            or type(cols) is not list
-            or len(cols) != WIDTH
-            or not all(type(c) is list and len(c) == span[1] - span[0] + 1 for c in cols)
+            or type(sums) is not list
+            or len(sums) != WIDTH
         ):
             raise StaleStats(month)
         last_key = key
-        entries.append(MonthTotal(tuple(key), span[0], span[1], cols, [sum(c) for c in cols]))
-    # every day's counts at once, counter by counter, in C (as the month file's columns)
-    every = [list(chain.from_iterable(cols[i] for cols in columns)) for i in range(WIDTH)]
-    if entries and not valid_counts(every):
+        entries.append(MonthTotal(tuple(key), span[0], span[1], sums))
+    if entries and not valid_counts([list(c) for c in zip(*counts, strict=True)]):
         raise StaleStats(month)
     if _without_labels(entries) != _month_sums(doc):
         raise StaleStats(month)  # not the month file's cells: edited, or of a bug
-    return entries
+    return MonthTotals(log_dir, month, token, entries)
 
 
 def _without_labels(entries: list[MonthTotal]) -> dict[CellName, list[int]]:
     out: dict[CellName, list[int]] = {}
-    for (api, model, band, host, dims), _, _, _, counts in entries:
+    for (api, model, band, host, dims), _, _, counts in entries:
         add_into(out, (api, model, band, host, only_label_keys(dims)), counts)
     return out
 

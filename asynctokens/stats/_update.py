@@ -4,7 +4,7 @@
 vanished, an index of another version: rebuild from offset 0) and folds whatever lies past
 the recorded offsets, whoever wrote it. ``update()`` does the same under the stats lock and
 rewrites the index and the months it touched: each month's quarters file first, then its
-labels and totals files (when a cell has labels), then its month file, then the index, each
+labels, days and totals files (when a cell has labels), then its month file, then the index, each
 by a rename, so a reader never sees a file naming one that is not there yet. A writer
 passes the ranges it appended itself (``OwnRange``), with their folds, so in the common
 one-process case nothing is read back.
@@ -30,6 +30,7 @@ from asynctokens.record._format import (
     STATS_VERSION,
     daily_files,
     judge_line,
+    stats_days_file,
     stats_labels_file,
     stats_month_file,
     stats_month_files,
@@ -274,11 +275,13 @@ def update(
             _files.replace_atomically(log_dir / stats_quarters_file(month), quarters, mode)
             if labelled is not None:
                 _files.replace_atomically(log_dir / stats_labels_file(month), labelled[0], mode)
+                _files.replace_atomically(log_dir / stats_days_file(month), labelled[2], mode)
                 _files.replace_atomically(log_dir / stats_totals_file(month), labelled[1], mode)
             _files.replace_atomically(log_dir / stats_month_file(month), cells, mode)
         _files.replace_atomically(log_dir / STATS_FILE, encode(snap), mode)
         if snap.rebuilt:  # month files of days no longer there
-            named = (stats_month_file, stats_quarters_file, stats_labels_file, stats_totals_file)
+            named = (stats_month_file, stats_quarters_file, stats_labels_file, stats_totals_file,
+                     stats_days_file)  # fmt: skip
             keep = {f(m) for m in snap.months() for f in named}
             for path in stats_month_files(log_dir):
                 if path.name not in keep:
@@ -289,11 +292,11 @@ def update(
 
 def encode_month(
     snap: Snapshot, month: str, label_keys: frozenset[str] | None = None
-) -> tuple[bytes, bytes, tuple[bytes, bytes] | None]:
-    """The month file, its quarters file and (when a cell has labels) its labels and totals
-    files, naming each other by a fresh token: the month file holds the cells without
+) -> tuple[bytes, bytes, tuple[bytes, bytes, bytes] | None]:
+    """The month file, its quarters file and (when a cell has labels) its labels, totals and
+    days files, naming each other by a fresh token: the month file holds the cells without
     labels, which every report but those by a label reads, the labels file the cells with
-    them, the totals file those summed over the month (``_totals``).
+    them, the totals and days files those summed over the month and by day (``_totals``).
 
     The labels kept are those of ``label_keys`` that every earlier writer of the month kept
     too (the file's ``label_keys``; None: every key): a key one of them left out is
@@ -309,7 +312,7 @@ def encode_month(
     labelled = has_labels(agg)
     keys, columns, quarters = columns_of(without_labels_of(agg) if labelled else agg)
     token = os.urandom(TOKEN_BYTES)
-    cells_with_labels: tuple[bytes, bytes] | None = None
+    cells_with_labels: tuple[bytes, bytes, bytes] | None = None
     hours_with_labels = 0
     if labelled:  # their early counters after the others'
         with_keys, with_columns, with_quarters = columns_of(agg)
@@ -317,7 +320,7 @@ def encode_month(
         quarters.extend(with_quarters)
         cells_with_labels = (
             orjson.dumps({"quarters": token.hex(), "keys": with_keys, "columns": with_columns}),
-            encode_totals(agg, token.hex()),
+            *encode_totals(agg, token.hex()),
         )
     snap.tokens[month] = token.hex()  # the index names it: the two belong together
     if sys.byteorder == "big":
