@@ -100,9 +100,10 @@ def add_by_day(
     cells = agg.cells
     n_days = calendar.monthrange(int(month[:4]), int(month[5:7]))[1]
     texts = [f"{month}-{d:02d}" for d in range(n_days + 1)]
-    for ((api, model, band, host, dims), first, _, _), columns in zip(
-        entries, totals.days(), strict=True
-    ):
+    by_day = totals.days()
+    if by_day is None:
+        return False
+    for ((api, model, band, host, dims), first, _, _), columns in zip(entries, by_day, strict=True):
         for i, counts in enumerate(zip(*columns, strict=True)):
             day = texts[first + i]
             if day in days and any(counts):

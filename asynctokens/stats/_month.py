@@ -286,7 +286,7 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
             or doc.get("format_version") != STATS_VERSION
             or doc.get("month") != month
             or "spans" not in doc
-            or not _valid_keys(doc.get("label_keys", []))
+            or not valid_label_keys(doc.get("label_keys", []))
         ):
             raise StaleStats(month)
         hours = _checked_into(doc, doc, month)
@@ -322,7 +322,7 @@ def _with_labels(log_dir: Path, month: str, doc: dict[str, Any], plain_hours: in
     doc["quarters_at"] = plain_hours * EARLY
 
 
-def _valid_keys(keys: Any) -> bool:
+def valid_label_keys(keys: Any) -> bool:
     return type(keys) is list and all(type(k) is str for k in keys) and keys == sorted(set(keys))
 
 

@@ -345,18 +345,20 @@ class Snapshot:
         labels: frozenset[str] | None,
         add: Callable[[MonthTotals], bool],
     ) -> bool:
-        """``add`` the entries of the month's totals file (``_totals``, ``_coarse``) when
-        the month has labelled cells on disk (not caught up in memory): what it returns
-        (False: the caller takes the month from its hours, ``add_hours``). StaleStats when
-        the totals file fails its checks; NotKept as ``add_hours``."""
-        if month in self._months or month not in self.rows:
+        """``add`` the entries of the month's totals file (``_totals``, ``_coarse``), of
+        the update the index names, when the month is on disk (not caught up in memory):
+        what it returns. False, adding nothing, when the caller must take the month from
+        its hours (``add_hours``): no totals file of that update (the month has no label).
+        StaleStats when the totals file fails its checks; NotKept as ``add_hours``."""
+        token = self.tokens.get(month)
+        if month in self._months or month not in self.rows or token is None:
             return False
-        doc = self._doc(month, plain=True)
-        assert doc is not None
+        totals = read_totals(self.log_dir, month, token, self.rows[month])
+        if totals is None:
+            return False
+        self.kept[month] = totals.label_keys
         self._check_kept(month, labels)
-        if "labelled" not in doc:
-            return False  # no cell has a label: the month file's hours are as few
-        return add(read_totals(self.log_dir, month, doc))
+        return add(totals)
 
     def _check_kept(self, month: str, labels: frozenset[str] | None) -> None:
         kept = self.kept.get(month)

@@ -12,10 +12,12 @@ from the first to the last. A label of 50 values over 20 models is a thousand en
 month, however many calls (``_coarse`` says which reports take which months from them): a
 report by month reads the totals alone, one by day the days too.
 
-A writer writes them with the labels file, under the same token (docs/FORMAT.md). They are
-checked as the month file is: each key a writer's, each count in range and consistent; per
-key less its labels, the totals equal the month file's cells; per entry, the days sum to its
-totals (an edited or damaged file is stale: the lines decide).
+A writer writes them with the labels file, under the token the index names (docs/FORMAT.md),
+so a report by month reads the index and the totals file alone, not the month file. They
+are checked as the month file is: each key a writer's, each count in range and consistent;
+the totals sum to the index's rows of the month (per model, provider and host); per entry,
+the days sum to its totals (an edited or damaged file is stale: the lines decide). One of
+another update, or missing, is passed over: the hours answer.
 """
 
 from __future__ import annotations
@@ -23,14 +25,19 @@ from __future__ import annotations
 import calendar
 from itertools import chain
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import orjson
 
-from asynctokens.record._dims import only_label_keys
 from asynctokens.record._format import stats_days_file, stats_totals_file
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
-from asynctokens.stats._month import CellName, StaleStats, valid_counts, valid_key
+from asynctokens.stats._month import (
+    CellName,
+    StaleStats,
+    valid_counts,
+    valid_key,
+    valid_label_keys,
+)
 
 
 class MonthTotal(NamedTuple):
@@ -43,9 +50,11 @@ class MonthTotal(NamedTuple):
     counts: list[int]
 
 
-def encode_totals(agg: Aggregate, token: str) -> tuple[bytes, bytes]:
+def encode_totals(
+    agg: Aggregate, token: str, kept: frozenset[str] | None = None
+) -> tuple[bytes, bytes]:
     """The totals and days files of a month's hourly cells (as a writer keeps them: UTC
-    hours)."""
+    hours), whose writers kept the label keys ``kept`` (None: every key)."""
     by_day: dict[CellName, dict[int, list[int]]] = {}
     for (hour, api, model, band, _, host, dims), counts in agg.cells.items():
         days = by_day.setdefault((api, model, band, host, dims), {})
@@ -61,8 +70,11 @@ def encode_totals(agg: Aggregate, token: str) -> tuple[bytes, bytes]:
         columns.append([list(col) for col in zip(*rows, strict=True)])
         sums.append([sum(col) for col in columns[-1]])
     keys = [list(n) for n in names]
+    totals = {"quarters": token, "keys": keys, "days": spans, "counts": sums}
+    if kept is not None:
+        totals["label_keys"] = sorted(kept)
     return (
-        orjson.dumps({"quarters": token, "keys": keys, "days": spans, "counts": sums}),
+        orjson.dumps(totals),
         orjson.dumps({"quarters": token, "columns": columns}),
     )
 
@@ -71,14 +83,26 @@ class MonthTotals:
     """The checked entries of a month's totals file, and (read when first asked for) their
     counters per day from its days file."""
 
-    def __init__(self, log_dir: Path, month: str, token: Any, entries: list[MonthTotal]):
+    def __init__(
+        self,
+        log_dir: Path,
+        month: str,
+        token: str,
+        entries: list[MonthTotal],
+        label_keys: list[str] | None,
+    ) -> None:
         self.log_dir, self.month, self.token, self.entries = log_dir, month, token, entries
+        #: The label keys every writer of the month kept (None: every key; ``label_keys``).
+        self.label_keys = label_keys
 
-    def days(self) -> list[list[list[int]]]:
-        """Per entry, its eight counters per day from its first to its last; StaleStats
-        when the days file is missing, of another update, or does not sum to the totals."""
+    def days(self) -> list[list[list[int]]] | None:
+        """Per entry, its eight counters per day from its first to its last; None when the
+        days file is missing or of another update (the hours answer), StaleStats when it
+        does not sum to the totals."""
         month = self.month
         found = _load(self.log_dir / stats_days_file(month), month, self.token)
+        if found is None:
+            return None
         columns = found.get("columns")
         if type(columns) is not list or len(columns) != len(self.entries):
             raise StaleStats(month)
@@ -100,25 +124,37 @@ class MonthTotals:
         return columns
 
 
-def _load(path: Path, month: str, token: Any) -> dict[str, Any]:
+def _load(path: Path, month: str, token: str) -> dict[str, Any] | None:
+    """The file's document; None when it is missing or names another token (of another
+    update, or of a month no longer labelled: the index's token decides), StaleStats when
+    it is no document of ours."""
     try:
         found = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
+    except OSError:
+        return None
+    except orjson.JSONDecodeError as exc:
         raise StaleStats(month) from exc
-    if type(found) is not dict or found.get("quarters") != token:
+    if type(found) is not dict:
         raise StaleStats(month)
-    return found
+    return found if found.get("quarters") == token else None
 
 
-def read_totals(log_dir: Path, month: str, doc: dict[str, Any]) -> MonthTotals:
-    """The checked totals file written with the month file ``doc`` (its cells without
-    labels, as ``read_month(plain=True)`` gives them); StaleStats when the file is missing,
-    of another update, or fails a check."""
-    token = doc.get("quarters")
+def read_totals(
+    log_dir: Path, month: str, token: str, rows: dict[str, dict[str, list[int]]]
+) -> MonthTotals | None:
+    """The checked totals file of the update whose index names ``token`` and holds the
+    month's ``rows`` (counters per model, api and host), which it must sum to; None when
+    the file is missing or of another update (the hours answer: ``_load``); StaleStats when
+    it fails a check."""
     found = _load(log_dir / stats_totals_file(month), month, token)
+    if found is None:
+        return None
     keys, days, counts = found.get("keys"), found.get("days"), found.get("counts")
-    if not (type(keys) is type(days) is type(counts) is list) or not (
-        len(keys) == len(days) == len(counts)
+    label_keys = found.get("label_keys")
+    if (
+        not (type(keys) is type(days) is type(counts) is list)
+        or not len(keys) == len(days) == len(counts)
+        or not (label_keys is None or valid_label_keys(label_keys))
     ):
         raise StaleStats(month)
     month_days = calendar.monthrange(int(month[:4]), int(month[5:7]))[1]
@@ -140,21 +176,14 @@ def read_totals(log_dir: Path, month: str, doc: dict[str, Any]) -> MonthTotals:
         entries.append(MonthTotal(tuple(key), span[0], span[1], sums))
     if entries and not valid_counts([list(c) for c in zip(*counts, strict=True)]):
         raise StaleStats(month)
-    if _without_labels(entries) != _month_sums(doc):
-        raise StaleStats(month)  # not the month file's cells: edited, or of a bug
-    return MonthTotals(log_dir, month, token, entries)
+    for dim, at in _INDEX_ROWS.items():  # the index's rows of the same update
+        by_name: dict[str, list[int]] = {}
+        for entry in entries:
+            add_into(by_name, entry.name[at], entry.counts)
+        if by_name != rows.get(dim, {}):
+            raise StaleStats(month)  # not the month's cells: edited, or of a bug
+    return MonthTotals(log_dir, month, token, entries, label_keys)
 
 
-def _without_labels(entries: list[MonthTotal]) -> dict[CellName, list[int]]:
-    out: dict[CellName, list[int]] = {}
-    for (api, model, band, host, dims), _, _, counts in entries:
-        add_into(out, (api, model, band, host, only_label_keys(dims)), counts)
-    return out
-
-
-def _month_sums(doc: dict[str, Any]) -> dict[CellName, list[int]]:
-    """The month file's counters per key over the month (its columns are checked)."""
-    out: dict[CellName, list[int]] = {}
-    for key, (_, *cols) in zip(doc["keys"], doc["columns"], strict=True):
-        add_into(out, tuple(key), map(sum, cols))
-    return out
+#: The index's rows per month the totals must sum to, and where each name is in an entry's.
+_INDEX_ROWS: Final = {"model": 1, "api": 0, "host": 3}

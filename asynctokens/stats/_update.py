@@ -320,7 +320,7 @@ def encode_month(
         quarters.extend(with_quarters)
         cells_with_labels = (
             orjson.dumps({"quarters": token.hex(), "keys": with_keys, "columns": with_columns}),
-            *encode_totals(agg, token.hex()),
+            *encode_totals(agg, token.hex(), kept),
         )
     snap.tokens[month] = token.hex()  # the index names it: the two belong together
     if sys.byteorder == "big":
