@@ -312,16 +312,16 @@ for i in range(1_500):
 assert first.close() is True
 
 renames = 0
-real_replace = _files.replace_atomically
+real_commit = _files.commit_temp
 
-def replace_then_maybe_die(path, data, mode):
+def rename_then_maybe_die(written, path):
     global renames
     if renames == kill_after:
         os.kill(os.getpid(), signal.SIGKILL)
-    real_replace(path, data, mode)
+    real_commit(written, path)
     renames += 1
 
-_files.replace_atomically = replace_then_maybe_die
+_files.commit_temp = rename_then_maybe_die
 second = TokenTracker("logs")
 for i in range(500):
     second.log(100 + i % 7, 10, "openai", "gpt-4o", ts=nov + dt.timedelta(seconds=1_800 + i))

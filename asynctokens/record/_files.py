@@ -215,6 +215,12 @@ def replace_atomically(path: Path, data: bytes, mode: int) -> None:
     Readers see the old file or the new one, never half of one. No fsync: the stats file is
     a cache that is rebuilt from the JSONL files if a power cut leaves it empty.
     """
+    commit_temp(write_temp(path, data, mode), path)
+
+
+def write_temp(path: Path, data: bytes, mode: int) -> Path:
+    """``data`` in a fresh temp file beside ``path``, for :func:`commit_temp` to rename over
+    it: several files written first and renamed together change for readers at once."""
     # a fresh, unpredictable name, created here or refused: a planted file or symlink at a
     # temporary's name is never written through
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp")
@@ -223,8 +229,17 @@ def replace_atomically(path: Path, data: bytes, mode: int) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     finally:
         os.close(fd)
+    return tmp
+
+
+def commit_temp(tmp: Path, path: Path) -> None:
+    """Rename a :func:`write_temp` file over ``path`` (removed if that fails)."""
     try:
         tmp.replace(path)
     except BaseException:

@@ -3,11 +3,12 @@
 ``current()`` loads the index, checks it against the daily files (a file that shrank or
 vanished, an index of another version: rebuild from offset 0) and folds whatever lies past
 the recorded offsets, whoever wrote it. ``update()`` does the same under the stats lock and
-rewrites the index and the months it touched: each month's quarters file first, then its
-labels, days and totals files (when a cell has labels), then its month file, then the index, each
-by a rename, so a reader never sees a file naming one that is not there yet. A writer
-passes the ranges it appended itself (``OwnRange``), with their folds, so in the common
-one-process case nothing is read back.
+rewrites the index and the months it touched: every file is written first, then each is
+renamed into place, each month's quarters file first, then its labels, days and totals files
+(when a cell has labels), then its month file, and the index last, so a reader never sees a
+file naming one that is not there yet, and meets files of two updates only for the
+microseconds of the renames. A writer passes the ranges it appended itself (``OwnRange``),
+with their folds, so in the common one-process case nothing is read back.
 """
 
 from __future__ import annotations
@@ -269,16 +270,32 @@ def update(
     keeping the labels of ``label_keys`` (None: every key) as report dimensions."""
     with _files.locked_file(log_dir / STATS_LOCK_FILE, mode):
         snap = current(log_dir, own)
-        for month in sorted(snap.dirty):
-            cells, quarters, labelled = encode_month(snap, month, label_keys)  # a generation
-            # quarters and labelled cells first: a month file never names what is not there
-            _files.replace_atomically(log_dir / stats_quarters_file(month), quarters, mode)
-            if labelled is not None:
-                _files.replace_atomically(log_dir / stats_labels_file(month), labelled[0], mode)
-                _files.replace_atomically(log_dir / stats_days_file(month), labelled[2], mode)
-                _files.replace_atomically(log_dir / stats_totals_file(month), labelled[1], mode)
-            _files.replace_atomically(log_dir / stats_month_file(month), cells, mode)
-        _files.replace_atomically(log_dir / STATS_FILE, encode(snap), mode)
+        staged: list[tuple[Path, Path]] = []  # (written, to rename over)
+        renamed = 0
+        try:
+            for month in sorted(snap.dirty):
+                cells, quarters, labelled = encode_month(snap, month, label_keys)  # a generation
+                # quarters and labelled cells first: a month file never names what is not there
+                parts = [(stats_quarters_file(month), quarters)]
+                if labelled is not None:
+                    parts += [(stats_labels_file(month), labelled[0]),
+                              (stats_days_file(month), labelled[2]),
+                              (stats_totals_file(month), labelled[1])]  # fmt: skip
+                parts.append((stats_month_file(month), cells))
+                for name, data in parts:
+                    staged.append((_files.write_temp(log_dir / name, data, mode), log_dir / name))
+            index = log_dir / STATS_FILE
+            staged.append((_files.write_temp(index, encode(snap), mode), index))
+            # every file written, then all renamed at once: a report meets files of two
+            # updates for the microseconds of the renames, not for the time of the writes
+            for written, path in staged:
+                _files.commit_temp(written, path)
+                renamed += 1
+        except BaseException:
+            for written, _ in staged[renamed:]:
+                with contextlib.suppress(OSError):
+                    written.unlink()
+            raise
         if snap.rebuilt:  # month files of days no longer there
             named = (stats_month_file, stats_quarters_file, stats_labels_file, stats_totals_file,
                      stats_days_file)  # fmt: skip
