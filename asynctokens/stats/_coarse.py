@@ -56,8 +56,9 @@ def whole_month(
 
 
 def utc_days_whole(with_calls: set[str], utc_days: set[str], place: Place) -> bool:
-    """Whether each UTC day of ``month`` with calls that the report takes from the stats
-    lies whole in its range, and each of its hours in the same day of the zone."""
+    """Whether each UTC day with calls (``with_calls``, of one month) that the report takes
+    from the stats lies whole in its range, and each of its hours in the same day of the
+    zone."""
     for day in with_calls & utc_days:
         for hour in range(24):
             text = f"{day}T{hour:02d}"
@@ -123,15 +124,15 @@ def totals_adder(
     periods: Periods | None,
     labels: frozenset[str] | None,
 ) -> Callable[[MonthTotals], bool] | None:
-    """How a report by a label adds ``month`` from its totals file (``_coarse``), or None
-    when it must take the month from the hours."""
+    """How a report by a label adds ``month`` from its totals (by month, else by day), or
+    None when it must take the month from the hours."""
     rows = snap.rows.get(month)
     if one_price is None or labels == frozenset() or rows is None:
         return None  # a report by no label: the month file's hours are fewer
     with_calls = set(rows.get("day", {}))
     if period != "day" and whole_month(month, with_calls, utc_days, rng, period == "month", hours):
-        return lambda entries: add_by_month(entries, month, agg, one_price)
+        return lambda totals: add_by_month(totals, month, agg, one_price)
     if utc_days_whole(with_calls, utc_days, hours):
         cuts = None if periods is None else periods.cuts
-        return lambda entries: add_by_day(entries, month, agg, with_calls & utc_days, cuts)
+        return lambda totals: add_by_day(totals, month, agg, with_calls & utc_days, cuts)
     return None
