@@ -124,6 +124,27 @@ def _unlock(fd: int) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def lock_held(path: Path) -> bool:
+    """Whether another process holds ``path``'s exclusive lock (:func:`locked_file`): asked
+    with a shared lock that is not waited for, let go at once; False when there is no such
+    file (or no locking on this platform)."""
+    if fcntl is None:
+        return False
+    try:
+        fd = _open(path, os.O_RDONLY | _CLOEXEC | _NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        _close(fd)  # closing lets the lock go
+    return False
+
+
 @contextlib.contextmanager
 def locked_file(path: Path, mode: int) -> Iterator[int]:
     """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` body."""

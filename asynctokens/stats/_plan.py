@@ -12,14 +12,13 @@ events, the answer is None: the reader scans, since only the lines are sure.
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from operator import sub
 from pathlib import Path
 from typing import Final
 
+from asynctokens.record import _files
 from asynctokens.record._dims import only_label_keys
 from asynctokens.record._format import (
     STATS_FILE,
@@ -29,7 +28,6 @@ from asynctokens.record._format import (
     day_of_file,
     judge_line,
     stats_month_file,
-    stats_month_files,
     utc_hour,
 )
 from asynctokens.record._lines import ForwardBlocks, ReadReport, unreadable
@@ -74,7 +72,7 @@ class _Hours:
 
 #: A report that finds stats files of two updates (a writer renames a month's files one at a
 #: time: quarters, labels, days, totals, month, index) reads them again after
-#: STATS_REREAD_S: as long as a writer is at work (it holds the stats lock, or a stats file
+#: STATS_REREAD_S: as long as a writer is at work (it holds the stats lock, or the index
 #: changed), for up to STATS_SETTLE_S; else STATS_READS times in all before it says they
 #: failed their checks (hand-edited or damaged files fail every time).
 STATS_READS: Final = 2
@@ -91,53 +89,35 @@ def settled(
     deadline = time.monotonic() + STATS_SETTLE_S
     reads = 0
     while True:
-        before = _stats_ids(dirs)
+        before = _index_ids(dirs)
         read = ReadReport()
         agg = read_stats(read)
         reads += 1
         if not read.stale_stats or time.monotonic() > deadline:
             break
         time.sleep(STATS_REREAD_S * reads)  # a writer between two renames ends its update
-        if reads >= STATS_READS and _stats_ids(dirs) == before and not _writer_at_work(dirs):
+        if reads >= STATS_READS and _index_ids(dirs) == before and not _writer_at_work(dirs):
             break  # nobody is writing: the files are damaged
     report.add(read)
     return agg
 
 
 def _writer_at_work(dirs: list[Path]) -> bool:
-    """Whether a writer holds a directory's stats lock (it is updating the stats): asked
-    with a shared lock that is not waited for, and let go at once."""
-    for d in dirs:
-        try:
-            fd = os.open(d / STATS_LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        except OSError:
-            continue
-        finally:
-            os.close(fd)  # closing lets the lock go
-    return False
+    """Whether a writer holds a directory's stats lock: it is updating the stats."""
+    return any(_files.lock_held(d / STATS_LOCK_FILE) for d in dirs)
 
 
-def _stats_ids(dirs: list[Path]) -> list[tuple[str, int, int, int]]:
-    """Each directory's stats files (the index and every month's) as (path, inode, mtime,
-    size): a writer's update replaces them one at a time, the index last."""
-    ids: list[tuple[str, int, int, int]] = []
+def _index_ids(dirs: list[Path]) -> list[tuple[int, int, int] | None]:
+    """Each directory's index as (inode, mtime, size): a writer's update replaces it, after
+    the month files it names, renamed in one burst with them."""
+    ids: list[tuple[int, int, int] | None] = []
     for d in dirs:
         try:
-            paths = [d / STATS_FILE, *stats_month_files(d)]
+            st = (d / STATS_FILE).stat()
         except OSError:
+            ids.append(None)
             continue
-        for path in paths:
-            try:
-                st = path.stat()
-            except OSError:
-                continue
-            ids.append((str(path), st.st_ino, st.st_mtime_ns, st.st_size))
+        ids.append((st.st_ino, st.st_mtime_ns, st.st_size))
     return ids
 
 
