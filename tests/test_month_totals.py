@@ -161,7 +161,7 @@ def test_a_month_whose_price_changes_inside_is_priced_from_its_hours(tmp_path: P
     assert DAMAGED in said and rows_of(report) == {"acme": (3, 30_000, 6_000, 0.252)}
 
 
-def _edit_totals(log_dir: Path, month: str, change: Any, name: str = "") -> None:
+def _edit_file(log_dir: Path, month: str, change: Any, name: str = "") -> None:
     path = log_dir / (name or TOTALS_FILE).format(month)
     doc = json.loads(path.read_text())
     change(doc)
@@ -186,7 +186,7 @@ def test_a_totals_file_that_is_not_the_months_cells_is_damage(
     an edit (even one that keeps every count within its checks) is said and the lines
     answer."""
     log_dir = two_months
-    _edit_totals(log_dir, "2026-10", change)
+    _edit_file(log_dir, "2026-10", change)
     report, said = run(log_dir, "summary", "--by", "customer")
     assert DAMAGED in said and "token_stats_2026-10.json" in said
     assert rows_of(report) == {
@@ -211,7 +211,7 @@ def test_a_days_file_that_does_not_sum_to_the_totals_is_damage(
     """A report by day reads the days file too: each entry's days must sum to its totals
     (which a report by month alone reads, unharmed)."""
     log_dir = two_months
-    _edit_totals(log_dir, "2026-10", change, "token_stats_{}.days.json")
+    _edit_file(log_dir, "2026-10", change, "token_stats_{}.days.json")
     assert run(log_dir, "summary", "--by", "customer")[1] == ""
     report, said = run(log_dir, "daily", "--by", "customer")
     assert DAMAGED in said and "token_stats_2026-10.json" in said
@@ -228,7 +228,7 @@ def test_a_totals_file_of_another_update_or_none_leaves_the_month_to_its_hours(
     passed over without a word, and the hours answer. Shown by the labels file taken away
     as well: then the report has to say so."""
     log_dir = two_months
-    _edit_totals(log_dir, "2026-10", lambda doc: doc.__setitem__("quarters", "00" * 8), name)
+    _edit_file(log_dir, "2026-10", lambda doc: doc.__setitem__("quarters", "00" * 8), name)
     (log_dir / name.format("2026-11")).unlink()
     args = ("daily", "--by", "customer")
     before, said = run(log_dir, *args)

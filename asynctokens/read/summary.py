@@ -172,9 +172,13 @@ def _check_by_labels(keys: list[str], agg: Aggregate) -> None:
     this range (a budget run from cron must not fail for that)."""
     if not keys:
         return
-    held = sorted({key for k in agg.cells if k[6] for key in parse_dims(k[6]).labels})
-    for key in keys:
-        close = [] if key in held else difflib.get_close_matches(key, held, n=1, cutoff=0.75)
+    dims = {k[6] for k in agg.cells if k[6]}  # a few per model and value, not per cell
+    missing = [key for key in keys if not any(key in parse_dims(d).labels for d in dims)]
+    if not missing:
+        return
+    held = sorted({key for d in dims for key in parse_dims(d).labels})
+    for key in missing:
+        close = difflib.get_close_matches(key, held, n=1, cutoff=0.75)
         if close:
             raise NothingMatchedError(
                 f"no call in this range carries the label {key!r}: did you mean --by"

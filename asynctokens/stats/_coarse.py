@@ -10,13 +10,13 @@ month is priced by time of day. Else the caller takes the month from its hours.
 
 from __future__ import annotations
 
-import calendar
 import datetime as _dt
 from collections.abc import Callable
 
 from asynctokens.record._dims import parse_dims
 from asynctokens.record._range import UTC, TimeRange
 from asynctokens.stats._fold import Aggregate, add_into
+from asynctokens.stats._month import days_in
 from asynctokens.stats._periods import Periods
 from asynctokens.stats._store import Snapshot
 from asynctokens.stats._totals import MonthTotals
@@ -99,8 +99,7 @@ def add_by_day(
     if cuts is not None and any(cuts(api, model) for (api, model, *_), *_ in entries):
         return False
     cells = agg.cells
-    n_days = calendar.monthrange(int(month[:4]), int(month[5:7]))[1]
-    texts = [f"{month}-{d:02d}" for d in range(n_days + 1)]
+    texts = [f"{month}-{d:02d}" for d in range(days_in(month) + 1)]
     by_day = totals.days()
     if by_day is None:
         return False

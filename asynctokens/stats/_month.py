@@ -110,8 +110,13 @@ def rows_of_month(agg: Aggregate) -> dict[str, dict[str, list[int]]]:
     return rows
 
 
+def days_in(month: str) -> int:
+    """The days of ``YYYY-MM``."""
+    return calendar.monthrange(int(month[:4]), int(month[5:7]))[1]
+
+
 def _hours_in(month: str) -> int:
-    return calendar.monthrange(int(month[:4]), int(month[5:7]))[1] * 24
+    return days_in(month) * 24
 
 
 def _hour_index(hour: str) -> int:

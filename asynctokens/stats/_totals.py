@@ -22,7 +22,6 @@ another update, or missing, is passed over: the hours answer.
 
 from __future__ import annotations
 
-import calendar
 from itertools import chain
 from pathlib import Path
 from typing import Any, Final, NamedTuple
@@ -34,6 +33,7 @@ from asynctokens.stats._fold import WIDTH, Aggregate, add_into
 from asynctokens.stats._month import (
     CellName,
     StaleStats,
+    days_in,
     valid_counts,
     valid_key,
     valid_label_keys,
@@ -157,7 +157,7 @@ def read_totals(
         or not (label_keys is None or valid_label_keys(label_keys))
     ):
         raise StaleStats(month)
-    month_days = calendar.monthrange(int(month[:4]), int(month[5:7]))[1]
+    month_days = days_in(month)
     entries: list[MonthTotal] = []
     last_key: Any = None
     for key, span, sums in zip(keys, days, counts, strict=True):
