@@ -195,7 +195,7 @@ def measure_wrapper(rounds: int, block: int = 500) -> dict[str, tuple[float, flo
     from types import SimpleNamespace
 
     from asynctokens.integrations import anthropic, gemini, openai
-    from asynctokens.integrations._instrument import _NEVER, _At, _wrap
+    from asynctokens.integrations._wrap import NEVER, At, wrap_method
 
     replies = _objects()
     readers = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
@@ -208,7 +208,7 @@ def measure_wrapper(rounds: int, block: int = 500) -> dict[str, tuple[float, flo
             reply = replies[provider]
             bare = SimpleNamespace(create=lambda *a, _r=reply, **k: _r)
             wrapped = SimpleNamespace(create=lambda *a, _r=reply, **k: _r)
-            _wrap(_At(tracker, r.OPENAI_KEY, provider), wrapped, "create", reader, _NEVER)
+            wrap_method(At(tracker, r.OPENAI_KEY, provider), wrapped, "create", reader, NEVER)
             added = []
             for _ in range(rounds * 60):
                 times = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
@@ -107,6 +108,15 @@ def call_site(depth: int) -> tuple[str, int, str, dict[str, Any]] | None:
     return frame.f_code.co_filename, frame.f_lineno, str(g.get("__name__", "?")), g
 
 
+#: The requests one call sent, each waiting to be logged with the metadata its siblings
+#: share (None when it is alone; ``_wrap._log_held``).
+Held = list[Callable[[dict[str, Any] | None], None]]
+
+
+def _with(metadata: dict[str, Any] | None, shared: dict[str, Any] | None) -> dict[str, Any] | None:
+    return metadata if shared is None else {**(metadata or {}), **shared}
+
+
 class CallLog:
     """One call being tracked: what to log it with, and when it started."""
 
@@ -131,9 +141,9 @@ class CallLog:
         self.site = site
         self.start = time.perf_counter()
         self._done = False
-        #: Where a request of a call that may send several keeps its usage, to be logged
-        #: with its siblings when the call returns (``_instrument._link_requests``).
-        self.held: list[tuple[CallLog, Usage, float]] | None = None
+        #: Where a request of a call that may send several waits to be logged, with its
+        #: siblings when the call returns (``_wrap.link_requests``).
+        self.held: Held | None = None
 
     @property
     def done(self) -> bool:
@@ -159,7 +169,10 @@ class CallLog:
             warn_no_usage(obj, self.site, stacklevel + 2)  # + this method, + warn_no_usage
             return
         if self.held is not None:
-            self.held.append((self, usage, self.latency_ms()))
+            latency_ms = self.latency_ms()
+            self.held.append(
+                lambda shared: self.log(usage, latency_ms, _with(self.metadata, shared))
+            )
             return
         self.log(usage, self.latency_ms(), self.metadata)
 

@@ -59,6 +59,12 @@ class Usage:
         return replace(self, success=False, error_message=ABANDONED)
 
 
+#: What a provider's ``fast_fields`` reads from a whole reply of the common shape: prompt,
+#: completion, cached, cache-written and reasoning tokens (in the file format's meanings),
+#: the served model, the request id, the service tier and the 1-hour cache writes.
+Fields = tuple[int, int, int, int, int, str | None, str | None, str | None, int]
+
+
 _new = object.__new__
 _set = object.__setattr__
 

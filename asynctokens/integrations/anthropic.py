@@ -19,6 +19,7 @@ from asynctokens.integrations._usage import (
     _EMPTY as _NO_USAGE,
 )
 from asynctokens.integrations._usage import (
+    Fields,
     Usage,
     count,
     error_text,
@@ -30,6 +31,7 @@ from asynctokens.integrations._usage import (
     text,
     view,
 )
+from asynctokens.record._event import TOKENS_LIMIT
 
 API_TYPE: Final = "anthropic"
 _EVENTS: Final = frozenset(
@@ -103,6 +105,78 @@ def usage_of(obj: Any) -> Usage | None:
         view(usage.get("output_tokens_details")).get("thinking_tokens"),
         text(v.get("model")),
         request_id_of(v) or text(v.get("id")),
+    )
+
+
+def fast_fields(obj: Any) -> Fields | None:
+    """What ``usage_of`` reads from a whole ``Message`` as the SDK builds it, in one flat
+    pass; None for any other object or shape (a field the SDK does not know, a count that is
+    not a plain int, a part above its whole), which ``usage_of`` then reads. It runs on
+    every reply of an instrumented client (tests/test_fast_fields.py holds it equal to
+    ``usage_of``)."""
+    try:
+        if obj.__pydantic_extra__:
+            return None
+        v = obj.__dict__
+        usage = v["usage"]
+        if v["type"] != "message" or usage.__pydantic_extra__:
+            return None
+        u = usage.__dict__
+        fresh, read, written = (
+            u["input_tokens"],
+            u["cache_read_input_tokens"],
+            u["cache_creation_input_tokens"],
+        )
+        output, tier, kept, details = (
+            u["output_tokens"],
+            u["service_tier"],
+            u["cache_creation"],
+            u.get("output_tokens_details"),
+        )
+        one_hour = thought = 0
+        if kept is not None:
+            if kept.__pydantic_extra__:
+                return None
+            one_hour = kept.__dict__["ephemeral_1h_input_tokens"]
+        if details is not None:
+            if details.__pydantic_extra__:
+                return None
+            thought = details.__dict__["thinking_tokens"]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    read = 0 if read is None else read
+    written = 0 if written is None else written
+    one_hour = 0 if one_hour is None else one_hour
+    thought = 0 if thought is None else thought
+    if not (
+        fresh.__class__ is int
+        and read.__class__ is int
+        and written.__class__ is int
+        and output.__class__ is int
+        and one_hour.__class__ is int
+        and thought.__class__ is int
+        and 0 <= fresh < TOKENS_LIMIT
+        and 0 <= read < TOKENS_LIMIT
+        and 0 <= written < TOKENS_LIMIT
+        and 0 <= output < TOKENS_LIMIT
+        and 0 <= one_hour <= written
+        and 0 <= thought <= output
+    ):
+        return None
+    request_id, model = v.get("_request_id"), v["model"]
+    if not (request_id.__class__ is str and request_id):
+        request_id = v["id"]
+        request_id = request_id if request_id.__class__ is str and request_id else None
+    return (
+        fresh + read + written,
+        output,
+        read,
+        written,
+        thought,
+        model if model.__class__ is str and model else None,
+        request_id,
+        tier if tier.__class__ is str and tier else None,
+        one_hour,
     )
 
 

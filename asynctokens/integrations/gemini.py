@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from asynctokens.integrations._usage import (
+    Fields,
     Usage,
     count,
     filled,
@@ -26,6 +27,7 @@ from asynctokens.integrations._usage import (
     text,
     view,
 )
+from asynctokens.record._event import TOKENS_LIMIT
 
 API_TYPE: Final = "gemini"
 #: The counts read, in the order usage_of takes them, as the SDK and the REST API name them.
@@ -80,6 +82,64 @@ def usage_of(obj: Any) -> Usage | None:
         text(model),
         text(request_id),
         notes=notes,
+    )
+
+
+def fast_fields(obj: Any) -> Fields | None:
+    """What ``usage_of`` reads from a whole ``GenerateContentResponse`` as the SDK builds
+    it, in one flat pass; None for any other object or shape (a count that is not a plain
+    int, cached input above the prompt, no counts at all), which ``usage_of`` then reads.
+    It runs on every request of an instrumented client (tests/test_fast_fields.py holds it
+    equal to ``usage_of``)."""
+    try:
+        if obj.__pydantic_extra__:
+            return None
+        v = obj.__dict__
+        usage = v["usage_metadata"]
+        if usage.__pydantic_extra__:
+            return None
+        u = usage.__dict__
+        prompt, tool, cached, candidates, thoughts = (
+            u["prompt_token_count"],
+            u["tool_use_prompt_token_count"],
+            u["cached_content_token_count"],
+            u["candidates_token_count"],
+            u["thoughts_token_count"],
+        )
+        model, response_id = v["model_version"], v["response_id"]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    if prompt is None and candidates is None and thoughts is None:
+        return None
+    prompt = 0 if prompt is None else prompt
+    tool = 0 if tool is None else tool
+    cached = 0 if cached is None else cached
+    candidates = 0 if candidates is None else candidates
+    thoughts = 0 if thoughts is None else thoughts
+    if not (
+        prompt.__class__ is int
+        and tool.__class__ is int
+        and cached.__class__ is int
+        and candidates.__class__ is int
+        and thoughts.__class__ is int
+        and 0 <= prompt < TOKENS_LIMIT
+        and 0 <= tool < TOKENS_LIMIT
+        and 0 <= candidates < TOKENS_LIMIT
+        and 0 <= thoughts < TOKENS_LIMIT
+        and 0 <= cached < TOKENS_LIMIT
+        and cached <= prompt + tool
+    ):
+        return None
+    return (
+        prompt + tool,
+        candidates + thoughts,
+        cached,
+        0,
+        thoughts,
+        model if model.__class__ is str and model else None,
+        response_id if response_id.__class__ is str and response_id else None,
+        None,
+        0,
     )
 
 

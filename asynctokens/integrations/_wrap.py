@@ -1,0 +1,321 @@
+"""The method wrapper ``instrument()`` puts on each SDK method that sends a request: each
+call logged once, from the SDK's own reply, with the least work a common reply allows.
+
+A whole reply of the common shape is read by its provider's ``fast_fields`` and queued
+with one ``tracker.log`` call, with no ``Usage`` and no ``CallLog``: that path runs around
+every SDK call, with the CPU's caches cold from the SDK's own work, and each Python call it
+saves is measurable (``python -m benchmarks.sdk_bench``). Streams, stored replies fetched
+again, failures, odd counts and replies without usage take the general path (``finish``),
+which reads the reply with the provider's ``usage_of`` and logs through a ``CallLog``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import warnings
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from time import perf_counter
+from types import CoroutineType, ModuleType
+from typing import TYPE_CHECKING, Any, Final
+
+from asynctokens.integrations._call import CallLog, Held, call_site, claimed, failure
+from asynctokens.integrations._stream import wrap
+from asynctokens.integrations._usage import Fields, Usage
+
+if TYPE_CHECKING:
+    from asynctokens.writer._tracker import TokenTracker
+
+#: Set on each wrapper, naming its tracker: a method is wrapped once.
+MARK: Final = "__asynctokens_tracker__"
+
+#: The header the OpenAI and Anthropic SDKs send with a raw or streaming-response call.
+_RAW_HEADER: Final = "x-stainless-raw-response"
+
+
+def _raw(kwargs: dict[str, Any]) -> bool:
+    """A ``with_raw_response`` or ``with_streaming_response`` call: the transport logs it."""
+    headers = kwargs.get("extra_headers")
+    return isinstance(headers, dict) and any(
+        isinstance(name, str) and name.lower() == _RAW_HEADER for name in headers
+    )
+
+
+#: The requests of the user's call being made, held until it returns (``link_requests``).
+_operation: ContextVar[Held | None] = ContextVar("asynctokens_operation", default=None)
+OPERATION_KEY: Final = "asynctokens.operation_id"
+
+
+def _log_held(held: Held) -> None:
+    """Log the requests one call sent: alone, as any call; several, sharing an operation id
+    (so a call that sent one request pays for no id, and its line is the plain one)."""
+    shared = {OPERATION_KEY: os.urandom(8).hex()} if len(held) > 1 else None
+    for log in held:
+        log(shared)
+
+
+def link_requests(at: At, owner: Any, name: str) -> None:
+    """The public method whose requests (tool hops, continuations) are logged one by one:
+    they are held until it returns, then logged, linked by one operation id when several."""
+    original = getattr(owner, name, None)
+    if original is None or getattr(original, MARK, None) is not None:
+        return
+    asynchronous = inspect.iscoroutinefunction(inspect.unwrap(original))
+    if asynchronous:
+
+        @functools.wraps(original)
+        async def linked_async(*args: Any, **kwargs: Any) -> Any:
+            held: Held = []
+            token = _operation.set(held)
+            try:
+                return await original(*args, **kwargs)
+            finally:
+                _operation.reset(token)
+                _log_held(held)
+
+        linked: Any = linked_async
+    else:
+
+        @functools.wraps(original)
+        def linked(*args: Any, **kwargs: Any) -> Any:
+            held: Held = []
+            token = _operation.set(held)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                _operation.reset(token)
+                _log_held(held)
+
+    setattr(linked, MARK, at.tracker)
+    setattr(owner, name, linked)
+
+
+#: Per tracker, the ids of the stored responses it logged (the last 10,000), whichever of
+#: its clients or their copies logged them: one retrieved again is billed once.
+_LOGGED: weakref.WeakKeyDictionary[Any, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
+#: Per tracker, the model each background job it saw started asked for (the last 10,000):
+#: the finished job names only the served snapshot, and is logged under the name asked for.
+_ASKED: weakref.WeakKeyDictionary[Any, OrderedDict[str, str | None]] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class At:
+    """Where a client's calls are logged: the tracker, the client's key, its provider."""
+
+    tracker: TokenTracker
+    api_key: Any
+    api_type: str
+
+    def first_time(self, response_id: str | None) -> bool:
+        """False for a stored response (OpenAI Responses) this tracker logged before."""
+        if response_id is None:
+            return True
+        logged = _LOGGED.setdefault(self.tracker, OrderedDict())
+        if response_id in logged:
+            return False
+        logged[response_id] = None
+        if len(logged) > 10_000:
+            logged.popitem(last=False)
+        return True
+
+    def asked(self, job_id: str | None, model: str | None = None) -> str | None:
+        """With ``model``: remember what background job ``job_id`` asked for; without: the
+        model remembered for it (None when its start was not seen)."""
+        if job_id is None:
+            return None
+        jobs = _ASKED.setdefault(self.tracker, OrderedDict())
+        if model is None:
+            return jobs.get(job_id)
+        jobs[job_id] = model
+        if len(jobs) > 10_000:
+            jobs.popitem(last=False)
+        return model
+
+
+#: Whether a wrapped method returns a stream: never, always, or when called with stream=True.
+NEVER, ALWAYS, IF_ASKED = 0, 1, 2
+
+
+def read_usage(reader: ModuleType, result: Any) -> Usage | None:
+    try:
+        return reader.usage_of(result)  # type: ignore[no-any-return]
+    except Exception:  # a reply of an unexpected shape is not the user's error
+        return None
+
+
+def wrap_method(
+    at: At,
+    owner: Any,
+    name: str,
+    reader: ModuleType,
+    streams: int,
+    *,
+    inject_usage: bool = False,
+    stored: bool = False,
+    fetches: bool = False,
+) -> None:
+    """Replace ``owner.name`` (sync or async) by a version that logs each call once.
+
+    ``stored``: the method's reply is stored by the provider under an id and can be fetched
+    again (OpenAI Responses), or is a background job not done yet (not logged); its id is
+    remembered. ``fetches``: the method fetches such a reply (``responses.retrieve``), which
+    may have been logged already, when it was made or fetched before: then not again.
+
+    The added work is kept small and flat (it runs around every SDK call, with cold caches
+    after the SDK's own work): no stack inspection unless the call streams, one reader
+    called directly, one log call.
+    """
+    original = getattr(owner, name, None)
+    if original is None or getattr(original, MARK, None) is not None:
+        return  # a method this SDK version lacks, or one wrapped already
+    tracker, api_type = at.tracker, at.api_type
+    key = at.api_key if isinstance(at.api_key, str) else None
+    logged_as = reader.API_TYPE if api_type == "unknown" else api_type
+    # decided once: the async SDK methods are coroutine functions under their decorators
+    asynchronous = inspect.iscoroutinefunction(inspect.unwrap(original))
+    fast = reader.fast_fields
+
+    def logged_fast(result: Any, model: str | None, start: float, held: Any) -> bool:
+        """Log a whole reply of the common shape from its fields (``fast_fields``), with
+        no ``Usage`` and no ``CallLog``; False for any other, which :func:`finish` reads."""
+        fields = fast(result)
+        if fields is None:
+            return False
+        latency_ms = (perf_counter() - start) * 1000.0
+        if stored:  # remembered, so that a retrieve() of it is not counted again
+            at.first_time(reader.finished_id(result))
+        if held is None:
+            log_fields(fields, model, latency_ms, None)
+        else:  # one of the requests of a call that may send several: logged when it returns
+            held.append(lambda shared: log_fields(fields, model, latency_ms, shared))
+        return True
+
+    def log_fields(fields: Fields, model: str | None, latency_ms: float,
+                   metadata: dict[str, Any] | None) -> None:  # fmt: skip
+        prompt, completion, cached, written, reasoning, served, request_id, tier, hour = fields
+        requested = model or served or "unknown"
+        try:
+            tracker.log(prompt, completion, logged_as, requested, True, None, cached, written,
+                        reasoning, latency_ms, key, request_id, metadata, None, None,
+                        None if served == requested else served, tier, hour)  # fmt: skip
+        except Exception as exc:  # a closed tracker must not break the user's call
+            warnings.warn(f"asynctokens could not log a {logged_as} call: {exc}",
+                          RuntimeWarning, stacklevel=4)  # fmt: skip
+
+    def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
+        if stream:
+            return wrap(result, call, hide_usage_chunk=hide)
+        if stored and reader.unfinished(result):  # a background job not done yet: later
+            at.asked(reader.finished_id(result), call.model)
+            call.skip()
+            return result
+        if fetches and call.model is None:  # the model its create() asked for, if seen
+            call.model = at.asked(reader.finished_id(result))
+        usage = read_usage(reader, result)
+        # every stored reply's id is remembered; one fetched again was logged when first seen
+        seen = stored and usage is not None and not at.first_time(reader.finished_id(result))
+        if seen and fetches:
+            call.skip()
+            return result
+        # the user's call is 3 frames up from here (finish, then tracked or finish_async)
+        call.end(usage, result, stacklevel=3)
+        return result
+
+    async def finish_async(pending: Awaitable[Any], call: CallLog, stream: bool, hide: bool) -> Any:
+        token = claimed.set(True)  # the request is sent while this awaits
+        try:
+            result = await pending
+        except BaseException as exc:
+            call.end(failure(exc, api_type))
+            raise
+        finally:
+            claimed.reset(token)
+        if not stream and not fetches and logged_fast(result, call.model, call.start, call.held):
+            return result
+        return finish(result, call, stream, hide)
+
+    @functools.wraps(original)
+    def tracked(*args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("extra_headers") is not None and _raw(kwargs):
+            return original(*args, **kwargs)  # read and logged at the transport
+        stream = streams == ALWAYS or (streams == IF_ASKED and kwargs.get("stream") is True)
+        if stream:
+            return streamed(args, kwargs)
+        model = kwargs.get("model")
+        if type(model) is not str:
+            model = None
+        tracker.budget_gate(api_type, model)
+        held = _operation.get()
+        start = perf_counter()
+        token = claimed.set(True)  # logged here: the transport leaves the request alone
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            _failed(tracker, api_type, model, key, start, held, exc)
+            raise
+        finally:
+            claimed.reset(token)
+        if asynchronous or type(result) is CoroutineType:
+            call = CallLog(tracker, api_type, model, key)
+            call.start, call.held = start, held
+            return finish_async(result, call, False, False)
+        if not fetches and logged_fast(result, model, start, held):
+            return result
+        call = CallLog(tracker, api_type, model, key)
+        call.start, call.held = start, held
+        return finish(result, call, False, False)
+
+    def streamed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A call that returns a stream: logged when the stream ends, wherever that is."""
+        hide = False
+        if inject_usage:
+            # the usage arrives in one extra chunk with no choices: ask for it, and keep that
+            # chunk from the user, who then sees the stream they asked for
+            hide = _ask_for_usage(kwargs)
+        model = kwargs.get("model")
+        tracker.budget_gate(api_type, model if type(model) is str else None)
+        # a stream ends later, elsewhere: remember where it was asked for (the user's call,
+        # 2 frames up: streamed, tracked), for a warning
+        call = CallLog(
+            tracker, api_type, model if type(model) is str else None, key, None, call_site(2)
+        )
+        call.held = _operation.get()
+        token = claimed.set(True)
+        try:
+            result = original(*args, **kwargs)
+        except BaseException as exc:
+            call.end(failure(exc, api_type))
+            raise
+        finally:
+            claimed.reset(token)
+        if asynchronous or type(result) is CoroutineType:
+            return finish_async(result, call, True, hide)
+        return finish(result, call, True, hide)
+
+    setattr(tracked, MARK, tracker)
+    setattr(owner, name, tracked)
+
+
+def _failed(tracker: TokenTracker, api_type: str, model: str | None, key: str | None,
+            start: float, held: Any, exc: BaseException) -> None:  # fmt: skip
+    """Log a call that raised (the failure path: a CallLog is made only here)."""
+    call = CallLog(tracker, api_type, model, key)
+    call.start, call.held = start, held
+    call.end(failure(exc, api_type))
+
+
+def _ask_for_usage(kwargs: dict[str, Any]) -> bool:
+    """Ask an OpenAI chat stream for its usage chunk; True if the caller had not."""
+    options = kwargs.get("stream_options")
+    if isinstance(options, dict) and options.get("include_usage") is True:
+        return False
+    kwargs["stream_options"] = {
+        **(options if isinstance(options, dict) else {}),
+        "include_usage": True,
+    }
+    return True

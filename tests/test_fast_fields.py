@@ -1,0 +1,237 @@
+"""The fast readers an instrumented client reads its common replies with.
+
+Each provider's ``fast_fields`` reads a whole reply of the common shape in one flat pass, so
+that an instrumented call stays cheap; anything else is left to the provider's ``usage_of``.
+Held here: on every common reply the SDKs build, the fast reader reads exactly what
+``usage_of`` reads; on every odd one (counts to adjust, fields the SDK does not know, a job
+still running) it declines; and an instrumented client writes the same line either way,
+taking the fast path for the common reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import httpx2
+import pytest
+
+from asynctokens import TokenTracker
+from asynctokens.integrations import anthropic, gemini, openai
+from asynctokens.record._event import TOKENS_LIMIT
+from tests import sdk_replies as r
+from tests.conftest import read_lines
+
+MESSAGES = [{"role": "user", "content": "Hi"}]
+
+
+def chat(usage: dict[str, Any], **more: Any) -> Any:
+    body = {
+        "id": "chatcmpl-F1", "object": "chat.completion", "created": 1763900000,
+        "model": "gpt-4o-2024-08-06",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
+                     "finish_reason": "stop"}],
+        "usage": usage, **more,
+    }  # fmt: skip
+    client = r.openai_client(r.Replies(httpx2.Response(200, json=body)))
+    return client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+
+
+def response(usage: dict[str, Any] | None = None, status: str = "completed", **more: Any) -> Any:
+    body = {**r.openai_response(status), **more}
+    if usage is not None:
+        body["usage"] = usage
+    client = r.openai_client(r.Replies(httpx2.Response(200, json=body)))
+    return client.responses.create(model="o3", input="Hi")
+
+
+def message(usage: dict[str, Any], **more: Any) -> Any:
+    body = {
+        "id": "msg_F1", "type": "message", "role": "assistant",
+        "model": "claude-opus-4-5-20251101", "content": [{"type": "text", "text": "Hi"}],
+        "stop_reason": "end_turn", "stop_sequence": None, "usage": usage, **more,
+    }  # fmt: skip
+    client = r.anthropic_client(r.Replies(httpx2.Response(200, json=body)))
+    return client.messages.create(model="claude-opus-4-5", max_tokens=10, messages=MESSAGES)
+
+
+def generated(usage: dict[str, Any] | None) -> Any:
+    client = r.gemini_client(r.Replies(httpx2.Response(200, json=r.gemini_body(usage))))
+    return client.models.generate_content(model="gemini-2.5-pro", contents="Hi")
+
+
+CHAT_USAGE = {
+    "prompt_tokens": 1200, "completion_tokens": 300, "total_tokens": 1500,
+    "prompt_tokens_details": {"cached_tokens": 1024},
+    "completion_tokens_details": {"reasoning_tokens": 128},
+}  # fmt: skip
+
+#: (reader, the reply as its SDK builds it, what both readers must read)
+COMMON: dict[str, tuple[ModuleType, Callable[[], Any], tuple[Any, ...]]] = {
+    "openai chat": (
+        openai, lambda: chat(CHAT_USAGE, service_tier="default"),
+        (1200, 300, 1024, 0, 128, "gpt-4o-2024-08-06", "chatcmpl-F1", "default", 0),
+    ),
+    "openai chat, no details": (
+        openai,
+        lambda: chat({"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}),
+        (7, 2, 0, 0, 0, "gpt-4o-2024-08-06", "chatcmpl-F1", None, 0),
+    ),
+    "openai chat, request id header": (
+        openai, lambda: r.openai_client(r.Replies(r.openai_chat("req_F9"))).chat.completions
+        .create(model="gpt-4o", messages=MESSAGES),
+        (1200, 300, 1024, 0, 128, "gpt-4o-2024-08-06", "req_F9", None, 0),
+    ),
+    "openai chat, a float and a string count (the SDK makes them ints)": (
+        openai,
+        lambda: chat({"prompt_tokens": 10.0, "completion_tokens": "5", "total_tokens": 15}),
+        (10, 5, 0, 0, 0, "gpt-4o-2024-08-06", "chatcmpl-F1", None, 0),
+    ),
+    "openai response": (
+        openai, lambda: response(service_tier="flex"),
+        (2000, 900, 1500, 0, 700, "o3-2025-04-16", "resp_R1", "flex", 0),
+    ),
+    "anthropic message": (
+        anthropic, lambda: message(r.ANTHROPIC_USAGE),
+        (2600, 300, 2000, 500, 120, "claude-opus-4-5-20251101", "msg_F1", None, 0),
+    ),
+    "anthropic message, 1-hour writes and a tier": (
+        anthropic,
+        lambda: message({
+            "input_tokens": 10, "cache_read_input_tokens": None,
+            "cache_creation_input_tokens": 900, "output_tokens": 40,
+            "cache_creation": {"ephemeral_5m_input_tokens": 300,
+                               "ephemeral_1h_input_tokens": 600},
+            "service_tier": "priority",
+        }),
+        (910, 40, 0, 900, 0, "claude-opus-4-5-20251101", "msg_F1", "priority", 600),
+    ),
+    "gemini response": (
+        gemini, lambda: generated(r.GEMINI_USAGE),
+        (1050, 300, 400, 0, 100, "gemini-2.5-pro", "resp-gem-1", None, 0),
+    ),
+    "gemini response, answer only": (
+        gemini, lambda: generated({"promptTokenCount": 12, "candidatesTokenCount": 3}),
+        (12, 3, 0, 0, 0, "gemini-2.5-pro", "resp-gem-1", None, 0),
+    ),
+}  # fmt: skip
+
+
+def read_by_usage_of(reader: ModuleType, reply: Any) -> tuple[Any, ...]:
+    usage = reader.usage_of(reply)
+    assert usage.success and usage.operation == "chat" and usage.adjustments == ()
+    return (
+        usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens,
+        usage.cache_write_tokens, usage.reasoning_tokens, usage.model, usage.request_id,
+        usage.service_tier, usage.cache_write_1h_tokens,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(COMMON))
+def test_a_common_reply_reads_the_same_by_either_reader(case: str) -> None:
+    reader, build, expected = COMMON[case]
+    reply = build()
+    assert reader.fast_fields(reply) == expected
+    assert read_by_usage_of(reader, reply) == expected
+
+
+def big() -> int:
+    return TOKENS_LIMIT
+
+
+#: Replies the fast readers must leave to ``usage_of``: it adjusts, flags or skips them.
+ODD: dict[str, tuple[ModuleType, Callable[[], Any]]] = {
+    "openai reasoning outside completion": (openai, lambda: chat(
+        {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+         "completion_tokens_details": {"reasoning_tokens": 8}})),
+    "openai cached outside prompt": (openai, lambda: chat(
+        {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+         "prompt_tokens_details": {"cached_tokens": 11}})),
+    "openai negative count": (openai, lambda: chat(
+        {"prompt_tokens": -1, "completion_tokens": 5, "total_tokens": 4})),
+    "openai count past the limit": (openai, lambda: chat(
+        {"prompt_tokens": big(), "completion_tokens": 5, "total_tokens": 5})),
+    "openai usage field the SDK does not know": (openai, lambda: chat(
+        {**CHAT_USAGE, "prompt_tokens_details": {"cached_tokens": 0, "future_tokens": 3}})),
+    "openai reply field the SDK does not know": (openai, lambda: chat(CHAT_USAGE, future=1)),
+    "openai response still queued": (openai, lambda: response(status="queued")),
+    "openai response incomplete": (openai, lambda: response(status="incomplete")),
+    "openai response float count": (openai, lambda: response(
+        {"input_tokens": 10, "output_tokens": 2.0, "total_tokens": 12})),
+    "anthropic thinking outside output": (anthropic, lambda: message(
+        {"input_tokens": 10, "output_tokens": 5,
+         "output_tokens_details": {"thinking_tokens": 9}})),
+    "anthropic 1-hour writes outside writes": (anthropic, lambda: message(
+        {"input_tokens": 10, "output_tokens": 5, "cache_creation_input_tokens": 100,
+         "cache_creation": {"ephemeral_1h_input_tokens": 300}})),
+    "anthropic string count": (anthropic, lambda: message(
+        {"input_tokens": "10", "output_tokens": 5})),
+    "anthropic usage field the SDK does not know": (anthropic, lambda: message(
+        {"input_tokens": 10, "output_tokens": 5, "future_tokens": 1})),
+    "gemini cached outside prompt": (gemini, lambda: generated(
+        {"promptTokenCount": 10, "cachedContentTokenCount": 20, "candidatesTokenCount": 1})),
+    "gemini counts unset": (gemini, lambda: generated({"totalTokenCount": 0})),
+    "gemini no usage": (gemini, lambda: generated(None)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(ODD))
+def test_an_odd_reply_is_left_to_usage_of(case: str) -> None:
+    reader, build = ODD[case]
+    assert reader.fast_fields(build()) is None
+
+
+def test_objects_of_no_sdk_are_left_to_usage_of() -> None:
+    body = {"object": "chat.completion", "model": "m", "id": "x", "usage": CHAT_USAGE}
+    for reader in (openai, anthropic, gemini):
+        assert reader.fast_fields(body) is None
+        assert reader.fast_fields(None) is None
+
+
+def line_of(tmp_path: Path, name: str, client: Any, call: Any) -> dict[str, Any]:
+    tracker = TokenTracker(tmp_path / name)
+    tracker.instrument(client)
+    call(client)
+    assert tracker.close() is True
+    (line,) = read_lines(tmp_path / name)
+    for varies in ("event_id", "ts", "latency_ms"):
+        line.pop(varies)
+    return line
+
+
+CALLS: dict[str, tuple[ModuleType, Callable[[], Any], Callable[[Any], Any]]] = {
+    "openai": (openai, lambda: r.openai_client(r.Replies(r.openai_chat())),
+               lambda c: c.chat.completions.create(model="gpt-4o", messages=MESSAGES)),
+    "openai responses": (
+        openai, lambda: r.openai_client(r.Replies(httpx2.Response(200, json=r.openai_response()))),
+        lambda c: c.responses.create(model="o3", input="Hi")),
+    "anthropic": (anthropic, lambda: r.anthropic_client(r.Replies(r.anthropic_message())),
+                  lambda c: c.messages.create(model="claude-opus-4-5", max_tokens=10,
+                                              messages=MESSAGES)),
+    "gemini": (gemini, lambda: r.gemini_client(r.Replies(r.gemini_reply())),
+               lambda c: c.models.generate_content(model="gemini-2.5-pro", contents="Hi")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", list(CALLS))
+def test_an_instrumented_call_writes_the_same_line_by_either_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    reader, client, call = CALLS[provider]
+    read = reader.usage_of
+    general: list[Any] = []
+
+    def counted(obj: Any) -> Any:
+        general.append(obj)
+        return read(obj)
+
+    monkeypatch.setattr(reader, "usage_of", counted)
+    fast = line_of(tmp_path, "fast", client(), call)
+    assert general == []  # the common reply never reached usage_of
+    monkeypatch.setattr(reader, "fast_fields", lambda obj: None)
+    slow = line_of(tmp_path, "general", client(), call)
+    assert len(general) == 1
+    assert fast == slow
+    assert fast["prompt_tokens"] > 0 and fast["success"] is True
