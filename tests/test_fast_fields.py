@@ -1,11 +1,12 @@
-"""The fast readers an instrumented client reads its common replies with.
+"""The fast paths of an instrumented client: its common replies, and its long streams.
 
 Each provider's ``fast_fields`` reads a whole reply of the common shape in one flat pass, so
 that an instrumented call stays cheap; anything else is left to the provider's ``usage_of``.
 Held here: on every common reply the SDKs build, the fast reader reads exactly what
 ``usage_of`` reads; on every odd one (counts to adjust, fields the SDK does not know, a job
 still running) it declines; and an instrumented client writes the same line either way,
-taking the fast path for the common reply.
+taking the fast path for the common reply. A long stream is read only where a chunk can
+carry usage, the model or an error, and its line is exact.
 """
 
 from __future__ import annotations
@@ -235,3 +236,66 @@ def test_an_instrumented_call_writes_the_same_line_by_either_path(
     assert len(general) == 1
     assert fast == slow
     assert fast["prompt_tokens"] > 0 and fast["success"] is True
+
+
+def long_openai_stream() -> httpx2.Response:
+    events = r.openai_chat_stream_events(with_usage=True)
+    reply = r.sse(events[:1] * 200 + events[-1:], done=True)
+    reply.headers["x-request-id"] = "req_long"
+    return reply
+
+
+def long_anthropic_stream() -> httpx2.Response:
+    events = r.anthropic_stream_events()
+    return r.sse(events[:2] + events[2:3] * 200 + events[-3:])
+
+
+STREAMS: dict[str, tuple[ModuleType, Callable[[], Any], Callable[[Any], Any], int]] = {
+    # the first chunk (the model) and the usage chunk, among 200 text chunks
+    "openai": (
+        openai, lambda: r.openai_client(r.Replies(long_openai_stream())),
+        lambda c: list(c.chat.completions.create(model="gpt-4o", messages=MESSAGES,
+                                                 stream=True)),
+        2,
+    ),
+    # message_start, the first of each kind of event after it, and the usage delta
+    "anthropic": (
+        anthropic, lambda: r.anthropic_client(r.Replies(long_anthropic_stream())),
+        lambda c: list(c.messages.create(model="claude-opus-4-5", max_tokens=10,
+                                         messages=MESSAGES, stream=True)),
+        6,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", list(STREAMS))
+def test_a_long_stream_reads_only_the_chunks_that_can_carry_usage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    reader, client, call, read = STREAMS[provider]
+    fed: list[Any] = []
+    feed = reader.StreamUsage.feed
+
+    def counted(self: Any, item: Any) -> bool:
+        fed.append(item)
+        return bool(feed(self, item))
+
+    monkeypatch.setattr(reader.StreamUsage, "feed", counted)
+    tracker = TokenTracker(tmp_path)
+    chunks = call(tracker.instrument(client()))
+    assert tracker.close() is True
+    assert len(fed) == read
+    (line,) = read_lines(tmp_path)
+    if provider == "openai":
+        assert len(chunks) == 200  # the usage chunk asked for is kept from the user
+        assert (line["prompt_tokens"], line["completion_tokens"]) == (50, 7)
+        assert (line["request_id"], line["response_model"]) == (
+            "req_long",
+            "gpt-4o-mini-2024-07-18",
+        )
+    else:
+        assert len(chunks) == 205
+        assert (line["prompt_tokens"], line["completion_tokens"]) == (2600, 300)
+        assert (line["cached_tokens"], line["cache_write_tokens"]) == (2000, 500)
+        assert line["reasoning_tokens"] == 120
+    assert line["success"] is True

@@ -26,6 +26,8 @@ class StreamUsage(Protocol):
 
     def seen(self) -> tuple[str | None, str | None]: ...
 
+    def quiet(self, item: Any) -> tuple[str, Any] | None: ...
+
 
 #: SDK class -> its reader (None: no SDK's class), filled as classes are first seen.
 _BY_CLASS: dict[type, ModuleType | None] = {}

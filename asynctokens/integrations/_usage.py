@@ -142,12 +142,20 @@ def make_usage(
     return usage
 
 
+def changed(usage: Usage, **fields: Any) -> Usage:
+    """``dataclasses.replace(usage, **fields)`` without its ``__init__``: a stream's usage
+    is completed this way on every stream (``replace`` costs several microseconds)."""
+    new = _new(Usage)
+    _set(new, "__dict__", {**usage.__dict__, **fields})
+    return new
+
+
 def filled(usage: Usage | None, model: str | None, request_id: str | None) -> Usage | None:
     """``usage`` with the model and id a stream named before its usage arrived, where the
     usage itself names none (a stream's last chunk often carries counts only)."""
     if usage is None or (usage.model and usage.request_id):
         return usage
-    return replace(usage, model=usage.model or model, request_id=usage.request_id or request_id)
+    return changed(usage, model=usage.model or model, request_id=usage.request_id or request_id)
 
 
 def failed(api_type: str, error_message: str, request_id: str | None = None) -> Usage:

@@ -56,6 +56,10 @@ _FIELDS: Final = (
 )
 
 
+#: The stream events a folder reads; every other carries no usage, error or model.
+_READ: Final = frozenset({"message_start", "message_delta", "error"})
+
+
 def is_anthropic(obj: dict[str, Any]) -> bool:
     """True for a dict in Anthropic's shape (its ``type`` names a message or stream event)."""
     kind = obj.get("type")
@@ -242,6 +246,15 @@ class StreamUsage:
     def seen(self) -> tuple[str | None, str | None]:
         """The served model and request id received so far."""
         return self._model, self._request_id or self._id
+
+    def quiet(self, item: Any) -> tuple[str, Any] | None:
+        """Which items of ``item``'s class need no reading from now on (``_stream`` passes
+        them unread): once the message started, every event but a usage delta or an error
+        (the text deltas, most of a stream)."""
+        kind = view(item).get("type")
+        if self._started and isinstance(kind, str) and kind not in _READ:
+            return "type", kind
+        return None
 
     def result(self) -> Usage | None:
         if not self._started:

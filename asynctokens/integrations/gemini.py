@@ -165,21 +165,35 @@ def usage_of_error(exc: BaseException) -> Usage:
 
 
 class StreamUsage:
-    """Usage of a GenAI stream: the last chunk whose counts are set, never a sum."""
+    """Usage of a GenAI stream: the last chunk whose counts are set, never a sum.
+
+    Every chunk carries the running totals, so reading each would cost a stream of hundreds
+    of chunks hundreds of reads: a chunk is only tested for counts as it passes, and the last
+    one with counts is read once, when the result is asked for.
+    """
 
     __slots__ = ("_last", "_model", "_response_id")
 
     def __init__(self, stream: Any = None) -> None:
-        self._last: Usage | None = None
+        self._last: Any = None  # the last chunk whose counts are set, unread
         self._model: str | None = None
         self._response_id: str | None = None
 
     def feed(self, item: Any) -> bool:
-        usage = usage_of(item)
+        v = view(item)
+        usage = v.get("usage_metadata")
+        names = _SNAKE
+        if usage is None:
+            usage, names = v.get("usageMetadata"), _CAMEL
         if usage is not None:
-            self._last = usage
+            u = view(usage)
+            if (
+                u.get(names[0]) is not None
+                or u.get(names[3]) is not None
+                or (u.get(names[4]) is not None)
+            ):  # what usage_of reads as counts: Vertex's early chunks have none
+                self._last = item
         if self._model is None or self._response_id is None:  # the first chunks only
-            v = view(item)
             self._model = self._model or text(v.get("model_version")) or text(v.get("modelVersion"))
             self._response_id = (
                 self._response_id or text(v.get("response_id")) or text(v.get("responseId"))
@@ -190,5 +204,10 @@ class StreamUsage:
         """The served model and response id received so far."""
         return self._model, self._response_id
 
+    def quiet(self, item: Any) -> tuple[str, Any] | None:
+        """None: every chunk may be the last with counts, so each is looked at."""
+        return None
+
     def result(self) -> Usage | None:
-        return filled(self._last, self._model, self._response_id)
+        usage = None if self._last is None else usage_of(self._last)
+        return filled(usage, self._model, self._response_id)

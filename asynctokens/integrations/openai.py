@@ -10,12 +10,12 @@ stream reports usage once, in a last chunk with no choices, and only when the re
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Final
 
 from asynctokens.integrations._usage import (
     Fields,
     Usage,
+    changed,
     count,
     error_text,
     failed,
@@ -224,11 +224,25 @@ class StreamUsage:
         """The served model and request id received so far."""
         return self._model, self._request_id
 
+    def quiet(self, item: Any) -> tuple[str, Any] | None:
+        """Which items of ``item``'s class need no reading from now on (an attribute and
+        its value; ``_stream`` passes them unread): once the model is known, a chat chunk
+        without usage, and a Responses event that neither ends the stream nor fails it."""
+        if self._model is None:
+            return None
+        v = view(item)
+        if v.get("object") in _CHUNKS and v.get("usage") is None:
+            return "usage", None
+        event = v.get("type")
+        if isinstance(event, str) and event not in _FINAL_EVENTS and event != "error":
+            return "type", event
+        return None
+
     def result(self) -> Usage | None:
         usage = self._usage
         if usage is None:
             return None
         if self._request_id is not None:
             # the header names the HTTP request; the chunk id only the completion
-            return replace(usage, request_id=self._request_id, model=usage.model or self._model)
-        return replace(usage, model=usage.model or self._model)
+            return changed(usage, request_id=self._request_id, model=usage.model or self._model)
+        return changed(usage, model=usage.model or self._model)
