@@ -1,6 +1,7 @@
 """What logging straight from the SDKs costs the caller.
 
     python -m benchmarks.sdk_bench [--calls 100000] [--sdk-calls 3000] [--rounds 3]
+                                   [--streams 60] [--chunks 100]
 
 1. ``log_response(resp)`` on real SDK objects (an OpenAI ``ChatCompletion``, an Anthropic
    ``Message``, a GenAI ``GenerateContentResponse``, each built by its SDK from canned HTTP),
@@ -16,6 +17,8 @@
    the same mock transport, in alternating blocks so drift hits both alike: the ratio is what
    instrumenting adds to a call (the mock transport makes the call itself as cheap as it gets,
    so this is the worst case; a real network call is 1,000 times longer).
+4. The same for a streamed call read to its end (``--chunks`` text chunks): what the stream
+   wrapper adds to a whole stream, its per-chunk work included.
 
 The canned replies are the integration tests' (``tests/sdk_replies.py``); run from the
 repository root. Figures are medians over rounds; read the ratios, not the absolute times.
@@ -186,6 +189,87 @@ def measure_instrumented(sdk_calls: int, rounds: int, block: int = 20) -> dict[s
     return out
 
 
+def _stream_calls(tracker: TokenTracker | None, chunks: int) -> dict[str, Callable[[], Any]]:
+    """One streamed call per SDK, read to its end, of ``chunks`` text chunks: the OpenAI
+    chat stream asked for its usage chunk (as an instrumented client asks), Anthropic's raw
+    events, Gemini's chunks with running totals."""
+    openai_events = r.openai_chat_stream_events(with_usage=True)
+    anthropic_events = r.anthropic_stream_events()
+    gemini_bodies = r.gemini_stream_bodies()
+
+    def openai_reply() -> Any:
+        reply = r.sse(openai_events[:1] * chunks + openai_events[-1:], done=True)
+        reply.headers["x-request-id"] = "req_stream"
+        return reply
+
+    def anthropic_reply() -> Any:
+        return r.sse(anthropic_events[:2] + anthropic_events[2:3] * chunks + anthropic_events[-3:])
+
+    def gemini_reply() -> Any:
+        return r.sse([(None, gemini_bodies[1])] * chunks + [(None, gemini_bodies[2])])
+
+    def forever(reply: Callable[[], Any]) -> r.Replies:
+        replies = r.Replies()
+        replies.queue = _Endless(reply)  # type: ignore[assignment]
+        return replies
+
+    openai = r.openai_client(forever(openai_reply))
+    anthropic = r.anthropic_client(forever(anthropic_reply))
+    gemini = r.gemini_client(forever(gemini_reply))
+    if tracker is not None:
+        for client in (openai, anthropic, gemini):
+            tracker.instrument(client)
+    usage = {"include_usage": True}
+    return {
+        "openai": lambda: list(
+            openai.chat.completions.create(
+                model="gpt-4o", messages=MESSAGES, stream=True, stream_options=usage
+            )
+        ),
+        "anthropic": lambda: list(
+            anthropic.messages.create(
+                model="claude-opus-4-5", max_tokens=10, messages=MESSAGES, stream=True
+            )
+        ),
+        "gemini": lambda: list(
+            gemini.models.generate_content_stream(model="gemini-2.5-pro", contents="Hi")
+        ),
+    }
+
+
+def measure_streams(streams: int, rounds: int, chunks: int = 100, block: int = 3) -> dict[str, Any]:
+    """Per SDK: streamed calls of ``chunks`` chunks, bare and instrumented, in alternating
+    blocks (as :func:`measure_instrumented`): what instrumenting adds to a whole stream."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = TokenTracker(Path(tmp), max_queue_events=streams * rounds * 3 + 2000)
+        bare, tracked = _stream_calls(None, chunks), _stream_calls(tracker, chunks)
+        out: dict[str, Any] = {}
+        clock = time.perf_counter_ns
+        for provider in bare:
+            for fn in (bare[provider], tracked[provider]):
+                for _ in range(5):
+                    fn()
+            pairs: list[tuple[float, float]] = []
+            for _ in range(rounds * (streams // block)):
+                times = []
+                for fn in (bare[provider], tracked[provider]):
+                    t0 = clock()
+                    for _ in range(block):
+                        fn()
+                    times.append((clock() - t0) / block)
+                pairs.append((times[0], times[1]))
+            ratio = statistics.median(t / b for b, t in pairs)
+            bare_us = statistics.median(b for b, _ in pairs) / 1000
+            out[provider] = {
+                "bare_us": bare_us,
+                "overhead_pct": 100 * (ratio - 1),
+                "added_us": bare_us * (ratio - 1),
+                "chunks": chunks,
+            }
+        assert tracker.close() is True
+    return out
+
+
 def measure_wrapper(rounds: int, block: int = 500) -> dict[str, tuple[float, float]]:
     """Per SDK: ns the method wrapper adds around a method that returns its reply at once
     (median of paired blocks), so nothing but the instrumentation is timed: warm (the
@@ -236,7 +320,8 @@ def measure_wrapper(rounds: int, block: int = 500) -> dict[str, tuple[float, flo
 
 
 def render(log_response: dict[str, Any], instrumented: dict[str, Any],
-           wrapper: dict[str, tuple[float, float]] | None = None) -> str:  # fmt: skip
+           wrapper: dict[str, tuple[float, float]] | None = None,
+           streams: dict[str, Any] | None = None) -> str:  # fmt: skip
     lines = [
         "| SDK object | `log_response(resp)` p50 ns | p99 ns | `log_tokens(...)` by hand p50 ns"
         " | added by reading the response ns | `usage_from(resp)` p50 ns |",
@@ -263,14 +348,26 @@ def render(log_response: dict[str, Any], instrumented: dict[str, Any],
     lines += [
         "",
         "| SDK call on a mock transport | bare client µs | instrumented µs"
-        " | added (median of paired blocks) |",
-        "|---|---:|---:|---:|",
+        " | added (median of paired blocks) | added µs (the ratio times the bare call) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for provider, row in instrumented.items():
         lines.append(
             f"| {provider} | {row['bare_us']:,.1f} | {row['instrumented_us']:,.1f}"
-            f" | {row['overhead_pct']:+.1f} % |"
+            f" | {row['overhead_pct']:+.1f} % | {row['bare_us'] * row['overhead_pct'] / 100:+.1f} |"
         )
+    if streams is not None:
+        lines += [
+            "",
+            "| streamed call read to its end | chunks | bare client µs"
+            " | added (median of paired blocks) | added µs |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {provider} | {row['chunks']} | {row['bare_us']:,.0f}"
+            f" | {row['overhead_pct']:+.2f} % | {row['added_us']:+.1f} |"
+            for provider, row in streams.items()
+        ]
     return "\n".join(lines)
 
 
@@ -279,12 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls", type=int, default=100_000, help="timed log_response calls")
     parser.add_argument("--sdk-calls", type=int, default=3_000, help="SDK calls per round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--streams", type=int, default=60, help="streamed calls per round")
+    parser.add_argument("--chunks", type=int, default=100, help="text chunks per stream")
     args = parser.parse_args(argv)
     print(
         render(
             measure_log_response(args.calls, args.rounds),
             measure_instrumented(args.sdk_calls, args.rounds),
             measure_wrapper(args.rounds),
+            measure_streams(args.streams, args.rounds, args.chunks),
         )
     )
     return 0

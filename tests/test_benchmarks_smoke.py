@@ -44,14 +44,17 @@ def test_sdk_benchmark_runs_with_tiny_counts() -> None:
     log_response = sdk_bench.measure_log_response(calls=200, rounds=1)
     instrumented = sdk_bench.measure_instrumented(sdk_calls=40, rounds=1)
     wrapper = sdk_bench.measure_wrapper(rounds=1, block=10)
-    table = sdk_bench.render(log_response, instrumented, wrapper)
+    streams = sdk_bench.measure_streams(streams=6, rounds=1, chunks=5)
+    table = sdk_bench.render(log_response, instrumented, wrapper, streams)
     assert [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| o")] == [
+        "| openai",
         "| openai",
         "| openai",
         "| openai",
     ]
     assert sorted(wrapper) == ["anthropic", "gemini", "openai"]
     assert instrumented["gemini"]["calls"] == 40
+    assert {row["chunks"] for row in streams.values()} == {5}
 
 
 @pytest.mark.slow  # 2 s of fixture writing and CLI processes
