@@ -9,6 +9,7 @@ each path writes for the same arguments is compared field by field.
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,10 @@ def test_the_fast_path_is_taken_and_writes_what_the_checked_path_writes(
 def test_a_count_from_2_30_on_is_written_by_the_checked_path(make_tracker: Any,
         log_dir: Path, slow_calls: list[tuple[Any, ...]]) -> None:  # fmt: skip
     tracker = make_tracker()
-    tracker.log(**BARE)  # starts the worker
+    tracker.log(**BARE)  # starts the worker: checked here, queued by _enqueue
+    assert slow_calls == []
     tracker.log(**{**REALISTIC, "prompt_tokens": 2**30 + 5})
-    assert len(slow_calls) == 2
+    assert len(slow_calls) == 1
     assert tracker.close() is True
     assert [line["prompt_tokens"] for line in read_lines(log_dir)] == [120, 2**30 + 5]
 
@@ -131,3 +133,22 @@ def test_an_object_that_claims_a_plain_class_is_refused_at_the_call(
     assert tracker.close() is True
     assert tracker.health().rejected == 0
     assert len(read_lines(log_dir)) == 1
+
+
+def test_a_call_that_finds_the_worker_asleep_is_checked_once_and_wakes_it(
+    make_tracker: Any, log_dir: Path, slow_calls: list[tuple[Any, ...]]
+) -> None:
+    """An application whose calls come seconds apart finds the worker asleep at each: such a
+    call queues the same record as the fast path (no second check) and wakes the worker."""
+    tracker = make_tracker()
+    tracker.log(**REALISTIC)
+    assert tracker.flush_sync(10) is True
+    deadline = time.monotonic() + 10
+    while not tracker._asleep and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert tracker._asleep
+    tracker.log(**{**REALISTIC, "prompt_tokens": 177})
+    assert slow_calls == [] and not tracker._asleep
+    assert tracker.flush_sync(10) is True  # the woken worker writes it
+    assert [line["prompt_tokens"] for line in read_lines(log_dir)] == [120, 177]
+    assert tracker.close() is True

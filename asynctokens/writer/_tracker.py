@@ -135,29 +135,25 @@ class TokenTracker(WorkerLoop):
         served at (``flex``, ``priority``, ``batch`` for a batch API's results, ...);
         ``cache_write_1h_tokens`` the cache writes kept for an hour (Anthropic's ``ttl``).
         """
-        # The fast path: plain ints below 2**30, str names, and the optional fields the
-        # realistic call passes (latency, request id, key, an error message) already in their
-        # final form; room in the queue. Two shapes, each one test and one append: the bare
-        # call queues a 5-tuple (the worker knows the rest are defaults), any other a full
-        # record. Anything else (metadata, ts, an int latency, a long message, a count from
-        # 2**30 on, a stopped worker or a full queue, signalled by _capacity == 0) goes through
-        # build_record and _enqueue, which explain or handle it. What is queued must write
-        # the line build_record's record writes (tests/test_fast_path.py compares them, and
-        # fails if a call meant for this path leaves it).
-        #
-        # Why it reads as it does (CPython 3.11, docs/PERF.md): ``x.__class__ is int`` is
-        # cheaper than ``type(x) is int`` (no call), and an object that claims int as its
-        # class (a mock, a proxy) either compares as an int or raises TypeError below, which
-        # sends it to the checked path; names and text are tested with ``type()``, since a
-        # proxy for a str would pass every test here and reach the writer, which cannot
-        # encode it; ``x < 1 << 30`` compares compact ints
-        # and jumps in one specialised step, where ``(a | b) >> 40`` ran two unspecialised
-        # operations and a chained ``0 <= x < y`` needs stack shuffles; ``is None`` tests
-        # jump in one instruction, chains of ``is`` take five.
-        # The key is queued as given and cut to its last 4 characters on the worker: the
-        # slice and length test cost the caller more than all the other checks of the
-        # realistic call together. The key never reaches a file, a sink or a log whole.
+        # The fast path: plain ints below 2**30, str names, the optional fields of the
+        # realistic call (latency, request id, key, an error message) in their final form.
+        # Two shapes, one test and one append each: the bare call queues a 5-tuple (the
+        # worker knows the rest are defaults), any other a full record; with no room
+        # (_capacity 0: a sleeping worker, a full queue, not started or closed) the record
+        # goes to _enqueue, which wakes, starts, refuses or drops. Anything else (metadata,
+        # ts, an int latency, a long message, a count from 2**30 on) goes through
+        # build_record. What is queued must write the line build_record's record writes
+        # (tests/test_fast_path.py compares them, and fails if a call meant for this path
+        # leaves it). Why it reads as it does (CPython 3.11, docs/PERF.md):
+        # ``x.__class__ is int`` is cheaper than ``type(x) is int``, and an object that
+        # claims int as its class (a mock, a proxy) compares as an int or raises TypeError
+        # below, which sends it to the checked path; names and text are tested with
+        # ``type()``, since a proxy for a str would pass here and reach the writer, which
+        # cannot encode it; ``x < 1 << 30`` is one specialised compare-and-jump; ``is None``
+        # jumps in one instruction. The key is queued whole, cut to its last 4 characters on
+        # the worker (the slice cost more than every other check): never written whole.
         q = self._queue
+        queued: Record | None = None
         extra = _labels_now()  # the labels() block in force, ready to queue (or None)
         try:
             if (
@@ -173,7 +169,6 @@ class TokenTracker(WorkerLoop):
                 and ts is None
                 and labels is None
                 and cache_write_1h_tokens is _ZERO
-                and len(q) < self._capacity
             ):
                 if (
                     # the bare call leaves every other argument at its default (the int 0
@@ -190,8 +185,10 @@ class TokenTracker(WorkerLoop):
                     and error_message is None
                     and success is True
                 ):
-                    q.append((time_ns(), prompt_tokens, completion_tokens, api_type, model))
-                    return
+                    queued = (time_ns(), prompt_tokens, completion_tokens, api_type, model)
+                    if len(q) < self._capacity:
+                        q.append(queued)
+                        return
                 if (
                     cached_tokens.__class__ is int
                     and cache_write_tokens.__class__ is int
@@ -220,28 +217,31 @@ class TokenTracker(WorkerLoop):
                 ):
                     if response_model is not None or service_tier is not None:
                         extra = _Extra(response_model, service_tier, extra and extra.labels)
-                    q.append(
-                        (
-                            time_ns(),
-                            prompt_tokens,
-                            completion_tokens,
-                            api_type,
-                            model,
-                            success,
-                            error_message,
-                            cached_tokens,
-                            cache_write_tokens,
-                            reasoning_tokens,
-                            latency_ms,
-                            api_key,
-                            request_id,
-                            None,
-                            extra,
-                        )
+                    queued = (
+                        time_ns(),
+                        prompt_tokens,
+                        completion_tokens,
+                        api_type,
+                        model,
+                        success,
+                        error_message,
+                        cached_tokens,
+                        cache_write_tokens,
+                        reasoning_tokens,
+                        latency_ms,
+                        api_key,
+                        request_id,
+                        None,
+                        extra,
                     )
-                    return
+                    if len(q) < self._capacity:
+                        q.append(queued)
+                        return
         except TypeError:  # it claims int as its class and is none: the checked path says so
             pass
+        if queued is not None:  # checked, but _capacity is 0: see _enqueue
+            self._enqueue(queued)
+            return
         record = _event.build_record(
             prompt_tokens,
             completion_tokens,
