@@ -153,6 +153,26 @@ class _Endless:
         return self.make()
 
 
+def _paired(bare: Callable[[], Any], tracked: Callable[[], Any], count: int, block: int,
+            warm_up: int) -> list[tuple[float, float]]:  # fmt: skip
+    """``count`` pairs of (bare, tracked) ns per call, each timed over a block of ``block``
+    calls, the bare block just before the tracked one; both warmed up first."""
+    for fn in (bare, tracked):
+        for _ in range(warm_up):
+            fn()
+    clock = time.perf_counter_ns
+    pairs: list[tuple[float, float]] = []
+    for _ in range(count):
+        times = []
+        for fn in (bare, tracked):
+            t0 = clock()
+            for _ in range(block):
+                fn()
+            times.append((clock() - t0) / block)
+        pairs.append((times[0], times[1]))
+    return pairs
+
+
 def measure_instrumented(sdk_calls: int, rounds: int, block: int = 20) -> dict[str, Any]:
     """Per SDK: bare and instrumented calls in alternating blocks; the median paired ratio.
 
@@ -164,20 +184,9 @@ def measure_instrumented(sdk_calls: int, rounds: int, block: int = 20) -> dict[s
         tracker = TokenTracker(Path(tmp), max_queue_events=sdk_calls * rounds * 3 + 2000)
         bare, tracked = _calls(None), _calls(tracker)
         out: dict[str, Any] = {}
-        clock = time.perf_counter_ns
         for provider in bare:
-            for fn in (bare[provider], tracked[provider]):  # warm up both
-                for _ in range(50):
-                    fn()
-            pairs: list[tuple[float, float]] = []
-            for _ in range(rounds * (sdk_calls // block)):
-                times = []
-                for fn in (bare[provider], tracked[provider]):
-                    t0 = clock()
-                    for _ in range(block):
-                        fn()
-                    times.append((clock() - t0) / block)
-                pairs.append((times[0], times[1]))
+            pairs = _paired(bare[provider], tracked[provider], rounds * (sdk_calls // block),
+                            block, warm_up=50)  # fmt: skip
             ratio = statistics.median(t / b for b, t in pairs)
             out[provider] = {
                 "bare_us": statistics.median(b for b, _ in pairs) / 1000,
@@ -244,20 +253,9 @@ def measure_streams(streams: int, rounds: int, chunks: int = 100, block: int = 3
         tracker = TokenTracker(Path(tmp), max_queue_events=streams * rounds * 3 + 2000)
         bare, tracked = _stream_calls(None, chunks), _stream_calls(tracker, chunks)
         out: dict[str, Any] = {}
-        clock = time.perf_counter_ns
         for provider in bare:
-            for fn in (bare[provider], tracked[provider]):
-                for _ in range(5):
-                    fn()
-            pairs: list[tuple[float, float]] = []
-            for _ in range(rounds * (streams // block)):
-                times = []
-                for fn in (bare[provider], tracked[provider]):
-                    t0 = clock()
-                    for _ in range(block):
-                        fn()
-                    times.append((clock() - t0) / block)
-                pairs.append((times[0], times[1]))
+            pairs = _paired(bare[provider], tracked[provider], rounds * (streams // block),
+                            block, warm_up=5)  # fmt: skip
             ratio = statistics.median(t / b for b, t in pairs)
             bare_us = statistics.median(b for b, _ in pairs) / 1000
             out[provider] = {
