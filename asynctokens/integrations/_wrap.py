@@ -179,24 +179,24 @@ def wrap_method(
     # decided once: the async SDK methods are coroutine functions under their decorators
     asynchronous = inspect.iscoroutinefunction(inspect.unwrap(original))
     fast = reader.fast_fields
+    # a frozen config: without a budget that refuses calls, no call needs the gate
+    gated = any(budget.enforce for budget in tracker.config.budgets)
 
-    def logged_fast(result: Any, model: str | None, start: float, held: Any) -> bool:
+    def log_fields(fields: Fields, result: Any, model: str | None, start: float,
+                   held: Held | None) -> None:  # fmt: skip
         """Log a whole reply of the common shape from its fields (``fast_fields``), with
-        no ``Usage`` and no ``CallLog``; False for any other, which :func:`finish` reads."""
-        fields = fast(result)
-        if fields is None:
-            return False
+        no ``Usage`` and no ``CallLog``: one of the requests of a call that may send several
+        waits in ``held`` until that call returns."""
         latency_ms = (perf_counter() - start) * 1000.0
         if stored:  # remembered, so that a retrieve() of it is not counted again
             at.first_time(reader.finished_id(result))
-        if held is None:
-            log_fields(fields, model, latency_ms, None)
-        else:  # one of the requests of a call that may send several: logged when it returns
-            held.append(lambda shared: log_fields(fields, model, latency_ms, shared))
-        return True
+        if held is not None:
+            held.append(lambda shared: log(fields, model, latency_ms, shared))
+        else:
+            log(fields, model, latency_ms, None)
 
-    def log_fields(fields: Fields, model: str | None, latency_ms: float,
-                   metadata: dict[str, Any] | None) -> None:  # fmt: skip
+    def log(fields: Fields, model: str | None, latency_ms: float,
+            metadata: dict[str, Any] | None) -> None:  # fmt: skip
         prompt, completion, cached, written, reasoning, served, request_id, tier, hour = fields
         requested = model or served or "unknown"
         try:
@@ -235,8 +235,11 @@ def wrap_method(
             raise
         finally:
             claimed.reset(token)
-        if not stream and not fetches and logged_fast(result, call.model, call.start, call.held):
-            return result
+        if not stream and not fetches:
+            fields = fast(result)
+            if fields is not None:
+                log_fields(fields, result, call.model, call.start, call.held)
+                return result
         return finish(result, call, stream, hide)
 
     @functools.wraps(original)
@@ -249,7 +252,8 @@ def wrap_method(
         model = kwargs.get("model")
         if type(model) is not str:
             model = None
-        tracker.budget_gate(api_type, model)
+        if gated:
+            tracker.budget_gate(api_type, model)
         held = _operation.get()
         start = perf_counter()
         token = claimed.set(True)  # logged here: the transport leaves the request alone
@@ -264,8 +268,11 @@ def wrap_method(
             call = CallLog(tracker, api_type, model, key)
             call.start, call.held = start, held
             return finish_async(result, call, False, False)
-        if not fetches and logged_fast(result, model, start, held):
-            return result
+        if not fetches:
+            fields = fast(result)
+            if fields is not None:  # the common reply: read flat, logged at once
+                log_fields(fields, result, model, start, held)
+                return result
         call = CallLog(tracker, api_type, model, key)
         call.start, call.held = start, held
         return finish(result, call, False, False)
@@ -278,7 +285,8 @@ def wrap_method(
             # chunk from the user, who then sees the stream they asked for
             hide = _ask_for_usage(kwargs)
         model = kwargs.get("model")
-        tracker.budget_gate(api_type, model if type(model) is str else None)
+        if gated:
+            tracker.budget_gate(api_type, model if type(model) is str else None)
         # a stream ends later, elsewhere: remember where it was asked for (the user's call,
         # 2 frames up: streamed, tracked), for a warning
         call = CallLog(
