@@ -123,14 +123,9 @@ def measure_log_response(calls: int, rounds: int) -> dict[str, Any]:
 def _calls(tracker: TokenTracker | None) -> dict[str, Callable[[], Any]]:
     """One sync call per SDK on a client (instrumented by ``tracker`` when given)."""
 
-    def forever(reply: Callable[[], Any]) -> r.Replies:
-        replies = r.Replies()
-        replies.queue = _Endless(reply)  # type: ignore[assignment]
-        return replies
-
-    openai = r.openai_client(forever(r.openai_chat))
-    anthropic = r.anthropic_client(forever(r.anthropic_message))
-    gemini = r.gemini_client(forever(r.gemini_reply))
+    openai = r.openai_client(_forever(r.openai_chat))
+    anthropic = r.anthropic_client(_forever(r.anthropic_message))
+    gemini = r.gemini_client(_forever(r.gemini_reply))
     if tracker is not None:
         for client in (openai, anthropic, gemini):
             tracker.instrument(client)
@@ -141,6 +136,13 @@ def _calls(tracker: TokenTracker | None) -> dict[str, Callable[[], Any]]:
         ),
         "gemini": lambda: gemini.models.generate_content(model="gemini-2.5-pro", contents="Hi"),
     }
+
+
+def _forever(reply: Callable[[], Any]) -> r.Replies:
+    """A mock transport's handler that answers every request with a fresh ``reply()``."""
+    replies = r.Replies()
+    replies.queue = _Endless(reply)  # type: ignore[assignment]
+    return replies
 
 
 class _Endless:
@@ -217,14 +219,9 @@ def _stream_calls(tracker: TokenTracker | None, chunks: int) -> dict[str, Callab
     def gemini_reply() -> Any:
         return r.sse([(None, gemini_bodies[1])] * chunks + [(None, gemini_bodies[2])])
 
-    def forever(reply: Callable[[], Any]) -> r.Replies:
-        replies = r.Replies()
-        replies.queue = _Endless(reply)  # type: ignore[assignment]
-        return replies
-
-    openai = r.openai_client(forever(openai_reply))
-    anthropic = r.anthropic_client(forever(anthropic_reply))
-    gemini = r.gemini_client(forever(gemini_reply))
+    openai = r.openai_client(_forever(openai_reply))
+    anthropic = r.anthropic_client(_forever(anthropic_reply))
+    gemini = r.gemini_client(_forever(gemini_reply))
     if tracker is not None:
         for client in (openai, anthropic, gemini):
             tracker.instrument(client)

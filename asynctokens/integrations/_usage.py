@@ -220,11 +220,16 @@ def view(obj: Any) -> Any:
 
 
 def request_id_of(v: Any) -> str | None:
-    """The provider's request id the SDKs attach to a response (from its request-id header).
+    """The provider's request id the SDKs attach to a reply (from its request-id header),
+    else the reply's own id (``v`` is a :func:`view`).
 
-    The SDKs set it as ``_request_id`` on the model, which keeps it in the instance dict.
+    The SDKs set it as ``_request_id`` on the model, which keeps it in the instance dict. It
+    is read on every instrumented reply, so the common case makes no call.
     """
-    return text(v.get("_request_id"))
+    found = v.get("_request_id")
+    if found.__class__ is str and found:
+        return found
+    return text(found) or text(v.get("id"))
 
 
 def count(value: Any, field: str = "count", notes: list[str] | None = None) -> int:

@@ -108,7 +108,7 @@ def usage_of(obj: Any) -> Usage | None:
         usage,
         view(usage.get("output_tokens_details")).get("thinking_tokens"),
         text(v.get("model")),
-        request_id_of(v) or text(v.get("id")),
+        request_id_of(v),
     )
 
 
@@ -167,10 +167,7 @@ def fast_fields(obj: Any) -> Fields | None:
         and 0 <= thought <= output
     ):
         return None
-    request_id, model = v.get("_request_id"), v["model"]
-    if not (request_id.__class__ is str and request_id):
-        request_id = v["id"]
-        request_id = request_id if request_id.__class__ is str and request_id else None
+    model = v["model"]
     return (
         fresh + read + written,
         output,
@@ -178,7 +175,7 @@ def fast_fields(obj: Any) -> Fields | None:
         written,
         thought,
         model if model.__class__ is str and model else None,
-        request_id,
+        request_id_of(v),
         tier if tier.__class__ is str and tier else None,
         one_hour,
     )

@@ -52,6 +52,15 @@ def is_gemini(obj: dict[str, Any]) -> bool:
     return "usage_metadata" in obj or "usageMetadata" in obj
 
 
+def _counted(u: Any, names: tuple[str, ...]) -> bool:
+    """Whether a usage (a :func:`view`, its fields named ``names``) has counts set: the
+    prompt, the answer or the thinking."""
+    prompt, _, _, candidates, thoughts = names
+    return (
+        u.get(prompt) is not None or u.get(candidates) is not None or (u.get(thoughts) is not None)
+    )
+
+
 def usage_of(obj: Any) -> Usage | None:
     """The usage of one response or chunk, or None when its counts are unset."""
     v = view(obj)
@@ -66,10 +75,10 @@ def usage_of(obj: Any) -> Usage | None:
         names = _CAMEL
         model, request_id = v.get("modelVersion"), v.get("responseId")
     u = view(usage)
+    if not _counted(u, names):
+        return None  # Vertex's early chunks: usage with every count unset
     prompt_name, tool_name, cached_name, candidates_name, thoughts_name = names
     prompt, candidates, thoughts = u.get(prompt_name), u.get(candidates_name), u.get(thoughts_name)
-    if prompt is None and candidates is None and thoughts is None:
-        return None  # Vertex's early chunks: usage with every count unset
     notes: list[str] = []
     thoughts = count(thoughts, thoughts_name, notes)
     return make_usage(
@@ -185,14 +194,8 @@ class StreamUsage:
         names = _SNAKE
         if usage is None:
             usage, names = v.get("usageMetadata"), _CAMEL
-        if usage is not None:
-            u = view(usage)
-            if (
-                u.get(names[0]) is not None
-                or u.get(names[3]) is not None
-                or (u.get(names[4]) is not None)
-            ):  # what usage_of reads as counts: Vertex's early chunks have none
-                self._last = item
+        if usage is not None and _counted(view(usage), names):
+            self._last = item  # not Vertex's early chunks, which have no counts
         if self._model is None or self._response_id is None:  # the first chunks only
             self._model = self._model or text(v.get("model_version")) or text(v.get("modelVersion"))
             self._response_id = (

@@ -53,7 +53,7 @@ def usage_of(obj: Any) -> Usage | None:
             return failed(API_TYPE, error_text(None, v.get("code"), v.get("message")))
         return None
     usage = view(v.get("usage"))
-    request_id = request_id_of(v) or text(v.get("id"))
+    request_id = request_id_of(v)
     model = text(v.get("model"))
     prompt = usage.get("prompt_tokens")
     if prompt is not None:  # Chat Completions and embeddings
@@ -155,10 +155,7 @@ def fast_fields(obj: Any) -> Fields | None:
         and cached + written <= prompt
     ):
         return None
-    request_id, model, tier = v.get("_request_id"), v["model"], v.get("service_tier")
-    if not (request_id.__class__ is str and request_id):
-        request_id = v["id"]
-        request_id = request_id if request_id.__class__ is str and request_id else None
+    model, tier = v["model"], v.get("service_tier")
     return (
         prompt,
         completion,
@@ -166,7 +163,7 @@ def fast_fields(obj: Any) -> Fields | None:
         written,
         reasoning,
         model if model.__class__ is str and model else None,
-        request_id,
+        request_id_of(v),
         tier if tier.__class__ is str and tier else None,
         0,
     )
