@@ -10,7 +10,7 @@ A stream of a few hundred chunks must cost the caller a few microseconds in all,
 items pass unread: iterating gives a generator (no method call per item), and the folder
 says, for each kind of item it read, which items of that class cannot matter from now on
 (``quiet``: an OpenAI chunk without usage once the model is known, an Anthropic text delta);
-those pass after one class lookup and one attribute test.
+those pass after one class test and one attribute test.
 """
 
 from __future__ import annotations
