@@ -21,6 +21,7 @@ import pytest
 
 from asynctokens import TokenTracker
 from asynctokens.integrations import anthropic, gemini, openai
+from asynctokens.integrations._usage import ABANDONED
 from asynctokens.record._event import TOKENS_LIMIT
 from tests import sdk_replies as r
 from tests.conftest import read_lines
@@ -250,20 +251,34 @@ def long_anthropic_stream() -> httpx2.Response:
     return r.sse(events[:2] + events[2:3] * 200 + events[-3:])
 
 
+def long_gemini_stream() -> httpx2.Response:
+    first, running, final = r.gemini_stream_bodies()
+    return r.sse([(None, first)] + [(None, running)] * 200 + [(None, final)])
+
+
 STREAMS: dict[str, tuple[ModuleType, Callable[[], Any], Callable[[Any], Any], int]] = {
-    # the first chunk (the model) and the usage chunk, among 200 text chunks
+    # the first chunk (the model) and the usage chunk, among 200 text chunks; then, at the
+    # end, the last chunk passed unread
     "openai": (
         openai, lambda: r.openai_client(r.Replies(long_openai_stream())),
         lambda c: list(c.chat.completions.create(model="gpt-4o", messages=MESSAGES,
                                                  stream=True)),
-        2,
+        3,
     ),
-    # message_start, the first of each kind of event after it, and the usage delta
+    # message_start, the first of each kind of event after it, the usage delta, and the
+    # last event passed unread
     "anthropic": (
         anthropic, lambda: r.anthropic_client(r.Replies(long_anthropic_stream())),
         lambda c: list(c.messages.create(model="claude-opus-4-5", max_tokens=10,
                                          messages=MESSAGES, stream=True)),
-        6,
+        7,
+    ),
+    # the first chunk (the model and response id), then only the last, with the totals
+    "gemini": (
+        gemini, lambda: r.gemini_client(r.Replies(long_gemini_stream())),
+        lambda c: list(c.models.generate_content_stream(model="gemini-2.5-pro",
+                                                        contents="Hi")),
+        2,
     ),
 }  # fmt: skip
 
@@ -293,9 +308,36 @@ def test_a_long_stream_reads_only_the_chunks_that_can_carry_usage(
             "req_long",
             "gpt-4o-mini-2024-07-18",
         )
-    else:
+    elif provider == "anthropic":
         assert len(chunks) == 205
         assert (line["prompt_tokens"], line["completion_tokens"]) == (2600, 300)
         assert (line["cached_tokens"], line["cache_write_tokens"]) == (2000, 500)
         assert line["reasoning_tokens"] == 120
-    assert line["success"] is True
+        assert line["success"] is True
+    else:
+        assert len(chunks) == 202
+        # 1,000 prompt + 50 tool-use input; 200 answer + 100 thinking: the last chunk's totals
+        assert (line["prompt_tokens"], line["completion_tokens"]) == (1050, 300)
+        assert (line["cached_tokens"], line["reasoning_tokens"]) == (400, 100)
+        assert (line["request_id"], line["success"]) == ("resp-gem-1", True)
+
+
+def test_a_gemini_stream_left_early_logs_the_running_totals_of_its_last_chunk(
+    tmp_path: Path,
+) -> None:
+    """Its chunks after the first pass unread, so the totals come from the last one the
+    user received, read when the stream is closed."""
+    tracker = TokenTracker(tmp_path)
+    client = tracker.instrument(r.gemini_client(r.Replies(long_gemini_stream())))
+    stream = client.models.generate_content_stream(model="gemini-2.5-pro", contents="Hi")
+    for i, _ in enumerate(stream):
+        if i == 100:
+            break
+    stream.close()
+    assert tracker.close() is True
+    (line,) = read_lines(tmp_path)
+    # the running totals: 1,000 prompt + 50 tool-use input; 120 answer + 100 thinking
+    assert (line["prompt_tokens"], line["completion_tokens"]) == (1050, 220)
+    assert (line["cached_tokens"], line["reasoning_tokens"]) == (400, 100)
+    assert line["success"] is False
+    assert line["error_message"] == ABANDONED

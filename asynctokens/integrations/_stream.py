@@ -9,33 +9,61 @@ other attribute reads through to the wrapped stream, so SDK helpers on it (``.re
 A stream of a few hundred chunks must cost the caller a few microseconds in all, so most
 items pass unread: iterating gives a generator (no method call per item), and the folder
 says, for each kind of item it read, which items of that class cannot matter from now on
-(``quiet``: an OpenAI chunk without usage once the model is known, an Anthropic text delta);
-those pass after one class test and one attribute test.
+(``quiet``). Those pass after a class test alone when the class can only hold them (a
+pydantic event class whose ``type`` is a one-value ``Literal``: an Anthropic text delta, a
+Responses text delta; a GenAI chunk once its model is known), else after one attribute test
+too (an OpenAI chat chunk without usage). The last item passed unread is kept, and read when
+the stream ends however it ends: for a GenAI stream, whose chunks carry running totals, it is
+the one that counts.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar, get_args, get_origin
 
 from asynctokens.integrations._call import CallLog, abandoned, failure
 from asynctokens.integrations._dispatch import StreamUsage, new_stream_usage, usage_of_result
-from asynctokens.integrations._usage import Usage
+from asynctokens.integrations._usage import EVERY, Usage
 
 T = TypeVar("T")
 
 #: Per item class, the attribute and its values that let an item pass unread (``quiet``):
-#: a few values, compared with ``==`` (a list, as a value to test may be unhashable).
+#: a few values, compared with ``==`` (a list, as a value to test may be unhashable); or
+#: ``_WHOLE``: every item of the class passes unread.
 Rules = dict[type, tuple[str, list[Any]]]
 #: What an item lacking the attribute reads as: no value of a rule, so it is fed.
 _ABSENT: Final = object()
+#: The rule of a class none of whose items needs reading any more.
+_WHOLE: Final[tuple[str, list[Any]]] = ("", [])
+#: The rule of a class with no rule yet: each item is read.
+_READ: Final[tuple[str, list[Any]]] = ("", [])
+
+
+#: (class, field name) -> the one value that field can hold, else ``_ABSENT``: asked once
+#: per class by every stream, answered once per process.
+_ONLY_VALUE: dict[tuple[type, str], Any] = {}
+
+
+def _only_value(cls: type, name: str) -> Any:
+    """The one value field ``name`` of pydantic class ``cls`` can hold (a ``Literal`` of one
+    value: the event type of an SDK event class), else ``_ABSENT``."""
+    key = (cls, name)
+    found = _ONLY_VALUE.get(key, _ONLY_VALUE)
+    if found is _ONLY_VALUE:
+        fields = getattr(cls, "__pydantic_fields__", None)
+        info = fields.get(name) if isinstance(fields, dict) else None
+        annotation = getattr(info, "annotation", None)
+        values = get_args(annotation) if get_origin(annotation) is Literal else ()
+        found = _ONLY_VALUE[key] = values[0] if len(values) == 1 else _ABSENT
+    return found
 
 
 class _Tracked:
     """What the sync and async wrappers share: the folder, the call, and how it ends."""
 
-    __slots__ = ("_call", "_folder", "_hide_usage_chunk", "_rules", "_stream")
+    __slots__ = ("_call", "_folder", "_held", "_hide_usage_chunk", "_rules", "_stream")
 
     def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> None:
         self._stream = stream
@@ -43,6 +71,7 @@ class _Tracked:
         self._folder: StreamUsage | None = None
         self._hide_usage_chunk = hide_usage_chunk
         self._rules: Rules = {}
+        self._held: Any = None  # the last item passed unread: read when the stream ends
 
     def _take(self, item: Any) -> bool:
         """Fold ``item`` into the usage; True when it must not reach the user. Learns from
@@ -53,10 +82,14 @@ class _Tracked:
             if folder is None:
                 return False
         hide = folder.feed(item) and self._hide_usage_chunk
-        cls = item.__class__
+        cls = type(item)
         if cls is not dict:  # a rule reads attributes: plain dicts are fed one by one
             learned = folder.quiet(item)
-            if learned is not None:
+            if learned is EVERY or (
+                learned is not None and _only_value(cls, learned[0]) == learned[1]
+            ):
+                self._rules[cls] = _WHOLE
+            elif learned is not None:
                 name, value = learned
                 rule = self._rules.setdefault(cls, (name, []))
                 if rule[0] == name and value not in rule[1]:
@@ -64,7 +97,14 @@ class _Tracked:
         return hide
 
     def _usage(self) -> Usage | None:
-        return None if self._folder is None else self._folder.result()
+        folder = self._folder
+        if folder is None:
+            return None
+        held = self._held
+        if held is not None:  # quiet, so reading it now changes nothing but a running total
+            self._held = None
+            folder.feed(held)
+        return folder.result()
 
     def _ended(self, returned: Any = None) -> None:
         """Read to the end: the usage folded from its items, else of what a generator
@@ -122,14 +162,18 @@ class TrackedStream(_Tracked, Generic[T]):
         """The items, each read or passed by its class's rule (the loop most of a stream's
         time is spent in: no call per item but the stream's own)."""
         it, rules, take = self._it, self._rules, self._take
-        last, rule = None, None  # the class of the last item, and its rule
+        last, rule = None, _READ  # the class of the last item, and its rule
         while True:
             try:
                 item = next(it)
-                if item.__class__ is not last:
-                    last = item.__class__
-                    rule = rules.get(last)
-                if rule is None or getattr(item, rule[0], _ABSENT) not in rule[1]:
+                cls = type(item)
+                if cls is not last:
+                    last, rule = cls, rules.get(cls, _READ)
+                if rule is _WHOLE or (
+                    rule is not _READ and getattr(item, rule[0], _ABSENT) in rule[1]
+                ):
+                    self._held = item
+                else:
                     last = None  # reading it may teach a rule for its class
                     if take(item):
                         continue  # the usage chunk we asked for: not the user's
@@ -185,14 +229,18 @@ class AsyncTrackedStream(_Tracked, Generic[T]):
     async def _items(self) -> AsyncIterator[T]:
         """The async form of ``TrackedStream._items``."""
         it, rules, take = self._it, self._rules, self._take
-        last, rule = None, None
+        last, rule = None, _READ
         while True:
             try:
                 item = await anext(it)
-                if item.__class__ is not last:
-                    last = item.__class__
-                    rule = rules.get(last)
-                if rule is None or getattr(item, rule[0], _ABSENT) not in rule[1]:
+                cls = type(item)
+                if cls is not last:
+                    last, rule = cls, rules.get(cls, _READ)
+                if rule is _WHOLE or (
+                    rule is not _READ and getattr(item, rule[0], _ABSENT) in rule[1]
+                ):
+                    self._held = item
+                else:
                     last = None
                     if take(item):
                         continue

@@ -192,6 +192,9 @@ class _Attributes:
 
 
 _EMPTY: Final[dict[str, Any]] = {}
+#: What a stream folder's ``quiet()`` answers when no item of that class needs reading any
+#: more (``_stream`` then keeps only the last one, read at the end).
+EVERY: Final[tuple[str, Any]] = ("", None)
 #: Per class: is it a pydantic model? (Each SDK's objects are.)
 _PYDANTIC: dict[type, bool] = {}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from asynctokens.integrations._usage import (
+    EVERY,
     Fields,
     Usage,
     count,
@@ -177,8 +178,10 @@ class StreamUsage:
     """Usage of a GenAI stream: the last chunk whose counts are set, never a sum.
 
     Every chunk carries the running totals, so reading each would cost a stream of hundreds
-    of chunks hundreds of reads: a chunk is only tested for counts as it passes, and the last
-    one with counts is read once, when the result is asked for.
+    of chunks hundreds of reads: the first chunks are read until the model and response id
+    are known, the rest pass unread (``quiet``) but the last, which the stream feeds when it
+    ends; the last chunk fed with counts is read once, when the result is asked for. (A
+    Vertex stream's early chunks have a usage with no counts; its last has them.)
     """
 
     __slots__ = ("_last", "_model", "_response_id")
@@ -208,8 +211,10 @@ class StreamUsage:
         return self._model, self._response_id
 
     def quiet(self, item: Any) -> tuple[str, Any] | None:
-        """None: every chunk may be the last with counts, so each is looked at."""
-        return None
+        """Once the model and response id are known, no chunk of this class needs reading:
+        each carries the running totals, and the stream keeps the last one it passed, read
+        at the end (``EVERY``)."""
+        return EVERY if self._model is not None and self._response_id is not None else None
 
     def result(self) -> Usage | None:
         usage = None if self._last is None else usage_of(self._last)
