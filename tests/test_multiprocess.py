@@ -48,7 +48,9 @@ def check(log_dir: Path, writers: int, events: int) -> None:
 # Python 3.12+ warns when a process with threads forks (the test runner may have some);
 # forking while threads run is exactly what this test exercises.
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-@pytest.mark.parametrize("method", ["spawn", "fork"])
+@pytest.mark.parametrize(
+    "method", [pytest.param("spawn", marks=pytest.mark.slow), "fork"]
+)  # fresh interpreters by default: tests/test_processes.py
 @pytest.mark.parametrize(("writers", "events"), SIZES)
 def test_processes_write_one_directory_exactly(
     tmp_path: Path, method: str, writers: int, events: int

@@ -95,7 +95,17 @@ KILLED = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("state", sorted(KILLED))
+#: Run by default (the rest under ``-m slow``): a kill between two renames.
+_QUICK_STATE = "after the quarters rename"
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        pytest.param(s, marks=[] if s == _QUICK_STATE else [pytest.mark.slow])
+        for s in sorted(KILLED)
+    ],
+)
 def test_stats_files_of_two_updates_are_never_believed_together(
     two_updates: tuple[Path, Path, Path], state: str
 ) -> None:
@@ -131,7 +141,18 @@ CORRUPT = {
 }
 
 
-@pytest.mark.parametrize("damage", sorted(CORRUPT))
+#: Run by default (the rest under ``-m slow``): a count of the wrong sign, of the wrong type,
+#: and one that breaks a rule between columns.
+_QUICK_DAMAGE = ("a negative count", "a float for a count", "successes above requests")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(d, marks=[] if d in _QUICK_DAMAGE else [pytest.mark.slow])
+        for d in sorted(CORRUPT)
+    ],
+)
 def test_a_damaged_month_file_is_read_around_said_and_rewritten(
     tmp_path: Path, damage: str
 ) -> None:
