@@ -296,7 +296,9 @@ class Lifetime:
         if self._worker_kind == "thread":
             return await anyio.to_thread.run_sync(self.close, timeout)
         self._begin_close(timeout)
+        # the worker may have given up at the deadline itself: then it said what it left
         done = await _wait_async(self._done, lambda: self._close_deadline)
+        done = done and not self._loss_reported
         if done:  # the sinks drain after the files, off the loop
             await anyio.to_thread.run_sync(_closing.close_sinks, self)
         return done
@@ -308,7 +310,8 @@ class Lifetime:
             return True
         if self._worker_kind == "task" and threading.get_ident() == self._loop_thread:
             return self._done.is_set()  # cannot block the loop the worker runs on
-        done = self._wait_closed()
+        # the worker may have given up at the deadline itself: then it said what it left
+        done = self._wait_closed() and not self._loss_reported
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             # the worker sets _done as its last act: its thread ends right after
