@@ -422,3 +422,33 @@ def test_reports_while_a_writer_renames_its_stats_files_never_call_them_damaged(
     finally:
         writer.kill()
         writer.communicate()
+
+
+def test_an_index_rewritten_within_one_clock_tick_is_still_seen_as_rewritten(
+    tmp_path: Path,
+) -> None:
+    """A writer updating 50 times a second can leave the index with the inode it freed, the
+    same size and the same coarse mtime: only its bytes tell the update happened. A report
+    whose reads keep meeting a writer's updates reads again, and says no damage."""
+    import os
+
+    from asynctokens.record._lines import ReadReport
+    from asynctokens.stats import _plan
+
+    index = tmp_path / "token_stats.json"
+    index.write_bytes(b'{"generation": 1}')
+    stamp = index.stat().st_mtime_ns
+    reads: list[int] = []
+
+    def read_stats(report: ReadReport) -> None:
+        reads.append(1)
+        if len(reads) <= 3:  # a writer's update lands during each of the first three reads
+            with index.open("r+b") as f:  # same inode, same size, same mtime
+                f.write(b'{"generation": %d}' % (len(reads) + 1))
+            os.utime(index, ns=(stamp, stamp))
+            report.stale_stats.append(str(tmp_path / "token_stats_2026-11.json"))
+        return None
+
+    report = ReadReport()
+    _plan.settled([tmp_path], report, read_stats)
+    assert len(reads) == 4 and report.stale_stats == []

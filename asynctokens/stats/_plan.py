@@ -85,7 +85,9 @@ def settled(
 ) -> Aggregate | None:
     """``read_stats`` (a :func:`from_stats` of ``dirs``), run again while the stats fail
     their checks because a writer is updating them (see STATS_READS); only then, or once it
-    succeeds, is what it met added to ``report``."""
+    succeeds, is what it met added to ``report``. Stats still being rewritten when
+    STATS_SETTLE_S runs out are busy, not damaged: the caller reads the lines, and nothing is
+    said."""
     deadline = time.monotonic() + STATS_SETTLE_S
     reads = 0
     while True:
@@ -93,7 +95,11 @@ def settled(
         read = ReadReport()
         agg = read_stats(read)
         reads += 1
-        if not read.stale_stats or time.monotonic() > deadline:
+        if not read.stale_stats:
+            break
+        if time.monotonic() > deadline:
+            if _index_ids(dirs) != before or _writer_at_work(dirs):
+                read.stale_stats.clear()  # a writer at work all along: busy, not damaged
             break
         time.sleep(STATS_REREAD_S * reads)  # a writer between two renames ends its update
         if reads >= STATS_READS and _index_ids(dirs) == before and not _writer_at_work(dirs):
@@ -107,17 +113,18 @@ def _writer_at_work(dirs: list[Path]) -> bool:
     return any(_files.lock_held(d / STATS_LOCK_FILE) for d in dirs)
 
 
-def _index_ids(dirs: list[Path]) -> list[tuple[int, int, int] | None]:
-    """Each directory's index as (inode, mtime, size): a writer's update replaces it, after
-    the month files it names, renamed in one burst with them."""
-    ids: list[tuple[int, int, int] | None] = []
+def _index_ids(dirs: list[Path]) -> list[bytes | None]:
+    """Each directory's index, whole: a writer's update replaces it, after the month files
+    it names, renamed in one burst with them. Its bytes, not its inode, time and size: an
+    update a few milliseconds after the last may get the freed inode back, within the same
+    clock tick of the file system, at the same size; its content differs (each update names
+    new month-file generations)."""
+    ids: list[bytes | None] = []
     for d in dirs:
         try:
-            st = (d / STATS_FILE).stat()
+            ids.append((d / STATS_FILE).read_bytes())
         except OSError:
             ids.append(None)
-            continue
-        ids.append((st.st_ino, st.st_mtime_ns, st.st_size))
     return ids
 
 
