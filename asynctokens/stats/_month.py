@@ -30,6 +30,7 @@ from asynctokens.record._format import (
     stats_quarters_file,
 )
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
+from asynctokens.stats._pinned import read_bytes
 
 #: The largest count a stats file may hold (sums of lines whose counts are below 2**40).
 _MAX = 2**63 - 1
@@ -256,7 +257,7 @@ def read_quarters(log_dir: Path, month: str, doc: dict[str, Any]) -> Sequence[in
     report read the hour's lines and a writer rebuild the file): a year of them is large."""
     token = doc.get("quarters")
     try:
-        data = (log_dir / stats_quarters_file(month)).read_bytes()
+        data = read_bytes(log_dir / stats_quarters_file(month))
     except OSError:
         return None
     hours = doc["quarters_len"]  # the cells' hours and the labelled cells' (read_month)
@@ -285,7 +286,7 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
     ``quarters_at`` where their early counters begin in the quarters file and
     ``quarters_len`` its hours in all."""
     try:
-        doc: dict[str, Any] = orjson.loads((log_dir / stats_month_file(month)).read_bytes())
+        doc: dict[str, Any] = orjson.loads(read_bytes(log_dir / stats_month_file(month)))
         if (
             type(doc) is not dict
             or doc.get("format_version") != STATS_VERSION
@@ -319,7 +320,7 @@ def read_month(log_dir: Path, month: str, plain: bool = False) -> dict[str, Any]
 def _with_labels(log_dir: Path, month: str, doc: dict[str, Any], plain_hours: int) -> None:
     """``doc`` with the cells of its labels file: written with it (the same token), as
     many hours as the month file says, checked as its own cells are."""
-    cells = orjson.loads((log_dir / stats_labels_file(month)).read_bytes())
+    cells = orjson.loads(read_bytes(log_dir / stats_labels_file(month)))
     if type(cells) is not dict or cells.get("quarters") != doc.get("quarters"):
         raise StaleStats(month)
     if _checked_into(cells, doc, month) != doc["labelled"]:

@@ -36,6 +36,7 @@ from asynctokens.stats._coarse import OnePrice, totals_adder
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
 from asynctokens.stats._month import HourCells, NotKept, StaleStats
 from asynctokens.stats._periods import Periods, cut_parts, piece_period, split_pieces
+from asynctokens.stats._pinned import pinned
 from asynctokens.stats._runs import merged_pieces
 from asynctokens.stats._store import CutHour, Snapshot
 from asynctokens.stats._update import current
@@ -93,7 +94,8 @@ def settled(
     while True:
         before = _index_ids(dirs)
         read = ReadReport()
-        agg = read_stats(read)
+        with pinned(dirs):  # one update's files, whatever a writer renames meanwhile
+            agg = read_stats(read)
         reads += 1
         if not read.stale_stats:
             break

@@ -38,6 +38,7 @@ from asynctokens.stats._month import (
     valid_key,
     valid_label_keys,
 )
+from asynctokens.stats._pinned import read_bytes
 
 
 class MonthTotal(NamedTuple):
@@ -129,7 +130,7 @@ def _load(path: Path, month: str, token: str) -> dict[str, Any] | None:
     update, or of a month no longer labelled: the index's token decides), StaleStats when
     it is no document of ours."""
     try:
-        found = orjson.loads(path.read_bytes())
+        found = orjson.loads(read_bytes(path))
     except OSError:
         return None
     except orjson.JSONDecodeError as exc:

@@ -51,6 +51,7 @@ from asynctokens.stats._month import (
     valid_counts,
     without_labels_of,
 )
+from asynctokens.stats._pinned import read_bytes
 from asynctokens.stats._store import OwnRange, Snapshot, widen_span
 from asynctokens.stats._totals import encode_totals
 
@@ -59,7 +60,7 @@ def load(log_dir: Path) -> Snapshot | None:
     """The index; None when it is missing or of another version (rebuilt: its migration);
     ``StaleStats`` when it is corrupt or fails its checks (rebuilt, and said)."""
     try:
-        raw = (log_dir / STATS_FILE).read_bytes()
+        raw = read_bytes(log_dir / STATS_FILE)
     except FileNotFoundError:
         return None
     except OSError as exc:  # a directory in its place, no permission: the lines decide
