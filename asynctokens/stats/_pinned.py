@@ -55,6 +55,9 @@ def pinned(dirs: list[Path]) -> Iterator[None]:
     when the block began. Only regular files are pinned; anything else (a directory or a
     pipe planted under a stats name) is read as it is when asked for, for the reads' own
     checks to refuse."""
+    if not hasattr(os, "pread"):  # Windows: read as they are, and read again if need be
+        yield
+        return
     opened: dict[Path, dict[Path, int]] = {}
     try:
         for d in dirs:
