@@ -89,3 +89,11 @@ def test_models_benchmark_runs() -> None:
     assert result.returncode == 0, result.stderr[-2000:]
     assert "300 model names: writer drained" in result.stdout
     assert "asynctokens models:" in result.stdout
+
+
+@pytest.mark.slow  # a process killed half a second in
+def test_kill_benchmark_counts_what_a_kill_left_on_disk() -> None:
+    from benchmarks import kill_bench
+
+    logged, written = kill_bench.one_kill(0.5)
+    assert 0 <= written <= logged + 1  # + 1: logged, its count not printed before the kill

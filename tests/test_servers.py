@@ -144,26 +144,33 @@ KILLED = textwrap.dedent(
         time.sleep(max(0.0, start + i / 200 - time.monotonic()))
         tracker.log(i, 1)
         i += 1
-        print(i, flush=True)
+        print(i, tracker.health().written, flush=True)
     """
 )
 
 
-@pytest.mark.parametrize("kill_at", [300, 454, 606])  # 1.5 s, 2.27 s, 3.03 s in
-def test_a_hard_kill_at_200_events_a_second_loses_at_most_10(tmp_path: Path, kill_at: int) -> None:
-    """Killed once it has logged ``kill_at`` events (counted, not timed: a loaded machine
-    starts the child late)."""
+@pytest.mark.parametrize("kill_at", [300, 454, 606])
+def test_a_hard_kill_at_200_events_a_second_keeps_every_event_the_writer_wrote(
+    tmp_path: Path, kill_at: int
+) -> None:
+    """Killed once it has logged ``kill_at`` events (counted, not timed): every event its
+    writer had said was written is on disk, once, and nothing else is; the last line may
+    be torn, and is then no event. How many a kill loses (the events still queued, about a
+    flush interval's worth) is timed by ``python -m benchmarks.kill_bench``."""
     proc = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path)], stdout=subprocess.PIPE,
                             text=True)  # fmt: skip
     assert proc.stdout is not None
-    logged = 0  # the child prints its count after each event
+    logged = said_written = 0  # the child prints both after each event
     for line in proc.stdout:
-        logged = int(line)
+        logged, said_written = map(int, line.split())
         if logged >= kill_at:
             break
     proc.kill()
-    out = proc.communicate()[0].split()
-    logged = int(out[-1]) if out else logged
-    written = sum(1 for _ in reader.iter_events(tmp_path))  # a torn last line is no event
+    for line in proc.communicate()[0].splitlines():  # what it printed before the kill
+        if len(line.split()) == 2:  # not a line the kill cut
+            logged = int(line.split()[0])
+    events = list(reader.iter_events(tmp_path))  # a torn last line is no event
     assert logged >= kill_at
-    assert 0 <= logged - written <= 10
+    # + 1: an event logged (and maybe written) whose count the kill kept from being printed
+    assert said_written <= len(events) <= logged + 1
+    assert sorted(e["prompt_tokens"] for e in events) == list(range(len(events)))

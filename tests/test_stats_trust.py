@@ -424,34 +424,55 @@ def test_reports_while_a_writer_renames_its_stats_files_never_call_them_damaged(
         writer.communicate()
 
 
-def test_an_index_rewritten_within_one_clock_tick_is_still_seen_as_rewritten(
-    tmp_path: Path,
-) -> None:
-    """A writer updating 50 times a second can leave the index with the inode it freed, the
-    same size and the same coarse mtime: only its bytes tell the update happened. A report
-    whose reads keep meeting a writer's updates reads again, and says no damage."""
+def _rewriting_reads(tmp_path: Path, updates: int) -> tuple[Any, list[int]]:
+    """A ``read_stats`` whose first ``updates`` reads each meet a writer's update that
+    rewrites the index in place: the same inode, size and mtime, other bytes."""
     import os
-
-    from asynctokens.record._lines import ReadReport
-    from asynctokens.stats import _plan
 
     index = tmp_path / "token_stats.json"
     index.write_bytes(b'{"generation": 1}')
     stamp = index.stat().st_mtime_ns
     reads: list[int] = []
 
-    def read_stats(report: ReadReport) -> None:
+    def read_stats(report: Any) -> None:
         reads.append(1)
-        if len(reads) <= 3:  # a writer's update lands during each of the first three reads
-            with index.open("r+b") as f:  # same inode, same size, same mtime
+        if len(reads) <= updates:
+            with index.open("r+b") as f:
                 f.write(b'{"generation": %d}' % (len(reads) + 1))
             os.utime(index, ns=(stamp, stamp))
             report.stale_stats.append(str(tmp_path / "token_stats_2026-11.json"))
         return None
 
+    return read_stats, reads
+
+
+def test_an_index_rewritten_within_one_clock_tick_is_still_seen_as_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer updating 50 times a second can leave the index with the inode it freed, the
+    same size and the same coarse mtime: only its bytes tell the update happened. A report
+    whose reads keep meeting a writer's updates reads again, and says no damage."""
+    from asynctokens.record._lines import ReadReport
+    from asynctokens.stats import _plan
+
+    monkeypatch.setattr(_plan, "STATS_SETTLE_S", 3600.0)  # counted reads, not a deadline
+    read_stats, reads = _rewriting_reads(tmp_path, updates=3)
     report = ReadReport()
     _plan.settled([tmp_path], report, read_stats)
     assert len(reads) == 4 and report.stale_stats == []
+
+
+def test_stats_still_rewritten_when_the_settle_time_runs_out_are_busy_not_damaged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asynctokens.record._lines import ReadReport
+    from asynctokens.stats import _plan
+
+    monkeypatch.setattr(_plan, "STATS_SETTLE_S", -1.0)  # the first read ends the wait
+    read_stats, reads = _rewriting_reads(tmp_path, updates=1)
+    report = ReadReport()
+    _plan.settled([tmp_path], report, read_stats)
+    assert len(reads) == 1 and report.stale_stats == []
 
 
 def test_a_report_reads_the_stats_files_as_they_were_when_it_began(tmp_path: Path) -> None:
