@@ -36,7 +36,7 @@ from asynctokens.stats._coarse import OnePrice, totals_adder
 from asynctokens.stats._fold import WIDTH, Aggregate, add_into
 from asynctokens.stats._month import HourCells, NotKept, StaleStats
 from asynctokens.stats._periods import Periods, cut_parts, piece_period, split_pieces
-from asynctokens.stats._pinned import pinned
+from asynctokens.stats._pinned import pinned, read_bytes
 from asynctokens.stats._runs import merged_pieces
 from asynctokens.stats._store import CutHour, Snapshot
 from asynctokens.stats._update import current
@@ -92,9 +92,9 @@ def settled(
     deadline = time.monotonic() + STATS_SETTLE_S
     reads = 0
     while True:
-        before = _index_ids(dirs)
         read = ReadReport()
         with pinned(dirs):  # one update's files, whatever a writer renames meanwhile
+            before = _index_ids(dirs)  # the index this read uses: pinned with the rest
             agg = read_stats(read)
         reads += 1
         if not read.stale_stats:
@@ -124,7 +124,7 @@ def _index_ids(dirs: list[Path]) -> list[bytes | None]:
     ids: list[bytes | None] = []
     for d in dirs:
         try:
-            ids.append((d / STATS_FILE).read_bytes())
+            ids.append(read_bytes(d / STATS_FILE))  # as pinned, inside ``pinned``
         except OSError:
             ids.append(None)
     return ids
