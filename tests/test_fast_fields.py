@@ -341,3 +341,51 @@ def test_a_gemini_stream_left_early_logs_the_running_totals_of_its_last_chunk(
     assert (line["cached_tokens"], line["reasoning_tokens"]) == (400, 100)
     assert line["success"] is False
     assert line["error_message"] == ABANDONED
+
+
+SAME_STREAMS: dict[str, tuple[ModuleType, Callable[[], Any], Callable[[Any], Any]]] = {
+    **{name: (reader, client, call) for name, (reader, client, call, _) in STREAMS.items()},
+    "openai responses": (
+        openai, lambda: r.openai_client(r.Replies(r.openai_responses_stream())),
+        lambda c: list(c.responses.create(model="o3", input="Hi", stream=True)),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("provider", list(SAME_STREAMS))
+def test_a_stream_writes_the_same_line_by_either_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    """A stream whose usage is of the common shape is logged from its folder's ``fields``
+    (no ``Usage``); the line is the one ``result`` would have written."""
+    reader, client, call = SAME_STREAMS[provider]
+    result = reader.StreamUsage.result
+    general: list[Any] = []
+
+    def counted(self: Any) -> Any:
+        general.append(self)
+        return result(self)
+
+    monkeypatch.setattr(reader.StreamUsage, "result", counted)
+    fast = line_of(tmp_path, "fast", client(), call)
+    assert general == []  # the common stream never reached result()
+    monkeypatch.setattr(reader.StreamUsage, "fields", lambda self: None)
+    slow = line_of(tmp_path, "general", client(), call)
+    assert len(general) == 1
+    assert fast == slow
+    assert fast["prompt_tokens"] > 0 and fast["success"] is True
+    assert fast["request_id"] is not None
+
+
+def test_a_stream_that_fails_midway_is_left_to_result(tmp_path: Path) -> None:
+    """An error event makes the stream a failure: no fields, ``result`` says why."""
+    tracker = TokenTracker(tmp_path)
+    client = tracker.instrument(r.anthropic_client(r.Replies(r.anthropic_stream(error=True))))
+    stream = client.messages.create(
+        model="claude-opus-4-5", max_tokens=10, messages=MESSAGES, stream=True
+    )
+    with pytest.raises(Exception, match="overloaded_error"):
+        list(stream)
+    assert tracker.close() is True
+    (line,) = read_lines(tmp_path)
+    assert line["success"] is False and "overloaded" in line["error_message"]

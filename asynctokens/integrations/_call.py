@@ -20,11 +20,12 @@ import warnings
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import replace
+from types import CodeType
 from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens._errors import UsageAdjustedWarning, UsageMissingWarning
 from asynctokens.integrations._dispatch import usage_from
-from asynctokens.integrations._usage import ABANDONED_UNKNOWN, Usage, error_text
+from asynctokens.integrations._usage import ABANDONED_UNKNOWN, Fields, Usage, error_text
 
 if TYPE_CHECKING:
     from asynctokens.writer._tracker import TokenTracker
@@ -75,9 +76,7 @@ def abandoned(
     )
 
 
-def warn_no_usage(
-    obj: Any, site: tuple[str, int, str, dict[str, Any]] | None, stacklevel: int = 3
-) -> None:
+def warn_no_usage(obj: Any, site: Site | None, stacklevel: int = 3) -> None:
     """Say once per call site that a call was not logged because it carried no usage."""
     message = (
         f"asynctokens: {type(obj).__name__} carries no token usage, so this call was not"
@@ -87,25 +86,38 @@ def warn_no_usage(
     if site is None:
         warnings.warn(message, UsageMissingWarning, stacklevel=stacklevel)
         return
-    filename, lineno, module, module_globals = site
+    code, offset, module_globals = site
     warnings.warn_explicit(
         message,
         UsageMissingWarning,
-        filename,
-        lineno,
-        module=module,
+        code.co_filename,
+        _line_at(code, offset),
+        module=str(module_globals.get("__name__", "?")),
         registry=module_globals.setdefault("__warningregistry__", {}),
     )
 
 
-def call_site(depth: int) -> tuple[str, int, str, dict[str, Any]] | None:
+#: Where the user called us: the code, the offset of the call in it, and its globals. The
+#: line is worked out from the offset only when a warning needs it: ``frame.f_lineno``
+#: decodes the code's line table (about 3,000 instructions), on every streamed call.
+Site = tuple[CodeType, int, dict[str, Any]]
+
+
+def call_site(depth: int) -> Site | None:
     """Where the user called us, ``depth`` frames up, for a warning shown later."""
     try:
         frame = sys._getframe(depth + 1)
     except ValueError:
         return None
-    g = frame.f_globals
-    return frame.f_code.co_filename, frame.f_lineno, str(g.get("__name__", "?")), g
+    return frame.f_code, frame.f_lasti, frame.f_globals
+
+
+def _line_at(code: CodeType, offset: int) -> int:
+    """The line of the instruction at byte ``offset`` of ``code`` (its first line if none)."""
+    for start, end, line in code.co_lines():
+        if start <= offset < end and line is not None:
+            return line
+    return code.co_firstlineno
 
 
 #: The requests one call sent, each waiting to be logged with the metadata its siblings
@@ -131,7 +143,7 @@ class CallLog:
         model: str | None = None,
         api_key: str | None = None,
         metadata: dict[str, Any] | None = None,
-        site: tuple[str, int, str, dict[str, Any]] | None = None,
+        site: Site | None = None,
     ) -> None:
         self.tracker = tracker
         self.api_type = api_type
@@ -176,6 +188,26 @@ class CallLog:
             return
         self.log(usage, self.latency_ms(), self.metadata)
 
+    def end_fields(self, fields: Fields) -> None:
+        """Log the call once from the fields of a reply of the common shape (a provider's
+        ``fast_fields``): no ``Usage``, the fast path a stream's end shares with a whole
+        reply's."""
+        if self._done:
+            return
+        self._done = True
+        latency_ms = self.latency_ms()
+        tracker, api_type, key, model, metadata = (
+            self.tracker, self.api_type, self.api_key, self.model, self.metadata
+        )  # fmt: skip
+        if self.held is not None:
+            self.held.append(
+                lambda shared: log_fields(
+                    tracker, api_type, key, fields, model, latency_ms, _with(metadata, shared)
+                )
+            )
+            return
+        log_fields(tracker, api_type, key, fields, model, latency_ms, metadata)
+
     def log(self, usage: Usage, latency_ms: float, metadata: dict[str, Any] | None) -> None:
         try:
             log_usage(
@@ -201,6 +233,24 @@ claimed: ContextVar[bool] = ContextVar("asynctokens_claimed", default=False)
 
 #: The metadata key of a line whose counts were adjusted: a list of what was changed.
 ADJUSTMENTS_KEY: Final = "asynctokens.adjustments"
+
+
+def log_fields(tracker: TokenTracker, api_type: str, api_key: str | None, fields: Fields,
+               model: str | None, latency_ms: float,
+               metadata: dict[str, Any] | None) -> None:  # fmt: skip
+    """Log a reply of the common shape from its fields, under the model asked for
+    (``model``, else the one the reply names), with the served one when it differs: what
+    ``log_usage`` writes for such a reply, in one positional call (``tracker.log``'s fast
+    path)."""
+    prompt, completion, cached, written, reasoning, served, request_id, tier, hour = fields
+    requested = model or served or "unknown"
+    try:
+        tracker.log(prompt, completion, api_type, requested, True, None, cached, written,
+                    reasoning, latency_ms, api_key, request_id, metadata, None, None,
+                    None if served == requested else served, tier, hour)  # fmt: skip
+    except Exception as exc:  # a closed tracker must not break the user's call
+        warnings.warn(f"asynctokens could not log a {api_type} call: {exc}",
+                      RuntimeWarning, stacklevel=4)  # fmt: skip
 
 
 def log_usage(

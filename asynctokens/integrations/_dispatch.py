@@ -12,7 +12,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from asynctokens.integrations import anthropic, gemini, openai
-from asynctokens.integrations._usage import Usage
+from asynctokens.integrations._usage import Fields, Usage
 
 _BY_MODULE = (("openai", openai), ("anthropic", anthropic), ("google.genai", gemini))
 
@@ -23,6 +23,8 @@ class StreamUsage(Protocol):
     def feed(self, item: Any) -> bool: ...
 
     def result(self) -> Usage | None: ...
+
+    def fields(self) -> Fields | None: ...
 
     def seen(self) -> tuple[str | None, str | None]: ...
 

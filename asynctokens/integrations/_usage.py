@@ -65,6 +65,16 @@ class Usage:
 Fields = tuple[int, int, int, int, int, str | None, str | None, str | None, int]
 
 
+def named(fields: Fields | None, model: str | None, request_id: str | None) -> Fields | None:
+    """``fields`` with the served model and request id a stream named apart from its usage
+    (a header, an earlier chunk) where the fields name none: :func:`filled` for fields."""
+    if fields is None or (fields[5] is not None and fields[6] is not None):
+        return fields
+    prompt, completion, cached, written, reasoning, served, rid, tier, hour = fields
+    return (prompt, completion, cached, written, reasoning, served or model, rid or request_id,
+            tier, hour)  # fmt: skip
+
+
 _new = object.__new__
 _set = object.__setattr__
 

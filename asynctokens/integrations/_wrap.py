@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import warnings
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable
@@ -24,7 +23,14 @@ from time import perf_counter
 from types import CoroutineType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
-from asynctokens.integrations._call import CallLog, Held, call_site, claimed, failure
+from asynctokens.integrations._call import (
+    CallLog,
+    Held,
+    call_site,
+    claimed,
+    failure,
+    log_fields,
+)
 from asynctokens.integrations._stream import wrap
 from asynctokens.integrations._usage import Fields, Usage
 
@@ -182,8 +188,8 @@ def wrap_method(
     # a frozen config: without a budget that refuses calls, no call needs the gate
     gated = any(budget.enforce for budget in tracker.config.budgets)
 
-    def log_fields(fields: Fields, result: Any, model: str | None, start: float,
-                   held: Held | None) -> None:  # fmt: skip
+    def log_reply(fields: Fields, result: Any, model: str | None, start: float,
+                  held: Held | None) -> None:  # fmt: skip
         """Log a whole reply of the common shape from its fields (``fast_fields``), with
         no ``Usage`` and no ``CallLog``: one of the requests of a call that may send several
         waits in ``held`` until that call returns."""
@@ -191,21 +197,13 @@ def wrap_method(
         if stored:  # remembered, so that a retrieve() of it is not counted again
             at.first_time(reader.finished_id(result))
         if held is not None:
-            held.append(lambda shared: log(fields, model, latency_ms, shared))
+            held.append(
+                lambda shared: log_fields(
+                    tracker, logged_as, key, fields, model, latency_ms, shared
+                )
+            )
         else:
-            log(fields, model, latency_ms, None)
-
-    def log(fields: Fields, model: str | None, latency_ms: float,
-            metadata: dict[str, Any] | None) -> None:  # fmt: skip
-        prompt, completion, cached, written, reasoning, served, request_id, tier, hour = fields
-        requested = model or served or "unknown"
-        try:
-            tracker.log(prompt, completion, logged_as, requested, True, None, cached, written,
-                        reasoning, latency_ms, key, request_id, metadata, None, None,
-                        None if served == requested else served, tier, hour)  # fmt: skip
-        except Exception as exc:  # a closed tracker must not break the user's call
-            warnings.warn(f"asynctokens could not log a {logged_as} call: {exc}",
-                          RuntimeWarning, stacklevel=4)  # fmt: skip
+            log_fields(tracker, logged_as, key, fields, model, latency_ms, None)
 
     def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
         if stream:
@@ -238,7 +236,7 @@ def wrap_method(
         if not stream and not fetches:
             fields = fast(result)
             if fields is not None:
-                log_fields(fields, result, call.model, call.start, call.held)
+                log_reply(fields, result, call.model, call.start, call.held)
                 return result
         return finish(result, call, stream, hide)
 
@@ -271,7 +269,7 @@ def wrap_method(
         if not fetches:
             fields = fast(result)
             if fields is not None:  # the common reply: read flat, logged at once
-                log_fields(fields, result, model, start, held)
+                log_reply(fields, result, model, start, held)
                 return result
         call = CallLog(tracker, api_type, model, key)
         call.start, call.held = start, held
@@ -290,7 +288,7 @@ def wrap_method(
         # a stream ends later, elsewhere: remember where it was asked for (the user's call,
         # 2 frames up: streamed, tracked), for a warning
         call = CallLog(
-            tracker, api_type, model if type(model) is str else None, key, None, call_site(2)
+            tracker, logged_as, model if type(model) is str else None, key, None, call_site(2)
         )
         call.held = _operation.get()
         token = claimed.set(True)

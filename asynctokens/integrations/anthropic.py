@@ -126,26 +126,38 @@ def fast_fields(obj: Any) -> Fields | None:
         if v["type"] != "message" or usage.__pydantic_extra__:
             return None
         u = usage.__dict__
-        fresh, read, written = (
-            u["input_tokens"],
-            u["cache_read_input_tokens"],
-            u["cache_creation_input_tokens"],
-        )
-        output, tier, kept, details = (
-            u["output_tokens"],
-            u["service_tier"],
-            u["cache_creation"],
-            u.get("output_tokens_details"),
-        )
-        one_hour = thought = 0
-        if kept is not None:
-            if kept.__pydantic_extra__:
-                return None
-            one_hour = kept.__dict__["ephemeral_1h_input_tokens"]
+        details = u.get("output_tokens_details")
+        thought = 0
         if details is not None:
             if details.__pydantic_extra__:
                 return None
             thought = details.__dict__["thinking_tokens"]
+        model = v["model"]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    return _flat(u, thought, model if model.__class__ is str and model else None, request_id_of(v))
+
+
+def _flat(
+    u: dict[str, Any], thought: Any, model: str | None, request_id: str | None
+) -> Fields | None:
+    """The fields of a usage's counts (``u``: a ``Usage`` model's dict, or the counts a
+    stream folded) and its thinking tokens, when every one is a plain int within its whole;
+    else None."""
+    try:
+        fresh, read, written, output, tier, kept = (
+            u["input_tokens"],
+            u["cache_read_input_tokens"],
+            u["cache_creation_input_tokens"],
+            u["output_tokens"],
+            u["service_tier"],
+            u["cache_creation"],
+        )
+        one_hour = 0
+        if kept is not None:
+            if kept.__pydantic_extra__:
+                return None
+            one_hour = kept.__dict__["ephemeral_1h_input_tokens"]
     except (AttributeError, KeyError, TypeError):
         return None
     read = 0 if read is None else read
@@ -167,15 +179,14 @@ def fast_fields(obj: Any) -> Fields | None:
         and 0 <= thought <= output
     ):
         return None
-    model = v["model"]
     return (
         fresh + read + written,
         output,
         read,
         written,
         thought,
-        model if model.__class__ is str and model else None,
-        request_id_of(v),
+        model,
+        request_id,
         tier if tier.__class__ is str and tier else None,
         one_hour,
     )
@@ -252,6 +263,13 @@ class StreamUsage:
         if self._started and isinstance(kind, str) and kind not in _READ:
             return "type", kind
         return None
+
+    def fields(self) -> Fields | None:
+        """What ``result`` says, as ``fast_fields``, for a stream that started and raised no
+        error, its counts of the common shape; else None (``result`` reads it)."""
+        if not self._started or self._error is not None:
+            return None
+        return _flat(self._counts, self._thinking, self._model, self._request_id or self._id)
 
     def result(self) -> Usage | None:
         if not self._started:

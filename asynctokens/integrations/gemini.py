@@ -24,6 +24,7 @@ from asynctokens.integrations._usage import (
     count,
     filled,
     make_usage,
+    named,
     sdk_error,
     text,
     view,
@@ -215,6 +216,13 @@ class StreamUsage:
         each carries the running totals, and the stream keeps the last one it passed, read
         at the end (``EVERY``)."""
         return EVERY if self._model is not None and self._response_id is not None else None
+
+    def fields(self) -> Fields | None:
+        """What ``result`` says, as ``fast_fields``, for a last chunk of the common shape;
+        else None (``result`` reads it)."""
+        if self._last is None:
+            return None
+        return named(fast_fields(self._last), self._model, self._response_id)
 
     def result(self) -> Usage | None:
         usage = None if self._last is None else usage_of(self._last)

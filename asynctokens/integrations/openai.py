@@ -119,7 +119,7 @@ def fast_fields(obj: Any) -> Fields | None:
             return None
         u = usage.__dict__
         kind = v["object"]
-        if kind == "chat.completion":
+        if kind == "chat.completion" or kind == "chat.completion.chunk":
             prompt, completion = u["prompt_tokens"], u["completion_tokens"]
             details, output_details = u["prompt_tokens_details"], u["completion_tokens_details"]
         elif kind == "response" and v["status"] == "completed":
@@ -198,21 +198,23 @@ class StreamUsage:
     asked for usage on the user's behalf can keep that chunk from the user.
     """
 
-    __slots__ = ("_model", "_request_id", "_usage")
+    __slots__ = ("_final", "_model", "_request_id")
 
     def __init__(self, stream: Any = None) -> None:
-        self._usage: Usage | None = None
+        # the chunk or event that carries the usage (or the error), read when the stream
+        # ends: by fast_fields for the common shape, else by usage_of
+        self._final: Any = None
         self._model: str | None = None
         self._request_id = header(stream, "x-request-id")
 
     def feed(self, item: Any) -> bool:
         v = view(item)
         if v.get("usage") is not None and v.get("object") in _CHUNKS:
-            self._usage = usage_of(item)
+            self._final = item
             return not v.get("choices")
         event = v.get("type")
         if event in _FINAL_EVENTS or event == "error":
-            self._usage = usage_of(item)
+            self._final = item
         elif self._model is None:
             self._model = text(v.get("model")) or text(view(v.get("response")).get("model"))
         return False
@@ -236,10 +238,26 @@ class StreamUsage:
         return None
 
     def result(self) -> Usage | None:
-        usage = self._usage
+        usage = None if self._final is None else usage_of(self._final)
         if usage is None:
             return None
         if self._request_id is not None:
             # the header names the HTTP request; the chunk id only the completion
             return changed(usage, request_id=self._request_id, model=usage.model or self._model)
         return changed(usage, model=usage.model or self._model)
+
+    def fields(self) -> Fields | None:
+        """What ``result`` says, as ``fast_fields``, for a usage chunk or finished response
+        of the common shape; else None (``result`` reads it)."""
+        final = self._final
+        if final is None:
+            return None
+        fields = fast_fields(final)  # a chat chunk with usage
+        if fields is None and view(final).get("type") == "response.completed":
+            fields = fast_fields(view(final).get("response"))
+        if fields is None:
+            return None
+        prompt, completion, cached, written, reasoning, served, request_id, tier, hour = fields
+        # the header names the HTTP request; the chunk id only the completion
+        return (prompt, completion, cached, written, reasoning, served or self._model,
+                self._request_id or request_id, tier, hour)  # fmt: skip
