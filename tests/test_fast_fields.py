@@ -265,13 +265,13 @@ STREAMS: dict[str, tuple[ModuleType, Callable[[], Any], Callable[[Any], Any], in
                                                  stream=True)),
         3,
     ),
-    # message_start, the first of each kind of event after it, the usage delta, and the
-    # last event passed unread
+    # message_start and the usage delta: once a process has seen an event class that
+    # carries neither (a text delta, a block's start or stop), its events pass unread
     "anthropic": (
         anthropic, lambda: r.anthropic_client(r.Replies(long_anthropic_stream())),
         lambda c: list(c.messages.create(model="claude-opus-4-5", max_tokens=10,
                                          messages=MESSAGES, stream=True)),
-        7,
+        2,
     ),
     # the first chunk (the model and response id), then only the last, with the totals
     "gemini": (
@@ -297,10 +297,12 @@ def test_a_long_stream_reads_only_the_chunks_that_can_carry_usage(
 
     monkeypatch.setattr(reader.StreamUsage, "feed", counted)
     tracker = TokenTracker(tmp_path)
+    call(tracker.instrument(client()))  # the process's first stream may teach it classes
+    fed.clear()
     chunks = call(tracker.instrument(client()))
     assert tracker.close() is True
     assert len(fed) == read
-    (line,) = read_lines(tmp_path)
+    line = read_lines(tmp_path)[-1]
     if provider == "openai":
         assert len(chunks) == 200  # the usage chunk asked for is kept from the user
         assert (line["prompt_tokens"], line["completion_tokens"]) == (50, 7)

@@ -30,6 +30,9 @@ class StreamUsage(Protocol):
 
     def quiet(self, item: Any) -> tuple[str, Any] | None: ...
 
+    @staticmethod
+    def passes(cls: type) -> bool: ...
+
 
 #: SDK class -> its reader (None: no SDK's class), filled as classes are first seen.
 _BY_CLASS: dict[type, ModuleType | None] = {}

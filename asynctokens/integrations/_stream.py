@@ -20,11 +20,11 @@ the one that counts.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Final, Generic, Literal, TypeVar, get_args, get_origin
+from typing import Any, Final, Generic, TypeVar
 
 from asynctokens.integrations._call import CallLog, abandoned, failure
 from asynctokens.integrations._dispatch import StreamUsage, new_stream_usage, usage_of_result
-from asynctokens.integrations._usage import EVERY, Usage
+from asynctokens.integrations._usage import EVERY, Usage, only_value
 
 T = TypeVar("T")
 
@@ -40,23 +40,11 @@ _WHOLE: Final[tuple[str, list[Any]]] = ("", [])
 _READ: Final[tuple[str, list[Any]]] = ("", [])
 
 
-#: (class, field name) -> the one value that field can hold, else ``_ABSENT``: asked once
-#: per class by every stream, answered once per process.
-_ONLY_VALUE: dict[tuple[type, str], Any] = {}
-
-
-def _only_value(cls: type, name: str) -> Any:
-    """The one value field ``name`` of pydantic class ``cls`` can hold (a ``Literal`` of one
-    value: the event type of an SDK event class), else ``_ABSENT``."""
-    key = (cls, name)
-    found = _ONLY_VALUE.get(key, _ONLY_VALUE)
-    if found is _ONLY_VALUE:
-        fields = getattr(cls, "__pydantic_fields__", None)
-        info = fields.get(name) if isinstance(fields, dict) else None
-        annotation = getattr(info, "annotation", None)
-        values = get_args(annotation) if get_origin(annotation) is Literal else ()
-        found = _ONLY_VALUE[key] = values[0] if len(values) == 1 else _ABSENT
-    return found
+#: Item classes no folder reads an item of, in any stream (``passes``): each stream starts
+#: with these rules, so their items pass unread from its first one. Learned once a process.
+_PASSED: Rules = {}
+#: Item classes already asked about.
+_ASKED: set[type] = set()
 
 
 class _Tracked:
@@ -69,7 +57,7 @@ class _Tracked:
         self._call = call
         self._folder: StreamUsage | None = None
         self._hide_usage_chunk = hide_usage_chunk
-        self._rules: Rules = {}
+        self._rules: Rules = _PASSED.copy()
         self._held: Any = None  # the last item passed unread: read when the stream ends
 
     def _take(self, item: Any) -> bool:
@@ -82,10 +70,17 @@ class _Tracked:
                 return False
         hide = folder.feed(item) and self._hide_usage_chunk
         cls = type(item)
-        if cls is not dict:  # a rule reads attributes: plain dicts are fed one by one
+        # a rule reads attributes: plain dicts are fed one by one; a class with a rule has
+        # taught it already
+        if cls is not dict and cls not in self._rules:
+            if cls not in _ASKED:
+                _ASKED.add(cls)
+                if folder.passes(cls):
+                    _PASSED[cls] = self._rules[cls] = _WHOLE
+                    return hide
             learned = folder.quiet(item)
             if learned is EVERY or (
-                learned is not None and _only_value(cls, learned[0]) == learned[1]
+                learned is not None and only_value(cls, learned[0]) == learned[1]
             ):
                 self._rules[cls] = _WHOLE
             elif learned is not None:
@@ -99,7 +94,7 @@ class _Tracked:
         """The folder, once it has read the item held back (quiet, so reading it now
         changes nothing but a running total)."""
         folder, held = self._folder, self._held
-        if folder is not None and held is not None:
+        if folder is not None and held is not None and type(held) not in _PASSED:
             self._held = None
             folder.feed(held)
         return folder

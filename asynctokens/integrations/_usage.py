@@ -8,7 +8,7 @@ dict. ``view`` is the one accessor that makes those two look alike: ``view(obj).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args, get_origin
 
 from asynctokens.record._event import TOKENS_LIMIT
 
@@ -205,6 +205,27 @@ _EMPTY: Final[dict[str, Any]] = {}
 #: What a stream folder's ``quiet()`` answers when no item of that class needs reading any
 #: more (``_stream`` then keeps only the last one, read at the end).
 EVERY: Final[tuple[str, Any]] = ("", None)
+#: What :func:`only_value` answers for a field that can hold more than one value.
+MANY: Final = object()
+#: (class, field name) -> the one value that field can hold, else ``MANY``: asked once
+#: per class by every stream, answered once per process.
+_ONLY_VALUE: dict[tuple[type, str], Any] = {}
+
+
+def only_value(cls: type, name: str) -> Any:
+    """The one value field ``name`` of pydantic class ``cls`` can hold (a ``Literal`` of one
+    value: the event type of an SDK event class), else ``MANY``."""
+    key = (cls, name)
+    found = _ONLY_VALUE.get(key, _ONLY_VALUE)
+    if found is _ONLY_VALUE:
+        fields = getattr(cls, "__pydantic_fields__", None)
+        info = fields.get(name) if isinstance(fields, dict) else None
+        annotation = getattr(info, "annotation", None)
+        values = get_args(annotation) if get_origin(annotation) is Literal else ()
+        found = _ONLY_VALUE[key] = values[0] if len(values) == 1 else MANY
+    return found
+
+
 #: Per class: is it a pydantic model? (Each SDK's objects are.)
 _PYDANTIC: dict[type, bool] = {}
 

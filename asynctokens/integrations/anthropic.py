@@ -26,6 +26,7 @@ from asynctokens.integrations._usage import (
     failed,
     header,
     make_usage,
+    only_value,
     request_id_of,
     sdk_error,
     text,
@@ -254,6 +255,13 @@ class StreamUsage:
     def seen(self) -> tuple[str | None, str | None]:
         """The served model and request id received so far."""
         return self._model, self._request_id or self._id
+
+    @staticmethod
+    def passes(cls: type) -> bool:
+        """Whether no item of event class ``cls`` needs reading, in any stream: one whose
+        ``type`` can only be a kind ``feed`` ignores (a text delta, a block start or stop)."""
+        kind = only_value(cls, "type")
+        return isinstance(kind, str) and kind not in _READ
 
     def quiet(self, item: Any) -> tuple[str, Any] | None:
         """Which items of ``item``'s class need no reading from now on (``_stream`` passes

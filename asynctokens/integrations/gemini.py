@@ -224,6 +224,11 @@ class StreamUsage:
             return None
         return named(fast_fields(self._last), self._model, self._response_id)
 
+    @staticmethod
+    def passes(cls: type) -> bool:
+        """Never: every chunk is of one class, and the last one counts."""
+        return False
+
     def result(self) -> Usage | None:
         usage = None if self._last is None else usage_of(self._last)
         return filled(usage, self._model, self._response_id)

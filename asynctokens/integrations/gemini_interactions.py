@@ -22,15 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from asynctokens.integrations._usage import (
-    Fields,
-    Usage,
-    count,
-    filled,
-    make_usage,
-    text,
-    view,
-)
+from asynctokens.integrations._usage import Usage, count, filled, make_usage, text, view
 
 API_TYPE: Final = "gemini"
 #: The paths of this API (``/v1beta/interactions``, ``/v1beta/interactions/{id}``, ...).
@@ -106,10 +98,6 @@ class StreamUsage:
 
     def result(self) -> Usage | None:
         return filled(self._usage, self._model, self._id)
-
-    def fields(self) -> Fields | None:
-        """None: ``result`` reads every Interactions stream."""
-        return None
 
 
 class LineDecoder:

@@ -21,6 +21,7 @@ from asynctokens.integrations._usage import (
     failed,
     header,
     make_usage,
+    only_value,
     request_id_of,
     sdk_error,
     text,
@@ -222,6 +223,21 @@ class StreamUsage:
     def seen(self) -> tuple[str | None, str | None]:
         """The served model and request id received so far."""
         return self._model, self._request_id
+
+    @staticmethod
+    def passes(cls: type) -> bool:
+        """Whether no item of event class ``cls`` needs reading, in any stream: a Responses
+        event whose ``type`` can only be one that neither ends the stream nor fails it, and
+        with no field that could name the model or carry usage (a text delta)."""
+        kind = only_value(cls, "type")
+        fields = getattr(cls, "__pydantic_fields__", None)
+        return (
+            isinstance(kind, str)
+            and kind not in _FINAL_EVENTS
+            and kind != "error"
+            and isinstance(fields, dict)
+            and not {"model", "response", "usage"} & fields.keys()
+        )
 
     def quiet(self, item: Any) -> tuple[str, Any] | None:
         """Which items of ``item``'s class need no reading from now on (an attribute and
