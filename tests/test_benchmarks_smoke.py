@@ -28,6 +28,19 @@ def test_harness_runs_and_reports_every_line_on_disk() -> None:
         assert by_name[name].endswith("| 0 / 0 / 0 |"), by_name[name]
 
 
+@pytest.mark.slow  # the SDKs' clients start: with the long variants (CI runs them)
+def test_ops_benchmark_counts_what_instrumenting_adds(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import ops_bench
+
+    assert ops_bench.main(["--chunks", "2", "--top", "3"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0][2:]: line for line in out.splitlines() if line.startswith("| ")}
+    for shape in ("whole reply", "stream of 2 chunks"):
+        counts = [int(cell.replace(",", "")) for cell in rows[shape].strip("| ").split(" | ")[1:]]
+        assert len(counts) == 3 and all(n > 0 for n in counts), rows[shape]
+    assert "- stream of 2 chunks, anthropic: " in out
+
+
 @pytest.mark.slow  # 2 s of fixture writing and CLI processes
 def test_reader_benchmark_runs_on_a_small_directory() -> None:
     from benchmarks import reader_bench

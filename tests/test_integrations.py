@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import subprocess
 import sys
 import warnings
@@ -294,6 +295,31 @@ def test_track_on_a_generator_logs_once_when_it_is_exhausted_closed_or_raises(
          "stream closed before usage was reported: token counts unknown"),
         ("acme-1", None, 0, 0, False, "TimeoutError: upstream"),
     ]  # fmt: skip
+
+
+def test_a_generator_left_early_is_logged_when_dropped_not_at_the_next_collection(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """The wrapper of a generator is freed (and logs the call it left) as soon as its
+    user drops it: nothing in it refers back to it, so no collection is waited for."""
+    tracker = make_tracker()
+
+    @tracker.track(api_type="acme", model="acme-1")
+    def counted() -> Any:
+        yield "a"
+        yield "b"
+        return Usage(11, 2, api_type="acme")
+
+    gc.disable()
+    try:
+        for _ in counted():
+            break  # the stream and its generator are dropped here
+        lines = logged(tracker, log_dir)
+    finally:
+        gc.enable()
+    assert [(line["model"], line["success"], line["error_message"]) for line in lines] == [
+        ("acme-1", False, "stream closed before usage was reported: token counts unknown")
+    ]
 
 
 async def test_track_on_an_async_generator_logs_its_stream_once(

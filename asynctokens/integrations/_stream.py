@@ -19,7 +19,8 @@ the one that counts.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
+from types import GeneratorType
 from typing import Any, Final, Generic, TypeVar
 
 from asynctokens.integrations._call import CallLog, abandoned, failure
@@ -152,14 +153,26 @@ class _Tracked:
             return
 
 
+def _returning(generator: Generator[T, None, Any], box: list[Any]) -> Generator[T, None, Any]:
+    """``generator``, whose return value is kept in ``box``: ``_items`` loops with ``for``,
+    which drops it."""
+    value = box[0] = yield from generator
+    return value
+
+
 class TrackedStream(_Tracked, Generic[T]):
     """A sync stream (an SDK ``Stream``, a generator) that logs its call once."""
 
-    __slots__ = ("_it",)
+    __slots__ = ("_it", "_value")
 
     def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> None:
         super().__init__(stream, call, hide_usage_chunk=hide_usage_chunk)
-        self._it: Iterator[T] = iter(stream)
+        # what a generator returned (its usage, maybe), kept in a box the generator holds:
+        # a generator holding the wrapper would keep it alive until the next collection
+        self._value: list[Any] = [None]
+        self._it: Iterator[T] = (
+            _returning(stream, self._value) if type(stream) is GeneratorType else iter(stream)
+        )
 
     def __iter__(self) -> Iterator[T]:
         return self._items()
@@ -167,11 +180,10 @@ class TrackedStream(_Tracked, Generic[T]):
     def _items(self) -> Iterator[T]:
         """The items, each read or passed by its class's rule (the loop most of a stream's
         time is spent in: no call per item but the stream's own)."""
-        it, rules, take = self._it, self._rules, self._take
+        rules, take = self._rules, self._take
         last, rule = None, _READ  # the class of the last item, and its rule
-        while True:
-            try:
-                item = next(it)
+        try:
+            for item in self._it:
                 cls = type(item)
                 if cls is not last:
                     last, rule = cls, rules.get(cls, _READ)
@@ -183,13 +195,13 @@ class TrackedStream(_Tracked, Generic[T]):
                     last = None  # reading it may teach a rule for its class
                     if take(item):
                         continue  # the usage chunk we asked for: not the user's
-            except StopIteration as stop:
-                self._ended(stop.value)
-                return
-            except BaseException as exc:
-                self._raised(exc)
-                raise
-            yield item
+                yield item
+        except GeneratorExit:
+            raise  # closed by the user before its end: left, logged by close() or __del__
+        except BaseException as exc:
+            self._raised(exc)
+            raise
+        self._ended(self._value[0])
 
     def __next__(self) -> T:
         try:
@@ -291,7 +303,7 @@ class AsyncTrackedStream(_Tracked, Generic[T]):
         await self.aclose()
 
 
-_OWN = frozenset({*_Tracked.__slots__, "_it"})
+_OWN = frozenset({*_Tracked.__slots__, "_it", "_value"})
 
 
 def wrap(stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> Any:
