@@ -181,15 +181,17 @@ class TrackedStream(_Tracked, Generic[T]):
         """The items, each read or passed by its class's rule (the loop most of a stream's
         time is spent in: no call per item but the stream's own)."""
         rules, take = self._rules, self._take
-        last, rule = None, _READ  # the class of the last item, and its rule
+        # the class of the last item, and its rule: its attribute and values, unpacked
+        # once a class (the values' list may grow: it is the rule's own)
+        last, rule, name, values = None, _READ, "", _READ[1]
         try:
             for item in self._it:
                 cls = type(item)
                 if cls is not last:
-                    last, rule = cls, rules.get(cls, _READ)
-                if rule is _WHOLE or (
-                    rule is not _READ and getattr(item, rule[0], _ABSENT) in rule[1]
-                ):
+                    last = cls
+                    rule = rules.get(cls, _READ)
+                    name, values = rule
+                if rule is _WHOLE or (rule is not _READ and getattr(item, name, _ABSENT) in values):
                     self._held = item
                 else:
                     last = None  # reading it may teach a rule for its class
