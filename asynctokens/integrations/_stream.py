@@ -114,7 +114,7 @@ class _Tracked:
             if fields is not None:
                 self._call.end_fields(fields)
                 return
-        usage = self._usage()
+        usage = None if folder is None else folder.result()
         if usage is None and returned is not None:
             usage = usage_of_result(returned)
         self._call.end(usage, self._stream if returned is None else returned)
