@@ -2,7 +2,8 @@
 
     python -m benchmarks.kill_bench [--kills 20]
 
-Each round starts a process that logs 200 events a second and prints its count after each,
+Each round starts a process that logs 200 events a second and prints its count (and how
+many its writer says it wrote) after each,
 kills it with SIGKILL at a random moment 1 to 3 s in, and counts the events on disk: the
 events lost are those still queued (or being written) at the kill, about a flush interval's
 worth (``flush_interval_s``, 10 ms: 2 events at this rate). The tests show with counts that
@@ -24,6 +25,8 @@ from pathlib import Path
 
 from asynctokens import reader
 
+#: The process killed (also by tests/test_servers.py): it logs 200 events a second into the
+#: directory it is given and prints, after each, the events logged and those written.
 CHILD = textwrap.dedent(
     """
     import sys, time
@@ -35,7 +38,7 @@ CHILD = textwrap.dedent(
         time.sleep(max(0.0, start + i / 200 - time.monotonic()))
         tracker.log(i, 1)
         i += 1
-        print(i, flush=True)
+        print(i, tracker.health().written, flush=True)
     """
 )
 
@@ -50,8 +53,10 @@ def one_kill(after_s: float) -> tuple[int, int]:
         first = proc.stdout.readline()
         time.sleep(after_s)
         proc.kill()
-        printed = [line for line in [first, *proc.communicate()[0].splitlines()] if line.strip()]
-        logged = int(printed[-1]) if printed else 0
+        # a line the kill cut short is not a count
+        printed = [line.split() for line in [first, *proc.communicate()[0].splitlines()]]
+        counts = [int(fields[0]) for fields in printed if len(fields) == 2]
+        logged = counts[-1] if counts else 0
         if not any(Path(tmp).glob("tokens_*.jsonl")):
             return logged, 0  # killed before its first write
         return logged, sum(1 for _ in reader.iter_events(Path(tmp)))

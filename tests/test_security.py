@@ -71,17 +71,15 @@ def test_a_planted_symlink_in_place_of_a_daily_file_is_refused(
     tracker = make_tracker()
     tracker.log(1, 1, ts=dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
     assert tracker.flush_sync(timeout=0.5) is False
-    deadline = time.monotonic() + 30  # the worker's first attempt, however loaded the machine
-    while tracker.health().write_errors == 0 and time.monotonic() < deadline:
+    while tracker.health().write_errors == 0:  # the worker's first attempt, however late
         time.sleep(0.01)
     closed = tracker.close(timeout=0.2)
     health = tracker.health()
     assert closed is False, health  # the event cannot be written there
     # and a close never claims success once a loss was said, whoever gave up first: the
     # waiter at its deadline, or the worker at the same deadline
-    deadline = time.monotonic() + 30
-    while tracker.health().state != "closed" and time.monotonic() < deadline:
-        time.sleep(0.01)  # the worker gives up too
+    while tracker.health().state != "closed":  # the worker gives up too, however late
+        time.sleep(0.01)
     assert tracker.close() is False
     assert victim.read_text() == "do not touch\n"
     assert health.last_error is not None and "Too many levels of symbolic links" in (

@@ -18,6 +18,7 @@ import pytest
 from conftest import read_lines, read_stats
 
 from asynctokens import reader
+from benchmarks.kill_bench import CHILD
 
 pytestmark = pytest.mark.slow  # servers start and stop: with the long variants (CI runs them)
 
@@ -133,22 +134,6 @@ def test_sigterm_to_a_server_loses_nothing_and_keeps_its_exit_code(
     assert code == serve(tmp_path, server, "plain", 20, env)
 
 
-KILLED = textwrap.dedent(
-    """
-    import sys, time
-    from asynctokens import TokenTracker
-    tracker = TokenTracker(sys.argv[1])
-    start = time.monotonic()
-    i = 0
-    while True:
-        time.sleep(max(0.0, start + i / 200 - time.monotonic()))
-        tracker.log(i, 1)
-        i += 1
-        print(i, tracker.health().written, flush=True)
-    """
-)
-
-
 @pytest.mark.parametrize("kill_at", [300, 454, 606])
 def test_a_hard_kill_at_200_events_a_second_keeps_every_event_the_writer_wrote(
     tmp_path: Path, kill_at: int
@@ -157,7 +142,7 @@ def test_a_hard_kill_at_200_events_a_second_keeps_every_event_the_writer_wrote(
     writer had said was written is on disk, once, and nothing else is; the last line may
     be torn, and is then no event. How many a kill loses (the events still queued, about a
     flush interval's worth) is timed by ``python -m benchmarks.kill_bench``."""
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(tmp_path)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE,
                             text=True)  # fmt: skip
     assert proc.stdout is not None
     logged = said_written = 0  # the child prints both after each event
