@@ -8,7 +8,9 @@ instrumented client sent.
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +42,21 @@ def arriving(reply: httpx2.Response, size: int = 7) -> httpx2.Response:
     transport hands the client (a mock's reply is read whole already)."""
     headers = {k: v for k, v in reply.headers.items() if k.lower() != "content-length"}
     return httpx2.Response(reply.status_code, headers=headers, stream=_Chunks(reply.content, size))
+
+
+def compressed(reply: httpx2.Response, coding: str, size: int = 7) -> httpx2.Response:
+    """``reply`` as a provider sends it when the client accepts compression (OpenAI's and
+    Anthropic's JSON arrive gzipped): ``Content-Encoding`` set, the body compressed and
+    arriving ``size`` bytes at a time."""
+    if coding == "gzip":
+        body = gzip.compress(reply.content)
+    elif coding == "deflate":
+        body = zlib.compress(reply.content)
+    else:
+        raise ValueError(coding)
+    headers = {k: v for k, v in reply.headers.items() if k.lower() != "content-length"}
+    headers["content-encoding"] = coding
+    return httpx2.Response(reply.status_code, headers=headers, stream=_Chunks(body, size))
 
 
 def sse(events: list[tuple[str | None, Any]], *, done: bool = False) -> httpx2.Response:

@@ -23,6 +23,7 @@ from tests.sdk_replies import (
     anthropic_message,
     anthropic_stream,
     arriving,
+    compressed,
     openai_chat,
     openai_chat_stream,
     openai_client,
@@ -170,3 +171,32 @@ def test_a_raw_chat_stream_without_usage_is_said_not_logged_silently(
     ):
         assert len([line for line in response.iter_lines() if line]) == 4
     assert logged(tracker, log_dir) == []
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_compressed_replies_are_read_as_the_client_reads_them(
+    make_tracker: Any, log_dir: Path, coding: str
+) -> None:
+    """Providers compress what they send a client that accepts it (httpx2 asks for gzip and
+    deflate): the usage is read from the decoded bytes, and the client's own copy of the
+    body still decodes (the two decoders share no state)."""
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(
+        compressed(openai_chat(), coding), compressed(openai_rate_limited(), coding, size=3)
+    )))  # fmt: skip
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    assert raw.parse().usage.prompt_tokens == 1200
+    with pytest.raises(openai.RateLimitError, match="exceeded your current quota"):
+        client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+    claude = tracker.instrument(anthropic_client(Replies(compressed(anthropic_stream(), coding))))
+    args: dict[str, Any] = {"model": "claude-opus-4-5", "max_tokens": 10, "messages": MESSAGES}
+    with claude.messages.with_streaming_response.create(**args, stream=True) as response:
+        lines = [line for line in response.iter_lines() if line]
+    assert lines[0] == "event: message_start"
+    assert logged(tracker, log_dir) == [
+        CHAT,
+        event(api_type="openai", model="gpt-4o", success=False, api_key_suffix="abcd",
+              request_id="req_429",
+              error_message="429 insufficient_quota: You exceeded your current quota."),
+        {**CLAUDE, "request_id": "req_ant_stream"},
+    ]  # fmt: skip

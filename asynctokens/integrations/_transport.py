@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import httpx2
 import orjson
+from httpx2._decoders import SUPPORTED_DECODERS, MultiDecoder  # the client's own decoders
 
 from asynctokens.integrations._call import CallLog, abandoned, claimed, failure
 from asynctokens.integrations._usage import Usage, error_text, failed, text, view
@@ -46,6 +47,9 @@ class _Reading:
         self.size = 0
         self.exhausted = False
         self.folder: Any = None
+        self.decoder = _decoder(response.headers)
+        if self.decoder is False:  # an encoding the client cannot undo: nor can we
+            self.sse = self.json = False
         if self.sse:
             self.lines = _Lines()
             self.events = decoder()
@@ -61,6 +65,15 @@ class _Reading:
         self.exhausted = True
         self.end()
         return True
+
+    def encoded(self, chunk: bytes) -> None:
+        """A piece of a compressed body: its decoded bytes are read (the client decodes
+        its own copy; a decoder keeps state, so the two are never shared)."""
+        try:
+            for piece in self.decoder.decode(chunk):
+                self.feed(piece)
+        except Exception:  # a body we cannot read is the user's to read, not ours to break
+            self.sse = self.json = False
 
     def feed(self, chunk: bytes) -> None:
         try:
@@ -88,6 +101,8 @@ class _Reading:
         call = self.call
         if call.done:
             return
+        if self.decoder and self.exhausted:
+            self._flush()  # what a decoder holds back until the end
         api_type = call.api_type
         status = self.response.status_code
         if status >= 400:
@@ -129,6 +144,13 @@ class _Reading:
         else:
             call.end(usage)
 
+    def _flush(self) -> None:
+        try:
+            for piece in self.decoder.flush():
+                self.feed(piece)
+        except Exception:  # a truncated compressed body: what was read stands
+            return
+
     def failed(self, exc: BaseException) -> None:
         self.call.end(failure(exc, self.call.api_type))
 
@@ -153,6 +175,24 @@ class _Lines:
 
 
 _LINE_END: Final = re.compile(rb"\r\n|\r|\n")
+
+
+def _decoder(headers: Any) -> Any:
+    """A fresh decoder for the response's ``Content-Encoding`` (real providers compress
+    their JSON), None for an uncompressed body, False for an encoding httpx2 cannot undo."""
+    codings = [
+        coding.strip().lower()
+        for coding in headers.get_list("content-encoding", split_commas=True)
+        if coding.strip().lower() not in ("", "identity")
+    ]
+    if not codings:
+        return None
+    try:
+        if any(coding not in SUPPORTED_DECODERS for coding in codings):
+            return False
+        return MultiDecoder(codings)
+    except Exception:  # more encodings than httpx2 undoes: the client refuses the body too
+        return False
 
 
 def _json(parts: list[bytes]) -> Any:
@@ -297,7 +337,7 @@ class _SyncStream(httpx2.SyncByteStream):
         self.reading = reading
 
     def __iter__(self) -> Iterator[bytes]:
-        feed = self.reading.feed
+        feed = self.reading.encoded if self.reading.decoder else self.reading.feed
         try:
             for chunk in self.inner:
                 feed(chunk)
@@ -322,7 +362,7 @@ class _AsyncStream(httpx2.AsyncByteStream):
         self.reading = reading
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        feed = self.reading.feed
+        feed = self.reading.encoded if self.reading.decoder else self.reading.feed
         try:
             async for chunk in self.inner:
                 feed(chunk)
