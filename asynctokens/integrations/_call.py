@@ -14,6 +14,7 @@ Each wrapper ends a call in one of four ways, and each has one meaning in the lo
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -227,9 +228,44 @@ class CallLog:
             )
 
 
-#: True while a method wrapper sends the request it logs itself: the transport observer
-#: (``_transport``) then leaves that request alone, so no request is counted twice.
-claimed: ContextVar[bool] = ContextVar("asynctokens_claimed", default=False)
+#: What a method wrapper sets ``claimed`` to while it sends the request it logs itself: the
+#: failed attempts the SDK's retries may follow, as the transport saw them (each the response
+#: or exception, and its line waiting to be logged). Empty for a call answered at the first
+#: try, as most are.
+Claim = list[tuple[Any, Callable[[dict[str, Any] | None], None]]]
+#: Set while a method wrapper sends its request: the transport observer (``_transport``)
+#: leaves a claimed request to the wrapper, so no request is counted twice, and keeps only
+#: its failed attempts (an SDK retries 429s, 5xx and timeouts inside the one method call).
+claimed: ContextVar[Claim | None] = ContextVar("asynctokens_claimed", default=None)
+
+#: The metadata key the requests of one call share when it sent several.
+OPERATION_KEY: Final = "asynctokens.operation_id"
+
+
+def retried(claim: Claim, exc: BaseException | None = None) -> Held:
+    """The lines of the failed attempts the SDK retried before a call's last request. The
+    one ``exc`` reports is that last request, logged from ``exc`` as any failed call."""
+    if claim and exc is not None:
+        last = claim[-1][0]
+        if last is exc or last is getattr(exc, "response", None) or last is exc.__cause__:
+            del claim[-1]
+    return [log for _seen, log in claim]
+
+
+def log_retried(attempts: Held, held: Held | None) -> dict[str, Any] | None:
+    """Log the failed attempts before a call's last request; the metadata that links that
+    request to them (None when there were none). Within a call that holds its requests
+    (``held``), they join its other requests instead."""
+    if not attempts:
+        return None
+    if held is not None:
+        held.extend(attempts)
+        return None
+    shared = {OPERATION_KEY: os.urandom(8).hex()}
+    for log in attempts:
+        log(shared)
+    return shared
+
 
 #: The metadata key of a line whose counts were adjusted: a list of what was changed.
 ADJUSTMENTS_KEY: Final = "asynctokens.adjustments"

@@ -3,8 +3,9 @@
 Only the given client instance changes: its resource objects (``client.chat.completions``,
 ``client.messages``, ``client.models`` ...) are cached per client by the SDKs, and the
 wrapped method is set on that object, so other clients and the SDK module stay as they were.
-The public method is what is wrapped, so the SDK's own retries happen inside one logged
-call. Gemini's ``generate_content`` is the exception: with Python function tools (automatic
+The public method is what is wrapped; the SDK's own retries happen inside it, and each
+failed attempt is read at the transport and logged before the call's last request, linked
+to it by an ``asynctokens.operation_id`` in their metadata. Gemini's ``generate_content`` is the exception: with Python function tools (automatic
 function calling) or automatic continuation it sends several requests and returns only the
 last one's usage, so each request it sends is logged (its private per-request method is
 wrapped), and the requests of one call share an ``asynctokens.operation_id`` in their
@@ -23,10 +24,13 @@ from typing import TYPE_CHECKING, Any, Final
 from asynctokens.integrations import anthropic, gemini, openai
 from asynctokens.integrations._call import (
     CallLog,
+    Claim,
     abandoned,
     call_site,
     claimed,
     failure,
+    log_retried,
+    retried,
 )
 from asynctokens.integrations._endpoint import api_type_of_client
 from asynctokens.integrations._usage import text
@@ -235,18 +239,25 @@ class _TrackedManager:
         else:
             self._call.end(usage)
 
-    def _failed_to_open(self, exc: BaseException) -> None:
+    def _failed_to_open(self, exc: BaseException, claim: Claim) -> None:
+        self._call.metadata = log_retried(retried(claim, exc), self._call.held)
         self._call.end(failure(exc, self._call.api_type))
 
+    def _opened(self, claim: Claim) -> None:
+        if claim:  # failed attempts the SDK retried before the stream opened
+            self._call.metadata = log_retried(retried(claim), self._call.held)
+
     def __enter__(self) -> Any:
-        token = claimed.set(True)  # the helper sends its request here
+        claim: Claim = []
+        token = claimed.set(claim)  # the helper sends its request here
         try:
             self._stream = self._manager.__enter__()
         except BaseException as exc:
-            self._failed_to_open(exc)
+            self._failed_to_open(exc, claim)
             raise
         finally:
             claimed.reset(token)
+        self._opened(claim)
         return self._stream
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:
@@ -254,14 +265,16 @@ class _TrackedManager:
         return self._manager.__exit__(exc_type, exc, tb)
 
     async def __aenter__(self) -> Any:
-        token = claimed.set(True)
+        claim: Claim = []
+        token = claimed.set(claim)
         try:
             self._stream = await self._manager.__aenter__()
         except BaseException as exc:
-            self._failed_to_open(exc)
+            self._failed_to_open(exc, claim)
             raise
         finally:
             claimed.reset(token)
+        self._opened(claim)
         return self._stream
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Any:

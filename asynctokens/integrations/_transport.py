@@ -7,15 +7,19 @@ with no second parse. Every other request an instrumented OpenAI or Anthropic cl
 release adds, any endpoint whose reply carries usage) is seen here: the response body passes
 through unchanged while its usage is read, and the request is logged when its body is
 closed, once, with its own status, latency and request id. A method wrapper marks the
-requests it logs itself (``claimed``), so no request is counted twice. A body the user
+requests it logs itself (``claimed``), so no request is counted twice; of those, only a
+failed attempt (a 429, a 5xx, a dropped connection: the SDK may retry it) is read here, and
+kept for the wrapper, which logs it before the call's last request. A body the user
 closes before its end is logged as abandoned: nothing more is read to learn its usage.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from time import perf_counter
 from types import ModuleType, SimpleNamespace
 from typing import Any, Final
 
@@ -23,7 +27,7 @@ import httpx2
 import orjson
 from httpx2._decoders import SUPPORTED_DECODERS, MultiDecoder  # the client's own decoders
 
-from asynctokens.integrations._call import CallLog, abandoned, claimed, failure
+from asynctokens.integrations._call import CallLog, Claim, Held, abandoned, claimed, failure
 from asynctokens.integrations._usage import Usage, error_text, failed, text, view
 
 #: A JSON body larger than this is not read for usage (no reply with usage comes near it).
@@ -286,13 +290,44 @@ class _Base:
             response.stream = stream(response.stream, reading)
         return response
 
+    def _attempt(self, request: Any, claim: Claim, start: float, seen: Any) -> None:
+        """A claimed request that failed (``seen``: its response, body read, or the
+        exception): its line is kept in ``claim``, for the method wrapper to log if the SDK
+        retried it; the last attempt is logged by the wrapper from the error it raises."""
+        held: Held = []
+        call = self.start_call(_request_model(request))
+        call.start, call.held = start, held
+        if isinstance(seen, BaseException):
+            call.end(failure(seen, call.api_type))
+        else:
+            reading = _Reading(
+                seen, call, self.reader, self.decoder, self.request_id_header, self.seen
+            )
+            if not reading.read_already():  # a body that could not be read: its status
+                error = error_text(seen.status_code, None, None)
+                call.end(failed(call.api_type, error, reading.request_id))
+        claim.extend((seen, log) for log in held)
+
 
 class _Observed(_Base, httpx2.BaseTransport):
     """A sync transport that reads the usage of the responses no method wrapper claimed."""
 
     def handle_request(self, request: Any) -> Any:
-        if claimed.get() or not self._mine(request):
+        if not self._mine(request):
             return self.inner.handle_request(request)
+        claim = claimed.get()
+        if claim is not None:  # a method wrapper logs it: only a failed attempt is kept
+            start = perf_counter()
+            try:
+                response = self.inner.handle_request(request)
+            except Exception as exc:
+                self._attempt(request, claim, start, exc)
+                raise
+            if response.status_code >= 400:
+                with contextlib.suppress(Exception):  # an error's body: a few hundred bytes
+                    response.read()
+                self._attempt(request, claim, start, response)
+            return response
         call = self.start_call(_request_model(request))
         try:
             response = self.inner.handle_request(request)
@@ -312,8 +347,21 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
     """The async form of :class:`_Observed`."""
 
     async def handle_async_request(self, request: Any) -> Any:
-        if claimed.get() or not self._mine(request):
+        if not self._mine(request):
             return await self.inner.handle_async_request(request)
+        claim = claimed.get()
+        if claim is not None:  # as in the sync form
+            start = perf_counter()
+            try:
+                response = await self.inner.handle_async_request(request)
+            except Exception as exc:
+                self._attempt(request, claim, start, exc)
+                raise
+            if response.status_code >= 400:
+                with contextlib.suppress(Exception):
+                    await response.aread()
+                self._attempt(request, claim, start, response)
+            return response
         call = self.start_call(_request_model(request))
         try:
             response = await self.inner.handle_async_request(request)

@@ -24,12 +24,16 @@ from types import CoroutineType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens.integrations._call import (
+    OPERATION_KEY,
     CallLog,
+    Claim,
     Held,
     call_site,
     claimed,
     failure,
     log_fields,
+    log_retried,
+    retried,
 )
 from asynctokens.integrations._stream import wrap
 from asynctokens.integrations._usage import Fields, Usage
@@ -54,7 +58,6 @@ def _raw(kwargs: dict[str, Any]) -> bool:
 
 #: The requests of the user's call being made, held until it returns (``link_requests``).
 _operation: ContextVar[Held | None] = ContextVar("asynctokens_operation", default=None)
-OPERATION_KEY: Final = "asynctokens.operation_id"
 
 
 def _log_held(held: Held) -> None:
@@ -189,10 +192,11 @@ def wrap_method(
     gated = any(budget.enforce for budget in tracker.config.budgets)
 
     def log_reply(fields: Fields, result: Any, model: str | None, start: float,
-                  held: Held | None) -> None:  # fmt: skip
+                  held: Held | None, linked: dict[str, Any] | None) -> None:  # fmt: skip
         """Log a whole reply of the common shape from its fields (``fast_fields``), with
         no ``Usage`` and no ``CallLog``: one of the requests of a call that may send several
-        waits in ``held`` until that call returns."""
+        waits in ``held`` until that call returns; ``linked``: the metadata linking it to
+        the failed attempts the SDK retried before it."""
         latency_ms = (perf_counter() - start) * 1000.0
         if stored:  # remembered, so that a retrieve() of it is not counted again
             at.first_time(reader.finished_id(result))
@@ -203,7 +207,7 @@ def wrap_method(
                 )
             )
         else:
-            log_fields(tracker, logged_as, key, fields, model, latency_ms, None)
+            log_fields(tracker, logged_as, key, fields, model, latency_ms, linked)
 
     def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
         if stream:
@@ -225,18 +229,22 @@ def wrap_method(
         return result
 
     async def finish_async(pending: Awaitable[Any], call: CallLog, stream: bool, hide: bool) -> Any:
-        token = claimed.set(True)  # the request is sent while this awaits
+        claim: Claim = []
+        token = claimed.set(claim)  # the request is sent while this awaits
         try:
             result = await pending
         except BaseException as exc:
+            call.metadata = log_retried(retried(claim, exc), call.held)
             call.end(failure(exc, api_type))
             raise
         finally:
             claimed.reset(token)
+        if claim:
+            call.metadata = log_retried(retried(claim), call.held)
         if not stream and not fetches:
             fields = fast(result)
             if fields is not None:
-                log_reply(fields, result, call.model, call.start, call.held)
+                log_reply(fields, result, call.model, call.start, call.held, call.metadata)
                 return result
         return finish(result, call, stream, hide)
 
@@ -254,11 +262,12 @@ def wrap_method(
             tracker.budget_gate(api_type, model)
         held = _operation.get()
         start = perf_counter()
-        token = claimed.set(True)  # logged here: the transport leaves the request alone
+        claim: Claim = []
+        token = claimed.set(claim)  # logged here: the transport keeps only failed attempts
         try:
             result = original(*args, **kwargs)
         except BaseException as exc:
-            _failed(tracker, api_type, model, key, start, held, exc)
+            _failed(tracker, api_type, model, key, start, held, exc, claim)
             raise
         finally:
             claimed.reset(token)
@@ -266,12 +275,13 @@ def wrap_method(
             call = CallLog(tracker, api_type, model, key)
             call.start, call.held = start, held
             return finish_async(result, call, False, False)
+        linked = log_retried(retried(claim), held) if claim else None
         if not fetches:
             fields = fast(result)
             if fields is not None:  # the common reply: read flat, logged at once
-                log_reply(fields, result, model, start, held)
+                log_reply(fields, result, model, start, held, linked)
                 return result
-        call = CallLog(tracker, api_type, model, key)
+        call = CallLog(tracker, api_type, model, key, linked)
         call.start, call.held = start, held
         return finish(result, call, False, False)
 
@@ -291,14 +301,18 @@ def wrap_method(
             tracker, logged_as, model if type(model) is str else None, key, None, call_site(2)
         )
         call.held = _operation.get()
-        token = claimed.set(True)
+        claim: Claim = []
+        token = claimed.set(claim)
         try:
             result = original(*args, **kwargs)
         except BaseException as exc:
+            call.metadata = log_retried(retried(claim, exc), call.held)
             call.end(failure(exc, api_type))
             raise
         finally:
             claimed.reset(token)
+        if claim:
+            call.metadata = log_retried(retried(claim), call.held)
         if asynchronous or type(result) is CoroutineType:
             return finish_async(result, call, True, hide)
         return finish(result, call, True, hide)
@@ -308,9 +322,10 @@ def wrap_method(
 
 
 def _failed(tracker: TokenTracker, api_type: str, model: str | None, key: str | None,
-            start: float, held: Any, exc: BaseException) -> None:  # fmt: skip
-    """Log a call that raised (the failure path: a CallLog is made only here)."""
-    call = CallLog(tracker, api_type, model, key)
+            start: float, held: Any, exc: BaseException, claim: Claim) -> None:  # fmt: skip
+    """Log a call that raised, after the failed attempts the SDK retried before it (the
+    failure path: a CallLog is made only here)."""
+    call = CallLog(tracker, api_type, model, key, log_retried(retried(claim, exc), held))
     call.start, call.held = start, held
     call.end(failure(exc, api_type))
 
