@@ -277,9 +277,6 @@ class _Base:
         self.request_id_header = request_id_header
         self.seen = seen
 
-    def _mine(self, request: Any) -> bool:
-        return self.only is None or self.only in request.url.path
-
     def _watch(self, response: Any, call: CallLog, stream: Any) -> Any:
         """``response`` with its body read for usage as it passes (``stream`` wraps it), or
         logged at once when the transport made it whole."""
@@ -313,9 +310,9 @@ class _Observed(_Base, httpx2.BaseTransport):
     """A sync transport that reads the usage of the responses no method wrapper claimed."""
 
     def handle_request(self, request: Any) -> Any:
-        if not self._mine(request):
-            return self.inner.handle_request(request)
         claim = claimed.get()
+        if self.only is not None and self.only not in request.url.path:
+            return self.inner.handle_request(request)  # (inline: a call on every request)
         if claim is not None:  # a method wrapper logs it: only a failed attempt is kept
             start = perf_counter()
             try:
@@ -347,9 +344,9 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
     """The async form of :class:`_Observed`."""
 
     async def handle_async_request(self, request: Any) -> Any:
-        if not self._mine(request):
-            return await self.inner.handle_async_request(request)
         claim = claimed.get()
+        if self.only is not None and self.only not in request.url.path:
+            return await self.inner.handle_async_request(request)
         if claim is not None:  # as in the sync form
             start = perf_counter()
             try:
