@@ -5,11 +5,11 @@ Only the given client instance changes: its resource objects (``client.chat.comp
 wrapped method is set on that object, so other clients and the SDK module stay as they were.
 The public method is what is wrapped; the SDK's own retries happen inside it, and each
 failed attempt is read at the transport and logged before the call's last request, linked
-to it by an ``asynctokens.operation_id`` in their metadata. Gemini's ``generate_content`` is the exception: with Python function tools (automatic
-function calling) or automatic continuation it sends several requests and returns only the
-last one's usage, so each request it sends is logged (its private per-request method is
-wrapped), and the requests of one call share an ``asynctokens.operation_id`` in their
-metadata. Errors are logged as failures and re-raised unchanged; nothing the tracker does
+to it by an ``asynctokens.operation_id`` in their metadata. Gemini's ``generate_content``
+may send several requests too: with Python function tools (automatic function calling) or
+automatic continuation it returns only the last one's usage, so each request it sends is
+logged (its private per-request method is wrapped), and the requests of one call share an
+operation id. Errors are logged as failures and re-raised unchanged; nothing the tracker does
 can raise into the call.
 """
 
