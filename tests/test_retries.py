@@ -21,11 +21,14 @@ import pytest
 from tests.conftest import event, logged
 from tests.sdk_replies import (
     ANTHROPIC_KEY,
+    GEMINI_KEY,
     OPENAI_KEY,
     Replies,
     anthropic_message,
     anthropic_stream,
     arriving,
+    gemini_exhausted,
+    gemini_reply,
     openai_chat,
     openai_chat_stream,
 )
@@ -39,6 +42,9 @@ CLAUDE = event(api_type="anthropic", model="claude-opus-4-5",
                response_model="claude-opus-4-5-20251101", prompt_tokens=2600,
                completion_tokens=300, cached_tokens=2000, cache_write_tokens=500,
                reasoning_tokens=120, api_key_suffix="wxyz")  # fmt: skip
+GEMINI = event(api_type="gemini", model="gemini-2.5-pro", prompt_tokens=1050,
+               completion_tokens=300, cached_tokens=400, reasoning_tokens=100,
+               api_key_suffix="gk42", request_id="resp-gem-1")  # fmt: skip
 
 
 def openai_error(status: int, request_id: str) -> httpx2.Response:
@@ -178,3 +184,30 @@ async def test_async_anthropic_retries_whole_and_streamed(make_tracker: Any, log
     ]  # fmt: skip
     assert linked(lines[:3]) == [*overloaded[:2], {**CLAUDE, "request_id": "req_ant_1"}]
     assert linked(lines[3:]) == [overloaded[2], {**CLAUDE, "request_id": "req_ant_stream"}]
+
+
+def test_gemini_retries_a_user_turned_on_are_lines_too(make_tracker: Any, log_dir: Path) -> None:
+    """google-genai retries only when asked (``HttpRetryOptions``); its request names the
+    model in the URL, so a failed attempt's line takes the model the call asked for."""
+    from google import genai
+    from google.genai import errors, types
+
+    replies = Replies(gemini_exhausted(), gemini_reply(), gemini_exhausted(), gemini_exhausted())
+    options = types.HttpOptions(
+        base_url="https://generativelanguage.googleapis.com/",
+        httpx_client=replies.sync_client(),
+        retry_options=types.HttpRetryOptions(attempts=2, initial_delay=0.001, jitter=0),
+    )
+    tracker = make_tracker()
+    client = tracker.instrument(genai.Client(api_key=GEMINI_KEY, http_options=options))
+    reply = client.models.generate_content(model="gemini-2.5-pro", contents="Hi")
+    assert reply.usage_metadata.prompt_token_count == 1000  # + 50 tool-use prompt tokens
+    with pytest.raises(errors.ClientError):
+        client.models.generate_content(model="gemini-2.5-pro", contents="Hi")
+    exhausted = event(
+        api_type="gemini", model="gemini-2.5-pro", success=False, api_key_suffix="gk42",
+        error_message="429 RESOURCE_EXHAUSTED: Resource has been exhausted (e.g. check quota).",
+    )  # fmt: skip
+    lines = logged(tracker, log_dir)
+    assert linked(lines[:2]) == [exhausted, GEMINI]
+    assert linked(lines[2:]) == [exhausted, exhausted]

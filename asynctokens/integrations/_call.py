@@ -230,9 +230,9 @@ class CallLog:
 
 #: What a method wrapper sets ``claimed`` to while it sends the request it logs itself: the
 #: failed attempts the SDK's retries may follow, as the transport saw them (each the response
-#: or exception, and its line waiting to be logged). Empty for a call answered at the first
-#: try, as most are.
-Claim = list[tuple[Any, Callable[[dict[str, Any] | None], None]]]
+#: or exception, its call, and its line waiting to be logged). Empty for a call answered at
+#: the first try, as most are.
+Claim = list[tuple[Any, "CallLog", Callable[[dict[str, Any] | None], None]]]
 #: Set while a method wrapper sends its request: the transport observer (``_transport``)
 #: leaves a claimed request to the wrapper, so no request is counted twice, and keeps only
 #: its failed attempts (an SDK retries 429s, 5xx and timeouts inside the one method call).
@@ -242,14 +242,18 @@ claimed: ContextVar[Claim | None] = ContextVar("asynctokens_claimed", default=No
 OPERATION_KEY: Final = "asynctokens.operation_id"
 
 
-def retried(claim: Claim, exc: BaseException | None = None) -> Held:
+def retried(claim: Claim, exc: BaseException | None, model: str | None) -> Held:
     """The lines of the failed attempts the SDK retried before a call's last request. The
-    one ``exc`` reports is that last request, logged from ``exc`` as any failed call."""
+    one ``exc`` reports is that last request, logged from ``exc`` as any failed call. An
+    attempt whose request did not name its model (Gemini's is in the URL) takes the call's."""
     if claim and exc is not None:
         last = claim[-1][0]
         if last is exc or last is getattr(exc, "response", None) or last is exc.__cause__:
             del claim[-1]
-    return [log for _seen, log in claim]
+    for _seen, call, _log in claim:
+        if call.model is None:
+            call.model = model
+    return [log for _seen, _call, log in claim]
 
 
 def log_retried(attempts: Held, held: Held | None) -> dict[str, Any] | None:

@@ -240,12 +240,14 @@ class _TrackedManager:
             self._call.end(usage)
 
     def _failed_to_open(self, exc: BaseException, claim: Claim) -> None:
-        self._call.metadata = log_retried(retried(claim, exc), self._call.held)
+        self._call.metadata = log_retried(retried(claim, exc, self._call.model), self._call.held)
         self._call.end(failure(exc, self._call.api_type))
 
     def _opened(self, claim: Claim) -> None:
         if claim:  # failed attempts the SDK retried before the stream opened
-            self._call.metadata = log_retried(retried(claim), self._call.held)
+            self._call.metadata = log_retried(
+                retried(claim, None, self._call.model), self._call.held
+            )
 
     def __enter__(self) -> Any:
         claim: Claim = []

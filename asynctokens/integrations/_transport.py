@@ -303,7 +303,7 @@ class _Base:
             if not reading.read_already():  # a body that could not be read: its status
                 error = error_text(seen.status_code, None, None)
                 call.end(failed(call.api_type, error, reading.request_id))
-        claim.extend((seen, log) for log in held)
+        claim.extend((seen, call, log) for log in held)
 
 
 class _Observed(_Base, httpx2.BaseTransport):
@@ -311,8 +311,6 @@ class _Observed(_Base, httpx2.BaseTransport):
 
     def handle_request(self, request: Any) -> Any:
         claim = claimed.get()
-        if self.only is not None and self.only not in request.url.path:
-            return self.inner.handle_request(request)  # (inline: a call on every request)
         if claim is not None:  # a method wrapper logs it: only a failed attempt is kept
             start = perf_counter()
             try:
@@ -325,6 +323,8 @@ class _Observed(_Base, httpx2.BaseTransport):
                     response.read()
                 self._attempt(request, claim, start, response)
             return response
+        if self.only is not None and self.only not in request.url.path:
+            return self.inner.handle_request(request)  # (inline: a call on every request)
         call = self.start_call(_request_model(request))
         try:
             response = self.inner.handle_request(request)
@@ -345,8 +345,6 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: Any) -> Any:
         claim = claimed.get()
-        if self.only is not None and self.only not in request.url.path:
-            return await self.inner.handle_async_request(request)
         if claim is not None:  # as in the sync form
             start = perf_counter()
             try:
@@ -359,6 +357,8 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
                     await response.aread()
                 self._attempt(request, claim, start, response)
             return response
+        if self.only is not None and self.only not in request.url.path:
+            return await self.inner.handle_async_request(request)
         call = self.start_call(_request_model(request))
         try:
             response = await self.inner.handle_async_request(request)

@@ -234,13 +234,13 @@ def wrap_method(
         try:
             result = await pending
         except BaseException as exc:
-            call.metadata = log_retried(retried(claim, exc), call.held)
+            call.metadata = log_retried(retried(claim, exc, call.model), call.held)
             call.end(failure(exc, api_type))
             raise
         finally:
             claimed.reset(token)
         if claim:
-            call.metadata = log_retried(retried(claim), call.held)
+            call.metadata = log_retried(retried(claim, None, call.model), call.held)
         if not stream and not fetches:
             fields = fast(result)
             if fields is not None:
@@ -275,7 +275,7 @@ def wrap_method(
             call = CallLog(tracker, api_type, model, key)
             call.start, call.held = start, held
             return finish_async(result, call, False, False)
-        linked = log_retried(retried(claim), held) if claim else None
+        linked = log_retried(retried(claim, None, model), held) if claim else None
         if not fetches:
             fields = fast(result)
             if fields is not None:  # the common reply: read flat, logged at once
@@ -306,13 +306,13 @@ def wrap_method(
         try:
             result = original(*args, **kwargs)
         except BaseException as exc:
-            call.metadata = log_retried(retried(claim, exc), call.held)
+            call.metadata = log_retried(retried(claim, exc, call.model), call.held)
             call.end(failure(exc, api_type))
             raise
         finally:
             claimed.reset(token)
         if claim:
-            call.metadata = log_retried(retried(claim), call.held)
+            call.metadata = log_retried(retried(claim, None, call.model), call.held)
         if asynchronous or type(result) is CoroutineType:
             return finish_async(result, call, True, hide)
         return finish(result, call, True, hide)
@@ -325,7 +325,7 @@ def _failed(tracker: TokenTracker, api_type: str, model: str | None, key: str | 
             start: float, held: Any, exc: BaseException, claim: Claim) -> None:  # fmt: skip
     """Log a call that raised, after the failed attempts the SDK retried before it (the
     failure path: a CallLog is made only here)."""
-    call = CallLog(tracker, api_type, model, key, log_retried(retried(claim, exc), held))
+    call = CallLog(tracker, api_type, model, key, log_retried(retried(claim, exc, model), held))
     call.start, call.held = start, held
     call.end(failure(exc, api_type))
 
