@@ -48,16 +48,17 @@ GEMINI = event(api_type="gemini", model="gemini-2.5-pro", prompt_tokens=1050,
 
 
 def openai_error(status: int, request_id: str) -> httpx2.Response:
-    """An OpenAI error the SDK retries at once (``retry-after-ms``: 1 ms)."""
+    """An OpenAI error the SDK retries at once (``retry-after-ms``: 1 ms), its body unread
+    as a network delivers it."""
     body = {"error": {"message": f"Server error {request_id}", "type": "server_error"}}
-    return httpx2.Response(status, json=body,
-                           headers={"x-request-id": request_id, "retry-after-ms": "1"})  # fmt: skip
+    headers = {"x-request-id": request_id, "retry-after-ms": "1"}
+    return arriving(httpx2.Response(status, json=body, headers=headers))
 
 
 def anthropic_overloaded(request_id: str) -> httpx2.Response:
     body = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
-    return httpx2.Response(529, json=body,
-                           headers={"request-id": request_id, "retry-after-ms": "1"})  # fmt: skip
+    headers = {"request-id": request_id, "retry-after-ms": "1"}
+    return arriving(httpx2.Response(529, json=body, headers=headers))
 
 
 def dropped() -> httpx2.Response:
