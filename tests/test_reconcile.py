@@ -82,10 +82,14 @@ def serve() -> Iterator[Callable[..., Provider]]:
 
 
 def log(log_dir: Path, *calls: tuple[str, str, int, int, int]) -> None:
-    """(day, model, prompt, cached, completion) per call, at noon UTC."""
+    """(day, model, prompt, cached, completion) per call, at noon UTC; a call of no tokens
+    is a failed request (a 429 the SDK retried)."""
     tracker = TokenTracker(log_dir)
     for day, model, prompt, cached, completion in calls:
-        tracker.log(prompt, completion, "openai", model, cached_tokens=cached,
+        failed = prompt == completion == 0
+        tracker.log(prompt, completion, "openai", model, not failed,
+                    "429 rate_limit_exceeded: slow down" if failed else None,
+                    cached_tokens=cached,
                     ts=dt.datetime.fromisoformat(day + "T12:00:00+00:00"))  # fmt: skip
     tracker.close()
 
@@ -108,8 +112,9 @@ def cost(item: str, value: float) -> dict[str, Any]:
             "line_item": item, "project_id": None}  # fmt: skip
 
 
-# D1 agrees; D2 gpt-4o: the provider counts 300 cached tokens the logs do not; D2 mini: only
-# in the logs; D3 o3: only at the provider; D4: an empty day; D5: tokens agree, cost doubled.
+# D1 agrees (its two failed 429s are no requests the provider counts); D2 gpt-4o: the
+# provider counts 300 cached tokens the logs do not; D2 mini: only in the logs; D3 o3: only
+# at the provider; D4: an empty day; D5: tokens agree, cost doubled.
 # gpt-4o: $2.50 input, $1.25 cached, $10 output per million.
 USAGE_PAGES = [
     {"object": "page", "data": [bucket(D1, [usage(SNAPSHOT, 3, 3000, 600, 300)]),
@@ -152,7 +157,7 @@ def openai_route(limited: list[int]) -> Callable[..., tuple[int, dict[str, str],
 def openai_logs(tmp_path: Path) -> Path:
     log_dir = tmp_path / "logs"
     log(log_dir,
-        *[(D1, SNAPSHOT, 1000, 200, 100)] * 3,
+        *[(D1, SNAPSHOT, 1000, 200, 100)] * 3, *[(D1, SNAPSHOT, 0, 0, 0)] * 2,
         *[(D2, SNAPSHOT, 1000, 0, 50)] * 2, (D2, MINI, 500, 0, 20),
         (D5, SNAPSHOT, 1000, 0, 100))  # fmt: skip
     return log_dir

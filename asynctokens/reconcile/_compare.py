@@ -26,7 +26,6 @@ from asynctokens.stats._fold import (
     CACHED,
     COMPLETION,
     PROMPT,
-    REQUESTS,
     SUCCESSES,
 )
 
@@ -60,7 +59,9 @@ def logged_rows(
         tier = parse_dims(dims).service_tier
         key = (day, tiered(model, tier) if by_tier else model)
         row = out.setdefault(key, Counts(cost=0.0))
-        row.add(c[REQUESTS], c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE])
+        # the provider counts the requests its model answered: a failed attempt (a 429, a
+        # 5xx, each a line of its own) is none of them
+        row.add(c[SUCCESSES], c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE])
         rates, _ = prices.cell_rates(api, model, price_day, band, agg.bands, tier)
         if rates is None:
             unpriced.add(model)
