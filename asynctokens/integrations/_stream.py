@@ -179,24 +179,29 @@ class TrackedStream(_Tracked, Generic[T]):
 
     def _items(self) -> Iterator[T]:
         """The items, each read or passed by its class's rule (the loop most of a stream's
-        time is spent in: no call per item but the stream's own)."""
+        time is spent in: no call per item but the stream's own and ``type``)."""
         rules, take = self._rules, self._take
-        # the class of the last item, and its rule: its attribute and values, unpacked
-        # once a class (the values' list may grow: it is the rule's own)
-        last, rule, name, values = None, _READ, "", _READ[1]
+        # the class whose items the first test passes, and its rule (unpacked once a class;
+        # the values' list may grow: it is the rule's own); None: the last item was read
+        cls: type | None = None
+        whole, name, values = False, "", _READ[1]
         try:
             for item in self._it:
-                cls = type(item)
-                if cls is not last:
-                    last = cls
-                    rule = rules.get(cls, _READ)
-                    name, values = rule
-                if rule is _WHOLE or (rule is not _READ and getattr(item, name, _ABSENT) in values):
+                if type(item) is cls and (whole or getattr(item, name, _ABSENT) in values):
                     self._held = item
-                else:
-                    last = None  # reading it may teach a rule for its class
-                    if take(item):
-                        continue  # the usage chunk we asked for: not the user's
+                    yield item
+                    continue
+                rule = rules.get(type(item), _READ)
+                if rule is not _READ:  # another class, with a rule
+                    cls, whole = type(item), rule is _WHOLE
+                    name, values = rule
+                    if whole or getattr(item, name, _ABSENT) in values:
+                        self._held = item
+                        yield item
+                        continue
+                cls = None  # reading it may teach a rule for its class
+                if take(item):
+                    continue  # the usage chunk we asked for: not the user's
                 yield item
         except GeneratorExit:
             raise  # closed by the user before its end: left, logged by close() or __del__
@@ -248,29 +253,33 @@ class AsyncTrackedStream(_Tracked, Generic[T]):
 
     async def _items(self) -> AsyncIterator[T]:
         """The async form of ``TrackedStream._items``."""
-        it, rules, take = self._it, self._rules, self._take
-        last, rule = None, _READ
-        while True:
-            try:
-                item = await anext(it)
-                cls = type(item)
-                if cls is not last:
-                    last, rule = cls, rules.get(cls, _READ)
-                if rule is _WHOLE or (
-                    rule is not _READ and getattr(item, rule[0], _ABSENT) in rule[1]
-                ):
+        rules, take = self._rules, self._take
+        cls: type | None = None
+        whole, name, values = False, "", _READ[1]
+        try:
+            async for item in self._it:
+                if type(item) is cls and (whole or getattr(item, name, _ABSENT) in values):
                     self._held = item
-                else:
-                    last = None
-                    if take(item):
+                    yield item
+                    continue
+                rule = rules.get(type(item), _READ)
+                if rule is not _READ:
+                    cls, whole = type(item), rule is _WHOLE
+                    name, values = rule
+                    if whole or getattr(item, name, _ABSENT) in values:
+                        self._held = item
+                        yield item
                         continue
-            except StopAsyncIteration:
-                self._ended()
-                return
-            except BaseException as exc:
-                self._raised(exc)
-                raise
-            yield item
+                cls = None
+                if take(item):
+                    continue
+                yield item
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self._raised(exc)
+            raise
+        self._ended()
 
     async def __anext__(self) -> T:
         try:
