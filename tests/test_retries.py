@@ -6,10 +6,14 @@ answered, and a spike of them is what a user watches for, so each is logged (rea
 transport, with its own status, message, request id and latency), and the attempts of one
 call share ``metadata["asynctokens.operation_id"]`` with its last request. A call answered at
 the first try, or failing at its only try, is the one plain line it always was.
+
+And the one request asynctokens sends again itself: an endpoint that refuses to be asked for a
+stream's usage (``stream_options``) gets the user's own request.
 """
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -212,3 +216,57 @@ def test_gemini_retries_a_user_turned_on_are_lines_too(make_tracker: Any, log_di
     lines = logged(tracker, log_dir)
     assert linked(lines[:2]) == [exhausted, GEMINI]
     assert linked(lines[2:]) == [exhausted, exhausted]
+
+
+def azure_refusing_stream_options(replies: list[dict[str, Any]]) -> Any:
+    """A handler answering as Azure OpenAI before API version 2024-09-01-preview: a request
+    with ``stream_options`` is refused with 400, one without it streams (no usage chunk)."""
+    import json
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        body = json.loads(request.content)
+        replies.append(body)
+        if "stream_options" in body:
+            error = {"message": "Unrecognized request argument supplied: stream_options",
+                     "type": "invalid_request_error", "param": None, "code": None}  # fmt: skip
+            return httpx2.Response(400, json={"error": error})
+        return arriving(openai_chat_stream(with_usage=False))
+
+    return handle
+
+
+def azure_client(handle: Any, *, asynchronous: bool = False) -> Any:
+    kind = openai.AsyncAzureOpenAI if asynchronous else openai.AzureOpenAI
+    transport = httpx2.MockTransport(handle)
+    http = httpx2.AsyncClient(transport=transport) if asynchronous else httpx2.Client(
+        transport=transport)  # fmt: skip
+    # a resource of its own each time: an endpoint's refusal is remembered for the process
+    endpoint = f"https://contoso-{uuid.uuid4().hex[:8]}.openai.azure.com"
+    return kind(api_key=OPENAI_KEY, api_version="2024-06-01", http_client=http,
+                azure_endpoint=endpoint, max_retries=2)  # fmt: skip
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_an_endpoint_refusing_to_be_asked_for_usage_gets_the_users_own_request(
+    make_tracker: Any, log_dir: Path, asynchronous: bool
+) -> None:
+    """The user's stream works, as they asked for it; asked once, the endpoint is not asked
+    again; the refusal is our question's, not a line; the stream, without usage, is said."""
+    from asynctokens import UsageMissingWarning
+
+    sent: list[dict[str, Any]] = []
+    tracker = make_tracker()
+    client = tracker.instrument(azure_client(azure_refusing_stream_options(sent),
+                                             asynchronous=asynchronous))  # fmt: skip
+    args: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    texts = []
+    with pytest.warns(UsageMissingWarning, match="include_usage"):
+        for _ in range(2):
+            if asynchronous:
+                chunks = [c async for c in await client.chat.completions.create(**args)]
+            else:
+                chunks = list(client.chat.completions.create(**args))
+            texts.append("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+    assert texts[0] == texts[1] != ""
+    assert ["stream_options" in body for body in sent] == [True, False, False]
+    assert logged(tracker, log_dir) == []

@@ -16,13 +16,14 @@ import inspect
 import os
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from time import perf_counter
 from types import CoroutineType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
+from asynctokens.integrations import _asking
 from asynctokens.integrations._call import (
     OPERATION_KEY,
     CallLog,
@@ -188,6 +189,7 @@ def wrap_method(
     # decided once: the async SDK methods are coroutine functions under their decorators
     asynchronous = inspect.iscoroutinefunction(inspect.unwrap(original))
     fast = reader.fast_fields
+    endpoint = _asking.endpoint_of(owner) if inject_usage else ""
     # a frozen config: without a budget that refuses calls, no call needs the gate
     gated = any(budget.enforce for budget in tracker.config.budgets)
 
@@ -228,11 +230,21 @@ def wrap_method(
         call.end(usage, result, stacklevel=3)
         return result
 
-    async def finish_async(pending: Awaitable[Any], call: CallLog, stream: bool, hide: bool) -> Any:
+    async def finish_async(pending: Awaitable[Any], call: CallLog, stream: bool, hide: bool,
+                           again: Callable[[], Awaitable[Any]] | None = None) -> Any:  # fmt: skip
+        """``again``: the call as the user made it, for an endpoint that refuses to be
+        asked for a stream's usage (``_asking``)."""
         claim: Claim = []
         token = claimed.set(claim)  # the request is sent while this awaits
         try:
-            result = await pending
+            try:
+                result = await pending
+            except Exception as exc:
+                if again is None or not _asking.refused(exc):
+                    raise
+                claim.clear()  # our question's refusal: not the user's request
+                hide = False
+                result = await again()
         except BaseException as exc:
             call.metadata = log_retried(retried(claim, exc, call.model), call.held)
             call.end(failure(exc, api_type))
@@ -287,11 +299,18 @@ def wrap_method(
 
     def streamed(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A call that returns a stream: logged when the stream ends, wherever that is."""
-        hide = False
+        asked = _asking.NOT_ASKED
         if inject_usage:
             # the usage arrives in one extra chunk with no choices: ask for it, and keep that
             # chunk from the user, who then sees the stream they asked for
-            hide = _ask_for_usage(kwargs)
+            asked = _asking.ask(kwargs, endpoint)
+        hide = asked is not _asking.NOT_ASKED
+
+        def again() -> Any:
+            """The call as the user made it: the endpoint refused our question."""
+            _asking.withdraw(kwargs, asked, endpoint)
+            return original(*args, **kwargs)
+
         model = kwargs.get("model")
         if gated:
             tracker.budget_gate(api_type, model if type(model) is str else None)
@@ -304,7 +323,14 @@ def wrap_method(
         claim: Claim = []
         token = claimed.set(claim)
         try:
-            result = original(*args, **kwargs)
+            try:
+                result = original(*args, **kwargs)
+            except Exception as exc:
+                if not hide or not _asking.refused(exc):
+                    raise
+                claim.clear()  # our question's refusal: not the user's request
+                hide = False
+                result = again()
         except BaseException as exc:
             call.metadata = log_retried(retried(claim, exc, call.model), call.held)
             call.end(failure(exc, api_type))
@@ -314,7 +340,7 @@ def wrap_method(
         if claim:
             call.metadata = log_retried(retried(claim, None, call.model), call.held)
         if asynchronous or type(result) is CoroutineType:
-            return finish_async(result, call, True, hide)
+            return finish_async(result, call, True, hide, again if hide else None)
         return finish(result, call, True, hide)
 
     setattr(tracked, MARK, tracker)
@@ -328,15 +354,3 @@ def _failed(tracker: TokenTracker, api_type: str, model: str | None, key: str | 
     call = CallLog(tracker, api_type, model, key, log_retried(retried(claim, exc, model), held))
     call.start, call.held = start, held
     call.end(failure(exc, api_type))
-
-
-def _ask_for_usage(kwargs: dict[str, Any]) -> bool:
-    """Ask an OpenAI chat stream for its usage chunk; True if the caller had not."""
-    options = kwargs.get("stream_options")
-    if isinstance(options, dict) and options.get("include_usage") is True:
-        return False
-    kwargs["stream_options"] = {
-        **(options if isinstance(options, dict) else {}),
-        "include_usage": True,
-    }
-    return True
