@@ -200,3 +200,25 @@ def test_compressed_replies_are_read_as_the_client_reads_them(
               error_message="429 insufficient_quota: You exceeded your current quota."),
         {**CLAUDE, "request_id": "req_ant_stream"},
     ]  # fmt: skip
+
+
+def test_one_http_client_shared_by_two_providers_reads_each_request_its_own_way(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """An application may hand one httpx2 client (its connection pool) to an OpenAI and an
+    Anthropic client: each request is read as the SDK client that sent it, by its base URL."""
+    import anthropic
+
+    from tests.sdk_replies import ANTHROPIC_KEY, OPENAI_KEY
+
+    replies = Replies(arriving(anthropic_message()), arriving(openai_chat()))
+    http = replies.sync_client()
+    tracker = make_tracker()
+    gpt = tracker.instrument(openai.OpenAI(api_key=OPENAI_KEY, http_client=http, max_retries=0))
+    claude = tracker.instrument(
+        anthropic.Anthropic(api_key=ANTHROPIC_KEY, http_client=http, max_retries=0)
+    )
+    args: dict[str, Any] = {"model": "claude-opus-4-5", "max_tokens": 10, "messages": MESSAGES}
+    claude.messages.with_raw_response.create(**args).parse()
+    gpt.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES).parse()
+    assert logged(tracker, log_dir) == [{**CLAUDE, "request_id": "req_ant_1"}, CHAT]

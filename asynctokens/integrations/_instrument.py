@@ -33,6 +33,7 @@ from asynctokens.integrations._call import (
     retried,
 )
 from asynctokens.integrations._endpoint import api_type_of_client
+from asynctokens.integrations._reading import Route
 from asynctokens.integrations._usage import text
 from asynctokens.integrations._wrap import (
     ALWAYS,
@@ -144,8 +145,9 @@ def _observe_interactions(at: At, api_client: Any) -> None:
     reader, start_call = gemini_interactions, _starter(at)
     for http in (getattr(api_client, "_httpx_client", None),
                  getattr(api_client, "_async_httpx_client", None)):  # fmt: skip
-        _transport.observe(http, start_call, reader, reader.LineDecoder, "x-request-id",
-                           at.first_time, only=reader.PATH_PART)  # fmt: skip
+        route = Route(None, start_call, reader, reader.LineDecoder, "x-request-id",
+                                 at.first_time, reader.PATH_PART)  # fmt: skip
+        _transport.observe(http, route)
 
 
 def _instrument_copies(tracker: TokenTracker, client: Any) -> None:

@@ -10,207 +10,25 @@ closed, once, with its own status, latency and request id. A method wrapper mark
 requests it logs itself (``claimed``), so no request is counted twice; of those, only a
 failed attempt (a 429, a 5xx, a dropped connection: the SDK may retry it) is read here, and
 kept for the wrapper, which logs it before the call's last request. A body the user
-closes before its end is logged as abandoned: nothing more is read to learn its usage.
+closes before its end is logged as abandoned: nothing more is read to learn its usage. How
+a body is read is ``_reading``'s; this module decides which requests are read, and whose.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
-import re
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter
-from types import ModuleType, SimpleNamespace
-from typing import Any, Final
+from types import ModuleType
+from typing import Any
 
 import httpx2
 import orjson
-from httpx2._decoders import SUPPORTED_DECODERS, MultiDecoder  # the client's own decoders
 
-from asynctokens.integrations._call import CallLog, Claim, Held, abandoned, claimed, failure
-from asynctokens.integrations._usage import Usage, error_text, failed, text, view
-
-#: A JSON body larger than this is not read for usage (no reply with usage comes near it).
-_MAX_JSON: Final = 16 * 1024 * 1024
-
-
-class _Reading:
-    """One request's response as it passes: its usage read from the bytes, logged once."""
-
-    def __init__(self, response: Any, call: CallLog, reader: ModuleType, decoder: Any,
-                 request_id_header: str, seen: Callable[[str | None], bool]) -> None:  # fmt: skip
-        self.response = response
-        self.call = call
-        self.reader = reader
-        self.request_id = text(response.headers.get(request_id_header))
-        self.seen = seen
-        kind = response.headers.get("content-type", "")
-        self.sse = kind.startswith("text/event-stream")
-        self.json = not self.sse and "json" in kind
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.exhausted = False
-        self.folder: Any = None
-        self.decoder = _decoder(response.headers)
-        if self.decoder is False:  # an encoding the client cannot undo: nor can we
-            self.sse = self.json = False
-        if self.sse:
-            self.lines = _Lines()
-            self.events = decoder()
-            self.folder = reader.StreamUsage(SimpleNamespace(response=response))
-
-    def read_already(self) -> bool:
-        """A response the transport made whole (a test's mock, a cache): logged now."""
-        try:
-            content = self.response.content
-        except httpx2.ResponseNotRead:
-            return False
-        self.feed(content)
-        self.exhausted = True
-        self.end()
-        return True
-
-    def encoded(self, chunk: bytes) -> None:
-        """A piece of a compressed body: its decoded bytes are read (the client decodes
-        its own copy; a decoder keeps state, so the two are never shared)."""
-        try:
-            for piece in self.decoder.decode(chunk):
-                self.feed(piece)
-        except Exception:  # a body we cannot read is the user's to read, not ours to break
-            self.sse = self.json = False
-
-    def feed(self, chunk: bytes) -> None:
-        try:
-            if self.sse:
-                for line in self.lines.feed(chunk):
-                    event = self.events.decode(line.decode("utf-8"))
-                    if event is not None:
-                        self._event(event.data)
-            elif self.json or self.response.status_code >= 400:
-                self.size += len(chunk)
-                if self.size <= _MAX_JSON:
-                    self.parts.append(chunk)
-        except Exception:  # a body we cannot read is the user's to read, not ours to break
-            self.sse = self.json = False
-
-    def _event(self, data: str) -> None:
-        # only events that can carry usage, an error or the served model are parsed: most
-        # events of a long stream are text deltas
-        wanted = self.folder.seen()[0] is None or "usage" in data or "error" in data
-        if wanted and data.startswith("{"):
-            self.folder.feed(orjson.loads(data))
-
-    def end(self) -> None:
-        """The body is closed: log the request (nothing, for a reply without usage)."""
-        call = self.call
-        if call.done:
-            return
-        if self.decoder and self.exhausted:
-            self._flush()  # what a decoder holds back until the end
-        api_type = call.api_type
-        status = self.response.status_code
-        if status >= 400:
-            body = _json(self.parts)
-            reason = view(view(body).get("error"))
-            message = reason.get("message") or text(view(body).get("message"))
-            # OpenAI and Anthropic name the kind in "type" or "code", Google in "status"
-            # (its "code" is the HTTP status again, a number)
-            kinds = (reason.get("type"), reason.get("code"), reason.get("status"))
-            kind = next((k for k in kinds if isinstance(k, str) and k), None)
-            usage: Usage | None = failed(
-                api_type, error_text(status, kind, message), self.request_id
-            )
-        elif self.sse:
-            partial = self.folder.result()
-            model, request_id = self.folder.seen()
-            if self.exhausted and partial is None:
-                if model is not None:  # a model's reply without its usage: said, once a site
-                    call.end(None, self.response)
-                usage = None  # else a stream of something that bills no tokens
-            else:
-                usage = (
-                    partial if self.exhausted else abandoned(partial, api_type, model, request_id)
-                )
-        elif self.json:
-            body = _json(self.parts)
-            if not isinstance(body, dict) or self.reader.unfinished(body):
-                usage = None  # no usage here, or a background job still running
-            else:
-                if self.request_id is not None:
-                    body["_request_id"] = self.request_id
-                usage = _usage_of(self.reader, body)
-                if usage is not None and not self.seen(self.reader.finished_id(body)):
-                    usage = None  # a stored response logged when it was first seen
-        else:
-            usage = None
-        if usage is None:
-            call.skip()
-        else:
-            call.end(usage)
-
-    def _flush(self) -> None:
-        try:
-            for piece in self.decoder.flush():
-                self.feed(piece)
-        except Exception:  # a truncated compressed body: what was read stands
-            return
-
-    def failed(self, exc: BaseException) -> None:
-        self.call.end(failure(exc, self.call.api_type))
-
-
-class _Lines:
-    """Bytes in, complete lines out (CRLF, LF or CR ends a line, as SSE says), whatever
-    pieces the body arrives in; the SDK's own ``SSEDecoder.decode`` reads each line."""
-
-    def __init__(self) -> None:
-        self.rest = b""
-        self.after_cr = False  # the last piece ended in CR: a LF opening the next is its end
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        if self.after_cr and chunk.startswith(b"\n"):
-            chunk = chunk[1:]
-        self.after_cr = chunk.endswith(b"\r")
-        lines = _LINE_END.split(self.rest + chunk)
-        self.rest = lines.pop()
-        if self.after_cr:  # "...\r" split into [..., b""]: that line is complete
-            self.rest = b""
-        return lines
-
-
-_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
-
-
-def _decoder(headers: Any) -> Any:
-    """A fresh decoder for the response's ``Content-Encoding`` (real providers compress
-    their JSON), None for an uncompressed body, False for an encoding httpx2 cannot undo."""
-    codings = [
-        coding.strip().lower()
-        for coding in headers.get_list("content-encoding", split_commas=True)
-        if coding.strip().lower() not in ("", "identity")
-    ]
-    if not codings:
-        return None
-    try:
-        if any(coding not in SUPPORTED_DECODERS for coding in codings):
-            return False
-        return MultiDecoder(codings)
-    except Exception:  # more encodings than httpx2 undoes: the client refuses the body too
-        return False
-
-
-def _json(parts: list[bytes]) -> Any:
-    try:
-        return orjson.loads(b"".join(parts))
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _usage_of(reader: ModuleType, body: dict[str, Any]) -> Usage | None:
-    try:
-        return reader.usage_of(body)  # type: ignore[no-any-return]
-    except Exception:  # a reply of an unexpected shape is not the user's error
-        return None
+from asynctokens.integrations._call import CallLog, Claim, Held, claimed, failure
+from asynctokens.integrations._reading import Reading, Route
+from asynctokens.integrations._usage import error_text, failed, text, view
 
 
 def _request_model(request: Any) -> str | None:
@@ -233,15 +51,15 @@ def install(client: Any, start_call: Callable[[str | None], CallLog], reader: Mo
         decoder().decode  # noqa: B018
     except (ImportError, AttributeError):
         return  # an SDK without the SSE decoder its streams are read with: methods only
-    observe(getattr(client, "_client", None), start_call, reader, decoder, request_id_header,
-            seen)  # fmt: skip
+    route = Route(str(getattr(client, "base_url", "")) or None, start_call, reader, decoder,
+                  request_id_header, seen)  # fmt: skip
+    observe(getattr(client, "_client", None), route)
 
 
-def observe(http: Any, start_call: Callable[[str | None], CallLog], reader: ModuleType,
-            decoder: Any, request_id_header: str, seen: Callable[[str | None], bool],
-            only: str | None = None) -> None:  # fmt: skip
-    """Observe the transport(s) of the httpx2 client ``http`` (nothing for any other kind);
-    once per HTTP client. With ``only``, requests whose URL path lacks it pass unobserved.
+def observe(http: Any, route: Route) -> None:
+    """Observe the transport(s) of the httpx2 client ``http`` (nothing for any other kind),
+    reading the requests ``route`` says are its own; once per HTTP client, another SDK
+    client's route added to the observer already there.
 
     The client's mounts (proxies from the environment) are observed too: httpx2 sends each
     request through the transport its URL selects."""
@@ -253,10 +71,13 @@ def observe(http: Any, start_call: Callable[[str | None], CallLog], reader: Modu
     else:
         return
     if isinstance(http._transport, (_Observed, _AsyncObserved)):
+        for transport in (http._transport, *http._mounts.values()):
+            if isinstance(transport, (_Observed, _AsyncObserved)):
+                transport.add(route)
         return
 
     def observed(transport: Any) -> Any:
-        return kind(transport, start_call, reader, decoder, request_id_header, seen, only)
+        return kind(transport, route)
 
     http._transport = observed(http._transport)
     http._mounts = {
@@ -266,23 +87,31 @@ def observe(http: Any, start_call: Callable[[str | None], CallLog], reader: Modu
 
 
 class _Base:
-    def __init__(self, inner: Any, start_call: Callable[[str | None], CallLog],
-                 reader: ModuleType, decoder: Any, request_id_header: str,
-                 seen: Callable[[str | None], bool], only: str | None) -> None:  # fmt: skip
+    def __init__(self, inner: Any, route: Route) -> None:
         self.inner = inner
-        self.only = only
-        self.start_call = start_call
-        self.reader = reader
-        self.decoder = decoder  # the SDK's own SSEDecoder class, or one with its decode()
-        self.request_id_header = request_id_header
-        self.seen = seen
+        self.routes = [route]
 
-    def _watch(self, response: Any, call: CallLog, stream: Any) -> Any:
+    def add(self, route: Route) -> None:
+        """Another SDK client's requests, read its way (a copy of a client is no other)."""
+        if all(known.prefix != route.prefix for known in self.routes):
+            self.routes.append(route)
+
+    def _route(self, request: Any) -> Route:
+        """The route of the SDK client that sent ``request``: the longest base URL its URL
+        starts with, else a route for any request, else the first."""
+        routes = self.routes
+        if len(routes) == 1:
+            return routes[0]
+        url = str(request.url)
+        mine = [r for r in routes if r.prefix is not None and url.startswith(r.prefix)]
+        if mine:
+            return max(mine, key=lambda r: len(r.prefix or ""))
+        return next((r for r in routes if r.prefix is None), routes[0])
+
+    def _watch(self, response: Any, call: CallLog, route: Route, stream: Any) -> Any:
         """``response`` with its body read for usage as it passes (``stream`` wraps it), or
         logged at once when the transport made it whole."""
-        reading = _Reading(
-            response, call, self.reader, self.decoder, self.request_id_header, self.seen
-        )
+        reading = Reading(response, call, route)
         if not reading.read_already():
             response.stream = stream(response.stream, reading)
         return response
@@ -292,14 +121,13 @@ class _Base:
         exception): its line is kept in ``claim``, for the method wrapper to log if the SDK
         retried it; the last attempt is logged by the wrapper from the error it raises."""
         held: Held = []
-        call = self.start_call(_request_model(request))
+        route = self._route(request)
+        call = route.start_call(_request_model(request))
         call.start, call.held = start, held
         if isinstance(seen, BaseException):
             call.end(failure(seen, call.api_type))
         else:
-            reading = _Reading(
-                seen, call, self.reader, self.decoder, self.request_id_header, self.seen
-            )
+            reading = Reading(seen, call, route)
             if not reading.read_already():  # a body that could not be read: its status
                 error = error_text(seen.status_code, None, None)
                 call.end(failed(call.api_type, error, reading.request_id))
@@ -323,15 +151,16 @@ class _Observed(_Base, httpx2.BaseTransport):
                     response.read()
                 self._attempt(request, claim, start, response)
             return response
-        if self.only is not None and self.only not in request.url.path:
-            return self.inner.handle_request(request)  # (inline: a call on every request)
-        call = self.start_call(_request_model(request))
+        route = self._route(request)
+        if route.only is not None and route.only not in request.url.path:
+            return self.inner.handle_request(request)
+        call = route.start_call(_request_model(request))
         try:
             response = self.inner.handle_request(request)
         except BaseException as exc:
             call.end(failure(exc, call.api_type))
             raise
-        return self._watch(response, call, _SyncStream)
+        return self._watch(response, call, route, _SyncStream)
 
     def close(self) -> None:
         self.inner.close()
@@ -357,15 +186,16 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
                     await response.aread()
                 self._attempt(request, claim, start, response)
             return response
-        if self.only is not None and self.only not in request.url.path:
+        route = self._route(request)
+        if route.only is not None and route.only not in request.url.path:
             return await self.inner.handle_async_request(request)
-        call = self.start_call(_request_model(request))
+        call = route.start_call(_request_model(request))
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:
             call.end(failure(exc, call.api_type))
             raise
-        return self._watch(response, call, _AsyncStream)
+        return self._watch(response, call, route, _AsyncStream)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -377,7 +207,7 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
 class _SyncStream(httpx2.SyncByteStream):
     """The response body, unchanged, read for usage as the user reads it."""
 
-    def __init__(self, inner: Any, reading: _Reading) -> None:
+    def __init__(self, inner: Any, reading: Reading) -> None:
         self.inner = inner
         self.reading = reading
 
@@ -402,7 +232,7 @@ class _SyncStream(httpx2.SyncByteStream):
 class _AsyncStream(httpx2.AsyncByteStream):
     """The async form of :class:`_SyncStream`."""
 
-    def __init__(self, inner: Any, reading: _Reading) -> None:
+    def __init__(self, inner: Any, reading: Reading) -> None:
         self.inner = inner
         self.reading = reading
 
