@@ -146,7 +146,7 @@ def _observe_interactions(at: At, api_client: Any) -> None:
     for http in (getattr(api_client, "_httpx_client", None),
                  getattr(api_client, "_async_httpx_client", None)):  # fmt: skip
         route = Route(None, start_call, reader, reader.LineDecoder, "x-request-id",
-                                 at.first_time, reader.PATH_PART)  # fmt: skip
+                      at.first_time, reader.PATH_PART)  # fmt: skip
         _transport.observe(http, route)
 
 
