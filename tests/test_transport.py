@@ -222,3 +222,15 @@ def test_one_http_client_shared_by_two_providers_reads_each_request_its_own_way(
     claude.messages.with_raw_response.create(**args).parse()
     gpt.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES).parse()
     assert logged(tracker, log_dir) == [{**CLAUDE, "request_id": "req_ant_1"}, CHAT]
+
+
+def test_a_copy_with_its_own_key_is_billed_to_that_key(make_tracker: Any, log_dir: Path) -> None:
+    """``with_options(api_key=...)`` shares the client's HTTP client: a request read at the
+    transport takes the key it was sent with, not the first client's."""
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(arriving(openai_chat()),
+                                                      arriving(openai_chat()))))  # fmt: skip
+    other = client.with_options(api_key="sk-test-other-key-9999")
+    other.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES).parse()
+    other.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert logged(tracker, log_dir) == [{**CHAT, "api_key_suffix": "9999"}] * 2

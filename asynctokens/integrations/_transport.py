@@ -21,7 +21,7 @@ import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter
 from types import ModuleType
-from typing import Any
+from typing import Any, Final
 
 import httpx2
 import orjson
@@ -39,6 +39,24 @@ def _request_model(request: Any) -> str | None:
         return text(view(orjson.loads(request.content)).get("model"))
     except Exception:  # a streamed or unreadable body: the reply names the model
         return None
+
+
+#: The headers the SDKs send their key in: OpenAI (a bearer token), Anthropic, Azure, Google.
+_KEY_HEADERS: Final = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+
+
+def _started(route: Route, request: Any) -> CallLog:
+    """The call a request is logged as: the model its body asks for, and the key it was sent
+    with (a client's copy, ``with_options(api_key=...)``, shares its HTTP client, and its
+    requests are billed to its own key; only the last 4 characters are ever kept)."""
+    call = route.start_call(_request_model(request))
+    headers = request.headers
+    for name in _KEY_HEADERS:
+        key = headers.get(name)
+        if key:
+            call.api_key = key.removeprefix("Bearer ").strip() or call.api_key
+            break
+    return call
 
 
 def install(client: Any, start_call: Callable[[str | None], CallLog], reader: ModuleType,
@@ -122,7 +140,7 @@ class _Base:
         retried it; the last attempt is logged by the wrapper from the error it raises."""
         held: Held = []
         route = self._route(request)
-        call = route.start_call(_request_model(request))
+        call = _started(route, request)
         call.start, call.held = start, held
         if isinstance(seen, BaseException):
             call.end(failure(seen, call.api_type))
@@ -154,7 +172,7 @@ class _Observed(_Base, httpx2.BaseTransport):
         route = self._route(request)
         if route.only is not None and route.only not in request.url.path:
             return self.inner.handle_request(request)
-        call = route.start_call(_request_model(request))
+        call = _started(route, request)
         try:
             response = self.inner.handle_request(request)
         except BaseException as exc:
@@ -189,7 +207,7 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
         route = self._route(request)
         if route.only is not None and route.only not in request.url.path:
             return await self.inner.handle_async_request(request)
-        call = route.start_call(_request_model(request))
+        call = _started(route, request)
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:
