@@ -50,6 +50,8 @@ def _started(route: Route, request: Any) -> CallLog:
     with (a client's copy, ``with_options(api_key=...)``, shares its HTTP client, and its
     requests are billed to its own key; only the last 4 characters are ever kept)."""
     call = route.start_call(_request_model(request))
+    if call.api_key is None:  # a client signed in with a token (Vertex, Entra ID): no key
+        return call
     headers = request.headers
     for name in _KEY_HEADERS:
         key = headers.get(name)
