@@ -234,3 +234,27 @@ def test_a_copy_with_its_own_key_is_billed_to_that_key(make_tracker: Any, log_di
     other.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES).parse()
     other.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert logged(tracker, log_dir) == [{**CHAT, "api_key_suffix": "9999"}] * 2
+
+
+def test_an_upload_is_logged_under_the_model_its_form_names(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """An audio transcription (gpt-4o-transcribe bills tokens) is a multipart upload whose
+    reply names no model: the model is the form's field (the file is not read again)."""
+    import io
+
+    import httpx2
+
+    usage = {"type": "tokens", "input_tokens": 14, "output_tokens": 45, "total_tokens": 59,
+             "input_token_details": {"text_tokens": 0, "audio_tokens": 14}}  # fmt: skip
+    reply = httpx2.Response(200, json={"text": "hi there", "usage": usage},
+                            headers={"x-request-id": "req_tr"})  # fmt: skip
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(arriving(reply))))
+    audio = io.BytesIO(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    audio.name = "hello.wav"
+    assert client.audio.transcriptions.create(model="gpt-4o-transcribe", file=audio).text
+    assert logged(tracker, log_dir) == [
+        event(api_type="openai", model="gpt-4o-transcribe", prompt_tokens=14,
+              completion_tokens=45, api_key_suffix="abcd", request_id="req_tr")
+    ]  # fmt: skip

@@ -32,13 +32,30 @@ from asynctokens.integrations._usage import error_text, failed, text, view
 
 
 def _request_model(request: Any) -> str | None:
-    """The model the request asked for, from its JSON body (None for any other body)."""
-    if not request.headers.get("content-type", "").startswith("application/json"):
+    """The model the request asked for, from its JSON body or its form (an upload: audio
+    transcriptions, image edits, whose replies name no model); None for any other body."""
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        return _form_model(request.stream)
+    if not kind.startswith("application/json"):
         return None
     try:
         return text(view(orjson.loads(request.content)).get("model"))
     except Exception:  # a streamed or unreadable body: the reply names the model
         return None
+
+
+def _form_model(form: Any) -> str | None:
+    """The ``model`` field of an httpx2 multipart body, read from its fields as built (the
+    body itself is never read: a file in it may be readable once only)."""
+    try:
+        for field in getattr(form, "fields", ()):
+            if getattr(field, "name", None) == "model" and not hasattr(field, "file"):
+                value = field.value
+                return text(value.decode() if isinstance(value, bytes) else value)
+    except Exception:  # a form of another shape: the reply names the model, or none does
+        return None
+    return None
 
 
 #: The headers the SDKs send their key in: OpenAI (a bearer token), Anthropic, Azure, Google.
