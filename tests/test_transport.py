@@ -258,3 +258,27 @@ def test_an_upload_is_logged_under_the_model_its_form_names(
         event(api_type="openai", model="gpt-4o-transcribe", prompt_tokens=14,
               completion_tokens=45, api_key_suffix="abcd", request_id="req_tr")
     ]  # fmt: skip
+
+
+def test_a_reply_we_fail_to_read_is_said_and_the_call_goes_on(
+    make_tracker: Any, log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A defect in reading (here forced) never reaches the user's request: a raw call and a
+    call the SDK retries both return their replies, and the loss is a RuntimeWarning."""
+    from asynctokens.integrations import _reading
+    from tests.test_retries import openai_error, openai_with_retries
+
+    def broken(self: Any) -> bool:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(_reading.Reading, "read_already", broken)
+    tracker = make_tracker()
+    client = tracker.instrument(openai_with_retries(Replies(
+        openai_chat(), openai_error(429, "req_a"), arriving(openai_chat())
+    )))  # fmt: skip
+    with pytest.warns(RuntimeWarning, match="could not read a request at the HTTP transport"):
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4o", messages=MESSAGES)
+        assert raw.parse().usage.prompt_tokens == 1200
+        retried = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert retried.usage.prompt_tokens == 1200
+    assert logged(tracker, log_dir) == [CHAT]  # the retried call's own line

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter
 from types import ModuleType
@@ -145,30 +146,58 @@ class _Base:
             return max(mine, key=lambda r: len(r.prefix or ""))
         return next((r for r in routes if r.prefix is None), routes[0])
 
+    def _begin(self, request: Any) -> tuple[Route, CallLog] | None:
+        """The route and call of an unclaimed request to read; None for one to pass."""
+        try:
+            route = self._route(request)
+            if route.only is not None and route.only not in request.url.path:
+                return None
+            return route, _started(route, request)
+        except Exception as exc:  # our failure is said, never the user's request's
+            _unread(exc)
+            return None
+
     def _watch(self, response: Any, call: CallLog, route: Route, stream: Any) -> Any:
         """``response`` with its body read for usage as it passes (``stream`` wraps it), or
         logged at once when the transport made it whole."""
-        reading = Reading(response, call, route)
-        if not reading.read_already():
-            response.stream = stream(response.stream, reading)
+        try:
+            reading = Reading(response, call, route)
+            if not reading.read_already():
+                response.stream = stream(response.stream, reading)
+        except Exception as exc:
+            _unread(exc)
         return response
 
     def _attempt(self, request: Any, claim: Claim, start: float, seen: Any) -> None:
         """A claimed request that failed (``seen``: its response, body read, or the
         exception): its line is kept in ``claim``, for the method wrapper to log if the SDK
         retried it; the last attempt is logged by the wrapper from the error it raises."""
-        held: Held = []
-        route = self._route(request)
-        call = _started(route, request)
-        call.start, call.held = start, held
-        if isinstance(seen, BaseException):
-            call.end(failure(seen, call.api_type))
-        else:
-            reading = Reading(seen, call, route)
-            if not reading.read_already():  # a body that could not be read: its status
-                error = error_text(seen.status_code, None, None)
-                call.end(failed(call.api_type, error, reading.request_id))
-        claim.extend((seen, call, log) for log in held)
+        try:
+            held: Held = []
+            route = self._route(request)
+            call = _started(route, request)
+            call.start, call.held = start, held
+            if isinstance(seen, BaseException):
+                call.end(failure(seen, call.api_type))
+            else:
+                reading = Reading(seen, call, route)
+                if not reading.read_already():  # a body that could not be read: its status
+                    error = error_text(seen.status_code, None, None)
+                    call.end(failed(call.api_type, error, reading.request_id))
+            claim.extend((seen, call, log) for log in held)
+        except Exception as exc:
+            _unread(exc)
+
+
+def _unread(exc: Exception) -> None:
+    """Say that a request could not be read (a defect of ours, or an SDK of a new shape):
+    the request itself goes on untouched."""
+    warnings.warn(
+        f"asynctokens could not read a request at the HTTP transport"
+        f" ({type(exc).__name__}: {exc}); it is not logged",
+        RuntimeWarning,
+        stacklevel=2,
+    )
 
 
 class _Observed(_Base, httpx2.BaseTransport):
@@ -188,10 +217,10 @@ class _Observed(_Base, httpx2.BaseTransport):
                     response.read()
                 self._attempt(request, claim, start, response)
             return response
-        route = self._route(request)
-        if route.only is not None and route.only not in request.url.path:
+        begun = self._begin(request)
+        if begun is None:
             return self.inner.handle_request(request)
-        call = _started(route, request)
+        route, call = begun
         try:
             response = self.inner.handle_request(request)
         except BaseException as exc:
@@ -223,10 +252,10 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
                     await response.aread()
                 self._attempt(request, claim, start, response)
             return response
-        route = self._route(request)
-        if route.only is not None and route.only not in request.url.path:
+        begun = self._begin(request)
+        if begun is None:
             return await self.inner.handle_async_request(request)
-        call = _started(route, request)
+        route, call = begun
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:
