@@ -8,6 +8,7 @@ A ``Route`` says whose request it is (the SDK client that sent it) and how to re
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType, SimpleNamespace
@@ -112,7 +113,14 @@ class Reading:
             self.folder.feed(orjson.loads(data))
 
     def end(self) -> None:
-        """The body is closed: log the request (nothing, for a reply without usage)."""
+        """The body is closed: log the request (nothing, for a reply without usage). Called
+        from the body's close, in the user's code: a failure of ours is said, not raised."""
+        try:
+            self._end()
+        except Exception as exc:
+            unread(exc)
+
+    def _end(self) -> None:
         call = self.call
         if call.done:
             return
@@ -167,7 +175,21 @@ class Reading:
             return
 
     def failed(self, exc: BaseException) -> None:
-        self.call.end(failure(exc, self.call.api_type))
+        try:
+            self.call.end(failure(exc, self.call.api_type))
+        except Exception as ours:
+            unread(ours)
+
+
+def unread(exc: Exception) -> None:
+    """Say that a request could not be read (a defect of ours, or an SDK of a new shape):
+    the request itself goes on untouched."""
+    warnings.warn(
+        f"asynctokens could not read a request at the HTTP transport"
+        f" ({type(exc).__name__}: {exc}); it is not logged",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 class _Lines:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from time import perf_counter
 from types import ModuleType
@@ -28,7 +27,7 @@ import httpx2
 import orjson
 
 from asynctokens.integrations._call import CallLog, Claim, Held, claimed, failure
-from asynctokens.integrations._reading import Reading, Route
+from asynctokens.integrations._reading import Reading, Route, unread
 from asynctokens.integrations._usage import error_text, failed, text, view
 
 
@@ -154,7 +153,7 @@ class _Base:
                 return None
             return route, _started(route, request)
         except Exception as exc:  # our failure is said, never the user's request's
-            _unread(exc)
+            unread(exc)
             return None
 
     def _watch(self, response: Any, call: CallLog, route: Route, stream: Any) -> Any:
@@ -165,7 +164,7 @@ class _Base:
             if not reading.read_already():
                 response.stream = stream(response.stream, reading)
         except Exception as exc:
-            _unread(exc)
+            unread(exc)
         return response
 
     def _attempt(self, request: Any, claim: Claim, start: float, seen: Any) -> None:
@@ -186,18 +185,7 @@ class _Base:
                     call.end(failed(call.api_type, error, reading.request_id))
             claim.extend((seen, call, log) for log in held)
         except Exception as exc:
-            _unread(exc)
-
-
-def _unread(exc: Exception) -> None:
-    """Say that a request could not be read (a defect of ours, or an SDK of a new shape):
-    the request itself goes on untouched."""
-    warnings.warn(
-        f"asynctokens could not read a request at the HTTP transport"
-        f" ({type(exc).__name__}: {exc}); it is not logged",
-        RuntimeWarning,
-        stacklevel=2,
-    )
+            unread(exc)
 
 
 class _Observed(_Base, httpx2.BaseTransport):
