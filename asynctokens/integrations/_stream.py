@@ -165,13 +165,17 @@ class TrackedStream(_Tracked, Generic[T]):
 
     __slots__ = ("_it", "_value")
 
-    def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> None:
+    def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False,
+                 returns: bool = True) -> None:  # fmt: skip
         super().__init__(stream, call, hide_usage_chunk=hide_usage_chunk)
         # what a generator returned (its usage, maybe), kept in a box the generator holds:
-        # a generator holding the wrapper would keep it alive until the next collection
+        # a generator holding the wrapper would keep it alive until the next collection;
+        # an SDK's generator returns nothing (``returns`` False): no layer per item for it
         self._value: list[Any] = [None]
         self._it: Iterator[T] = (
-            _returning(stream, self._value) if type(stream) is GeneratorType else iter(stream)
+            _returning(stream, self._value)
+            if returns and type(stream) is GeneratorType
+            else iter(stream)
         )
 
     def __iter__(self) -> Iterator[T]:
@@ -317,8 +321,11 @@ class AsyncTrackedStream(_Tracked, Generic[T]):
 _OWN = frozenset({*_Tracked.__slots__, "_it", "_value"})
 
 
-def wrap(stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> Any:
-    """The right wrapper for ``stream``: async when it is an async iterable."""
+def wrap(
+    stream: Any, call: CallLog, *, hide_usage_chunk: bool = False, returns: bool = True
+) -> Any:
+    """The right wrapper for ``stream``: async when it is an async iterable. ``returns``:
+    a generator's return value may be its usage (a user's; an SDK's returns nothing)."""
     if hasattr(stream, "__aiter__"):
         return AsyncTrackedStream(stream, call, hide_usage_chunk=hide_usage_chunk)
-    return TrackedStream(stream, call, hide_usage_chunk=hide_usage_chunk)
+    return TrackedStream(stream, call, hide_usage_chunk=hide_usage_chunk, returns=returns)

@@ -213,7 +213,7 @@ def wrap_method(
 
     def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
         if stream:
-            return wrap(result, call, hide_usage_chunk=hide)
+            return wrap(result, call, hide_usage_chunk=hide, returns=False)
         if stored and reader.unfinished(result):  # a background job not done yet: later
             at.asked(reader.finished_id(result), call.model)
             call.skip()
