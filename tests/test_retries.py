@@ -142,6 +142,23 @@ def test_a_dropped_connection_retried_is_a_line_of_its_own(
     ]  # fmt: skip
 
 
+def test_a_connection_dropped_at_every_try_is_one_line_per_try(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """The last try's error is the SDK's (``APIConnectionError``, raised from the transport's
+    own): logged once, from it."""
+    tracker = make_tracker()
+    client = tracker.instrument(openai_with_retries(Replies(dropped, dropped, dropped)))
+    with pytest.raises(openai.APIConnectionError):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    dropped_line = event(api_type="openai", model="gpt-4o", success=False,
+                         api_key_suffix="abcd",
+                         error_message="ConnectError: connection reset by peer")  # fmt: skip
+    lines = linked(logged(tracker, log_dir))
+    assert lines[:2] == [dropped_line, dropped_line]
+    assert len(lines) == 3 and lines[2]["error_message"].startswith("APIConnectionError")
+
+
 def test_a_call_answered_at_once_or_failing_at_its_only_try_is_one_plain_line(
     make_tracker: Any, log_dir: Path
 ) -> None:
