@@ -496,6 +496,26 @@ def test_a_background_response_is_logged_once_when_it_is_retrieved_finished(
     assert logged(tracker, log_dir) == [asked(RESPONSES_LINE, "o3")]
 
 
+def test_a_streamed_response_fetched_again_is_counted_once(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """A background job followed as a stream (``create(background=True, stream=True)``),
+    then fetched whole with ``retrieve()``, then replayed as a stream: one line, the first."""
+    import httpx2
+
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(
+        openai_responses_stream(), httpx2.Response(200, json=openai_response()),
+        openai_responses_stream(),
+    )))  # fmt: skip
+    for _event in client.responses.create(model="o3", input="Hi", background=True, stream=True):
+        pass
+    assert client.responses.retrieve("resp_R1").usage.output_tokens == 900
+    for _event in client.responses.retrieve("resp_R1", stream=True):
+        pass
+    assert logged(tracker, log_dir) == [RESPONSES_LINE]
+
+
 def test_a_background_job_started_elsewhere_is_logged_under_the_served_name(
     make_tracker: Any, log_dir: Path
 ) -> None:

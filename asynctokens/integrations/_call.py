@@ -134,7 +134,8 @@ class CallLog:
     """One call being tracked: what to log it with, and when it started."""
 
     __slots__ = (
-        "_done", "api_key", "api_type", "held", "metadata", "model", "site", "start", "tracker"
+        "_done", "api_key", "api_type", "held", "metadata", "model", "once", "site", "start",
+        "tracker",
     )  # fmt: skip
 
     def __init__(
@@ -157,6 +158,9 @@ class CallLog:
         #: Where a request of a call that may send several waits to be logged, with its
         #: siblings when the call returns (``_wrap.link_requests``).
         self.held: Held | None = None
+        #: For a stream of a stored response (OpenAI Responses): False for a response id
+        #: logged before, which the stream must not log again (``_wrap.At.first_time``).
+        self.once: Callable[[str | None], bool] | None = None
 
     @property
     def done(self) -> bool:

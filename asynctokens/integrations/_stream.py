@@ -109,6 +109,13 @@ class _Tracked:
         they are of the common shape), else of what a generator returned (a ``Usage``, or
         a reply ``usage_from()`` reads)."""
         folder = self._folded()
+        once = self._call.once
+        if once is not None and folder is not None:
+            # only an OpenAI folder has stored responses (Responses streams) to name
+            stored_id = getattr(folder, "stored_id", None)
+            if stored_id is not None and not once(stored_id()):
+                self._call.skip()  # a stored response logged when it was first seen
+                return
         if folder is not None and self._call.api_type != "unknown":
             fields = folder.fields()  # (unknown: the folder's provider names the call)
             if fields is not None:

@@ -320,6 +320,8 @@ def wrap_method(
             tracker, logged_as, model if type(model) is str else None, key, None, call_site(2)
         )
         call.held = _operation.get()
+        if stored:  # its response, once finished, may be fetched again: counted once
+            call.once = at.first_time
         claim: Claim = []
         token = claimed.set(claim)
         try:

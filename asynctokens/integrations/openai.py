@@ -224,6 +224,12 @@ class StreamUsage:
         """The served model and request id received so far."""
         return self._model, self._request_id
 
+    def stored_id(self) -> str | None:
+        """The id of the stored response a Responses stream ended with (None for a chat
+        stream): a ``retrieve()`` of it must not count it again, nor it a retrieved one."""
+        final = view(self._final)
+        return finished_id(final.get("response")) if final.get("type") in _FINAL_EVENTS else None
+
     @staticmethod
     def passes(cls: type) -> bool:
         """Whether no item of event class ``cls`` needs reading, in any stream: a Responses
