@@ -123,3 +123,51 @@ def test_reports_price_each_call_at_its_providers_rates(tmp_path: Path) -> None:
     priced = breakdown(Query(log_dir=log_dir, prices=load_prices([prices])), "api")["rows"]
     assert priced["self-hosted"]["cost_usd"] == pytest.approx(0.3)
     assert priced["self-hosted"]["unpriced_tokens"] == 0
+
+
+@pytest.mark.parametrize(
+    ("base_url", "usage", "api_type"),
+    [
+        ("https://api.deepseek.com", {"prompt_cache_hit_tokens": 800,
+                                      "prompt_cache_miss_tokens": 200}, "deepseek"),
+        ("https://api.moonshot.ai/v1", {"cached_tokens": 800}, "api.moonshot.ai"),
+    ],
+)  # fmt: skip
+def test_cache_hits_a_compatible_server_reports_in_its_own_field_are_cached_tokens(
+    make_tracker: Any, log_dir: Path, base_url: str, usage: dict[str, int], api_type: str
+) -> None:
+    """Cached input costs a tenth of fresh input: read as 0 it would overstate the bill.
+    Whole and streamed replies alike (the stream's last chunk carries the usage)."""
+    import httpx2
+
+    counts = {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050, **usage}
+    reply = openai_chat().json()
+    reply["usage"] = {**counts, "completion_tokens_details": {"reasoning_tokens": 20}}
+    chunk = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "m-1",
+        "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": "stop"}],
+    }
+    stream = "".join(f"data: {json.dumps(c)}\n\n" for c in (
+        chunk, {**chunk, "choices": [], "usage": counts})) + "data: [DONE]\n\n"  # fmt: skip
+    replies = Replies(
+        httpx2.Response(200, json=reply),
+        httpx2.Response(
+            200, content=stream.encode(), headers={"content-type": "text/event-stream"}
+        ),
+    )
+    tracker = make_tracker()
+    http = replies.sync_client()
+    client = tracker.instrument(
+        openai.OpenAI(api_key=OPENAI_KEY, base_url=base_url, http_client=http, max_retries=0)
+    )
+    client.chat.completions.create(model="m", messages=MESSAGES)
+    for _chunk in client.chat.completions.create(model="m", messages=MESSAGES, stream=True):
+        pass
+    tracker.close()
+    assert [
+        (line["api_type"], line["prompt_tokens"], line["cached_tokens"], line["reasoning_tokens"])
+        for line in read_lines(log_dir)
+    ] == [(api_type, 1000, 800, 20), (api_type, 1000, 800, 0)]

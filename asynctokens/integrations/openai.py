@@ -61,10 +61,11 @@ def usage_of(obj: Any) -> Usage | None:
         prompt_details = view(usage.get("prompt_tokens_details"))
         completion_details = view(usage.get("completion_tokens_details"))
         notes: list[str] = []
+        cached, cached_as = _cached(usage, prompt_details)
         return make_usage(
             count(prompt, "prompt_tokens", notes),
             count(usage.get("completion_tokens"), "completion_tokens", notes),
-            count(prompt_details.get("cached_tokens"), "cached_tokens", notes),
+            count(cached, cached_as, notes),
             count(prompt_details.get("cache_write_tokens"), "cache_write_tokens", notes),
             count(completion_details.get("reasoning_tokens"), "reasoning_tokens", notes),
             API_TYPE,
@@ -102,6 +103,25 @@ def usage_of(obj: Any) -> Usage | None:
         notes,
         text(v.get("service_tier")),
     )
+
+
+#: Where an OpenAI-compatible server that leaves ``prompt_tokens_details`` out reports the
+#: prompt tokens read from its cache (part of ``prompt_tokens``, as OpenAI's): DeepSeek's
+#: ``prompt_cache_hit_tokens`` (with ``prompt_cache_miss_tokens`` the rest), Moonshot's
+#: ``cached_tokens`` beside the counts.
+_CACHED_ELSEWHERE: Final = ("prompt_cache_hit_tokens", "cached_tokens")
+
+
+def _cached(usage: Any, prompt_details: Any) -> tuple[Any, str]:
+    """The cached prompt tokens of a chat usage, and the field they came from."""
+    cached = prompt_details.get("cached_tokens")
+    if cached is not None:
+        return cached, "cached_tokens"
+    for name in _CACHED_ELSEWHERE:
+        cached = usage.get(name)
+        if cached is not None:
+            return cached, name
+    return None, "cached_tokens"
 
 
 def fast_fields(obj: Any) -> Fields | None:
