@@ -469,6 +469,43 @@ def test_image_generation_and_edit_bill_their_tokens(make_tracker: Any, log_dir:
     assert logged(tracker, log_dir) == [line, line]
 
 
+def test_a_streamed_image_bills_the_tokens_its_last_event_reports(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """``images.generate(stream=True)`` and ``images.edit(stream=True)`` send partial images,
+    then an ``image_generation.completed`` / ``image_edit.completed`` event with the usage."""
+    from tests.sdk_replies import sse
+
+    usage = {"input_tokens": 50, "output_tokens": 4160, "total_tokens": 4210,
+             "input_tokens_details": {"text_tokens": 40, "image_tokens": 10}}  # fmt: skip
+    image = {"b64_json": "aGk=", "created_at": 1763900000, "size": "1024x1024",
+             "quality": "low", "background": "opaque", "output_format": "png"}  # fmt: skip
+
+    def stream(kind: str) -> Any:
+        return sse([
+            (f"{kind}.partial_image", {"type": f"{kind}.partial_image", **image,
+                                       "partial_image_index": 0}),
+            (f"{kind}.completed", {"type": f"{kind}.completed", **image, "usage": usage}),
+        ])  # fmt: skip
+
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(
+        stream("image_generation"), stream("image_edit")
+    )))  # fmt: skip
+    generated = client.images.generate(model="gpt-image-1", prompt="a cat", stream=True,
+                                       partial_images=1)  # fmt: skip
+    assert [e.type for e in generated] == [
+        "image_generation.partial_image",
+        "image_generation.completed",
+    ]
+    edited = client.images.edit(model="gpt-image-1", image=("cat.png", b"\x89PNG"),
+                                prompt="a hat", stream=True, partial_images=1)  # fmt: skip
+    assert len(list(edited)) == 2
+    line = event(api_type="openai", model="gpt-image-1", prompt_tokens=50,
+                 completion_tokens=4160, api_key_suffix="abcd")  # fmt: skip
+    assert logged(tracker, log_dir) == [line, line]
+
+
 def test_a_background_response_is_logged_once_when_it_is_retrieved_finished(
     make_tracker: Any, log_dir: Path
 ) -> None:

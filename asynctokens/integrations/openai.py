@@ -33,6 +33,9 @@ API_TYPE: Final = "openai"
 #: Stream chunks of Chat Completions and of the legacy Completions API.
 _CHUNKS: Final = frozenset({"chat.completion.chunk", "text_completion"})
 _FINAL_EVENTS: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
+#: The last event of a streamed image generation or edit: its usage is its own field, as a
+#: whole ``ImagesResponse``'s is.
+_IMAGE_DONE: Final = frozenset({"image_generation.completed", "image_edit.completed"})
 
 
 def is_openai(obj: dict[str, Any]) -> bool:
@@ -52,7 +55,8 @@ def usage_of(obj: Any) -> Usage | None:
             return usage_of(v.get("response"))
         if event == "error":
             return failed(API_TYPE, error_text(None, v.get("code"), v.get("message")))
-        return None
+        if event not in _IMAGE_DONE:
+            return None
     usage = view(v.get("usage"))
     request_id = request_id_of(v)
     model = text(v.get("model"))
@@ -234,7 +238,7 @@ class StreamUsage:
             self._final = item
             return not v.get("choices")
         event = v.get("type")
-        if event in _FINAL_EVENTS or event == "error":
+        if event in _FINAL_EVENTS or event == "error" or event in _IMAGE_DONE:
             self._final = item
         elif self._model is None:
             self._model = text(v.get("model")) or text(view(v.get("response")).get("model"))
@@ -275,7 +279,12 @@ class StreamUsage:
         if v.get("object") in _CHUNKS and v.get("usage") is None:
             return "usage", None
         event = v.get("type")
-        if isinstance(event, str) and event not in _FINAL_EVENTS and event != "error":
+        if (
+            isinstance(event, str)
+            and event not in _FINAL_EVENTS
+            and event != "error"
+            and event not in _IMAGE_DONE
+        ):
             return "type", event
         return None
 
