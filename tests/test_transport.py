@@ -282,3 +282,31 @@ def test_a_reply_we_fail_to_read_is_said_and_the_call_goes_on(
         retried = client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert retried.usage.prompt_tokens == 1200
     assert logged(tracker, log_dir) == [CHAT]  # the retried call's own line
+
+
+def test_a_streamed_transcription_bills_the_tokens_its_last_event_reports(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """``audio.transcriptions.create(stream=True)``: text deltas, then ``transcript.text.done``
+    with the usage; read at the transport, under the model the upload's form names."""
+    import io
+
+    from tests.sdk_replies import sse
+
+    usage = {"type": "tokens", "input_tokens": 14, "output_tokens": 45, "total_tokens": 59,
+             "input_token_details": {"text_tokens": 0, "audio_tokens": 14}}  # fmt: skip
+    reply = sse([
+        ("transcript.text.delta", {"type": "transcript.text.delta", "delta": "hi"}),
+        ("transcript.text.done", {"type": "transcript.text.done", "text": "hi", "usage": usage}),
+    ])  # fmt: skip
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(arriving(reply))))
+    audio = io.BytesIO(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    audio.name = "hello.wav"
+    events = client.audio.transcriptions.create(model="gpt-4o-transcribe", file=audio,
+                                                stream=True)  # fmt: skip
+    assert [e.type for e in events] == ["transcript.text.delta", "transcript.text.done"]
+    assert logged(tracker, log_dir) == [
+        event(api_type="openai", model="gpt-4o-transcribe", prompt_tokens=14,
+              completion_tokens=45, api_key_suffix="abcd")
+    ]  # fmt: skip

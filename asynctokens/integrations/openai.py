@@ -33,9 +33,12 @@ API_TYPE: Final = "openai"
 #: Stream chunks of Chat Completions and of the legacy Completions API.
 _CHUNKS: Final = frozenset({"chat.completion.chunk", "text_completion"})
 _FINAL_EVENTS: Final = frozenset({"response.completed", "response.incomplete", "response.failed"})
-#: The last event of a streamed image generation or edit: its usage is its own field, as a
-#: whole ``ImagesResponse``'s is.
-_IMAGE_DONE: Final = frozenset({"image_generation.completed", "image_edit.completed"})
+#: The last event of a streamed image generation or edit, transcription or speech: its usage
+#: is its own field, as a whole ``ImagesResponse``'s or ``Transcription``'s is.
+_DONE_WITH_USAGE: Final = frozenset({
+    "image_generation.completed", "image_edit.completed", "transcript.text.done",
+    "speech.audio.done",
+})  # fmt: skip
 
 
 def is_openai(obj: dict[str, Any]) -> bool:
@@ -55,7 +58,7 @@ def usage_of(obj: Any) -> Usage | None:
             return usage_of(v.get("response"))
         if event == "error":
             return failed(API_TYPE, error_text(None, v.get("code"), v.get("message")))
-        if event not in _IMAGE_DONE:
+        if event not in _DONE_WITH_USAGE:
             return None
     usage = view(v.get("usage"))
     request_id = request_id_of(v)
@@ -238,7 +241,7 @@ class StreamUsage:
             self._final = item
             return not v.get("choices")
         event = v.get("type")
-        if event in _FINAL_EVENTS or event == "error" or event in _IMAGE_DONE:
+        if event in _FINAL_EVENTS or event == "error" or event in _DONE_WITH_USAGE:
             self._final = item
         elif self._model is None:
             self._model = text(v.get("model")) or text(view(v.get("response")).get("model"))
@@ -283,7 +286,7 @@ class StreamUsage:
             isinstance(event, str)
             and event not in _FINAL_EVENTS
             and event != "error"
-            and event not in _IMAGE_DONE
+            and event not in _DONE_WITH_USAGE
         ):
             return "type", event
         return None
