@@ -257,13 +257,14 @@ def long_gemini_stream() -> httpx2.Response:
 
 
 STREAMS: dict[str, tuple[ModuleType, Callable[[], Any], Callable[[Any], Any], int]] = {
-    # the first chunk (the model) and the usage chunk, among 200 text chunks; then, at the
-    # end, the last chunk passed unread
+    # the usage chunk, among 200 text chunks; then, at the end, the last chunk passed
+    # unread (each chunk names the model and id: once a process has seen a chat chunk, a
+    # stream reads none before its usage)
     "openai": (
         openai, lambda: r.openai_client(r.Replies(long_openai_stream())),
         lambda c: list(c.chat.completions.create(model="gpt-4o", messages=MESSAGES,
                                                  stream=True)),
-        3,
+        2,
     ),
     # message_start and the usage delta: once a process has seen an event class that
     # carries neither (a text delta, a block's start or stop), its events pass unread
@@ -343,6 +344,39 @@ def test_a_gemini_stream_left_early_logs_the_running_totals_of_its_last_chunk(
     assert (line["cached_tokens"], line["reasoning_tokens"]) == (400, 100)
     assert line["success"] is False
     assert line["error_message"] == ABANDONED
+
+
+def test_an_openai_stream_left_before_any_chunk_was_read_still_names_its_request(
+    tmp_path: Path,
+) -> None:
+    """Once a process has seen a chat chunk, a stream reads none before its usage: left
+    early, or broken by an error, it is named by the last chunk it passed (each carries the
+    served model and id), read when it ends."""
+    tracker = TokenTracker(tmp_path)
+    streams = [long_openai_stream() for _ in range(3)]
+    client = tracker.instrument(r.openai_client(r.Replies(*streams)))
+    args: dict[str, Any] = {"model": "gpt-4o", "messages": MESSAGES, "stream": True}
+    list(client.chat.completions.create(**args))  # teaches the process the chunk's class
+    left = client.chat.completions.create(**args)
+    for i, _ in enumerate(left):
+        if i == 5:
+            break
+    left.close()
+    broken = client.chat.completions.create(**args)
+    with pytest.raises(KeyError):
+        for _chunk in broken:
+            raise KeyError("the user's own code failed")
+    del broken  # dropped: logged as it is collected
+    assert tracker.close() is True
+    whole, *cut = read_lines(tmp_path)
+    assert whole["success"] is True and whole["prompt_tokens"] > 0
+    for line in cut:
+        assert (line["model"], line["response_model"]) == ("gpt-4o", whole["response_model"])
+        assert line["request_id"] == whole["request_id"] is not None
+        assert line["success"] is False and line["prompt_tokens"] == 0
+    assert [line["error_message"] for line in cut] == [
+        "stream closed before usage was reported: token counts unknown"
+    ] * 2
 
 
 SAME_STREAMS: dict[str, tuple[ModuleType, Callable[[], Any], Callable[[Any], Any]]] = {

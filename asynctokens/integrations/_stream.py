@@ -79,6 +79,13 @@ class _Tracked:
                 if folder.passes(cls):
                     _PASSED[cls] = self._rules[cls] = _WHOLE
                     return hide
+                # a rule that holds from any stream's first item (an OpenAI chat chunk
+                # without usage: each names its model and id); only OpenAI's folder has one
+                always = getattr(folder, "always", None)
+                rule = None if always is None else always(cls)
+                if rule is not None:
+                    _PASSED[cls] = self._rules[cls] = (rule[0], [rule[1]])
+                    return hide
             learned = folder.quiet(item)
             if learned is EVERY or (
                 learned is not None and only_value(cls, learned[0]) == learned[1]
@@ -95,9 +102,12 @@ class _Tracked:
         """The folder, once it has read the item held back (quiet, so reading it now
         changes nothing but a running total)."""
         folder, held = self._folder, self._held
-        if folder is not None and held is not None and type(held) not in _PASSED:
-            self._held = None
-            folder.feed(held)
+        if held is not None and _PASSED.get(type(held)) is not _WHOLE:
+            if folder is None:  # every item passed unread: the held one names the stream
+                folder = self._folder = new_stream_usage(held, self._stream)
+            if folder is not None:
+                self._held = None
+                folder.feed(held)
         return folder
 
     def _usage(self) -> Usage | None:

@@ -272,6 +272,15 @@ class StreamUsage:
             and not {"model", "response", "usage"} & fields.keys()
         )
 
+    @staticmethod
+    def always(cls: type) -> tuple[str, Any] | None:
+        """The rule that lets items of ``cls`` pass unread in every stream from its first
+        item: a chat chunk without usage (each chunk names the model and id, and the last
+        one passed is read when the stream ends, however it ends)."""
+        if only_value(cls, "object") == "chat.completion.chunk":
+            return "usage", None
+        return None
+
     def quiet(self, item: Any) -> tuple[str, Any] | None:
         """Which items of ``item``'s class need no reading from now on (an attribute and
         its value; ``_stream`` passes them unread): once the model is known, a chat chunk
