@@ -260,6 +260,36 @@ def retried(claim: Claim, exc: BaseException | None, model: str | None) -> Held:
     return [log for _seen, _call, log in claim]
 
 
+#: Set on an exception that is not an error (a task cancelled, Ctrl-C) when it reached the
+#: transport with a request in flight: that request is the call's last one.
+IN_FLIGHT: Final = "_asynctokens_in_flight"
+
+
+def between_attempts(claim: Claim, exc: BaseException) -> bool:
+    """Whether ``exc`` ended a call while no request was in flight (a task cancelled during
+    the SDK's back-off before a retry): the provider saw only the failed attempts, which are
+    logged (``log_retried``); the call itself adds no line."""
+    return bool(claim) and not isinstance(exc, Exception) and not getattr(exc, IN_FLIGHT, False)
+
+
+def end_failed(call: CallLog, claim: Claim, exc: BaseException, api_type: str) -> None:
+    """End a call that raised ``exc``: the failed attempts the SDK retried first, then the
+    call's own line, from ``exc``; none when it was cancelled between attempts (the
+    provider saw only those, linked when there were several)."""
+    if between_attempts(claim, exc):
+        attempts = retried(claim, None, call.model)
+        call.skip()
+        if call.held is not None:
+            call.held.extend(attempts)
+            return
+        shared = {OPERATION_KEY: os.urandom(8).hex()} if len(attempts) > 1 else None
+        for log in attempts:
+            log(shared)
+        return
+    call.metadata = log_retried(retried(claim, exc, call.model), call.held)
+    call.end(failure(exc, api_type))
+
+
 def log_retried(attempts: Held, held: Held | None) -> dict[str, Any] | None:
     """Log the failed attempts before a call's last request; the metadata that links that
     request to them (None when there were none). Within a call that holds its requests

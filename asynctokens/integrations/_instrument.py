@@ -28,6 +28,7 @@ from asynctokens.integrations._call import (
     abandoned,
     call_site,
     claimed,
+    end_failed,
     failure,
     log_retried,
     retried,
@@ -242,8 +243,7 @@ class _TrackedManager:
             self._call.end(usage)
 
     def _failed_to_open(self, exc: BaseException, claim: Claim) -> None:
-        self._call.metadata = log_retried(retried(claim, exc, self._call.model), self._call.held)
-        self._call.end(failure(exc, self._call.api_type))
+        end_failed(self._call, claim, exc, self._call.api_type)
 
     def _opened(self, claim: Claim) -> None:
         if claim:  # failed attempts the SDK retried before the stream opened

@@ -26,7 +26,7 @@ from typing import Any, Final
 import httpx2
 import orjson
 
-from asynctokens.integrations._call import CallLog, Claim, Held, claimed, failure
+from asynctokens.integrations._call import IN_FLIGHT, CallLog, Claim, Held, claimed, failure
 from asynctokens.integrations._reading import Reading, Route, unread
 from asynctokens.integrations._usage import error_text, failed, text, view
 
@@ -188,6 +188,14 @@ class _Base:
             unread(exc)
 
 
+def _in_flight(exc: BaseException) -> None:
+    """Mark a cancellation that met a request in flight (``_call.between_attempts``)."""
+    try:
+        setattr(exc, IN_FLIGHT, True)
+    except Exception:  # an exception that takes no attributes (none of Python's own)
+        return
+
+
 class _Observed(_Base, httpx2.BaseTransport):
     """A sync transport that reads the usage of the responses no method wrapper claimed."""
 
@@ -199,6 +207,9 @@ class _Observed(_Base, httpx2.BaseTransport):
                 response = self.inner.handle_request(request)
             except Exception as exc:
                 self._attempt(request, claim, start, exc)
+                raise
+            except BaseException as exc:  # Ctrl-C with the request in flight: its last one
+                _in_flight(exc)
                 raise
             if response.status_code >= 400:
                 with contextlib.suppress(Exception):  # an error's body: a few hundred bytes
@@ -234,6 +245,9 @@ class _AsyncObserved(_Base, httpx2.AsyncBaseTransport):
                 response = await self.inner.handle_async_request(request)
             except Exception as exc:
                 self._attempt(request, claim, start, exc)
+                raise
+            except BaseException as exc:  # cancelled with the request in flight
+                _in_flight(exc)
                 raise
             if response.status_code >= 400:
                 with contextlib.suppress(Exception):

@@ -31,7 +31,7 @@ from asynctokens.integrations._call import (
     Held,
     call_site,
     claimed,
-    failure,
+    end_failed,
     log_fields,
     log_retried,
     retried,
@@ -246,8 +246,7 @@ def wrap_method(
                 hide = False
                 result = await again()
         except BaseException as exc:
-            call.metadata = log_retried(retried(claim, exc, call.model), call.held)
-            call.end(failure(exc, api_type))
+            end_failed(call, claim, exc, api_type)
             raise
         finally:
             claimed.reset(token)
@@ -334,8 +333,7 @@ def wrap_method(
                 hide = False
                 result = again()
         except BaseException as exc:
-            call.metadata = log_retried(retried(claim, exc, call.model), call.held)
-            call.end(failure(exc, api_type))
+            end_failed(call, claim, exc, api_type)
             raise
         finally:
             claimed.reset(token)
@@ -353,6 +351,6 @@ def _failed(tracker: TokenTracker, api_type: str, model: str | None, key: str | 
             start: float, held: Any, exc: BaseException, claim: Claim) -> None:  # fmt: skip
     """Log a call that raised, after the failed attempts the SDK retried before it (the
     failure path: a CallLog is made only here)."""
-    call = CallLog(tracker, api_type, model, key, log_retried(retried(claim, exc, model), held))
+    call = CallLog(tracker, api_type, model, key)
     call.start, call.held = start, held
-    call.end(failure(exc, api_type))
+    end_failed(call, claim, exc, api_type)
