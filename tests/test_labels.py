@@ -101,6 +101,46 @@ async def test_labels_follow_asyncio_tasks_and_not_unrelated_threads(
     assert got == {1: acme, 2: acme, 3: None, 4: acme, 5: None}
 
 
+async def test_a_stream_carries_the_labels_it_was_asked_for_under_wherever_it_is_read(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """A web framework reads a streamed reply after the handler, and its ``labels()``
+    block, returned: the line is the call's, made inside the block. So is a tracked
+    generator's, and an async stream read by another task."""
+    from tests.sdk_replies import openai_chat_stream
+
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(openai_chat_stream(), openai_chat_stream())))
+    aclient = tracker.instrument(openai_client(Replies(openai_chat_stream()), asynchronous=True))
+    args: dict[str, Any] = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}],
+                            "stream": True}  # fmt: skip
+
+    @tracker.track(api_type="openai", model="m")
+    def generated() -> Any:
+        yield "a"
+        return Usage(3, 4)
+
+    with labels(customer="acme"):
+        handed_on = client.chat.completions.create(**args)
+        left = client.chat.completions.create(**args)
+        made = generated()
+        streamed = await aclient.chat.completions.create(**args)
+    list(handed_on)  # read after the block, as a StreamingResponse does
+    with labels(customer="other"):  # read inside another block: still the call's own
+        for _chunk in left:
+            break
+        left.close()
+    list(made)
+
+    async def read() -> None:
+        async for _chunk in streamed:
+            pass
+
+    await asyncio.create_task(read(), context=contextvars.Context())  # a task of no labels
+    assert tracker.close() is True
+    assert labels_of(log_dir) == [{"customer": "acme"}] * 4
+
+
 def test_labels_follow_trio_tasks(tmp_path: Path) -> None:
     async def run() -> None:
         tracker = TokenTracker(tmp_path)

@@ -19,7 +19,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from contextvars import ContextVar
+from contextvars import Context, ContextVar
 from dataclasses import replace
 from types import CodeType
 from typing import TYPE_CHECKING, Any, Final
@@ -134,8 +134,8 @@ class CallLog:
     """One call being tracked: what to log it with, and when it started."""
 
     __slots__ = (
-        "_done", "api_key", "api_type", "held", "metadata", "model", "once", "site", "start",
-        "tracker",
+        "_done", "api_key", "api_type", "context", "held", "metadata", "model", "once", "site",
+        "start", "tracker",
     )  # fmt: skip
 
     def __init__(
@@ -161,6 +161,11 @@ class CallLog:
         #: For a stream of a stored response (OpenAI Responses): False for a response id
         #: logged before, which the stream must not log again (``_wrap.At.first_time``).
         self.once: Callable[[str | None], bool] | None = None
+        #: For a call that ends later, elsewhere (a stream): the context it was made in, so
+        #: its line carries the labels in force there, not where the stream happens to be
+        #: read to its end (a web framework reads a streamed reply after the handler, and
+        #: its ``labels()`` block, returned).
+        self.context: Context | None = None
 
     @property
     def done(self) -> bool:
@@ -191,6 +196,9 @@ class CallLog:
                 lambda shared: self.log(usage, latency_ms, _with(self.metadata, shared))
             )
             return
+        if self.context is not None:
+            self.context.run(self.log, usage, self.latency_ms(), self.metadata)
+            return
         self.log(usage, self.latency_ms(), self.metadata)
 
     def end_fields(self, fields: Fields) -> None:
@@ -210,6 +218,10 @@ class CallLog:
                     tracker, api_type, key, fields, model, latency_ms, _with(metadata, shared)
                 )
             )
+            return
+        if self.context is not None:
+            self.context.run(log_fields, tracker, api_type, key, fields, model, latency_ms,
+                             metadata)  # fmt: skip
             return
         log_fields(tracker, api_type, key, fields, model, latency_ms, metadata)
 

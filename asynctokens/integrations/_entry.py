@@ -8,6 +8,7 @@ logs never loads an SDK reader, and nothing here is imported by the writer at st
 
 from __future__ import annotations
 
+from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
 from asynctokens.integrations import _call, _stream
@@ -54,4 +55,5 @@ def wrap_stream(
     call = _call.CallLog(
         tracker, model=model, api_key=api_key, metadata=metadata, site=_call.call_site(2)
     )
+    call.context = copy_context()  # read elsewhere: the labels in force here
     return _stream.wrap(stream, call)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from contextvars import copy_context
 from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
@@ -209,6 +210,7 @@ def _wrap_stream_manager(at: At, owner: Any, kind: _HelperKind) -> None:
         call = CallLog(
             tracker, api_type, model if type(model) is str else None, key, None, call_site(1)
         )
+        call.context = copy_context()  # its line carries the labels in force here
         return _TrackedManager(original(*args, **kwargs), call, kind)
 
     setattr(tracked, MARK, tracker)

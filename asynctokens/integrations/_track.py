@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from contextvars import copy_context
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from asynctokens.integrations._call import CallLog, call_site, failure
@@ -135,6 +136,7 @@ class TrackedCall:
             def run_generator(*args: Any, **kwargs: Any) -> Any:
                 call = self._fresh()._begin(1)._call
                 assert call is not None
+                call.context = copy_context()  # read elsewhere: the labels in force here
                 return wrap(fn(*args, **kwargs), call)  # logged however it ends
 
             return run_generator  # type: ignore[return-value]

@@ -17,7 +17,7 @@ import os
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from time import perf_counter
 from types import CoroutineType, ModuleType
@@ -319,6 +319,7 @@ def wrap_method(
             tracker, logged_as, model if type(model) is str else None, key, None, call_site(2)
         )
         call.held = _operation.get()
+        call.context = copy_context()  # its line carries the labels in force here
         if stored:  # its response, once finished, may be fetched again: counted once
             call.once = at.first_time
         claim: Claim = []
