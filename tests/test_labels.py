@@ -107,7 +107,7 @@ async def test_a_stream_carries_the_labels_it_was_asked_for_under_wherever_it_is
     """A web framework reads a streamed reply after the handler, and its ``labels()``
     block, returned: the line is the call's, made inside the block. So is a tracked
     generator's, and an async stream read by another task."""
-    from tests.sdk_replies import openai_chat_stream
+    from tests.sdk_replies import arriving, openai_chat_stream
 
     tracker = make_tracker()
     client = tracker.instrument(openai_client(Replies(openai_chat_stream(), openai_chat_stream())))
@@ -137,8 +137,15 @@ async def test_a_stream_carries_the_labels_it_was_asked_for_under_wherever_it_is
             pass
 
     await asyncio.create_task(read(), context=contextvars.Context())  # a task of no labels
+    raw = tracker.instrument(openai_client(Replies(arriving(openai_chat_stream()))))
+    with labels(customer="acme"):  # a body read at the transport, closed after the block
+        response = raw.chat.completions.with_streaming_response.create(
+            **args, stream_options={"include_usage": True}
+        ).__enter__()
+    list(response.iter_lines())
+    response.close()
     assert tracker.close() is True
-    assert labels_of(log_dir) == [{"customer": "acme"}] * 4
+    assert labels_of(log_dir) == [{"customer": "acme"}] * 5
 
 
 def test_labels_follow_trio_tasks(tmp_path: Path) -> None:

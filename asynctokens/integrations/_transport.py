@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import copy_context
 from time import perf_counter
 from types import ModuleType
 from typing import Any, Final
@@ -151,7 +152,9 @@ class _Base:
             route = self._route(request)
             if route.only is not None and route.only not in request.url.path:
                 return None
-            return route, _started(route, request)
+            call = _started(route, request)
+            call.context = copy_context()  # a body read elsewhere: the labels in force here
+            return route, call
         except Exception as exc:  # our failure is said, never the user's request's
             unread(exc)
             return None
