@@ -122,7 +122,7 @@ def _line_at(code: CodeType, offset: int) -> int:
 
 
 #: The requests one call sent, each waiting to be logged with the metadata its siblings
-#: share (None when it is alone; ``_wrap._log_held``).
+#: share (None when it is alone; ``log_held``).
 Held = list[Callable[[dict[str, Any] | None], None]]
 
 
@@ -294,12 +294,24 @@ def end_failed(call: CallLog, claim: Claim, exc: BaseException, api_type: str) -
         if call.held is not None:
             call.held.extend(attempts)
             return
-        shared = {OPERATION_KEY: os.urandom(8).hex()} if len(attempts) > 1 else None
-        for log in attempts:
-            log(shared)
+        log_held(attempts)
         return
     call.metadata = log_retried(retried(claim, exc, call.model), call.held)
     call.end(failure(exc, api_type))
+
+
+def log_held(held: Held) -> None:
+    """Log the requests one call sent: alone, as any call; several, sharing an operation id
+    (so a call that sent one request pays for no id, and its line is the plain one)."""
+    shared = {OPERATION_KEY: os.urandom(8).hex()} if len(held) > 1 else None
+    for log in held:
+        log(shared)
+
+
+def link_retried(call: CallLog, claim: Claim) -> None:
+    """A call that succeeded after failed attempts (``claim`` not empty): log those, and
+    link the call's own line to them."""
+    call.metadata = log_retried(retried(claim, None, call.model), call.held)
 
 
 def log_retried(attempts: Held, held: Held | None) -> dict[str, Any] | None:

@@ -31,8 +31,7 @@ from asynctokens.integrations._call import (
     claimed,
     end_failed,
     failure,
-    log_retried,
-    retried,
+    link_retried,
 )
 from asynctokens.integrations._endpoint import api_type_of_client
 from asynctokens.integrations._reading import Route
@@ -249,9 +248,7 @@ class _TrackedManager:
 
     def _opened(self, claim: Claim) -> None:
         if claim:  # failed attempts the SDK retried before the stream opened
-            self._call.metadata = log_retried(
-                retried(claim, None, self._call.model), self._call.held
-            )
+            link_retried(self._call, claim)
 
     def __enter__(self) -> Any:
         claim: Claim = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import os
 import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -25,14 +24,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens.integrations import _asking
 from asynctokens.integrations._call import (
-    OPERATION_KEY,
     CallLog,
     Claim,
     Held,
     call_site,
     claimed,
     end_failed,
+    link_retried,
     log_fields,
+    log_held,
     log_retried,
     retried,
 )
@@ -61,14 +61,6 @@ def _raw(kwargs: dict[str, Any]) -> bool:
 _operation: ContextVar[Held | None] = ContextVar("asynctokens_operation", default=None)
 
 
-def _log_held(held: Held) -> None:
-    """Log the requests one call sent: alone, as any call; several, sharing an operation id
-    (so a call that sent one request pays for no id, and its line is the plain one)."""
-    shared = {OPERATION_KEY: os.urandom(8).hex()} if len(held) > 1 else None
-    for log in held:
-        log(shared)
-
-
 def link_requests(at: At, owner: Any, name: str) -> None:
     """The public method whose requests (tool hops, continuations) are logged one by one:
     they are held until it returns, then logged, linked by one operation id when several."""
@@ -86,7 +78,7 @@ def link_requests(at: At, owner: Any, name: str) -> None:
                 return await original(*args, **kwargs)
             finally:
                 _operation.reset(token)
-                _log_held(held)
+                log_held(held)
 
         linked: Any = linked_async
     else:
@@ -99,7 +91,7 @@ def link_requests(at: At, owner: Any, name: str) -> None:
                 return original(*args, **kwargs)
             finally:
                 _operation.reset(token)
-                _log_held(held)
+                log_held(held)
 
     setattr(linked, MARK, at.tracker)
     setattr(owner, name, linked)
@@ -251,7 +243,7 @@ def wrap_method(
         finally:
             claimed.reset(token)
         if claim:
-            call.metadata = log_retried(retried(claim, None, call.model), call.held)
+            link_retried(call, claim)
         if not stream and not fetches:
             fields = fast(result)
             if fields is not None:
@@ -339,7 +331,7 @@ def wrap_method(
         finally:
             claimed.reset(token)
         if claim:
-            call.metadata = log_retried(retried(claim, None, call.model), call.held)
+            link_retried(call, claim)
         if asynchronous or type(result) is CoroutineType:
             return finish_async(result, call, True, hide, again if hide else None)
         return finish(result, call, True, hide)
