@@ -27,7 +27,7 @@ def test_a_fork_returns_while_a_stats_rebuild_is_still_running(
     ended; each one here returns with the rebuild still under way. (How long a fork takes
     meanwhile is timed by ``python -m benchmarks.fork_bench``.)"""
     log_dir.mkdir(parents=True)
-    events = 100_000  # a rebuild of some 0.5-2 s: tens of forks fit in it
+    events = 300_000
     (log_dir / "tokens_2026-11-20.jsonl").write_text(
         "".join(LINE.format(n=n) for n in range(events))
     )

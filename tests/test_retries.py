@@ -293,26 +293,37 @@ async def test_a_call_cancelled_between_attempts_adds_no_line_of_its_own(
     make_tracker: Any, log_dir: Path
 ) -> None:
     """Cancelled while the SDK waits to retry, the provider saw only the failed attempt:
-    one line. Cancelled with a request in flight, that request is the call's line."""
+    one line. Cancelled with a request in flight, that request is the call's line. Each
+    call is cancelled once its handler has answered, or is waiting: no deadline."""
     import asyncio
 
+    answered, waiting_in_handler = asyncio.Event(), asyncio.Event()
+    replies = Replies(openai_error(429, "req_a"))
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        reply = replies(request)
+        reply.headers["retry-after-ms"] = "30000"  # the SDK would wait 30 s to retry
+        answered.set()  # the task next yields in that wait: the attempt is read by then
+        return reply
+
     async def slow(request: httpx2.Request) -> httpx2.Response:
-        await asyncio.sleep(30)
+        waiting_in_handler.set()
+        await asyncio.sleep(3600)
         raise AssertionError("never answered: cancelled first")
 
-    error = openai_error(429, "req_a")
-    error.headers["retry-after-ms"] = "30000"  # the SDK would wait 30 s to retry
-    transport = httpx2.MockTransport(Replies(error).__call__)
-    waiting = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1",
-                                 http_client=httpx2.AsyncClient(transport=transport))  # fmt: skip
-    sending = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1",
-                                 http_client=httpx2.AsyncClient(
-                                     transport=httpx2.MockTransport(slow)))  # fmt: skip
     tracker = make_tracker()
-    for client in (waiting, sending):
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(tracker.instrument(client).chat.completions.create(
-                model="gpt-4o", messages=MESSAGES), timeout=0.5)  # fmt: skip
+    for handler, reached in ((answer, answered), (slow, waiting_in_handler)):
+        http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+        bare = openai.AsyncOpenAI(api_key=OPENAI_KEY, base_url="https://api.openai.com/v1",
+                                  http_client=http)  # fmt: skip
+        client = tracker.instrument(bare)
+        call = asyncio.create_task(
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        )
+        await reached.wait()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
     lines = logged(tracker, log_dir)
     assert lines[0] == failed_openai(429, "req_a")  # alone: no operation id
     assert len(lines) == 2 and lines[1]["error_message"].startswith("CancelledError")
