@@ -21,6 +21,13 @@ from asynctokens import TokenTracker
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The suite starts a few hundred Python processes (the command, children, processes it kills)
+# and each worker imports the three provider SDKs. Where PYTHONDONTWRITEBYTECODE is set (some
+# CI images set it) each of them compiles every module from source again: 40 s of CPU, the
+# suite's whole minute on 2 cores. Compiled modules go to __pycache__, which git ignores.
+sys.dont_write_bytecode = False
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 @pytest.fixture
 def log_dir(tmp_path: Path) -> Path:
