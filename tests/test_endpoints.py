@@ -171,3 +171,64 @@ def test_cache_hits_a_compatible_server_reports_in_its_own_field_are_cached_toke
         (line["api_type"], line["prompt_tokens"], line["cached_tokens"], line["reasoning_tokens"])
         for line in read_lines(log_dir)
     ] == [(api_type, 1000, 800, 20), (api_type, 1000, 800, 0)]
+
+
+def _groq_stream() -> Any:
+    """A Groq chat stream as Groq sends it: the usage in ``x_groq`` on the last chunk, beside
+    the finish reason, and no usage-only chunk."""
+    import httpx2
+
+    chunk = {
+        "id": "chatcmpl-g1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "llama-3.3-70b-versatile",
+        "choices": [{"index": 0, "delta": {"content": "Hi"}, "finish_reason": None}],
+        "x_groq": {"id": "req_01groq"},
+    }
+    last = {
+        **chunk,
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "x_groq": {"id": "req_01groq", "usage": {
+            "queue_time": 0.02, "prompt_tokens": 40, "prompt_time": 0.003,
+            "completion_tokens": 12, "completion_time": 0.01, "total_tokens": 52,
+            "total_time": 0.013}},
+    }  # fmt: skip
+    body = "".join(f"data: {json.dumps(c)}\n\n" for c in (chunk, chunk, last))
+    return httpx2.Response(
+        200,
+        content=(body + "data: [DONE]\n\n").encode(),
+        headers={"content-type": "text/event-stream", "x-request-id": "req_01groq"},
+    )
+
+
+async def test_a_groq_stream_is_counted_from_the_usage_groq_puts_on_its_last_chunk(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """Read through the SDK's stream (sync and async) and at the transport alike."""
+    tracker = make_tracker()
+    replies = Replies(_groq_stream, _groq_stream, _groq_stream)
+    base_url = "https://api.groq.com/openai/v1"
+    client = tracker.instrument(
+        openai.OpenAI(
+            api_key=OPENAI_KEY, base_url=base_url, http_client=replies.sync_client(), max_retries=0
+        )
+    )
+    aclient = tracker.instrument(openai.AsyncOpenAI(
+        api_key=OPENAI_KEY, base_url=base_url, http_client=replies.async_client(),
+        max_retries=0))  # fmt: skip
+    args: dict[str, Any] = {"model": "llama-3.3-70b-versatile", "messages": MESSAGES}
+    stream = client.chat.completions.create(**args, stream=True)
+    texts = [chunk.choices[0].delta.content for chunk in stream]
+    assert texts == ["Hi", "Hi", None]  # every chunk reaches the user, the last one too
+    async for _chunk in await aclient.chat.completions.create(**args, stream=True):
+        pass
+    with client.chat.completions.with_streaming_response.create(**args, stream=True) as raw:
+        for _line in raw.iter_lines():
+            pass
+    await tracker.aclose()
+    assert [
+        (line["api_type"], line["model"], line["prompt_tokens"], line["completion_tokens"],
+         line["request_id"], line["success"])
+        for line in read_lines(log_dir)
+    ] == [("groq", "llama-3.3-70b-versatile", 40, 12, "req_01groq", True)] * 3  # fmt: skip

@@ -237,9 +237,14 @@ class StreamUsage:
 
     def feed(self, item: Any) -> bool:
         v = view(item)
-        if v.get("usage") is not None and v.get("object") in _CHUNKS:
-            self._final = item
-            return not v.get("choices")
+        if v.get("object") in _CHUNKS:
+            if v.get("usage") is not None:
+                self._final = item
+                return not v.get("choices")
+            if self._final is None:
+                groq = view(v.get("x_groq")).get("usage")
+                if groq is not None:  # Groq's own place for it: the usage chunk comes first
+                    self._final = {**v, "usage": groq}
         event = v.get("type")
         if event in _FINAL_EVENTS or event == "error" or event in _DONE_WITH_USAGE:
             self._final = item
