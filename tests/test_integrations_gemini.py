@@ -194,3 +194,88 @@ async def test_automatic_function_calling_logs_every_hop_linked_by_one_operation
                 request_id="resp-gem-hop-1")  # fmt: skip
     assert lines == [hop, LINE]
     assert sum(line["total_tokens"] for line in lines) == 750 + 1_350
+
+
+def gemini_function_call_stream(usage: dict[str, Any]) -> Any:
+    """The first hop of a streamed automatic function call: one chunk asking for a tool."""
+    from tests.sdk_replies import sse
+
+    return sse([(None, gemini_function_call(usage).json())])
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "aio"])
+async def test_a_streamed_automatic_function_call_links_its_hops_and_no_other_call(
+    make_tracker: Any, log_dir: Path, asynchronous: bool
+) -> None:
+    """generate_content_stream with a Python function tool streams two requests (the tool
+    call, then the answer): each is logged with its own usage, both under one operation. A
+    call the user makes between two chunks is a call of its own, not a hop."""
+    from google.genai import types
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(
+        gemini_function_call_stream(HOP_USAGE), gemini_reply(), gemini_stream()
+    )))  # fmt: skip
+    config = types.GenerateContentConfig(tools=[get_weather])
+    args: dict[str, Any] = {"model": "gemini-2.5-pro", "contents": "Hi", "config": config}
+    texts = []
+    if asynchronous:
+        async for chunk in await client.aio.models.generate_content_stream(**args):
+            if not texts:  # between the tool call's chunk and the answer's
+                await client.aio.models.generate_content(model="gemini-2.5-pro", contents="Hi")
+            texts.append(chunk.text)
+    else:
+        for chunk in client.models.generate_content_stream(**args):
+            if not texts:
+                client.models.generate_content(model="gemini-2.5-pro", contents="Hi")
+            texts.append(chunk.text)
+    assert texts == [None, "Hel", "lo", "!"]
+    lines = logged(tracker, log_dir)
+    alone, first, second = operations(lines)
+    assert alone is None and first is not None and first == second
+    hop = event(api_type="gemini", model="gemini-2.5-pro", prompt_tokens=700,
+                completion_tokens=50, reasoning_tokens=30, api_key_suffix="gk42",
+                request_id="resp-gem-hop-1")  # fmt: skip
+    assert lines == [LINE, hop, LINE]
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "aio"])
+async def test_a_streamed_automatic_function_call_left_early_logs_both_hops_linked(
+    make_tracker: Any, log_dir: Path, asynchronous: bool
+) -> None:
+    """Left during its second request: that request is logged as left (with the counts
+    reported so far), linked to the first."""
+    from google.genai import types
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(
+        gemini_function_call_stream(HOP_USAGE), gemini_stream()
+    )))  # fmt: skip
+    config = types.GenerateContentConfig(tools=[get_weather])
+    args: dict[str, Any] = {"model": "gemini-2.5-pro", "contents": "Hi", "config": config}
+    if asynchronous:
+        stream = await client.aio.models.generate_content_stream(**args)
+        async for chunk in stream:
+            if chunk.text == "lo":
+                break
+        await stream.aclose()
+    else:
+        stream = client.models.generate_content_stream(**args)
+        for chunk in stream:
+            if chunk.text == "lo":
+                break
+        stream.close()
+    lines = logged(tracker, log_dir)
+    first, second = operations(lines)
+    assert first is not None and first == second
+    assert [(line["prompt_tokens"], line["completion_tokens"], line["success"])
+            for line in lines] == [(700, 50, True), (1050, 220, False)]  # fmt: skip
+    assert lines[1]["error_message"].startswith("stream closed before its end")

@@ -43,6 +43,7 @@ from asynctokens.integrations._wrap import (
     NEVER,
     At,
     link_requests,
+    link_stream_requests,
     read_usage,
     wrap_method,
 )
@@ -103,8 +104,9 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
         for models in (client.models, client.aio.models):
             if hasattr(models, "_generate_content"):  # one event per request it sends
                 wrap_method(at, models, "_generate_content", gemini, NEVER)
-                wrap_method(at, models, "_generate_content_stream", gemini, ALWAYS)
+                wrap_method(at, models, "_generate_content_stream", gemini, ALWAYS, hops=True)
                 link_requests(at, models, "generate_content")
+                link_stream_requests(at, models, "generate_content_stream")
             else:  # an SDK without the per-request method: one event per call
                 wrap_method(at, models, "generate_content", gemini, NEVER)
                 wrap_method(at, models, "generate_content_stream", gemini, ALWAYS)

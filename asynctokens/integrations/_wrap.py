@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar, copy_context
 from dataclasses import dataclass
 from time import perf_counter
-from types import CoroutineType, ModuleType
+from types import CoroutineType, FrameType, ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens.integrations import _asking
@@ -97,6 +98,98 @@ def link_requests(at: At, owner: Any, name: str) -> None:
     setattr(owner, name, linked)
 
 
+def link_stream_requests(at: At, owner: Any, name: str) -> None:
+    """The public stream method whose requests (tool hops, continuations) are logged one by
+    one: held until its stream ends (read to its end, left or failed), then logged, linked
+    by one operation id when several. A request of its finds them with ``stream_held``."""
+    original = getattr(owner, name, None)
+    if original is None or getattr(original, MARK, None) is not None:
+        return
+    if inspect.iscoroutinefunction(inspect.unwrap(original)):
+
+        @functools.wraps(original)
+        async def linked_async(*args: Any, **kwargs: Any) -> Any:
+            # the SDK's coroutine makes the stream, and sends nothing until it is read
+            return _held_async(await original(*args, **kwargs), Hops())
+
+        linked: Any = linked_async
+    elif inspect.isgeneratorfunction(inspect.unwrap(original)):
+
+        @functools.wraps(original)
+        def linked(*args: Any, **kwargs: Any) -> Any:
+            return _held(original(*args, **kwargs), Hops())
+
+    else:  # a method that may send before it returns: its requests are logged one by one
+        return
+    setattr(linked, MARK, at.tracker)
+    setattr(owner, name, linked)
+
+
+class Hops(Held):
+    """The requests of a linked stream call, held until it ends, and its requests' streams:
+    the layer ends those as left when it ends (an async generator the user leaves is
+    closed only later, by the event loop, and its line would come after the others)."""
+
+    __slots__ = ("streams",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.streams: list[Any] = []
+
+
+def _held(stream: Iterator[Any], held: Hops) -> Iterator[Any]:
+    """``stream``, the requests of whose hops wait in ``held`` until it ends. ``yield
+    from`` passes each chunk with no Python of ours, and closes ``stream`` first when the
+    user leaves early."""
+    try:
+        yield from stream
+    finally:
+        try:
+            for hop in held.streams:
+                hop.close()  # a hop left: logged as left, into ``held``
+        finally:
+            log_held(held)
+
+
+async def _held_async(stream: AsyncIterator[Any], held: Hops) -> AsyncIterator[Any]:
+    """The async form of ``_held`` (an async generator cannot ``yield from``)."""
+    try:
+        async for item in stream:
+            yield item
+    finally:
+        try:
+            for hop in held.streams:
+                await hop.aclose()
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+        finally:
+            log_held(held)
+
+
+#: The frames ``stream_held`` looks for.
+_LAYERS: Final = frozenset({_held.__code__, _held_async.__code__})
+
+
+def stream_held(depth: int = 12) -> Held | None:
+    """The list the requests of the stream being read wait in, when a request starts while
+    a ``link_stream_requests`` stream is being read (None otherwise): found as a local of
+    that layer's frame, up the stack. A hop starts inside the SDK's generator, called from
+    the layer's ``next()``; while the user's code runs, the layer is suspended, off the
+    stack, so a call the user makes between two chunks is not taken for a hop. Looked up
+    once per request, where a context variable set around each ``next()`` would cost every
+    chunk of every stream."""
+    frame: FrameType | None = sys._getframe(1)
+    for _ in range(depth):
+        if frame is None:
+            return None
+        if frame.f_code in _LAYERS:
+            held: Hops = frame.f_locals["held"]
+            return held
+        frame = frame.f_back
+    return None
+
+
 #: Per tracker, the ids of the stored responses it logged (the last 10,000), whichever of
 #: its clients or their copies logged them: one retrieved again is billed once.
 _LOGGED: weakref.WeakKeyDictionary[Any, OrderedDict[str, None]] = weakref.WeakKeyDictionary()
@@ -160,6 +253,7 @@ def wrap_method(
     inject_usage: bool = False,
     stored: bool = False,
     fetches: bool = False,
+    hops: bool = False,
 ) -> None:
     """Replace ``owner.name`` (sync or async) by a version that logs each call once.
 
@@ -167,6 +261,8 @@ def wrap_method(
     again (OpenAI Responses), or is a background job not done yet (not logged); its id is
     remembered. ``fetches``: the method fetches such a reply (``responses.retrieve``), which
     may have been logged already, when it was made or fetched before: then not again.
+    ``hops``: the method sends one of the requests of a stream method whose requests are
+    linked (``link_stream_requests``).
 
     The added work is kept small and flat (it runs around every SDK call, with cold caches
     after the SDK's own work): no stack inspection unless the call streams, one reader
@@ -205,7 +301,10 @@ def wrap_method(
 
     def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
         if stream:
-            return wrap(result, call, hide_usage_chunk=hide, returns=False)
+            tracked = wrap(result, call, hide_usage_chunk=hide, returns=False)
+            if type(call.held) is Hops:  # a hop of a linked stream: ended with it
+                call.held.streams.append(tracked)
+            return tracked
         if stored and reader.unfinished(result):  # a background job not done yet: later
             at.asked(reader.finished_id(result), call.model)
             call.skip()
@@ -311,6 +410,8 @@ def wrap_method(
             tracker, logged_as, model if type(model) is str else None, key, None, call_site(2)
         )
         call.held = _operation.get()
+        if call.held is None and hops:  # a hop of a stream that may send several
+            call.held = stream_held()
         call.context = copy_context()  # its line carries the labels in force here
         if stored:  # its response, once finished, may be fetched again: counted once
             call.once = at.first_time
