@@ -279,3 +279,73 @@ async def test_a_streamed_automatic_function_call_left_early_logs_both_hops_link
     assert [(line["prompt_tokens"], line["completion_tokens"], line["success"])
             for line in lines] == [(700, 50, True), (1050, 220, False)]  # fmt: skip
     assert lines[1]["error_message"].startswith("stream closed before its end")
+
+
+def gemini_embeddings(usage: dict[str, Any] | None) -> Any:
+    """A ``batchEmbedContents`` reply (the GenAI SDK's ``embed_content`` on the Gemini API)."""
+    from tests.sdk_replies import httpx2
+
+    body: dict[str, Any] = {"embeddings": [{"values": [0.1, 0.2]}, {"values": [0.3, 0.4]}]}
+    if usage is not None:
+        body["usageMetadata"] = usage
+    return httpx2.Response(200, json=body)
+
+
+async def test_embed_content_logs_its_input_tokens_and_a_reply_without_them_is_said(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """Embeddings bill their input: logged under the model asked for (the reply names none),
+    as an embeddings call. A reply without counts is a warning, never a 0-token line."""
+    from asynctokens import UsageMissingWarning
+
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(
+        gemini_embeddings({"promptTokenCount": 12, "totalTokenCount": 12}),
+        gemini_embeddings({"promptTokenCount": 7, "totalTokenCount": 7}),
+        gemini_embeddings(None),
+    )))  # fmt: skip
+    args: dict[str, Any] = {"model": "gemini-embedding-001", "contents": ["Hi", "there"]}
+    assert len(client.models.embed_content(**args).embeddings) == 2
+    await client.aio.models.embed_content(**args)
+    with pytest.warns(UsageMissingWarning):
+        client.models.embed_content(**args)
+    line = event(api_type="gemini", model="gemini-embedding-001", api_key_suffix="gk42",
+                 metadata={"gen_ai.operation.name": "embeddings"})  # fmt: skip
+    twelve, seven = {**line, "prompt_tokens": 12}, {**line, "prompt_tokens": 7}
+    assert logged(tracker, log_dir) == [
+        {**twelve, "total_tokens": 12},
+        {**seven, "total_tokens": 7},
+    ]
+
+
+def test_vertex_embeddings_count_the_tokens_of_each_embedding(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """Vertex's ``predict`` reply has no usage but a token count per embedding (a float in
+    the SDK's object): their sum is the call's input. A count missing: no line, a warning."""
+    from google import genai
+    from google.genai import types
+
+    from asynctokens import UsageMissingWarning
+    from tests.sdk_replies import httpx2
+
+    def predictions(*counts: int | None) -> httpx2.Response:
+        return httpx2.Response(200, json={"predictions": [
+            {"embeddings": {"values": [0.1], "statistics": {} if n is None else {
+                "token_count": n, "truncated": False}}} for n in counts
+        ], "metadata": {"billableCharacterCount": 10}})  # fmt: skip
+
+    replies = Replies(predictions(5, 9), predictions(5, None))
+    options = types.HttpOptions(
+        httpx_client=replies.sync_client(), retry_options=types.HttpRetryOptions(attempts=1)
+    )
+    tracker = make_tracker()
+    client = tracker.instrument(
+        genai.Client(vertexai=True, api_key="vk-test-0042", http_options=options)
+    )
+    client.models.embed_content(model="text-embedding-005", contents=["Hi", "there"])
+    with pytest.warns(UsageMissingWarning):
+        client.models.embed_content(model="text-embedding-005", contents=["Hi", "there"])
+    assert logged(tracker, log_dir) == [event(
+        api_type="vertex", model="text-embedding-005", prompt_tokens=14, api_key_suffix="0042",
+        metadata={"gen_ai.operation.name": "embeddings"})]  # fmt: skip

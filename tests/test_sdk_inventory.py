@@ -25,8 +25,8 @@ FREE = "not billed by tokens (free, or priced per image, second or storage)"
 #: Every public method of ``client.models`` (and ``client.aio.models``), as of the pinned SDK.
 GEMINI_MODELS: dict[str, str] = {
     "generate_content": WRAPPED + " (each automatic function calling hop, linked)",
-    "generate_content_stream": WRAPPED,
-    "embed_content": "not captured: the Gemini API reports no tokens for embeddings",
+    "generate_content_stream": WRAPPED + " (each hop, linked)",
+    "embed_content": WRAPPED + " (its input tokens; a reply without counts: a warning)",
     "count_tokens": FREE,
     "compute_tokens": FREE,
     "generate_images": FREE,

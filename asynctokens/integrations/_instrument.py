@@ -110,6 +110,7 @@ def instrument(tracker: TokenTracker, client: Any) -> Any:
             else:  # an SDK without the per-request method: one event per call
                 wrap_method(at, models, "generate_content", gemini, NEVER)
                 wrap_method(at, models, "generate_content_stream", gemini, ALWAYS)
+            wrap_method(at, models, "embed_content", gemini, NEVER)  # one request a call
         _observe_interactions(at, getattr(client, "_api_client", None))
     else:
         raise TypeError(

@@ -73,7 +73,7 @@ def usage_of(obj: Any) -> Usage | None:
     else:
         usage = v.get("usageMetadata")
         if usage is None:
-            return None
+            return _embedded(v)
         names = _CAMEL
         model, request_id = v.get("modelVersion"), v.get("responseId")
     u = view(usage)
@@ -83,6 +83,8 @@ def usage_of(obj: Any) -> Usage | None:
     prompt, candidates, thoughts = u.get(prompt_name), u.get(candidates_name), u.get(thoughts_name)
     notes: list[str] = []
     thoughts = count(thoughts, thoughts_name, notes)
+    # an embedding reply (``embed_content``) names no model: the call's is logged
+    embeddings = v.get("embeddings") is not None
     return make_usage(
         count(prompt, prompt_name, notes) + count(u.get(tool_name), tool_name, notes),
         count(candidates, candidates_name, notes) + thoughts,
@@ -92,8 +94,29 @@ def usage_of(obj: Any) -> Usage | None:
         API_TYPE,
         text(model),
         text(request_id),
+        operation="embeddings" if embeddings else "chat",
         notes=notes,
     )
+
+
+def _embedded(v: Any) -> Usage | None:
+    """The input tokens of a Vertex embedding reply without usage metadata (its ``predict``
+    endpoint): each embedding's ``statistics.token_count``, summed; None unless every
+    embedding has one (the Gemini API's embeddings carry no count)."""
+    embeddings = v.get("embeddings")
+    if not isinstance(embeddings, list) or not embeddings:
+        return None
+    counts = [view(view(e).get("statistics")).get("token_count") for e in embeddings]
+    if any(c is None for c in counts):
+        return None
+    notes: list[str] = []
+    # the SDK types the count a float: 5.0 is its plain shape, read without a note
+    total = sum(
+        count(int(c) if type(c) is float and c.is_integer() else c, "token_count", notes)
+        for c in counts
+    )
+    return make_usage(total, 0, 0, 0, 0, API_TYPE, None, None, operation="embeddings",
+                      notes=notes)  # fmt: skip
 
 
 def fast_fields(obj: Any) -> Fields | None:
