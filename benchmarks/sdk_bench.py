@@ -314,9 +314,77 @@ def measure_wrapper(rounds: int, block: int = 500) -> dict[str, tuple[float, flo
     return out
 
 
+class _Replayed:
+    """A stream of the SDK's own items (and its HTTP response, for the request id header),
+    replayed from a list, with the pass-through layer an OpenAI ``Stream`` has: iterating it
+    is nearly free, so what the stream wrapper adds is all there is to time."""
+
+    def __init__(self, items: list[Any], response: Any) -> None:
+        self._iterator, self.response = iter(items), response
+
+    def __iter__(self) -> Any:
+        for item in self._iterator:  # noqa: UP028 (the SDK's own loop, as it is)
+            yield item
+
+
+def measure_stream_wrapper(rounds: int, chunks: int = 100,
+                           block: int = 20) -> dict[str, tuple[float, float]]:  # fmt: skip
+    """Per SDK: ns the stream wrapper adds to a streamed call of ``chunks`` chunks read to
+    its end (its per-chunk work, reading the usage, logging it), around a method that
+    returns the SDK's own items at once (paired blocks, as :func:`measure_wrapper`): warm,
+    and right after a bare streamed SDK call of as many chunks (cold caches, each timed
+    alone in the thread's CPU time). A whole stream on a mock transport costs the SDK a
+    thousand times more than this, so timing the two together cannot resolve it."""
+    from types import SimpleNamespace
+
+    from asynctokens.integrations import anthropic, gemini, openai
+    from asynctokens.integrations._wrap import ALWAYS, At, wrap_method
+
+    readers = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
+    sdk = _stream_calls(None, chunks)
+    out: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = TokenTracker(Path(tmp), max_queue_events=rounds * 200 * block * 3 + 2000)
+        clock, cpu = time.perf_counter_ns, time.thread_time_ns
+        for provider, reader in readers.items():
+            items = sdk[provider]()
+            # a response with an x-request-id header, as a real stream's
+            stream = SimpleNamespace(headers=r.openai_chat_stream().headers)
+            bare = SimpleNamespace(create=lambda *a, _i=items, _s=stream, **k: _Replayed(_i, _s))
+            wrapped = SimpleNamespace(create=lambda *a, _i=items, _s=stream, **k: _Replayed(_i, _s))
+            wrap_method(At(tracker, r.OPENAI_KEY, provider), wrapped, "create", reader, ALWAYS)
+            added = []
+            for _ in range(rounds * 40):
+                times = []
+                for fn in (bare.create, wrapped.create):
+                    t0 = clock()
+                    for _ in range(block):
+                        for _item in fn(model="m", messages=MESSAGES):
+                            pass
+                    times.append((clock() - t0) / block)
+                added.append(times[1] - times[0])
+            cold = []
+            for _ in range(rounds * 20):
+                times = []
+                for fn in (bare.create, wrapped.create):
+                    spent = 0
+                    for _ in range(5):
+                        sdk[provider]()  # the SDK's stream, not timed: it leaves caches cold
+                        t0 = cpu()
+                        for _item in fn(model="m", messages=MESSAGES):
+                            pass
+                        spent += cpu() - t0
+                    times.append(spent / 5)
+                cold.append(times[1] - times[0])
+            out[provider] = (statistics.median(added), statistics.median(cold))
+        assert tracker.close() is True
+    return out
+
+
 def render(log_response: dict[str, Any], instrumented: dict[str, Any],
            wrapper: dict[str, tuple[float, float]] | None = None,
-           streams: dict[str, Any] | None = None) -> str:  # fmt: skip
+           streams: dict[str, Any] | None = None,
+           stream_wrapper: dict[str, tuple[float, float]] | None = None) -> str:  # fmt: skip
     lines = [
         "| SDK object | `log_response(resp)` p50 ns | p99 ns | `log_tokens(...)` by hand p50 ns"
         " | added by reading the response ns | `usage_from(resp)` p50 ns |",
@@ -351,6 +419,17 @@ def render(log_response: dict[str, Any], instrumented: dict[str, Any],
             f"| {provider} | {row['bare_us']:,.1f} | {row['instrumented_us']:,.1f}"
             f" | {row['overhead_pct']:+.1f} % | {row['bare_us'] * row['overhead_pct'] / 100:+.1f} |"
         )
+    if stream_wrapper is not None:
+        lines += [
+            "",
+            "| stream wrapper alone (paired blocks), chunks as given | added per streamed call"
+            " µs, warm | right after a bare streamed SDK call (cold caches) |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {provider} | {warm / 1000:,.1f} | {cold / 1000:,.1f} |"
+            for provider, (warm, cold) in stream_wrapper.items()
+        ]
     if streams is not None:
         lines += [
             "",
@@ -380,6 +459,7 @@ def main(argv: list[str] | None = None) -> int:
             measure_instrumented(args.sdk_calls, args.rounds),
             measure_wrapper(args.rounds),
             measure_streams(args.streams, args.rounds, args.chunks),
+            measure_stream_wrapper(args.rounds, args.chunks),
         )
     )
     return 0

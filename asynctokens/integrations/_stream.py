@@ -170,6 +170,27 @@ class _Tracked:
             return
 
 
+#: Per stream class, whether its ``__iter__`` / ``__aiter__`` only passes on the items of
+#: its ``_iterator`` (an OpenAI ``Stream``'s ``for item in self._iterator: yield item``).
+_PASSES_ON: dict[tuple[type, str], bool] = {}
+
+
+def _source(stream: Any, method: str) -> Any:
+    """The SDK stream's own iterator (its ``_iterator``) when its ``method`` (``__iter__``
+    or ``__aiter__``) does nothing but pass that one's items on: the wrapper then takes the
+    place of that layer instead of adding one, and a chunk costs the user no more generator
+    switches than the bare SDK's does; None for any other stream. A method that reads any
+    other name (Anthropic's calls an observer per item) is kept."""
+    cls = type(stream)
+    passes = _PASSES_ON.get((cls, method))
+    if passes is None:
+        code = getattr(getattr(cls, method, None), "__code__", None)
+        passes = _PASSES_ON[cls, method] = (
+            code is not None and code.co_names == ("_iterator",) and code.co_argcount == 1
+        )
+    return getattr(stream, "_iterator", None) if passes else None
+
+
 def _returning(generator: Generator[T, None, Any], box: list[Any]) -> Generator[T, None, Any]:
     """``generator``, whose return value is kept in ``box``: ``_items`` loops with ``for``,
     which drops it."""
@@ -189,11 +210,10 @@ class TrackedStream(_Tracked, Generic[T]):
         # a generator holding the wrapper would keep it alive until the next collection;
         # an SDK's generator returns nothing (``returns`` False): no layer per item for it
         self._value: list[Any] = [None]
-        self._it: Iterator[T] = (
-            _returning(stream, self._value)
-            if returns and type(stream) is GeneratorType
-            else iter(stream)
-        )
+        if returns and type(stream) is GeneratorType:
+            self._it: Iterator[T] = _returning(stream, self._value)
+        else:
+            self._it = _source(stream, "__iter__") or iter(stream)
 
     def __iter__(self) -> Iterator[T]:
         return self._items()
@@ -267,7 +287,7 @@ class AsyncTrackedStream(_Tracked, Generic[T]):
 
     def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> None:
         super().__init__(stream, call, hide_usage_chunk=hide_usage_chunk)
-        self._it: AsyncIterator[T] = stream.__aiter__()
+        self._it: AsyncIterator[T] = _source(stream, "__aiter__") or stream.__aiter__()
 
     def __aiter__(self) -> AsyncIterator[T]:
         return self._items()
