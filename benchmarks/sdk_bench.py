@@ -332,9 +332,11 @@ def measure_stream_wrapper(rounds: int, chunks: int = 100,
     """Per SDK: ns the stream wrapper adds to a streamed call of ``chunks`` chunks read to
     its end (its per-chunk work, reading the usage, logging it), around a method that
     returns the SDK's own items at once (paired blocks, as :func:`measure_wrapper`): warm,
-    and right after a bare streamed SDK call of as many chunks (cold caches, each timed
-    alone in the thread's CPU time). A whole stream on a mock transport costs the SDK a
-    thousand times more than this, so timing the two together cannot resolve it."""
+    and cold: each stream timed alone in the thread's CPU time, replaying the chunks a bare
+    streamed SDK call has just made (the SDK's work has evicted the wrapper's code and data
+    from the CPU caches, as between two chunks of a real stream; the chunks are as fresh as
+    the SDK left them). A whole stream on a mock transport costs the SDK a thousand times
+    more than this, so timing the two together cannot resolve it."""
     from types import SimpleNamespace
 
     from asynctokens.integrations import anthropic, gemini, openai
@@ -347,11 +349,13 @@ def measure_stream_wrapper(rounds: int, chunks: int = 100,
         tracker = TokenTracker(Path(tmp), max_queue_events=rounds * 200 * block * 3 + 2000)
         clock, cpu = time.perf_counter_ns, time.thread_time_ns
         for provider, reader in readers.items():
-            items = sdk[provider]()
+            items = [sdk[provider]()]  # the chunks the next stream replays
             # a response with an x-request-id header, as a real stream's
             stream = SimpleNamespace(headers=r.openai_chat_stream().headers)
-            bare = SimpleNamespace(create=lambda *a, _i=items, _s=stream, **k: _Replayed(_i, _s))
-            wrapped = SimpleNamespace(create=lambda *a, _i=items, _s=stream, **k: _Replayed(_i, _s))
+            bare = SimpleNamespace(create=lambda *a, _i=items, _s=stream, **k: _Replayed(_i[0], _s))
+            wrapped = SimpleNamespace(
+                create=lambda *a, _i=items, _s=stream, **k: _Replayed(_i[0], _s)
+            )
             wrap_method(At(tracker, r.OPENAI_KEY, provider), wrapped, "create", reader, ALWAYS)
             added = []
             for _ in range(rounds * 40):
@@ -369,7 +373,7 @@ def measure_stream_wrapper(rounds: int, chunks: int = 100,
                 for fn in (bare.create, wrapped.create):
                     spent = 0
                     for _ in range(5):
-                        sdk[provider]()  # the SDK's stream, not timed: it leaves caches cold
+                        items[0] = sdk[provider]()  # the SDK's stream, not timed
                         t0 = cpu()
                         for _item in fn(model="m", messages=MESSAGES):
                             pass
