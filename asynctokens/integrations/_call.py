@@ -134,7 +134,7 @@ class CallLog:
     """One call being tracked: what to log it with, and when it started."""
 
     __slots__ = (
-        "_done", "api_key", "api_type", "context", "held", "metadata", "model", "once", "site",
+        "api_key", "api_type", "context", "done", "held", "metadata", "model", "once", "site",
         "start", "tracker",
     )  # fmt: skip
 
@@ -154,7 +154,8 @@ class CallLog:
         self.metadata = metadata
         self.site = site
         self.start = time.perf_counter()
-        self._done = False
+        #: True once the call was logged, or ended with nothing to log: a stream ends once.
+        self.done = False
         #: Where a request of a call that may send several waits to be logged, with its
         #: siblings when the call returns (``_wrap.link_requests``).
         self.held: Held | None = None
@@ -167,16 +168,12 @@ class CallLog:
         #: its ``labels()`` block, returned).
         self.context: Context | None = None
 
-    @property
-    def done(self) -> bool:
-        return self._done
-
     def latency_ms(self) -> float:
         return (time.perf_counter() - self.start) * 1000.0
 
     def skip(self) -> None:
         """End without logging: nothing billed to log here (a job still queued)."""
-        self._done = True
+        self.done = True
 
     def end(self, usage: Usage | None, obj: Any = None, stacklevel: int = 1) -> None:
         """Log the call once; later calls do nothing (a stream ends only once).
@@ -184,9 +181,9 @@ class CallLog:
         A missing usage is warned about at ``site``, else ``stacklevel`` frames above the
         caller of this method (1: that caller itself).
         """
-        if self._done:
+        if self.done:
             return
-        self._done = True
+        self.done = True
         if usage is None:
             warn_no_usage(obj, self.site, stacklevel + 2)  # + this method, + warn_no_usage
             return
@@ -205,9 +202,9 @@ class CallLog:
         """Log the call once from the fields of a reply of the common shape (a provider's
         ``fast_fields``): no ``Usage``, the fast path a stream's end shares with a whole
         reply's."""
-        if self._done:
+        if self.done:
             return
-        self._done = True
+        self.done = True
         latency_ms = self.latency_ms()
         tracker, api_type, key, model, metadata = (
             self.tracker, self.api_type, self.api_key, self.model, self.metadata

@@ -20,7 +20,7 @@ the one that counts.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Generator, Iterator
-from types import GeneratorType
+from types import GeneratorType, ModuleType
 from typing import Any, Final, Generic, TypeVar
 
 from asynctokens.integrations._call import CallLog, abandoned, failure
@@ -51,12 +51,16 @@ _ASKED: set[type] = set()
 class _Tracked:
     """What the sync and async wrappers share: the folder, the call, and how it ends."""
 
-    __slots__ = ("_call", "_folder", "_held", "_hide_usage_chunk", "_rules", "_stream")
+    __slots__ = ("_call", "_folder", "_held", "_hide_usage_chunk", "_reader", "_rules", "_stream")
 
-    def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> None:
+    def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False,
+                 reader: ModuleType | None = None) -> None:  # fmt: skip
         self._stream = stream
         self._call = call
         self._folder: StreamUsage | None = None
+        #: The provider's reader, when the SDK method that made the stream says it; else
+        #: the stream's first item it recognises names it.
+        self._reader = reader
         self._hide_usage_chunk = hide_usage_chunk
         self._rules: Rules = _PASSED.copy()
         self._held: Any = None  # the last item passed unread: read when the stream ends
@@ -66,7 +70,7 @@ class _Tracked:
         the folder which items of its class may pass unread from now on."""
         folder = self._folder
         if folder is None:
-            folder = self._folder = new_stream_usage(item, self._stream)
+            folder = self._folder = self._new_folder(item)
             if folder is None:
                 return False
         hide = folder.feed(item) and self._hide_usage_chunk
@@ -98,13 +102,19 @@ class _Tracked:
                     rule[1].append(value)
         return hide
 
+    def _new_folder(self, item: Any) -> StreamUsage | None:
+        reader = self._reader
+        if reader is not None:
+            return reader.StreamUsage(self._stream)  # type: ignore[no-any-return]
+        return new_stream_usage(item, self._stream)
+
     def _folded(self) -> StreamUsage | None:
         """The folder, once it has read the item held back (quiet, so reading it now
         changes nothing but a running total)."""
         folder, held = self._folder, self._held
         if held is not None and _PASSED.get(type(held)) is not _WHOLE:
             if folder is None:  # every item passed unread: the held one names the stream
-                folder = self._folder = new_stream_usage(held, self._stream)
+                folder = self._folder = self._new_folder(held)
             if folder is not None:
                 self._held = None
                 folder.feed(held)
@@ -163,9 +173,11 @@ class _Tracked:
         return getattr(self._stream, name)
 
     def __del__(self) -> None:
-        # a plain try (contextlib.suppress is 3 Python calls more, on every stream)
+        # a plain try (contextlib.suppress is 3 Python calls more, on every stream); the
+        # common case, a stream logged already, costs no call
         try:
-            self._left()
+            if not self._call.done:
+                self._left()
         except Exception:  # at interpreter exit the tracker may be gone: nothing to do
             return
 
@@ -204,8 +216,8 @@ class TrackedStream(_Tracked, Generic[T]):
     __slots__ = ("_it", "_value")
 
     def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False,
-                 returns: bool = True) -> None:  # fmt: skip
-        super().__init__(stream, call, hide_usage_chunk=hide_usage_chunk)
+                 returns: bool = True, reader: ModuleType | None = None) -> None:  # fmt: skip
+        super().__init__(stream, call, hide_usage_chunk=hide_usage_chunk, reader=reader)
         # what a generator returned (its usage, maybe), kept in a box the generator holds:
         # a generator holding the wrapper would keep it alive until the next collection;
         # an SDK's generator returns nothing (``returns`` False): no layer per item for it
@@ -285,8 +297,9 @@ class AsyncTrackedStream(_Tracked, Generic[T]):
 
     __slots__ = ("_it",)
 
-    def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False) -> None:
-        super().__init__(stream, call, hide_usage_chunk=hide_usage_chunk)
+    def __init__(self, stream: Any, call: CallLog, *, hide_usage_chunk: bool = False,
+                 reader: ModuleType | None = None) -> None:  # fmt: skip
+        super().__init__(stream, call, hide_usage_chunk=hide_usage_chunk, reader=reader)
         self._it: AsyncIterator[T] = _source(stream, "__aiter__") or stream.__aiter__()
 
     def __aiter__(self) -> AsyncIterator[T]:
@@ -358,11 +371,12 @@ class AsyncTrackedStream(_Tracked, Generic[T]):
 _OWN = frozenset({*_Tracked.__slots__, "_it", "_value"})
 
 
-def wrap(
-    stream: Any, call: CallLog, *, hide_usage_chunk: bool = False, returns: bool = True
-) -> Any:
+def wrap(stream: Any, call: CallLog, *, hide_usage_chunk: bool = False, returns: bool = True,
+         reader: ModuleType | None = None) -> Any:  # fmt: skip
     """The right wrapper for ``stream``: async when it is an async iterable. ``returns``:
-    a generator's return value may be its usage (a user's; an SDK's returns nothing)."""
+    a generator's return value may be its usage (a user's; an SDK's returns nothing).
+    ``reader``: the provider's, when the SDK method that made the stream says it."""
     if hasattr(stream, "__aiter__"):
-        return AsyncTrackedStream(stream, call, hide_usage_chunk=hide_usage_chunk)
-    return TrackedStream(stream, call, hide_usage_chunk=hide_usage_chunk, returns=returns)
+        return AsyncTrackedStream(stream, call, hide_usage_chunk=hide_usage_chunk, reader=reader)
+    return TrackedStream(stream, call, hide_usage_chunk=hide_usage_chunk, returns=returns,
+                         reader=reader)  # fmt: skip

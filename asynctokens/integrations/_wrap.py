@@ -301,7 +301,7 @@ def wrap_method(
 
     def finish(result: Any, call: CallLog, stream: bool, hide: bool) -> Any:
         if stream:
-            tracked = wrap(result, call, hide_usage_chunk=hide, returns=False)
+            tracked = wrap(result, call, hide_usage_chunk=hide, returns=False, reader=reader)
             if type(call.held) is Hops:  # a hop of a linked stream: ended with it
                 call.held.streams.append(tracked)
             return tracked

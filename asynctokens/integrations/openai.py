@@ -245,6 +245,9 @@ class StreamUsage:
                 groq = view(v.get("x_groq")).get("usage")
                 if groq is not None:  # Groq's own place for it: the usage chunk comes first
                     self._final = {**v, "usage": groq}
+            if self._model is None:
+                self._model = text(v.get("model"))
+            return False
         event = v.get("type")
         if event in _FINAL_EVENTS or event == "error" or event in _DONE_WITH_USAGE:
             self._final = item
