@@ -27,6 +27,7 @@ repository root. Figures are medians over rounds; read the ratios, not the absol
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import statistics
 import sys
@@ -265,6 +266,43 @@ def measure_streams(streams: int, rounds: int, chunks: int = 100, block: int = 3
     return out
 
 
+def _warm_and_cold(bare: Callable[[], Any], wrapped: Callable[[], Any],
+                   before: Callable[[], Any], warm: tuple[int, int],
+                   cold: tuple[int, int]) -> tuple[float, float]:  # fmt: skip
+    """ns ``wrapped()`` adds to ``bare()``: the median over ``warm[0]`` pairs of blocks of
+    ``warm[1]`` calls each, back to back (warm caches); and over ``cold[0]`` pairs of
+    ``cold[1]`` calls each, every call timed alone in the thread's CPU time right after
+    ``before()`` (the SDK's own work, not timed, which leaves the caches cold)."""
+    clock, cpu = time.perf_counter_ns, time.thread_time_ns
+    added, left = [], []
+    for _ in range(warm[0]):
+        times = []
+        for fn in (bare, wrapped):
+            t0 = clock()
+            for _ in range(warm[1]):
+                fn()
+            times.append((clock() - t0) / warm[1])
+        added.append(times[1] - times[0])
+    for _ in range(cold[0]):
+        times = []
+        for fn in (bare, wrapped):
+            spent = 0
+            for _ in range(cold[1]):
+                before()
+                t0 = cpu()
+                fn()
+                spent += cpu() - t0
+            times.append(spent / cold[1])
+        left.append(times[1] - times[0])
+    return statistics.median(added), statistics.median(left)
+
+
+def _read(create: Callable[..., Any]) -> None:
+    """One streamed call, read to its end."""
+    for _item in create(model="m", messages=MESSAGES):
+        pass
+
+
 def measure_wrapper(rounds: int, block: int = 500) -> dict[str, tuple[float, float]]:
     """Per SDK: ns the method wrapper adds around a method that returns its reply at once
     (median of paired blocks), so nothing but the instrumentation is timed: warm (the
@@ -282,34 +320,16 @@ def measure_wrapper(rounds: int, block: int = 500) -> dict[str, tuple[float, flo
     out: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tracker = TokenTracker(Path(tmp), max_queue_events=rounds * 300 * block * 3 + 2000)
-        clock, cpu = time.perf_counter_ns, time.thread_time_ns
         for provider, reader in readers.items():
             reply = replies[provider]
             bare = SimpleNamespace(create=lambda *a, _r=reply, **k: _r)
             wrapped = SimpleNamespace(create=lambda *a, _r=reply, **k: _r)
             wrap_method(At(tracker, r.OPENAI_KEY, provider), wrapped, "create", reader, NEVER)
-            added = []
-            for _ in range(rounds * 60):
-                times = []
-                for fn in (bare.create, wrapped.create):
-                    t0 = clock()
-                    for _ in range(block):
-                        fn(model="m", messages=MESSAGES)
-                    times.append((clock() - t0) / block)
-                added.append(times[1] - times[0])
-            cold = []
-            for _ in range(rounds * 40):
-                times = []
-                for fn in (bare.create, wrapped.create):
-                    spent = 0
-                    for _ in range(10):
-                        sdk[provider]()  # the SDK's work, not timed: it leaves the caches cold
-                        t0 = cpu()
-                        fn(model="m", messages=MESSAGES)
-                        spent += cpu() - t0
-                    times.append(spent / 10)
-                cold.append(times[1] - times[0])
-            out[provider] = (statistics.median(added), statistics.median(cold))
+            out[provider] = _warm_and_cold(
+                functools.partial(bare.create, model="m", messages=MESSAGES),
+                functools.partial(wrapped.create, model="m", messages=MESSAGES),
+                sdk[provider], (rounds * 60, block), (rounds * 40, 10),
+            )  # fmt: skip
         assert tracker.close() is True
     return out
 
@@ -347,7 +367,6 @@ def measure_stream_wrapper(rounds: int, chunks: int = 100,
     out: dict[str, tuple[float, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         tracker = TokenTracker(Path(tmp), max_queue_events=rounds * 200 * block * 3 + 2000)
-        clock, cpu = time.perf_counter_ns, time.thread_time_ns
         for provider, reader in readers.items():
             items = [sdk[provider]()]  # the chunks the next stream replays
             # a response with an x-request-id header, as a real stream's
@@ -357,32 +376,24 @@ def measure_stream_wrapper(rounds: int, chunks: int = 100,
                 create=lambda *a, _i=items, _s=stream, **k: _Replayed(_i[0], _s)
             )
             wrap_method(At(tracker, r.OPENAI_KEY, provider), wrapped, "create", reader, ALWAYS)
-            added = []
-            for _ in range(rounds * 40):
-                times = []
-                for fn in (bare.create, wrapped.create):
-                    t0 = clock()
-                    for _ in range(block):
-                        for _item in fn(model="m", messages=MESSAGES):
-                            pass
-                    times.append((clock() - t0) / block)
-                added.append(times[1] - times[0])
-            cold = []
-            for _ in range(rounds * 20):
-                times = []
-                for fn in (bare.create, wrapped.create):
-                    spent = 0
-                    for _ in range(5):
-                        items[0] = sdk[provider]()  # the SDK's stream, not timed
-                        t0 = cpu()
-                        for _item in fn(model="m", messages=MESSAGES):
-                            pass
-                        spent += cpu() - t0
-                    times.append(spent / 5)
-                cold.append(times[1] - times[0])
-            out[provider] = (statistics.median(added), statistics.median(cold))
+
+            def fresh(_i: list[Any] = items, _sdk: Callable[[], Any] = sdk[provider]) -> None:
+                _i[0] = _sdk()  # the SDK's stream; the next stream replays its chunks
+
+            out[provider] = _warm_and_cold(
+                functools.partial(_read, bare.create), functools.partial(_read, wrapped.create),
+                fresh, (rounds * 40, block), (rounds * 20, 5),
+            )  # fmt: skip
         assert tracker.close() is True
     return out
+
+
+def _warm_cold_table(head: str, rows: dict[str, tuple[float, float]]) -> list[str]:
+    """A table of what :func:`_warm_and_cold` measured per provider, in µs."""
+    return ["", f"| {head} |", "|---|---:|---:|"] + [
+        f"| {provider} | {warm / 1000:,.1f} | {cold / 1000:,.1f} |"
+        for provider, (warm, cold) in rows.items()
+    ]
 
 
 def render(log_response: dict[str, Any], instrumented: dict[str, Any],
@@ -402,16 +413,10 @@ def render(log_response: dict[str, Any], instrumented: dict[str, Any],
             f" | {row['usage_from']:,.0f} |"
         )
     if wrapper is not None:
-        lines += [
-            "",
-            "| instrumentation alone (paired blocks) | added per call µs, warm"
-            " | right after an SDK call (cold caches) |",
-            "|---|---:|---:|",
-        ]
-        lines += [
-            f"| {provider} | {warm / 1000:,.1f} | {cold / 1000:,.1f} |"
-            for provider, (warm, cold) in wrapper.items()
-        ]
+        lines += _warm_cold_table(
+            "instrumentation alone (paired blocks) | added per call µs, warm"
+            " | right after an SDK call (cold caches)", wrapper
+        )  # fmt: skip
     lines += [
         "",
         "| SDK call on a mock transport | bare client µs | instrumented µs"
@@ -424,16 +429,10 @@ def render(log_response: dict[str, Any], instrumented: dict[str, Any],
             f" | {row['overhead_pct']:+.1f} % | {row['bare_us'] * row['overhead_pct'] / 100:+.1f} |"
         )
     if stream_wrapper is not None:
-        lines += [
-            "",
-            "| stream wrapper alone (paired blocks), chunks as given | added per streamed call"
-            " µs, warm | right after a bare streamed SDK call (cold caches) |",
-            "|---|---:|---:|",
-        ]
-        lines += [
-            f"| {provider} | {warm / 1000:,.1f} | {cold / 1000:,.1f} |"
-            for provider, (warm, cold) in stream_wrapper.items()
-        ]
+        lines += _warm_cold_table(
+            "stream wrapper alone (paired blocks), chunks as given | added per streamed call"
+            " µs, warm | right after a bare streamed SDK call (cold caches)", stream_wrapper
+        )  # fmt: skip
     if streams is not None:
         lines += [
             "",
