@@ -349,3 +349,34 @@ def test_vertex_embeddings_count_the_tokens_of_each_embedding(
     assert logged(tracker, log_dir) == [event(
         api_type="vertex", model="text-embedding-005", prompt_tokens=14, api_key_suffix="0042",
         metadata={"gen_ai.operation.name": "embeddings"})]  # fmt: skip
+
+
+def test_a_streamed_automatic_function_call_failing_at_its_second_request_links_both(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """The tool call streamed, then the answer's request refused (429): both requests are
+    lines, linked, and the user gets the SDK's error."""
+    from google.genai import types
+
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(
+        gemini_function_call_stream(HOP_USAGE), gemini_exhausted()
+    )))  # fmt: skip
+    config = types.GenerateContentConfig(tools=[get_weather])
+    chunks = client.models.generate_content_stream(
+        model="gemini-2.5-pro", contents="Hi", config=config
+    )
+    with pytest.raises(errors.ClientError):
+        for _chunk in chunks:
+            pass
+    lines = logged(tracker, log_dir)
+    first, second = operations(lines)
+    assert first is not None and first == second
+    assert [(line["prompt_tokens"], line["success"], line["error_message"]) for line in lines] == [
+        (700, True, None),
+        (0, False, "429 RESOURCE_EXHAUSTED: Resource has been exhausted (e.g. check quota)."),
+    ]
