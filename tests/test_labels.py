@@ -491,3 +491,27 @@ def test_a_by_label_key_no_call_carries_is_named_with_the_keys_they_do(tmp_path:
             f"no call in this range carries the label {typo!r}: did you mean --by customer?"
             " (they carry 'customer', 'team')"
         )
+
+
+async def test_a_gemini_stream_whose_requests_are_held_keeps_the_labels_it_was_asked_for(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """A Gemini stream's requests wait until it ends, to be linked: their lines still carry
+    the labels where the call was made, not where the stream was read to its end."""
+    from tests.sdk_replies import gemini_client, gemini_stream
+
+    tracker = make_tracker()
+    client = tracker.instrument(gemini_client(Replies(gemini_stream(), gemini_stream())))
+    args: dict[str, Any] = {"model": "gemini-2.5-pro", "contents": "Hi"}
+    with labels(customer="acme"):
+        chunks = client.models.generate_content_stream(**args)
+        streamed = await client.aio.models.generate_content_stream(**args)
+    list(chunks)
+
+    async def read() -> None:
+        async for _chunk in streamed:
+            pass
+
+    await asyncio.create_task(read(), context=contextvars.Context())  # a task of no labels
+    assert tracker.close() is True
+    assert labels_of(log_dir) == [{"customer": "acme"}] * 2

@@ -126,6 +126,17 @@ def _line_at(code: CodeType, offset: int) -> int:
 Held = list[Callable[[dict[str, Any] | None], None]]
 
 
+def _call(fn: Callable[..., None], *args: Any) -> None:
+    fn(*args)
+
+
+def _runner(context: Context | None) -> Callable[..., None]:
+    """How a held line is logged when its call's requests are: in the context its request
+    was made in, when it kept one (a stream's: its labels, wherever it was read), else in
+    the context the lines are logged from."""
+    return _call if context is None else context.run
+
+
 def _with(metadata: dict[str, Any] | None, shared: dict[str, Any] | None) -> dict[str, Any] | None:
     return metadata if shared is None else {**(metadata or {}), **shared}
 
@@ -188,9 +199,9 @@ class CallLog:
             warn_no_usage(obj, self.site, stacklevel + 2)  # + this method, + warn_no_usage
             return
         if self.held is not None:
-            latency_ms = self.latency_ms()
+            latency_ms, run = self.latency_ms(), _runner(self.context)
             self.held.append(
-                lambda shared: self.log(usage, latency_ms, _with(self.metadata, shared))
+                lambda shared: run(self.log, usage, latency_ms, _with(self.metadata, shared))
             )
             return
         if self.context is not None:
@@ -210,11 +221,13 @@ class CallLog:
             self.tracker, self.api_type, self.api_key, self.model, self.metadata
         )  # fmt: skip
         if self.held is not None:
+            run = _runner(self.context)
             self.held.append(
-                lambda shared: log_fields(
-                    tracker, api_type, key, fields, model, latency_ms, _with(metadata, shared)
+                lambda shared: run(
+                    log_fields, tracker, api_type, key, fields, model, latency_ms,
+                    _with(metadata, shared)
                 )
-            )
+            )  # fmt: skip
             return
         if self.context is not None:
             self.context.run(log_fields, tracker, api_type, key, fields, model, latency_ms,

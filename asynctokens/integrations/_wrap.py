@@ -126,15 +126,18 @@ def link_stream_requests(at: At, owner: Any, name: str) -> None:
 
 
 class Hops(Held):
-    """The requests of a linked stream call, held until it ends, and its requests' streams:
-    the layer ends those as left when it ends (an async generator the user leaves is
-    closed only later, by the event loop, and its line would come after the others)."""
+    """The requests of a linked stream call, held until it ends; its requests' streams: the
+    layer ends those as left when it ends (an async generator the user leaves is closed
+    only later, by the event loop, and its line would come after the others); and the
+    context the call was made in: the SDK sends its first request only when the stream is
+    first read, maybe elsewhere, and its lines carry the labels of the call."""
 
-    __slots__ = ("streams",)
+    __slots__ = ("context", "streams")
 
     def __init__(self) -> None:
         super().__init__()
         self.streams: list[Any] = []
+        self.context = copy_context()
 
 
 def _held(stream: Iterator[Any], held: Hops) -> Iterator[Any]:
@@ -409,10 +412,11 @@ def wrap_method(
         call = CallLog(
             tracker, logged_as, model if type(model) is str else None, key, None, call_site(2)
         )
-        call.held = _operation.get()
-        if call.held is None and hops:  # a hop of a stream that may send several
-            call.held = stream_held()
-        call.context = copy_context()  # its line carries the labels in force here
+        call.held = held = _operation.get()
+        if held is None and hops:  # a hop of a stream that may send several
+            call.held = held = stream_held()
+        # its line carries the labels in force here, or where its stream call was made
+        call.context = held.context if type(held) is Hops else copy_context()
         if stored:  # its response, once finished, may be fetched again: counted once
             call.once = at.first_time
         claim: Claim = []
