@@ -131,9 +131,9 @@ def _call(fn: Callable[..., None], *args: Any) -> None:
 
 
 def _runner(context: Context | None) -> Callable[..., None]:
-    """How a held line is logged when its call's requests are: in the context its request
-    was made in, when it kept one (a stream's: its labels, wherever it was read), else in
-    the context the lines are logged from."""
+    """How a call's line is logged: in the context its request was made in, when it kept
+    one (a stream's: its labels, wherever it was read; a held line's, whenever its call's
+    requests are logged), else in the context it is logged from."""
     return _call if context is None else context.run
 
 
@@ -198,16 +198,13 @@ class CallLog:
         if usage is None:
             warn_no_usage(obj, self.site, stacklevel + 2)  # + this method, + warn_no_usage
             return
+        run, latency_ms = _runner(self.context), self.latency_ms()
         if self.held is not None:
-            latency_ms, run = self.latency_ms(), _runner(self.context)
             self.held.append(
                 lambda shared: run(self.log, usage, latency_ms, _with(self.metadata, shared))
             )
             return
-        if self.context is not None:
-            self.context.run(self.log, usage, self.latency_ms(), self.metadata)
-            return
-        self.log(usage, self.latency_ms(), self.metadata)
+        run(self.log, usage, latency_ms, self.metadata)
 
     def end_fields(self, fields: Fields) -> None:
         """Log the call once from the fields of a reply of the common shape (a provider's
@@ -220,8 +217,8 @@ class CallLog:
         tracker, api_type, key, model, metadata = (
             self.tracker, self.api_type, self.api_key, self.model, self.metadata
         )  # fmt: skip
+        run = _runner(self.context)
         if self.held is not None:
-            run = _runner(self.context)
             self.held.append(
                 lambda shared: run(
                     log_fields, tracker, api_type, key, fields, model, latency_ms,
@@ -229,11 +226,7 @@ class CallLog:
                 )
             )  # fmt: skip
             return
-        if self.context is not None:
-            self.context.run(log_fields, tracker, api_type, key, fields, model, latency_ms,
-                             metadata)  # fmt: skip
-            return
-        log_fields(tracker, api_type, key, fields, model, latency_ms, metadata)
+        run(log_fields, tracker, api_type, key, fields, model, latency_ms, metadata)
 
     def log(self, usage: Usage, latency_ms: float, metadata: dict[str, Any] | None) -> None:
         try:

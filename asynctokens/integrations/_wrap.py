@@ -174,7 +174,12 @@ async def _held_async(stream: AsyncIterator[Any], held: Hops) -> AsyncIterator[A
 _LAYERS: Final = frozenset({_held.__code__, _held_async.__code__})
 
 
-def stream_held(depth: int = 12) -> Held | None:
+#: How many frames up ``stream_held`` looks: a hop's request starts 4 or 5 frames below the
+#: layer (this wrapper's two, the SDK's continuation and stream generators).
+_HOP_DEPTH: Final = 12
+
+
+def stream_held() -> Held | None:
     """The list the requests of the stream being read wait in, when a request starts while
     a ``link_stream_requests`` stream is being read (None otherwise): found as a local of
     that layer's frame, up the stack. A hop starts inside the SDK's generator, called from
@@ -183,7 +188,7 @@ def stream_held(depth: int = 12) -> Held | None:
     once per request, where a context variable set around each ``next()`` would cost every
     chunk of every stream."""
     frame: FrameType | None = sys._getframe(1)
-    for _ in range(depth):
+    for _ in range(_HOP_DEPTH):
         if frame is None:
             return None
         if frame.f_code in _LAYERS:
