@@ -196,6 +196,20 @@ async def test_automatic_function_calling_logs_every_hop_linked_by_one_operation
     assert sum(line["total_tokens"] for line in lines) == 750 + 1_350
 
 
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    return "sunny"
+
+
+def with_a_tool() -> dict[str, Any]:
+    """A call's arguments with a Python function tool: the SDK calls it for the model and
+    sends its result in a second request (automatic function calling)."""
+    from google.genai import types
+
+    config = types.GenerateContentConfig(tools=[get_weather])
+    return {"model": "gemini-2.5-pro", "contents": "Hi", "config": config}
+
+
 def gemini_function_call_stream(usage: dict[str, Any]) -> Any:
     """The first hop of a streamed automatic function call: one chunk asking for a tool."""
     from tests.sdk_replies import sse
@@ -210,18 +224,11 @@ async def test_a_streamed_automatic_function_call_links_its_hops_and_no_other_ca
     """generate_content_stream with a Python function tool streams two requests (the tool
     call, then the answer): each is logged with its own usage, both under one operation. A
     call the user makes between two chunks is a call of its own, not a hop."""
-    from google.genai import types
-
-    def get_weather(city: str) -> str:
-        """The weather in a city."""
-        return "sunny"
-
     tracker = make_tracker()
     client = tracker.instrument(gemini_client(Replies(
         gemini_function_call_stream(HOP_USAGE), gemini_reply(), gemini_stream()
     )))  # fmt: skip
-    config = types.GenerateContentConfig(tools=[get_weather])
-    args: dict[str, Any] = {"model": "gemini-2.5-pro", "contents": "Hi", "config": config}
+    args = with_a_tool()
     texts = []
     if asynchronous:
         async for chunk in await client.aio.models.generate_content_stream(**args):
@@ -249,18 +256,11 @@ async def test_a_streamed_automatic_function_call_left_early_logs_both_hops_link
 ) -> None:
     """Left during its second request: that request is logged as left (with the counts
     reported so far), linked to the first."""
-    from google.genai import types
-
-    def get_weather(city: str) -> str:
-        """The weather in a city."""
-        return "sunny"
-
     tracker = make_tracker()
     client = tracker.instrument(gemini_client(Replies(
         gemini_function_call_stream(HOP_USAGE), gemini_stream()
     )))  # fmt: skip
-    config = types.GenerateContentConfig(tools=[get_weather])
-    args: dict[str, Any] = {"model": "gemini-2.5-pro", "contents": "Hi", "config": config}
+    args = with_a_tool()
     if asynchronous:
         stream = await client.aio.models.generate_content_stream(**args)
         async for chunk in stream:
@@ -356,20 +356,11 @@ def test_a_streamed_automatic_function_call_failing_at_its_second_request_links_
 ) -> None:
     """The tool call streamed, then the answer's request refused (429): both requests are
     lines, linked, and the user gets the SDK's error."""
-    from google.genai import types
-
-    def get_weather(city: str) -> str:
-        """The weather in a city."""
-        return "sunny"
-
     tracker = make_tracker()
     client = tracker.instrument(gemini_client(Replies(
         gemini_function_call_stream(HOP_USAGE), gemini_exhausted()
     )))  # fmt: skip
-    config = types.GenerateContentConfig(tools=[get_weather])
-    chunks = client.models.generate_content_stream(
-        model="gemini-2.5-pro", contents="Hi", config=config
-    )
+    chunks = client.models.generate_content_stream(**with_a_tool())
     with pytest.raises(errors.ClientError):
         for _chunk in chunks:
             pass
