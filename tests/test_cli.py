@@ -122,14 +122,14 @@ def test_csv_export_round_trips_every_call(fixture_dir: Path, tmp_path: Path) ->
         "event_id", "ts", "api_type", "model", "prompt_tokens", "completion_tokens",
         "total_tokens", "cached_tokens", "cache_write_tokens", "reasoning_tokens", "success",
         "error_message", "latency_ms", "api_key_suffix", "request_id", "metadata", "pid",
-        "host", "response_model", "service_tier", "labels", "cache_write_1h_tokens", "cost_usd",
-        "unpriced_tokens",
-        "price_source",
+        "host", "response_model", "service_tier", "labels", "cache_write_1h_tokens",
+        "counts_unknown", "cost_usd", "unpriced_tokens", "price_source",
     ]  # fmt: skip
     for row, line in zip(rows, lines, strict=True):
         assert int(row["prompt_tokens"]) == line["prompt_tokens"]
         assert int(row["completion_tokens"]) == line["completion_tokens"]
         assert row["success"] == ("true" if line["success"] else "false")
+        assert row["counts_unknown"] == "false"
         assert json.loads(row["metadata"]) == line["metadata"]
         assert row["ts"] == line["ts"]
         assert row["host"] == line["host"] == socket.gethostname()

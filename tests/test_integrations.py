@@ -130,11 +130,20 @@ def test_track_logs_a_failure_and_reraises(make_tracker: Any, log_dir: Path) -> 
     ]  # fmt: skip
 
 
-def test_track_without_counts_warns_and_logs_nothing(make_tracker: Any, log_dir: Path) -> None:
+def test_track_without_counts_warns_and_logs_the_call_with_its_counts_unknown(
+    make_tracker: Any, log_dir: Path
+) -> None:
     tracker = make_tracker()
-    with pytest.warns(UsageMissingWarning), tracker.track(api_type="acme", model="acme-1"):
+    with (
+        pytest.warns(UsageMissingWarning, match="logged with its counts unknown"),
+        tracker.track(api_type="acme", model="acme-1"),
+    ):
         pass
-    assert read_lines_after_close(tracker, log_dir) == []
+    [line] = read_lines_after_close(tracker, log_dir)
+    assert (line["api_type"], line["model"], line["success"], line["counts_unknown"]) == (
+        "acme", "acme-1", True, True
+    )  # fmt: skip
+    assert (line["prompt_tokens"], line["completion_tokens"]) == (0, 0)
 
 
 def test_a_track_block_is_used_once(make_tracker: Any) -> None:

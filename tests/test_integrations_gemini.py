@@ -295,7 +295,8 @@ async def test_embed_content_logs_its_input_tokens_and_a_reply_without_them_is_s
     make_tracker: Any, log_dir: Path
 ) -> None:
     """Embeddings bill their input: logged under the model asked for (the reply names none),
-    as an embeddings call. A reply without counts is a warning, never a 0-token line."""
+    as an embeddings call. A reply without counts is a warning and a line whose counts are
+    marked unknown, never a plain 0-token line."""
     from asynctokens import UsageMissingWarning
 
     tracker = make_tracker()
@@ -307,7 +308,7 @@ async def test_embed_content_logs_its_input_tokens_and_a_reply_without_them_is_s
     args: dict[str, Any] = {"model": "gemini-embedding-001", "contents": ["Hi", "there"]}
     assert len(client.models.embed_content(**args).embeddings) == 2
     await client.aio.models.embed_content(**args)
-    with pytest.warns(UsageMissingWarning):
+    with pytest.warns(UsageMissingWarning, match="logged with its counts unknown"):
         client.models.embed_content(**args)
     line = event(api_type="gemini", model="gemini-embedding-001", api_key_suffix="gk42",
                  metadata={"gen_ai.operation.name": "embeddings"})  # fmt: skip
@@ -315,6 +316,7 @@ async def test_embed_content_logs_its_input_tokens_and_a_reply_without_them_is_s
     assert logged(tracker, log_dir) == [
         {**twelve, "total_tokens": 12},
         {**seven, "total_tokens": 7},
+        {**line, "metadata": {}, "counts_unknown": True},
     ]
 
 
@@ -322,11 +324,12 @@ def test_vertex_embeddings_count_the_tokens_of_each_embedding(
     make_tracker: Any, log_dir: Path
 ) -> None:
     """Vertex's ``predict`` reply has no usage but a token count per embedding (a float in
-    the SDK's object): their sum is the call's input. A count missing: no line, a warning."""
+    the SDK's object): their sum is the call's input. A count missing: the others' sum,
+    the line's counts marked unknown and the adjustment said."""
     from google import genai
     from google.genai import types
 
-    from asynctokens import UsageMissingWarning
+    from asynctokens import UsageAdjustedWarning
     from tests.sdk_replies import httpx2
 
     def predictions(*counts: int | None) -> httpx2.Response:
@@ -344,11 +347,16 @@ def test_vertex_embeddings_count_the_tokens_of_each_embedding(
         genai.Client(vertexai=True, api_key="vk-test-0042", http_options=options)
     )
     client.models.embed_content(model="text-embedding-005", contents=["Hi", "there"])
-    with pytest.warns(UsageMissingWarning):
+    with pytest.warns(UsageAdjustedWarning, match="token_count missing for 1 of 2 embeddings"):
         client.models.embed_content(model="text-embedding-005", contents=["Hi", "there"])
-    assert logged(tracker, log_dir) == [event(
-        api_type="vertex", model="text-embedding-005", prompt_tokens=14, api_key_suffix="0042",
-        metadata={"gen_ai.operation.name": "embeddings"})]  # fmt: skip
+    line = event(api_type="vertex", model="text-embedding-005", api_key_suffix="0042",
+                 metadata={"gen_ai.operation.name": "embeddings"})  # fmt: skip
+    assert logged(tracker, log_dir) == [
+        {**line, "prompt_tokens": 14, "total_tokens": 14},
+        {**line, "prompt_tokens": 5, "total_tokens": 5, "counts_unknown": True, "metadata": {
+            "gen_ai.operation.name": "embeddings", "asynctokens.adjustments": [
+                "token_count missing for 1 of 2 embeddings: unknown, counted as 0"]}},
+    ]  # fmt: skip
 
 
 def test_a_streamed_automatic_function_call_failing_at_its_second_request_links_both(

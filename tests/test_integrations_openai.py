@@ -145,14 +145,19 @@ def test_a_stream_that_asked_for_usage_itself_gets_the_usage_chunk(
     assert logged(tracker, log_dir) == [STREAM_LINE]
 
 
-def test_wrap_stream_without_usage_warns_and_logs_nothing(make_tracker: Any, log_dir: Path) -> None:
+def test_wrap_stream_without_usage_warns_and_logs_it_with_its_counts_unknown(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """A stream read to its end was billed, usage or not: its line names the request and
+    the served model, its counts 0 and marked unknown (never a plain 0-token success)."""
     tracker = make_tracker()
     client = openai_client(Replies(openai_chat_stream(with_usage=False)))
     stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
-    with pytest.warns(UsageMissingWarning, match="include_usage"):
+    with pytest.warns(UsageMissingWarning, match="logged with its counts unknown.*include_usage"):
         assert len(list(tracker.wrap_stream(stream))) == 3
-    assert tracker.close() is True
-    assert not list(log_dir.glob("tokens_*.jsonl"))
+    unknown = event(api_type="openai", model="gpt-4o-mini-2024-07-18",
+                    request_id="req_stream_1", counts_unknown=True)  # fmt: skip
+    assert logged(tracker, log_dir) == [unknown]
 
 
 def test_wrap_stream_of_a_stream_with_usage_logs_it(make_tracker: Any, log_dir: Path) -> None:
@@ -185,6 +190,7 @@ def test_a_stream_left_early_is_logged_once_and_marked(make_tracker: Any, log_di
             error_message="stream closed before usage was reported: token counts unknown",
             api_key_suffix="abcd",
             request_id="req_stream_1",
+            counts_unknown=True,
         )
     ]
 
@@ -328,7 +334,7 @@ def test_parse_is_logged_like_create(make_tracker: Any, log_dir: Path) -> None:
     assert logged(tracker, log_dir) == [CHAT_LINE]
 
 
-async def test_a_reply_without_usage_warns_at_the_users_call_and_logs_nothing(
+async def test_a_reply_without_usage_warns_at_the_users_call_and_is_logged_counts_unknown(
     make_tracker: Any, log_dir: Path
 ) -> None:
     import httpx2
@@ -344,7 +350,10 @@ async def test_a_reply_without_usage_warns_at_the_users_call_and_logs_nothing(
         sync.chat.completions.create(model="gpt-4o", messages=MESSAGES)
         await asynchronous.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert [w.filename for w in record] == [__file__, __file__]
-    assert logged(tracker, log_dir) == []
+    # the reply names its model and id (this one came without a request-id header)
+    unknown = asked(event(api_type="openai", model="gpt-4o-2024-08-06", api_key_suffix="abcd",
+                          request_id="chatcmpl-A1", counts_unknown=True), "gpt-4o")  # fmt: skip
+    assert logged(tracker, log_dir) == [unknown, unknown]
 
 
 def test_the_chat_stream_helper_is_logged_from_its_snapshot(

@@ -103,11 +103,17 @@ def test_unreadable_counts_are_marked_and_the_reply_still_logged(
         client.chat.completions.create(model="qwen3-32b", messages=MESSAGES)
     plain = odd_line(1200, 300, [])
     plain["metadata"] = {}
-    assert logged(tracker, log_dir) == [
-        plain,
-        odd_line(80, 0, ["completion_tokens 'n/a' unreadable: unknown, counted as 0",
-                         "reasoning_tokens -3 unreadable: unknown, counted as 0"]),
-    ]  # fmt: skip
+    unreadable = odd_line(
+        80,
+        0,
+        [
+            "completion_tokens 'n/a' unreadable: unknown, counted as 0",
+            "reasoning_tokens -3 unreadable: unknown, counted as 0",
+        ],
+    )
+    # read as 12.0 or "300", a count is known; unreadable, the line's counts are not
+    assert logged(tracker, log_dir) == [plain, {**unreadable, "counts_unknown": True}]
+    assert "counts_unknown" not in plain
 
 
 @pytest.mark.parametrize(
@@ -142,6 +148,7 @@ def test_rest_json_counts_as_floats_or_strings_are_read_and_flagged(
     assert usage is not None
     assert (usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens) == expected
     assert list(usage.adjustments) == notes
+    assert usage.counts_unknown is any("unreadable" in note for note in notes)
 
 
 def test_log_response_and_usage_from_never_raise_on_odd_counts(
@@ -157,12 +164,14 @@ def test_log_response_and_usage_from_never_raise_on_odd_counts(
         "prompt_tokens '12' read as 12",
         "completion_tokens 2.5 unreadable: unknown, counted as 0",
     )
+    assert usage.counts_unknown is True
     with pytest.warns(UsageAdjustedWarning):
         assert tracker.log_response(answer, api_key="sk-test-0000000000000000abcd") == usage
     tracker.close()
     (line,) = read_lines(log_dir)
     assert (line["prompt_tokens"], line["completion_tokens"]) == (12, 0)
     assert line["metadata"] == {KEY: list(usage.adjustments)}
+    assert line["counts_unknown"] is True
 
 
 def test_anthropic_unreadable_count_through_the_sdk(make_tracker: Any, log_dir: Path) -> None:

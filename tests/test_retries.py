@@ -268,7 +268,8 @@ async def test_an_endpoint_refusing_to_be_asked_for_usage_gets_the_users_own_req
     make_tracker: Any, log_dir: Path, asynchronous: bool
 ) -> None:
     """The user's stream works, as they asked for it; asked once, the endpoint is not asked
-    again; the refusal is our question's, not a line; the stream, without usage, is said."""
+    again; the refusal is our question's, not a line; the stream, without usage, is said
+    and logged with its counts unknown (it was billed), naming its request and model."""
     from asynctokens import UsageMissingWarning
 
     sent: list[dict[str, Any]] = []
@@ -277,7 +278,7 @@ async def test_an_endpoint_refusing_to_be_asked_for_usage_gets_the_users_own_req
                                              asynchronous=asynchronous))  # fmt: skip
     args: dict[str, Any] = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
     texts = []
-    with pytest.warns(UsageMissingWarning, match="include_usage"):
+    with pytest.warns(UsageMissingWarning, match="logged with its counts unknown"):
         for _ in range(2):
             if asynchronous:
                 chunks = [c async for c in await client.chat.completions.create(**args)]
@@ -286,7 +287,10 @@ async def test_an_endpoint_refusing_to_be_asked_for_usage_gets_the_users_own_req
             texts.append("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
     assert texts[0] == texts[1] != ""
     assert ["stream_options" in body for body in sent] == [True, False, False]
-    assert logged(tracker, log_dir) == []
+    unknown = event(api_type="azure", model="gpt-4o-mini", response_model=
+                    "gpt-4o-mini-2024-07-18", api_key_suffix="abcd", request_id="req_stream_1",
+                    counts_unknown=True)  # fmt: skip
+    assert logged(tracker, log_dir) == [unknown, unknown]
 
 
 async def test_a_call_cancelled_between_attempts_adds_no_line_of_its_own(

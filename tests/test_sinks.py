@@ -82,12 +82,13 @@ def test_a_sink_without_the_methods_is_refused_up_front() -> None:
 
 
 def test_token_event_fields_are_the_record_order_with_the_key_cut() -> None:
-    # the record's last value, when any is known, holds the event's last four fields
+    # the record's last value, when any is known, holds the event's last five fields
     assert (*TokenEvent._fields[:11], "api_key", *TokenEvent._fields[12:14], "extra") == (
         RECORD_FIELDS
     )
     assert TokenEvent._fields[14:] == (
-        "response_model", "service_tier", "labels", "cache_write_1h_tokens")  # fmt: skip
+        "response_model", "service_tier", "labels", "cache_write_1h_tokens", "counts_unknown",
+    )  # fmt: skip
     assert RECORD_FIELDS[:3] == ("ts_ns", "prompt_tokens", "completion_tokens")
 
 

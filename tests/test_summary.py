@@ -34,6 +34,7 @@ def test_totals_and_cost_of_the_fixture(fixture_dir: Path) -> None:
         "failed_requests": 1,
         "success_rate": 83.33,
         "total_uncached_input_tokens": 6_150_100 - 1_400_000 - 500_000,
+        "requests_with_unknown_counts": 0,
     }
     # one model has no price: the priced part, and what is not priced beside it
     assert report["unpriced_models"] == t["unpriced_models"] == ["my-local-llama"]
@@ -93,6 +94,7 @@ def test_seed_example_summary(tmp_path: Path) -> None:
         "successful_requests": 3,
         "failed_requests": 1,
         "success_rate": 75.0,
+        "requests_with_unknown_counts": 0,
     }
 
 

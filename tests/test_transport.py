@@ -118,7 +118,8 @@ def test_a_streaming_response_closed_early_is_abandoned_and_not_read_on(
     assert logged(tracker, log_dir) == [
         event(api_type="openai", model="gpt-4o-mini", response_model="gpt-4o-mini-2024-07-18",
               success=False, api_key_suffix="abcd", request_id="req_stream_1",
-              error_message="stream closed before usage was reported: token counts unknown")
+              error_message="stream closed before usage was reported: token counts unknown",
+              counts_unknown=True)
     ]  # fmt: skip
 
 
@@ -157,20 +158,23 @@ def test_a_stream_is_read_whatever_pieces_and_line_ends_it_arrives_in(
     assert logged(tracker, log_dir) == [{**CLAUDE, "request_id": "req_crlf"}]
 
 
-def test_a_raw_chat_stream_without_usage_is_said_not_logged_silently(
+def test_a_raw_chat_stream_without_usage_is_said_and_logged_with_its_counts_unknown(
     make_tracker: Any, log_dir: Path
 ) -> None:
     tracker = make_tracker()
     client = tracker.instrument(openai_client(Replies(arriving(openai_chat_stream(
         with_usage=False)))))  # fmt: skip
     with (
-        pytest.warns(UsageMissingWarning, match="include_usage"),
+        pytest.warns(UsageMissingWarning, match="logged with its counts unknown"),
         client.chat.completions.with_streaming_response.create(
             model="gpt-4o-mini", messages=MESSAGES, stream=True
         ) as response,
     ):
         assert len([line for line in response.iter_lines() if line]) == 4
-    assert logged(tracker, log_dir) == []
+    assert logged(tracker, log_dir) == [
+        event(api_type="openai", model="gpt-4o-mini", response_model="gpt-4o-mini-2024-07-18",
+              api_key_suffix="abcd", request_id="req_stream_1", counts_unknown=True)
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("coding", ["gzip", "deflate"])

@@ -8,8 +8,10 @@ Each wrapper ends a call in one of four ways, and each has one meaning in the lo
 * a stream was left before its end (``break``, ``close()``, garbage): a failure whose
   ``error_message`` says the counts are only those reported so far, or unknown;
 * the call succeeded but the object carries no usage (an OpenAI stream without
-  ``include_usage``): nothing is logged, and a :class:`UsageMissingWarning` is shown once
-  per call site, because a 0/0 success would be a wrong number on the bill.
+  ``include_usage``, an endpoint that reports none): the request was billed, so it is
+  logged, its counts 0 and marked unknown (``counts_unknown``: reports count such calls and
+  call their totals a lower bound, never a silent 0), and a :class:`UsageMissingWarning` is
+  shown once per call site.
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from asynctokens._errors import UsageAdjustedWarning, UsageMissingWarning
 from asynctokens.integrations._dispatch import usage_from
-from asynctokens.integrations._usage import ABANDONED_UNKNOWN, Fields, Usage, error_text
+from asynctokens.integrations._usage import (
+    ABANDONED_UNKNOWN,
+    Fields,
+    Usage,
+    error_text,
+    request_id_of,
+    text,
+    view,
+)
 
 if TYPE_CHECKING:
     from asynctokens.writer._tracker import TokenTracker
@@ -74,14 +84,36 @@ def abandoned(
         request_id=request_id,
         success=False,
         error_message=ABANDONED_UNKNOWN,
+        counts_unknown=True,
     )
 
 
-def warn_no_usage(obj: Any, site: Site | None, stacklevel: int = 3) -> None:
-    """Say once per call site that a call was not logged because it carried no usage."""
+def no_usage(api_type: str, model: str | None = None, request_id: str | None = None) -> Usage:
+    """The usage of a billed reply that reported no counts: unknown, logged as 0."""
+    return Usage(0, 0, api_type=api_type, model=model, request_id=request_id,
+                 counts_unknown=True)  # fmt: skip
+
+
+def named_by(obj: Any) -> tuple[str | None, str | None]:
+    """The served model and request id a reply without usage names (``model``, GenAI's
+    ``model_version``; the SDK's request id, else ``id`` or ``response_id``), so that its
+    line still says which request it was."""
+    try:
+        v = view(obj)
+        model = text(v.get("model")) or text(v.get("model_version"))
+        sdk_id = text(getattr(obj, "_request_id", None))  # a private attribute, off the dict
+        return model, sdk_id or request_id_of(v) or text(v.get("response_id"))
+    except Exception:  # an object that does not read as a reply: nothing named
+        return None, None
+
+
+def warn_no_usage(obj: Any, site: Site | None, stacklevel: int = 3, logged: bool = False) -> None:
+    """Say once per call site that a call carried no usage: it was ``logged`` with its
+    counts unknown, or not logged at all (an object given to ``log_response()``)."""
     message = (
-        f"asynctokens: {type(obj).__name__} carries no token usage, so this call was not"
-        " logged (for an OpenAI chat stream, pass stream_options={'include_usage': True},"
+        f"asynctokens: {type(obj).__name__} carries no token usage, so this call was "
+        + ("logged with its counts unknown" if logged else "not logged")
+        + " (for an OpenAI chat stream, pass stream_options={'include_usage': True},"
         " or use tracker.instrument(client), which asks for it)"
     )
     if site is None:
@@ -186,18 +218,20 @@ class CallLog:
         """End without logging: nothing billed to log here (a job still queued)."""
         self.done = True
 
-    def end(self, usage: Usage | None, obj: Any = None, stacklevel: int = 1) -> None:
+    def end(self, usage: Usage | None, obj: Any = None, stacklevel: int = 1,
+            seen: tuple[str | None, str | None] = (None, None)) -> None:  # fmt: skip
         """Log the call once; later calls do nothing (a stream ends only once).
 
         A missing usage is warned about at ``site``, else ``stacklevel`` frames above the
-        caller of this method (1: that caller itself).
+        caller of this method (1: that caller itself), and logged as unknown counts with
+        the served model and request id ``seen`` (what a stream named before it ended).
         """
         if self.done:
             return
         self.done = True
-        if usage is None:
-            warn_no_usage(obj, self.site, stacklevel + 2)  # + this method, + warn_no_usage
-            return
+        if usage is None:  # a billed reply without counts: logged, its counts unknown
+            warn_no_usage(obj, self.site, stacklevel + 2, logged=True)  # + this, + warn_...
+            usage = no_usage(self.api_type, *(seen if any(seen) else named_by(obj)))
         run, latency_ms = _runner(self.context), self.latency_ms()
         if self.held is not None:
             self.held.append(
@@ -403,4 +437,5 @@ def log_usage(
         response_model=served,
         service_tier=usage.service_tier,
         cache_write_1h_tokens=usage.cache_write_1h_tokens,
+        counts_unknown=usage.counts_unknown,
     )

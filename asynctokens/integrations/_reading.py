@@ -143,8 +143,8 @@ class Reading:
             partial = self.folder.result()
             model, request_id = self.folder.seen()
             if self.exhausted and partial is None:
-                if model is not None:  # a model's reply without its usage: said, once a site
-                    call.end(None, self.response)
+                if model is not None:  # a model's reply without usage: said, counts unknown
+                    call.end(None, self.response, seen=(model, request_id or self.request_id))
                 usage = None  # else a stream of something that bills no tokens
             else:
                 usage = (

@@ -19,6 +19,7 @@ the one that counts.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator, Generator, Iterator
 from types import GeneratorType, ModuleType
 from typing import Any, Final, Generic, TypeVar
@@ -144,7 +145,12 @@ class _Tracked:
         usage = None if folder is None else folder.result()
         if usage is None and returned is not None:
             usage = usage_of_result(returned)
-        self._call.end(usage, self._stream if returned is None else returned)
+        if usage is None and folder is not None and self._call.api_type == "unknown":
+            # no counts: logged as unknown counts, under the provider its folder reads
+            module = sys.modules.get(type(folder).__module__)
+            self._call.api_type = getattr(module, "API_TYPE", "unknown")
+        # without counts, it is logged with the served model and request id it named
+        self._call.end(usage, self._stream if returned is None else returned, seen=self._seen())
 
     def _seen(self) -> tuple[str | None, str | None]:
         """The served model and request id received so far: a stream cut before its usage
@@ -156,9 +162,8 @@ class _Tracked:
             partial = self._usage()
             model, request_id = self._seen()
             if partial is None and (model or request_id):
-                partial = Usage(
-                    0, 0, api_type=self._call.api_type, model=model, request_id=request_id
-                )
+                partial = Usage(0, 0, api_type=self._call.api_type, model=model,
+                                request_id=request_id, counts_unknown=True)  # fmt: skip
             self._call.end(failure(exc, self._call.api_type, partial))
 
     def _left(self) -> None:

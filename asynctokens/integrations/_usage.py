@@ -16,6 +16,9 @@ from asynctokens.record._event import TOKENS_LIMIT
 ABANDONED: Final = "stream closed before its end: token counts are those reported so far"
 #: error_message of a stream left before the provider reported any usage.
 ABANDONED_UNKNOWN: Final = "stream closed before usage was reported: token counts unknown"
+#: How a note ends for a count nobody can read or that is missing (the line's counts are
+#: then not all known).
+UNKNOWN_NOTE: Final = "unknown, counted as 0"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class Usage:
     #: Of ``cache_write_tokens``, those kept for an hour (Anthropic's ``cache_creation``
     #: ``ephemeral_1h_input_tokens``), billed at another rate than 5-minute writes.
     cache_write_1h_tokens: int = 0
+    #: Whether some count is unknown, written as 0: the reply reported none, or one
+    #: nobody could read, or a stream ended before its usage. The line says so
+    #: (``counts_unknown``) and reports call their totals a lower bound.
+    counts_unknown: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -147,6 +154,7 @@ def make_usage(
             "adjustments": tuple(notes) if notes else (),
             "service_tier": service_tier,
             "cache_write_1h_tokens": cache_write_1h_tokens,
+            "counts_unknown": notes is not None and any(n.endswith(UNKNOWN_NOTE) for n in notes),
         },
     )
     return usage
@@ -294,7 +302,7 @@ def _odd_count(value: Any, field: str, notes: list[str] | None) -> int:
             notes.append(f"{field} {shown} read as {read}")
         return read
     if notes is not None:
-        notes.append(f"{field} {shown} unreadable: unknown, counted as 0")
+        notes.append(f"{field} {shown} unreadable: {UNKNOWN_NOTE}")
     return 0
 
 

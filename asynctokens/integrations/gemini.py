@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from asynctokens.integrations._usage import (
     EVERY,
+    UNKNOWN_NOTE,
     Fields,
     Usage,
     count,
@@ -101,15 +102,21 @@ def usage_of(obj: Any) -> Usage | None:
 
 def _embedded(v: Any) -> Usage | None:
     """The input tokens of a Vertex embedding reply without usage metadata (its ``predict``
-    endpoint): each embedding's ``statistics.token_count``, summed; None unless every
-    embedding has one (the Gemini API's embeddings carry no count)."""
+    endpoint): each embedding's ``statistics.token_count``, summed, those missing said in a
+    note (the counts are then not all known); None when none has one (the Gemini API's
+    embeddings carry no count)."""
     embeddings = v.get("embeddings")
     if not isinstance(embeddings, list) or not embeddings:
         return None
     counts = [view(view(e).get("statistics")).get("token_count") for e in embeddings]
-    if any(c is None for c in counts):
+    missing = counts.count(None)
+    if missing == len(counts):
         return None
     notes: list[str] = []
+    if missing:
+        notes.append(
+            f"token_count missing for {missing} of {len(counts)} embeddings: {UNKNOWN_NOTE}"
+        )
     # the SDK types the count a float: 5.0 is its plain shape, read without a note
     total = sum(
         count(int(c) if type(c) is float and c.is_integer() else c, "token_count", notes)

@@ -21,6 +21,7 @@ from asynctokens.stats._fold import (
     COMPLETION,
     NO_LABEL,
     PROMPT,
+    REQUESTS,
     SUCCESSES,
     WIDTH,
     Aggregate,
@@ -28,13 +29,18 @@ from asynctokens.stats._fold import (
 )
 
 
-def priced_row(counts: list[int], cost: float, unpriced: dict[str, int]) -> dict[str, Any]:
+def priced_row(
+    counts: list[int], cost: float, unpriced: dict[str, int], unknown: int = 0
+) -> dict[str, Any]:
     """The counters under the names token_stats.json uses, the uncached part of the input
     (what a provider's dashboard and ccusage call input), and the cost.
 
     ``cost_usd`` is always the cost of what is priced; ``unpriced_tokens`` and
     ``unpriced_models`` say what no price covers in this row, so one self-hosted model
     never blanks a row's known cost, and a partial cost is never taken for the whole.
+    ``requests_with_unknown_counts`` says how many of its calls were billed with counts
+    not all known (logged as 0): when it is not 0, the row's tokens and cost are a lower
+    bound.
     """
     return {
         **row(counts),
@@ -42,6 +48,7 @@ def priced_row(counts: list[int], cost: float, unpriced: dict[str, int]) -> dict
         "cost_usd": round(cost, 6),
         "unpriced_tokens": sum(unpriced.values()),
         "unpriced_models": sorted(unpriced),
+        "requests_with_unknown_counts": unknown,
     }
 
 
@@ -96,6 +103,7 @@ def group(
     costs: dict[Any, float] = {}
     unpriced_in: dict[Any, dict[str, int]] = {}  # row -> model -> tokens no price covers
     unpriced: dict[str, int] = {}
+    unknown_in: dict[Any, int] = {}  # row -> its requests whose counts are not all known
     bounded: set[str] = set()
     sources: dict[Any, set[str]] = {}  # model row -> the sources that price it
     several = isinstance(dimension, tuple)
@@ -117,6 +125,8 @@ def group(
         sums[key] = list(counts) if acc is None else list(map(add, acc, counts))
         # priced as the model that served it (when the reply named one), at its tier
         served = parse_dims(dims) if dims else NO_DIMS
+        if served.counts_unknown:
+            unknown_in[key] = unknown_in.get(key, 0) + counts[REQUESTS]
         model, tier = served.response_model or requested, served.service_tier
         found = rates_of.get((api, model, price_day, band, tier))
         if found is None:
@@ -154,7 +164,9 @@ def group(
         priced += cell_cost
         costs[key] = costs.get(key, 0.0) + cell_cost
     rows = {
-        key: priced_row(sums[key], costs.get(key, 0.0), unpriced_in.get(key, {}))
+        key: priced_row(
+            sums[key], costs.get(key, 0.0), unpriced_in.get(key, {}), unknown_in.get(key, 0)
+        )
         for key in sorted(sums)
     }
     if dimension == "model":
@@ -163,7 +175,7 @@ def group(
     total = [sum(column) for column in zip(*sums.values(), strict=True)] or [0] * WIDTH
     return Priced(
         rows,
-        priced_row(total, priced, unpriced),
+        priced_row(total, priced, unpriced, sum(unknown_in.values())),
         dict(sorted(unpriced.items())),
         sorted(bounded),
         newest or None,

@@ -46,15 +46,13 @@ COLUMNS: Final = {
     "success": "BOOLEAN", "error_message": "VARCHAR", "latency_ms": "DOUBLE",
     "api_key_suffix": "VARCHAR", "request_id": "VARCHAR", "metadata": "JSON", "pid": "BIGINT",
     "host": "VARCHAR", "response_model": "VARCHAR", "service_tier": "VARCHAR", "labels": "JSON",
-    "cache_write_1h_tokens": "BIGINT",
+    "cache_write_1h_tokens": "BIGINT", "counts_unknown": "BOOLEAN",
 }  # fmt: skip
-#: What the view selects of each column: the line's value, or 0 for 1-hour cache writes a
-#: line leaves out (the writer writes them only when there are some).
+#: What the view selects of a column a line may leave out, the writer writing it only when
+#: it says something: 1-hour cache writes (0 when none), unknown counts (false when known).
+_DEFAULTS: Final = {"cache_write_1h_tokens": "0", "counts_unknown": "false"}
 _SELECTED: Final = ", ".join(
-    "COALESCE(cache_write_1h_tokens, 0) AS cache_write_1h_tokens"
-    if c == "cache_write_1h_tokens"
-    else c
-    for c in COLUMNS
+    f"COALESCE({c}, {_DEFAULTS[c]}) AS {c}" if c in _DEFAULTS else c for c in COLUMNS
 )
 _COUNTS: Final = ("prompt_tokens", "completion_tokens", "total_tokens", "cached_tokens",
                   "cache_write_tokens", "reasoning_tokens")  # fmt: skip

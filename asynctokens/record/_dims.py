@@ -1,5 +1,6 @@
 """What a line says besides its provider, model and host that reports group and price by:
-the served model, the service tier and the caller's labels (docs/FORMAT.md).
+the served model, the service tier and the caller's labels (docs/FORMAT.md), and whether
+its counts are known (reports count the calls whose counts are not, and say so).
 
 The stats keep them as one text per cell, :func:`dims_text`, so two lines with the same
 dimensions fall in one cell and a report reads them back with :func:`parse_dims`. The text
@@ -43,6 +44,7 @@ class Dims(NamedTuple):
     response_model: str | None
     service_tier: str | None
     labels: Mapping[str, str]
+    counts_unknown: bool = False
 
 
 NO_DIMS: Final = Dims(None, None, {})
@@ -117,9 +119,11 @@ def dims_text(
     response_model: str | None,
     service_tier: str | None,
     labels: Mapping[str, str] | None,
+    counts_unknown: bool = False,
 ) -> str:
     """The canonical text of a line's dimensions ("" when it has none): the served model
-    when it differs from the requested one, the tier when not a standard one, the labels."""
+    when it differs from the requested one, the tier when not a standard one, the labels,
+    and ``"u": true`` when some count is unknown (its cell then holds only such lines)."""
     doc: dict[str, Any] = {}
     if labels:
         doc["l"] = labels
@@ -127,6 +131,8 @@ def dims_text(
         doc["r"] = response_model
     if service_tier is not None and service_tier not in STANDARD_TIERS:
         doc["t"] = service_tier
+    if counts_unknown:
+        doc["u"] = True
     if not doc:
         return ""
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS).decode()
@@ -157,8 +163,11 @@ def line_dims(model: str, obj: dict[str, Any]) -> str | None:
     response_model = obj.get("response_model")
     tier = obj.get("service_tier")
     labels = obj.get("labels")
-    if response_model is None and tier is None and labels is None:
+    unknown = obj.get("counts_unknown", False)
+    if response_model is None and tier is None and labels is None and unknown is False:
         return ""
+    if unknown is not True and unknown is not False:
+        return None
     if not (response_model is None or type(response_model) is str) or not (
         tier is None or type(tier) is str
     ):
@@ -169,7 +178,7 @@ def line_dims(model: str, obj: dict[str, Any]) -> str | None:
         or not all(type(k) is str and type(v) is str for k, v in labels.items())
     ):
         return None
-    return dims_text(model, response_model, tier, labels)
+    return dims_text(model, response_model, tier, labels, unknown)
 
 
 @lru_cache(maxsize=65536)
@@ -178,7 +187,7 @@ def parse_dims(text: str) -> Dims:
     if not text:
         return NO_DIMS
     doc = orjson.loads(text)
-    return Dims(doc.get("r"), doc.get("t"), doc.get("l") or {})
+    return Dims(doc.get("r"), doc.get("t"), doc.get("l") or {}, doc.get("u", False))
 
 
 def dim_value(model: str, dims: str, key: str) -> str | None:

@@ -48,11 +48,14 @@ class TokenEvent(NamedTuple):
     metadata_json: str | None
     #: The model the reply says served the call, when it named one (``model`` is the one
     #: asked for); the service tier it reports; the caller's labels; of the cache writes,
-    #: those kept for an hour (Anthropic bills them at 2x input, 5-minute ones at 1.25x).
+    #: those kept for an hour (Anthropic bills them at 2x input, 5-minute ones at 1.25x);
+    #: whether some count is unknown (the reply had none, or one nobody could read: those
+    #: are 0 here, so the call's tokens and cost are a lower bound).
     response_model: str | None = None
     service_tier: str | None = None
     labels: Mapping[str, str] | None = None
     cache_write_1h_tokens: int = 0
+    counts_unknown: bool = False
 
 
 class Extra(NamedTuple):
@@ -64,6 +67,7 @@ class Extra(NamedTuple):
     service_tier: str | None
     labels: Mapping[str, str] | None
     cache_write_1h: int = 0
+    counts_unknown: bool = False
 
 
 #: Position of each value in a queued record: TokenEvent's fields, except that the record
@@ -227,7 +231,7 @@ def event_of(record: Record) -> TokenEvent:
                       *(extra or _NO_EXTRA))  # fmt: skip
 
 
-_NO_EXTRA: Final = (None, None, None, 0)
+_NO_EXTRA: Final = (None, None, None, 0, False)
 
 
 def call_extra(
@@ -236,6 +240,7 @@ def call_extra(
     response_model: object,
     service_tier: object,
     cache_write_1h: object,
+    counts_unknown: object = False,
 ) -> Extra | None:
     """A call's Extra: the ``labels()`` in force (``context``) when it passes none of
     its own fields, else :func:`build_extra`'s."""
@@ -245,9 +250,12 @@ def call_extra(
         and service_tier is None
         and type(cache_write_1h) is int
         and cache_write_1h == 0
+        and counts_unknown is False
     ):
         return context
-    return build_extra(response_model, service_tier, labels, context, cache_write_1h)
+    return build_extra(
+        response_model, service_tier, labels, context, cache_write_1h, counts_unknown
+    )
 
 
 def build_extra(
@@ -256,20 +264,26 @@ def build_extra(
     labels: object,
     context: Extra | None,
     cache_write_1h: object = 0,
+    counts_unknown: object = False,
 ) -> Extra | None:
     """The record's Extra from a call's arguments and the ``labels()`` in force (``context``,
     whose labels the call's own extend and override); None when nothing is known."""
     served = check_optional_text("response_model", response_model)
     tier = check_optional_text("service_tier", service_tier)
     one_hour = check_token_count("cache_write_1h_tokens", cache_write_1h)
+    if counts_unknown is not True and counts_unknown is not False:
+        raise TypeError(
+            f"counts_unknown must be True or False, got {type(counts_unknown).__name__}"
+            f" {counts_unknown!r:.80}"
+        )
     merged = context.labels if context is not None else None
     if labels is not None:
         own = check_labels(labels)
         if own:
             merged = merge_labels(merged, own, "the labels() in force")
-    if served is None and tier is None and not merged and not one_hour:
+    if served is None and tier is None and not merged and not one_hour and not counts_unknown:
         return None
-    return Extra(served, tier, merged or None, one_hour)
+    return Extra(served, tier, merged or None, one_hour, counts_unknown)
 
 
 def encode_metadata(metadata: object) -> str | None:

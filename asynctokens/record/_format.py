@@ -85,6 +85,7 @@ EVENT_FIELDS: Final = (
     "service_tier",
     "labels",
     "cache_write_1h_tokens",
+    "counts_unknown",
 )
 
 

@@ -23,10 +23,12 @@ from asynctokens.record._format import EVENT_FIELDS, event_row
 #: ``cost_usd`` is empty for a call no price covers, whose tokens ``unpriced_tokens`` gives
 #: (0 for a priced call): a blank is never read as free, as in every report.
 #: ``price_source`` names where the price came from (genai-prices and its version, a
-#: ``--pricing`` file, a correction), empty when none.
+#: ``--pricing`` file, a correction), empty when none. ``counts_unknown`` is true for a
+#: call whose counts were not all known (written as 0): its cost is a lower bound.
 COLUMNS: Final = (*EVENT_FIELDS, "cost_usd", "unpriced_tokens", "price_source")
 _LABELS: Final = EVENT_FIELDS.index("labels")
 _SUCCESS: Final = EVENT_FIELDS.index("success")
+_UNKNOWN: Final = EVENT_FIELDS.index("counts_unknown")
 _API: Final = EVENT_FIELDS.index("api_type")
 _MODEL: Final = EVENT_FIELDS.index("model")
 _SERVED: Final = EVENT_FIELDS.index("response_model")
@@ -47,8 +49,8 @@ def write(
     """Write the header and one row per event to the text stream ``out``; return the rows.
 
     A row is the event's fields in one itemgetter call (csv writes None as an empty
-    field), with success as true/false and metadata as JSON: this loop runs once per call
-    logged, so it does no per-field work it can avoid.
+    field), with success and counts_unknown as true/false and metadata as JSON: this loop
+    runs once per call logged, so it does no per-field work it can avoid.
     """
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
@@ -66,6 +68,7 @@ def write(
         cost = cost_of(row)
         values = list(row)
         values[_SUCCESS] = "true" if values[_SUCCESS] else "false"
+        values[_UNKNOWN] = "true" if values[_UNKNOWN] is True else "false"
         meta = values[_METADATA]
         values[_METADATA] = "{}" if meta is None or meta == {} else dumps(meta).decode()
         labels = values[_LABELS]

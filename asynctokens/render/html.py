@@ -178,6 +178,13 @@ def render(report: dict[str, Any]) -> str:
         if s["unpriced_models"]
         else ""
     )
+    unknown = t["requests_with_unknown_counts"]
+    if unknown:
+        unpriced += (
+            f"<p class='warn' id='counts-unknown'>* {_n(unknown)} requests were billed with"
+            " counts their provider did not report or that could not be read, logged as 0:"
+            " the tokens and cost shown are a lower bound.</p>"
+        )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">

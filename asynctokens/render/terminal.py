@@ -69,6 +69,11 @@ def summary(report: dict[str, Any], out: Console) -> None:
         ("Success rate", success_rate(t)),
         ("Cost (USD)", cost_cell(t)),
         *([("  unpriced tokens", count(t["unpriced_tokens"]))] if t["unpriced_tokens"] else []),
+        *(
+            [("Requests, counts unknown", count(t["requests_with_unknown_counts"]))]
+            if t["requests_with_unknown_counts"]
+            else []
+        ),
     ):
         table.add_row(label, value)
     out.print(table)
@@ -191,6 +196,8 @@ def recent(report: dict[str, Any], out: Console) -> None:
     money = usd_column(e["cost_usd"] for e in report["events"])
     for e in report["events"]:
         status = "ok" if e["success"] else f"FAILED {literal(e.get('error_message') or '')}".strip()
+        if e.get("counts_unknown") is True:
+            status += " (counts unknown)"
         table.add_row(
             _local_time(e["ts"], tz),
             literal(e["api_type"]),
@@ -294,6 +301,13 @@ def _unpriced_names(tokens_by_model: dict[str, int]) -> str:
 
 
 def _pricing_notes(report: dict[str, Any], out: Console) -> None:
+    unknown = report["totals"]["requests_with_unknown_counts"]
+    if unknown:
+        out.print(
+            f"* {count(unknown)} requests were billed with counts their provider did not"
+            " report or that could not be read, logged as 0: the tokens and cost shown are a"
+            ' lower bound (`recent` marks them "counts unknown").',
+        )
     if report["unpriced_models"]:
         names = _unpriced_names(report["unpriced_tokens_by_model"])
         out.print(

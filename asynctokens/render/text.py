@@ -38,6 +38,12 @@ def render_summary(summary: dict[str, Any], costs: dict[str, Any] | None = None)
             f"  * priced tokens only: no price for {listed}"
             f" ({_n(unpriced['unpriced_tokens'])} tokens)"
         )
+    unknown = costs["totals"].get("requests_with_unknown_counts", 0) if costs else 0
+    if unknown:
+        lines.append(
+            f"  * {_n(unknown)} requests billed with counts unknown (logged as 0):"
+            " tokens and cost are a lower bound"
+        )
     for title, rows, key in (
         ("Model", summary["by_model"], "by_model"),
         ("API", summary["by_api"], "by_api"),

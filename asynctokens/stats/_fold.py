@@ -392,7 +392,7 @@ def cap_labels(agg: Aggregate, cap: int = LABEL_VALUES_CAP) -> Aggregate:
             labels = {k: v if k not in kept or v in kept[k] else OTHER_LABEL
                       for k, v in d.labels.items()}  # fmt: skip
             if labels != d.labels:
-                dims = dims_text(key[2], d.response_model, d.service_tier, labels)
+                dims = dims_text(key[2], d.response_model, d.service_tier, labels, d.counts_unknown)
         capped = (*key[:6], dims)
         add_into(out.cells, capped, counts)
         early = agg.early.get(key)

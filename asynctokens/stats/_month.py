@@ -449,14 +449,16 @@ def _valid_dims(text: str) -> bool:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError:
         return False
-    if type(doc) is not dict or not doc.keys() <= {"l", "r", "t"}:
+    if type(doc) is not dict or not doc.keys() <= {"l", "r", "t", "u"}:
         return False
     labels = doc.get("l", {})
+    unknown = doc.get("u", False)
     return (
         all(type(doc.get(k, "")) is str for k in ("r", "t"))
         and type(labels) is dict
         and all(type(v) is str for v in labels.values())
-        and dims_text("", doc.get("r"), doc.get("t"), labels) == text
+        and (unknown is True or unknown is False)
+        and dims_text("", doc.get("r"), doc.get("t"), labels, unknown) == text
     )
 
 

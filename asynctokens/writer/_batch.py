@@ -118,9 +118,10 @@ def encode_line(event: dict[str, Any]) -> str:
 
 
 def _add_extra(event: dict[str, Any], extra: Extra) -> None:
-    """The served model, tier, labels and 1-hour cache writes a record carries, as the
-    line's fields (only those known: a reader of the line tells "not said" from a value)."""
-    response_model, tier, labels, one_hour = extra
+    """The served model, tier, labels, 1-hour cache writes and unknown counts a record
+    carries, as the line's fields (only those known: a reader of the line tells "not said"
+    from a value)."""
+    response_model, tier, labels, one_hour, unknown = extra
     if response_model is not None:
         event["response_model"] = response_model
     if tier is not None:
@@ -129,6 +130,8 @@ def _add_extra(event: dict[str, Any], extra: Extra) -> None:
         event["labels"] = labels
     if one_hour:
         event["cache_write_1h_tokens"] = one_hour
+    if unknown:
+        event["counts_unknown"] = True
 
 
 class _Chunk:
@@ -391,6 +394,7 @@ class BatchWriter:
                         dims_text(
                             event["model"], event.get("response_model"),
                             event.get("service_tier"), event.get("labels"),
+                            event.get("counts_unknown", False),
                         ),
                     )  # fmt: skip
             n += 1

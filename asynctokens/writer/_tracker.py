@@ -120,6 +120,7 @@ class TokenTracker(WorkerLoop):
         response_model: str | None = None,
         service_tier: str | None = None,
         cache_write_1h_tokens: int = 0,
+        counts_unknown: bool = False,
     ) -> None:
         """Queue one API call's token counts and return at once. Never performs I/O.
 
@@ -134,24 +135,22 @@ class TokenTracker(WorkerLoop):
         it differs from the one asked for, ``model``), ``service_tier`` the tier it was
         served at (``flex``, ``priority``, ``batch`` for a batch API's results, ...);
         ``cache_write_1h_tokens`` the cache writes kept for an hour (Anthropic's ``ttl``).
+        ``counts_unknown=True`` marks a billed call whose counts are not all known (passed
+        as 0): reports count such calls and call their totals a lower bound.
         """
-        # The fast path: plain ints below 2**30, str names, the optional fields of the
-        # realistic call (latency, request id, key, an error message) in their final form.
-        # Two shapes, one test and one append each: the bare call queues a 5-tuple (the
-        # worker knows the rest are defaults), any other a full record; with no room
-        # (_capacity 0: a sleeping worker, a full queue, not started or closed) the record
-        # goes to _enqueue, which wakes, starts, refuses or drops. Anything else (metadata,
-        # ts, an int latency, a long message, a count from 2**30 on) goes through
-        # build_record. What is queued must write the line build_record's record writes
-        # (tests/test_fast_path.py compares them, and fails if a call meant for this path
-        # leaves it). Why it reads as it does (CPython 3.11, docs/PERF.md):
-        # ``x.__class__ is int`` is cheaper than ``type(x) is int``, and an object that
-        # claims int as its class (a mock, a proxy) compares as an int or raises TypeError
-        # below, which sends it to the checked path; names and text are tested with
-        # ``type()``, since a proxy for a str would pass here and reach the writer, which
-        # cannot encode it; ``x < 1 << 30`` is one specialised compare-and-jump; ``is None``
-        # jumps in one instruction. The key is queued whole, cut to its last 4 characters on
-        # the worker (the slice cost more than every other check): never written whole.
+        # The fast path: plain ints below 2**30, str names, the realistic call's optional
+        # fields (latency, request id, key, an error message) in their final form. Two
+        # shapes, one test and one append each: the bare call queues a 5-tuple (the worker
+        # knows the rest are defaults), any other a full record; with no room (_capacity 0:
+        # a sleeping worker, a full queue, not started or closed) it goes to _enqueue, which
+        # wakes, starts, refuses or drops. Anything else goes through build_record, whose
+        # line a queued record must equal (tests/test_fast_path.py). Why it reads as it does
+        # (CPython 3.11, docs/PERF.md): ``x.__class__ is int`` is cheaper than ``type(x) is
+        # int``, and a mock or proxy claiming int compares as one or raises TypeError below
+        # (to the checked path); names and text are tested with ``type()``, as a proxy for a
+        # str would reach the writer, which cannot encode it; ``x < 1 << 30`` is one
+        # specialised compare-and-jump. The key is queued whole, cut to its last 4
+        # characters on the worker (the slice cost more than every other check).
         q = self._queue
         queued: Record | None = None
         extra = _labels_now()  # the labels() block in force, ready to queue (or None)
@@ -169,6 +168,7 @@ class TokenTracker(WorkerLoop):
                 and ts is None
                 and labels is None
                 and cache_write_1h_tokens is _ZERO
+                and counts_unknown is False
             ):
                 if (
                     # the bare call leaves every other argument at its default (the int 0
@@ -257,7 +257,9 @@ class TokenTracker(WorkerLoop):
             request_id,
             metadata,
             ts,
-            _event.call_extra(extra, labels, response_model, service_tier, cache_write_1h_tokens),
+            _event.call_extra(
+                extra, labels, response_model, service_tier, cache_write_1h_tokens, counts_unknown
+            ),
         )
         self._enqueue(record)
 
@@ -396,11 +398,9 @@ class TokenTracker(WorkerLoop):
         api_key: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Any:
-        """Pass a sync or async stream through unchanged and log its call once at its end.
-
-        Logged when the stream is read to the end, raises (a failure), or is left early
-        (``break``, ``close()``, garbage: marked as such); latency runs to that moment.
-        """
+        """Pass a sync or async stream through unchanged and log its call once at its end:
+        read to the end, raised (a failure), or left early (``break``, ``close()``, garbage:
+        marked as such); latency runs to that moment."""
         return _sdk().wrap_stream(self, stream, model=model, api_key=api_key, metadata=metadata)
 
     def instrument(self, client: Any) -> Any:
