@@ -129,6 +129,24 @@ def test_durations_errors_parts_and_operations(
                     "server.address", "server.port"}  # fmt: skip
 
 
+def test_a_call_whose_counts_are_unknown_records_no_zero_and_is_counted(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    """A 0 that stands for an unknown count is no count: the token histogram takes only
+    the counts that are known, and a counter of its own says how many calls were such."""
+    tracker = TokenTracker(tmp_path, sinks=[OTelSink(reader.provider)])  # type: ignore[attr-defined]
+    tracker.log(150, 320, "gemini", "gemini-2.5-flash")
+    tracker.log(0, 0, "gemini", "gemini-2.5-flash", counts_unknown=True)
+    tracker.log(80, 0, "gemini", "gemini-2.5-flash", counts_unknown=True)  # output unreadable
+    assert tracker.close()
+    got = points(reader)
+    usage = {a["gen_ai.token.type"]: (p.sum, p.count, p.min) for a, p in got[USAGE]}
+    assert usage == {"input": (230, 2, 80), "output": (320, 1, 320)}
+    assert [(a, p.value) for a, p in got["asynctokens.client.calls.counts_unknown"]] == [
+        (attrs("gemini-2.5-flash"), 2)
+    ]
+
+
 @pytest.mark.parametrize(
     ("message", "expected"),
     [("429 quota exceeded", "429"), ("RateLimitError: slow down", "RateLimitError"),

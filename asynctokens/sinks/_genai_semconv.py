@@ -38,6 +38,10 @@ REASONING_TOKENS: Final = "asynctokens.client.token.reasoning"
 COST: Final = "asynctokens.client.cost"
 COST_UNIT: Final = "USD"
 PRICE_SOURCE: Final = "asynctokens.price_source"
+#: Calls billed with counts not all known (``counts_unknown``): their unknown counts are
+#: recorded nowhere (a 0 would be a wrong number), so this says how many there were.
+COUNTS_UNKNOWN: Final = "asynctokens.client.calls.counts_unknown"
+COUNTS_UNKNOWN_UNIT: Final = "{call}"
 
 # -- the names of ``semconv="latest"``: proposals not yet settled --------------------------------
 #: open-telemetry/semantic-conventions-genai pull request 374 (open): token counters that add

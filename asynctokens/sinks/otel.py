@@ -7,13 +7,15 @@ provider's reader and exporter (OTLP to a collector, Prometheus, ...) send the p
 their own thread. The files stay the source of truth on each host.
 
 Per call: ``gen_ai.client.token.usage`` once for input and once for output (a failed call
-with no counts records none), ``gen_ai.client.operation.duration`` when the latency is
-known (``error.type`` on failures), and the cached, cache-write and reasoning parts as
-counters. Attributes are the operation, provider, both model names, the server where its
-host is known, the writer's host, and the label keys the sink is told to keep
-(``label_keys``): never a request id, key or metadata, so the number of series stays
-bounded. Names live in ``_genai_semconv``; ``semconv="latest"`` emits the proposed names
-(token counters of their own, cache_write, ``gen_ai.usage.cost``) in place of the project's.
+with no counts records none; a call whose counts are not all known, ``counts_unknown``,
+records only those above 0 and adds one to ``asynctokens.client.calls.counts_unknown``),
+``gen_ai.client.operation.duration`` when the latency is known (``error.type`` on
+failures), and the cached, cache-write and reasoning parts as counters. Attributes are
+the operation, provider, both model names, the server where its host is known, the
+writer's host, and the label keys the sink is told to keep (``label_keys``): never a
+request id, key or metadata, so the number of series stays bounded. Names live in
+``_genai_semconv``; ``semconv="latest"`` emits the proposed names (token counters of their
+own, cache_write, ``gen_ai.usage.cost``) in place of the project's.
 
 An exporter's failure or hang (a collector that is down or stuck) happens on the provider's
 thread: wrap the exporter in :func:`watch` and pass it as ``exporter=``, and the sink's
@@ -180,6 +182,11 @@ class OTelSink:
             meter.create_counter(name, unit=sc.TOKEN_USAGE_UNIT, description=what)
             for name, what in parts
         )  # fmt: skip
+        self._unknown = meter.create_counter(
+            sc.COUNTS_UNKNOWN,
+            unit=sc.COUNTS_UNKNOWN_UNIT,
+            description="Calls billed with token counts not all known (not recorded).",
+        )
         self._attrs: dict[_Key, dict[str, Any]] = {}
         self._sets: dict[_Key, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
 
@@ -225,9 +232,14 @@ class OTelSink:
             if found is None:
                 found = sets[key] = self._attribute_sets(key)
             attrs, as_input, as_output = found
-            if e.success or e.prompt_tokens or e.completion_tokens:
-                record_tokens(e.prompt_tokens, as_input)
-                record_tokens(e.completion_tokens, as_output)
+            unknown = e.counts_unknown
+            if unknown:  # its 0s are no counts: recorded only where one is known
+                self._unknown.add(1, attrs)
+            if unknown or e.success or e.prompt_tokens or e.completion_tokens:
+                if e.prompt_tokens or not unknown:
+                    record_tokens(e.prompt_tokens, as_input)
+                if e.completion_tokens or not unknown:
+                    record_tokens(e.completion_tokens, as_output)
                 part = sums.get(key)
                 if part is None:
                     part = sums[key] = [0, 0, 0, 0, 0]
