@@ -102,7 +102,16 @@ def run(args: argparse.Namespace, prices: Any, now: _dt.datetime | None = None) 
                 groups = [("all", summary.summary(query)["totals"])]
         except NothingMatchedError as exc:  # nothing spent yet by what --where names: $0
             print(f"asynctokens: {literal(str(exc))}: counted as nothing spent", file=sys.stderr)
-            groups = [] if args.by else [("all", {"cost_usd": 0.0, "unpriced_tokens": 0})]
+            groups = (
+                []
+                if args.by
+                else [
+                    (
+                        "all",
+                        {"cost_usd": 0.0, "unpriced_tokens": 0, "requests_with_unknown_counts": 0},
+                    )
+                ]
+            )
         for name, row in groups:
             spent = row["cost_usd"]
             projected = spent / elapsed if elapsed > 0 else spent
@@ -112,7 +121,9 @@ def run(args: argparse.Namespace, prices: Any, now: _dt.datetime | None = None) 
                 "period": period, "from": start.date().isoformat(), "group": name,
                 "budget_usd": amount, "spent_usd": round(spent, 6),
                 "projected_usd": round(projected, 6), "share_of_budget": round(spent / amount, 4),
-                "unpriced_tokens": row["unpriced_tokens"], "status": status,
+                "unpriced_tokens": row["unpriced_tokens"],
+                "requests_with_unknown_counts": row["requests_with_unknown_counts"],
+                "status": status,
             })  # fmt: skip
     passed = any(r["status"] == "passed" for r in rows)
     if args.json:
@@ -147,3 +158,9 @@ def _print(rows: list[dict[str, Any]], by: str | None) -> None:
     unpriced = sum(r["unpriced_tokens"] for r in rows)
     if unpriced:
         out.print(f"{unpriced:,} tokens have no price: spend counts only priced calls.")
+    unknown = sum(r["requests_with_unknown_counts"] for r in rows)
+    if unknown:
+        out.print(
+            f"{unknown:,} requests were billed with counts unknown (logged as 0): spend is a"
+            " lower bound."
+        )

@@ -69,6 +69,26 @@ def test_a_passed_budget_exits_3_per_group_and_where_narrows(
     assert "no calls with --model 'o3'" in err
 
 
+def test_spend_with_calls_of_unknown_counts_says_it_is_a_lower_bound(
+    logs: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = TokenTracker(logs)
+    tracker.log(0, 0, "openai", "gpt-4o", ts=NOON - dt.timedelta(hours=3), counts_unknown=True)
+    assert tracker.close()
+    budget(logs, "--daily", "20", "--by", "provider")
+    rows = json.loads(capsys.readouterr().out)["budgets"]
+    assert [(r["group"], r["spent_usd"], r["requests_with_unknown_counts"]) for r in rows] == [
+        ("anthropic", 0.3, 0), ("openai", 12.5, 1)]  # fmt: skip
+    monkeypatch.setenv("COLUMNS", "200")
+    parser = argparse.ArgumentParser()
+    _cli_budget.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["budget", "--log-dir", str(logs), "--daily", "20"])
+    assert _cli_budget.run(args, load_prices(), now=NOON) == 0
+    assert "1 requests were billed with counts unknown (logged as 0): spend is a lower bound." in (
+        " ".join(capsys.readouterr().out.split())
+    )
+
+
 def test_the_command_line_refuses_a_budget_it_cannot_hold(
     logs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -149,6 +149,36 @@ def test_the_live_state_counts_today_in_its_zone_and_starts_again_at_midnight() 
     assert len(state.last_calls) == 3
 
 
+def test_the_live_state_says_calls_whose_counts_are_unknown() -> None:
+    import datetime as dt
+
+    from asynctokens.render import live
+
+    now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.UTC)
+    state = live.LiveState(load_prices(()), dt.UTC, now)
+    line: dict[str, object] = {
+        "ts": "2026-11-24T11:00:00+00:00",
+        "api_type": "openai",
+        "model": "gpt-4o-mini",
+        "prompt_tokens": 2_000,
+        "completion_tokens": 1_000,
+        "cached_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+        "success": True,
+        "error_message": None,
+    }
+    state.add(line)
+    state.add({**line, "prompt_tokens": 0, "completion_tokens": 0, "counts_unknown": True})
+    assert (state.total.requests, state.total.unknown, state.models["gpt-4o-mini"].unknown) == (
+        2, 1, 1)  # fmt: skip
+    out = io.StringIO()
+    terminal.console(out, width=140).print(live.view(state, "logs"))
+    text = out.getvalue()
+    assert "Requests 2 (1 counts unknown: a lower bound)   Tokens 3,000" in text
+    assert text.count("ok (counts unknown)") == 1
+
+
 def test_the_live_state_by_a_label_key_and_by_provider() -> None:
     import datetime as dt
 

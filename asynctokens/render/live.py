@@ -39,6 +39,7 @@ class _Row:
     tokens: int = 0
     cost: float = 0.0  # of the priced calls
     unpriced: int = 0  # tokens of calls no price covers
+    unknown: int = 0  # calls billed with counts not all known (logged as 0)
 
     def as_report_row(self) -> dict[str, Any]:
         return {"cost_usd": self.cost, "unpriced_tokens": self.unpriced}
@@ -99,6 +100,7 @@ class LiveState:
         for row in (self.total, self.models.setdefault(self._row_name(event), _Row())):
             row.requests += 1
             row.failed += 0 if event["success"] else 1
+            row.unknown += 1 if event.get("counts_unknown") is True else 0
             row.tokens += tokens
             if cost is None:
                 row.unpriced += tokens
@@ -138,7 +140,8 @@ def view(state: LiveState, source: str) -> RenderableType:
     for _ in range(4):
         head.add_column()
     head.add_row(
-        f"Requests {count(t.requests)}",
+        f"Requests {count(t.requests)}"
+        + (f" ({count(t.unknown)} counts unknown: a lower bound)" if t.unknown else ""),
         f"Tokens {count(t.tokens)}",
         f"Cost {_money(t)}",
         f"Errors {count(t.failed)} ({_rate(t)})",
@@ -181,6 +184,8 @@ def view(state: LiveState, source: str) -> RenderableType:
     call_money = usd_column(e["cost_usd"] for e in state.last_calls)
     for e in state.last_calls:
         status = "ok" if e["success"] else f"FAILED {literal(e.get('error_message') or '')}"
+        if e.get("counts_unknown") is True:
+            status += " (counts unknown)"
         calls.add_row(
             literal(_local_time(e["ts"], state.tz)),
             literal(e["model"]),
