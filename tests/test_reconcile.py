@@ -256,6 +256,33 @@ def test_the_terminal_table_and_a_day_within_tolerance_exits_0(
     assert "All 1 rows within 1%." in out
 
 
+def test_a_day_with_requests_of_unknown_counts_names_them_first_among_its_causes(
+    serve: Callable[..., Provider], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The provider billed 3 requests; the logs hold 3, one of them a reply without counts
+    (logged as 0, marked): the tokens fall short, and the row says why."""
+    log_dir = tmp_path / "logs"
+    log(log_dir, *[(D1, SNAPSHOT, 1000, 200, 100)] * 2)
+    tracker = TokenTracker(log_dir)
+    tracker.log(0, 0, "openai", SNAPSHOT, ts=dt.datetime.fromisoformat(D1 + "T13:00:00+00:00"),
+                counts_unknown=True)  # fmt: skip
+    assert tracker.close()
+    server = serve(openai_route([1]))
+    monkeypatch.setenv("OPENAI_ADMIN_KEY", "sk-admin-test-0000")
+    code, out, err = run(capsys, "openai", "--log-dir", str(log_dir), "--since", D1, "--until",
+                         D1, "--base-url", server.url, "--json")  # fmt: skip
+    assert code == 1, err
+    [row] = json.loads(out)["rows"]
+    assert (row["verdict"], row["outside"], row["requests_with_unknown_counts"]) == (
+        "differs", ["fresh_input", "cache_read", "output", "cost_usd"], 1)  # fmt: skip
+    assert row["measures"]["requests"] == {"logged": 3, "provider": 3, "diff": 0, "pct": 0.0}
+    assert row["causes"][0] == (
+        "1 logged requests have their counts unknown (the reply reported none, or one could"
+        " not be read; logged as 0): the logged tokens and cost are a lower bound"
+    )
+
+
 def test_anthropic_reports_with_cache_writes_and_costs_in_cents(
     serve: Callable[..., Provider], tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,

@@ -26,6 +26,7 @@ from asynctokens.stats._fold import (
     CACHED,
     COMPLETION,
     PROMPT,
+    REQUESTS,
     SUCCESSES,
 )
 
@@ -62,6 +63,8 @@ def logged_rows(
         # the provider counts the requests its model answered: a failed attempt (a 429, a
         # 5xx, each a line of its own) is none of them
         row.add(c[SUCCESSES], c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE])
+        if parse_dims(dims).counts_unknown:
+            row.unknown += c[REQUESTS]
         rates, _ = prices.cell_rates(api, model, price_day, band, agg.bands, tier)
         if rates is None:
             unpriced.add(model)
@@ -120,9 +123,15 @@ def compare(
             verdict = "not at the provider"
         else:
             verdict = "differs" if outside else "ok"
+        causes = _causes(verdict, outside, measures)
+        unknown = 0 if ours is None else ours.unknown
+        if unknown and verdict != "ok":
+            causes.insert(0, f"{unknown} logged requests have their counts unknown (the reply"
+                             " reported none, or one could not be read; logged as 0): the"
+                             " logged tokens and cost are a lower bound")  # fmt: skip
         rows.append({
             "day": key[0], "model": key[1], "verdict": verdict, "measures": measures,
-            "outside": outside, "causes": _causes(verdict, outside, measures),
+            "outside": outside, "causes": causes, "requests_with_unknown_counts": unknown,
         })  # fmt: skip
     return rows
 
@@ -171,6 +180,8 @@ def totals(logged: dict[Key, Counts], provider: dict[Key, Counts]) -> dict[str, 
         for row in rows.values():
             for m, v in asdict(row).items():
                 name = "cost_usd" if m == "cost" else m
+                if name not in out:  # the unknown counts: said per row
+                    continue
                 if v is None or out[name] is None:
                     out[name] = None
                 else:

@@ -45,6 +45,9 @@ class Counts:
     cache_write: int = 0
     output: int = 0
     cost: float | None = None
+    #: Of the logged requests, those whose counts are not all known (``counts_unknown``):
+    #: their tokens are a lower bound. Always 0 on the provider's side.
+    unknown: int = 0
 
     def add_cost(self, usd: float) -> None:
         self.cost = (self.cost or 0.0) + usd
