@@ -314,3 +314,36 @@ def test_a_streamed_transcription_bills_the_tokens_its_last_event_reports(
         event(api_type="openai", model="gpt-4o-transcribe", prompt_tokens=14,
               completion_tokens=45, api_key_suffix="abcd")
     ]  # fmt: skip
+
+
+def test_speech_is_logged_from_its_sse_usage_and_as_audio_bytes_with_its_counts_unknown(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """Text to speech bills its input: streamed as SSE (``stream_format="sse"``), its last
+    event carries the usage; returned as audio bytes, the reply has no counts at all, so the
+    request is a line marked ``counts_unknown`` under the model it asked for, and said."""
+    import httpx2
+
+    from tests.sdk_replies import sse
+
+    usage = {"input_tokens": 12, "output_tokens": 240, "total_tokens": 252}
+    streamed = sse([
+        ("speech.audio.delta", {"type": "speech.audio.delta", "audio": "AAAA"}),
+        ("speech.audio.done", {"type": "speech.audio.done", "usage": usage}),
+    ])  # fmt: skip
+    mp3 = b"ID3\x04\x00fake mp3 frames"
+    audio = httpx2.Response(
+        200, content=mp3, headers={"content-type": "audio/mpeg", "x-request-id": "req_tts"}
+    )
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(arriving(streamed), arriving(audio))))
+    args: dict[str, Any] = {"model": "gpt-4o-mini-tts", "voice": "alloy", "input": "Hi"}
+    with client.audio.speech.with_streaming_response.create(**args, stream_format="sse") as r:
+        assert len([line for line in r.iter_lines() if line]) == 4
+    with pytest.warns(UsageMissingWarning, match="logged with its counts unknown"):
+        assert client.audio.speech.create(**args).content == mp3
+    tts = event(api_type="openai", model="gpt-4o-mini-tts", api_key_suffix="abcd")
+    assert logged(tracker, log_dir) == [
+        {**tts, "prompt_tokens": 12, "completion_tokens": 240, "total_tokens": 252},
+        {**tts, "request_id": "req_tts", "counts_unknown": True},
+    ]

@@ -162,6 +162,10 @@ class Reading:
                     usage = None  # a stored response logged when it was first seen
         else:
             usage = None
+            if status < 400 and call.model is not None:
+                # a model's reply that is no JSON nor SSE (speech as audio bytes, a
+                # transcription as plain text): billed, its counts unknown
+                call.end(None, self.response, seen=(None, self.request_id))
         if usage is None:
             call.skip()
         else:
