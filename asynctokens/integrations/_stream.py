@@ -150,7 +150,8 @@ class _Tracked:
             module = sys.modules.get(type(folder).__module__)
             self._call.api_type = getattr(module, "API_TYPE", "unknown")
         # without counts, it is logged with the served model and request id it named
-        self._call.end(usage, self._stream if returned is None else returned, seen=self._seen())
+        seen = self._seen() if usage is None else (None, None)
+        self._call.end(usage, self._stream if returned is None else returned, seen=seen)
 
     def _seen(self) -> tuple[str | None, str | None]:
         """The served model and request id received so far: a stream cut before its usage
