@@ -152,3 +152,51 @@ def test_a_call_that_finds_the_worker_asleep_is_checked_once_and_wakes_it(
     assert tracker.flush_sync(10) is True  # the woken worker writes it
     assert [line["prompt_tokens"] for line in read_lines(log_dir)] == [120, 177]
     assert tracker.close() is True
+
+
+#: log_read's arguments, in its order, for a reply read by a provider's ``fast_fields``
+READ_ORDER = ("prompt_tokens", "completion_tokens", "api_type", "model", "cached_tokens",
+              "cache_write_tokens", "reasoning_tokens", "latency_ms", "api_key", "request_id",
+              "metadata", "response_model", "service_tier", "cache_write_1h_tokens")  # fmt: skip
+READ: dict[str, Any] = {**SERVED, "metadata": None, "cache_write_1h_tokens": 0}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        READ,
+        {**READ, "response_model": None, "service_tier": None, "request_id": None},
+        {**READ, "cache_write_1h_tokens": 6, "api_key": None},
+        {**READ, "metadata": {"asynctokens.operation_id": "0123456789abcdef"}},
+        {**READ, "prompt_tokens": 2**40 + 5},  # parts summed past a count's limit: refused
+        {**READ, "model": 42},  # the user's model argument, not text: refused
+    ],
+    ids=["served", "plain", "one-hour-writes", "linked", "too-large", "model-not-text"],
+)
+def test_a_read_reply_is_queued_as_log_queues_it(
+    call: dict[str, Any], make_tracker: Any, log_dir: Path, slow_calls: list[tuple[Any, ...]]
+) -> None:
+    """``log_read`` skips the checks a provider's reader made, not what they protect: its
+    line is the one ``log()`` writes for the same arguments, in a ``labels()`` block too, and
+    what ``log()`` refuses it refuses (a warning-free ``ValueError``/``TypeError``, which
+    the integrations turn into a ``RuntimeWarning``)."""
+    from asynctokens import labels
+
+    tracker = make_tracker()
+    tracker.log(**BARE, metadata={})  # starts the worker
+    refused = call["prompt_tokens"] >= 2**40 or not isinstance(call["model"], str)
+    with labels(customer="acme"):
+        for log in (tracker.log, tracker.log_read):
+            args = [call[name] for name in READ_ORDER]
+            with pytest.raises((TypeError, ValueError)) if refused else contextlib.nullcontext():
+                if log == tracker.log:
+                    log(**call)
+                else:
+                    log(*args)
+    assert tracker.close() is True
+    lines = [{k: v for k, v in line.items() if k not in VOLATILE} for line in read_lines(log_dir)]
+    if refused:
+        assert len(lines) == 1
+        return
+    _first, logged, read = lines
+    assert read == logged and read["labels"] == {"customer": "acme"}

@@ -3,9 +3,9 @@ The caller's side is one check and one ``deque.append`` of a tuple: ``deque.appe
 under the GIL, so any thread may log with no lock, no await and no syscall. A call the fast
 path does not take is checked (``record._event.build_record``) and queued by ``_enqueue``,
 which starts the worker, refuses after close, or applies the full-queue policy. The worker
-and its lifetime are the base classes' (``_loop``, ``_lifetime``); the SDK entry points
-reach the integrations through ``integrations._entry``, imported on first use, so a tracker
-that only logs never loads an SDK reader.
+and its lifetime are the base classes' (``_loop``, ``_lifetime``), and so are the SDK
+entry points (``_sdk``: the integrations, imported on first use). ``log_read`` queues the
+counts an SDK reply's reader has checked already.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from time import time_ns
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import Any, Final, cast
 
 from asynctokens._errors import TrackerClosedError
 from asynctokens.budgets import Alert, Budget, BudgetEvent
@@ -33,10 +32,7 @@ from asynctokens.writer._config import OverflowPolicy, TrackerConfig
 from asynctokens.writer._health import TrackerHealth
 from asynctokens.writer._lifetime import _RUNNING, _UNSTARTED, TrackerState
 from asynctokens.writer._loop import WorkerLoop
-
-if TYPE_CHECKING:
-    from asynctokens.integrations._track import TrackedCall
-    from asynctokens.integrations._usage import Usage
+from asynctokens.writer._sdk import SdkEntryPoints
 
 __all__ = ["TokenTracker", "TrackerHealth", "TrackerState", "configure", "get_tracker"]
 
@@ -46,22 +42,10 @@ _BLOCK_STEP_S: Final = 0.001
 _ZERO: Final = 0
 _INF: Final = float("inf")
 _MAX_ERROR: Final = _event.MAX_ERROR_CHARS
+_LIMIT: Final = _event.TOKENS_LIMIT
 
 
-_entry: ModuleType | None = None
-
-
-def _sdk() -> ModuleType:
-    """``integrations._entry``, imported the first time an SDK entry point is called."""
-    global _entry
-    if _entry is None:
-        from asynctokens.integrations import _entry as module
-
-        _entry = module
-    return _entry
-
-
-class TokenTracker(WorkerLoop):
+class TokenTracker(WorkerLoop, SdkEntryPoints):
     """Records token events without making the caller wait for any I/O."""
 
     def __init__(
@@ -263,6 +247,54 @@ class TokenTracker(WorkerLoop):
         )
         self._enqueue(record)
 
+    def log_read(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        api_type: str,
+        model: str,
+        cached_tokens: int,
+        cache_write_tokens: int,
+        reasoning_tokens: int,
+        latency_ms: float,
+        api_key: str | None,
+        request_id: str | None,
+        metadata: dict[str, Any] | None,
+        response_model: str | None,
+        service_tier: str | None,
+        cache_write_1h_tokens: int,
+    ) -> None:
+        """Queue a successful reply's counts that its reader has checked already (a
+        provider's ``fast_fields``: plain ints, each part within its whole, text or None),
+        as ``log()`` queues them with the same arguments (tests/test_fast_path.py holds the
+        lines equal) but without re-checking what the reader checked: every instrumented
+        reply and stream ends here, right after the SDK's own work, when each bytecode
+        costs a cache miss. What came from the user's code (the model asked for, the key)
+        and the sum of the input parts are still checked: anything else takes ``log()``."""
+        if not (
+            type(model) is str
+            and (api_key is None or type(api_key) is str)
+            and prompt_tokens < _LIMIT
+        ):
+            self.log(prompt_tokens, completion_tokens, api_type, model, True, None,
+                     cached_tokens, cache_write_tokens, reasoning_tokens, latency_ms, api_key,
+                     request_id, metadata, None, None, response_model, service_tier,
+                     cache_write_1h_tokens)  # fmt: skip
+            return
+        extra = _labels_now()
+        if response_model is not None or service_tier is not None or cache_write_1h_tokens:
+            labels = None if extra is None else extra.labels
+            extra = _Extra(response_model, service_tier, labels, cache_write_1h_tokens)
+        meta = None if metadata is None else _event.encode_metadata(metadata)
+        record = (time_ns(), prompt_tokens, completion_tokens, api_type, model, True, None,
+                  cached_tokens, cache_write_tokens, reasoning_tokens, latency_ms, api_key,
+                  request_id, meta, extra)  # fmt: skip
+        q = self._queue
+        if meta is None and len(q) < self._capacity:
+            q.append(record)
+            return
+        self._enqueue(record)
+
     def _enqueue(self, record: Record) -> None:
         """Queue a checked record: start the worker, refuse after close, or handle a full queue."""
         if _runtime.draining and (self._state is _UNSTARTED or self._closed_at_exit):
@@ -370,55 +402,6 @@ class TokenTracker(WorkerLoop):
                 elif now >= deadline:
                     break
         self._note_drop()
-
-    # -- straight from the SDKs ----------------------------------------------------------
-    def log_response(
-        self,
-        obj: Any,
-        *,
-        latency_ms: float | None = None,
-        api_key: str | None = None,
-        metadata: dict[str, Any] | None = None,
-        model: str | None = None,
-    ) -> Usage | None:
-        """Log the usage an SDK response (or SDK exception, or stream's items) carries:
-        one event, counts in the file format's meaning (``usage_from``), under ``model`` (the
-        one asked for; the object's otherwise), the object's own as ``response_model``. An
-        object with no usage is not logged: a ``UsageMissingWarning`` says so, once per call
-        site, and None is returned; otherwise the ``Usage`` that was logged."""
-        return _sdk().log_response(  # type: ignore[no-any-return]
-            self, obj, latency_ms=latency_ms, api_key=api_key, metadata=metadata, model=model
-        )
-
-    def wrap_stream(
-        self,
-        stream: Any,
-        *,
-        model: str | None = None,
-        api_key: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> Any:
-        """Pass a sync or async stream through unchanged and log its call once at its end:
-        read to the end, raised (a failure), or left early (``break``, ``close()``, garbage:
-        marked as such); latency runs to that moment."""
-        return _sdk().wrap_stream(self, stream, model=model, api_key=api_key, metadata=metadata)
-
-    def instrument(self, client: Any) -> Any:
-        """Log every call of one OpenAI, Anthropic or google.genai client (returned as is)."""
-        return _sdk().instrument(self, client)
-
-    def track(
-        self,
-        *,
-        api_type: str,
-        model: str,
-        api_key: str | None = None,
-        metadata: dict[str, Any] | None = None,
-    ) -> TrackedCall:
-        """Time a call to any other API: a (sync or async) context manager or a decorator."""
-        return _sdk().TrackedCall(  # type: ignore[no-any-return]
-            self, api_type=api_type, model=model, api_key=api_key, metadata=metadata
-        )
 
     # -- reading back --------------------------------------------------------------------
     def budget_gate(self, api_type: str, model: str | None) -> None:
