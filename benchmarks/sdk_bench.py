@@ -388,6 +388,47 @@ def measure_stream_wrapper(rounds: int, chunks: int = 100,
     return out
 
 
+def _passed(items: Any, log: Callable[..., None]) -> Any:
+    """The floor's stream: each item passed on, then one event logged."""
+    yield from items
+    log(1, 1, "openai", "m")
+
+
+def measure_stream_floor(rounds: int, chunks: int = 100,
+                         block: int = 20) -> dict[str, tuple[float, float]]:  # fmt: skip
+    """Per SDK: ns the least any stream wrapper must do adds, timed as
+    :func:`measure_stream_wrapper` times the real one: a Python function in place of the
+    SDK method, a generator passing each item on, and one ``log_tokens`` call at the end
+    (no usage read, no request id, no call object). What the real wrapper costs above this
+    is its own work; this much no wrapper written in Python avoids."""
+    from types import SimpleNamespace
+
+    sdk = _stream_calls(None, chunks)
+    out: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = TokenTracker(Path(tmp), max_queue_events=rounds * 200 * block * 3 + 2000)
+        log = tracker.log
+        for provider in sdk:
+            items = [sdk[provider]()]
+            stream = SimpleNamespace(headers=r.openai_chat_stream().headers)
+
+            def bare(*a: Any, _i: list[Any] = items, _s: Any = stream, **k: Any) -> Any:
+                return _Replayed(_i[0], _s)
+
+            def floor(*a: Any, _i: list[Any] = items, _s: Any = stream, **k: Any) -> Any:
+                return _passed(_Replayed(_i[0], _s), log)
+
+            def fresh(_i: list[Any] = items, _sdk: Callable[[], Any] = sdk[provider]) -> None:
+                _i[0] = _sdk()
+
+            out[provider] = _warm_and_cold(
+                functools.partial(_read, bare), functools.partial(_read, floor),
+                fresh, (rounds * 40, block), (rounds * 20, 5),
+            )  # fmt: skip
+        assert tracker.close() is True
+    return out
+
+
 def _warm_cold_table(head: str, rows: dict[str, tuple[float, float]]) -> list[str]:
     """A table of what :func:`_warm_and_cold` measured per provider, in µs."""
     return ["", f"| {head} |", "|---|---:|---:|"] + [
@@ -399,7 +440,8 @@ def _warm_cold_table(head: str, rows: dict[str, tuple[float, float]]) -> list[st
 def render(log_response: dict[str, Any], instrumented: dict[str, Any],
            wrapper: dict[str, tuple[float, float]] | None = None,
            streams: dict[str, Any] | None = None,
-           stream_wrapper: dict[str, tuple[float, float]] | None = None) -> str:  # fmt: skip
+           stream_wrapper: dict[str, tuple[float, float]] | None = None,
+           stream_floor: dict[str, tuple[float, float]] | None = None) -> str:  # fmt: skip
     lines = [
         "| SDK object | `log_response(resp)` p50 ns | p99 ns | `log_tokens(...)` by hand p50 ns"
         " | added by reading the response ns | `usage_from(resp)` p50 ns |",
@@ -433,6 +475,11 @@ def render(log_response: dict[str, Any], instrumented: dict[str, Any],
             "stream wrapper alone (paired blocks), chunks as given | added per streamed call"
             " µs, warm | right after a bare streamed SDK call (cold caches)", stream_wrapper
         )  # fmt: skip
+    if stream_floor is not None:
+        lines += _warm_cold_table(
+            "the least a stream wrapper does (a generator and one log call), timed alike"
+            " | µs, warm | cold", stream_floor
+        )  # fmt: skip
     if streams is not None:
         lines += [
             "",
@@ -463,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
             measure_wrapper(args.rounds),
             measure_streams(args.streams, args.rounds, args.chunks),
             measure_stream_wrapper(args.rounds, args.chunks),
+            measure_stream_floor(args.rounds, args.chunks),
         )
     )
     return 0
