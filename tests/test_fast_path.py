@@ -154,7 +154,7 @@ def test_a_call_that_finds_the_worker_asleep_is_checked_once_and_wakes_it(
     assert tracker.close() is True
 
 
-#: log_read's arguments, in its order, for a reply read by a provider's ``fast_fields``
+#: _log_read's arguments, in its order, for a reply read by a provider's ``fast_fields``
 READ_ORDER = ("prompt_tokens", "completion_tokens", "api_type", "model", "cached_tokens",
               "cache_write_tokens", "reasoning_tokens", "latency_ms", "api_key", "request_id",
               "metadata", "response_model", "service_tier", "cache_write_1h_tokens")  # fmt: skip
@@ -176,7 +176,7 @@ READ: dict[str, Any] = {**SERVED, "metadata": None, "cache_write_1h_tokens": 0}
 def test_a_read_reply_is_queued_as_log_queues_it(
     call: dict[str, Any], make_tracker: Any, log_dir: Path, slow_calls: list[tuple[Any, ...]]
 ) -> None:
-    """``log_read`` skips the checks a provider's reader made, not what they protect: its
+    """``_log_read`` skips the checks a provider's reader made, not what they protect: its
     line is the one ``log()`` writes for the same arguments, in a ``labels()`` block too, and
     what ``log()`` refuses it refuses (a warning-free ``ValueError``/``TypeError``, which
     the integrations turn into a ``RuntimeWarning``)."""
@@ -186,7 +186,7 @@ def test_a_read_reply_is_queued_as_log_queues_it(
     tracker.log(**BARE, metadata={})  # starts the worker
     refused = call["prompt_tokens"] >= 2**40 or not isinstance(call["model"], str)
     with labels(customer="acme"):
-        for log in (tracker.log, tracker.log_read):
+        for log in (tracker.log, tracker._log_read):
             args = [call[name] for name in READ_ORDER]
             with pytest.raises((TypeError, ValueError)) if refused else contextlib.nullcontext():
                 if log == tracker.log:

@@ -375,12 +375,12 @@ def log_fields(tracker: TokenTracker, api_type: str, api_key: str | None, fields
                metadata: dict[str, Any] | None) -> None:  # fmt: skip
     """Log a reply of the common shape from its fields, under the model asked for
     (``model``, else the one the reply names), with the served one when it differs: what
-    ``log_usage`` writes for such a reply, in one positional call of ``tracker.log_read``
+    ``log_usage`` writes for such a reply, in one positional call of ``tracker._log_read``
     (the fields are checked: ``fast_fields``)."""
     prompt, completion, cached, written, reasoning, served, request_id, tier, hour = fields
     requested = model or served or "unknown"
     try:
-        tracker.log_read(prompt, completion, api_type, requested, cached, written, reasoning,
+        tracker._log_read(prompt, completion, api_type, requested, cached, written, reasoning,
                          latency_ms, api_key, request_id, metadata,
                          None if served == requested else served, tier, hour)  # fmt: skip
     except Exception as exc:  # a closed tracker must not break the user's call

@@ -4,7 +4,7 @@ under the GIL, so any thread may log with no lock, no await and no syscall. A ca
 path does not take is checked (``record._event.build_record``) and queued by ``_enqueue``,
 which starts the worker, refuses after close, or applies the full-queue policy. The worker
 and its lifetime are the base classes' (``_loop``, ``_lifetime``), and so are the SDK
-entry points (``_sdk``: the integrations, imported on first use). ``log_read`` queues the
+entry points (``_sdk``: the integrations, imported on first use). ``_log_read`` queues the
 counts an SDK reply's reader has checked already.
 """
 
@@ -247,7 +247,7 @@ class TokenTracker(WorkerLoop, SdkEntryPoints):
         )
         self._enqueue(record)
 
-    def log_read(
+    def _log_read(
         self,
         prompt_tokens: int,
         completion_tokens: int,
