@@ -62,8 +62,9 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def abandoned(self) -> Usage:
-        """This usage marked as a stream left before its end."""
-        return replace(self, success=False, error_message=ABANDONED)
+        """This usage marked as a stream left before its end: the counts reported so far,
+        a lower bound (the provider bills what it generated until it saw the close)."""
+        return replace(self, success=False, error_message=ABANDONED, counts_unknown=True)
 
 
 #: What a provider's ``fast_fields`` reads from a whole reply of the common shape: prompt,
