@@ -264,6 +264,35 @@ def test_an_upload_is_logged_under_the_model_its_form_names(
     ]  # fmt: skip
 
 
+def test_a_transcription_billed_by_the_second_is_a_line_with_its_counts_unknown(
+    make_tracker: Any, log_dir: Path
+) -> None:
+    """whisper-1 bills the seconds of audio, and its reply says so (``usage.type`` is
+    ``duration``): a billed request, logged with no token counts to give and the reason in
+    its adjustments, not dropped for want of tokens."""
+    import io
+
+    import httpx2
+
+    from asynctokens import UsageAdjustedWarning
+
+    usage = {"type": "duration", "seconds": 12.5}
+    reply = httpx2.Response(200, json={"text": "hi there", "usage": usage},
+                            headers={"x-request-id": "req_whisper"})  # fmt: skip
+    tracker = make_tracker()
+    client = tracker.instrument(openai_client(Replies(arriving(reply))))
+    audio = io.BytesIO(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    audio.name = "hello.wav"
+    with pytest.warns(UsageAdjustedWarning, match="billed by the second"):
+        assert client.audio.transcriptions.create(model="whisper-1", file=audio).text
+    note = "billed by the second (12.5 s of audio), not the token: unknown, counted as 0"
+    assert logged(tracker, log_dir) == [
+        event(api_type="openai", model="whisper-1", api_key_suffix="abcd",
+              request_id="req_whisper", counts_unknown=True,
+              metadata={"asynctokens.adjustments": [note]})
+    ]  # fmt: skip
+
+
 def test_a_reply_we_fail_to_read_is_said_and_the_call_goes_on(
     make_tracker: Any, log_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from asynctokens.integrations._usage import (
+    UNKNOWN_NOTE,
     Fields,
     Usage,
     changed,
@@ -84,6 +85,11 @@ def usage_of(obj: Any) -> Usage | None:
         )
     prompt = usage.get("input_tokens")
     if prompt is None:
+        if usage.get("type") == "duration":  # whisper-1: billed by the second of audio
+            seconds = usage.get("seconds")
+            note = f"billed by the second ({seconds!r:.20} s of audio), not the token"
+            return make_usage(0, 0, 0, 0, 0, API_TYPE, model, request_id,
+                              notes=[f"{note}: {UNKNOWN_NOTE}"])  # fmt: skip
         return None
     # the Responses API: "incomplete" (max_output_tokens reached, content filter) is billed
     # and succeeded; "failed" and "cancelled" are failures, with whatever they used
