@@ -174,25 +174,29 @@ READ: dict[str, Any] = {**SERVED, "metadata": None, "cache_write_1h_tokens": 0}
     ids=["served", "plain", "one-hour-writes", "linked", "too-large", "model-not-text"],
 )
 def test_a_read_reply_is_queued_as_log_queues_it(
-    call: dict[str, Any], make_tracker: Any, log_dir: Path, slow_calls: list[tuple[Any, ...]]
+    call: dict[str, Any], make_tracker: Any, log_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``_log_read`` skips the checks a provider's reader made, not what they protect: its
     line is the one ``log()`` writes for the same arguments, in a ``labels()`` block too, and
     what ``log()`` refuses it refuses (a warning-free ``ValueError``/``TypeError``, which
-    the integrations turn into a ``RuntimeWarning``)."""
+    the integrations turn into a ``RuntimeWarning``), by handing it to ``log()``: the only
+    calls that reach ``log()`` (a spy counts them), so the short path cannot be lost
+    silently."""
     from asynctokens import labels
 
     tracker = make_tracker()
     tracker.log(**BARE, metadata={})  # starts the worker
     refused = call["prompt_tokens"] >= 2**40 or not isinstance(call["model"], str)
     with labels(customer="acme"):
-        for log in (tracker.log, tracker._log_read):
-            args = [call[name] for name in READ_ORDER]
-            with pytest.raises((TypeError, ValueError)) if refused else contextlib.nullcontext():
-                if log == tracker.log:
-                    log(**call)
-                else:
-                    log(*args)
+        with pytest.raises((TypeError, ValueError)) if refused else contextlib.nullcontext():
+            tracker.log(**call)
+        handed: list[tuple[Any, ...]] = []
+        real = tracker.log
+        monkeypatch.setattr(tracker, "log", lambda *a: (handed.append(a), real(*a))[1])
+        with pytest.raises((TypeError, ValueError)) if refused else contextlib.nullcontext():
+            tracker._log_read(*[call[name] for name in READ_ORDER])
+        monkeypatch.undo()
+    assert len(handed) == (1 if refused else 0)
     assert tracker.close() is True
     lines = [{k: v for k, v in line.items() if k not in VOLATILE} for line in read_lines(log_dir)]
     if refused:
