@@ -240,24 +240,30 @@ def test_a_copy_with_its_own_key_is_billed_to_that_key(make_tracker: Any, log_di
     assert logged(tracker, log_dir) == [{**CHAT, "api_key_suffix": "9999"}] * 2
 
 
+def transcribed(tracker: Any, model: str, usage: dict[str, Any], request_id: str) -> str:
+    """The text of one audio transcription (a multipart upload) on an instrumented client,
+    answered with ``usage``."""
+    import io
+
+    import httpx2
+
+    reply = httpx2.Response(200, json={"text": "hi there", "usage": usage},
+                            headers={"x-request-id": request_id})  # fmt: skip
+    client = tracker.instrument(openai_client(Replies(arriving(reply))))
+    audio = io.BytesIO(b"RIFF\x00\x00\x00\x00WAVEfmt ")
+    audio.name = "hello.wav"
+    return str(client.audio.transcriptions.create(model=model, file=audio).text)
+
+
 def test_an_upload_is_logged_under_the_model_its_form_names(
     make_tracker: Any, log_dir: Path
 ) -> None:
     """An audio transcription (gpt-4o-transcribe bills tokens) is a multipart upload whose
     reply names no model: the model is the form's field (the file is not read again)."""
-    import io
-
-    import httpx2
-
     usage = {"type": "tokens", "input_tokens": 14, "output_tokens": 45, "total_tokens": 59,
              "input_token_details": {"text_tokens": 0, "audio_tokens": 14}}  # fmt: skip
-    reply = httpx2.Response(200, json={"text": "hi there", "usage": usage},
-                            headers={"x-request-id": "req_tr"})  # fmt: skip
     tracker = make_tracker()
-    client = tracker.instrument(openai_client(Replies(arriving(reply))))
-    audio = io.BytesIO(b"RIFF\x00\x00\x00\x00WAVEfmt ")
-    audio.name = "hello.wav"
-    assert client.audio.transcriptions.create(model="gpt-4o-transcribe", file=audio).text
+    assert transcribed(tracker, "gpt-4o-transcribe", usage, "req_tr")
     assert logged(tracker, log_dir) == [
         event(api_type="openai", model="gpt-4o-transcribe", prompt_tokens=14,
               completion_tokens=45, api_key_suffix="abcd", request_id="req_tr")
@@ -270,21 +276,12 @@ def test_a_transcription_billed_by_the_second_is_a_line_with_its_counts_unknown(
     """whisper-1 bills the seconds of audio, and its reply says so (``usage.type`` is
     ``duration``): a billed request, logged with no token counts to give and the reason in
     its adjustments, not dropped for want of tokens."""
-    import io
-
-    import httpx2
-
     from asynctokens import UsageAdjustedWarning
 
-    usage = {"type": "duration", "seconds": 12.5}
-    reply = httpx2.Response(200, json={"text": "hi there", "usage": usage},
-                            headers={"x-request-id": "req_whisper"})  # fmt: skip
     tracker = make_tracker()
-    client = tracker.instrument(openai_client(Replies(arriving(reply))))
-    audio = io.BytesIO(b"RIFF\x00\x00\x00\x00WAVEfmt ")
-    audio.name = "hello.wav"
     with pytest.warns(UsageAdjustedWarning, match="billed by the second"):
-        assert client.audio.transcriptions.create(model="whisper-1", file=audio).text
+        assert transcribed(tracker, "whisper-1", {"type": "duration", "seconds": 12.5},
+                           "req_whisper")  # fmt: skip
     note = "billed by the second (12.5 s of audio), not the token: unknown, counted as 0"
     assert logged(tracker, log_dir) == [
         event(api_type="openai", model="whisper-1", api_key_suffix="abcd",
