@@ -116,7 +116,7 @@ def stream_usage(items: Iterable[Any]) -> Usage | None:
     return None if folder is None else folder.result()
 
 
-def new_stream_usage(item: Any, stream: Any = None) -> StreamUsage | None:
+def new_stream_usage(item: Any) -> StreamUsage | None:
     """The folder for a stream whose first recognisable item is ``item``."""
     reader = provider_of(item)
-    return None if reader is None else reader.StreamUsage(stream)
+    return None if reader is None else reader.StreamUsage()

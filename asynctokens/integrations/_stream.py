@@ -19,13 +19,12 @@ the one that counts.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Generator, Iterator
 from types import GeneratorType, ModuleType
 from typing import Any, Final, Generic, TypeVar
 
-from asynctokens.integrations._call import CallLog, abandoned, failure
-from asynctokens.integrations._dispatch import StreamUsage, new_stream_usage, usage_of_result
+from asynctokens.integrations._call import CallLog, abandoned, failure, no_usage
+from asynctokens.integrations._dispatch import StreamUsage, provider_of, usage_of_result
 from asynctokens.integrations._usage import EVERY, Usage, only_value
 
 T = TypeVar("T")
@@ -104,10 +103,14 @@ class _Tracked:
         return hide
 
     def _new_folder(self, item: Any) -> StreamUsage | None:
+        """The folder of the stream's provider: the reader the method named, else the one
+        its first recognised item names (kept: a stream without usage is logged under it)."""
         reader = self._reader
-        if reader is not None:
-            return reader.StreamUsage(self._stream)  # type: ignore[no-any-return]
-        return new_stream_usage(item, self._stream)
+        if reader is None:
+            reader = self._reader = provider_of(item)
+            if reader is None:
+                return None
+        return reader.StreamUsage(self._stream)  # type: ignore[no-any-return]
 
     def _folded(self) -> StreamUsage | None:
         """The folder, once it has read the item held back (quiet, so reading it now
@@ -145,10 +148,9 @@ class _Tracked:
         usage = None if folder is None else folder.result()
         if usage is None and returned is not None:
             usage = usage_of_result(returned)
-        if usage is None and folder is not None and self._call.api_type == "unknown":
-            # no counts: logged as unknown counts, under the provider its folder reads
-            module = sys.modules.get(type(folder).__module__)
-            self._call.api_type = getattr(module, "API_TYPE", "unknown")
+        if usage is None and self._reader is not None and self._call.api_type == "unknown":
+            # no counts: logged as unknown counts, under the provider its items are from
+            self._call.api_type = self._reader.API_TYPE
         # without counts, it is logged with the served model and request id it named
         seen = self._seen() if usage is None else (None, None)
         self._call.end(usage, self._stream if returned is None else returned, seen=seen)
@@ -163,8 +165,7 @@ class _Tracked:
             partial = self._usage()
             model, request_id = self._seen()
             if partial is None and (model or request_id):
-                partial = Usage(0, 0, api_type=self._call.api_type, model=model,
-                                request_id=request_id, counts_unknown=True)  # fmt: skip
+                partial = no_usage(self._call.api_type, model, request_id)
             self._call.end(failure(exc, self._call.api_type, partial))
 
     def _left(self) -> None:
