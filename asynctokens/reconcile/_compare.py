@@ -19,7 +19,7 @@ from asynctokens.pricing import PriceBook, parts_cost
 from asynctokens.read import summary
 from asynctokens.read._dirs import LogDirs
 from asynctokens.reconcile._providers import Counts, Key, tiered
-from asynctokens.record._dims import dim_value, parse_dims
+from asynctokens.record._dims import parse_dims
 from asynctokens.stats._fold import (
     CACHE_WRITE,
     CACHE_WRITE_1H,
@@ -56,14 +56,15 @@ def logged_rows(
         if api.lower() != api_type:
             continue
         # the provider's usage names the model that served the request
-        model = dim_value(requested, dims, "response-model") or requested
-        tier = parse_dims(dims).service_tier
+        served = parse_dims(dims)
+        model = served.response_model or requested
+        tier = served.service_tier
         key = (day, tiered(model, tier) if by_tier else model)
         row = out.setdefault(key, Counts(cost=0.0))
         # the provider counts the requests its model answered: a failed attempt (a 429, a
         # 5xx, each a line of its own) is none of them
         row.add(c[SUCCESSES], c[PROMPT], c[COMPLETION], c[CACHED], c[CACHE_WRITE])
-        if parse_dims(dims).counts_unknown:
+        if served.counts_unknown:
             row.unknown += c[REQUESTS]
         rates, _ = prices.cell_rates(api, model, price_day, band, agg.bands, tier)
         if rates is None:
