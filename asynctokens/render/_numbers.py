@@ -52,6 +52,15 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def unknown_counts_note(requests: int) -> str:
+    """What a report says under totals that hold calls billed with counts not all known
+    (``counts_unknown``): how many, and that its tokens and cost are a lower bound."""
+    return (
+        f"* {count(requests)} requests were billed with counts their provider did not report"
+        " or that could not be read, logged as 0: the tokens and cost shown are a lower bound"
+    )
+
+
 def compact(value: float) -> str:
     """A count for an axis: ``0``, ``950``, ``1.5k``, ``12M``, ``3.2B``."""
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):

@@ -13,6 +13,7 @@ from asynctokens.render._numbers import (
     count,
     literal,
     success_rate,
+    unknown_counts_note,
     usd_column,
 )
 
@@ -180,11 +181,7 @@ def render(report: dict[str, Any]) -> str:
     )
     unknown = t["requests_with_unknown_counts"]
     if unknown:
-        unpriced += (
-            f"<p class='warn' id='counts-unknown'>* {_n(unknown)} requests were billed with"
-            " counts their provider did not report or that could not be read, logged as 0:"
-            " the tokens and cost shown are a lower bound.</p>"
-        )
+        unpriced += f"<p class='warn' id='counts-unknown'>{unknown_counts_note(unknown)}.</p>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">

@@ -25,6 +25,7 @@ from asynctokens.render._numbers import (
     literal,
     per_million,
     success_rate,
+    unknown_counts_note,
     usd,
     usd_column,
 )
@@ -303,11 +304,7 @@ def _unpriced_names(tokens_by_model: dict[str, int]) -> str:
 def _pricing_notes(report: dict[str, Any], out: Console) -> None:
     unknown = report["totals"]["requests_with_unknown_counts"]
     if unknown:
-        out.print(
-            f"* {count(unknown)} requests were billed with counts their provider did not"
-            " report or that could not be read, logged as 0: the tokens and cost shown are a"
-            ' lower bound (`recent` marks them "counts unknown").',
-        )
+        out.print(f'{unknown_counts_note(unknown)} (`recent` marks them "counts unknown").')
     if report["unpriced_models"]:
         names = _unpriced_names(report["unpriced_tokens_by_model"])
         out.print(
