@@ -75,6 +75,20 @@ def read_stats(log_dir: Path) -> dict[str, Any]:
     return json.loads((log_dir / "token_stats.json").read_text())  # type: ignore[no-any-return]
 
 
+def cli_in_process(log_dir: Path, *args: str) -> tuple[str, str]:
+    """``asynctokens ARGS --log-dir LOG_DIR`` run in this process, as a user runs it: what
+    it printed on stdout and on stderr (its exit code 0 is asserted)."""
+    import contextlib
+    import io
+
+    from asynctokens import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        assert cli.main([*args, "--log-dir", str(log_dir)]) == 0
+    return out.getvalue(), err.getvalue()
+
+
 def run_script(
     code: str, *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:

@@ -4,10 +4,8 @@ from the stats as from the lines (never a silent 0 or $0)."""
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from asynctokens import TokenTracker, cli
-from tests.conftest import read_lines
+from asynctokens import TokenTracker
+from tests.conftest import cli_in_process, read_lines
 
 LABELS_FILE = "token_stats_{}.labels.json"
 DAMAGED = "failed its checks"
@@ -33,11 +31,8 @@ def at(day: str, hour: int = 12) -> dt.datetime:
 def run(log_dir: Path, *args: str, json_out: bool = True) -> tuple[Any, str]:
     """``asynctokens ARGS`` as a user runs it: (its output, parsed with ``--json``, and
     what it said on stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    argv = [*args, *(["--json"] if json_out else []), "--log-dir", str(log_dir)]
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert cli.main(argv) == 0
-    return (json.loads(out.getvalue()) if json_out else out.getvalue()), err.getvalue()
+    out, err = cli_in_process(log_dir, *args, *(["--json"] if json_out else []))
+    return (json.loads(out) if json_out else out), err
 
 
 @pytest.fixture

@@ -8,16 +8,15 @@ failed their checks and reads the lines."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from asynctokens import TokenTracker, cli
+from asynctokens import TokenTracker
+from tests.conftest import cli_in_process
 
 LABELS_FILE = "token_stats_{}.labels.json"
 TOTALS_FILE = "token_stats_{}.totals.json"
@@ -30,11 +29,9 @@ def at(day: str, hour: int = 12) -> dt.datetime:
 
 def run(log_dir: Path, *args: str) -> tuple[dict[str, Any], str]:
     """``asynctokens ARGS --json`` as a user runs it: (the report, what it said on stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert cli.main([*args, "--json", "--log-dir", str(log_dir)]) == 0
-    doc: dict[str, Any] = json.loads(out.getvalue())
-    return doc, err.getvalue()
+    out, err = cli_in_process(log_dir, *args, "--json")
+    doc: dict[str, Any] = json.loads(out)
+    return doc, err
 
 
 def rows_of(report: dict[str, Any]) -> dict[str, Any]:

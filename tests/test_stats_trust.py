@@ -7,9 +7,7 @@ for each point a kill can land, and so is an index restored from a backup."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import io
 import json
 import shutil
 import subprocess
@@ -19,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import read_lines, read_stats
+from conftest import cli_in_process, read_lines, read_stats
 
-from asynctokens import TokenTracker, cli
+from asynctokens import TokenTracker
 
 DAY = dt.datetime(2026, 11, 20, 10, tzinfo=dt.UTC)
 MONTH_FILE = "token_stats_2026-11.json"
@@ -49,11 +47,9 @@ def summary(log_dir: Path) -> tuple[dict[str, Any], str]:
 def cli_json(log_dir: Path, *args: str, said: str = "") -> dict[str, Any]:
     """``asynctokens ARGS --json`` over the directory (in this process), parsed; what it
     says on stderr must hold ``said``."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        assert cli.main([*args, "--json", "--log-dir", str(log_dir)]) == 0
-    assert said in err.getvalue() and (said or not err.getvalue()), err.getvalue()
-    doc: dict[str, Any] = json.loads(out.getvalue())
+    out, err = cli_in_process(log_dir, *args, "--json")
+    assert said in err and (said or not err), err
+    doc: dict[str, Any] = json.loads(out)
     return doc
 
 
@@ -413,10 +409,8 @@ def test_reports_while_a_writer_renames_its_stats_files_never_call_them_damaged(
         said = 0
         for _ in range(40):  # counted, not timed: a loaded machine makes each report longer
             for args in (["summary"], ["summary", "--by", "customer"]):
-                out, err = io.StringIO(), io.StringIO()
-                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                    assert cli.main([*args, "--json", "--log-dir", str(tmp_path)]) == 0
-                said += "failed its checks" in err.getvalue()
+                _out, err = cli_in_process(tmp_path, *args, "--json")
+                said += "failed its checks" in err
         assert writer.poll() is None  # the writer updated its stats all along
         assert said == 0
     finally:
