@@ -347,45 +347,65 @@ class _Replayed:
             yield item
 
 
+#: How a timing wraps a replayed stream method: (provider, the bare method, the tracker) ->
+#: the method to time against the bare one.
+Wrapping = Callable[[str, Callable[..., Any], TokenTracker], Callable[..., Any]]
+
+
+def _stream_wrapping_cost(rounds: int, chunks: int, block: int,
+                          wrapping: Wrapping) -> dict[str, tuple[float, float]]:  # fmt: skip
+    """Per SDK: ns ``wrapping`` adds to a streamed call of ``chunks`` chunks read to its
+    end, around a method that returns the SDK's own items at once (paired blocks, as
+    :func:`measure_wrapper`): warm, and cold: each stream timed alone in the thread's CPU
+    time, replaying the chunks a bare streamed SDK call has just made (the SDK's work has
+    evicted the wrapper's code and data from the CPU caches, as between two chunks of a
+    real stream; the chunks are as fresh as the SDK left them). A whole stream on a mock
+    transport costs the SDK a thousand times more than this, so timing the two together
+    cannot resolve it."""
+    from types import SimpleNamespace
+
+    sdk = _stream_calls(None, chunks)
+    out: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tracker = TokenTracker(Path(tmp), max_queue_events=rounds * 200 * block * 3 + 2000)
+        for provider in sdk:
+            items = [sdk[provider]()]  # the chunks the next stream replays
+            # a response with an x-request-id header, as a real stream's
+            stream = SimpleNamespace(headers=r.openai_chat_stream().headers)
+
+            def create(*a: Any, _i: list[Any] = items, _s: Any = stream, **k: Any) -> Any:
+                return _Replayed(_i[0], _s)
+
+            def fresh(_i: list[Any] = items, _sdk: Callable[[], Any] = sdk[provider]) -> None:
+                _i[0] = _sdk()  # the SDK's stream; the next stream replays its chunks
+
+            out[provider] = _warm_and_cold(
+                functools.partial(_read, create),
+                functools.partial(_read, wrapping(provider, create, tracker)),
+                fresh, (rounds * 40, block), (rounds * 20, 5),
+            )  # fmt: skip
+        assert tracker.close() is True
+    return out
+
+
 def measure_stream_wrapper(rounds: int, chunks: int = 100,
                            block: int = 20) -> dict[str, tuple[float, float]]:  # fmt: skip
-    """Per SDK: ns the stream wrapper adds to a streamed call of ``chunks`` chunks read to
-    its end (its per-chunk work, reading the usage, logging it), around a method that
-    returns the SDK's own items at once (paired blocks, as :func:`measure_wrapper`): warm,
-    and cold: each stream timed alone in the thread's CPU time, replaying the chunks a bare
-    streamed SDK call has just made (the SDK's work has evicted the wrapper's code and data
-    from the CPU caches, as between two chunks of a real stream; the chunks are as fresh as
-    the SDK left them). A whole stream on a mock transport costs the SDK a thousand times
-    more than this, so timing the two together cannot resolve it."""
+    """Per SDK: ns the stream wrapper adds (its per-chunk work, reading the usage, logging
+    it), timed by :func:`_stream_wrapping_cost`."""
     from types import SimpleNamespace
 
     from asynctokens.integrations import anthropic, gemini, openai
     from asynctokens.integrations._wrap import ALWAYS, At, wrap_method
 
     readers = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
-    sdk = _stream_calls(None, chunks)
-    out: dict[str, tuple[float, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tracker = TokenTracker(Path(tmp), max_queue_events=rounds * 200 * block * 3 + 2000)
-        for provider, reader in readers.items():
-            items = [sdk[provider]()]  # the chunks the next stream replays
-            # a response with an x-request-id header, as a real stream's
-            stream = SimpleNamespace(headers=r.openai_chat_stream().headers)
-            bare = SimpleNamespace(create=lambda *a, _i=items, _s=stream, **k: _Replayed(_i[0], _s))
-            wrapped = SimpleNamespace(
-                create=lambda *a, _i=items, _s=stream, **k: _Replayed(_i[0], _s)
-            )
-            wrap_method(At(tracker, r.OPENAI_KEY, provider), wrapped, "create", reader, ALWAYS)
 
-            def fresh(_i: list[Any] = items, _sdk: Callable[[], Any] = sdk[provider]) -> None:
-                _i[0] = _sdk()  # the SDK's stream; the next stream replays its chunks
+    def instrumented(provider: str, create: Callable[..., Any], tracker: TokenTracker) -> Any:
+        owner = SimpleNamespace(create=create)
+        wrap_method(At(tracker, r.OPENAI_KEY, provider), owner, "create", readers[provider],
+                    ALWAYS)  # fmt: skip
+        return owner.create
 
-            out[provider] = _warm_and_cold(
-                functools.partial(_read, bare.create), functools.partial(_read, wrapped.create),
-                fresh, (rounds * 40, block), (rounds * 20, 5),
-            )  # fmt: skip
-        assert tracker.close() is True
-    return out
+    return _stream_wrapping_cost(rounds, chunks, block, instrumented)
 
 
 def _passed(items: Any, log: Callable[..., None]) -> Any:
@@ -401,32 +421,12 @@ def measure_stream_floor(rounds: int, chunks: int = 100,
     SDK method, a generator passing each item on, and one ``log_tokens`` call at the end
     (no usage read, no request id, no call object). What the real wrapper costs above this
     is its own work; this much no wrapper written in Python avoids."""
-    from types import SimpleNamespace
 
-    sdk = _stream_calls(None, chunks)
-    out: dict[str, tuple[float, float]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        tracker = TokenTracker(Path(tmp), max_queue_events=rounds * 200 * block * 3 + 2000)
+    def floor(_provider: str, create: Callable[..., Any], tracker: TokenTracker) -> Any:
         log = tracker.log
-        for provider in sdk:
-            items = [sdk[provider]()]
-            stream = SimpleNamespace(headers=r.openai_chat_stream().headers)
+        return lambda *a, **k: _passed(create(*a, **k), log)
 
-            def bare(*a: Any, _i: list[Any] = items, _s: Any = stream, **k: Any) -> Any:
-                return _Replayed(_i[0], _s)
-
-            def floor(*a: Any, _i: list[Any] = items, _s: Any = stream, **k: Any) -> Any:
-                return _passed(_Replayed(_i[0], _s), log)
-
-            def fresh(_i: list[Any] = items, _sdk: Callable[[], Any] = sdk[provider]) -> None:
-                _i[0] = _sdk()
-
-            out[provider] = _warm_and_cold(
-                functools.partial(_read, bare), functools.partial(_read, floor),
-                fresh, (rounds * 40, block), (rounds * 20, 5),
-            )  # fmt: skip
-        assert tracker.close() is True
-    return out
+    return _stream_wrapping_cost(rounds, chunks, block, floor)
 
 
 def _warm_cold_table(head: str, rows: dict[str, tuple[float, float]]) -> list[str]:

@@ -58,9 +58,11 @@ def test_sdk_benchmark_runs_with_tiny_counts() -> None:
     instrumented = sdk_bench.measure_instrumented(sdk_calls=40, rounds=1)
     wrapper = sdk_bench.measure_wrapper(rounds=1, block=10)
     streams = sdk_bench.measure_streams(streams=6, rounds=1, chunks=5)
+    stream_wrapper = sdk_bench.measure_stream_wrapper(rounds=1, chunks=3, block=2)
     floor = sdk_bench.measure_stream_floor(rounds=1, chunks=3, block=2)
-    table = sdk_bench.render(log_response, instrumented, wrapper, streams, None, floor)
+    table = sdk_bench.render(log_response, instrumented, wrapper, streams, stream_wrapper, floor)
     assert [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| o")] == [
+        "| openai",
         "| openai",
         "| openai",
         "| openai",
